@@ -1,0 +1,296 @@
+"""Every error paykit raises on purpose.
+
+Each error carries a stable string ``code`` (part of the public API: adapters
+and host applications switch on it) and an ``http_status`` that a web adapter
+can return as is. ``details`` holds structured, JSON-safe context.
+
+The tree::
+
+    PaykitError                         code (varies)             http 400
+    ├── ValidationError                 validation_error          422
+    ├── NotFound                        not_found                 404
+    ├── Conflict                        conflict                  409
+    │   ├── IdempotencyConflict         idempotency_conflict      409
+    │   ├── EmailTaken                  email_taken               409
+    │   └── InvalidState                invalid_state             409
+    ├── PermissionDenied                permission_denied         403
+    ├── AuthenticationError             authentication_failed     401
+    ├── MoneyError                      (varies)                  422
+    │   ├── UnsupportedCurrency         unsupported_currency      422
+    │   ├── CurrencyMismatch            currency_mismatch         422
+    │   └── InvalidAmount               invalid_amount            422
+    ├── DiscountError                   discount_* (see below)    422
+    ├── InsufficientStock               insufficient_stock        409
+    ├── RefundError                     (varies)                  422
+    │   └── RefundExceedsPaid           refund_exceeds_paid       422
+    ├── PaymentError                    payment_error             402
+    │   └── PaymentDeclined             payment_declined          402
+    ├── GatewayError                    gateway_error             502
+    │   └── GatewayUnavailable          gateway_unavailable       503
+    ├── WebhookError                    (varies)                  400
+    │   └── InvalidSignature            invalid_signature         400
+    └── ConfigurationError              configuration_error       500
+
+``DiscountError`` codes: ``discount_not_found``, ``discount_inactive``,
+``discount_not_yet_valid``, ``discount_expired``, ``discount_exhausted``,
+``discount_customer_limit``, ``discount_minimum_not_met``,
+``discount_first_time_only``, ``discount_not_applicable`` and
+``currency_mismatch``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigurationError",
+    "Conflict",
+    "CurrencyMismatch",
+    "DiscountError",
+    "EmailTaken",
+    "GatewayError",
+    "GatewayUnavailable",
+    "IdempotencyConflict",
+    "InsufficientStock",
+    "InvalidAmount",
+    "InvalidSignature",
+    "InvalidState",
+    "MoneyError",
+    "NotFound",
+    "PaykitError",
+    "PaymentDeclined",
+    "PaymentError",
+    "PermissionDenied",
+    "RefundError",
+    "RefundExceedsPaid",
+    "UnsupportedCurrency",
+    "ValidationError",
+    "WebhookError",
+]
+
+
+class PaykitError(Exception):
+    """Base of every error paykit raises on purpose.
+
+    ``code`` is a stable machine-readable string, ``http_status`` the status a
+    web adapter should answer with, ``details`` JSON-safe context.
+    """
+
+    default_code: ClassVar[str] = "paykit_error"
+    http_status: ClassVar[int] = 400
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code: str = code or self.default_code
+        self.details: dict[str, Any] = dict(details or {})
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe body for an HTTP error response."""
+        return {"error": {"code": self.code, "message": self.message, **self.details}}
+
+
+class ValidationError(PaykitError):
+    """Input failed validation (bad shape, out-of-range value)."""
+
+    default_code = "validation_error"
+    http_status = 422
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
+        merged = dict(details or {})
+        if errors is not None:
+            merged["errors"] = errors
+        super().__init__(message, code=code, details=merged)
+        self.errors: list[dict[str, Any]] = list(errors or [])
+
+
+class NotFound(PaykitError):
+    """A referenced row (user, product, order, ...) does not exist."""
+
+    default_code = "not_found"
+    http_status = 404
+
+
+class Conflict(PaykitError):
+    """The request conflicts with the current state of the data."""
+
+    default_code = "conflict"
+    http_status = 409
+
+
+class IdempotencyConflict(Conflict):
+    """An idempotency key was reused with different parameters."""
+
+    default_code = "idempotency_conflict"
+
+
+class EmailTaken(Conflict):
+    """A user with this email address already exists."""
+
+    default_code = "email_taken"
+
+
+class InvalidState(Conflict):
+    """The operation is not allowed in the object's current state."""
+
+    default_code = "invalid_state"
+
+
+class PermissionDenied(PaykitError):
+    """The actor's role does not allow this operation."""
+
+    default_code = "permission_denied"
+    http_status = 403
+
+
+class AuthenticationError(PaykitError):
+    """Credentials or a session token were not accepted."""
+
+    default_code = "authentication_failed"
+    http_status = 401
+
+
+class MoneyError(PaykitError):
+    """An amount or currency cannot be handled exactly."""
+
+    default_code = "money_error"
+    http_status = 422
+
+
+class UnsupportedCurrency(MoneyError):
+    """An unknown currency, or one paykit's two-decimal schema cannot store."""
+
+    default_code = "unsupported_currency"
+
+
+class CurrencyMismatch(MoneyError):
+    """Amounts in different currencies were combined."""
+
+    default_code = "currency_mismatch"
+
+
+class InvalidAmount(MoneyError):
+    """An amount is not a valid money value (a float, NaN, negative, too precise)."""
+
+    default_code = "invalid_amount"
+
+
+class DiscountError(PaykitError):
+    """A discount code was refused; ``code`` says why (see the module docstring)."""
+
+    default_code = "discount_not_applicable"
+    http_status = 422
+
+
+class InsufficientStock(PaykitError):
+    """A product that tracks inventory has fewer units than were asked for."""
+
+    default_code = "insufficient_stock"
+    http_status = 409
+
+
+class RefundError(PaykitError):
+    """A refund cannot be made."""
+
+    default_code = "refund_error"
+    http_status = 422
+
+
+class RefundExceedsPaid(RefundError):
+    """The refund asked for is more than is still refundable."""
+
+    default_code = "refund_exceeds_paid"
+
+
+class PaymentError(PaykitError):
+    """A payment did not go through."""
+
+    default_code = "payment_error"
+    http_status = 402
+
+
+class PaymentDeclined(PaymentError):
+    """The payment method was declined; ``decline_code`` says why."""
+
+    default_code = "payment_declined"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        decline_code: str | None = None,
+        code: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        merged = dict(details or {})
+        merged.setdefault("decline_code", decline_code)
+        super().__init__(message, code=code, details=merged)
+        self.decline_code = decline_code
+
+
+class GatewayError(PaykitError):
+    """The payment gateway refused or failed a request."""
+
+    default_code = "gateway_error"
+    http_status = 502
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        merged = dict(details or {})
+        if request_id is not None:
+            merged["request_id"] = request_id
+        super().__init__(message, code=code, details=merged)
+        self.request_id = request_id
+
+
+class GatewayUnavailable(GatewayError):
+    """The gateway could not be reached or is rate limiting; safe to retry."""
+
+    default_code = "gateway_unavailable"
+    http_status = 503
+    retryable = True
+
+
+class WebhookError(PaykitError):
+    """A webhook delivery cannot be accepted."""
+
+    default_code = "webhook_error"
+    http_status = 400
+
+
+class InvalidSignature(WebhookError):
+    """A webhook's signature or timestamp did not verify."""
+
+    default_code = "invalid_signature"
+
+
+class ConfigurationError(PaykitError):
+    """paykit is misconfigured (a missing key, an unusable database URL)."""
+
+    default_code = "configuration_error"
+    http_status = 500
