@@ -1,0 +1,85 @@
+"""Engines that behave the way paykit's services expect.
+
+SQLite needs three things per connection that it does not do by default:
+foreign keys on (the seed's cascades), a busy timeout (parallel writers wait
+instead of failing), and ``BEGIN IMMEDIATE`` so that a transaction that will
+write takes the database's write lock before it reads. The last one is what
+makes a read-check-write sequence atomic on SQLite, where there are no row
+locks. PostgreSQL needs nothing extra.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine
+
+from paykit.errors import ConfigurationError
+
+__all__ = ["DEFAULT_DATABASE_URL", "configure_sqlite", "create_engine", "make_url"]
+
+#: The embedded default: a SQLite file in the current folder.
+DEFAULT_DATABASE_URL = "sqlite:///paykit.db"
+
+
+def make_url(url: str | URL) -> URL:
+    """Parse a database URL, raising ``ConfigurationError`` for a malformed one.
+
+    ``postgresql://`` and ``postgres://`` are taken to mean psycopg 3, the
+    driver paykit depends on.
+    """
+    try:
+        parsed = sa.make_url(url)
+    except Exception as exc:  # SQLAlchemy raises ArgumentError, ValueError, ...
+        raise ConfigurationError(f"malformed database URL: {url!s}") from exc
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def configure_sqlite(engine: Engine, *, busy_timeout_ms: int = 30_000) -> Engine:
+    """Install paykit's per-connection SQLite settings on ``engine`` (no-op elsewhere)."""
+    if engine.dialect.name != "sqlite":
+        return engine
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own
+        # implicit BEGIN is deferred and would defeat BEGIN IMMEDIATE).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def create_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
+    """``sqlalchemy.create_engine`` with paykit's settings (see the module docstring).
+
+    ``url`` defaults to :data:`DEFAULT_DATABASE_URL`. A file-based SQLite
+    database is switched to WAL journaling so readers do not block the writer.
+    """
+    parsed = make_url(url if url is not None else DEFAULT_DATABASE_URL)
+    if parsed.get_backend_name() == "sqlite":
+        engine = sa.create_engine(parsed, **kwargs)
+        configure_sqlite(engine)
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file::memory:"):
+
+            @event.listens_for(engine, "connect")
+            def _wal(dbapi_connection: Any, _record: Any) -> None:
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA journal_mode = WAL")
+                cursor.close()
+
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return sa.create_engine(parsed, **kwargs)

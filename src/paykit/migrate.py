@@ -1,0 +1,88 @@
+"""Run paykit's own Alembic migrations, shipped inside the package.
+
+paykit keeps its revision in the table ``paykit_alembic_version``, so its
+history sits beside a host application's own Alembic history (which uses
+``alembic_version``) in one database without either seeing the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import URL, Connection, Engine
+
+from paykit.db import create_engine
+
+__all__ = [
+    "VERSION_TABLE",
+    "alembic_config",
+    "current_revision",
+    "downgrade",
+    "head_revision",
+    "migrate",
+]
+
+#: The table that records which paykit revision a database is at.
+VERSION_TABLE = "paykit_alembic_version"
+
+_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic ``Config`` for paykit's migrations, bound to ``connection`` if given."""
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.set_main_option("version_table", VERSION_TABLE)
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+@contextmanager
+def _connection(bind: Engine | Connection | str | URL) -> Iterator[Connection]:
+    if isinstance(bind, Connection):
+        yield bind
+        return
+    engine = bind if isinstance(bind, Engine) else create_engine(bind)
+    try:
+        with engine.begin() as connection:
+            yield connection
+    finally:
+        if not isinstance(bind, Engine):
+            engine.dispose()
+
+
+def migrate(bind: Engine | Connection | str | URL, revision: str = "head") -> None:
+    """Upgrade the database to ``revision`` (default: the latest). Idempotent.
+
+    ``bind`` is an Engine, a Connection (the caller owns its transaction) or a
+    database URL.
+    """
+    with _connection(bind) as connection:
+        command.upgrade(alembic_config(connection), revision)
+
+
+def downgrade(bind: Engine | Connection | str | URL, revision: str = "base") -> None:
+    """Downgrade the database to ``revision`` (default: ``base``, dropping paykit's tables)."""
+    with _connection(bind) as connection:
+        command.downgrade(alembic_config(connection), revision)
+
+
+def current_revision(bind: Engine | Connection | str | URL) -> str | None:
+    """The paykit revision the database is at, or None if paykit was never migrated there."""
+    with _connection(bind) as connection:
+        context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+        return context.get_current_revision()
+
+
+def head_revision() -> str:
+    """The newest revision shipped with this version of paykit."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head

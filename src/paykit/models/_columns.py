@@ -1,0 +1,32 @@
+"""Shorthands for the column kinds the seed uses, so each model reads like the seed."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+
+from paykit.models.types import ExactDecimal
+
+
+def money(precision: int = 10, scale: int = 2, **kw: Any) -> Any:
+    """``Decimal(10, 2)`` by default, exact on every database."""
+    return ExactDecimal(precision, scale)
+
+
+def enum(cls: type[StrEnum], name: str) -> sa.Enum:
+    """A native PostgreSQL enum type ``name``; a CHECK constraint on SQLite."""
+    return sa.Enum(
+        cls,
+        name=name,
+        native_enum=True,
+        create_constraint=True,
+        validate_strings=True,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+def fk(target: str, ondelete: str) -> sa.ForeignKey:
+    """A foreign key with the seed's ``onDelete`` action spelled out."""
+    return sa.ForeignKey(target, ondelete=ondelete)

@@ -1,0 +1,49 @@
+"""Refund management (seed: Refund)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from paykit.models._columns import enum, fk, money
+from paykit.models.base import Base, TimestampMixin, id_column
+from paykit.models.enums import RefundReason, RefundStatus
+from paykit.models.types import JSONDocument, UTCDateTime
+
+if TYPE_CHECKING:
+    from paykit.models.orders import Order
+
+__all__ = ["Refund"]
+
+
+class Refund(TimestampMixin, Base):
+    """Money returned to a customer for an order, mirrored from the gateway."""
+
+    __tablename__ = "refunds"
+
+    id: Mapped[str] = id_column()
+    order_id: Mapped[str] = mapped_column(sa.Text(), fk("orders.id", "RESTRICT"))
+    stripe_refund_id: Mapped[str] = mapped_column(sa.Text(), unique=True)
+    amount: Mapped[Decimal] = mapped_column(money())
+    currency: Mapped[str] = mapped_column(sa.Text(), default="USD", server_default="USD")
+    reason: Mapped[RefundReason] = mapped_column(enum(RefundReason, "refund_reason"))
+    status: Mapped[RefundStatus] = mapped_column(enum(RefundStatus, "refund_status"))
+    notes: Mapped[str | None] = mapped_column(sa.Text())
+    metadata_: Mapped[Any] = mapped_column(
+        "metadata", JSONDocument, default=dict, server_default="{}"
+    )
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    order: Mapped[Order] = relationship(back_populates="refunds")
+
+    __table_args__ = (
+        sa.CheckConstraint("amount > 0", name="positive_amount"),
+        sa.Index("ix_refunds_order_id", "order_id"),
+    )
+
+    def __repr__(self) -> str:
+        return f"Refund(id={self.id!r}, amount={self.amount!r}, status={self.status!r})"
