@@ -6,7 +6,9 @@ from importlib.metadata import PackageNotFoundError, version
 
 from paykit import errors
 from paykit.clock import Clock, FrozenClock, SystemClock
+from paykit.db import create_engine
 from paykit.errors import PaykitError
+from paykit.migrator import current_revision, downgrade, head_revision, migrate
 
 try:
     __version__ = version("paykit")
@@ -19,5 +21,10 @@ __all__ = [
     "PaykitError",
     "SystemClock",
     "__version__",
+    "create_engine",
+    "current_revision",
+    "downgrade",
     "errors",
+    "head_revision",
+    "migrate",
 ]

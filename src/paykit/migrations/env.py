@@ -9,19 +9,12 @@ from __future__ import annotations
 
 from alembic import context
 
+from paykit.migrator import include_paykit_object
 from paykit.models import Base
 
 config = context.config
 target_metadata = Base.metadata
 version_table = config.get_main_option("version_table") or "paykit_alembic_version"
-
-
-def include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
-    # Only paykit's own tables take part: a host's tables in the same
-    # database are none of paykit's business.
-    if type_ == "table" and reflected and compare_to is None:
-        return name in target_metadata.tables
-    return True
 
 
 def run_migrations_offline() -> None:
@@ -30,7 +23,7 @@ def run_migrations_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         version_table=version_table,
-        include_object=include_object,
+        include_object=include_paykit_object,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -54,7 +47,7 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
         connection=connection,
         target_metadata=target_metadata,
         version_table=version_table,
-        include_object=include_object,
+        include_object=include_paykit_object,
         compare_type=True,
         render_as_batch=connection.dialect.name == "sqlite",
     )

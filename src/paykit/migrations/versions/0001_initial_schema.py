@@ -944,9 +944,7 @@ def upgrade() -> None:
         sa.Column(
             "current_period_end", paykit.models.types.UTCDateTime(timezone=True), nullable=False
         ),
-        sa.Column(
-            "cancel_at_period_end", sa.Boolean(), server_default=sa.false(), nullable=False
-        ),
+        sa.Column("cancel_at_period_end", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("canceled_at", paykit.models.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("trial_start", paykit.models.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("trial_end", paykit.models.types.UTCDateTime(timezone=True), nullable=True),

@@ -25,6 +25,8 @@ __all__ = [
     "current_revision",
     "downgrade",
     "head_revision",
+    "include_paykit_object",
+    "is_paykit_table",
     "migrate",
 ]
 
@@ -32,6 +34,27 @@ __all__ = [
 VERSION_TABLE = "paykit_alembic_version"
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def is_paykit_table(name: str | None) -> bool:
+    """True for the tables paykit owns (including its version table)."""
+    from paykit.models import Base
+
+    return name == VERSION_TABLE or name in Base.metadata.tables
+
+
+def include_paykit_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Alembic ``include_object`` hook that keeps only paykit's own tables.
+
+    paykit's environment uses it so a host's tables never show up in paykit's
+    autogenerate; a host's own ``env.py`` can pass ``lambda *a: not
+    include_paykit_object(*a)`` for tables to get the mirror image.
+    """
+    if type_ == "table":
+        return is_paykit_table(name) and name != VERSION_TABLE
+    return True
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
