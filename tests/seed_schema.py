@@ -94,10 +94,10 @@ def indexes() -> list[SeedIndex]:
 def checks() -> dict[str, str]:
     """Constraint name -> table, from section 5.2."""
     text = SEED.read_text()
-    return dict(
-        (name, table)
+    return {
+        name: table
         for table, name in re.findall(r"ALTER TABLE (\w+) ADD CONSTRAINT (\w+) CHECK", text)
-    )
+    }
 
 
 def seed_enum_type_name(enum_name: str) -> str:

@@ -6,7 +6,7 @@ can return as is. ``details`` holds structured, JSON-safe context.
 
 The tree::
 
-    PaykitError                         code (varies)             http 400
+    PaykitError                         paykit_error              http 400
     ├── ValidationError                 validation_error          422
     ├── NotFound                        not_found                 404
     ├── Conflict                        conflict                  409
@@ -15,19 +15,21 @@ The tree::
     │   └── InvalidState                invalid_state             409
     ├── PermissionDenied                permission_denied         403
     ├── AuthenticationError             authentication_failed     401
-    ├── MoneyError                      (varies)                  422
+    ├── MoneyError                      money_error               422
     │   ├── UnsupportedCurrency         unsupported_currency      422
     │   ├── CurrencyMismatch            currency_mismatch         422
     │   └── InvalidAmount               invalid_amount            422
-    ├── DiscountError                   discount_* (see below)    422
+    ├── DiscountError                   discount_not_applicable   422
+    │                                   (and the discount_* codes below)
+    │   └── DiscountCurrencyMismatch    currency_mismatch         422  (also a CurrencyMismatch)
     ├── InsufficientStock               insufficient_stock        409
-    ├── RefundError                     (varies)                  422
+    ├── RefundError                     refund_error              422
     │   └── RefundExceedsPaid           refund_exceeds_paid       422
     ├── PaymentError                    payment_error             402
     │   └── PaymentDeclined             payment_declined          402
     ├── GatewayError                    gateway_error             502
     │   └── GatewayUnavailable          gateway_unavailable       503
-    ├── WebhookError                    (varies)                  400
+    ├── WebhookError                    webhook_error             400
     │   └── InvalidSignature            invalid_signature         400
     └── ConfigurationError              configuration_error       500
 
@@ -48,6 +50,7 @@ __all__ = [
     "ConfigurationError",
     "Conflict",
     "CurrencyMismatch",
+    "DiscountCurrencyMismatch",
     "DiscountError",
     "EmailTaken",
     "GatewayError",
@@ -294,3 +297,14 @@ class ConfigurationError(PaykitError):
 
     default_code = "configuration_error"
     http_status = 500
+
+
+class DiscountCurrencyMismatch(DiscountError, CurrencyMismatch):
+    """A discount's amount is in another currency than the order it is applied to.
+
+    Both a :class:`DiscountError` (a refused discount code) and a
+    :class:`CurrencyMismatch`, so either ``except`` clause catches it.
+    """
+
+    default_code = "currency_mismatch"
+    http_status = 422

@@ -370,7 +370,8 @@ def test_defaults_follow_the_seed(session: Session) -> None:
         product.stock_quantity,
         product.currency,
     ) == (-1, 0, 0, "USD")
-    assert len(user.id) == 25 and user.id.startswith("c")
+    assert len(user.id) == 25
+    assert user.id.startswith("c")
 
 
 def test_server_defaults_fill_raw_inserts(session: Session) -> None:

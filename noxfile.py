@@ -1,0 +1,57 @@
+"""The one entry point for paykit's checks: ``nox -s tests lint typecheck demo``."""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["tests", "lint", "typecheck"]
+
+PYTHON = None  # the interpreter that runs nox (3.11 or newer)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The whole suite, on SQLite and on PostgreSQL (PAYKIT_TEST_DATABASE_URL).
+
+    Without a PostgreSQL server the PostgreSQL tests skip with a reason; with
+    CI or PAYKIT_REQUIRE_POSTGRES set they fail instead.
+    """
+    session.install("-e", ".[test]")
+    env = {"HYPOTHESIS_PROFILE": "ci"} if os.environ.get("CI") else {}
+    session.run("pytest", *(session.posargs or ["-q"]), env=env)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", "src", "tests", "examples", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "examples", "benchmarks", "noxfile.py")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on src/paykit."""
+    session.install("-e", ".[test]", "mypy>=1.10")
+    session.run("mypy", "--strict", "src/paykit")
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """Migrate and seed a SQLite file (paykit-demo.db) and print what is in it."""
+    session.install("-e", ".")
+    url = os.environ.get("PAYKIT_DATABASE_URL", "sqlite:///paykit-demo.db")
+    session.run("paykit", "--database-url", url, "demo", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def benchmarks(session: nox.Session) -> None:
+    """Run the scripts in benchmarks/ (figures, not pass/fail)."""
+    session.install("-e", ".[test]")
+    for script in sorted(os.listdir("benchmarks")):
+        if script.endswith(".py") and not script.startswith("_"):
+            session.run("python", f"benchmarks/{script}", *session.posargs)

@@ -1,0 +1,157 @@
+"""The ``paykit`` console script: ``migrate``, ``seed`` and ``demo``.
+
+The CLI is a host application: unlike the services, it commits. Every error it
+expects (a malformed or unreachable database URL, bad input) becomes one line
+on stderr and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn, TextIO
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from paykit.db import DEFAULT_DATABASE_URL, create_engine
+from paykit.errors import ConfigurationError, PaykitError
+from paykit.migrator import migrate
+
+__all__ = ["main"]
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # argparse prints a usage block; one line is easier to read in a log.
+        self.exit(EXIT_USAGE, f"paykit: error: {message} (see 'paykit --help')\n")
+
+
+def _database_url(args: argparse.Namespace) -> str:
+    url: str = args.database_url or os.environ.get("PAYKIT_DATABASE_URL") or DEFAULT_DATABASE_URL
+    return url
+
+
+def _engine(args: argparse.Namespace) -> Engine:
+    engine = create_engine(_database_url(args))
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except sa.exc.SQLAlchemyError as exc:
+        engine.dispose()
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        raise ConfigurationError(
+            f"cannot connect to {engine.url.render_as_string(hide_password=True)}: {reason}"
+        ) from exc
+    return engine
+
+
+def _cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
+    engine = _engine(args)
+    try:
+        migrate(engine)
+        from paykit.migrator import current_revision
+
+        print(f"paykit schema at revision {current_revision(engine)}", file=out)
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _seed(engine: Engine, out: TextIO) -> None:
+    from paykit.services.seed import seed
+
+    with Session(engine) as session, session.begin():
+        result = seed(session, admin_password=os.environ.get("PAYKIT_ADMIN_PASSWORD") or None)
+        if result.created:
+            print("created: " + ", ".join(result.created), file=out)
+        else:
+            print("seed data already present; nothing created", file=out)
+        if result.admin_password is not None:
+            print(
+                f"admin password for {result.admin.email} (shown once, store it now): "
+                f"{result.admin_password}",
+                file=out,
+            )
+
+
+def _cmd_seed(args: argparse.Namespace, out: TextIO) -> int:
+    engine = _engine(args)
+    try:
+        migrate(engine)
+        _seed(engine, out)
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    from paykit.demo import print_database
+
+    engine = _engine(args)
+    try:
+        migrate(engine)
+        _seed(engine, out)
+        with Session(engine) as session:
+            print_database(session, out)
+    finally:
+        engine.dispose()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = _Parser(prog="paykit", description="paykit: a SaaS payment back end.")
+    parser.add_argument(
+        "--database-url",
+        help=f"database URL (default: $PAYKIT_DATABASE_URL or {DEFAULT_DATABASE_URL})",
+    )
+    from paykit import __version__
+
+    parser.add_argument("--version", action="version", version=f"paykit {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+    handlers: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
+        "migrate": _cmd_migrate,
+        "seed": _cmd_seed,
+        "demo": _cmd_demo,
+    }
+    helps = {
+        "migrate": "upgrade the database to paykit's latest schema",
+        "seed": "create the admin user, a category and a product (idempotent)",
+        "demo": "migrate, seed and show what is in the database",
+    }
+    for name, handler in handlers.items():
+        sub = commands.add_parser(name, help=helps[name], description=helps[name])
+        sub.add_argument("--database-url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        sub.set_defaults(handler=handler)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+    """Run the CLI; returns the process exit status."""
+    stream = out or sys.stdout
+    args = build_parser().parse_args(argv)
+    try:
+        status: int = args.handler(args, stream)
+    except PaykitError as exc:
+        print(f"paykit: error: {exc.message}", file=sys.stderr)
+        return EXIT_ERROR
+    except sa.exc.SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        print(f"paykit: database error: {reason}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("paykit: interrupted", file=sys.stderr)
+        return 130
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,137 @@
+"""The ``paykit`` console script, run as a real subprocess against each backend."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+import paykit
+from paykit import models as m
+from paykit.db import create_engine
+from paykit.security import verify_password
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "paykit.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def _engine(subprocess_env: dict[str, str]) -> sa.Engine:
+    options = subprocess_env.get("PGOPTIONS")
+    kwargs = {"connect_args": {"options": options}} if options else {}
+    return create_engine(subprocess_env["PAYKIT_DATABASE_URL"], **kwargs)
+
+
+def test_migrate_then_seed_twice_creates_nothing_new(subprocess_env: dict[str, str]) -> None:
+    env = dict(subprocess_env, PAYKIT_ADMIN_PASSWORD="correct horse battery staple")
+    first = run("migrate", env=env)
+    assert first.returncode == 0, first.stderr
+    assert f"revision {paykit.head_revision()}" in first.stdout
+    seeded = run("seed", env=env)
+    assert seeded.returncode == 0, seeded.stderr
+    assert "created: user:admin@example.com" in seeded.stdout
+    assert "correct horse" not in seeded.stdout  # a given password is never echoed
+    again = run("seed", env=env)
+    assert again.returncode == 0, again.stderr
+    assert "nothing created" in again.stdout
+
+    engine = _engine(subprocess_env)
+    with Session(engine) as session:
+        counts = {
+            model.__name__: session.scalar(sa.select(sa.func.count()).select_from(model))
+            for model in (m.User, m.ProductCategory, m.Product, m.Price)
+        }
+        assert counts == {"User": 1, "ProductCategory": 1, "Product": 1, "Price": 1}
+        admin = session.scalar(sa.select(m.User))
+        assert admin.role is m.UserRole.ADMIN
+        assert admin.email_verified is True
+        assert verify_password("correct horse battery staple", admin.password)
+        assert "$2b$12$" in admin.password  # bcrypt, cost 12
+        product = session.scalar(sa.select(m.Product))
+        assert (product.name, product.type, product.status, product.base_price) == (
+            "Premium Subscription",
+            m.ProductType.SUBSCRIPTION,
+            m.ProductStatus.PUBLISHED,
+            Decimal("29.99"),
+        )
+        assert (product.billing_interval, product.trial_days) == ("month", 14)
+        assert [c.slug for c in product.categories] == ["digital-products"]
+    engine.dispose()
+
+
+def test_seed_generates_and_prints_the_password_once(subprocess_env: dict[str, str]) -> None:
+    env = {k: v for k, v in subprocess_env.items() if k != "PAYKIT_ADMIN_PASSWORD"}
+    first = run("seed", env=env)
+    assert first.returncode == 0, first.stderr
+    line = next(li for li in first.stdout.splitlines() if "admin password" in li)
+    password = line.rsplit(": ", 1)[1]
+    assert len(password) >= 20
+    second = run("seed", env=env)
+    assert "admin password" not in second.stdout
+    engine = _engine(subprocess_env)
+    with Session(engine) as session:
+        assert verify_password(password, session.scalar(sa.select(m.User.password)))
+    engine.dispose()
+
+
+def test_demo_prints_the_seeded_tables(subprocess_env: dict[str, str]) -> None:
+    result = run("demo", env=subprocess_env)
+    assert result.returncode == 0, result.stderr
+    for text in (
+        "Users (1)",
+        "admin@example.com",
+        "Categories (1)",
+        "digital-products",
+        "Products (1)",
+        "Premium Subscription",
+        "29.99 USD",
+    ):
+        assert text in result.stdout
+
+
+def test_database_url_flag_wins_over_environment(tmp_path: Path) -> None:
+    path = tmp_path / "flag.db"
+    env = dict(os.environ, PAYKIT_DATABASE_URL="postgresql://nobody@127.0.0.1:1/unused")
+    result = run("--database-url", f"sqlite:///{path}", "migrate", env=env)
+    assert result.returncode == 0, result.stderr
+    assert path.exists()
+
+
+def _one_clear_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_unreachable_database_is_one_line() -> None:
+    line = _one_clear_line(run("--database-url", "postgresql://nobody@127.0.0.1:1/x", "migrate"))
+    assert line.startswith("paykit: error: cannot connect to")
+
+
+def test_malformed_url_is_one_line() -> None:
+    line = _one_clear_line(run("--database-url", "not a url::", "migrate"))
+    assert "malformed database URL" in line
+
+
+def test_unknown_command_is_one_line() -> None:
+    result = run("frobnicate")
+    assert result.returncode == 2
+    assert "invalid choice: 'frobnicate'" in _one_clear_line(result)
+
+
+def test_missing_command_is_one_line() -> None:
+    assert "required" in _one_clear_line(run())
