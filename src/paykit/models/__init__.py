@@ -33,6 +33,7 @@ from paykit.models.enums import (
     UserRole,
     UserStatus,
 )
+from paykit.models.idempotency import IdempotencyKey
 from paykit.models.orders import Order, OrderItem
 from paykit.models.payments import PaymentMethod
 from paykit.models.refunds import Refund
@@ -50,6 +51,7 @@ __all__ = [
     "DiscountType",
     "DiscountUsage",
     "ExactDecimal",
+    "IdempotencyKey",
     "Invoice",
     "InvoiceStatus",
     "JSONDocument",

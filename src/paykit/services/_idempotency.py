@@ -1,0 +1,83 @@
+"""Claiming an idempotency key in the database, safely under concurrency."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from paykit.errors import IdempotencyConflict, ValidationError
+from paykit.models import IdempotencyKey, new_id
+
+__all__ = ["claim", "request_hash"]
+
+
+def request_hash(payload: Mapping[str, Any]) -> str:
+    """A stable hash of a call's parameters (canonical JSON, sorted keys)."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def claim(
+    session: Session, *, scope: str, key: str, fingerprint: str, now: datetime
+) -> IdempotencyKey | None:
+    """Claim ``key`` for ``scope``. Returns None if this call now owns it, else the
+    earlier call's record (same parameters) to replay.
+
+    The insert is ``ON CONFLICT DO NOTHING``: a parallel call with the same key
+    waits on the unique index until the first transaction ends, then finds its
+    committed row. A key reused with other parameters raises
+    ``IdempotencyConflict``.
+    """
+    if not key or len(key) > 255:
+        raise ValidationError("idempotency_key must be 1 to 255 characters")
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    values = {
+        "id": new_id(),
+        "scope": scope,
+        "key": key,
+        "request_hash": fingerprint,
+        "created_at": now,
+    }
+    statement = (
+        insert(IdempotencyKey)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["scope", "key"])
+        .returning(IdempotencyKey.id)
+    )
+    if session.execute(statement).scalar_one_or_none() is not None:
+        return None
+    existing = session.execute(
+        sa.select(IdempotencyKey)
+        .where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+    if existing.request_hash != fingerprint:
+        raise IdempotencyConflict(
+            f"idempotency key {key!r} was already used with different parameters",
+            details={"scope": scope},
+        )
+    return existing
+
+
+def record(
+    session: Session,
+    *,
+    scope: str,
+    key: str,
+    resource_id: str | None,
+    outcome: Mapping[str, Any] | None = None,
+) -> None:
+    """Record what the owning call produced, for later replays."""
+    session.execute(
+        sa.update(IdempotencyKey)
+        .where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+        .values(resource_id=resource_id, outcome=dict(outcome) if outcome else None)
+    )

@@ -1,0 +1,1067 @@
+"""Orders: place, pay, cancel, discount. See docs/orders.md for the lifecycle and locking.
+
+Locking in one sentence: every read and every gateway call happens first, with
+no row lock held (only the caller's own fresh idempotency key row), and the
+counters that guard money (stock, discount uses, per-customer uses) are
+changed last, by conditional updates in a fixed order (customer, products by
+id, discount), inside a savepoint, so their row locks live only from there to
+the host's commit.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, selectinload
+
+from paykit.clock import Clock, resolve_clock
+from paykit.context import RequestContext
+from paykit.errors import (
+    DiscountError,
+    GatewayError,
+    InsufficientStock,
+    InvalidState,
+    NotFound,
+    PaykitError,
+    PaymentDeclined,
+    ValidationError,
+)
+from paykit.gateways.base import GatewayPayment, PaymentGateway, PaymentIntentStatus
+from paykit.models import (
+    Discount,
+    DiscountUsage,
+    Order,
+    OrderItem,
+    OrderStatus,
+    PaymentStatus,
+    Price,
+    PriceType,
+    Product,
+    ProductStatus,
+    ProductType,
+    User,
+    UserStatus,
+    new_id,
+)
+from paykit.money import from_minor_units, to_minor_units
+from paykit.pricing import DiscountRule, DiscountUsageCounts, LineInput, PricedOrder, price_order
+from paykit.schemas.base import validate
+from paykit.schemas.orders import PlaceOrderInput
+from paykit.services import _idempotency
+from paykit.services._audit import record_audit
+from paykit.services._sql import affected
+
+__all__ = [
+    "OrderResult",
+    "PaymentInfo",
+    "apply_discount",
+    "cancel_order",
+    "fail_order_payment",
+    "mark_order_paid",
+    "place_order",
+    "sync_order_payment",
+]
+
+SCOPE_PLACE_ORDER = "place_order"
+_OPEN = (OrderStatus.PENDING, OrderStatus.PROCESSING)
+_PAID = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED)
+# Crockford's base 32: no I, L, O, U, so order numbers read aloud cleanly.
+_NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentInfo:
+    """The gateway payment behind an order, as far as a host's checkout page needs it."""
+
+    id: str | None
+    status: str
+    client_secret: str | None = None
+    decline_code: str | None = None
+
+    @classmethod
+    def from_gateway(cls, payment: GatewayPayment) -> PaymentInfo:
+        """Build from the gateway's result."""
+        return cls(payment.id, str(payment.status), payment.client_secret, payment.decline_code)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderResult:
+    """What :func:`place_order` returns: the order and its payment."""
+
+    order: Order
+    payment: PaymentInfo
+    replayed: bool = False
+
+
+# --- reading and pricing -----------------------------------------------------------
+
+
+def _order_number(now: datetime) -> str:
+    suffix = "".join(secrets.choice(_NUMBER_ALPHABET) for _ in range(8))
+    return f"PK-{now:%y%m%d}-{suffix}"
+
+
+def _customer(session: Session, customer_id: str) -> User:
+    customer = session.get(User, customer_id)
+    if customer is None:
+        raise NotFound(f"customer {customer_id} not found", details={"customer_id": customer_id})
+    if customer.status is not UserStatus.ACTIVE or customer.deleted_at is not None:
+        raise InvalidState(
+            f"customer {customer_id} is {customer.status.value.lower()}",
+            code="customer_not_active",
+            details={"customer_id": customer_id},
+        )
+    return customer
+
+
+def _prices(session: Session, price_ids: Sequence[str]) -> dict[str, Price]:
+    rows = session.scalars(
+        sa.select(Price).where(Price.id.in_(price_ids)).options(sa.orm.joinedload(Price.product))
+    ).all()
+    found = {row.id: row for row in rows}
+    for price_id in price_ids:
+        price = found.get(price_id)
+        if price is None:
+            raise NotFound(f"price {price_id} not found", details={"price_id": price_id})
+        product = price.product
+        if not price.active:
+            raise ValidationError(
+                f"price {price_id} is not active",
+                code="price_inactive",
+                details={"price_id": price_id},
+            )
+        if product.status is not ProductStatus.PUBLISHED or product.deleted_at is not None:
+            raise ValidationError(
+                f"product {product.slug} is not published",
+                code="product_not_available",
+                details={"product_id": product.id},
+            )
+        if price.type is PriceType.RECURRING:
+            raise ValidationError(
+                f"price {price_id} is recurring: subscribe to it instead of ordering it",
+                code="recurring_price",
+                details={"price_id": price_id},
+            )
+    return found
+
+
+def _discount(session: Session, code: str) -> Discount:
+    discount = session.scalar(
+        sa.select(Discount)
+        .where(Discount.code == code)
+        .options(selectinload(Discount.product_discounts))
+    )
+    if discount is None:
+        raise DiscountError(f"discount code {code!r} does not exist", code="discount_not_found")
+    return discount
+
+
+def _rule(discount: Discount) -> DiscountRule:
+    return DiscountRule(
+        code=discount.code,
+        type=discount.type.value,
+        value=discount.value,
+        currency=discount.currency,
+        active=discount.active,
+        valid_from=discount.valid_from,
+        valid_until=discount.valid_until,
+        minimum_amount=discount.minimum_amount,
+        first_time_only=discount.first_time_only,
+        max_uses=discount.max_uses,
+        max_uses_per_customer=discount.max_uses_per_customer,
+        product_ids=frozenset(pd.product_id for pd in discount.product_discounts),
+    )
+
+
+def _customer_uses(
+    session: Session, discount_id: str, customer_id: str, exclude_order: str | None = None
+) -> int:
+    query = sa.select(sa.func.count()).where(
+        DiscountUsage.discount_id == discount_id, DiscountUsage.user_id == customer_id
+    )
+    if exclude_order is not None:
+        query = query.where(
+            sa.or_(DiscountUsage.order_id.is_(None), DiscountUsage.order_id != exclude_order)
+        )
+    return int(session.scalar(query) or 0)
+
+
+def _usage(
+    session: Session, discount: Discount, customer_id: str, exclude_order: str | None = None
+) -> DiscountUsageCounts:
+    has_paid = False
+    if discount.first_time_only:
+        paid = sa.select(Order.id).where(
+            Order.user_id == customer_id, Order.payment_status.in_(_PAID)
+        )
+        if exclude_order is not None:
+            paid = paid.where(Order.id != exclude_order)
+        has_paid = session.scalar(paid.limit(1)) is not None
+    customer_uses = 0
+    if discount.max_uses_per_customer is not None:
+        customer_uses = _customer_uses(session, discount.id, customer_id, exclude_order)
+    return DiscountUsageCounts(
+        total_uses=discount.current_uses,
+        customer_uses=customer_uses,
+        customer_has_paid_order=has_paid,
+    )
+
+
+def _line_inputs(lines: Sequence[tuple[str, int]], prices: Mapping[str, Price]) -> list[LineInput]:
+    return [
+        LineInput(
+            key=price_id,
+            product_id=prices[price_id].product_id,
+            price_id=price_id,
+            unit_price=prices[price_id].unit_amount,
+            quantity=quantity,
+            currency=prices[price_id].currency,
+            tax_rate=prices[price_id].product.tax_rate,
+        )
+        for price_id, quantity in lines
+    ]
+
+
+def _check_stock(prices: Mapping[str, Price], lines: Sequence[tuple[str, int]]) -> None:
+    # Advisory, to fail before charging anyone; the conditional update decides.
+    for price_id, quantity in lines:
+        product = prices[price_id].product
+        if product.track_inventory and product.stock_quantity < quantity:
+            raise _out_of_stock(product.id, quantity, product.stock_quantity)
+
+
+def _out_of_stock(product_id: str, wanted: int, left: int | None = None) -> InsufficientStock:
+    details: dict[str, Any] = {"product_id": product_id, "requested": wanted}
+    if left is not None:
+        details["available"] = left
+    return InsufficientStock(f"not enough stock of product {product_id}", details=details)
+
+
+# --- the counters that guard money ---------------------------------------------------
+
+
+def _stock_by_product(session: Session, order_id: str) -> list[tuple[str, int]]:
+    rows = session.execute(
+        sa.select(OrderItem.product_id, sa.func.sum(OrderItem.quantity))
+        .join(Product, Product.id == OrderItem.product_id)
+        .where(OrderItem.order_id == order_id, Product.track_inventory.is_(True))
+        .group_by(OrderItem.product_id)
+        .order_by(OrderItem.product_id)
+    ).all()
+    return [(product_id, int(qty)) for product_id, qty in rows]
+
+
+def _reserve(
+    session: Session,
+    *,
+    stock: Sequence[tuple[str, int]],
+    discount: Discount | None,
+    customer_id: str,
+    order_id: str,
+    amount_saved: Decimal,
+    now: datetime,
+) -> None:
+    """Take stock and a discount use, or raise; locks in the fixed order customer,
+    products by id, discount. Runs inside the caller's savepoint."""
+    if discount is not None and discount.max_uses_per_customer is not None:
+        # Serializes one customer's parallel orders so the per-customer count is exact.
+        session.execute(sa.select(User.id).where(User.id == customer_id).with_for_update())
+        if _customer_uses(session, discount.id, customer_id) >= discount.max_uses_per_customer:
+            raise DiscountError(
+                f"discount {discount.code!r} was already used the maximum number of times "
+                "by this customer",
+                code="discount_customer_limit",
+            )
+    for product_id, quantity in sorted(stock):
+        taken = affected(
+            session,
+            sa.update(Product)
+            .where(
+                Product.id == product_id,
+                Product.track_inventory.is_(True),
+                Product.stock_quantity >= quantity,
+            )
+            .values(stock_quantity=Product.stock_quantity - quantity, updated_at=now),
+        )
+        if taken != 1:
+            raise _out_of_stock(product_id, quantity)
+    if discount is not None:
+        used = affected(
+            session,
+            sa.update(Discount)
+            .where(
+                Discount.id == discount.id,
+                Discount.active.is_(True),
+                sa.or_(Discount.max_uses.is_(None), Discount.current_uses < Discount.max_uses),
+            )
+            .values(current_uses=Discount.current_uses + 1, updated_at=now),
+        )
+        if used != 1:
+            raise DiscountError(
+                f"discount {discount.code!r} has been used up", code="discount_exhausted"
+            )
+        session.add(
+            DiscountUsage(
+                discount_id=discount.id,
+                user_id=customer_id,
+                order_id=order_id,
+                amount_saved=amount_saved,
+                created_at=now,
+            )
+        )
+    session.flush()
+
+
+def _release(session: Session, order: Order, now: datetime, *, stock: bool = True) -> None:
+    """Give back an order's stock and discount use. Call only after winning the
+    conditional status change that makes this happen once."""
+    if stock:
+        for product_id, quantity in _stock_by_product(session, order.id):
+            affected(
+                session,
+                sa.update(Product)
+                .where(Product.id == product_id)
+                .values(stock_quantity=Product.stock_quantity + quantity, updated_at=now),
+            )
+    _release_discount(session, order.id, now)
+
+
+def _release_discount(session: Session, order_id: str, now: datetime) -> None:
+    usages = session.execute(
+        sa.select(DiscountUsage.id, DiscountUsage.discount_id)
+        .where(DiscountUsage.order_id == order_id)
+        .order_by(DiscountUsage.discount_id)
+    ).all()
+    for usage_id, discount_id in usages:
+        affected(
+            session,
+            sa.update(Discount)
+            .where(Discount.id == discount_id, Discount.current_uses > 0)
+            .values(current_uses=Discount.current_uses - 1, updated_at=now),
+        )
+        session.execute(sa.delete(DiscountUsage).where(DiscountUsage.id == usage_id))
+
+
+# --- order state changes ------------------------------------------------------------
+
+
+def _transition(
+    session: Session,
+    order_id: str,
+    *,
+    allowed: Sequence[OrderStatus],
+    values: Mapping[str, Any],
+    payment_not: Sequence[PaymentStatus] = (),
+) -> bool:
+    """Move an order out of ``allowed`` states; True only for the one caller that did."""
+    statement = sa.update(Order).where(Order.id == order_id, Order.status.in_(allowed))
+    if payment_not:
+        statement = statement.where(Order.payment_status.not_in(payment_not))
+    won = affected(session, statement.values(**values)) == 1
+    if won:
+        order = session.get(Order, order_id)
+        if order is not None:
+            session.refresh(order)
+    return won
+
+
+def _grant_access(session: Session, order_id: str, now: datetime) -> None:
+    rows = session.execute(
+        sa.select(OrderItem, Product.access_duration)
+        .join(Product, Product.id == OrderItem.product_id)
+        .where(OrderItem.order_id == order_id, Product.type == ProductType.DIGITAL_DOWNLOAD)
+    ).all()
+    for item, days in rows:
+        # None means lifetime access: no expiry.
+        item.access_expires_at = None if days is None else now + timedelta(days=days)
+
+
+def _order(session: Session, order_id: str, *, lock: bool = False) -> Order:
+    query = sa.select(Order).where(Order.id == order_id)
+    if lock:
+        query = query.with_for_update()
+    order = session.scalar(query.execution_options(populate_existing=True))
+    if order is None:
+        raise NotFound(f"order {order_id} not found", details={"order_id": order_id})
+    return order
+
+
+def _order_by_payment(session: Session, payment_id: str) -> Order:
+    order = session.scalar(sa.select(Order).where(Order.stripe_payment_intent_id == payment_id))
+    if order is None:
+        raise NotFound(f"no order for payment {payment_id}", details={"payment_id": payment_id})
+    return order
+
+
+def _payment_matches(order: Order, payment: GatewayPayment) -> None:
+    if payment.currency.upper() != order.currency.upper() or payment.amount_minor != to_minor_units(
+        order.total_amount, order.currency
+    ):
+        raise InvalidState(
+            f"payment {payment.id} is for {payment.amount_minor} {payment.currency}, "
+            f"order {order.order_number} totals {order.total_amount} {order.currency}",
+            code="payment_amount_mismatch",
+            details={"order_id": order.id, "payment_id": payment.id},
+        )
+
+
+def mark_order_paid(
+    session: Session,
+    *,
+    order_id: str | None = None,
+    payment: GatewayPayment | None = None,
+    clock: Clock | None = None,
+    context: RequestContext | None = None,
+) -> Order:
+    """Record that an order's payment succeeded: COMPLETED, SUCCEEDED, ``completed_at``,
+    and digital access expiry (``now + access_duration`` days; none means lifetime).
+
+    Used by webhooks (with the gateway ``payment``) and by polling. Idempotent:
+    a second call, or a call for an order already paid, changes nothing. A
+    payment whose amount or currency differs from the order's is refused. An
+    order cancelled meanwhile is not revived (``InvalidState``): its payment
+    needs a refund.
+    """
+    now = resolve_clock(clock).now()
+    if order_id is None:
+        if payment is None:
+            raise ValidationError("mark_order_paid needs order_id or payment")
+        order = _order_by_payment(session, payment.id)
+    else:
+        order = _order(session, order_id)
+    if payment is not None:
+        if payment.status is not PaymentIntentStatus.SUCCEEDED:
+            raise InvalidState(
+                f"payment {payment.id} is {payment.status}, not succeeded",
+                details={"order_id": order.id},
+            )
+        _payment_matches(order, payment)
+    won = _transition(
+        session,
+        order.id,
+        allowed=_OPEN,
+        values={
+            "status": OrderStatus.COMPLETED,
+            "payment_status": PaymentStatus.SUCCEEDED,
+            "completed_at": now,
+            "updated_at": now,
+        },
+    )
+    if won:
+        _grant_access(session, order.id, now)
+        record_audit(
+            session,
+            action="order.paid",
+            resource="orders",
+            resource_id=order.id,
+            now=now,
+            actor_id=order.user_id,
+            new={"status": "COMPLETED", "payment_status": "SUCCEEDED"},
+            context=context,
+        )
+        session.flush()
+    elif order.status is OrderStatus.CANCELLED:
+        raise InvalidState(
+            f"order {order.order_number} was cancelled before its payment succeeded",
+            code="order_cancelled",
+            details={"order_id": order.id},
+        )
+    session.refresh(order)
+    return order
+
+
+def _close_unpaid(
+    session: Session,
+    order: Order,
+    *,
+    payment_status: PaymentStatus,
+    action: str,
+    now: datetime,
+    actor_id: str | None,
+    context: RequestContext | None,
+) -> bool:
+    won = _transition(
+        session,
+        order.id,
+        allowed=_OPEN,
+        payment_not=_PAID,
+        values={
+            "status": OrderStatus.CANCELLED,
+            "payment_status": payment_status,
+            "cancelled_at": now,
+            "updated_at": now,
+        },
+    )
+    if won:
+        _release(session, order, now)
+        record_audit(
+            session,
+            action=action,
+            resource="orders",
+            resource_id=order.id,
+            now=now,
+            actor_id=actor_id or order.user_id,
+            new={"status": "CANCELLED", "payment_status": payment_status.value},
+            context=context,
+        )
+        session.flush()
+    return won
+
+
+def fail_order_payment(
+    session: Session,
+    *,
+    order_id: str | None = None,
+    payment_id: str | None = None,
+    clock: Clock | None = None,
+    context: RequestContext | None = None,
+) -> Order:
+    """The order's payment failed: CANCELLED, paymentStatus FAILED, stock and discount
+    use given back, exactly once however often it is called. A paid order is left alone."""
+    now = resolve_clock(clock).now()
+    if order_id is not None:
+        order = _order(session, order_id)
+    elif payment_id is not None:
+        order = _order_by_payment(session, payment_id)
+    else:
+        raise ValidationError("fail_order_payment needs order_id or payment_id")
+    _close_unpaid(
+        session,
+        order,
+        payment_status=PaymentStatus.FAILED,
+        action="order.payment_failed",
+        now=now,
+        actor_id=None,
+        context=context,
+    )
+    session.refresh(order)
+    return order
+
+
+def cancel_order(
+    session: Session,
+    *,
+    order_id: str,
+    gateway: PaymentGateway | None = None,
+    clock: Clock | None = None,
+    actor_id: str | None = None,
+    context: RequestContext | None = None,
+) -> Order:
+    """Cancel an unpaid order: its gateway payment is cancelled first (so it cannot
+    succeed afterwards), then the order becomes CANCELLED and its stock and discount use
+    are given back, exactly once. Cancelling a cancelled order returns it unchanged;
+    a paid order raises ``InvalidState`` (refund it instead)."""
+    now = resolve_clock(clock).now()
+    order = _order(session, order_id)
+    if order.status is OrderStatus.CANCELLED:
+        return order
+    if order.status not in _OPEN or order.payment_status in _PAID:
+        raise InvalidState(
+            f"order {order.order_number} is {order.status.value}; refund it instead",
+            details={"order_id": order.id},
+        )
+    if order.stripe_payment_intent_id is not None and gateway is not None:
+        try:
+            gateway.cancel_payment(
+                order.stripe_payment_intent_id, idempotency_key=f"paykit:cancel:{order.id}"
+            )
+        except GatewayError as exc:
+            current = gateway.retrieve_payment(order.stripe_payment_intent_id)
+            if current.status is PaymentIntentStatus.SUCCEEDED:
+                mark_order_paid(session, order_id=order.id, payment=current, clock=clock)
+                raise InvalidState(
+                    f"order {order.order_number} was paid meanwhile; refund it instead",
+                    code="order_paid",
+                    details={"order_id": order.id},
+                ) from exc
+            if current.status is not PaymentIntentStatus.CANCELED:
+                raise
+    _close_unpaid(
+        session,
+        order,
+        payment_status=PaymentStatus.CANCELLED,
+        action="order.cancelled",
+        now=now,
+        actor_id=actor_id,
+        context=context,
+    )
+    session.refresh(order)
+    return order
+
+
+def sync_order_payment(
+    session: Session,
+    *,
+    order_id: str,
+    gateway: PaymentGateway,
+    clock: Clock | None = None,
+) -> Order:
+    """Poll the gateway for an order's payment and apply what it says (paid, failed,
+    cancelled, still processing)."""
+    order = _order(session, order_id)
+    if order.stripe_payment_intent_id is None:
+        return order
+    payment = gateway.retrieve_payment(order.stripe_payment_intent_id)
+    if payment.status is PaymentIntentStatus.SUCCEEDED:
+        return mark_order_paid(session, order_id=order.id, payment=payment, clock=clock)
+    if payment.status is PaymentIntentStatus.CANCELED:
+        now = resolve_clock(clock).now()
+        _close_unpaid(
+            session,
+            order,
+            payment_status=PaymentStatus.CANCELLED,
+            action="order.cancelled",
+            now=now,
+            actor_id=None,
+            context=None,
+        )
+    elif payment.status is PaymentIntentStatus.PROCESSING and order.status is OrderStatus.PENDING:
+        now = resolve_clock(clock).now()
+        _transition(
+            session,
+            order.id,
+            allowed=(OrderStatus.PENDING,),
+            values={
+                "status": OrderStatus.PROCESSING,
+                "payment_status": PaymentStatus.PROCESSING,
+                "updated_at": now,
+            },
+        )
+    session.refresh(order)
+    return order
+
+
+# --- place_order --------------------------------------------------------------------
+
+
+def _error_outcome(exc: PaykitError) -> dict[str, Any]:
+    return {
+        "error": type(exc).__name__,
+        "code": exc.code,
+        "message": exc.message,
+        "details": exc.details,
+    }
+
+
+def _raise_recorded(outcome: Mapping[str, Any]) -> None:
+    error = outcome.get("error")
+    classes: dict[str, type[PaykitError]] = {
+        "PaymentDeclined": PaymentDeclined,
+        "InsufficientStock": InsufficientStock,
+        "DiscountError": DiscountError,
+    }
+    details = dict(outcome.get("details") or {})
+    if error == "PaymentDeclined":
+        raise PaymentDeclined(
+            str(outcome.get("message")),
+            decline_code=details.get("decline_code"),
+            details=details,
+        )
+    cls = classes.get(str(error), PaykitError)
+    raise cls(str(outcome.get("message")), code=str(outcome.get("code")), details=details)
+
+
+def _replay(session: Session, record: Any, gateway: PaymentGateway) -> OrderResult | None:
+    if record.resource_id is None:
+        return None  # the first call never finished; this call carries on as the owner
+    if record.outcome and record.outcome.get("error"):
+        _raise_recorded(record.outcome)
+    order = _order(session, record.resource_id)
+    if order.stripe_payment_intent_id is None:
+        return OrderResult(order, PaymentInfo(None, "none"), replayed=True)
+    payment = gateway.retrieve_payment(order.stripe_payment_intent_id)
+    return OrderResult(order, PaymentInfo.from_gateway(payment), replayed=True)
+
+
+def place_order(
+    session: Session,
+    *,
+    customer_id: str,
+    items: Sequence[Mapping[str, Any]],
+    billing_address: Mapping[str, Any],
+    gateway: PaymentGateway,
+    shipping_address: Mapping[str, Any] | None = None,
+    discount_code: str | None = None,
+    payment_method_id: str | None = None,
+    notes: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+    clock: Clock | None = None,
+    idempotency_key: str | None = None,
+    context: RequestContext | None = None,
+) -> OrderResult:
+    """Place an order: validate, price, create the gateway payment, take stock and the
+    discount use, and write the Order, its OrderItems, the DiscountUsage and an AuditLog.
+
+    ``items`` are ``{"price_id": ..., "quantity": ...}`` mappings (active prices of
+    published products, one currency). With ``payment_method_id`` the payment is
+    confirmed at once: success completes the order; a decline leaves it CANCELLED
+    with paymentStatus FAILED, takes no stock and no discount use, and raises
+    ``PaymentDeclined`` (``details["order_id"]``; commit to keep that record).
+    Without it the order stays PENDING and ``result.payment.client_secret`` lets
+    the customer confirm in the browser.
+
+    The same ``idempotency_key`` returns the same order and makes no second
+    payment; with different parameters it raises ``IdempotencyConflict``. The
+    gateway receives a key derived from it, so a host that rolls back and retries
+    cannot charge twice. The session is flushed, never committed.
+    """
+    data = validate(
+        PlaceOrderInput,
+        {
+            "customer_id": customer_id,
+            "items": list(items),
+            "billing_address": billing_address,
+            "shipping_address": shipping_address,
+            "discount_code": discount_code,
+            "payment_method_id": payment_method_id,
+            "notes": notes,
+            "metadata": dict(metadata or {}),
+        },
+    )
+    now = resolve_clock(clock).now()
+    if idempotency_key is not None:
+        record = _idempotency.claim(
+            session,
+            scope=SCOPE_PLACE_ORDER,
+            key=idempotency_key,
+            fingerprint=_idempotency.request_hash(data.model_dump(mode="json")),
+            now=now,
+        )
+        if record is not None:
+            replayed = _replay(session, record, gateway)
+            if replayed is not None:
+                return replayed
+    try:
+        return _place(session, data, gateway, now, idempotency_key, context)
+    except (PaymentDeclined, InsufficientStock, DiscountError) as exc:
+        if idempotency_key is not None and "order_id" in exc.details:
+            _idempotency.record(
+                session,
+                scope=SCOPE_PLACE_ORDER,
+                key=idempotency_key,
+                resource_id=str(exc.details["order_id"]),
+                outcome=_error_outcome(exc),
+            )
+            session.flush()
+        raise
+
+
+def _place(
+    session: Session,
+    data: PlaceOrderInput,
+    gateway: PaymentGateway,
+    now: datetime,
+    idempotency_key: str | None,
+    context: RequestContext | None,
+) -> OrderResult:
+    customer = _customer(session, data.customer_id)
+    lines = [(line.price_id, line.quantity) for line in data.items]
+    prices = _prices(session, [price_id for price_id, _ in lines])
+    discount = _discount(session, data.discount_code) if data.discount_code else None
+    priced = price_order(
+        _line_inputs(lines, prices),
+        discount=_rule(discount) if discount else None,
+        usage=_usage(session, discount, customer.id) if discount else None,
+        now=now,
+    )
+    _check_stock(prices, lines)
+
+    order_id = new_id()
+    order_number = _order_number(now)
+    gateway_key = f"paykit:order:{idempotency_key or order_id}"
+    order = Order(
+        id=order_id,
+        user_id=customer.id,
+        order_number=order_number,
+        status=OrderStatus.PENDING,
+        payment_status=PaymentStatus.PENDING,
+        refunded_amount=Decimal(0),
+        currency=priced.currency,
+        subtotal=priced.subtotal,
+        discount_amount=priced.discount,
+        tax_amount=priced.tax,
+        total_amount=priced.total,
+        billing_address=data.billing_address.model_dump(mode="json", exclude_none=True),
+        shipping_address=data.shipping_address.model_dump(mode="json", exclude_none=True)
+        if data.shipping_address
+        else None,
+        notes=data.notes,
+        metadata_=dict(data.metadata),
+        payment_method="card" if data.payment_method_id else None,
+        created_at=now,
+        updated_at=now,
+    )
+    for line in priced.lines:
+        order.items.append(
+            OrderItem(
+                product_id=line.product_id,
+                price_id=line.price_id,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                total_price=line.subtotal,
+                created_at=now,
+            )
+        )
+    audit_new = {
+        "order_number": order_number,
+        "total_amount": priced.total,
+        "currency": priced.currency,
+        "discount_code": priced.discount_code,
+    }
+
+    try:
+        payment = gateway.create_payment(
+            amount_minor=to_minor_units(priced.total, priced.currency),
+            currency=priced.currency,
+            customer_id=customer.stripe_customer_id,
+            payment_method_id=data.payment_method_id,
+            confirm=data.payment_method_id is not None,
+            # Only values a retry reproduces: the gateway compares parameters per key.
+            metadata={"paykit_customer_id": customer.id, "paykit_reference": gateway_key},
+            idempotency_key=gateway_key,
+        )
+    except PaymentDeclined as exc:
+        order.status = OrderStatus.CANCELLED
+        order.payment_status = PaymentStatus.FAILED
+        order.cancelled_at = now
+        order.stripe_payment_intent_id = exc.details.get("payment_id")
+        session.add(order)
+        record_audit(
+            session,
+            action="order.payment_declined",
+            resource="orders",
+            resource_id=order_id,
+            now=now,
+            actor_id=customer.id,
+            new={**audit_new, "status": "CANCELLED", "decline_code": exc.decline_code},
+            context=context,
+        )
+        session.flush()
+        raise PaymentDeclined(
+            exc.message,
+            decline_code=exc.decline_code,
+            details={**exc.details, "order_id": order_id},
+        ) from exc
+
+    order.stripe_payment_intent_id = payment.id
+    paid = payment.status is PaymentIntentStatus.SUCCEEDED
+    if paid:
+        order.status = OrderStatus.COMPLETED
+        order.payment_status = PaymentStatus.SUCCEEDED
+        order.completed_at = now
+    elif payment.status is PaymentIntentStatus.PROCESSING:
+        order.status = OrderStatus.PROCESSING
+        order.payment_status = PaymentStatus.PROCESSING
+    session.add(order)
+    record_audit(
+        session,
+        action="order.created",
+        resource="orders",
+        resource_id=order_id,
+        now=now,
+        actor_id=customer.id,
+        new={**audit_new, "status": order.status.value},
+        context=context,
+    )
+    if idempotency_key is not None:
+        _idempotency.record(
+            session, scope=SCOPE_PLACE_ORDER, key=idempotency_key, resource_id=order_id
+        )
+    session.flush()
+    if paid:
+        _grant_access(session, order_id, now)
+
+    stock = _stock_to_take(prices, lines)
+    try:
+        with session.begin_nested():
+            _reserve(
+                session,
+                stock=stock,
+                discount=discount,
+                customer_id=customer.id,
+                order_id=order_id,
+                amount_saved=priced.discount,
+                now=now,
+            )
+    except (InsufficientStock, DiscountError) as exc:
+        _compensate(session, order, payment, gateway, gateway_key, now, exc, context)
+        raise type(exc)(
+            exc.message, code=exc.code, details={**exc.details, "order_id": order_id}
+        ) from exc
+    return OrderResult(order, PaymentInfo.from_gateway(payment))
+
+
+def _stock_to_take(
+    prices: Mapping[str, Price], lines: Sequence[tuple[str, int]]
+) -> list[tuple[str, int]]:
+    wanted: dict[str, int] = {}
+    for price_id, quantity in lines:
+        product = prices[price_id].product
+        if product.track_inventory:
+            wanted[product.id] = wanted.get(product.id, 0) + quantity
+    return sorted(wanted.items())
+
+
+def _compensate(
+    session: Session,
+    order: Order,
+    payment: GatewayPayment,
+    gateway: PaymentGateway,
+    gateway_key: str,
+    now: datetime,
+    reason: PaykitError,
+    context: RequestContext | None,
+) -> None:
+    """A counter refused after the gateway call: undo the payment, cancel the order.
+
+    The savepoint has been rolled back, so no row lock is held here.
+    """
+    if payment.status is PaymentIntentStatus.SUCCEEDED:
+        gateway.create_refund(
+            payment_id=payment.id,
+            amount_minor=payment.amount_minor,
+            reason=None,
+            metadata={"paykit_order_id": order.id, "paykit_reason": reason.code},
+            idempotency_key=f"{gateway_key}:compensate",
+        )
+        payment_status = PaymentStatus.REFUNDED
+        order.refunded_amount = from_minor_units(payment.amount_minor, payment.currency)
+    else:
+        gateway.cancel_payment(payment.id, idempotency_key=f"{gateway_key}:cancel")
+        payment_status = PaymentStatus.CANCELLED
+    order.status = OrderStatus.CANCELLED
+    order.payment_status = payment_status
+    order.completed_at = None
+    order.cancelled_at = now
+    order.updated_at = now
+    for item in order.items:
+        item.access_expires_at = None
+    record_audit(
+        session,
+        action="order.cancelled",
+        resource="orders",
+        resource_id=order.id,
+        now=now,
+        actor_id=order.user_id,
+        new={"status": "CANCELLED", "payment_status": payment_status.value, "reason": reason.code},
+        context=context,
+    )
+    session.flush()
+
+
+# --- apply_discount -----------------------------------------------------------------
+
+
+def apply_discount(
+    session: Session,
+    *,
+    order_id: str,
+    code: str,
+    gateway: PaymentGateway | None = None,
+    clock: Clock | None = None,
+    context: RequestContext | None = None,
+) -> Order:
+    """Apply discount ``code`` to a PENDING, unpaid order: re-price it, update the gateway
+    payment's amount, and replace an earlier code (whose use is given back).
+
+    Applying the code the order already has changes nothing. Refusals are the
+    pricing engine's ``DiscountError`` codes.
+    """
+    now = resolve_clock(clock).now()
+    order = _order(session, order_id)
+    if order.status is not OrderStatus.PENDING or order.payment_status is not PaymentStatus.PENDING:
+        raise InvalidState(
+            f"order {order.order_number} is {order.status.value}/{order.payment_status.value}; "
+            "discounts apply to pending, unpaid orders only",
+            details={"order_id": order.id},
+        )
+    discount = _discount(session, code.strip())
+    current = session.scalar(
+        sa.select(DiscountUsage.discount_id).where(DiscountUsage.order_id == order.id)
+    )
+    if current == discount.id:
+        return order
+    items = session.scalars(
+        sa.select(OrderItem).where(OrderItem.order_id == order.id).order_by(OrderItem.id)
+    ).all()
+    products = {
+        p.id: p
+        for p in session.scalars(
+            sa.select(Product).where(Product.id.in_({i.product_id for i in items}))
+        )
+    }
+    lines = [
+        LineInput(
+            key=item.id,
+            product_id=item.product_id,
+            price_id=item.price_id,
+            unit_price=item.unit_price,
+            quantity=item.quantity,
+            currency=order.currency,
+            tax_rate=products[item.product_id].tax_rate,
+        )
+        for item in items
+    ]
+    priced: PricedOrder = price_order(
+        lines,
+        discount=_rule(discount),
+        usage=_usage(session, discount, order.user_id, exclude_order=order.id),
+        now=now,
+    )
+    old_total = order.total_amount
+    old = {"discount_amount": order.discount_amount, "total_amount": old_total}
+    amount_changed = priced.total != old_total
+    if gateway is not None and order.stripe_payment_intent_id and amount_changed:
+        gateway.update_payment_amount(
+            order.stripe_payment_intent_id,
+            amount_minor=to_minor_units(priced.total, order.currency),
+            idempotency_key=f"paykit:amount:{order.id}:{discount.id}",
+        )
+    try:
+        with session.begin_nested():
+            if current is not None:
+                _release_discount(session, order.id, now)
+            _reserve(
+                session,
+                stock=(),
+                discount=discount,
+                customer_id=order.user_id,
+                order_id=order.id,
+                amount_saved=priced.discount,
+                now=now,
+            )
+    except DiscountError:
+        if gateway is not None and order.stripe_payment_intent_id and amount_changed:
+            gateway.update_payment_amount(
+                order.stripe_payment_intent_id,
+                amount_minor=to_minor_units(old_total, order.currency),
+                idempotency_key=f"paykit:amount:{order.id}:{discount.id}:undo",
+            )
+        raise
+    order.discount_amount = priced.discount
+    order.tax_amount = priced.tax
+    order.total_amount = priced.total
+    order.updated_at = now
+    record_audit(
+        session,
+        action="order.discount_applied",
+        resource="orders",
+        resource_id=order.id,
+        now=now,
+        actor_id=order.user_id,
+        old=old,
+        new={
+            "discount_code": discount.code,
+            "discount_amount": priced.discount,
+            "total_amount": priced.total,
+        },
+        context=context,
+    )
+    session.flush()
+    return order

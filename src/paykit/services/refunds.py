@@ -1,0 +1,304 @@
+"""Refunds: money back to a customer, never more than was paid."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from paykit.clock import Clock, resolve_clock
+from paykit.context import RequestContext
+from paykit.errors import (
+    GatewayError,
+    InvalidState,
+    NotFound,
+    PermissionDenied,
+    RefundExceedsPaid,
+    ValidationError,
+)
+from paykit.gateways.base import GatewayRefund, GatewayRefundStatus, PaymentGateway
+from paykit.models import (
+    Order,
+    OrderStatus,
+    PaymentStatus,
+    Refund,
+    RefundReason,
+    RefundStatus,
+    User,
+    UserRole,
+    UserStatus,
+    new_id,
+)
+from paykit.money import as_money, from_minor_units, to_minor_units
+from paykit.pricing import refundable_amount
+from paykit.services import _idempotency
+from paykit.services._audit import record_audit
+from paykit.services._sql import affected
+
+__all__ = ["REFUND_ROLES", "issue_refund", "sync_refund"]
+
+#: Roles allowed to refund (docs/orders.md; the users issue turns this into a policy table).
+REFUND_ROLES = frozenset({UserRole.SUPPORT, UserRole.ADMIN})
+SCOPE_REFUND = "issue_refund"
+
+_STRIPE_REASONS = {
+    RefundReason.REQUESTED_BY_CUSTOMER: "requested_by_customer",
+    RefundReason.DUPLICATE: "duplicate",
+    RefundReason.FRAUDULENT: "fraudulent",
+}
+_STATUS = {
+    GatewayRefundStatus.PENDING: RefundStatus.PENDING,
+    GatewayRefundStatus.SUCCEEDED: RefundStatus.SUCCEEDED,
+    GatewayRefundStatus.FAILED: RefundStatus.FAILED,
+    GatewayRefundStatus.CANCELED: RefundStatus.CANCELED,
+}
+
+
+def _actor(session: Session, actor_id: str | None) -> User:
+    actor = session.get(User, actor_id) if actor_id else None
+    if actor is None or actor.role not in REFUND_ROLES or actor.status is not UserStatus.ACTIVE:
+        raise PermissionDenied(
+            "only active SUPPORT and ADMIN users may issue refunds",
+            details={"actor_id": actor_id},
+        )
+    return actor
+
+
+def _reason(reason: RefundReason | str) -> RefundReason:
+    try:
+        return RefundReason(str(reason).upper())
+    except ValueError:
+        raise ValidationError(
+            f"unknown refund reason {reason!r}",
+            details={"allowed": [r.value for r in RefundReason]},
+        ) from None
+
+
+def _apply_succeeded(session: Session, order: Order, amount: Decimal, now: datetime) -> None:
+    """Add a succeeded refund to ``order.refunded_amount`` with a conditional update
+    (the database refuses to pass the total) and mark a full refund REFUNDED."""
+    result = affected(
+        session,
+        sa.update(Order)
+        .where(Order.id == order.id, Order.refunded_amount + amount <= Order.total_amount)
+        .values(refunded_amount=Order.refunded_amount + amount, updated_at=now),
+    )
+    if result != 1:
+        raise RefundExceedsPaid(
+            f"refund of {amount} would pass order {order.order_number}'s total",
+            details={"order_id": order.id},
+        )
+    affected(
+        session,
+        sa.update(Order)
+        .where(Order.id == order.id, Order.refunded_amount == Order.total_amount)
+        .values(status=OrderStatus.REFUNDED, payment_status=PaymentStatus.REFUNDED),
+    )
+
+
+def _insert_refund(session: Session, values: dict[str, Any]) -> bool:
+    """Insert the Refund row unless one with this gateway id exists; True if inserted."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(Refund)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["stripe_refund_id"])
+        .returning(Refund.id)
+    )
+    return session.execute(statement).scalar_one_or_none() is not None
+
+
+def issue_refund(
+    session: Session,
+    *,
+    order_id: str,
+    reason: RefundReason | str,
+    gateway: PaymentGateway,
+    amount: Decimal | int | str | None = None,
+    notes: str | None = None,
+    actor_id: str | None = None,
+    clock: Clock | None = None,
+    idempotency_key: str | None = None,
+    context: RequestContext | None = None,
+) -> Refund:
+    """Refund a paid order, fully (``amount=None``: all that is still refundable) or in part.
+
+    Only active SUPPORT and ADMIN users (``actor_id``) may refund
+    (``PermissionDenied``); only paid orders can be refunded; never more than
+    paid minus refunded (``RefundExceedsPaid``). The Refund row takes the
+    gateway's status; ``Order.refunded_amount`` is the sum of SUCCEEDED refunds,
+    and the order becomes REFUNDED exactly when that reaches its total.
+
+    The gateway call is made with no row lock held; the gateway also refuses to
+    refund more than it charged, and a conditional update keeps
+    ``refunded_amount <= total_amount`` in the database, so parallel refunds can
+    never exceed what was paid. The same ``idempotency_key`` gives one refund and
+    one gateway call.
+    """
+    now = resolve_clock(clock).now()
+    actor = _actor(session, actor_id)
+    refund_reason = _reason(reason)
+    order = session.get(Order, order_id, populate_existing=True)
+    if order is None:
+        raise NotFound(f"order {order_id} not found", details={"order_id": order_id})
+    requested = None if amount is None else as_money(amount, order.currency, field="amount")
+    if idempotency_key is not None:
+        fingerprint = _idempotency.request_hash(
+            {"order_id": order_id, "amount": str(requested), "reason": refund_reason.value}
+        )
+        record = _idempotency.claim(
+            session, scope=SCOPE_REFUND, key=idempotency_key, fingerprint=fingerprint, now=now
+        )
+        if record is not None and record.resource_id is not None:
+            existing = session.get(Refund, record.resource_id)
+            if existing is not None:
+                return existing
+    if order.payment_status not in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED) or (
+        order.stripe_payment_intent_id is None
+    ):
+        raise InvalidState(
+            f"order {order.order_number} has not been paid; nothing to refund",
+            code="order_not_paid",
+            details={"order_id": order.id},
+        )
+    # Pending refunds count against what is left, as the gateway counts them.
+    pending = session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Refund.amount), 0)).where(
+            Refund.order_id == order.id, Refund.status == RefundStatus.PENDING
+        )
+    ) or Decimal(0)
+    left = refundable_amount(
+        total=order.total_amount, refunded=order.refunded_amount + pending, currency=order.currency
+    )
+    if requested is None:
+        requested = left
+    if requested <= 0:
+        if amount is None:
+            raise RefundExceedsPaid(
+                f"order {order.order_number} is already fully refunded",
+                details={"order_id": order.id, "refundable": str(left)},
+            )
+        raise ValidationError("a refund amount must be positive", code="invalid_amount")
+    if requested > left:
+        raise RefundExceedsPaid(
+            f"refund of {requested} {order.currency} exceeds the {left} still refundable",
+            details={"order_id": order.id, "refundable": str(left), "requested": str(requested)},
+        )
+    gateway_key = f"paykit:refund:{idempotency_key or new_id()}"
+    try:
+        result = gateway.create_refund(
+            payment_id=order.stripe_payment_intent_id,
+            amount_minor=to_minor_units(requested, order.currency),
+            reason=_STRIPE_REASONS.get(refund_reason),
+            metadata={"paykit_order_id": order.id, "paykit_reason": refund_reason.value},
+            idempotency_key=gateway_key,
+        )
+    except GatewayError as exc:
+        if exc.code in ("refund_exceeds_payment", "charge_already_refunded"):
+            # A parallel refund got there first: the gateway's own cap held.
+            raise RefundExceedsPaid(exc.message, details={"order_id": order.id}) from exc
+        raise
+    refund = _record(session, order, result, refund_reason, notes, actor, now, context)
+    if idempotency_key is not None:
+        _idempotency.record(session, scope=SCOPE_REFUND, key=idempotency_key, resource_id=refund.id)
+    session.flush()
+    return refund
+
+
+def _record(
+    session: Session,
+    order: Order,
+    result: GatewayRefund,
+    reason: RefundReason,
+    notes: str | None,
+    actor: User | None,
+    now: datetime,
+    context: RequestContext | None,
+) -> Refund:
+    amount = from_minor_units(result.amount_minor, result.currency)
+    status = _STATUS[result.status]
+    inserted = _insert_refund(
+        session,
+        {
+            "id": new_id(),
+            "order_id": order.id,
+            "stripe_refund_id": result.id,
+            "amount": amount,
+            "currency": order.currency,
+            "reason": reason,
+            "status": status,
+            "notes": notes,
+            "metadata": {},
+            "created_at": now,
+            "updated_at": now,
+            "processed_at": now if status is RefundStatus.SUCCEEDED else None,
+        },
+    )
+    refund = session.scalars(
+        sa.select(Refund)
+        .where(Refund.stripe_refund_id == result.id)
+        .execution_options(populate_existing=True)
+    ).one()
+    if inserted:
+        # Only the call that inserted the row counts it, so a duplicate never double-counts.
+        if status is RefundStatus.SUCCEEDED:
+            _apply_succeeded(session, order, amount, now)
+        record_audit(
+            session,
+            action="refund.created",
+            resource="refunds",
+            resource_id=refund.id,
+            now=now,
+            actor_id=actor.id if actor else None,
+            new={
+                "order_id": order.id,
+                "amount": amount,
+                "currency": order.currency,
+                "reason": reason.value,
+                "status": status.value,
+            },
+            context=context,
+        )
+    session.refresh(order)
+    return refund
+
+
+def sync_refund(
+    session: Session,
+    *,
+    gateway_refund: GatewayRefund,
+    clock: Clock | None = None,
+) -> Refund:
+    """Apply a gateway refund's current status (from a webhook or polling) to its Refund row.
+
+    A PENDING refund that succeeds is added to ``Order.refunded_amount`` exactly
+    once, through a conditional status change; a failed or cancelled one frees
+    its amount again.
+    """
+    now = resolve_clock(clock).now()
+    refund = session.scalar(sa.select(Refund).where(Refund.stripe_refund_id == gateway_refund.id))
+    if refund is None:
+        raise NotFound(f"no refund {gateway_refund.id}", details={"refund_id": gateway_refund.id})
+    status = _STATUS[gateway_refund.status]
+    if status is refund.status:
+        return refund
+    moved = affected(
+        session,
+        sa.update(Refund)
+        .where(Refund.id == refund.id, Refund.status == RefundStatus.PENDING)
+        .values(
+            status=status,
+            updated_at=now,
+            processed_at=now if status is RefundStatus.SUCCEEDED else None,
+        ),
+    )
+    if moved == 1 and status is RefundStatus.SUCCEEDED:
+        order = session.get(Order, refund.order_id)
+        assert order is not None
+        _apply_succeeded(session, order, refund.amount, now)
+    session.refresh(refund)
+    return refund
