@@ -1,0 +1,417 @@
+"""The payment gateway seam: the ``PaymentGateway`` Protocol and its result types.
+
+Services talk to a payment processor only through :class:`PaymentGateway`.
+Everything crossing the seam is paykit's own small frozen dataclasses holding
+integer minor units (cents; yen for JPY), never a vendor SDK object, so a
+service cannot come to depend on one processor's client library.
+
+Currency codes in the result types are upper-case ISO 4217 (``"USD"``), the
+form paykit stores. Gateways accept any case on input. The ``raw`` mappings
+(subscriptions, prices, products) are Stripe-shaped and keep Stripe's
+lower-case codes and Unix timestamps, because sync code reads them like a
+webhook payload.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = [
+    "STRIPE_REFUND_REASONS",
+    "GatewayCustomer",
+    "GatewayPayment",
+    "GatewayPaymentMethod",
+    "GatewayRefund",
+    "GatewayRefundStatus",
+    "GatewaySubscription",
+    "GatewaySubscriptionStatus",
+    "PaymentGateway",
+    "PaymentIntentStatus",
+    "subscription_from_stripe",
+]
+
+STRIPE_REFUND_REASONS: frozenset[str] = frozenset(
+    {"duplicate", "fraudulent", "requested_by_customer"}
+)
+"""The only refund reasons Stripe accepts; any other reason is a ``ValidationError``.
+
+Map richer reasons (``subscription_canceled``, ``other``) to ``None`` and keep
+them in the refund's ``metadata``.
+"""
+
+
+class PaymentIntentStatus(StrEnum):
+    """The status of a payment; the values are Stripe's PaymentIntent statuses."""
+
+    REQUIRES_PAYMENT_METHOD = "requires_payment_method"
+    REQUIRES_CONFIRMATION = "requires_confirmation"
+    REQUIRES_ACTION = "requires_action"
+    PROCESSING = "processing"
+    REQUIRES_CAPTURE = "requires_capture"
+    CANCELED = "canceled"
+    SUCCEEDED = "succeeded"
+
+
+class GatewayRefundStatus(StrEnum):
+    """The status of a refund at the gateway."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class GatewaySubscriptionStatus(StrEnum):
+    """The status of a subscription; the values are Stripe's."""
+
+    INCOMPLETE = "incomplete"
+    INCOMPLETE_EXPIRED = "incomplete_expired"
+    TRIALING = "trialing"
+    ACTIVE = "active"
+    PAST_DUE = "past_due"
+    CANCELED = "canceled"
+    UNPAID = "unpaid"
+    PAUSED = "paused"
+
+
+def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    # A private copy behind a read-only proxy: results are shared between
+    # threads and replayed for idempotent retries, so nobody may mutate them.
+    return MappingProxyType(dict(value or {}))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewayCustomer:
+    """A customer record at the gateway."""
+
+    id: str
+    email: str
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewayPayment:
+    """A payment with PaymentIntent semantics, in integer minor units.
+
+    ``decline_code`` is set after a declined confirmation (the payment is then
+    back in ``requires_payment_method``) and cleared when a later confirmation
+    succeeds. ``client_secret`` is what a browser needs to finish
+    ``requires_action`` (3-D Secure).
+    """
+
+    id: str
+    status: PaymentIntentStatus
+    amount_minor: int
+    currency: str
+    customer_id: str | None = None
+    payment_method_id: str | None = None
+    client_secret: str | None = None
+    decline_code: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        # Coerce here so a gateway may pass Stripe's plain strings, and an
+        # unknown status fails loudly instead of leaking into the database.
+        object.__setattr__(self, "status", PaymentIntentStatus(self.status))
+        object.__setattr__(self, "currency", self.currency.upper())
+        object.__setattr__(self, "metadata", _frozen_mapping(self.metadata))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewayRefund:
+    """A refund of (part of) a succeeded payment, in integer minor units.
+
+    ``reason`` is one of :data:`STRIPE_REFUND_REASONS` or ``None``;
+    ``failure_reason`` is set when ``status`` is ``failed``.
+    """
+
+    id: str
+    payment_id: str
+    amount_minor: int
+    currency: str
+    status: GatewayRefundStatus
+    reason: str | None = None
+    failure_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", GatewayRefundStatus(self.status))
+        object.__setattr__(self, "currency", self.currency.upper())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewayPaymentMethod:
+    """A payment method; ``customer_id`` is ``None`` once detached.
+
+    ``card`` holds Stripe's card summary (``brand``, ``last4``, ``exp_month``,
+    ``exp_year``, ``funding``, ``country``) for ``type == "card"``.
+    """
+
+    id: str
+    customer_id: str | None
+    type: str
+    card: Mapping[str, Any] | None = field(default=None, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.card is not None:
+            object.__setattr__(self, "card", _frozen_mapping(self.card))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewaySubscription:
+    """The fields of a subscription that paykit stores, plus the Stripe-shaped ``raw``.
+
+    Times are aware UTC datetimes. ``unit_amount_minor`` is the price's unit
+    amount; ``currency`` is upper case. Build one from a Stripe object or a
+    webhook payload with :func:`subscription_from_stripe`.
+    """
+
+    id: str
+    customer_id: str
+    status: GatewaySubscriptionStatus
+    price_id: str
+    product_id: str | None
+    quantity: int
+    unit_amount_minor: int | None
+    currency: str
+    current_period_start: datetime
+    current_period_end: datetime
+    cancel_at_period_end: bool
+    canceled_at: datetime | None = None
+    trial_start: datetime | None = None
+    trial_end: datetime | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, hash=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", GatewaySubscriptionStatus(self.status))
+        object.__setattr__(self, "currency", self.currency.upper())
+        # A deep copy, so the caller can neither see later changes to the
+        # gateway's own record nor make any.
+        object.__setattr__(self, "raw", MappingProxyType(copy.deepcopy(dict(self.raw))))
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.fromtimestamp(int(value), tz=UTC)
+
+
+def subscription_from_stripe(obj: Mapping[str, Any]) -> GatewaySubscription:
+    """Read a Stripe-shaped subscription object (API response or webhook payload).
+
+    The current period is read from the first item, where Stripe has kept it
+    since API version 2025-03-31, and from the top level for older payloads.
+    Only single-item subscriptions are modelled; further items stay in ``raw``.
+    """
+    items = obj.get("items") or {}
+    data = items.get("data") or []
+    if not data:
+        raise ValueError(f"subscription {obj.get('id')!r} has no items")
+    item = data[0]
+    price = item.get("price") or {}
+    product = price.get("product")
+    if isinstance(product, Mapping):  # expanded
+        product = product.get("id")
+    customer = obj["customer"]
+    if isinstance(customer, Mapping):  # expanded
+        customer = customer["id"]
+    start = item.get("current_period_start", obj.get("current_period_start"))
+    end = item.get("current_period_end", obj.get("current_period_end"))
+    period_start = _timestamp(start)
+    period_end = _timestamp(end)
+    if period_start is None or period_end is None:
+        raise ValueError(f"subscription {obj.get('id')!r} has no current period")
+    return GatewaySubscription(
+        id=str(obj["id"]),
+        customer_id=str(customer),
+        status=GatewaySubscriptionStatus(obj["status"]),
+        price_id=str(price["id"]),
+        product_id=None if product is None else str(product),
+        quantity=int(item.get("quantity") or 1),
+        unit_amount_minor=price.get("unit_amount"),
+        currency=str(obj.get("currency") or price.get("currency") or ""),
+        current_period_start=period_start,
+        current_period_end=period_end,
+        cancel_at_period_end=bool(obj.get("cancel_at_period_end")),
+        canceled_at=_timestamp(obj.get("canceled_at")),
+        trial_start=_timestamp(obj.get("trial_start")),
+        trial_end=_timestamp(obj.get("trial_end")),
+        raw=obj,
+    )
+
+
+@runtime_checkable
+class PaymentGateway(Protocol):
+    """What paykit's services need from a payment processor.
+
+    Implementations: :class:`~paykit.gateways.FakeGateway` (in memory, for
+    tests and demos) and ``StripeGateway``. A host may write its own; see
+    ``docs/gateways.md``.
+
+    Rules every implementation follows (checked by the contract suite in
+    ``tests/contract/gateway_contract.py``):
+
+    * Amounts are integer minor units; no decimals cross this seam.
+    * Every call that creates or changes something takes ``idempotency_key``,
+      with Stripe's semantics: one namespace per gateway account; the same key
+      with the same parameters returns the first result (or re-raises the first
+      error) without acting twice; the same key with different parameters or
+      on a different operation raises ``IdempotencyConflict``.
+    * A card decline during confirmation raises ``PaymentDeclined`` with
+      ``decline_code`` and ``details["payment_id"]``; the payment stays
+      retrievable in ``requires_payment_method``. ``requires_action`` is *not*
+      an error: the payment is returned in that status.
+    * A transport failure raises ``GatewayUnavailable`` (``retryable``). Code
+      ``gateway_unavailable`` means the request did not take effect; code
+      ``gateway_timeout`` means the outcome is unknown. Either way, retry with
+      the *same* idempotency key.
+    * An unknown id raises ``NotFound``; an operation the object's state
+      forbids raises ``GatewayError`` (code ``payment_intent_unexpected_state``,
+      ``payment_method_unexpected_state``, ``subscription_unexpected_state``,
+      ``charge_already_refunded``, ``refund_exceeds_payment``, ...); bad
+      arguments (non-positive amount, malformed currency, an unknown refund
+      reason, an empty idempotency key) raise ``ValidationError`` before any
+      request is made.
+    """
+
+    def create_customer(
+        self,
+        *,
+        email: str,
+        name: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        idempotency_key: str,
+    ) -> GatewayCustomer:
+        """Create a customer."""
+        ...
+
+    def create_payment(
+        self,
+        *,
+        amount_minor: int,
+        currency: str,
+        customer_id: str | None,
+        payment_method_id: str | None = None,
+        confirm: bool = False,
+        metadata: Mapping[str, str] | None = None,
+        idempotency_key: str,
+    ) -> GatewayPayment:
+        """Create a payment; with ``confirm=True`` also try to charge ``payment_method_id``."""
+        ...
+
+    def confirm_payment(
+        self,
+        payment_id: str,
+        *,
+        payment_method_id: str | None = None,
+        idempotency_key: str,
+    ) -> GatewayPayment:
+        """Try to charge the payment, with ``payment_method_id`` or the one it already has."""
+        ...
+
+    def cancel_payment(self, payment_id: str, *, idempotency_key: str) -> GatewayPayment:
+        """Cancel a payment that has not succeeded."""
+        ...
+
+    def retrieve_payment(self, payment_id: str) -> GatewayPayment:
+        """The payment as the gateway has it now."""
+        ...
+
+    def update_payment_amount(
+        self, payment_id: str, *, amount_minor: int, idempotency_key: str
+    ) -> GatewayPayment:
+        """Change the amount of a payment that has not succeeded or been canceled."""
+        ...
+
+    def create_refund(
+        self,
+        *,
+        payment_id: str,
+        amount_minor: int,
+        reason: str | None,
+        metadata: Mapping[str, str] | None = None,
+        idempotency_key: str,
+    ) -> GatewayRefund:
+        """Refund ``amount_minor`` of a succeeded payment; refunds never sum above its amount."""
+        ...
+
+    def retrieve_refund(self, refund_id: str) -> GatewayRefund:
+        """The refund as the gateway has it now (a ``pending`` one may have settled)."""
+        ...
+
+    def attach_payment_method(
+        self, payment_method_id: str, *, customer_id: str, idempotency_key: str
+    ) -> GatewayPaymentMethod:
+        """Attach a payment method to a customer; use the *returned* id from then on.
+
+        As with Stripe, attaching a test token such as ``pm_card_visa`` creates
+        a new payment method with its own id.
+        """
+        ...
+
+    def detach_payment_method(
+        self, payment_method_id: str, *, idempotency_key: str
+    ) -> GatewayPaymentMethod:
+        """Detach a payment method from its customer; it cannot be used again."""
+        ...
+
+    def retrieve_price(self, price_id: str) -> Mapping[str, Any]:
+        """A Stripe-shaped price object."""
+        ...
+
+    def retrieve_product(self, product_id: str) -> Mapping[str, Any]:
+        """A Stripe-shaped product object."""
+        ...
+
+    def retrieve_subscription(self, subscription_id: str) -> GatewaySubscription:
+        """The subscription as the gateway has it now."""
+        ...
+
+    def create_subscription(
+        self,
+        *,
+        customer_id: str,
+        price_id: str,
+        quantity: int = 1,
+        trial_days: int | None = None,
+        coupon: str | None = None,
+        payment_method_id: str | None = None,
+        idempotency_key: str,
+    ) -> GatewaySubscription:
+        """Subscribe a customer to a recurring price.
+
+        The first period is charged to ``payment_method_id`` or, if ``None``,
+        the customer's default payment method. A declined first charge gives an
+        ``incomplete`` subscription, not an error; no payment method at all
+        (and no trial) raises ``GatewayError`` with code ``missing_payment_method``.
+        """
+        ...
+
+    def update_subscription(
+        self,
+        subscription_id: str,
+        *,
+        price_id: str | None = None,
+        quantity: int | None = None,
+        cancel_at_period_end: bool | None = None,
+        idempotency_key: str,
+    ) -> GatewaySubscription:
+        """Change the price, quantity or end-of-period cancellation; ``None`` keeps a field."""
+        ...
+
+    def cancel_subscription(
+        self, subscription_id: str, *, at_period_end: bool, idempotency_key: str
+    ) -> GatewaySubscription:
+        """Cancel now, or at the end of the current period."""
+        ...
+
+    def resume_subscription(
+        self, subscription_id: str, *, idempotency_key: str
+    ) -> GatewaySubscription:
+        """Undo a pending end-of-period cancellation, or resume a paused subscription."""
+        ...
