@@ -88,7 +88,8 @@ def migrate(bind: Engine | Connection | str | URL, revision: str = "head") -> No
     database URL.
     """
     with _connection(bind) as connection:
-        command.upgrade(alembic_config(connection), revision)
+        # "heads" also reaches every head of a history that briefly branched.
+        command.upgrade(alembic_config(connection), "heads" if revision == "head" else revision)
 
 
 def downgrade(bind: Engine | Connection | str | URL, revision: str = "base") -> None:
@@ -98,14 +99,17 @@ def downgrade(bind: Engine | Connection | str | URL, revision: str = "base") -> 
 
 
 def current_revision(bind: Engine | Connection | str | URL) -> str | None:
-    """The paykit revision the database is at, or None if paykit was never migrated there."""
+    """The paykit revision the database is at, or None if paykit was never migrated there.
+
+    (Several heads, should a history branch, are joined with commas.)
+    """
     with _connection(bind) as connection:
         context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
-        return context.get_current_revision()
+        heads = context.get_current_heads()
+        return ",".join(sorted(heads)) if heads else None
 
 
 def head_revision() -> str:
     """The newest revision shipped with this version of paykit."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None
-    return head
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    return ",".join(sorted(heads))

@@ -271,7 +271,9 @@ def _reserve(
     products by id, discount. Runs inside the caller's savepoint."""
     if discount is not None and discount.max_uses_per_customer is not None:
         # Serializes one customer's parallel orders so the per-customer count is exact.
-        session.execute(sa.select(User.id).where(User.id == customer_id).with_for_update())
+        session.execute(
+            sa.select(User.id).where(User.id == customer_id).with_for_update(key_share=True)
+        )
         if _customer_uses(session, discount.id, customer_id) >= discount.max_uses_per_customer:
             raise DiscountError(
                 f"discount {discount.code!r} was already used the maximum number of times "
