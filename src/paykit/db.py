@@ -81,5 +81,5 @@ def create_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
                 cursor.close()
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    # pool_pre_ping costs a round trip per checkout; hosts that need it pass it.
     return sa.create_engine(parsed, **kwargs)

@@ -79,7 +79,7 @@ def test_partial_then_full_refund(paid) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_refund_more_than_paid_is_refused(paid) -> None:  # type: ignore[no-untyped-def]
-    session, gateway, _, order, _ = paid
+    session, gateway, *_ = paid
     with pytest.raises(errors.RefundExceedsPaid) as caught:
         refund(paid, amount=Decimal("44.01"))
     assert caught.value.code == "refund_exceeds_paid"

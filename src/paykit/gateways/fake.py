@@ -236,9 +236,15 @@ class FakeGateway:
     helpers :meth:`add_product`, :meth:`add_price`, :meth:`add_coupon`.
     """
 
-    def __init__(self, *, clock: Clock | None = None, latency: float = 0.0) -> None:
+    def __init__(
+        self, *, clock: Clock | None = None, latency: float = 0.0, namespace: str = "fake"
+    ) -> None:
         if latency < 0:
             raise ValueError("latency must be >= 0 seconds")
+        if not namespace.isalnum():
+            raise ValueError("namespace must be letters and digits")
+        # Two fakes writing into one database need distinct ids (pi_<namespace>_000001).
+        self._namespace = namespace
         self._clock = resolve_clock(clock)
         self._latency = float(latency)
         self._lock = threading.Lock()
@@ -1297,7 +1303,7 @@ class FakeGateway:
     def _next_id(self, prefix: str) -> str:
         number = self._counters.get(prefix, 0) + 1
         self._counters[prefix] = number
-        return f"{prefix}_fake_{number:06d}"
+        return f"{prefix}_{self._namespace}_{number:06d}"
 
     def _add_product(
         self, *, name: str, product_id: str | None = None, description: str | None = None

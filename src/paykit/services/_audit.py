@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from paykit.context import RequestContext
 from paykit.models import AuditLog
+from paykit.services._sql import insert_objects
 
 __all__ = ["MASK", "mask_values", "record_audit"]
 
@@ -86,5 +87,5 @@ def record_audit(
         user_agent=context.user_agent if context else None,
         created_at=now,
     )
-    session.add(row)
+    insert_objects(session, row)
     return row

@@ -25,7 +25,13 @@ def request_hash(payload: Mapping[str, Any]) -> str:
 
 
 def claim(
-    session: Session, *, scope: str, key: str, fingerprint: str, now: datetime
+    session: Session,
+    *,
+    scope: str,
+    key: str,
+    fingerprint: str,
+    now: datetime,
+    resource_id: str | None = None,
 ) -> IdempotencyKey | None:
     """Claim ``key`` for ``scope``. Returns None if this call now owns it, else the
     earlier call's record (same parameters) to replay.
@@ -33,7 +39,8 @@ def claim(
     The insert is ``ON CONFLICT DO NOTHING``: a parallel call with the same key
     waits on the unique index until the first transaction ends, then finds its
     committed row. A key reused with other parameters raises
-    ``IdempotencyConflict``.
+    ``IdempotencyConflict``. ``resource_id`` may name, up front, the row this
+    call is about to create (it lives and dies with the same transaction).
     """
     if not key or len(key) > 255:
         raise ValidationError("idempotency_key must be 1 to 255 characters")
@@ -44,6 +51,7 @@ def claim(
         "scope": scope,
         "key": key,
         "request_hash": fingerprint,
+        "resource_id": resource_id,
         "created_at": now,
     }
     statement = (

@@ -55,7 +55,7 @@ from paykit.schemas.base import validate
 from paykit.schemas.orders import PlaceOrderInput
 from paykit.services import _idempotency
 from paykit.services._audit import record_audit
-from paykit.services._sql import affected
+from paykit.services._sql import affected, insert_objects
 
 __all__ = [
     "OrderResult",
@@ -268,7 +268,7 @@ def _reserve(
     now: datetime,
 ) -> None:
     """Take stock and a discount use, or raise; locks in the fixed order customer,
-    products by id, discount. Runs inside the caller's savepoint."""
+    products by id, discount. Runs inside the caller's savepoint (see _reserve_or_undo)."""
     if discount is not None and discount.max_uses_per_customer is not None:
         # Serializes one customer's parallel orders so the per-customer count is exact.
         session.execute(
@@ -308,8 +308,11 @@ def _reserve(
             raise DiscountError(
                 f"discount {discount.code!r} has been used up", code="discount_exhausted"
             )
-        session.add(
-            DiscountUsage(
+        # A Core insert, kept out of the identity map: a refused reservation
+        # rolls it back with its savepoint.
+        session.connection().execute(
+            sa.insert(DiscountUsage).values(
+                id=new_id(),
                 discount_id=discount.id,
                 user_id=customer_id,
                 order_id=order_id,
@@ -317,7 +320,6 @@ def _reserve(
                 created_at=now,
             )
         )
-    session.flush()
 
 
 def _release(session: Session, order: Order, now: datetime, *, stock: bool = True) -> None:
@@ -670,11 +672,11 @@ def _raise_recorded(outcome: Mapping[str, Any]) -> None:
 
 
 def _replay(session: Session, record: Any, gateway: PaymentGateway) -> OrderResult | None:
-    if record.resource_id is None:
-        return None  # the first call never finished; this call carries on as the owner
     if record.outcome and record.outcome.get("error"):
         _raise_recorded(record.outcome)
-    order = _order(session, record.resource_id)
+    order = session.get(Order, record.resource_id) if record.resource_id else None
+    if order is None:
+        return None  # the first call never finished; this call carries on as the owner
     if order.stripe_payment_intent_id is None:
         return OrderResult(order, PaymentInfo(None, "none"), replayed=True)
     payment = gateway.retrieve_payment(order.stripe_payment_intent_id)
@@ -727,6 +729,7 @@ def place_order(
         },
     )
     now = resolve_clock(clock).now()
+    order_id = new_id()
     if idempotency_key is not None:
         record = _idempotency.claim(
             session,
@@ -734,13 +737,15 @@ def place_order(
             key=idempotency_key,
             fingerprint=_idempotency.request_hash(data.model_dump(mode="json")),
             now=now,
+            resource_id=order_id,
         )
         if record is not None:
             replayed = _replay(session, record, gateway)
             if replayed is not None:
                 return replayed
+            order_id = record.resource_id or order_id
     try:
-        return _place(session, data, gateway, now, idempotency_key, context)
+        return _place(session, data, gateway, now, order_id, idempotency_key, context)
     except (PaymentDeclined, InsufficientStock, DiscountError) as exc:
         if idempotency_key is not None and "order_id" in exc.details:
             _idempotency.record(
@@ -759,6 +764,7 @@ def _place(
     data: PlaceOrderInput,
     gateway: PaymentGateway,
     now: datetime,
+    order_id: str,
     idempotency_key: str | None,
     context: RequestContext | None,
 ) -> OrderResult:
@@ -774,7 +780,6 @@ def _place(
     )
     _check_stock(prices, lines)
 
-    order_id = new_id()
     order_number = _order_number(now)
     gateway_key = f"paykit:order:{idempotency_key or order_id}"
     order = Order(
@@ -802,6 +807,7 @@ def _place(
     for line in priced.lines:
         order.items.append(
             OrderItem(
+                order_id=order_id,
                 product_id=line.product_id,
                 price_id=line.price_id,
                 quantity=line.quantity,
@@ -857,10 +863,14 @@ def _place(
         order.status = OrderStatus.COMPLETED
         order.payment_status = PaymentStatus.SUCCEEDED
         order.completed_at = now
+        for item, line in zip(order.items, priced.lines, strict=True):
+            product = prices[str(line.price_id)].product
+            if product.type is ProductType.DIGITAL_DOWNLOAD and product.access_duration is not None:
+                item.access_expires_at = now + timedelta(days=product.access_duration)
     elif payment.status is PaymentIntentStatus.PROCESSING:
         order.status = OrderStatus.PROCESSING
         order.payment_status = PaymentStatus.PROCESSING
-    session.add(order)
+    insert_objects(session, order, *order.items)
     record_audit(
         session,
         action="order.created",
@@ -871,32 +881,44 @@ def _place(
         new={**audit_new, "status": order.status.value},
         context=context,
     )
-    if idempotency_key is not None:
-        _idempotency.record(
-            session, scope=SCOPE_PLACE_ORDER, key=idempotency_key, resource_id=order_id
-        )
-    session.flush()
-    if paid:
-        _grant_access(session, order_id, now)
-
-    stock = _stock_to_take(prices, lines)
     try:
-        with session.begin_nested():
-            _reserve(
-                session,
-                stock=stock,
-                discount=discount,
-                customer_id=customer.id,
-                order_id=order_id,
-                amount_saved=priced.discount,
-                now=now,
-            )
+        _reserve_or_undo(
+            session,
+            stock=_stock_to_take(prices, lines),
+            discount=discount,
+            customer_id=customer.id,
+            order_id=order_id,
+            amount_saved=priced.discount,
+            now=now,
+        )
     except (InsufficientStock, DiscountError) as exc:
         _compensate(session, order, payment, gateway, gateway_key, now, exc, context)
         raise type(exc)(
             exc.message, code=exc.code, details={**exc.details, "order_id": order_id}
         ) from exc
     return OrderResult(order, PaymentInfo.from_gateway(payment))
+
+
+_SAVEPOINT = "paykit_reserve"
+
+
+def _reserve_or_undo(session: Session, *, release_first: bool = False, **kwargs: Any) -> None:
+    """:func:`_reserve` inside a savepoint; on refusal, roll back to it, which also
+    releases the row locks taken since (PostgreSQL releases a rolled-back
+    subtransaction's locks), so the compensating gateway call holds none.
+
+    The savepoint is not released on success: it costs a round trip and the
+    host's commit ends it anyway.
+    """
+    connection = session.connection()
+    connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
+    try:
+        if release_first:  # apply_discount: the old code's use goes back in the same step
+            _release_discount(session, kwargs["order_id"], kwargs["now"])
+        _reserve(session, **kwargs)
+    except (InsufficientStock, DiscountError):
+        connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        raise
 
 
 def _stock_to_take(
@@ -1023,27 +1045,26 @@ def apply_discount(
         gateway.update_payment_amount(
             order.stripe_payment_intent_id,
             amount_minor=to_minor_units(priced.total, order.currency),
-            idempotency_key=f"paykit:amount:{order.id}:{discount.id}",
+            # The amount is part of the key: the same code may meet a different total.
+            idempotency_key=f"paykit:amount:{order.id}:{discount.id}:{priced.total}",
         )
     try:
-        with session.begin_nested():
-            if current is not None:
-                _release_discount(session, order.id, now)
-            _reserve(
-                session,
-                stock=(),
-                discount=discount,
-                customer_id=order.user_id,
-                order_id=order.id,
-                amount_saved=priced.discount,
-                now=now,
-            )
+        _reserve_or_undo(
+            session,
+            release_first=current is not None,
+            stock=(),
+            discount=discount,
+            customer_id=order.user_id,
+            order_id=order.id,
+            amount_saved=priced.discount,
+            now=now,
+        )
     except DiscountError:
         if gateway is not None and order.stripe_payment_intent_id and amount_changed:
             gateway.update_payment_amount(
                 order.stripe_payment_intent_id,
                 amount_minor=to_minor_units(old_total, order.currency),
-                idempotency_key=f"paykit:amount:{order.id}:{discount.id}:undo",
+                idempotency_key=f"paykit:amount:{order.id}:{discount.id}:{old_total}:undo",
             )
         raise
     order.discount_amount = priced.discount
