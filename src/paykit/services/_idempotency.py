@@ -18,6 +18,23 @@ from paykit.models import IdempotencyKey, new_id
 __all__ = ["claim", "request_hash"]
 
 
+def _claim_statement(insert: Any) -> Any:
+    columns = ("id", "scope", "key", "request_hash", "resource_id", "created_at")
+    return (
+        insert(IdempotencyKey)
+        .values({name: sa.bindparam(name) for name in columns})
+        .on_conflict_do_nothing(index_elements=["scope", "key"])
+        .returning(IdempotencyKey.id)
+    )
+
+
+# Built once per dialect (both spell ON CONFLICT DO NOTHING the same way).
+_CLAIM = {
+    "postgresql": _claim_statement(postgresql.insert),
+    "sqlite": _claim_statement(sqlite.insert),
+}
+
+
 def request_hash(payload: Mapping[str, Any]) -> str:
     """A stable hash of a call's parameters (canonical JSON, sorted keys)."""
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
@@ -44,8 +61,8 @@ def claim(
     """
     if not key or len(key) > 255:
         raise ValidationError("idempotency_key must be 1 to 255 characters")
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    connection = session.connection()
+    statement = _CLAIM["postgresql" if connection.dialect.name == "postgresql" else "sqlite"]
     values = {
         "id": new_id(),
         "scope": scope,
@@ -54,13 +71,7 @@ def claim(
         "resource_id": resource_id,
         "created_at": now,
     }
-    statement = (
-        insert(IdempotencyKey)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["scope", "key"])
-        .returning(IdempotencyKey.id)
-    )
-    if session.execute(statement).scalar_one_or_none() is not None:
+    if connection.execute(statement, values).scalar_one_or_none() is not None:
         return None
     existing = session.execute(
         sa.select(IdempotencyKey)

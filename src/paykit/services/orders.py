@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
@@ -43,6 +43,7 @@ from paykit.models import (
     Price,
     PriceType,
     Product,
+    ProductDiscount,
     ProductStatus,
     ProductType,
     User,
@@ -107,8 +108,114 @@ def _order_number(now: datetime) -> str:
     return f"PK-{now:%y%m%d}-{suffix}"
 
 
-def _customer(session: Session, customer_id: str) -> User:
-    customer = session.get(User, customer_id)
+# Statements built once: place_order is the hot path, and a prebuilt statement
+# skips construction and cache-key work on every call.
+_CATALOG = (
+    sa.select(
+        Price.id.label("price_id"),
+        Price.unit_amount,
+        Price.currency,
+        Price.active,
+        Price.type.label("price_type"),
+        Product.id.label("product_id"),
+        Product.slug,
+        Product.status,
+        Product.deleted_at,
+        Product.tax_rate,
+        Product.type.label("product_type"),
+        Product.access_duration,
+        Product.track_inventory,
+        Product.stock_quantity,
+    )
+    .join(Product, Product.id == Price.product_id)
+    .where(Price.id.in_(sa.bindparam("price_ids", expanding=True)))
+)
+_CUSTOMER = sa.select(User.id, User.status, User.deleted_at, User.stripe_customer_id).where(
+    User.id == sa.bindparam("customer_id")
+)
+# The customer rides along with the catalog rows: one round trip fewer per order.
+_CATALOG_AND_CUSTOMER = _CATALOG.add_columns(
+    *(
+        sa.select(column)
+        .where(User.id == sa.bindparam("customer_id"))
+        .scalar_subquery()
+        .label(f"customer_{column.key}")
+        for column in (User.id, User.status, User.deleted_at, User.stripe_customer_id)
+    )
+)
+_DISCOUNT = (
+    sa.select(
+        Discount.id,
+        Discount.code,
+        Discount.type,
+        Discount.value,
+        Discount.currency,
+        Discount.active,
+        Discount.valid_from,
+        Discount.valid_until,
+        Discount.minimum_amount,
+        Discount.first_time_only,
+        Discount.max_uses,
+        Discount.max_uses_per_customer,
+        Discount.current_uses,
+        ProductDiscount.product_id,
+    )
+    .outerjoin(ProductDiscount, ProductDiscount.discount_id == Discount.id)
+    .where(Discount.code == sa.bindparam("code"))
+)
+
+
+# The guards: a conditional update whose row count says whether it won.
+_TAKE_STOCK = (
+    sa.update(Product)
+    .where(
+        Product.id == sa.bindparam("product_id"),
+        Product.track_inventory.is_(True),
+        Product.stock_quantity >= sa.bindparam("quantity"),
+    )
+    .values(
+        stock_quantity=Product.stock_quantity - sa.bindparam("quantity"),
+        updated_at=sa.bindparam("now"),
+    )
+)
+_TAKE_USE = (
+    sa.update(Discount)
+    .where(
+        Discount.id == sa.bindparam("discount_id"),
+        Discount.active.is_(True),
+        sa.or_(Discount.max_uses.is_(None), Discount.current_uses < Discount.max_uses),
+    )
+    .values(current_uses=Discount.current_uses + 1, updated_at=sa.bindparam("now"))
+)
+_RECORD_USE = sa.insert(DiscountUsage).values(
+    {
+        name: sa.bindparam(name)
+        for name in ("id", "discount_id", "user_id", "order_id", "amount_saved", "created_at")
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _DiscountRef:
+    """What the services need of a Discount row (read in one query with its products)."""
+
+    id: str
+    code: str
+    current_uses: int
+    first_time_only: bool
+    max_uses_per_customer: int | None
+    rule: DiscountRule
+
+
+@dataclass(frozen=True, slots=True)
+class _Customer:
+    id: str
+    status: UserStatus
+    deleted_at: datetime | None
+    stripe_customer_id: str | None
+
+
+def _check_customer(customer_id: str, customer: _Customer | None) -> _Customer:
     if customer is None:
         raise NotFound(f"customer {customer_id} not found", details={"customer_id": customer_id})
     if customer.status is not UserStatus.ACTIVE or customer.deleted_at is not None:
@@ -120,29 +227,52 @@ def _customer(session: Session, customer_id: str) -> User:
     return customer
 
 
-def _prices(session: Session, price_ids: Sequence[str]) -> dict[str, Price]:
-    rows = session.scalars(
-        sa.select(Price).where(Price.id.in_(price_ids)).options(sa.orm.joinedload(Price.product))
-    ).all()
-    found = {row.id: row for row in rows}
+def _customer_and_prices(
+    session: Session, customer_id: str, price_ids: Sequence[str]
+) -> tuple[_Customer, dict[str, Any]]:
+    """The customer and each price with its product's columns, in one query, checked."""
+    rows = (
+        session.connection()
+        .execute(_CATALOG_AND_CUSTOMER, {"price_ids": list(price_ids), "customer_id": customer_id})
+        .all()
+    )
+    if rows:
+        first = rows[0]
+        found = (
+            _Customer(
+                first.customer_id,
+                UserStatus(first.customer_status),
+                first.customer_deleted_at,
+                first.customer_stripe_customer_id,
+            )
+            if first.customer_id is not None
+            else None
+        )
+    else:
+        row = session.connection().execute(_CUSTOMER, {"customer_id": customer_id}).first()
+        found = _Customer(*row) if row is not None else None
+    return _check_customer(customer_id, found), _check_prices(rows, price_ids)
+
+
+def _check_prices(rows: Sequence[Any], price_ids: Sequence[str]) -> dict[str, Any]:
+    found = {row.price_id: row for row in rows}
     for price_id in price_ids:
-        price = found.get(price_id)
-        if price is None:
+        row = found.get(price_id)
+        if row is None:
             raise NotFound(f"price {price_id} not found", details={"price_id": price_id})
-        product = price.product
-        if not price.active:
+        if not row.active:
             raise ValidationError(
                 f"price {price_id} is not active",
                 code="price_inactive",
                 details={"price_id": price_id},
             )
-        if product.status is not ProductStatus.PUBLISHED or product.deleted_at is not None:
+        if row.status is not ProductStatus.PUBLISHED or row.deleted_at is not None:
             raise ValidationError(
-                f"product {product.slug} is not published",
+                f"product {row.slug} is not published",
                 code="product_not_available",
-                details={"product_id": product.id},
+                details={"product_id": row.product_id},
             )
-        if price.type is PriceType.RECURRING:
+        if row.price_type is PriceType.RECURRING:
             raise ValidationError(
                 f"price {price_id} is recurring: subscribe to it instead of ordering it",
                 code="recurring_price",
@@ -151,31 +281,27 @@ def _prices(session: Session, price_ids: Sequence[str]) -> dict[str, Price]:
     return found
 
 
-def _discount(session: Session, code: str) -> Discount:
-    discount = session.scalar(
-        sa.select(Discount)
-        .where(Discount.code == code)
-        .options(selectinload(Discount.product_discounts))
-    )
-    if discount is None:
+def _discount(session: Session, code: str) -> _DiscountRef:
+    rows = session.connection().execute(_DISCOUNT, {"code": code}).all()
+    if not rows:
         raise DiscountError(f"discount code {code!r} does not exist", code="discount_not_found")
-    return discount
-
-
-def _rule(discount: Discount) -> DiscountRule:
-    return DiscountRule(
-        code=discount.code,
-        type=discount.type.value,
-        value=discount.value,
-        currency=discount.currency,
-        active=discount.active,
-        valid_from=discount.valid_from,
-        valid_until=discount.valid_until,
-        minimum_amount=discount.minimum_amount,
-        first_time_only=discount.first_time_only,
-        max_uses=discount.max_uses,
-        max_uses_per_customer=discount.max_uses_per_customer,
-        product_ids=frozenset(pd.product_id for pd in discount.product_discounts),
+    d = rows[0]
+    rule = DiscountRule(
+        code=d.code,
+        type=d.type.value,
+        value=d.value,
+        currency=d.currency,
+        active=d.active,
+        valid_from=d.valid_from,
+        valid_until=d.valid_until,
+        minimum_amount=d.minimum_amount,
+        first_time_only=d.first_time_only,
+        max_uses=d.max_uses,
+        max_uses_per_customer=d.max_uses_per_customer,
+        product_ids=frozenset(r.product_id for r in rows if r.product_id is not None),
+    )
+    return _DiscountRef(
+        d.id, d.code, d.current_uses, d.first_time_only, d.max_uses_per_customer, rule
     )
 
 
@@ -193,7 +319,7 @@ def _customer_uses(
 
 
 def _usage(
-    session: Session, discount: Discount, customer_id: str, exclude_order: str | None = None
+    session: Session, discount: _DiscountRef, customer_id: str, exclude_order: str | None = None
 ) -> DiscountUsageCounts:
     has_paid = False
     if discount.first_time_only:
@@ -213,7 +339,7 @@ def _usage(
     )
 
 
-def _line_inputs(lines: Sequence[tuple[str, int]], prices: Mapping[str, Price]) -> list[LineInput]:
+def _line_inputs(lines: Sequence[tuple[str, int]], prices: Mapping[str, Any]) -> list[LineInput]:
     return [
         LineInput(
             key=price_id,
@@ -222,18 +348,18 @@ def _line_inputs(lines: Sequence[tuple[str, int]], prices: Mapping[str, Price]) 
             unit_price=prices[price_id].unit_amount,
             quantity=quantity,
             currency=prices[price_id].currency,
-            tax_rate=prices[price_id].product.tax_rate,
+            tax_rate=prices[price_id].tax_rate,
         )
         for price_id, quantity in lines
     ]
 
 
-def _check_stock(prices: Mapping[str, Price], lines: Sequence[tuple[str, int]]) -> None:
+def _check_stock(prices: Mapping[str, Any], lines: Sequence[tuple[str, int]]) -> None:
     # Advisory, to fail before charging anyone; the conditional update decides.
     for price_id, quantity in lines:
-        product = prices[price_id].product
-        if product.track_inventory and product.stock_quantity < quantity:
-            raise _out_of_stock(product.id, quantity, product.stock_quantity)
+        row = prices[price_id]
+        if row.track_inventory and row.stock_quantity < quantity:
+            raise _out_of_stock(row.product_id, quantity, row.stock_quantity)
 
 
 def _out_of_stock(product_id: str, wanted: int, left: int | None = None) -> InsufficientStock:
@@ -261,7 +387,7 @@ def _reserve(
     session: Session,
     *,
     stock: Sequence[tuple[str, int]],
-    discount: Discount | None,
+    discount: _DiscountRef | None,
     customer_id: str,
     order_id: str,
     amount_saved: Decimal,
@@ -280,45 +406,31 @@ def _reserve(
                 "by this customer",
                 code="discount_customer_limit",
             )
+    connection = session.connection()
     for product_id, quantity in sorted(stock):
-        taken = affected(
-            session,
-            sa.update(Product)
-            .where(
-                Product.id == product_id,
-                Product.track_inventory.is_(True),
-                Product.stock_quantity >= quantity,
-            )
-            .values(stock_quantity=Product.stock_quantity - quantity, updated_at=now),
-        )
+        taken = connection.execute(
+            _TAKE_STOCK, {"product_id": product_id, "quantity": quantity, "now": now}
+        ).rowcount
         if taken != 1:
             raise _out_of_stock(product_id, quantity)
     if discount is not None:
-        used = affected(
-            session,
-            sa.update(Discount)
-            .where(
-                Discount.id == discount.id,
-                Discount.active.is_(True),
-                sa.or_(Discount.max_uses.is_(None), Discount.current_uses < Discount.max_uses),
-            )
-            .values(current_uses=Discount.current_uses + 1, updated_at=now),
-        )
+        used = connection.execute(_TAKE_USE, {"discount_id": discount.id, "now": now}).rowcount
         if used != 1:
             raise DiscountError(
                 f"discount {discount.code!r} has been used up", code="discount_exhausted"
             )
         # A Core insert, kept out of the identity map: a refused reservation
         # rolls it back with its savepoint.
-        session.connection().execute(
-            sa.insert(DiscountUsage).values(
-                id=new_id(),
-                discount_id=discount.id,
-                user_id=customer_id,
-                order_id=order_id,
-                amount_saved=amount_saved,
-                created_at=now,
-            )
+        connection.execute(
+            _RECORD_USE,
+            {
+                "id": new_id(),
+                "discount_id": discount.id,
+                "user_id": customer_id,
+                "order_id": order_id,
+                "amount_saved": amount_saved,
+                "created_at": now,
+            },
         )
 
 
@@ -768,13 +880,18 @@ def _place(
     idempotency_key: str | None,
     context: RequestContext | None,
 ) -> OrderResult:
-    customer = _customer(session, data.customer_id)
+    # The reads below go straight to the connection, past autoflush: flush the
+    # host's pending changes first so they are seen, as an ORM query would.
+    if session.new or session.dirty or session.deleted:
+        session.flush()
     lines = [(line.price_id, line.quantity) for line in data.items]
-    prices = _prices(session, [price_id for price_id, _ in lines])
+    customer, prices = _customer_and_prices(
+        session, data.customer_id, [price_id for price_id, _ in lines]
+    )
     discount = _discount(session, data.discount_code) if data.discount_code else None
     priced = price_order(
         _line_inputs(lines, prices),
-        discount=_rule(discount) if discount else None,
+        discount=discount.rule if discount else None,
         usage=_usage(session, discount, customer.id) if discount else None,
         now=now,
     )
@@ -864,9 +981,9 @@ def _place(
         order.payment_status = PaymentStatus.SUCCEEDED
         order.completed_at = now
         for item, line in zip(order.items, priced.lines, strict=True):
-            product = prices[str(line.price_id)].product
-            if product.type is ProductType.DIGITAL_DOWNLOAD and product.access_duration is not None:
-                item.access_expires_at = now + timedelta(days=product.access_duration)
+            row = prices[str(line.price_id)]
+            if row.product_type is ProductType.DIGITAL_DOWNLOAD and row.access_duration is not None:
+                item.access_expires_at = now + timedelta(days=row.access_duration)
     elif payment.status is PaymentIntentStatus.PROCESSING:
         order.status = OrderStatus.PROCESSING
         order.payment_status = PaymentStatus.PROCESSING
@@ -922,13 +1039,13 @@ def _reserve_or_undo(session: Session, *, release_first: bool = False, **kwargs:
 
 
 def _stock_to_take(
-    prices: Mapping[str, Price], lines: Sequence[tuple[str, int]]
+    prices: Mapping[str, Any], lines: Sequence[tuple[str, int]]
 ) -> list[tuple[str, int]]:
     wanted: dict[str, int] = {}
     for price_id, quantity in lines:
-        product = prices[price_id].product
-        if product.track_inventory:
-            wanted[product.id] = wanted.get(product.id, 0) + quantity
+        row = prices[price_id]
+        if row.track_inventory:
+            wanted[row.product_id] = wanted.get(row.product_id, 0) + quantity
     return sorted(wanted.items())
 
 
@@ -1034,7 +1151,7 @@ def apply_discount(
     ]
     priced: PricedOrder = price_order(
         lines,
-        discount=_rule(discount),
+        discount=discount.rule,
         usage=_usage(session, discount, order.user_id, exclude_order=order.id),
         now=now,
     )
