@@ -92,7 +92,7 @@ def _cmd_seed(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
-    from paykit.demo import print_database
+    from paykit.demo import checkout_story, print_database
 
     engine = _engine(args)
     try:
@@ -100,6 +100,9 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
         _seed(engine, out)
         with Session(engine) as session:
             print_database(session, out)
+        print("\nThe checkout story (FakeGateway, no real money):", file=out)
+        with Session(engine) as session, session.begin():
+            checkout_story(session, out)
     finally:
         engine.dispose()
     return 0
@@ -125,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     helps = {
         "migrate": "upgrade the database to paykit's latest schema",
         "seed": "create the admin user, a category and a product (idempotent)",
-        "demo": "migrate, seed and show what is in the database",
+        "demo": "migrate, seed, show the database and walk through a checkout",
     }
     for name, handler in handlers.items():
         sub = commands.add_parser(name, help=helps[name], description=helps[name])

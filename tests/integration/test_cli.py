@@ -86,7 +86,7 @@ def test_seed_generates_and_prints_the_password_once(subprocess_env: dict[str, s
     engine.dispose()
 
 
-def test_demo_prints_the_seeded_tables(subprocess_env: dict[str, str]) -> None:
+def test_demo_prints_the_seeded_tables_and_the_checkout(subprocess_env: dict[str, str]) -> None:
     result = run("demo", env=subprocess_env)
     assert result.returncode == 0, result.stderr
     for text in (
@@ -97,8 +97,15 @@ def test_demo_prints_the_seeded_tables(subprocess_env: dict[str, str]) -> None:
         "Products (1)",
         "Premium Subscription",
         "29.99 USD",
+        # The checkout story: 2 x 24.00, 15% off, 8% tax on the rest, a 10.00 refund.
+        "subtotal 48.00, discount -7.20, tax 3.26, total 44.06 USD",
+        "order COMPLETED, payment SUCCEEDED",
+        "Stock left: 8.",
+        "refunds 10.00 USD: refund SUCCEEDED; refunded so far 10.00 of 44.06",
     ):
         assert text in result.stdout
+    again = run("demo", env=subprocess_env)  # the story can be told twice on one database
+    assert again.returncode == 0, again.stderr
 
 
 def test_database_url_flag_wins_over_environment(tmp_path: Path) -> None:
