@@ -164,6 +164,36 @@ _DISCOUNT = (
     .where(Discount.code == sa.bindparam("code"))
 )
 
+_DISCOUNT_FIELDS = (
+    "id",
+    "code",
+    "type",
+    "value",
+    "currency",
+    "active",
+    "valid_from",
+    "valid_until",
+    "minimum_amount",
+    "first_time_only",
+    "max_uses",
+    "max_uses_per_customer",
+    "current_uses",
+)
+# The discount as one row (its product restrictions folded into one string),
+# joined onto every catalog row: place_order reads everything in one query.
+_DISCOUNT_ROW = (
+    sa.select(
+        *(getattr(Discount, name).label(f"discount_{name}") for name in _DISCOUNT_FIELDS),
+        sa.func.aggregate_strings(ProductDiscount.product_id, ",").label("discount_products"),
+    )
+    .outerjoin(ProductDiscount, ProductDiscount.discount_id == Discount.id)
+    .where(Discount.code == sa.bindparam("code"))
+    .group_by(Discount.id)
+    .subquery("discount")
+)
+_CATALOG_CUSTOMER_DISCOUNT = _CATALOG_AND_CUSTOMER.add_columns(*_DISCOUNT_ROW.c).outerjoin(
+    _DISCOUNT_ROW, sa.true()
+)
 
 # The guards: a conditional update whose row count says whether it won.
 _TAKE_STOCK = (
@@ -227,15 +257,14 @@ def _check_customer(customer_id: str, customer: _Customer | None) -> _Customer:
     return customer
 
 
-def _customer_and_prices(
-    session: Session, customer_id: str, price_ids: Sequence[str]
-) -> tuple[_Customer, dict[str, Any]]:
-    """The customer and each price with its product's columns, in one query, checked."""
-    rows = (
-        session.connection()
-        .execute(_CATALOG_AND_CUSTOMER, {"price_ids": list(price_ids), "customer_id": customer_id})
-        .all()
-    )
+def _read_inputs(
+    session: Session, customer_id: str, price_ids: Sequence[str], code: str | None
+) -> tuple[_Customer, dict[str, Any], _DiscountRef | None]:
+    """The customer, each price with its product's columns, and the discount: one
+    query for all three, checked."""
+    params = {"price_ids": list(price_ids), "customer_id": customer_id, "code": code}
+    statement = _CATALOG_AND_CUSTOMER if code is None else _CATALOG_CUSTOMER_DISCOUNT
+    rows = session.connection().execute(statement, params).all()
     if rows:
         first = rows[0]
         found = (
@@ -249,9 +278,46 @@ def _customer_and_prices(
             else None
         )
     else:
-        row = session.connection().execute(_CUSTOMER, {"customer_id": customer_id}).first()
+        row = session.connection().execute(_CUSTOMER, params).first()
         found = _Customer(*row) if row is not None else None
-    return _check_customer(customer_id, found), _check_prices(rows, price_ids)
+    customer = _check_customer(customer_id, found)
+    prices = _check_prices(rows, price_ids)
+    discount = None
+    if code is not None:
+        d = rows[0]
+        if d.discount_id is None:
+            raise DiscountError(f"discount code {code!r} does not exist", code="discount_not_found")
+        products = d.discount_products
+        discount = _discount_ref(
+            {name: getattr(d, f"discount_{name}") for name in _DISCOUNT_FIELDS},
+            frozenset(products.split(",")) if products else frozenset(),
+        )
+    return customer, prices, discount
+
+
+def _discount_ref(d: Mapping[str, Any], product_ids: frozenset[str]) -> _DiscountRef:
+    rule = DiscountRule(
+        code=d["code"],
+        type=d["type"].value,
+        value=d["value"],
+        currency=d["currency"],
+        active=d["active"],
+        valid_from=d["valid_from"],
+        valid_until=d["valid_until"],
+        minimum_amount=d["minimum_amount"],
+        first_time_only=d["first_time_only"],
+        max_uses=d["max_uses"],
+        max_uses_per_customer=d["max_uses_per_customer"],
+        product_ids=product_ids,
+    )
+    return _DiscountRef(
+        d["id"],
+        d["code"],
+        d["current_uses"],
+        d["first_time_only"],
+        d["max_uses_per_customer"],
+        rule,
+    )
 
 
 def _check_prices(rows: Sequence[Any], price_ids: Sequence[str]) -> dict[str, Any]:
@@ -285,23 +351,8 @@ def _discount(session: Session, code: str) -> _DiscountRef:
     rows = session.connection().execute(_DISCOUNT, {"code": code}).all()
     if not rows:
         raise DiscountError(f"discount code {code!r} does not exist", code="discount_not_found")
-    d = rows[0]
-    rule = DiscountRule(
-        code=d.code,
-        type=d.type.value,
-        value=d.value,
-        currency=d.currency,
-        active=d.active,
-        valid_from=d.valid_from,
-        valid_until=d.valid_until,
-        minimum_amount=d.minimum_amount,
-        first_time_only=d.first_time_only,
-        max_uses=d.max_uses,
-        max_uses_per_customer=d.max_uses_per_customer,
-        product_ids=frozenset(r.product_id for r in rows if r.product_id is not None),
-    )
-    return _DiscountRef(
-        d.id, d.code, d.current_uses, d.first_time_only, d.max_uses_per_customer, rule
+    return _discount_ref(
+        dict(rows[0]._mapping), frozenset(r.product_id for r in rows if r.product_id is not None)
     )
 
 
@@ -885,10 +936,9 @@ def _place(
     if session.new or session.dirty or session.deleted:
         session.flush()
     lines = [(line.price_id, line.quantity) for line in data.items]
-    customer, prices = _customer_and_prices(
-        session, data.customer_id, [price_id for price_id, _ in lines]
+    customer, prices, discount = _read_inputs(
+        session, data.customer_id, [price_id for price_id, _ in lines], data.discount_code
     )
-    discount = _discount(session, data.discount_code) if data.discount_code else None
     priced = price_order(
         _line_inputs(lines, prices),
         discount=discount.rule if discount else None,
