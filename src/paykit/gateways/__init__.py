@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from paykit.gateways.base import (
     STRIPE_REFUND_REASONS,
     GatewayCustomer,
@@ -21,6 +23,20 @@ from paykit.gateways.base import (
 )
 from paykit.gateways.fake import FakeGateway
 
+if TYPE_CHECKING:
+    from paykit.gateways.stripe import StripeGateway
+
+
+def __getattr__(name: str) -> Any:
+    # StripeGateway is imported on first use, so `import paykit` never loads the
+    # stripe SDK (about 0.2 s) for hosts that do not use it.
+    if name == "StripeGateway":
+        from paykit.gateways.stripe import StripeGateway
+
+        return StripeGateway
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "STRIPE_REFUND_REASONS",
     "FakeGateway",
@@ -33,5 +49,6 @@ __all__ = [
     "GatewaySubscriptionStatus",
     "PaymentGateway",
     "PaymentIntentStatus",
+    "StripeGateway",
     "subscription_from_stripe",
 ]

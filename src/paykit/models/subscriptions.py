@@ -46,6 +46,9 @@ class Subscription(TimestampMixin, Base):
     metadata_: Mapped[Any] = mapped_column(
         "metadata", JSONDocument, default=dict, server_default="{}"
     )
+    # Not in the seed (docs/schema.md): the gateway time of the newest event
+    # applied, so an older, late delivery never overwrites a newer state.
+    stripe_event_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship(back_populates="subscriptions")
     product: Mapped[Product] = relationship(back_populates="subscriptions")
@@ -86,6 +89,8 @@ class Invoice(TimestampMixin, Base):
     period_end: Mapped[datetime] = mapped_column(UTCDateTime())
     due_date: Mapped[datetime | None] = mapped_column(UTCDateTime())
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Not in the seed (docs/schema.md): as on Subscription, the newest event applied.
+    stripe_event_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     subscription: Mapped[Subscription] = relationship(back_populates="invoices")
 

@@ -1,0 +1,213 @@
+"""Webhook throughput: Stripe events verified, stored in the inbox and applied, per second.
+
+    python benchmarks/webhooks.py [--events N] [--subscriptions K]
+
+One worker, PostgreSQL, one transaction (commit) per delivery, as a web
+endpoint runs it: ``paykit.webhooks.handle_webhook`` checks the signature
+with stripe-python, inserts the inbox row, applies the event
+(``customer.subscription.*`` through ``sync_subscription``, ``invoice.*``
+through ``sync_invoice``) and records the outcome. The event mix is realistic
+for a subscription business: per subscription one ``created``, a few
+``updated`` (quantity changes), an ``invoice.created``/``finalized``/``paid``
+triple, and 10 % of deliveries repeated (Stripe's at-least-once delivery).
+The gateway is a FakeGateway without latency, so the figure is paykit's
+cost, not the network's. The target is 300 events/s.
+
+PostgreSQL comes from PAYKIT_BENCH_DATABASE_URL (default: the test server);
+the run works in a schema of its own and drops it afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+import paykit
+from paykit import models as m
+from paykit.clock import FrozenClock
+from paykit.gateways import FakeGateway
+from paykit.webhooks import handle_webhook
+
+PG_URL = os.environ.get(
+    "PAYKIT_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+SECRET = "whsec_bench"
+T0 = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def _signature(payload: bytes, timestamp: int) -> str:
+    import stripe
+
+    header: str = stripe.WebhookSignature.generate_signature_header(
+        payload.decode(), SECRET, timestamp=timestamp
+    )
+    return header
+
+
+def _invoice(sub_id: str, customer: str, n: int, status: str, created: int) -> dict[str, Any]:
+    return {
+        "id": f"in_bench_{n:06d}",
+        "object": "invoice",
+        "customer": customer,
+        "subscription": None,
+        "parent": {"subscription_details": {"subscription": sub_id}},
+        "currency": "usd",
+        "number": None if status == "draft" else f"BENCH-{n:06d}",
+        "status": status,
+        "subtotal": 2000,
+        "total": 2000,
+        "total_taxes": [],
+        "amount_paid": 2000 if status == "paid" else 0,
+        "amount_due": 2000,
+        "period_start": created,
+        "period_end": created + 30 * 86400,
+        "due_date": None,
+        "status_transitions": {"paid_at": created if status == "paid" else None},
+    }
+
+
+def _event(kind: str, obj: dict[str, Any], created: int) -> dict[str, Any]:
+    return {
+        "id": f"evt_{uuid.uuid4().hex}",
+        "object": "event",
+        "api_version": "2026-10-28.endive",
+        "created": created,
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "type": kind,
+        "data": {"object": obj},
+    }
+
+
+def build(engine: sa.Engine, subscriptions: int) -> tuple[FakeGateway, FrozenClock, list[bytes]]:
+    """Users, a price and a Stripe-side story per subscription; returns the signed bodies."""
+    clock = FrozenClock(T0)
+    gateway = FakeGateway(clock=clock)
+    price_id = gateway.add_price(unit_amount=2000, currency="usd", price_id="price_bench")
+    with Session(engine) as session, session.begin():
+        product = m.Product(
+            name="Bench",
+            description="bench",
+            slug="bench",
+            type=m.ProductType.SUBSCRIPTION,
+            base_price=Decimal("20.00"),
+        )
+        session.add(product)
+        session.flush()
+        session.add(
+            m.Price(
+                product_id=product.id,
+                stripe_price_id=price_id,
+                unit_amount=Decimal("20.00"),
+                type=m.PriceType.RECURRING,
+            )
+        )
+        bodies: list[dict[str, Any]] = []
+        base = int(T0.timestamp())
+        for n in range(subscriptions):
+            customer = gateway.create_customer(email=f"b{n}@example.com", idempotency_key=f"c{n}")
+            session.add(m.User(email=f"b{n}@example.com", stripe_customer_id=customer.id))
+            gateway.attach_payment_method(
+                "pm_card_visa", customer_id=customer.id, idempotency_key=f"p{n}"
+            )
+            sub = gateway.create_subscription(
+                customer_id=customer.id, price_id=price_id, idempotency_key=f"s{n}"
+            )
+            story = [_event("customer.subscription.created", dict(sub.raw), base)]
+            for step in range(1, 4):
+                state = gateway.update_subscription(
+                    sub.id, quantity=step + 1, idempotency_key=f"u{n}-{step}"
+                )
+                story.append(_event("customer.subscription.updated", dict(state.raw), base + step))
+            for offset, (kind, status) in enumerate(
+                (
+                    ("invoice.created", "draft"),
+                    ("invoice.finalized", "open"),
+                    ("invoice.paid", "paid"),
+                )
+            ):
+                created = base + 5 + offset
+                story.append(
+                    _event(kind, _invoice(sub.id, customer.id, n, status, created), created)
+                )
+            bodies.extend(story)
+    clock.advance(timedelta(seconds=10))
+    rng = random.Random(5)
+    repeats = rng.sample(bodies, len(bodies) // 10)
+    deliveries = bodies + repeats
+    # Subscriptions interleave; each one's events stay roughly in order, as Stripe sends them.
+    rng.shuffle(deliveries)
+    return gateway, clock, [json.dumps(event).encode() for event in deliveries]
+
+
+def run(engine: sa.Engine, gateway: FakeGateway, clock: FrozenClock, bodies: list[bytes]) -> float:
+    now = int(clock.now().timestamp())
+    signed = [(body, _signature(body, now)) for body in bodies]
+    statuses: dict[int, int] = {}
+    started = time.perf_counter()
+    with Session(engine, expire_on_commit=False) as session:
+        for body, header in signed:
+            response = handle_webhook(
+                session, body, header, secrets=[SECRET], gateway=gateway, clock=clock
+            )
+            session.commit()
+            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+    elapsed = time.perf_counter() - started
+    if set(statuses) != {200}:
+        raise SystemExit(f"unexpected answers: {statuses}")
+    return len(bodies) / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscriptions", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    schema = f"pk_bench_{uuid.uuid4().hex[:10]}"
+    admin = paykit.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    try:
+        rates = []
+        for _ in range(args.rounds):
+            with admin.begin() as conn:
+                conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+                conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+            engine = paykit.create_engine(
+                PG_URL, connect_args={"options": f"-csearch_path={schema}"}
+            )
+            paykit.migrate(engine)
+            gateway, clock, bodies = build(engine, args.subscriptions)
+            rates.append(run(engine, gateway, clock, bodies))
+            with engine.connect() as conn:
+                stored = conn.scalar(sa.select(sa.func.count()).select_from(m.WebhookEvent))
+                subs = conn.scalar(sa.select(sa.func.count()).select_from(m.Subscription))
+            engine.dispose()
+        print(
+            f"webhooks on PostgreSQL, 1 worker: {len(bodies)} deliveries "
+            f"({stored} distinct events, {subs} subscriptions) per round"
+        )
+        print(
+            f"events/s (verify + inbox + apply + commit): median {statistics.median(rates):.0f}, "
+            f"rounds {', '.join(f'{r:.0f}' for r in rates)}  (target >= 300)"
+        )
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,664 @@
+"""Stripe webhooks: verify, store in the inbox, apply, answer.
+
+:func:`handle_webhook` is everything a web framework's route needs::
+
+    response = paykit.webhooks.handle_webhook(
+        session, request_body_bytes, request.headers.get("Stripe-Signature"),
+        secrets=["whsec_..."], gateway=gateway,
+    )
+    session.commit()          # always, whatever the status: the inbox row must be kept
+    return response.status_code, response.body
+
+Each event is stored once in ``paykit_webhook_events`` (unique on Stripe's
+event id) in the host's transaction, together with its effects, so a repeated
+delivery is a no-op. A handler runs inside a SAVEPOINT: if it fails, its
+effects are rolled back but the inbox row stays, marked ``failed`` with the
+error, and the answer is a 500, so Stripe retries; :func:`replay_failed`
+retries from the inbox without waiting for Stripe. ``docs/stripe.md`` has the
+table of events and what paykit does with each.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import sqlalchemy as sa
+import stripe
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from paykit.clock import Clock, resolve_clock
+from paykit.context import RequestContext
+from paykit.errors import InvalidSignature, InvalidState, WebhookError
+from paykit.gateways.base import PaymentGateway
+from paykit.gateways.stripe import payment_from_stripe, refund_from_stripe
+from paykit.models import (
+    Order,
+    PaymentMethod,
+    Refund,
+    RefundReason,
+    User,
+    WebhookEvent,
+    WebhookEventStatus,
+    new_id,
+)
+from paykit.services import orders as order_services
+from paykit.services import refunds as refund_services
+from paykit.services._audit import record_audit
+from paykit.services._sql import affected
+from paykit.services.subscriptions import sync_invoice, sync_subscription
+
+__all__ = [
+    "DEFAULT_TOLERANCE",
+    "HANDLED_EVENT_TYPES",
+    "WebhookResponse",
+    "handle_webhook",
+    "process_event",
+    "replay_failed",
+    "verify_event",
+]
+
+DEFAULT_TOLERANCE: Final = 300
+"""Seconds a signature's timestamp may be away from now (Stripe's own default)."""
+
+_MAX_ERROR = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookResponse:
+    """What to answer Stripe: ``status_code`` and a JSON-safe ``body``.
+
+    200: stored and applied (or ignored, or a duplicate); 400: the signature,
+    timestamp or payload was refused (Stripe will not get a different answer
+    by retrying); 500: a handler failed, the inbox row records why, and
+    Stripe's retry (or :func:`replay_failed`) tries again.
+    """
+
+    status_code: int
+    body: dict[str, Any]
+    event_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    gateway: PaymentGateway
+    clock: Clock
+    request: RequestContext | None
+
+
+Handler = Callable[[Session, Mapping[str, Any], _Context], WebhookEventStatus]
+
+
+# --------------------------------------------------------------------- verification
+
+
+def _signed_timestamp(header: str) -> int:
+    for part in header.split(","):
+        name, _, value = part.partition("=")
+        if name.strip() == "t":
+            return int(value)
+    raise ValueError("no timestamp")
+
+
+def verify_event(
+    payload: bytes | str,
+    signature_header: str | None,
+    *,
+    secrets: Sequence[str] | str,
+    tolerance: int | None = DEFAULT_TOLERANCE,
+    clock: Clock | None = None,
+) -> dict[str, Any]:
+    """Check the ``Stripe-Signature`` of the raw body and return the parsed event.
+
+    The HMAC is checked by stripe-python's ``WebhookSignature.verify_header``
+    against each secret in turn (several secrets: for rotation, old and new
+    are both valid while Stripe signs with both). The timestamp is checked
+    against the injected clock: more than ``tolerance`` seconds away, in
+    either direction, is refused (``None`` turns the check off). Raises
+    ``InvalidSignature`` (``invalid_signature`` or ``webhook_timestamp_out_of_tolerance``)
+    or ``WebhookError`` (``webhook_payload_invalid``).
+    """
+    candidates = [secrets] if isinstance(secrets, str) else list(secrets)
+    if not candidates or not all(candidates):
+        raise InvalidSignature("no webhook secret configured", code="webhook_secret_missing")
+    verified = False
+    for secret in candidates:
+        try:
+            # tolerance=None here: the time check below uses the injected clock.
+            stripe.WebhookSignature.verify_header(payload, signature_header, secret, None)
+        except stripe.SignatureVerificationError:
+            continue
+        verified = True
+        break
+    if not verified:
+        raise InvalidSignature("the Stripe-Signature header does not match the payload")
+    assert signature_header is not None
+    if tolerance is not None:
+        now = resolve_clock(clock).now().timestamp()
+        if abs(now - _signed_timestamp(signature_header)) > tolerance:
+            raise InvalidSignature(
+                "the signature's timestamp is outside the tolerance; a replayed request?",
+                code="webhook_timestamp_out_of_tolerance",
+                details={"tolerance": tolerance},
+            )
+    try:
+        event = json.loads(payload)
+        if not isinstance(event, dict):
+            raise TypeError("not an object")
+        for name in ("id", "type", "created"):
+            if name not in event:
+                raise KeyError(name)
+        if not isinstance((event.get("data") or {}).get("object"), dict):
+            raise KeyError("data.object")
+        int(event["created"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise WebhookError(
+            f"the webhook payload is not a Stripe event ({exc})", code="webhook_payload_invalid"
+        ) from None
+    return event
+
+
+# --------------------------------------------------------------------- the inbox
+
+
+def _store(session: Session, event: Mapping[str, Any], now: datetime) -> WebhookEvent:
+    """Insert the inbox row unless the event is already there; return the row."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    obj = event["data"]["object"]
+    statement = (
+        insert(WebhookEvent)
+        .values(
+            id=new_id(),
+            event_id=str(event["id"]),
+            type=str(event["type"]),
+            object_id=None if obj.get("id") is None else str(obj["id"]),
+            api_version=event.get("api_version"),
+            livemode=bool(event.get("livemode")),
+            event_created_at=datetime.fromtimestamp(int(event["created"]), tz=UTC),
+            payload=dict(event),
+            status=WebhookEventStatus.PENDING.value,
+            attempts=0,
+            received_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(WebhookEvent)
+    )
+    inserted = session.scalars(statement).one_or_none()
+    if inserted is not None:
+        return inserted
+    row = session.scalars(
+        sa.select(WebhookEvent)
+        .where(WebhookEvent.event_id == str(event["id"]))
+        .execution_options(populate_existing=True)
+    ).one()
+    return row
+
+
+def process_event(
+    session: Session,
+    row: WebhookEvent,
+    *,
+    gateway: PaymentGateway,
+    clock: Clock | None = None,
+    context: RequestContext | None = None,
+) -> WebhookEventStatus:
+    """Apply one stored event in a SAVEPOINT and record the outcome on its inbox row.
+
+    Returns ``processed``, ``ignored`` or ``failed``. A failure rolls back the
+    handler's effects only; the row keeps the error and one more attempt.
+    """
+    resolved = resolve_clock(clock)
+    handler = HANDLERS.get(row.type)
+    attempts = row.attempts + 1
+    error: str | None = None
+    if handler is None:
+        # Unknown types are acknowledged: Stripe sends what the endpoint subscribed to,
+        # and an error would only make it retry something paykit will never handle.
+        outcome = WebhookEventStatus.IGNORED
+    else:
+        try:
+            with session.begin_nested():
+                outcome = handler(session, row.payload, _Context(gateway, resolved, context))
+        except Exception as exc:  # any failure is recorded on the row and retried
+            outcome = WebhookEventStatus.FAILED
+            error = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR]
+    row.status = outcome.value
+    row.attempts = attempts
+    row.last_error = error
+    row.processed_at = None if outcome is WebhookEventStatus.FAILED else resolved.now()
+    session.flush()
+    return outcome
+
+
+def handle_webhook(
+    session: Session,
+    payload: bytes | str,
+    signature_header: str | None,
+    *,
+    secrets: Sequence[str] | str,
+    gateway: PaymentGateway,
+    clock: Clock | None = None,
+    tolerance: int | None = DEFAULT_TOLERANCE,
+    defer: bool = False,
+    context: RequestContext | None = None,
+) -> WebhookResponse:
+    """Verify, store and apply one webhook delivery; return what to answer.
+
+    ``payload`` must be the raw request body (bytes as received: re-encoded
+    JSON does not verify). ``defer=True`` only verifies and stores the event
+    (status ``pending``) for a worker to apply with :func:`replay_failed`.
+    The host commits the session afterwards, whatever the status code: a
+    failed event's inbox row is part of what must be kept.
+    """
+    try:
+        event = verify_event(
+            payload, signature_header, secrets=secrets, tolerance=tolerance, clock=clock
+        )
+    except WebhookError as exc:
+        return WebhookResponse(400, exc.to_dict())
+    now = resolve_clock(clock).now()
+    event_id = str(event["id"])
+    row = _store(session, event, now)
+    done = (WebhookEventStatus.PROCESSED.value, WebhookEventStatus.IGNORED.value)
+    if row.status in done:
+        return WebhookResponse(
+            200, {"received": True, "event_id": event_id, "status": "duplicate"}, event_id
+        )
+    if defer:
+        return WebhookResponse(
+            200, {"received": True, "event_id": event_id, "status": "pending"}, event_id
+        )
+    outcome = process_event(session, row, gateway=gateway, clock=clock, context=context)
+    if outcome is WebhookEventStatus.FAILED:
+        return WebhookResponse(
+            500,
+            {
+                "error": {
+                    "code": "webhook_handler_failed",
+                    "message": "the event was stored but could not be applied; it will be retried",
+                    "event_id": event_id,
+                }
+            },
+            event_id,
+        )
+    return WebhookResponse(
+        200, {"received": True, "event_id": event_id, "status": outcome.value}, event_id
+    )
+
+
+def replay_failed(
+    session: Session,
+    *,
+    gateway: PaymentGateway,
+    clock: Clock | None = None,
+    limit: int = 100,
+    event_ids: Sequence[str] | None = None,
+    include_pending: bool = True,
+    context: RequestContext | None = None,
+) -> list[WebhookEvent]:
+    """Apply stored events that failed (and, by default, pending ones), oldest event first.
+
+    ``event_ids`` restricts it to those Stripe event ids (a processed or
+    ignored event is never applied twice). Returns the rows it tried, with
+    their new status. Handlers are idempotent, so two workers replaying at
+    once do no harm; no row lock is taken.
+    """
+    statuses = [WebhookEventStatus.FAILED.value]
+    if include_pending:
+        statuses.append(WebhookEventStatus.PENDING.value)
+    query = (
+        sa.select(WebhookEvent)
+        .where(WebhookEvent.status.in_(statuses))
+        .order_by(WebhookEvent.event_created_at, WebhookEvent.received_at, WebhookEvent.id)
+        .limit(limit)
+    )
+    if event_ids is not None:
+        query = query.where(WebhookEvent.event_id.in_(list(event_ids)))
+    rows = list(session.scalars(query.execution_options(populate_existing=True)))
+    for row in rows:
+        process_event(session, row, gateway=gateway, clock=clock, context=context)
+    return rows
+
+
+# --------------------------------------------------------------------- handlers
+
+
+def _object(event: Mapping[str, Any]) -> dict[str, Any]:
+    obj: dict[str, Any] = event["data"]["object"]
+    return obj
+
+
+def _created(event: Mapping[str, Any]) -> datetime:
+    return datetime.fromtimestamp(int(event["created"]), tz=UTC)
+
+
+def _order_id_for(session: Session, payment_id: str) -> str | None:
+    return session.scalar(sa.select(Order.id).where(Order.stripe_payment_intent_id == payment_id))
+
+
+def _payment_succeeded(
+    session: Session, event: Mapping[str, Any], ctx: _Context
+) -> WebhookEventStatus:
+    payment = payment_from_stripe(_object(event))
+    order_id = _order_id_for(session, payment.id)
+    if order_id is None:
+        return WebhookEventStatus.IGNORED  # not an order's payment (e.g. a subscription invoice)
+    try:
+        order_services.mark_order_paid(
+            session, order_id=order_id, payment=payment, clock=ctx.clock, context=ctx.request
+        )
+    except InvalidState as exc:
+        if exc.code != "order_cancelled":
+            raise
+        # Money arrived for an order that was cancelled meanwhile: someone must refund
+        # it. Retrying cannot change that, so record it for people and acknowledge.
+        record_audit(
+            session,
+            action="order.paid_after_cancel",
+            resource="orders",
+            resource_id=order_id,
+            now=ctx.clock.now(),
+            new={"payment_id": payment.id, "amount_minor": payment.amount_minor},
+            context=ctx.request,
+        )
+    return WebhookEventStatus.PROCESSED
+
+
+def _payment_failed(
+    session: Session, event: Mapping[str, Any], ctx: _Context
+) -> WebhookEventStatus:
+    payment_id = str(_object(event)["id"])
+    order_id = _order_id_for(session, payment_id)
+    if order_id is None:
+        return WebhookEventStatus.IGNORED
+    order_services.fail_order_payment(
+        session, order_id=order_id, clock=ctx.clock, context=ctx.request
+    )
+    return WebhookEventStatus.PROCESSED
+
+
+def _payment_canceled(
+    session: Session, event: Mapping[str, Any], ctx: _Context
+) -> WebhookEventStatus:
+    payment_id = str(_object(event)["id"])
+    order_id = _order_id_for(session, payment_id)
+    if order_id is None:
+        return WebhookEventStatus.IGNORED
+    try:
+        # No gateway: the payment is already canceled there.
+        order_services.cancel_order(
+            session, order_id=order_id, gateway=None, clock=ctx.clock, context=ctx.request
+        )
+    except InvalidState:
+        return WebhookEventStatus.IGNORED  # a paid order stays paid
+    return WebhookEventStatus.PROCESSED
+
+
+_REFUND_REASONS: Mapping[str, RefundReason] = {
+    "requested_by_customer": RefundReason.REQUESTED_BY_CUSTOMER,
+    "duplicate": RefundReason.DUPLICATE,
+    "fraudulent": RefundReason.FRAUDULENT,
+}
+
+
+def _apply_refund(session: Session, obj: Mapping[str, Any], ctx: _Context) -> WebhookEventStatus:
+    refund = refund_from_stripe(obj)
+    exists = session.scalar(sa.select(Refund.id).where(Refund.stripe_refund_id == refund.id))
+    if exists is not None:
+        refund_services.sync_refund(session, gateway_refund=refund, clock=ctx.clock)
+        return WebhookEventStatus.PROCESSED
+    order = session.scalar(
+        sa.select(Order).where(Order.stripe_payment_intent_id == refund.payment_id)
+    )
+    if order is None:
+        return WebhookEventStatus.IGNORED
+    # A refund made at the gateway (the dashboard), or one whose issue_refund has
+    # not committed yet: record it; the unique stripe_refund_id counts it once.
+    metadata = obj.get("metadata") or {}
+    try:
+        reason = RefundReason(str(metadata.get("paykit_reason")))
+    except ValueError:
+        reason = _REFUND_REASONS.get(str(refund.reason), RefundReason.OTHER)
+    # The refunds module's own recorder: inserts once per stripe_refund_id and counts it once.
+    refund_services._record(
+        session,
+        order,
+        refund,
+        reason,
+        "recorded from a gateway webhook",
+        None,
+        ctx.clock.now(),
+        ctx.request,
+    )
+    return WebhookEventStatus.PROCESSED
+
+
+def _refund_event(session: Session, event: Mapping[str, Any], ctx: _Context) -> WebhookEventStatus:
+    return _apply_refund(session, _object(event), ctx)
+
+
+def _charge_refunded(
+    session: Session, event: Mapping[str, Any], ctx: _Context
+) -> WebhookEventStatus:
+    # Since API 2022-11-15 a charge no longer embeds its refunds; refund.* events
+    # carry them. Older payloads that do embed them are applied here.
+    refunds = ((_object(event).get("refunds") or {}).get("data")) or []
+    outcomes = [_apply_refund(session, refund, ctx) for refund in refunds]
+    if WebhookEventStatus.PROCESSED in outcomes:
+        return WebhookEventStatus.PROCESSED
+    return WebhookEventStatus.IGNORED
+
+
+def _subscription_event(
+    session: Session, event: Mapping[str, Any], ctx: _Context
+) -> WebhookEventStatus:
+    sync_subscription(session, event, clock=ctx.clock, gateway=ctx.gateway, context=ctx.request)
+    return WebhookEventStatus.PROCESSED
+
+
+def _trial_will_end(
+    session: Session, event: Mapping[str, Any], ctx: _Context
+) -> WebhookEventStatus:
+    row = sync_subscription(
+        session, event, clock=ctx.clock, gateway=ctx.gateway, context=ctx.request
+    )
+    # A reminder for the host (e.g. to e-mail the customer); nothing changes state.
+    record_audit(
+        session,
+        action="subscription.trial_will_end",
+        resource="subscriptions",
+        resource_id=row.id,
+        now=ctx.clock.now(),
+        actor_id=row.user_id,
+        new={"trial_end": row.trial_end},
+        context=ctx.request,
+    )
+    return WebhookEventStatus.PROCESSED
+
+
+def _invoice_event(session: Session, event: Mapping[str, Any], ctx: _Context) -> WebhookEventStatus:
+    row = sync_invoice(session, event, clock=ctx.clock, gateway=ctx.gateway, context=ctx.request)
+    return WebhookEventStatus.IGNORED if row is None else WebhookEventStatus.PROCESSED
+
+
+def _newer_event_applied(session: Session, event: Mapping[str, Any], types: Sequence[str]) -> bool:
+    """True if an event of ``types`` about the same object, created no earlier, was applied."""
+    object_id = _object(event).get("id")
+    return (
+        session.scalar(
+            sa.select(WebhookEvent.id)
+            .where(
+                WebhookEvent.object_id == object_id,
+                WebhookEvent.type.in_(list(types)),
+                WebhookEvent.event_id != event["id"],
+                WebhookEvent.status == WebhookEventStatus.PROCESSED.value,
+                WebhookEvent.event_created_at >= _created(event),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def _user_by_customer(session: Session, customer_id: str | None) -> User | None:
+    if not customer_id:
+        return None
+    return session.scalar(sa.select(User).where(User.stripe_customer_id == customer_id))
+
+
+def _payment_method_attached(
+    session: Session, event: Mapping[str, Any], ctx: _Context
+) -> WebhookEventStatus:
+    obj = _object(event)
+    customer = obj.get("customer")
+    user = _user_by_customer(session, customer if isinstance(customer, str) else None)
+    if user is None or _newer_event_applied(
+        session, event, ["payment_method.attached", "payment_method.detached"]
+    ):
+        return WebhookEventStatus.IGNORED
+    card = obj.get("card")
+    display = None
+    if isinstance(card, Mapping):
+        # Display data only; never anything that could identify the card number.
+        display = {
+            k: card.get(k)
+            for k in ("brand", "last4", "exp_month", "exp_year", "funding", "country")
+        }
+    now = ctx.clock.now()
+    values = {
+        "user_id": user.id,
+        "type": str(obj.get("type") or "card"),
+        "card": display,
+        "billing_details": obj.get("billing_details"),
+        "updated_at": now,
+    }
+    stripe_id = str(obj["id"])
+    existing = session.scalar(
+        sa.select(PaymentMethod.id).where(PaymentMethod.stripe_payment_method_id == stripe_id)
+    )
+    if existing is None:
+        try:
+            with session.begin_nested():
+                row = PaymentMethod(stripe_payment_method_id=stripe_id, created_at=now, **values)
+                session.add(row)
+                session.flush()
+            existing = row.id
+        except IntegrityError:
+            existing = None
+    if existing is None:
+        affected(
+            session,
+            sa.update(PaymentMethod)
+            .where(PaymentMethod.stripe_payment_method_id == stripe_id)
+            .values(**values),
+        )
+    record_audit(
+        session,
+        action="payment_method.attached",
+        resource="payment_methods",
+        resource_id=stripe_id,
+        now=now,
+        actor_id=user.id,
+        new={"stripe_payment_method_id": stripe_id, "card": display},
+        context=ctx.request,
+    )
+    return WebhookEventStatus.PROCESSED
+
+
+def _payment_method_detached(
+    session: Session, event: Mapping[str, Any], ctx: _Context
+) -> WebhookEventStatus:
+    obj = _object(event)
+    stripe_id = str(obj["id"])
+    if _newer_event_applied(session, event, ["payment_method.attached", "payment_method.detached"]):
+        return WebhookEventStatus.IGNORED
+    row = session.scalar(
+        sa.select(PaymentMethod).where(PaymentMethod.stripe_payment_method_id == stripe_id)
+    )
+    if row is None:
+        # Processed anyway: a late "attached" must see that the method is gone.
+        return WebhookEventStatus.PROCESSED
+    user_id = row.user_id
+    session.execute(sa.delete(PaymentMethod).where(PaymentMethod.id == row.id))
+    record_audit(
+        session,
+        action="payment_method.detached",
+        resource="payment_methods",
+        resource_id=stripe_id,
+        now=ctx.clock.now(),
+        actor_id=user_id,
+        old={"stripe_payment_method_id": stripe_id},
+        context=ctx.request,
+    )
+    return WebhookEventStatus.PROCESSED
+
+
+def _customer_updated(
+    session: Session, event: Mapping[str, Any], ctx: _Context
+) -> WebhookEventStatus:
+    obj = _object(event)
+    user = _user_by_customer(session, str(obj.get("id")))
+    if user is None or _newer_event_applied(session, event, ["customer.updated"]):
+        return WebhookEventStatus.IGNORED
+    # paykit owns the user's profile; from Stripe it takes only the default method.
+    default = (obj.get("invoice_settings") or {}).get("default_payment_method")
+    if isinstance(default, Mapping):
+        default = default.get("id")
+    now = ctx.clock.now()
+    target: Any = (
+        sa.false() if default is None else PaymentMethod.stripe_payment_method_id == default
+    )
+    changed = affected(
+        session,
+        sa.update(PaymentMethod)
+        .where(PaymentMethod.user_id == user.id, PaymentMethod.is_default.is_distinct_from(target))
+        .values(is_default=target, updated_at=now),
+    )
+    if changed:
+        record_audit(
+            session,
+            action="payment_method.default_changed",
+            resource="users",
+            resource_id=user.id,
+            now=now,
+            actor_id=user.id,
+            new={"default_payment_method": default},
+            context=ctx.request,
+        )
+    return WebhookEventStatus.PROCESSED
+
+
+HANDLERS: Mapping[str, Handler] = {
+    "payment_intent.succeeded": _payment_succeeded,
+    "payment_intent.payment_failed": _payment_failed,
+    "payment_intent.canceled": _payment_canceled,
+    "charge.refunded": _charge_refunded,
+    "refund.created": _refund_event,
+    "refund.updated": _refund_event,
+    "customer.subscription.created": _subscription_event,
+    "customer.subscription.updated": _subscription_event,
+    "customer.subscription.deleted": _subscription_event,
+    "customer.subscription.paused": _subscription_event,
+    "customer.subscription.resumed": _subscription_event,
+    "customer.subscription.trial_will_end": _trial_will_end,
+    "invoice.created": _invoice_event,
+    "invoice.finalized": _invoice_event,
+    "invoice.updated": _invoice_event,
+    "invoice.paid": _invoice_event,
+    "invoice.payment_succeeded": _invoice_event,
+    "invoice.payment_failed": _invoice_event,
+    "invoice.voided": _invoice_event,
+    "invoice.marked_uncollectible": _invoice_event,
+    "payment_method.attached": _payment_method_attached,
+    "payment_method.detached": _payment_method_detached,
+    "customer.updated": _customer_updated,
+}
+
+HANDLED_EVENT_TYPES: frozenset[str] = frozenset(HANDLERS)
+"""The event types paykit applies; subscribe your Stripe endpoint to these."""

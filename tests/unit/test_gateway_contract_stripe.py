@@ -1,0 +1,31 @@
+"""The gateway contract suite, run against ``StripeGateway`` on a local Stripe-like server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import stripe
+from tests.contract.gateway_contract import GatewayContract
+from tests.stripe_server import StripeServer, serve
+
+from paykit.clock import FrozenClock
+from paykit.gateways.stripe import StripeGateway
+
+
+@pytest.fixture
+def stripe_server() -> Iterator[StripeServer]:
+    stripe.enable_telemetry = False
+    yield from serve(FrozenClock())
+
+
+class TestStripeGatewayContract(GatewayContract):
+    @pytest.fixture
+    def gateway(self, stripe_server: StripeServer) -> StripeGateway:
+        return StripeGateway(
+            api_key="sk_test_contract", api_base=stripe_server.url, max_network_retries=0
+        )
+
+    @pytest.fixture
+    def recurring_price_id(self, stripe_server: StripeServer) -> str:
+        return stripe_server.fake.add_price(unit_amount=2000, currency="usd", interval="month")
