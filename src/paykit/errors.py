@@ -15,6 +15,8 @@ The tree::
     │   └── InvalidState                invalid_state             409
     ├── PermissionDenied                permission_denied         403
     ├── AuthenticationError             authentication_failed     401
+    │   ├── AccountDisabled             account_disabled          403
+    │   └── InvalidToken                invalid_token             401
     ├── MoneyError                      money_error               422
     │   ├── UnsupportedCurrency         unsupported_currency      422
     │   ├── CurrencyMismatch            currency_mismatch         422
@@ -31,13 +33,20 @@ The tree::
     │   └── GatewayUnavailable          gateway_unavailable       503
     ├── WebhookError                    webhook_error             400
     │   └── InvalidSignature            invalid_signature         400
-    └── ConfigurationError              configuration_error       500
+    ├── ConfigurationError              configuration_error       500
+    └── DecryptionError                 decryption_failed         500
 
 ``DiscountError`` codes: ``discount_not_found``, ``discount_inactive``,
 ``discount_not_yet_valid``, ``discount_expired``, ``discount_exhausted``,
 ``discount_customer_limit``, ``discount_minimum_not_met``,
 ``discount_first_time_only``, ``discount_not_applicable`` and
 ``currency_mismatch``.
+
+``AuthenticationError`` is deliberately vague: a wrong password, an unknown
+email and a malformed email all give ``authentication_failed``; only a caller
+who proved the password learns that the account is disabled
+(``AccountDisabled``). ``InvalidToken`` covers unknown, expired, revoked and
+already-used session, email-verification and password-reset tokens.
 """
 
 from __future__ import annotations
@@ -46,10 +55,12 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 __all__ = [
+    "AccountDisabled",
     "AuthenticationError",
     "ConfigurationError",
     "Conflict",
     "CurrencyMismatch",
+    "DecryptionError",
     "DiscountCurrencyMismatch",
     "DiscountError",
     "EmailTaken",
@@ -60,6 +71,7 @@ __all__ = [
     "InvalidAmount",
     "InvalidSignature",
     "InvalidState",
+    "InvalidToken",
     "MoneyError",
     "NotFound",
     "PaykitError",
@@ -308,3 +320,23 @@ class DiscountCurrencyMismatch(DiscountError, CurrencyMismatch):
 
     default_code = "currency_mismatch"
     http_status = 422
+
+
+class AccountDisabled(AuthenticationError):
+    """The credentials were right, but the account is SUSPENDED or DELETED."""
+
+    default_code = "account_disabled"
+    http_status = 403
+
+
+class InvalidToken(AuthenticationError):
+    """A session, email-verification or password-reset token is unknown, expired or used."""
+
+    default_code = "invalid_token"
+
+
+class DecryptionError(PaykitError):
+    """An encrypted value could not be decrypted: tampered, or under a key not configured."""
+
+    default_code = "decryption_failed"
+    http_status = 500

@@ -11,6 +11,9 @@
   UTC ones.
 * :data:`JSONDocument` is JSONB on PostgreSQL and JSON text on SQLite;
   :data:`StringArray` is ``TEXT[]`` on PostgreSQL and a JSON list on SQLite.
+* :class:`EncryptedText`, :class:`EncryptedJSON` and :class:`EncryptedDateTime`
+  are ``TEXT`` holding AES-GCM ciphertext (``paykit.security.encryption``):
+  personal data at rest. They cannot be searched or compared in SQL.
 
 These types are used by the shipped migrations, so their storage format is
 part of paykit's compatibility promise: change it only with a migration.
@@ -18,16 +21,29 @@ part of paykit's compatibility promise: change it only with a migration.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-__all__ = ["ExactDecimal", "JSONDocument", "StringArray", "UTCDateTime"]
+from paykit.security.encryption import decrypt_value, encrypt_value
+
+__all__ = [
+    "EncryptedDateTime",
+    "EncryptedJSON",
+    "EncryptedText",
+    "ExactDecimal",
+    "JSONDocument",
+    "StringArray",
+    "UTCDateTime",
+]
+
+T = TypeVar("T")
 
 
 class ExactDecimal(TypeDecorator[Decimal]):
@@ -126,6 +142,82 @@ class UTCDateTime(TypeDecorator[datetime]):
 JSONDocument: TypeEngine[Any] = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 #: A list of strings: native ``TEXT[]`` on PostgreSQL, a JSON list on SQLite.
-StringArray: TypeEngine[Any] = sa.JSON().with_variant(
-    postgresql.ARRAY(sa.Text()), "postgresql"
-)
+StringArray: TypeEngine[Any] = sa.JSON().with_variant(postgresql.ARRAY(sa.Text()), "postgresql")
+
+
+class _Encrypted(TypeDecorator[T]):
+    """``TEXT`` holding ``pkenc:v1:<key id>:<ciphertext>``; plaintext only in Python.
+
+    ``purpose`` names the column (``"users.phone"``) and is bound into every
+    ciphertext as associated data. Keys come from the keyring in force
+    (``paykit.security.configure_encryption`` / ``use_keyring``); a non-NULL
+    value with no keyring raises ``ConfigurationError`` (wrapped by SQLAlchemy
+    in a ``StatementError`` when it happens during a flush).
+    """
+
+    impl = sa.Text
+    cache_ok = True
+
+    def __init__(self, purpose: str = "") -> None:
+        super().__init__()
+        self.purpose = purpose
+
+    def _encode(self, value: Any) -> str:
+        raise NotImplementedError
+
+    def _decode(self, text: str) -> T:
+        raise NotImplementedError
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        if not self.purpose:
+            raise ValueError("an encrypted column needs a purpose such as 'users.phone'")
+        return encrypt_value(self._encode(value), purpose=self.purpose)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> T | None:
+        if value is None:
+            return None
+        return self._decode(decrypt_value(value, purpose=self.purpose))
+
+
+class EncryptedText(_Encrypted[str]):
+    """An encrypted string column."""
+
+    cache_ok = True
+
+    def _encode(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"expected a str, got {type(value).__name__}")
+        return value
+
+    def _decode(self, text: str) -> str:
+        return text
+
+
+class EncryptedJSON(_Encrypted[Any]):
+    """An encrypted JSON document (dict or list); keys are sorted before encryption."""
+
+    cache_ok = True
+
+    def _encode(self, value: Any) -> str:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    def _decode(self, text: str) -> Any:
+        return json.loads(text)
+
+
+class EncryptedDateTime(_Encrypted[datetime]):
+    """An encrypted, timezone-aware UTC datetime (ISO 8601 inside the ciphertext)."""
+
+    cache_ok = True
+
+    def _encode(self, value: Any) -> str:
+        if not isinstance(value, datetime):
+            raise ValueError(f"expected a datetime, got {type(value).__name__}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime: paykit stores timezone-aware UTC datetimes only")
+        return value.astimezone(UTC).isoformat()
+
+    def _decode(self, text: str) -> datetime:
+        return datetime.fromisoformat(text).astimezone(UTC)

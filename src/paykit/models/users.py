@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from paykit.models._columns import enum, fk
 from paykit.models.base import Base, CreatedAtMixin, TimestampMixin, id_column
 from paykit.models.enums import UserRole, UserStatus
-from paykit.models.types import JSONDocument, UTCDateTime
+from paykit.models.types import EncryptedDateTime, EncryptedJSON, EncryptedText, UTCDateTime
 
 if TYPE_CHECKING:
     from paykit.models.audit import AuditLog
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from paykit.models.subscriptions import Subscription
     from paykit.models.support import SupportTicket
 
-__all__ = ["EMAIL_REGEX", "Session", "User"]
+__all__ = ["EMAIL_REGEX", "Session", "TokenPurpose", "User", "UserToken"]
 
 #: The seed's email CHECK (section 5.2), enforced by PostgreSQL.
 EMAIL_REGEX = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
@@ -47,13 +48,14 @@ class User(TimestampMixin, Base):
     )
     first_name: Mapped[str | None] = mapped_column(sa.Text())
     last_name: Mapped[str | None] = mapped_column(sa.Text())
-    phone: Mapped[str | None] = mapped_column(sa.Text())
-    date_of_birth: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Personal data: encrypted at rest (docs/security.md). Not searchable in SQL.
+    phone: Mapped[str | None] = mapped_column(EncryptedText("users.phone"))
+    date_of_birth: Mapped[datetime | None] = mapped_column(EncryptedDateTime("users.date_of_birth"))
     timezone: Mapped[str] = mapped_column(sa.Text(), default="UTC", server_default="UTC")
     language: Mapped[str] = mapped_column(sa.Text(), default="en", server_default="en")
     stripe_customer_id: Mapped[str | None] = mapped_column(sa.Text(), unique=True)
-    billing_address: Mapped[Any | None] = mapped_column(JSONDocument)
-    tax_id: Mapped[str | None] = mapped_column(sa.Text())
+    billing_address: Mapped[Any | None] = mapped_column(EncryptedJSON("users.billing_address"))
+    tax_id: Mapped[str | None] = mapped_column(EncryptedText("users.tax_id"))
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -116,3 +118,33 @@ class Session(CreatedAtMixin, Base):
 
     def __repr__(self) -> str:
         return f"Session(id={self.id!r}, user_id={self.user_id!r})"
+
+
+class TokenPurpose(StrEnum):
+    """What a :class:`UserToken` is good for."""
+
+    EMAIL_VERIFICATION = "email_verification"
+    PASSWORD_RESET = "password_reset"
+
+
+class UserToken(CreatedAtMixin, Base):
+    """A single-use, expiring token mailed to a user (table ``paykit_user_tokens``).
+
+    Not in the seed (a departure, docs/schema.md): email verification and
+    password reset need somewhere to remember which tokens were issued and
+    used. Like ``sessions.token``, ``token_hash`` is a SHA-256, never the token.
+    """
+
+    __tablename__ = "paykit_user_tokens"
+
+    id: Mapped[str] = id_column()
+    user_id: Mapped[str] = mapped_column(sa.Text(), fk("users.id", "CASCADE"))
+    purpose: Mapped[str] = mapped_column(sa.Text())
+    token_hash: Mapped[str] = mapped_column(sa.Text(), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (sa.Index("ix_paykit_user_tokens_user_id", "user_id"),)
+
+    def __repr__(self) -> str:
+        return f"UserToken(id={self.id!r}, purpose={self.purpose!r}, user_id={self.user_id!r})"

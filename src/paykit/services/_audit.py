@@ -17,20 +17,39 @@ from paykit.services._sql import insert_objects
 __all__ = ["MASK", "mask_values", "record_audit"]
 
 MASK = "***"
-# Keys whose values are secrets or personal data: never written to the log.
+# Key fragments whose values are secrets or personal data: never written to the
+# log. Matched anywhere in a key, case-insensitively, at every nesting level.
 _SENSITIVE = (
+    # secrets
     "password",
     "token",
     "secret",
     "card",
+    "cvc",
+    "cvv",
+    "iban",
+    "account_number",
+    "api_key",
+    "authorization",
+    "private_key",
+    # personal data
+    "email",
+    "first_name",
+    "last_name",
+    "full_name",
     "tax_id",
     "phone",
     "date_of_birth",
+    "birth",
+    "ssn",
     "billing_address",
     "shipping_address",
     "address",
-    "client_secret",
+    "avatar",
 )
+# Keys that are personal data only on a person: a user's "name", not a product's.
+_PERSONAL_RESOURCES = frozenset({"users"})
+_PERSONAL_KEYS = frozenset({"name", "username"})
 
 
 def _json_safe(value: Any) -> Any:
@@ -47,18 +66,42 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def mask_values(values: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """A JSON-safe copy of ``values`` with secrets and personal data replaced by ``***``."""
+def _sensitive(key: str, personal: bool) -> bool:
+    lowered = key.lower()
+    if personal and lowered in _PERSONAL_KEYS:
+        return True
+    return any(word in lowered for word in _SENSITIVE)
+
+
+def _mask(value: Any, personal: bool) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            str(k): (
+                # A flag (email_verified) or a missing value says nothing secret.
+                MASK
+                if _sensitive(str(k), personal) and v is not None and not isinstance(v, bool)
+                else _mask(v, personal)
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_mask(v, personal) for v in value]
+    return _json_safe(value)
+
+
+def mask_values(
+    values: Mapping[str, Any] | None, *, personal: bool = False
+) -> dict[str, Any] | None:
+    """A JSON-safe copy of ``values`` with secrets and personal data replaced by ``***``.
+
+    Masks at every nesting level. ``personal=True`` (set for rows about people,
+    such as ``users``) also masks plain ``name`` keys. Booleans and ``None``
+    are kept: "phone changed to ***" is useful, "email_verified: ***" is not.
+    """
     if values is None:
         return None
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        lowered = key.lower()
-        if any(word in lowered for word in _SENSITIVE) and value is not None:
-            out[key] = MASK
-        else:
-            out[key] = _json_safe(value)
-    return out
+    masked: dict[str, Any] = _mask(values, personal)
+    return masked
 
 
 def record_audit(
@@ -80,9 +123,9 @@ def record_audit(
         action=action,
         resource=resource,
         resource_id=resource_id,
-        old_values=mask_values(old),
-        new_values=mask_values(new),
-        metadata_=_json_safe(dict(metadata or {})),
+        old_values=mask_values(old, personal=resource in _PERSONAL_RESOURCES),
+        new_values=mask_values(new, personal=resource in _PERSONAL_RESOURCES),
+        metadata_=mask_values(metadata or {}),
         ip_address=context.ip_address if context else None,
         user_agent=context.user_agent if context else None,
         created_at=now,

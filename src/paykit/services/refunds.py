@@ -29,20 +29,20 @@ from paykit.models import (
     RefundReason,
     RefundStatus,
     User,
-    UserRole,
     UserStatus,
     new_id,
 )
 from paykit.money import as_money, from_minor_units, to_minor_units
 from paykit.pricing import refundable_amount
+from paykit.security.policy import POLICY, Action, Actor, allows
 from paykit.services import _idempotency
 from paykit.services._audit import record_audit
 from paykit.services._sql import affected
 
 __all__ = ["REFUND_ROLES", "issue_refund", "sync_refund"]
 
-#: Roles allowed to refund (docs/orders.md; the users issue turns this into a policy table).
-REFUND_ROLES = frozenset({UserRole.SUPPORT, UserRole.ADMIN})
+#: Roles allowed to refund: the ``refund.issue`` row of ``paykit.security.POLICY``.
+REFUND_ROLES = POLICY[Action.ISSUE_REFUND]
 SCOPE_REFUND = "issue_refund"
 
 _STRIPE_REASONS = {
@@ -58,14 +58,23 @@ _STATUS = {
 }
 
 
-def _actor(session: Session, actor_id: str | None) -> User:
-    actor = session.get(User, actor_id) if actor_id else None
-    if actor is None or actor.role not in REFUND_ROLES or actor.status is not UserStatus.ACTIVE:
+def _actor(session: Session, actor_id: str | None, actor: Actor | None = None) -> User:
+    if actor is not None:
+        if actor_id is not None and actor_id != actor.user_id:
+            raise ValidationError("actor and actor_id name different users", code="actor_mismatch")
+        actor_id = actor.user_id
+    # The stored role decides, not the Actor's: a stale Actor cannot refund.
+    user = session.get(User, actor_id) if actor_id else None
+    if (
+        user is None
+        or not allows(user.role, Action.ISSUE_REFUND)
+        or user.status is not UserStatus.ACTIVE
+    ):
         raise PermissionDenied(
             "only active SUPPORT and ADMIN users may issue refunds",
             details={"actor_id": actor_id},
         )
-    return actor
+    return user
 
 
 def _reason(reason: RefundReason | str) -> RefundReason:
@@ -121,14 +130,15 @@ def issue_refund(
     amount: Decimal | int | str | None = None,
     notes: str | None = None,
     actor_id: str | None = None,
+    actor: Actor | None = None,
     clock: Clock | None = None,
     idempotency_key: str | None = None,
     context: RequestContext | None = None,
 ) -> Refund:
     """Refund a paid order, fully (``amount=None``: all that is still refundable) or in part.
 
-    Only active SUPPORT and ADMIN users (``actor_id``) may refund
-    (``PermissionDenied``); only paid orders can be refunded; never more than
+    Only active SUPPORT and ADMIN users (``actor``, or its id as ``actor_id``)
+    may refund (``PermissionDenied``); only paid orders can be refunded; never more than
     paid minus refunded (``RefundExceedsPaid``). The Refund row takes the
     gateway's status; ``Order.refunded_amount`` is the sum of SUCCEEDED refunds,
     and the order becomes REFUNDED exactly when that reaches its total.
@@ -140,7 +150,7 @@ def issue_refund(
     one gateway call.
     """
     now = resolve_clock(clock).now()
-    actor = _actor(session, actor_id)
+    acting_user = _actor(session, actor_id, actor)
     refund_reason = _reason(reason)
     order = session.get(Order, order_id, populate_existing=True)
     if order is None:
@@ -202,7 +212,7 @@ def issue_refund(
             # A parallel refund got there first: the gateway's own cap held.
             raise RefundExceedsPaid(exc.message, details={"order_id": order.id}) from exc
         raise
-    refund = _record(session, order, result, refund_reason, notes, actor, now, context)
+    refund = _record(session, order, result, refund_reason, notes, acting_user, now, context)
     if idempotency_key is not None:
         _idempotency.record(session, scope=SCOPE_REFUND, key=idempotency_key, resource_id=refund.id)
     session.flush()

@@ -1,0 +1,117 @@
+"""Who may do what: the ``Actor`` hosts pass to services, and the one policy table.
+
+The table is the whole authorization model, so it can be read in one glance
+and tested row by row (``tests/integration/test_authz.py``). Services call
+:func:`authorize`, which checks the acting user's role *as stored now* -- a
+stale ``Actor`` built before a demotion or a suspension grants nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from paykit.errors import PermissionDenied
+from paykit.models.enums import UserRole, UserStatus
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from paykit.models.users import User
+
+__all__ = ["POLICY", "Action", "Actor", "allows", "authorize", "require"]
+
+
+class Action(StrEnum):
+    """Something only some roles may do."""
+
+    ISSUE_REFUND = "refund.issue"
+    MANAGE_PRODUCTS = "product.manage"
+    MANAGE_PRICES = "price.manage"
+    MANAGE_DISCOUNTS = "discount.manage"
+    LIST_USERS = "user.list"
+    MANAGE_USERS = "user.manage"  # another user's profile, role, status, deletion
+    READ_ANY_ORDER = "order.read_any"
+    READ_INTERNAL_NOTES = "order.read_internal_notes"
+    WRITE_INTERNAL_NOTES = "order.write_internal_notes"
+    READ_ANY_TICKET = "ticket.read_any"
+    WRITE_ANY_TICKET = "ticket.write_any"
+    READ_INTERNAL_MESSAGES = "ticket.read_internal_messages"
+    WRITE_INTERNAL_MESSAGES = "ticket.write_internal_messages"
+
+
+_STAFF = frozenset({UserRole.SUPPORT, UserRole.ADMIN})
+_ADMIN = frozenset({UserRole.ADMIN})
+
+#: Action -> the roles allowed to perform it. A CUSTOMER appears in no row:
+#: customers act only on their own rows, which the services check by ownership.
+POLICY: Mapping[Action, frozenset[UserRole]] = MappingProxyType(
+    {
+        Action.ISSUE_REFUND: _STAFF,
+        Action.MANAGE_PRODUCTS: _ADMIN,
+        Action.MANAGE_PRICES: _ADMIN,
+        Action.MANAGE_DISCOUNTS: _ADMIN,
+        Action.LIST_USERS: _ADMIN,
+        Action.MANAGE_USERS: _ADMIN,
+        Action.READ_ANY_ORDER: _STAFF,
+        Action.READ_INTERNAL_NOTES: _STAFF,
+        Action.WRITE_INTERNAL_NOTES: _STAFF,
+        Action.READ_ANY_TICKET: _STAFF,
+        Action.WRITE_ANY_TICKET: _STAFF,
+        Action.READ_INTERNAL_MESSAGES: _STAFF,
+        Action.WRITE_INTERNAL_MESSAGES: _STAFF,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """The user a service call acts for: id and role, as the host authenticated them."""
+
+    user_id: str
+    role: UserRole
+
+    @classmethod
+    def of(cls, user: User) -> Actor:
+        """The actor for a loaded user (e.g. the one ``validate_session`` returned)."""
+        return cls(user.id, user.role)
+
+    @property
+    def is_staff(self) -> bool:
+        """True for SUPPORT and ADMIN."""
+        return self.role in _STAFF
+
+
+def allows(role: UserRole, action: Action) -> bool:
+    """True if the policy table lets ``role`` do ``action``."""
+    return role in POLICY[action]
+
+
+def require(actor: Actor | None, action: Action) -> None:
+    """Raise ``PermissionDenied`` unless ``actor``'s role may do ``action`` (a pure check)."""
+    if actor is None or not allows(actor.role, action):
+        raise PermissionDenied(
+            f"{actor.role.value if actor else 'anonymous'} may not {action.value}",
+            details={"action": action.value, "actor_id": actor.user_id if actor else None},
+        )
+
+
+def authorize(session: Session, actor: Actor | None, action: Action) -> User:
+    """Check ``action`` against the actor's user row as it is now; returns that user.
+
+    Refused (``PermissionDenied``) when there is no actor, the user does not
+    exist or is not ACTIVE, or its current role is not allowed.
+    """
+    from paykit.models.users import User
+
+    user = session.get(User, actor.user_id) if actor is not None else None
+    if actor is None or user is None or user.status is not UserStatus.ACTIVE:
+        raise PermissionDenied(
+            f"{action.value} needs an active, authenticated user",
+            details={"action": action.value, "actor_id": actor.user_id if actor else None},
+        )
+    require(Actor(user.id, user.role), action)
+    return user

@@ -1,0 +1,339 @@
+"""Catalog administration: products, prices and discounts. ADMIN only (``paykit.security.POLICY``).
+
+Each function checks the actor against the policy table first, validates its
+input with the schemas of :mod:`paykit.schemas.admin`, writes, audits and
+flushes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from paykit.clock import Clock, resolve_clock
+from paykit.context import RequestContext
+from paykit.errors import Conflict, NotFound, ValidationError
+from paykit.models import (
+    Discount,
+    DiscountType,
+    Price,
+    PriceType,
+    Product,
+    ProductDiscount,
+    ProductStatus,
+)
+from paykit.money import as_money, normalize_currency
+from paykit.schemas.admin import (
+    DiscountInput,
+    DiscountUpdate,
+    PriceInput,
+    ProductInput,
+    ProductUpdate,
+)
+from paykit.schemas.base import validate
+from paykit.security.policy import Action, Actor, authorize
+from paykit.services._audit import record_audit
+
+__all__ = [
+    "create_discount",
+    "create_price",
+    "create_product",
+    "set_price_active",
+    "update_discount",
+    "update_product",
+]
+
+
+def _insert(session: Session, row: object, what: str) -> None:
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except sa.exc.IntegrityError as exc:
+        raise Conflict(f"{what} already exists", code=f"{what.replace(' ', '_')}_taken") from exc
+
+
+def create_product(
+    session: Session,
+    *,
+    actor: Actor,
+    data: ProductInput | Mapping[str, Any],
+    clock: Clock | None = None,
+    context: RequestContext | None = None,
+) -> Product:
+    """Create a product (DRAFT unless ``status`` says otherwise); a taken slug is a ``Conflict``."""
+    now = resolve_clock(clock).now()
+    authorize(session, actor, Action.MANAGE_PRODUCTS)
+    payload = data if isinstance(data, ProductInput) else validate(ProductInput, data)
+    currency = normalize_currency(payload.currency)
+    product = Product(
+        name=payload.name,
+        description=payload.description,
+        short_description=payload.short_description,
+        slug=payload.slug,
+        status=payload.status,
+        type=payload.type,
+        base_price=as_money(payload.base_price, currency, field="base_price"),
+        currency=currency,
+        tax_rate=payload.tax_rate,
+        billing_interval=payload.billing_interval,
+        track_inventory=payload.track_inventory,
+        stock_quantity=payload.stock_quantity,
+        published_at=now if payload.status is ProductStatus.PUBLISHED else None,
+        created_at=now,
+        updated_at=now,
+    )
+    _insert(session, product, "product slug")
+    record_audit(
+        session,
+        action="product.created",
+        resource="products",
+        resource_id=product.id,
+        now=now,
+        actor_id=actor.user_id,
+        new=payload.model_dump(mode="json"),
+        context=context,
+    )
+    session.flush()
+    return product
+
+
+def update_product(
+    session: Session,
+    *,
+    actor: Actor,
+    product_id: str,
+    changes: ProductUpdate | Mapping[str, Any],
+    clock: Clock | None = None,
+    context: RequestContext | None = None,
+) -> Product:
+    """Change the given product fields; publishing sets ``published_at`` the first time."""
+    now = resolve_clock(clock).now()
+    authorize(session, actor, Action.MANAGE_PRODUCTS)
+    payload = changes if isinstance(changes, ProductUpdate) else validate(ProductUpdate, changes)
+    product = session.get(Product, product_id)
+    if product is None:
+        raise NotFound(f"product {product_id} not found", details={"product_id": product_id})
+    old: dict[str, Any] = {}
+    new: dict[str, Any] = {}
+    for name in payload.model_fields_set:
+        value = getattr(payload, name)
+        if value is None and name not in ("short_description", "tax_rate"):
+            continue  # required columns: None means "leave alone"
+        if name == "base_price":
+            value = as_money(value, product.currency, field="base_price")
+        if getattr(product, name) != value:
+            old[name], new[name] = getattr(product, name), value
+            setattr(product, name, value)
+    if product.status is ProductStatus.PUBLISHED and product.published_at is None:
+        product.published_at = now
+    if new:
+        product.updated_at = now
+        record_audit(
+            session,
+            action="product.updated",
+            resource="products",
+            resource_id=product.id,
+            now=now,
+            actor_id=actor.user_id,
+            old=old,
+            new=new,
+            context=context,
+        )
+        session.flush()
+    return product
+
+
+def create_price(
+    session: Session,
+    *,
+    actor: Actor,
+    product_id: str,
+    data: PriceInput | Mapping[str, Any],
+    clock: Clock | None = None,
+    context: RequestContext | None = None,
+) -> Price:
+    """Add a price to a product; a taken ``stripe_price_id`` is a ``Conflict``."""
+    now = resolve_clock(clock).now()
+    authorize(session, actor, Action.MANAGE_PRICES)
+    payload = data if isinstance(data, PriceInput) else validate(PriceInput, data)
+    if session.get(Product, product_id) is None:
+        raise NotFound(f"product {product_id} not found", details={"product_id": product_id})
+    currency = normalize_currency(payload.currency)
+    price = Price(
+        product_id=product_id,
+        stripe_price_id=payload.stripe_price_id,
+        nickname=payload.nickname,
+        unit_amount=as_money(payload.unit_amount, currency, field="unit_amount"),
+        currency=currency,
+        type=payload.type,
+        recurring=(
+            {"interval": payload.interval, "interval_count": payload.interval_count}
+            if payload.type is PriceType.RECURRING
+            else None
+        ),
+        active=True,
+        created_at=now,
+        updated_at=now,
+    )
+    _insert(session, price, "stripe price id")
+    record_audit(
+        session,
+        action="price.created",
+        resource="prices",
+        resource_id=price.id,
+        now=now,
+        actor_id=actor.user_id,
+        new={**payload.model_dump(mode="json"), "product_id": product_id},
+        context=context,
+    )
+    session.flush()
+    return price
+
+
+def set_price_active(
+    session: Session,
+    *,
+    actor: Actor,
+    price_id: str,
+    active: bool,
+    clock: Clock | None = None,
+    context: RequestContext | None = None,
+) -> Price:
+    """Activate or retire a price (prices are never deleted: orders refer to them)."""
+    now = resolve_clock(clock).now()
+    authorize(session, actor, Action.MANAGE_PRICES)
+    price = session.get(Price, price_id)
+    if price is None:
+        raise NotFound(f"price {price_id} not found", details={"price_id": price_id})
+    if price.active is not active:
+        price.active = active
+        price.updated_at = now
+        record_audit(
+            session,
+            action="price.updated",
+            resource="prices",
+            resource_id=price.id,
+            now=now,
+            actor_id=actor.user_id,
+            old={"active": not active},
+            new={"active": active},
+            context=context,
+        )
+        session.flush()
+    return price
+
+
+def create_discount(
+    session: Session,
+    *,
+    actor: Actor,
+    data: DiscountInput | Mapping[str, Any],
+    clock: Clock | None = None,
+    context: RequestContext | None = None,
+) -> Discount:
+    """Create a discount code, optionally limited to ``product_ids``; a taken code is a
+    ``Conflict``."""
+    now = resolve_clock(clock).now()
+    authorize(session, actor, Action.MANAGE_DISCOUNTS)
+    payload = data if isinstance(data, DiscountInput) else validate(DiscountInput, data)
+    currency = normalize_currency(payload.currency) if payload.currency else None
+    fixed = payload.type is DiscountType.FIXED_AMOUNT
+    if fixed and currency is None:
+        raise ValidationError("a fixed-amount discount needs a currency", code="currency_required")
+    products = set(payload.product_ids)
+    if products:
+        found = set(session.scalars(sa.select(Product.id).where(Product.id.in_(products))))
+        if found != products:
+            raise NotFound("unknown product ids", details={"product_ids": sorted(products - found)})
+    discount = Discount(
+        code=payload.code,
+        name=payload.name,
+        description=payload.description,
+        type=payload.type,
+        value=as_money(payload.value, currency, field="value")
+        if fixed and currency
+        else payload.value,
+        currency=currency,
+        max_uses=payload.max_uses,
+        max_uses_per_customer=payload.max_uses_per_customer,
+        valid_from=payload.valid_from,
+        valid_until=payload.valid_until,
+        minimum_amount=(
+            as_money(payload.minimum_amount, currency or "USD", field="minimum_amount")
+            if payload.minimum_amount is not None
+            else None
+        ),
+        first_time_only=payload.first_time_only,
+        active=payload.active,
+        created_at=now,
+        updated_at=now,
+    )
+    _insert(session, discount, "discount code")
+    for product_id in sorted(products):
+        session.add(ProductDiscount(product_id=product_id, discount_id=discount.id, created_at=now))
+    record_audit(
+        session,
+        action="discount.created",
+        resource="discounts",
+        resource_id=discount.id,
+        now=now,
+        actor_id=actor.user_id,
+        new=payload.model_dump(mode="json"),
+        context=context,
+    )
+    session.flush()
+    return discount
+
+
+def update_discount(
+    session: Session,
+    *,
+    actor: Actor,
+    discount_id: str,
+    changes: DiscountUpdate | Mapping[str, Any],
+    clock: Clock | None = None,
+    context: RequestContext | None = None,
+) -> Discount:
+    """Change a discount's name, description, ``active`` flag, ``max_uses`` or ``valid_until``.
+
+    ``max_uses`` cannot drop below the uses already counted.
+    """
+    now = resolve_clock(clock).now()
+    authorize(session, actor, Action.MANAGE_DISCOUNTS)
+    payload = changes if isinstance(changes, DiscountUpdate) else validate(DiscountUpdate, changes)
+    discount = session.get(Discount, discount_id, populate_existing=True)
+    if discount is None:
+        raise NotFound(f"discount {discount_id} not found", details={"discount_id": discount_id})
+    old: dict[str, Any] = {}
+    new: dict[str, Any] = {}
+    for name in payload.model_fields_set:
+        value = getattr(payload, name)
+        if value is None and name in ("name", "active"):
+            continue
+        if name == "max_uses" and value is not None and value < discount.current_uses:
+            raise ValidationError(
+                f"max_uses {value} is below the {discount.current_uses} uses already made",
+                code="max_uses_below_current",
+            )
+        if getattr(discount, name) != value:
+            old[name], new[name] = getattr(discount, name), value
+            setattr(discount, name, value)
+    if new:
+        discount.updated_at = now
+        record_audit(
+            session,
+            action="discount.updated",
+            resource="discounts",
+            resource_id=discount.id,
+            now=now,
+            actor_id=actor.user_id,
+            old=old,
+            new=new,
+            context=context,
+        )
+        session.flush()
+    return discount

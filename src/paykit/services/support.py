@@ -1,0 +1,255 @@
+"""Support tickets and the staff's view of orders, read and written "as an actor".
+
+A CUSTOMER reaches only their own tickets and orders (anything else is
+``NotFound``, so ids of other customers' rows are not confirmed) and never sees
+internal ticket messages or ``Order.internal_notes``. SUPPORT and ADMIN see
+everything and may write both (``paykit.security.POLICY``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, selectinload
+
+from paykit.clock import Clock, resolve_clock
+from paykit.context import RequestContext
+from paykit.errors import NotFound, PermissionDenied, ValidationError
+from paykit.models import (
+    Order,
+    OrderItem,
+    OrderStatus,
+    PaymentStatus,
+    SupportTicket,
+    TicketMessage,
+    TicketPriority,
+    User,
+    UserStatus,
+)
+from paykit.security.policy import Action, Actor, allows, authorize, require
+from paykit.services._audit import record_audit
+
+__all__ = [
+    "OrderView",
+    "add_ticket_message",
+    "open_ticket",
+    "set_order_internal_notes",
+    "ticket_messages",
+    "view_order",
+]
+
+_MAX_TEXT = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    """An order as one actor may see it: ``internal_notes`` is ``None`` for customers."""
+
+    id: str
+    order_number: str
+    user_id: str
+    status: OrderStatus
+    payment_status: PaymentStatus
+    currency: str
+    subtotal: Decimal
+    tax_amount: Decimal
+    discount_amount: Decimal
+    total_amount: Decimal
+    refunded_amount: Decimal
+    billing_address: Any
+    shipping_address: Any
+    notes: str | None
+    internal_notes: str | None
+    items: tuple[OrderItem, ...]
+    created_at: datetime
+    completed_at: datetime | None
+    cancelled_at: datetime | None
+
+
+def _actor_user(session: Session, actor: Actor) -> User:
+    # The role that counts is the stored one: a stale Actor cannot escalate.
+    user = session.get(User, actor.user_id)
+    if user is None or user.status is not UserStatus.ACTIVE:
+        raise PermissionDenied("an active user is required", details={"actor_id": actor.user_id})
+    return user
+
+
+def _text(value: str, field: str) -> str:
+    text = value.strip()
+    if not text or len(text) > _MAX_TEXT or "\x00" in text:
+        raise ValidationError(f"{field} must be 1-{_MAX_TEXT} characters", code="invalid_text")
+    return text
+
+
+def view_order(session: Session, *, actor: Actor, order_id: str) -> OrderView:
+    """Read an order as ``actor``: a customer their own only, without internal notes."""
+    user = _actor_user(session, actor)
+    order = session.scalar(
+        sa.select(Order).where(Order.id == order_id).options(selectinload(Order.items))
+    )
+    if order is None or (order.user_id != user.id and not allows(user.role, Action.READ_ANY_ORDER)):
+        raise NotFound(f"order {order_id} not found", details={"order_id": order_id})
+    internal = allows(user.role, Action.READ_INTERNAL_NOTES)
+    return OrderView(
+        id=order.id,
+        order_number=order.order_number,
+        user_id=order.user_id,
+        status=order.status,
+        payment_status=order.payment_status,
+        currency=order.currency,
+        subtotal=order.subtotal,
+        tax_amount=order.tax_amount,
+        discount_amount=order.discount_amount,
+        total_amount=order.total_amount,
+        refunded_amount=order.refunded_amount,
+        billing_address=order.billing_address,
+        shipping_address=order.shipping_address,
+        notes=order.notes,
+        internal_notes=order.internal_notes if internal else None,
+        items=tuple(order.items),
+        created_at=order.created_at,
+        completed_at=order.completed_at,
+        cancelled_at=order.cancelled_at,
+    )
+
+
+def set_order_internal_notes(
+    session: Session,
+    *,
+    actor: Actor,
+    order_id: str,
+    notes: str | None,
+    clock: Clock | None = None,
+    context: RequestContext | None = None,
+) -> Order:
+    """Replace an order's internal notes (SUPPORT and ADMIN only)."""
+    now = resolve_clock(clock).now()
+    authorize(session, actor, Action.WRITE_INTERNAL_NOTES)
+    order = session.get(Order, order_id)
+    if order is None:
+        raise NotFound(f"order {order_id} not found", details={"order_id": order_id})
+    order.internal_notes = _text(notes, "notes") if notes is not None else None
+    order.updated_at = now
+    record_audit(
+        session,
+        action="order.internal_notes_changed",
+        resource="orders",
+        resource_id=order.id,
+        now=now,
+        actor_id=actor.user_id,
+        # The content itself is staff-only; the audit log says that it changed.
+        new={"internal_notes": "changed" if notes is not None else None},
+        context=context,
+    )
+    session.flush()
+    return order
+
+
+def open_ticket(
+    session: Session,
+    *,
+    actor: Actor,
+    subject: str,
+    description: str,
+    priority: TicketPriority | str = TicketPriority.MEDIUM,
+    clock: Clock | None = None,
+    context: RequestContext | None = None,
+) -> SupportTicket:
+    """Open a support ticket for the acting user."""
+    now = resolve_clock(clock).now()
+    user = _actor_user(session, actor)
+    try:
+        level = TicketPriority(str(priority).upper())
+    except ValueError:
+        raise ValidationError(f"unknown priority {priority!r}") from None
+    subject_text = _text(subject, "subject")
+    if len(subject_text) > 200:
+        raise ValidationError("subject must be at most 200 characters", code="invalid_text")
+    ticket = SupportTicket(
+        customer_id=user.id,
+        subject=subject_text,
+        description=_text(description, "description"),
+        priority=level,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(ticket)
+    session.flush()
+    record_audit(
+        session,
+        action="ticket.opened",
+        resource="support_tickets",
+        resource_id=ticket.id,
+        now=now,
+        actor_id=user.id,
+        new={"priority": level.value},
+        context=context,
+    )
+    session.flush()
+    return ticket
+
+
+def _ticket_for(session: Session, user: User, ticket_id: str, action: Action) -> SupportTicket:
+    ticket = session.get(SupportTicket, ticket_id)
+    if ticket is None or (ticket.customer_id != user.id and not allows(user.role, action)):
+        raise NotFound(f"ticket {ticket_id} not found", details={"ticket_id": ticket_id})
+    return ticket
+
+
+def add_ticket_message(
+    session: Session,
+    *,
+    actor: Actor,
+    ticket_id: str,
+    content: str,
+    internal: bool = False,
+    clock: Clock | None = None,
+    context: RequestContext | None = None,
+) -> TicketMessage:
+    """Post on a ticket: a customer on their own (never internal), staff on any."""
+    now = resolve_clock(clock).now()
+    user = _actor_user(session, actor)
+    ticket = _ticket_for(session, user, ticket_id, Action.WRITE_ANY_TICKET)
+    if internal:
+        require(Actor(user.id, user.role), Action.WRITE_INTERNAL_MESSAGES)
+    message = TicketMessage(
+        ticket_id=ticket.id,
+        user_id=user.id,
+        content=_text(content, "content"),
+        is_internal=internal,
+        created_at=now,
+    )
+    session.add(message)
+    ticket.updated_at = now
+    session.flush()
+    record_audit(
+        session,
+        action="ticket.message_added",
+        resource="ticket_messages",
+        resource_id=message.id,
+        now=now,
+        actor_id=user.id,
+        new={"ticket_id": ticket.id, "is_internal": internal},
+        context=context,
+    )
+    session.flush()
+    return message
+
+
+def ticket_messages(session: Session, *, actor: Actor, ticket_id: str) -> list[TicketMessage]:
+    """A ticket's messages, oldest first, as ``actor`` may see them (no internal ones for
+    customers)."""
+    user = _actor_user(session, actor)
+    ticket = _ticket_for(session, user, ticket_id, Action.READ_ANY_TICKET)
+    query = (
+        sa.select(TicketMessage)
+        .where(TicketMessage.ticket_id == ticket.id)
+        .order_by(TicketMessage.created_at, TicketMessage.id)
+    )
+    if not allows(user.role, Action.READ_INTERNAL_MESSAGES):
+        query = query.where(TicketMessage.is_internal.is_(False))
+    return list(session.scalars(query))
