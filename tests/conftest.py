@@ -63,7 +63,8 @@ class DatabaseFactory:
     def __init__(self, backend: str, tmp_dir: Path) -> None:
         self.backend = backend
         self._tmp_dir = tmp_dir
-        self._engines: list[Engine] = []
+        self._engines: list[Engine] = []  # disposed after each test
+        self._shared: list[Engine] = []  # live for the whole run
         self._schemas: list[str] = []
 
     def url_and_kwargs(self) -> tuple[str, dict[str, object]]:
@@ -78,20 +79,27 @@ class DatabaseFactory:
         self._schemas.append(schema)
         return pg_url(), {"connect_args": {"options": f"-csearch_path={schema}"}}
 
-    def empty(self, **engine_kwargs: object) -> Engine:
+    def empty(self, *, shared: bool = False, **engine_kwargs: object) -> Engine:
         url, kwargs = self.url_and_kwargs()
         kwargs.update(engine_kwargs)
         engine = create_engine(url, **kwargs)
-        self._engines.append(engine)
+        (self._shared if shared else self._engines).append(engine)
         return engine
 
-    def migrated(self, **engine_kwargs: object) -> Engine:
-        engine = self.empty(**engine_kwargs)
+    def migrated(self, *, shared: bool = False, **engine_kwargs: object) -> Engine:
+        engine = self.empty(shared=shared, **engine_kwargs)
         paykit.migrate(engine)
         return engine
 
-    def close(self) -> None:
+    def dispose_engines(self) -> None:
+        """Close the pooled connections of every engine made so far (schemas stay)."""
         for engine in self._engines:
+            engine.dispose()
+        self._engines.clear()
+
+    def close(self) -> None:
+        self.dispose_engines()
+        for engine in self._shared:
             engine.dispose()
         if self._schemas:
             admin = create_engine(pg_url())
@@ -125,12 +133,21 @@ def db_factory(backend: str, _factories: dict[str, DatabaseFactory]) -> Database
     return _factories[backend]
 
 
+@pytest.fixture(autouse=True)
+def _dispose_test_engines(_factories: dict[str, DatabaseFactory]) -> Iterator[None]:
+    """Engines a test made are disposed after it, so a long run never holds more
+    PostgreSQL connections than one test needs (the server allows 100)."""
+    yield
+    for factory in _factories.values():
+        factory.dispose_engines()
+
+
 _shared_engines: dict[str, Engine] = {}
 
 
 def _shared(backend: str, factories: dict[str, DatabaseFactory]) -> Engine:
     if backend not in _shared_engines:
-        _shared_engines[backend] = factories[backend].migrated()
+        _shared_engines[backend] = factories[backend].migrated(shared=True)
     return _shared_engines[backend]
 
 

@@ -1,21 +1,41 @@
 """paykit: a complete SaaS payment back end as a Python library.
 
-The flat namespace below is the public API; submodules (``paykit.models``,
-``paykit.errors``, ``paykit.gateways``, ...) are public too, and everything
-whose name starts with an underscore is not.
+The flat namespace below is the public API. Submodules (``paykit.models``,
+``paykit.errors``, ``paykit.gateways``, ``paykit.webhooks``, ...) are public
+too; names that start with an underscore are not. ``StripeGateway`` is loaded
+on first use, so ``import paykit`` does not import the stripe SDK.
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 from paykit import errors, models
-from paykit.clock import Clock, FrozenClock, SystemClock
-from paykit.context import RequestContext
-from paykit.db import create_engine
-from paykit.errors import PaykitError
-from paykit.gateways import FakeGateway, PaymentGateway
-from paykit.migrator import current_revision, downgrade, head_revision, migrate
+from paykit.clock import (
+    Clock,
+    FrozenClock,
+    SystemClock,
+)
+from paykit.context import (
+    RequestContext,
+)
+from paykit.db import (
+    create_engine,
+)
+from paykit.errors import (
+    PaykitError,
+)
+from paykit.gateways import (
+    FakeGateway,
+    PaymentGateway,
+)
+from paykit.migrator import (
+    current_revision,
+    downgrade,
+    head_revision,
+    migrate,
+)
 from paykit.money import (
     Currency,
     as_money,
@@ -38,35 +58,123 @@ from paykit.pricing import (
     refund_split,
     refundable_amount,
 )
+from paykit.security import (
+    POLICY,
+    Action,
+    Actor,
+    Keyring,
+    PasswordHasher,
+    configure_encryption,
+    reencrypt_personal_data,
+)
+from paykit.security.rls import (
+    enable_row_level_security,
+    set_actor,
+)
 from paykit.services import (
     OrderResult,
     PaymentInfo,
     SeedResult,
     apply_discount,
     cancel_order,
+    cancel_subscription,
+    change_subscription,
+    ensure_gateway_customer,
     fail_order_payment,
     issue_refund,
     mark_order_paid,
     place_order,
+    resume_subscription,
     seed,
+    subscribe,
+    sync_invoice,
     sync_order_payment,
     sync_refund,
+    sync_subscription,
 )
+from paykit.services.admin import (
+    create_discount,
+    create_price,
+    create_product,
+    set_price_active,
+    update_discount,
+    update_product,
+)
+from paykit.services.support import (
+    OrderView,
+    add_ticket_message,
+    open_ticket,
+    set_order_internal_notes,
+    ticket_messages,
+    view_order,
+)
+from paykit.services.users import (
+    LoginResult,
+    UserSummary,
+    change_password,
+    delete_user,
+    list_users,
+    login,
+    purge_expired_sessions,
+    register_user,
+    request_email_verification,
+    request_password_reset,
+    reset_password,
+    revoke_all_sessions,
+    revoke_session,
+    set_user_role,
+    set_user_status,
+    update_profile,
+    validate_session,
+    verify_email,
+)
+
+if TYPE_CHECKING:
+    from paykit import webhooks
+    from paykit.gateways.stripe import StripeGateway
+    from paykit.webhooks import WebhookResponse, handle_webhook, replay_failed
 
 try:
     __version__ = version("paykit")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     from paykit._version import __version__
 
+
+# Names whose modules import the stripe SDK (about 0.2 s): loaded on first use.
+_LAZY = {
+    "StripeGateway": "paykit.gateways.stripe",
+    "WebhookResponse": "paykit.webhooks",
+    "handle_webhook": "paykit.webhooks",
+    "replay_failed": "paykit.webhooks",
+}
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name == "webhooks":
+        return importlib.import_module("paykit.webhooks")
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
+    "POLICY",
+    "Action",
+    "Actor",
     "Clock",
     "Currency",
     "DiscountRule",
     "DiscountUsageCounts",
     "FakeGateway",
     "FrozenClock",
+    "Keyring",
     "LineInput",
+    "LoginResult",
     "OrderResult",
+    "OrderView",
+    "PasswordHasher",
     "PaykitError",
     "PaymentGateway",
     "PaymentInfo",
@@ -75,33 +183,77 @@ __all__ = [
     "RefundSplit",
     "RequestContext",
     "SeedResult",
+    "StripeGateway",
     "SystemClock",
+    "UserSummary",
+    "WebhookResponse",
     "__version__",
+    "add_ticket_message",
     "allocate",
     "apply_discount",
     "as_money",
     "cancel_order",
+    "cancel_subscription",
+    "change_password",
+    "change_subscription",
     "check_discount_eligibility",
+    "configure_encryption",
+    "create_discount",
     "create_engine",
+    "create_price",
+    "create_product",
     "current_revision",
+    "delete_user",
     "discount_amount",
     "downgrade",
+    "enable_row_level_security",
+    "ensure_gateway_customer",
     "errors",
     "fail_order_payment",
     "from_minor_units",
     "get_currency",
+    "handle_webhook",
     "head_revision",
     "issue_refund",
+    "list_users",
+    "login",
     "mark_order_paid",
     "migrate",
     "models",
+    "open_ticket",
     "place_order",
     "price_order",
+    "purge_expired_sessions",
     "quantize",
+    "reencrypt_personal_data",
     "refund_split",
     "refundable_amount",
+    "register_user",
+    "replay_failed",
+    "request_email_verification",
+    "request_password_reset",
+    "reset_password",
+    "resume_subscription",
+    "revoke_all_sessions",
+    "revoke_session",
     "seed",
+    "set_actor",
+    "set_order_internal_notes",
+    "set_price_active",
+    "set_user_role",
+    "set_user_status",
+    "subscribe",
+    "sync_invoice",
     "sync_order_payment",
     "sync_refund",
+    "sync_subscription",
+    "ticket_messages",
     "to_minor_units",
+    "update_discount",
+    "update_product",
+    "update_profile",
+    "validate_session",
+    "verify_email",
+    "view_order",
+    "webhooks",
 ]

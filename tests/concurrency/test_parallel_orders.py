@@ -192,7 +192,7 @@ def test_parallel_refunds_never_exceed_what_was_paid(world: World) -> None:
     done = [r for r in results if isinstance(r, m.Refund)]
     refused = [r for r in results if not isinstance(r, m.Refund)]
     assert len(done) == 4  # 4 x 7.00 = 28.00 <= 30.00 < 5 x 7.00
-    assert {getattr(r, "code", None) for r in refused} == {"refund_exceeds_paid"}
+    assert {getattr(r, "code", None) for r in refused} == {"refund_exceeds_paid"}, refused
     refunded = scalar(world, sa.select(m.Order.refunded_amount).where(m.Order.id == order.id))
     assert refunded == Decimal("28.00")
     assert world.gateway.amount_refunded(order.stripe_payment_intent_id) == 2800

@@ -70,6 +70,17 @@ def _render(engine: Engine, type_: sa.types.TypeEngine[object]) -> str:
     return rendered.replace("WITHTIMEZONE", " WITH TIME ZONE")
 
 
+# Personal data encrypted at rest (migration 0004; docs/schema.md, docs/security.md):
+# these seed columns hold AES-GCM ciphertext, so their type is TEXT on both databases.
+ENCRYPTED_COLUMNS = {("users", "date_of_birth"): "TEXT", ("users", "billing_address"): "TEXT"}
+
+
+def test_encrypted_departures_are_seed_fields() -> None:
+    # A typo in the departure list would silently skip nothing; make it fail instead.
+    seed_columns = {(seed_schema.models()[f.model], f.column) for f in FIELDS}
+    assert set(ENCRYPTED_COLUMNS) <= seed_columns
+
+
 @pytest.mark.parametrize("field", FIELDS, ids=lambda f: f"{f.model}.{f.name}")
 def test_seed_field_is_a_column(engine: Engine, field: seed_schema.SeedField) -> None:
     table = seed_schema.models()[field.model]
@@ -78,7 +89,9 @@ def test_seed_field_is_a_column(engine: Engine, field: seed_schema.SeedField) ->
     assert column is not None, f"{table}.{field.column} missing"
     # Nullability follows the seed's `?`: nothing here is a departure.
     assert column["nullable"] == field.optional
-    if engine.dialect.name == "postgresql":
+    if (table, field.column) in ENCRYPTED_COLUMNS:
+        expected = ENCRYPTED_COLUMNS[(table, field.column)]
+    elif engine.dialect.name == "postgresql":
         expected = _expected_pg_type(field)
     else:
         expected = _expected_sqlite_type(field)
@@ -98,6 +111,11 @@ def test_no_unexpected_columns(engine: Engine) -> None:
     # Every column of a seed table is a seed field: departures are listed here
     # and in docs/schema.md, so an accidental extra column fails.
     expected = {(seed_schema.models()[f.model], f.column) for f in FIELDS}
+    expected |= {
+        # Stripe event ordering (migration 0003; docs/schema.md, docs/stripe.md).
+        ("subscriptions", "stripe_event_created_at"),
+        ("invoices", "stripe_event_created_at"),
+    }
     actual = {key for key in _columns(engine) if key[0] in set(seed_schema.models().values())}
     assert actual - expected == set()
 

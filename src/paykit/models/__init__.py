@@ -41,6 +41,7 @@ from paykit.models.subscriptions import Invoice, Subscription
 from paykit.models.support import SupportTicket, TicketMessage
 from paykit.models.types import ExactDecimal, JSONDocument, StringArray, UTCDateTime
 from paykit.models.users import Session, User
+from paykit.models.webhooks import WebhookEvent, WebhookEventStatus
 
 __all__ = [
     "NAMING_CONVENTION",
@@ -84,6 +85,8 @@ __all__ = [
     "User",
     "UserRole",
     "UserStatus",
+    "WebhookEvent",
+    "WebhookEventStatus",
     "new_id",
     "product_category_links",
 ]

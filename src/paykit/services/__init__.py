@@ -12,6 +12,15 @@ from paykit.services.orders import (
 )
 from paykit.services.refunds import REFUND_ROLES, issue_refund, sync_refund
 from paykit.services.seed import SeedResult, seed
+from paykit.services.subscriptions import (
+    cancel_subscription,
+    change_subscription,
+    ensure_gateway_customer,
+    resume_subscription,
+    subscribe,
+    sync_invoice,
+    sync_subscription,
+)
 
 __all__ = [
     "REFUND_ROLES",
@@ -20,11 +29,18 @@ __all__ = [
     "SeedResult",
     "apply_discount",
     "cancel_order",
+    "cancel_subscription",
+    "change_subscription",
+    "ensure_gateway_customer",
     "fail_order_payment",
     "issue_refund",
     "mark_order_paid",
     "place_order",
+    "resume_subscription",
     "seed",
+    "subscribe",
+    "sync_invoice",
     "sync_order_payment",
     "sync_refund",
+    "sync_subscription",
 ]
