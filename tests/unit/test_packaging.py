@@ -26,5 +26,5 @@ def test_console_script_is_declared() -> None:
 
 def test_dependencies_are_declared() -> None:
     requires = " ".join(metadata.requires("paykit") or []).lower()
-    for dep in ("sqlalchemy", "alembic", "pydantic", "stripe", "bcrypt", "psycopg"):
+    for dep in ("sqlalchemy", "alembic", "pydantic", "stripe", "bcrypt", "psycopg", "cryptography"):
         assert dep in requires
