@@ -187,7 +187,11 @@ def test_discount_is_recorded(shop: Shop) -> None:
     assert order.discount_amount == Decimal("5.00")
     assert order.tax_amount == Decimal("1.24")
     assert order.total_amount == Decimal("16.23")
-    shop.reload(discount)
+    before = (discount.id, discount.code, discount.created_at)
+    shop.session.expire_all()
+    discount = shop.session.get(m.Discount, before[0])
+    assert discount is not None
+    assert (discount.id, discount.code, discount.created_at) == before  # only the counter moved
     assert discount.current_uses == 1
     usage = shop.session.scalar(sa.select(m.DiscountUsage))
     assert (usage.order_id, usage.user_id, usage.amount_saved) == (

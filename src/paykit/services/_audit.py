@@ -14,7 +14,7 @@ from paykit.context import RequestContext
 from paykit.models import AuditLog
 from paykit.services._sql import insert_objects
 
-__all__ = ["MASK", "mask_values", "record_audit"]
+__all__ = ["MASK", "build_audit", "mask_values", "record_audit"]
 
 MASK = "***"
 # Key fragments whose values are secrets or personal data: never written to the
@@ -104,6 +104,35 @@ def mask_values(
     return masked
 
 
+def build_audit(
+    session: Session,
+    *,
+    action: str,
+    resource: str,
+    resource_id: str | None,
+    now: datetime,
+    actor_id: str | None = None,
+    old: Mapping[str, Any] | None = None,
+    new: Mapping[str, Any] | None = None,
+    context: RequestContext | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> AuditLog:
+    """An ``AuditLog`` row, masked and ready to insert (see :func:`record_audit`)."""
+    row = AuditLog(
+        user_id=actor_id,
+        action=action,
+        resource=resource,
+        resource_id=resource_id,
+        old_values=mask_values(old, personal=resource in _PERSONAL_RESOURCES),
+        new_values=mask_values(new, personal=resource in _PERSONAL_RESOURCES),
+        metadata_=mask_values(metadata or {}),
+        ip_address=context.ip_address if context else None,
+        user_agent=context.user_agent if context else None,
+        created_at=now,
+    )
+    return row
+
+
 def record_audit(
     session: Session,
     *,
@@ -117,18 +146,18 @@ def record_audit(
     context: RequestContext | None = None,
     metadata: Mapping[str, Any] | None = None,
 ) -> AuditLog:
-    """Add an ``AuditLog`` row to the session (flushed with the service's other writes)."""
-    row = AuditLog(
-        user_id=actor_id,
+    """Write an ``AuditLog`` row now (the fields as :func:`build_audit`)."""
+    row = build_audit(
+        session,
         action=action,
         resource=resource,
         resource_id=resource_id,
-        old_values=mask_values(old, personal=resource in _PERSONAL_RESOURCES),
-        new_values=mask_values(new, personal=resource in _PERSONAL_RESOURCES),
-        metadata_=mask_values(metadata or {}),
-        ip_address=context.ip_address if context else None,
-        user_agent=context.user_agent if context else None,
-        created_at=now,
+        now=now,
+        actor_id=actor_id,
+        old=old,
+        new=new,
+        context=context,
+        metadata=metadata,
     )
     insert_objects(session, row)
     return row

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -21,6 +22,33 @@ def affected(session: Session, statement: sa.Executable) -> int:
     return int(cast(sa.CursorResult[Any], result).rowcount)
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How one mapped class becomes one INSERT row: (column, attribute, default)."""
+
+    table: sa.Table
+    columns: tuple[tuple[str, str, Any], ...]
+
+
+_PLANS: dict[type[Any], _Plan] = {}  # derived from the mappers: the same for every call
+
+
+def _plan(cls: type[Any]) -> _Plan:
+    plan = _PLANS.get(cls)
+    if plan is None:
+        mapper = sa.inspect(cls)
+        table = mapper.local_table
+        plan = _Plan(
+            table,
+            tuple(
+                (column.name, mapper.get_property_by_column(column).key, column.default)
+                for column in table.columns
+            ),
+        )
+        _PLANS[cls] = plan
+    return plan
+
+
 def insert_objects(session: Session, *objects: Any) -> None:
     """INSERT new ORM objects with Core statements, then attach them to the session
     as if they had been loaded.
@@ -29,19 +57,22 @@ def insert_objects(session: Session, *objects: Any) -> None:
     paths (place_order, audit rows) write through here instead. Column
     defaults that live in Python (ids, timestamps, ``{}``) are filled in on the
     objects first, so the attached objects hold exactly what was written.
+    Objects must come parents first. On PostgreSQL, rows for several tables go
+    in one statement, each table's INSERT a data-modifying CTE: one round trip,
+    and the foreign keys are checked at the end of the statement, when every
+    row exists.
     """
     if session.new or session.dirty or session.deleted:
         session.flush()  # rows these may reference (a new user, say) must exist first
     by_table: dict[sa.Table, list[dict[str, Any]]] = {}
     for obj in objects:
-        mapper = sa.inspect(type(obj))
-        table = mapper.local_table
+        plan = _plan(type(obj))
+        state = obj.__dict__
         row: dict[str, Any] = {}
-        for column in table.columns:
-            attr = mapper.get_property_by_column(column).key
-            value = obj.__dict__.get(attr, _MISSING)
-            if value is _MISSING:
-                default = column.default
+        for name, attr, default in plan.columns:
+            if attr in state:
+                value = state[attr]
+            else:
                 if default is None:
                     value = None
                 elif default.is_callable:
@@ -49,17 +80,21 @@ def insert_objects(session: Session, *objects: Any) -> None:
                 else:
                     value = default.arg
                 setattr(obj, attr, value)
-            row[column.name] = value
-        by_table.setdefault(table, []).append(row)
+            row[name] = value
+        by_table.setdefault(plan.table, []).append(row)
     connection = session.connection()
-    for table, rows in by_table.items():
-        connection.execute(table.insert(), rows)
+    if connection.dialect.name == "postgresql" and len(by_table) > 1:
+        ctes = [
+            table.insert().values(rows).returning(*table.primary_key.columns).cte(f"paykit_{n}")
+            for n, (table, rows) in enumerate(by_table.items())
+        ]
+        connection.execute(sa.select(sa.literal(1)).add_cte(*ctes))
+    else:
+        for table, rows in by_table.items():
+            connection.execute(table.insert(), rows)
     # All detached first: adding a parent cascades to its children, which must
     # already carry identities by then or they would be INSERTed again.
     for obj in objects:
         make_transient_to_detached(obj)
     for obj in objects:
         session.add(obj)
-
-
-_MISSING = object()

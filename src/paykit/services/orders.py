@@ -55,7 +55,7 @@ from paykit.pricing import DiscountRule, DiscountUsageCounts, LineInput, PricedO
 from paykit.schemas.base import validate
 from paykit.schemas.orders import PlaceOrderInput
 from paykit.services import _idempotency
-from paykit.services._audit import record_audit
+from paykit.services._audit import build_audit, record_audit
 from paykit.services._sql import affected, insert_objects
 
 __all__ = [
@@ -217,12 +217,34 @@ _TAKE_USE = (
     )
     .values(current_uses=Discount.current_uses + 1, updated_at=sa.bindparam("now"))
 )
+
+
+_USAGE_COLUMNS = ("id", "discount_id", "user_id", "order_id", "amount_saved", "created_at")
+# Parameters are named u_<column>: an UPDATE given a parameter named like one of
+# its table's columns would SET that column.
 _RECORD_USE = sa.insert(DiscountUsage).values(
-    {
-        name: sa.bindparam(name)
-        for name in ("id", "discount_id", "user_id", "order_id", "amount_saved", "created_at")
-    }
+    {name: sa.bindparam(f"u_{name}") for name in _USAGE_COLUMNS}
 )
+
+
+def _take_and_record_use() -> Any:
+    # PostgreSQL: take the use and record it in one statement (a data-modifying
+    # CTE); the INSERT selects from the UPDATE's RETURNING, so no row means no use.
+    taken = _TAKE_USE.returning(Discount.id).cte("taken")
+    column = DiscountUsage.__table__.c
+    values = [
+        sa.bindparam(f"u_{name}", type_=column[name].type) if name != "discount_id" else taken.c.id
+        for name in _USAGE_COLUMNS
+    ]
+    return (
+        sa.insert(DiscountUsage)
+        .from_select(list(_USAGE_COLUMNS), sa.select(*values))
+        .returning(DiscountUsage.id)
+        .add_cte(taken)
+    )
+
+
+_TAKE_AND_RECORD_USE = _take_and_record_use()
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,24 +487,27 @@ def _reserve(
         if taken != 1:
             raise _out_of_stock(product_id, quantity)
     if discount is not None:
-        used = connection.execute(_TAKE_USE, {"discount_id": discount.id, "now": now}).rowcount
+        take = {"discount_id": discount.id, "now": now}
+        usage = {
+            "u_id": new_id(),
+            "u_discount_id": discount.id,
+            "u_user_id": customer_id,
+            "u_order_id": order_id,
+            "u_amount_saved": amount_saved,
+            "u_created_at": now,
+        }
+        if connection.dialect.name == "postgresql":
+            used = len(connection.execute(_TAKE_AND_RECORD_USE, {**take, **usage}).all())
+        else:
+            used = connection.execute(_TAKE_USE, take).rowcount
+            if used == 1:
+                # Core, kept out of the identity map: a refused reservation
+                # rolls it back with its savepoint.
+                connection.execute(_RECORD_USE, usage)
         if used != 1:
             raise DiscountError(
                 f"discount {discount.code!r} has been used up", code="discount_exhausted"
             )
-        # A Core insert, kept out of the identity map: a refused reservation
-        # rolls it back with its savepoint.
-        connection.execute(
-            _RECORD_USE,
-            {
-                "id": new_id(),
-                "discount_id": discount.id,
-                "user_id": customer_id,
-                "order_id": order_id,
-                "amount_saved": amount_saved,
-                "created_at": now,
-            },
-        )
 
 
 def _release(session: Session, order: Order, now: datetime, *, stock: bool = True) -> None:
@@ -1037,8 +1062,7 @@ def _place(
     elif payment.status is PaymentIntentStatus.PROCESSING:
         order.status = OrderStatus.PROCESSING
         order.payment_status = PaymentStatus.PROCESSING
-    insert_objects(session, order, *order.items)
-    record_audit(
+    audit = build_audit(
         session,
         action="order.created",
         resource="orders",
@@ -1048,6 +1072,7 @@ def _place(
         new={**audit_new, "status": order.status.value},
         context=context,
     )
+    insert_objects(session, order, *order.items, audit)
     try:
         _reserve_or_undo(
             session,
