@@ -49,6 +49,31 @@ def _plan(cls: type[Any]) -> _Plan:
     return plan
 
 
+_MULTI: dict[tuple[tuple[sa.Table, int], ...], Any] = {}
+
+
+def _multi_table_insert(shape: tuple[tuple[sa.Table, int], ...]) -> Any:
+    """One statement inserting ``rows`` rows into each table, as data-modifying CTEs.
+
+    Built once per shape with named parameters, so SQLAlchemy compiles it once:
+    a statement carrying literal values would be compiled on every call.
+    """
+    statement = _MULTI.get(shape)
+    if statement is None:
+        ctes = []
+        for n, (table, count) in enumerate(shape):
+            # One CTE per row: a multi-row VALUES insert is not cacheable.
+            for k in range(count):
+                row = {
+                    c.name: sa.bindparam(f"t{n}r{k}_{c.name}", type_=c.type) for c in table.columns
+                }
+                insert = table.insert().values(row).returning(*table.primary_key.columns)
+                ctes.append(insert.cte(f"paykit_{n}_{k}"))
+        statement = sa.select(sa.literal(1)).add_cte(*ctes)
+        _MULTI[shape] = statement
+    return statement
+
+
 def insert_objects(session: Session, *objects: Any) -> None:
     """INSERT new ORM objects with Core statements, then attach them to the session
     as if they had been loaded.
@@ -84,11 +109,14 @@ def insert_objects(session: Session, *objects: Any) -> None:
         by_table.setdefault(plan.table, []).append(row)
     connection = session.connection()
     if connection.dialect.name == "postgresql" and len(by_table) > 1:
-        ctes = [
-            table.insert().values(rows).returning(*table.primary_key.columns).cte(f"paykit_{n}")
-            for n, (table, rows) in enumerate(by_table.items())
-        ]
-        connection.execute(sa.select(sa.literal(1)).add_cte(*ctes))
+        shape = tuple((table, len(rows)) for table, rows in by_table.items())
+        params = {
+            f"t{n}r{k}_{name}": value
+            for n, rows in enumerate(by_table.values())
+            for k, row in enumerate(rows)
+            for name, value in row.items()
+        }
+        connection.execute(_multi_table_insert(shape), params)
     else:
         for table, rows in by_table.items():
             connection.execute(table.insert(), rows)
