@@ -30,6 +30,13 @@ from paykit.errors import (
     PaymentDeclined,
     ValidationError,
 )
+from paykit.gateways._checks import (
+    check_amount,
+    check_count,
+    check_currency,
+    check_key,
+    check_metadata,
+)
 from paykit.gateways.base import (
     STRIPE_REFUND_REASONS,
     GatewayCustomer,
@@ -99,7 +106,6 @@ _INTERVALS: Final = frozenset({"day", "week", "month", "year"})
 # Stripe expires an incomplete subscription whose first payment never succeeds.
 _INCOMPLETE_TTL: Final = timedelta(hours=23)
 # Stripe's largest amount for most currencies: eight digits of minor units.
-_MAX_AMOUNT: Final = 99_999_999
 
 
 class _AmbiguousTimeout(Exception):
@@ -129,59 +135,6 @@ class _Subscription:
 
 
 # --------------------------------------------------------------------- validation
-
-
-def _check_key(key: object) -> str:
-    if not isinstance(key, str) or not key.strip():
-        raise ValidationError("idempotency_key must be a non-empty string")
-    if len(key) > 255:
-        raise ValidationError("idempotency_key is longer than 255 characters")
-    return key
-
-
-def _check_amount(value: object, param: str = "amount_minor", *, minimum: int = 1) -> int:
-    # bool is an int subclass; True as an amount is always a bug.
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(
-            f"{param} must be an integer number of minor units", details={"param": param}
-        )
-    if not minimum <= value <= _MAX_AMOUNT:
-        raise ValidationError(
-            f"{param} must be between {minimum} and {_MAX_AMOUNT}",
-            details={"param": param, "value": value},
-        )
-    return value
-
-
-def _check_currency(value: object) -> str:
-    if not isinstance(value, str) or len(value) != 3 or not value.isascii() or not value.isalpha():
-        raise ValidationError(
-            "currency must be a three-letter ISO 4217 code", details={"param": "currency"}
-        )
-    return value.upper()
-
-
-def _check_metadata(value: Mapping[str, str] | None) -> dict[str, str]:
-    metadata = dict(value or {})
-    if len(metadata) > 50:
-        raise ValidationError("metadata has more than 50 keys", details={"param": "metadata"})
-    for key, item in metadata.items():
-        if not isinstance(key, str) or not isinstance(item, str):
-            raise ValidationError(
-                "metadata keys and values must be strings", details={"param": "metadata"}
-            )
-        if len(key) > 40 or len(item) > 500:
-            raise ValidationError(
-                "metadata keys are at most 40 characters and values at most 500",
-                details={"param": "metadata", "key": key},
-            )
-    return metadata
-
-
-def _check_count(value: object, param: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError(f"{param} must be a positive integer", details={"param": param})
-    return value
 
 
 def _clone_error(error: PaykitError) -> PaykitError:
@@ -424,11 +377,11 @@ class FakeGateway:
 
         Without ``product_id`` a product is created for it.
         """
-        _check_amount(unit_amount, "unit_amount", minimum=0)
-        lower_currency = _check_currency(currency).lower()
+        check_amount(unit_amount, "unit_amount", minimum=0)
+        lower_currency = check_currency(currency).lower()
         if interval is not None and interval not in _INTERVALS:
             raise ValidationError(f"interval must be one of {sorted(_INTERVALS)} or None")
-        _check_count(interval_count, "interval_count")
+        check_count(interval_count, "interval_count")
         with self._lock:
             if product_id is None:
                 product_id = self._add_product(name=nickname or "Fake product")
@@ -483,7 +436,7 @@ class FakeGateway:
         if (percent_off is None) == (amount_off is None):
             raise ValidationError("give exactly one of percent_off and amount_off")
         if amount_off is not None:
-            _check_amount(amount_off, "amount_off")
+            check_amount(amount_off, "amount_off")
             if currency is None:
                 raise ValidationError("amount_off needs a currency")
         if duration not in {"once", "repeating", "forever"}:
@@ -495,7 +448,7 @@ class FakeGateway:
                 "object": "coupon",
                 "amount_off": amount_off,
                 "created": _ts(self._now()),
-                "currency": None if currency is None else _check_currency(currency).lower(),
+                "currency": None if currency is None else check_currency(currency).lower(),
                 "duration": duration,
                 "duration_in_months": duration_in_months,
                 "livemode": False,
@@ -527,10 +480,10 @@ class FakeGateway:
             metadata=metadata,
             idempotency_key=idempotency_key,
         )
-        _check_key(idempotency_key)
+        check_key(idempotency_key)
         if not isinstance(email, str) or "@" not in email:
             raise ValidationError("email must be an email address", details={"param": "email"})
-        params = {"email": email, "name": name, "metadata": _check_metadata(metadata)}
+        params = {"email": email, "name": name, "metadata": check_metadata(metadata)}
 
         def action() -> GatewayCustomer:
             customer = GatewayCustomer(id=self._next_id("cus"), email=email, name=name)
@@ -567,10 +520,10 @@ class FakeGateway:
             metadata=metadata,
             idempotency_key=idempotency_key,
         )
-        _check_key(idempotency_key)
-        _check_amount(amount_minor)
-        norm_currency = _check_currency(currency)
-        norm_metadata = _check_metadata(metadata)
+        check_key(idempotency_key)
+        check_amount(amount_minor)
+        norm_currency = check_currency(currency)
+        norm_metadata = check_metadata(metadata)
         params = {
             "amount_minor": amount_minor,
             "currency": norm_currency,
@@ -635,7 +588,7 @@ class FakeGateway:
             payment_method_id=payment_method_id,
             idempotency_key=idempotency_key,
         )
-        _check_key(idempotency_key)
+        check_key(idempotency_key)
         params = {"payment_id": payment_id, "payment_method_id": payment_method_id}
 
         def action() -> GatewayPayment:
@@ -657,7 +610,7 @@ class FakeGateway:
     def cancel_payment(self, payment_id: str, *, idempotency_key: str) -> GatewayPayment:
         """Cancel a payment that has not succeeded; a succeeded one raises ``GatewayError``."""
         self._enter("cancel_payment", payment_id=payment_id, idempotency_key=idempotency_key)
-        _check_key(idempotency_key)
+        check_key(idempotency_key)
 
         def action() -> GatewayPayment:
             payment = self._payment(payment_id)
@@ -692,8 +645,8 @@ class FakeGateway:
             amount_minor=amount_minor,
             idempotency_key=idempotency_key,
         )
-        _check_key(idempotency_key)
-        _check_amount(amount_minor)
+        check_key(idempotency_key)
+        check_amount(amount_minor)
         params = {"payment_id": payment_id, "amount_minor": amount_minor}
 
         def action() -> GatewayPayment:
@@ -735,8 +688,8 @@ class FakeGateway:
             metadata=metadata,
             idempotency_key=idempotency_key,
         )
-        _check_key(idempotency_key)
-        _check_amount(amount_minor)
+        check_key(idempotency_key)
+        check_amount(amount_minor)
         if reason is not None and reason not in STRIPE_REFUND_REASONS:
             raise ValidationError(
                 f"reason must be one of {sorted(STRIPE_REFUND_REASONS)} or None",
@@ -746,7 +699,7 @@ class FakeGateway:
             "payment_id": payment_id,
             "amount_minor": amount_minor,
             "reason": reason,
-            "metadata": _check_metadata(metadata),
+            "metadata": check_metadata(metadata),
         }
 
         def action() -> GatewayRefund:
@@ -814,7 +767,7 @@ class FakeGateway:
             customer_id=customer_id,
             idempotency_key=idempotency_key,
         )
-        _check_key(idempotency_key)
+        check_key(idempotency_key)
         params = {"payment_method_id": payment_method_id, "customer_id": customer_id}
 
         def action() -> GatewayPaymentMethod:
@@ -861,7 +814,7 @@ class FakeGateway:
             payment_method_id=payment_method_id,
             idempotency_key=idempotency_key,
         )
-        _check_key(idempotency_key)
+        check_key(idempotency_key)
 
         def action() -> GatewayPaymentMethod:
             method = self._methods.get(payment_method_id)
@@ -940,10 +893,10 @@ class FakeGateway:
             payment_method_id=payment_method_id,
             idempotency_key=idempotency_key,
         )
-        _check_key(idempotency_key)
-        _check_count(quantity, "quantity")
+        check_key(idempotency_key)
+        check_count(quantity, "quantity")
         if trial_days is not None:
-            _check_count(trial_days, "trial_days")
+            check_count(trial_days, "trial_days")
         params = {
             "customer_id": customer_id,
             "price_id": price_id,
@@ -1066,9 +1019,9 @@ class FakeGateway:
             cancel_at_period_end=cancel_at_period_end,
             idempotency_key=idempotency_key,
         )
-        _check_key(idempotency_key)
+        check_key(idempotency_key)
         if quantity is not None:
-            _check_count(quantity, "quantity")
+            check_count(quantity, "quantity")
         params = {
             "subscription_id": subscription_id,
             "price_id": price_id,
@@ -1115,7 +1068,7 @@ class FakeGateway:
             at_period_end=at_period_end,
             idempotency_key=idempotency_key,
         )
-        _check_key(idempotency_key)
+        check_key(idempotency_key)
         params = {"subscription_id": subscription_id, "at_period_end": bool(at_period_end)}
 
         def action() -> GatewaySubscription:
@@ -1147,7 +1100,7 @@ class FakeGateway:
         self._enter(
             "resume_subscription", subscription_id=subscription_id, idempotency_key=idempotency_key
         )
-        _check_key(idempotency_key)
+        check_key(idempotency_key)
 
         def action() -> GatewaySubscription:
             sub = self._subscription(subscription_id)

@@ -32,6 +32,13 @@ from paykit.errors import (
     PaymentDeclined,
     ValidationError,
 )
+from paykit.gateways._checks import (
+    check_amount,
+    check_count,
+    check_currency,
+    check_key,
+    check_metadata,
+)
 from paykit.gateways.base import (
     STRIPE_REFUND_REASONS,
     GatewayCustomer,
@@ -61,7 +68,6 @@ created with the same version, so event payloads have the same shape.
 """
 
 # Stripe's largest amount for most currencies: eight digits of minor units.
-_MAX_AMOUNT: Final = 99_999_999
 _ENDED: Final = frozenset({"canceled", "incomplete_expired"})
 _NO_SUCH: Final = re.compile(r"No such (?P<resource>[a-z_ ]+?): '?(?P<id>[^'\s]+)'?", re.I)
 # Stripe answers some state refusals with a message and no code; these give the
@@ -77,60 +83,6 @@ _MESSAGE_CODES: Final = (
 
 
 # --------------------------------------------------------------------- validation
-
-
-def _check_key(key: object) -> str:
-    if not isinstance(key, str) or not key.strip():
-        raise ValidationError("idempotency_key must be a non-empty string")
-    if len(key) > 255:
-        raise ValidationError("idempotency_key is longer than 255 characters")
-    return key
-
-
-def _check_amount(value: object) -> int:
-    # bool is an int subclass; True as an amount is always a bug.
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(
-            "amount_minor must be an integer number of minor units",
-            details={"param": "amount_minor"},
-        )
-    if not 1 <= value <= _MAX_AMOUNT:
-        raise ValidationError(
-            f"amount_minor must be between 1 and {_MAX_AMOUNT}",
-            details={"param": "amount_minor", "value": value},
-        )
-    return value
-
-
-def _check_currency(value: object) -> str:
-    if not isinstance(value, str) or len(value) != 3 or not value.isascii() or not value.isalpha():
-        raise ValidationError(
-            "currency must be a three-letter ISO 4217 code", details={"param": "currency"}
-        )
-    return value.lower()
-
-
-def _check_metadata(value: Mapping[str, str] | None) -> dict[str, str]:
-    metadata = dict(value or {})
-    if len(metadata) > 50:
-        raise ValidationError("metadata has more than 50 keys", details={"param": "metadata"})
-    for key, item in metadata.items():
-        if not isinstance(key, str) or not isinstance(item, str):
-            raise ValidationError(
-                "metadata keys and values must be strings", details={"param": "metadata"}
-            )
-        if len(key) > 40 or len(item) > 500:
-            raise ValidationError(
-                "metadata keys are at most 40 characters and values at most 500",
-                details={"param": "metadata", "key": key},
-            )
-    return metadata
-
-
-def _check_count(value: object, param: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError(f"{param} must be a positive integer", details={"param": param})
-    return value
 
 
 # --------------------------------------------------------------------- reading Stripe objects
@@ -394,10 +346,10 @@ class StripeGateway:
         idempotency_key: str,
     ) -> GatewayCustomer:
         """Create a Stripe customer."""
-        _check_key(idempotency_key)
+        check_key(idempotency_key)
         if not isinstance(email, str) or "@" not in email:
             raise ValidationError("email must be an email address", details={"param": "email"})
-        params: dict[str, Any] = {"email": email, "metadata": _check_metadata(metadata)}
+        params: dict[str, Any] = {"email": email, "metadata": check_metadata(metadata)}
         if name is not None:
             params["name"] = name
         obj = self._post("/v1/customers", params, idempotency_key=idempotency_key)
@@ -417,11 +369,11 @@ class StripeGateway:
         idempotency_key: str,
     ) -> GatewayPayment:
         """Create a PaymentIntent; with ``confirm=True`` confirm it in the same request."""
-        _check_key(idempotency_key)
+        check_key(idempotency_key)
         params: dict[str, Any] = {
-            "amount": _check_amount(amount_minor),
-            "currency": _check_currency(currency),
-            "metadata": _check_metadata(metadata),
+            "amount": check_amount(amount_minor),
+            "currency": check_currency(currency).lower(),
+            "metadata": check_metadata(metadata),
             "payment_method_types": list(self._payment_method_types),
         }
         if confirm and payment_method_id is None:
@@ -447,7 +399,7 @@ class StripeGateway:
         idempotency_key: str,
     ) -> GatewayPayment:
         """Confirm a PaymentIntent with ``payment_method_id`` or the method it already has."""
-        _check_key(idempotency_key)
+        check_key(idempotency_key)
         params = {} if payment_method_id is None else {"payment_method": payment_method_id}
         obj = self._post(
             f"/v1/payment_intents/{payment_id}/confirm",
@@ -459,7 +411,7 @@ class StripeGateway:
 
     def cancel_payment(self, payment_id: str, *, idempotency_key: str) -> GatewayPayment:
         """Cancel a PaymentIntent that has not succeeded."""
-        _check_key(idempotency_key)
+        check_key(idempotency_key)
         obj = self._post(
             f"/v1/payment_intents/{payment_id}/cancel",
             {},
@@ -478,10 +430,10 @@ class StripeGateway:
         self, payment_id: str, *, amount_minor: int, idempotency_key: str
     ) -> GatewayPayment:
         """Change the amount of a PaymentIntent that has not succeeded or been canceled."""
-        _check_key(idempotency_key)
+        check_key(idempotency_key)
         obj = self._post(
             f"/v1/payment_intents/{payment_id}",
-            {"amount": _check_amount(amount_minor)},
+            {"amount": check_amount(amount_minor)},
             idempotency_key=idempotency_key,
             object_id=payment_id,
         )
@@ -499,8 +451,8 @@ class StripeGateway:
         idempotency_key: str,
     ) -> GatewayRefund:
         """Refund part or all of a succeeded PaymentIntent."""
-        _check_key(idempotency_key)
-        _check_amount(amount_minor)
+        check_key(idempotency_key)
+        check_amount(amount_minor)
         if reason is not None and reason not in STRIPE_REFUND_REASONS:
             raise ValidationError(
                 f"reason must be one of {sorted(STRIPE_REFUND_REASONS)} or None",
@@ -509,7 +461,7 @@ class StripeGateway:
         params: dict[str, Any] = {
             "payment_intent": payment_id,
             "amount": amount_minor,
-            "metadata": _check_metadata(metadata),
+            "metadata": check_metadata(metadata),
         }
         if reason is not None:
             params["reason"] = reason
@@ -573,7 +525,7 @@ class StripeGateway:
         ``invoice_settings.default_payment_method``, under the key
         ``<idempotency_key>:default`` so a retry replays both.
         """
-        _check_key(idempotency_key)
+        check_key(idempotency_key)
         if len(idempotency_key) > 247:
             raise ValidationError("idempotency_key is too long for attach (at most 247)")
         obj = self._post(
@@ -595,7 +547,7 @@ class StripeGateway:
         self, payment_method_id: str, *, idempotency_key: str
     ) -> GatewayPaymentMethod:
         """Detach from its customer; it cannot be used again."""
-        _check_key(idempotency_key)
+        check_key(idempotency_key)
         obj = self._post(
             f"/v1/payment_methods/{payment_method_id}/detach",
             {},
@@ -645,16 +597,16 @@ class StripeGateway:
         idempotency_key: str,
     ) -> GatewaySubscription:
         """Create a subscription; a declined first charge gives ``incomplete``, not an error."""
-        _check_key(idempotency_key)
+        check_key(idempotency_key)
         params: dict[str, Any] = {
             "customer": customer_id,
-            "items": [{"price": price_id, "quantity": _check_count(quantity, "quantity")}],
+            "items": [{"price": price_id, "quantity": check_count(quantity, "quantity")}],
             # Stripe's default too, spelled out: a declined first invoice must
             # give an incomplete subscription, never a 402.
             "payment_behavior": "allow_incomplete",
         }
         if trial_days is not None:
-            params["trial_period_days"] = _check_count(trial_days, "trial_days")
+            params["trial_period_days"] = check_count(trial_days, "trial_days")
         if coupon is not None:
             params["discounts"] = [{"coupon": coupon}]
         if payment_method_id is not None:
@@ -672,9 +624,9 @@ class StripeGateway:
         idempotency_key: str,
     ) -> GatewaySubscription:
         """Change the price, quantity or end-of-period cancellation; ``None`` keeps a field."""
-        _check_key(idempotency_key)
+        check_key(idempotency_key)
         if quantity is not None:
-            _check_count(quantity, "quantity")
+            check_count(quantity, "quantity")
         current = self._subscription(subscription_id)
         self._refuse_if_ended(current, "update")
         params: dict[str, Any] = {}
@@ -704,7 +656,7 @@ class StripeGateway:
         retried after a timeout raises ``subscription_unexpected_state``;
         ``paykit.services.subscriptions.cancel_subscription`` treats that as done.
         """
-        _check_key(idempotency_key)
+        check_key(idempotency_key)
         current = self._subscription(subscription_id)
         self._refuse_if_ended(current, "cancel")
         if at_period_end:
@@ -727,7 +679,7 @@ class StripeGateway:
         self, subscription_id: str, *, idempotency_key: str
     ) -> GatewaySubscription:
         """Resume a paused subscription, or undo a pending end-of-period cancellation."""
-        _check_key(idempotency_key)
+        check_key(idempotency_key)
         current = self._subscription(subscription_id)
         self._refuse_if_ended(current, "resume")
         if current.get("status") == "paused":
