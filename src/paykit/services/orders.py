@@ -574,10 +574,8 @@ def _grant_access(session: Session, order_id: str, now: datetime) -> None:
         item.access_expires_at = None if days is None else now + timedelta(days=days)
 
 
-def _order(session: Session, order_id: str, *, lock: bool = False) -> Order:
+def _order(session: Session, order_id: str) -> Order:
     query = sa.select(Order).where(Order.id == order_id)
-    if lock:
-        query = query.with_for_update()
     order = session.scalar(query.execution_options(populate_existing=True))
     if order is None:
         raise NotFound(f"order {order_id} not found", details={"order_id": order_id})
