@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from paykit.errors import IdempotencyConflict, ValidationError
 from paykit.models import IdempotencyKey, new_id
 
-__all__ = ["claim", "request_hash"]
+__all__ = ["claim", "claim_cte", "claim_params", "record", "request_hash"]
 
 
 def _claim_statement(insert: Any) -> Any:
@@ -26,6 +26,36 @@ def _claim_statement(insert: Any) -> Any:
         .on_conflict_do_nothing(index_elements=["scope", "key"])
         .returning(IdempotencyKey.id)
     )
+
+
+def claim_cte() -> Any:
+    """PostgreSQL: the claim as a data-modifying CTE named ``claim``, to ride along
+    with a service's first read (parameters ``k_<column>``); ``SELECT id FROM
+    claim`` is the new row's id, or nothing when the key was taken."""
+    columns = ("id", "scope", "key", "request_hash", "resource_id", "created_at")
+    return (
+        postgresql.insert(IdempotencyKey)
+        .values({name: sa.bindparam(f"k_{name}") for name in columns})
+        .on_conflict_do_nothing(index_elements=["scope", "key"])
+        .returning(IdempotencyKey.id)
+        .cte("claim")
+    )
+
+
+def claim_params(
+    *, scope: str, key: str, fingerprint: str, now: datetime, resource_id: str | None
+) -> dict[str, Any]:
+    """The parameters of :func:`claim_cte`."""
+    if not key or len(key) > 255:
+        raise ValidationError("idempotency_key must be 1 to 255 characters")
+    return {
+        "k_id": new_id(),
+        "k_scope": scope,
+        "k_key": key,
+        "k_request_hash": fingerprint,
+        "k_resource_id": resource_id,
+        "k_created_at": now,
+    }
 
 
 # Built once per dialect (both spell ON CONFLICT DO NOTHING the same way).

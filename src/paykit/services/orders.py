@@ -36,6 +36,7 @@ from paykit.gateways.base import GatewayPayment, PaymentGateway, PaymentIntentSt
 from paykit.models import (
     Discount,
     DiscountUsage,
+    IdempotencyKey,
     Order,
     OrderItem,
     OrderStatus,
@@ -195,6 +196,29 @@ _CATALOG_CUSTOMER_DISCOUNT = _CATALOG_AND_CUSTOMER.add_columns(*_DISCOUNT_ROW.c)
     _DISCOUNT_ROW, sa.true()
 )
 
+
+def _with_claim(statement: Any) -> Any:
+    # PostgreSQL: the idempotency claim rides along with the read, one round
+    # trip fewer; "claimed" is NULL when another call holds the key.
+    cte = _idempotency.claim_cte()
+    return statement.add_columns(sa.select(cte.c.id).scalar_subquery().label("claimed")).add_cte(
+        cte
+    )
+
+
+# (discount code given?, claim riding along?) -> the read statement
+_READS = {
+    (False, False): _CATALOG_AND_CUSTOMER,
+    (True, False): _CATALOG_CUSTOMER_DISCOUNT,
+    (False, True): _with_claim(_CATALOG_AND_CUSTOMER),
+    (True, True): _with_claim(_CATALOG_CUSTOMER_DISCOUNT),
+}
+
+
+class _KeyTaken(Exception):
+    """The idempotency key claimed with the read was already taken: replay instead."""
+
+
 # The guards: a conditional update whose row count says whether it won.
 _TAKE_STOCK = (
     sa.update(Product)
@@ -280,13 +304,37 @@ def _check_customer(customer_id: str, customer: _Customer | None) -> _Customer:
 
 
 def _read_inputs(
-    session: Session, customer_id: str, price_ids: Sequence[str], code: str | None
+    session: Session,
+    customer_id: str,
+    price_ids: Sequence[str],
+    code: str | None,
+    claim: Mapping[str, Any] | None = None,
 ) -> tuple[_Customer, dict[str, Any], _DiscountRef | None]:
     """The customer, each price with its product's columns, and the discount: one
-    query for all three, checked."""
+    query for all three, checked. With ``claim`` (PostgreSQL) the same statement
+    claims the idempotency key, and ``_KeyTaken`` says it was taken."""
     params = {"price_ids": list(price_ids), "customer_id": customer_id, "code": code}
-    statement = _CATALOG_AND_CUSTOMER if code is None else _CATALOG_CUSTOMER_DISCOUNT
+    if claim is not None:
+        params.update(claim)
+    statement = _READS[code is not None, claim is not None]
     rows = session.connection().execute(statement, params).all()
+    if claim is not None and (not rows or rows[0].claimed is None):
+        if rows:
+            raise _KeyTaken
+        # No catalog row came back, so the claim's outcome is unseen: settle it.
+        taken = (
+            session.connection()
+            .execute(
+                sa.select(IdempotencyKey.id).where(
+                    IdempotencyKey.scope == claim["k_scope"],
+                    IdempotencyKey.key == claim["k_key"],
+                    IdempotencyKey.id != claim["k_id"],
+                )
+            )
+            .first()
+        )
+        if taken is not None:
+            raise _KeyTaken
     if rows:
         first = rows[0]
         found = (
@@ -916,22 +964,35 @@ def place_order(
     )
     now = resolve_clock(clock).now()
     order_id = new_id()
+    claim: dict[str, Any] | None = None
     if idempotency_key is not None:
-        record = _idempotency.claim(
-            session,
-            scope=SCOPE_PLACE_ORDER,
-            key=idempotency_key,
-            fingerprint=_idempotency.request_hash(data.model_dump(mode="json")),
-            now=now,
-            resource_id=order_id,
-        )
-        if record is not None:
-            replayed = _replay(session, record, gateway)
+        fingerprint = _idempotency.request_hash(data.model_dump(mode="json"))
+        if session.connection().dialect.name == "postgresql":
+            claim = _idempotency.claim_params(
+                scope=SCOPE_PLACE_ORDER,
+                key=idempotency_key,
+                fingerprint=fingerprint,
+                now=now,
+                resource_id=order_id,
+            )
+        else:
+            replayed, order_id = _claim_or_replay(
+                session, gateway, idempotency_key, fingerprint, now, order_id
+            )
             if replayed is not None:
                 return replayed
-            order_id = record.resource_id or order_id
     try:
-        return _place(session, data, gateway, now, order_id, idempotency_key, context)
+        try:
+            return _place(session, data, gateway, now, order_id, idempotency_key, context, claim)
+        except _KeyTaken:
+            assert idempotency_key is not None
+            assert claim is not None
+            replayed, order_id = _claim_or_replay(
+                session, gateway, idempotency_key, claim["k_request_hash"], now, order_id
+            )
+            if replayed is not None:
+                return replayed
+            return _place(session, data, gateway, now, order_id, idempotency_key, context, None)
     except (PaymentDeclined, InsufficientStock, DiscountError) as exc:
         if idempotency_key is not None and "order_id" in exc.details:
             _idempotency.record(
@@ -945,6 +1006,30 @@ def place_order(
         raise
 
 
+def _claim_or_replay(
+    session: Session,
+    gateway: PaymentGateway,
+    key: str,
+    fingerprint: str,
+    now: datetime,
+    order_id: str,
+) -> tuple[OrderResult | None, str]:
+    """Claim ``key`` on its own; a key already taken replays its order (or, if that
+    call never finished, hands its order id over to carry on with)."""
+    record = _idempotency.claim(
+        session,
+        scope=SCOPE_PLACE_ORDER,
+        key=key,
+        fingerprint=fingerprint,
+        now=now,
+        resource_id=order_id,
+    )
+    if record is None:
+        return None, order_id
+    replayed = _replay(session, record, gateway)
+    return replayed, record.resource_id or order_id
+
+
 def _place(
     session: Session,
     data: PlaceOrderInput,
@@ -953,6 +1038,7 @@ def _place(
     order_id: str,
     idempotency_key: str | None,
     context: RequestContext | None,
+    claim: Mapping[str, Any] | None,
 ) -> OrderResult:
     # The reads below go straight to the connection, past autoflush: flush the
     # host's pending changes first so they are seen, as an ORM query would.
@@ -960,7 +1046,7 @@ def _place(
         session.flush()
     lines = [(line.price_id, line.quantity) for line in data.items]
     customer, prices, discount = _read_inputs(
-        session, data.customer_id, [price_id for price_id, _ in lines], data.discount_code
+        session, data.customer_id, [price_id for price_id, _ in lines], data.discount_code, claim
     )
     priced = price_order(
         _line_inputs(lines, prices),
