@@ -530,3 +530,14 @@ def test_apply_discount_needs_a_pending_unpaid_order(shop: Shop) -> None:
     order = shop.order(payment_method_id="pm_card_visa").order
     with pytest.raises(errors.InvalidState):
         apply_discount(shop.session, order_id=order.id, code="TEN", gateway=shop.gateway)
+
+
+def test_key_with_unknown_price_fails_the_same_way_twice(shop: Shop) -> None:
+    # The key is claimed in the same statement as the (empty) catalog read on
+    # PostgreSQL; a repeat must still end in the same NotFound, not a replay.
+    bad = [{"price_id": "nope", "quantity": 1}]
+    for _ in range(2):
+        with pytest.raises(errors.NotFound):
+            shop.order(items=bad, idempotency_key="k-unknown-price")
+    assert _count(shop.session, m.Order) == 0
+    assert shop.gateway.calls == []
