@@ -1,9 +1,11 @@
 """Webhook throughput: Stripe events verified, stored in the inbox and applied, per second.
 
-    python benchmarks/webhooks.py [--events N] [--subscriptions K]
+    python benchmarks/webhooks.py [--subscriptions K] [--rounds R] [--shared-session]
 
-One worker, PostgreSQL, one transaction (commit) per delivery, as a web
-endpoint runs it: ``paykit.webhooks.handle_webhook`` checks the signature
+One worker, PostgreSQL, one session and one transaction (commit) per
+delivery, as the endpoint in docs/stripe.md runs it (``--shared-session``
+reuses one session for all deliveries, as earlier versions of this benchmark
+did): ``paykit.webhooks.handle_webhook`` checks the signature
 with stripe-python, inserts the inbox row, applies the event
 (``customer.subscription.*`` through ``sync_subscription``, ``invoice.*``
 through ``sync_invoice``) and records the outcome. The event mix is realistic
@@ -12,6 +14,11 @@ for a subscription business: per subscription one ``created``, a few
 triple, and 10 % of deliveries repeated (Stripe's at-least-once delivery).
 The gateway is a FakeGateway without latency, so the figure is paykit's
 cost, not the network's. The target is 300 events/s.
+
+After each round the final state is checked (every subscription at its last
+quantity, every invoice paid, every inbox row processed), so a fast run that
+skipped work fails instead of counting. Each round is printed with the load
+average around it: on a shared machine, other work skews the figure.
 
 PostgreSQL comes from PAYKIT_BENCH_DATABASE_URL (default: the test server);
 the run works in a schema of its own and drops it afterwards.
@@ -152,17 +159,33 @@ def build(engine: sa.Engine, subscriptions: int) -> tuple[FakeGateway, FrozenClo
     return gateway, clock, [json.dumps(event).encode() for event in deliveries]
 
 
-def run(engine: sa.Engine, gateway: FakeGateway, clock: FrozenClock, bodies: list[bytes]) -> float:
+def run(
+    engine: sa.Engine,
+    gateway: FakeGateway,
+    clock: FrozenClock,
+    bodies: list[bytes],
+    *,
+    shared_session: bool = False,
+) -> float:
     now = int(clock.now().timestamp())
     signed = [(body, _signature(body, now)) for body in bodies]
     statuses: dict[int, int] = {}
     started = time.perf_counter()
-    with Session(engine, expire_on_commit=False) as session:
+    if shared_session:
+        with Session(engine, expire_on_commit=False) as session:
+            for body, header in signed:
+                response = handle_webhook(
+                    session, body, header, secrets=[SECRET], gateway=gateway, clock=clock
+                )
+                session.commit()
+                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+    else:
         for body, header in signed:
-            response = handle_webhook(
-                session, body, header, secrets=[SECRET], gateway=gateway, clock=clock
-            )
-            session.commit()
+            # What an endpoint does per request (docs/stripe.md): a session, commit, close.
+            with Session(engine) as session, session.begin():
+                response = handle_webhook(
+                    session, body, header, secrets=[SECRET], gateway=gateway, clock=clock
+                )
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
     elapsed = time.perf_counter() - started
     if set(statuses) != {200}:
@@ -170,10 +193,42 @@ def run(engine: sa.Engine, gateway: FakeGateway, clock: FrozenClock, bodies: lis
     return len(bodies) / elapsed
 
 
+def check(engine: sa.Engine, subscriptions: int, events: int) -> None:
+    """Every delivery's effect is there: the last state of each story, each event once."""
+    with engine.connect() as conn:
+        subs = conn.execute(
+            sa.select(m.Subscription.quantity, sa.func.count()).group_by(m.Subscription.quantity)
+        ).all()
+        invoices = conn.execute(
+            sa.select(m.Invoice.status, sa.func.count()).group_by(m.Invoice.status)
+        ).all()
+        inbox = conn.execute(
+            sa.select(
+                m.WebhookEvent.status, sa.func.count(), sa.func.max(m.WebhookEvent.attempts)
+            ).group_by(m.WebhookEvent.status)
+        ).all()
+    problems = []
+    if [tuple(r) for r in subs] != [(4, subscriptions)]:
+        problems.append(f"subscriptions by quantity {[tuple(r) for r in subs]}")
+    if [tuple(r) for r in invoices] != [(m.InvoiceStatus.PAID, subscriptions)]:
+        problems.append(f"invoices by status {[tuple(r) for r in invoices]}")
+    if [tuple(r) for r in inbox] != [("processed", events, 1)]:
+        problems.append(f"inbox by status {[tuple(r) for r in inbox]}")
+    if problems:
+        raise SystemExit("wrong final state: " + "; ".join(problems))
+
+
+def _load() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscriptions", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--shared-session", action="store_true", help="one session for all deliveries"
+    )
     args = parser.parse_args()
     schema = f"pk_bench_{uuid.uuid4().hex[:10]}"
     admin = paykit.create_engine(PG_URL)
@@ -190,13 +245,17 @@ def main() -> None:
             )
             paykit.migrate(engine)
             gateway, clock, bodies = build(engine, args.subscriptions)
-            rates.append(run(engine, gateway, clock, bodies))
+            before = _load()
+            rates.append(run(engine, gateway, clock, bodies, shared_session=args.shared_session))
+            print(f"round {len(rates)}: {rates[-1]:.0f} events/s (load {before} -> {_load()})")
             with engine.connect() as conn:
                 stored = conn.scalar(sa.select(sa.func.count()).select_from(m.WebhookEvent))
                 subs = conn.scalar(sa.select(sa.func.count()).select_from(m.Subscription))
+            check(engine, args.subscriptions, int(stored or 0))
             engine.dispose()
+        session_mode = "one shared session" if args.shared_session else "a session per delivery"
         print(
-            f"webhooks on PostgreSQL, 1 worker: {len(bodies)} deliveries "
+            f"webhooks on PostgreSQL, 1 worker, {session_mode}: {len(bodies)} deliveries "
             f"({stored} distinct events, {subs} subscriptions) per round"
         )
         print(

@@ -20,17 +20,19 @@ table of events and what paykit does with each.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import sqlalchemy as sa
 import stripe
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
@@ -165,39 +167,120 @@ def verify_event(
 
 # --------------------------------------------------------------------- the inbox
 
+_INBOX = cast(sa.Table, WebhookEvent.__table__)
+_DONE = (WebhookEventStatus.PROCESSED.value, WebhookEventStatus.IGNORED.value)
 
-def _store(session: Session, event: Mapping[str, Any], now: datetime) -> WebhookEvent:
-    """Insert the inbox row unless the event is already there; return the row."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    obj = event["data"]["object"]
-    statement = (
-        insert(WebhookEvent)
-        .values(
-            id=new_id(),
-            event_id=str(event["id"]),
-            type=str(event["type"]),
-            object_id=None if obj.get("id") is None else str(obj["id"]),
-            api_version=event.get("api_version"),
-            livemode=bool(event.get("livemode")),
-            event_created_at=datetime.fromtimestamp(int(event["created"]), tz=UTC),
-            payload=dict(event),
-            status=WebhookEventStatus.PENDING.value,
-            attempts=0,
-            received_at=now,
-        )
+
+def _store_statement(insert: Any) -> Any:
+    return (
+        insert(_INBOX)
+        .values({column.name: sa.bindparam(column.name) for column in _INBOX.columns})
         .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(WebhookEvent)
+        .returning(_INBOX.c.id)
     )
-    inserted = session.scalars(statement).one_or_none()
+
+
+# Built once per dialect: every delivery runs these, and a prebuilt statement
+# skips construction and cache-key work (both spell ON CONFLICT the same way).
+_STORE = {
+    "postgresql": _store_statement(postgresql.insert),
+    "sqlite": _store_statement(sqlite.insert),
+}
+_STORED_STATUS = sa.select(_INBOX.c.id, _INBOX.c.status).where(
+    _INBOX.c.event_id == sa.bindparam("event_id")
+)
+_STORED_ROW = (
+    sa.select(WebhookEvent)
+    .where(WebhookEvent.event_id == sa.bindparam("event_id"))
+    .execution_options(populate_existing=True)
+)
+_RECORD_OUTCOME = (
+    sa.update(_INBOX)
+    .where(_INBOX.c.id == sa.bindparam("row_id"))
+    .values(
+        status=sa.bindparam("new_status"),
+        attempts=sa.bindparam("new_attempts"),
+        last_error=sa.bindparam("new_last_error"),
+        processed_at=sa.bindparam("new_processed_at"),
+    )
+)
+
+
+def _store(
+    session: Session, event: Mapping[str, Any], now: datetime, expected: WebhookEventStatus
+) -> tuple[str, str | None]:
+    """Insert the inbox row unless the event is already there.
+
+    A new row is written with the ``expected`` outcome (``pending`` with no
+    attempt, or ``processed``/``ignored`` with one attempt at ``now``).
+    Returns the row's id and, for a row that was already there, its status
+    (``None``: this call inserted it).
+    """
+    connection = session.connection()
+    statement = _STORE["postgresql" if connection.dialect.name == "postgresql" else "sqlite"]
+    obj = event["data"]["object"]
+    row_id = new_id()
+    pending = expected is WebhookEventStatus.PENDING
+    inserted = connection.execute(
+        statement,
+        {
+            "id": row_id,
+            "event_id": str(event["id"]),
+            "type": str(event["type"]),
+            "object_id": None if obj.get("id") is None else str(obj["id"]),
+            "api_version": event.get("api_version"),
+            "livemode": bool(event.get("livemode")),
+            "event_created_at": datetime.fromtimestamp(int(event["created"]), tz=UTC),
+            "payload": dict(event),
+            "status": expected.value,
+            "attempts": 0 if pending else 1,
+            "last_error": None,
+            "received_at": now,
+            "processed_at": None if pending else now,
+        },
+    ).scalar_one_or_none()
     if inserted is not None:
-        return inserted
-    row = session.scalars(
-        sa.select(WebhookEvent)
-        .where(WebhookEvent.event_id == str(event["id"]))
-        .execution_options(populate_existing=True)
-    ).one()
-    return row
+        return row_id, None
+    existing = connection.execute(_STORED_STATUS, {"event_id": str(event["id"])}).one()
+    return existing.id, existing.status
+
+
+def _apply(
+    session: Session, event_type: str, payload: Mapping[str, Any], ctx: _Context
+) -> tuple[WebhookEventStatus, str | None]:
+    """Run the event's handler in a SAVEPOINT; the outcome and, if it failed, why."""
+    handler = HANDLERS.get(event_type)
+    if handler is None:
+        # Unknown types are acknowledged: Stripe sends what the endpoint subscribed to,
+        # and an error would only make it retry something paykit will never handle.
+        return WebhookEventStatus.IGNORED, None
+    try:
+        with session.begin_nested():
+            return handler(session, payload, ctx), None
+    except Exception as exc:  # any failure is recorded on the row and retried
+        return WebhookEventStatus.FAILED, f"{type(exc).__name__}: {exc}"[:_MAX_ERROR]
+
+
+def _record_outcome(
+    session: Session,
+    row_id: str,
+    outcome: WebhookEventStatus,
+    error: str | None,
+    attempts: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """Write the outcome onto the inbox row (Core: no unit of work); the values written."""
+    values = {
+        "status": outcome.value,
+        "attempts": attempts,
+        "last_error": error,
+        "processed_at": now if outcome.value in _DONE else None,
+    }
+    session.flush()  # anything the handler left pending goes first, as before
+    session.connection().execute(
+        _RECORD_OUTCOME, {"row_id": row_id, **{f"new_{k}": v for k, v in values.items()}}
+    )
+    return values
 
 
 def process_event(
@@ -214,25 +297,11 @@ def process_event(
     handler's effects only; the row keeps the error and one more attempt.
     """
     resolved = resolve_clock(clock)
-    handler = HANDLERS.get(row.type)
     attempts = row.attempts + 1
-    error: str | None = None
-    if handler is None:
-        # Unknown types are acknowledged: Stripe sends what the endpoint subscribed to,
-        # and an error would only make it retry something paykit will never handle.
-        outcome = WebhookEventStatus.IGNORED
-    else:
-        try:
-            with session.begin_nested():
-                outcome = handler(session, row.payload, _Context(gateway, resolved, context))
-        except Exception as exc:  # any failure is recorded on the row and retried
-            outcome = WebhookEventStatus.FAILED
-            error = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR]
-    row.status = outcome.value
-    row.attempts = attempts
-    row.last_error = error
-    row.processed_at = None if outcome is WebhookEventStatus.FAILED else resolved.now()
-    session.flush()
+    outcome, error = _apply(session, row.type, row.payload, _Context(gateway, resolved, context))
+    values = _record_outcome(session, row.id, outcome, error, attempts, resolved.now())
+    for name, value in values.items():
+        set_committed_value(row, name, value)
     return outcome
 
 
@@ -262,11 +331,21 @@ def handle_webhook(
         )
     except WebhookError as exc:
         return WebhookResponse(400, exc.to_dict())
-    now = resolve_clock(clock).now()
+    resolved = resolve_clock(clock)
+    now = resolved.now()
     event_id = str(event["id"])
-    row = _store(session, event, now)
-    done = (WebhookEventStatus.PROCESSED.value, WebhookEventStatus.IGNORED.value)
-    if row.status in done:
+    handler = HANDLERS.get(str(event["type"]))
+    # A new row is stored with the outcome it will most likely have, so the common
+    # case needs no second write: it is only visible with the effects, in the same
+    # commit, and any other ending rewrites it below before this function returns.
+    if defer:
+        expected = WebhookEventStatus.PENDING
+    elif handler is None:
+        expected = WebhookEventStatus.IGNORED  # unknown types are acknowledged (see _apply)
+    else:
+        expected = WebhookEventStatus.PROCESSED
+    row_id, stored_status = _store(session, event, now, expected)
+    if stored_status in _DONE:
         return WebhookResponse(
             200, {"received": True, "event_id": event_id, "status": "duplicate"}, event_id
         )
@@ -274,7 +353,26 @@ def handle_webhook(
         return WebhookResponse(
             200, {"received": True, "event_id": event_id, "status": "pending"}, event_id
         )
-    outcome = process_event(session, row, gateway=gateway, clock=clock, context=context)
+    if stored_status is None:
+        # Just inserted: the row holds this very event, so no ORM object is needed.
+        outcome = expected
+        if handler is not None:
+            try:
+                outcome, error = _apply(
+                    session, str(event["type"]), event, _Context(gateway, resolved, context)
+                )
+            except BaseException:
+                # Not an outcome (an interrupt, say): leave the row pending, as a
+                # worker that stopped here would, in case the host commits anyway.
+                with contextlib.suppress(Exception):
+                    _record_outcome(session, row_id, WebhookEventStatus.PENDING, None, 0, now)
+                raise
+            if outcome is not expected:
+                _record_outcome(session, row_id, outcome, error, 1, resolved.now())
+    else:
+        # A failed or pending row delivered again: apply what the inbox holds.
+        row = session.scalars(_STORED_ROW, {"event_id": event_id}).one()
+        outcome = process_event(session, row, gateway=gateway, clock=clock, context=context)
     if outcome is WebhookEventStatus.FAILED:
         return WebhookResponse(
             500,

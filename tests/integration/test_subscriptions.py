@@ -350,6 +350,41 @@ def test_two_events_in_one_second_are_settled_by_the_gateway(world: World) -> No
     assert ("retrieve_subscription", {"subscription_id": seq.sub_id}) in world.gateway.calls
 
 
+def test_a_tie_settled_by_the_gateway_may_bring_another_price(world: World) -> None:
+    w = world
+    seq = lifecycle(w)
+    other = w.gateway.add_price(unit_amount=5000, currency="usd", price_id="price_team")
+    other_price = f.price(
+        w.session,
+        w.price.product,
+        stripe_price_id=other,
+        unit_amount=Decimal("50.00"),
+        type=m.PriceType.RECURRING,
+    )
+    moved = w.gateway.update_subscription(seq.sub_id, price_id=other, idempotency_key="u4")
+    stale = make_event("customer.subscription.updated", seq.events[2]["data"]["object"], created=0)
+    stale["created"] = seq.events[2]["created"]
+    # Says something else in the same second: only the gateway knows the last state.
+    stale["data"]["object"]["items"]["data"][0]["quantity"] = 7
+    row = apply(w, [*seq.events, stale])
+    assert moved.price_id == other
+    assert (row.price_id, row.unit_amount) == (other_price.id, Decimal("50.00"))
+
+
+def test_audit_rows_of_a_sync_keep_the_old_and_the_new_values(world: World) -> None:
+    w = world
+    seq = lifecycle(w)
+    apply(w, seq.events[:2])
+    rows = w.session.scalars(
+        sa.select(m.AuditLog)
+        .where(m.AuditLog.action == "subscription.synced")
+        .order_by(m.AuditLog.created_at, m.AuditLog.id)
+    ).all()
+    assert len(rows) == 2
+    assert rows[1].old_values == {"quantity": 1}
+    assert rows[1].new_values == {"quantity": 2}
+
+
 def test_deleted_event_cancels(world: World) -> None:
     w = world
     seq = lifecycle(w)
@@ -425,6 +460,24 @@ def test_invoice_draft_gets_a_placeholder_number_until_finalized(world: World) -
     assert row is not None
     assert (row.number, row.status) == ("ABC-0001", m.InvoiceStatus.OPEN)
     assert row.due_date == T0 + timedelta(days=1)
+
+
+def test_invoice_audit_rows_keep_the_old_and_the_new_values(world: World) -> None:
+    w = world
+    sub = new_sub(w)
+    sync_subscription(w.session, sub)
+    base = int(T0.timestamp())
+    sync_invoice(w.session, make_event("invoice.created", invoice_obj(w, sub.id), created=base))
+    opened = invoice_obj(w, sub.id, number="N-2", status="open")
+    sync_invoice(w.session, make_event("invoice.finalized", opened, created=base + 1))
+    last = w.session.scalars(
+        sa.select(m.AuditLog)
+        .where(m.AuditLog.action == "invoice.synced")
+        .order_by(m.AuditLog.created_at.desc(), m.AuditLog.id.desc())
+        .limit(1)
+    ).one()
+    assert last.old_values == {"number": "in_test_1", "status": "DRAFT"}
+    assert last.new_values == {"number": "N-2", "status": "OPEN"}
 
 
 def test_invoice_finalized_and_paid_in_one_second_end_paid_in_any_order(world: World) -> None:

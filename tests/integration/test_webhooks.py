@@ -487,6 +487,34 @@ def test_deferred_events_are_applied_by_replay_in_event_order(hook: Hook) -> Non
     assert hook.session.scalars(sa.select(m.Subscription)).one().quantity == 3
 
 
+def test_an_interrupted_handler_leaves_the_event_pending(
+    hook: Hook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(session: Session, event: Any, ctx: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(paykit.webhooks.HANDLERS, "customer.updated", interrupted)  # type: ignore[index]
+    event = make_event("customer.updated", fixture("customer"), created=NOW)
+    with pytest.raises(KeyboardInterrupt):
+        hook.deliver(event)
+    row = hook.inbox(event["id"])
+    assert (row.status, row.attempts, row.processed_at, row.last_error) == (
+        "pending",
+        0,
+        None,
+        None,
+    )
+
+
+def test_a_handler_that_ignores_a_new_event_is_recorded_as_ignored(hook: Hook) -> None:
+    payment = fixture("payment_intent")
+    payment.update(id="pi_of_no_order", status="succeeded")
+    event = make_event("payment_intent.succeeded", payment, created=NOW)
+    assert hook.deliver(event).body["status"] == "ignored"
+    row = hook.inbox(event["id"])
+    assert (row.status, row.attempts, row.processed_at) == ("ignored", 1, T0)
+
+
 def test_every_required_event_type_has_a_handler() -> None:
     required = {
         "payment_intent.succeeded",

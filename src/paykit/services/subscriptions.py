@@ -17,14 +17,17 @@ Two directions:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from paykit.clock import Clock, ensure_utc, resolve_clock
@@ -47,6 +50,7 @@ from paykit.models import (
     UserStatus,
     new_id,
 )
+from paykit.models.types import UTCDateTime
 from paykit.money import from_minor_units
 from paykit.services import _idempotency
 from paykit.services._audit import record_audit
@@ -278,7 +282,210 @@ def _import_price(
     return price
 
 
+# --------------------------------------------------------------------- statements
+#
+# Webhook deliveries are mostly subscription and invoice events, so these
+# statements are built once, not per call: construction and cache-key work
+# would otherwise cost more than the round trip. Reads and writes go through
+# ``session.connection()`` (Core) except where an ORM row is returned.
+
+_Row = TypeVar("_Row")
+_SUBSCRIPTIONS = cast(sa.Table, Subscription.__table__)
+_INVOICES = cast(sa.Table, Invoice.__table__)
+
+
+def _attribute_columns(model: type[Any]) -> dict[str, str]:
+    """ORM attribute name → column name (``metadata_`` → ``metadata``)."""
+    mapper = sa.inspect(model)
+    return {
+        mapper.get_property_by_column(column).key: column.name
+        for column in mapper.local_table.columns
+    }
+
+
+_SUBSCRIPTION_COLUMNS = _attribute_columns(Subscription)
+_INVOICE_COLUMNS = _attribute_columns(Invoice)
+
+
+def _insert_new(insert: Any, table: sa.Table) -> Any:
+    # ON CONFLICT DO NOTHING without a target: a parallel delivery that inserted
+    # the same row first (or any other unique clash, such as an invoice number)
+    # makes this a no-op that returns nothing, instead of an error that would
+    # need a SAVEPOINT to survive.
+    return (
+        insert(table)
+        .values({column.name: sa.bindparam(column.name) for column in table.columns})
+        .on_conflict_do_nothing()
+        .returning(table.c.id)
+    )
+
+
+_INSERT_SUBSCRIPTION = {
+    "postgresql": _insert_new(postgresql.insert, _SUBSCRIPTIONS),
+    "sqlite": _insert_new(sqlite.insert, _SUBSCRIPTIONS),
+}
+_INSERT_INVOICE = {
+    "postgresql": _insert_new(postgresql.insert, _INVOICES),
+    "sqlite": _insert_new(sqlite.insert, _INVOICES),
+}
+
+# The stored subscription and what the new state refers to (its user, its price)
+# in one round trip. No row at all means the customer is unknown; the slow path
+# then reads them one by one and explains what is missing.
+_SUBSCRIPTION_AND_REFERENCES = (
+    sa.select(
+        Subscription,
+        User.id.label("ref_user_id"),
+        Price.id.label("ref_price_id"),
+        Price.product_id.label("ref_product_id"),
+        Price.unit_amount.label("ref_unit_amount"),
+        Price.currency.label("ref_currency"),
+    )
+    .select_from(User)
+    .outerjoin(Price, Price.stripe_price_id == sa.bindparam("stripe_price_id"))
+    .outerjoin(
+        Subscription,
+        Subscription.stripe_subscription_id == sa.bindparam("stripe_subscription_id"),
+    )
+    .where(User.stripe_customer_id == sa.bindparam("stripe_customer_id"))
+    .limit(1)
+    .execution_options(populate_existing=True)
+)
+_SUBSCRIPTION_BY_STRIPE_ID = (
+    sa.select(Subscription)
+    .where(Subscription.stripe_subscription_id == sa.bindparam("stripe_subscription_id"))
+    .execution_options(populate_existing=True)
+)
+# The invoice's subscription (its id and user) and the stored invoice, if any.
+_INVOICE_AND_SUBSCRIPTION = (
+    sa.select(Subscription.id, Subscription.user_id, Invoice)
+    .select_from(Subscription)
+    .outerjoin(Invoice, Invoice.stripe_invoice_id == sa.bindparam("stripe_invoice_id"))
+    .where(Subscription.stripe_subscription_id == sa.bindparam("stripe_subscription_id"))
+    .limit(1)
+    .execution_options(populate_existing=True)
+)
+_INVOICE_BY_STRIPE_ID = (
+    sa.select(Invoice)
+    .where(Invoice.stripe_invoice_id == sa.bindparam("stripe_invoice_id"))
+    .execution_options(populate_existing=True)
+)
+
+_CREATED: sa.BindParameter[datetime] = sa.bindparam("guard_created", type_=UTCDateTime())
+# Rank of the stored invoice status, for two events of one second (_INVOICE_RANK).
+_STORED_INVOICE_RANK = sa.case(
+    *((_INVOICES.c.status == status, rank) for status, rank in _INVOICE_RANK.items()),
+    else_=0,
+)
+_GUARDS = {
+    # The guards that hold under concurrency: a parallel, newer event that
+    # committed first makes the UPDATE match nothing.
+    _SUBSCRIPTIONS: sa.or_(
+        _SUBSCRIPTIONS.c.stripe_event_created_at.is_(None),
+        _SUBSCRIPTIONS.c.stripe_event_created_at <= _CREATED,
+    ),
+    _INVOICES: sa.or_(
+        _INVOICES.c.stripe_event_created_at.is_(None),
+        _INVOICES.c.stripe_event_created_at < _CREATED,
+        sa.and_(
+            _INVOICES.c.stripe_event_created_at == _CREATED,
+            sa.bindparam("guard_rank", type_=sa.Integer()) >= _STORED_INVOICE_RANK,
+        ),
+    ),
+}
+
+
+@functools.lru_cache(maxsize=256)
+def _update_statement(table: sa.Table, columns: tuple[str, ...], guarded: bool) -> Any:
+    """UPDATE ``columns`` (plus the stamp and ``updated_at``) of one row, by id.
+
+    Only the changed columns are written, as before; the few combinations that
+    occur are built once each.
+    """
+    written = (*columns, "stripe_event_created_at", "updated_at")
+    statement = (
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("row_id"))
+        .values({table.c[name]: sa.bindparam(f"set_{name}") for name in written})
+    )
+    if guarded:
+        statement = statement.where(_GUARDS[table])
+    return statement
+
+
+def _conditional_update(
+    session: Session,
+    table: sa.Table,
+    attribute_columns: Mapping[str, str],
+    row_id: str,
+    changes: Mapping[str, Any],
+    stamp: datetime | None,
+    now: datetime,
+    guard: Mapping[str, Any] | None,
+) -> bool:
+    """Write ``changes`` (ORM attribute names), the stamp and ``updated_at`` to one row.
+
+    True if the row matched (``guard``, when given, is the ordering condition's
+    parameters), False if a newer state was there first.
+    """
+    columns = tuple(attribute_columns[name] for name in changes)
+    parameters = {f"set_{attribute_columns[name]}": value for name, value in changes.items()}
+    parameters.update(set_stripe_event_created_at=stamp, set_updated_at=now, row_id=row_id)
+    if guard is not None:
+        parameters.update(guard)
+    statement = _update_statement(table, columns, guard is not None)
+    result = session.connection().execute(statement, parameters)
+    return bool(cast(sa.CursorResult[Any], result).rowcount)
+
+
+def _insert_or_nothing(
+    session: Session,
+    model: type[_Row],
+    statements: Mapping[str, Any],
+    attribute_columns: Mapping[str, str],
+    values: Mapping[str, Any],
+) -> _Row | None:
+    """INSERT a row unless a unique value is taken; the new row as a loaded ORM object.
+
+    One round trip (``INSERT ... ON CONFLICT DO NOTHING RETURNING``) instead of
+    a SAVEPOINT, the INSERT and its release. ``values`` must name every
+    column; ``None`` means a parallel writer got there first.
+    """
+    if session.new or session.dirty or session.deleted:
+        session.flush()  # rows this one refers to (an imported price) must exist first
+    connection = session.connection()
+    statement = statements["postgresql" if connection.dialect.name == "postgresql" else "sqlite"]
+    parameters = {attribute_columns[name]: value for name, value in values.items()}
+    if connection.execute(statement, parameters).scalar_one_or_none() is None:
+        return None
+    row = model(**values)
+    # Attached as if loaded: the session holds exactly what was written.
+    make_transient_to_detached(row)
+    session.add(row)
+    return row
+
+
 # --------------------------------------------------------------------- sync: subscriptions
+
+
+@dataclass(frozen=True, slots=True)
+class _PriceRef:
+    """The columns of a Price that a subscription's values need."""
+
+    id: str
+    product_id: str
+    unit_amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class _References:
+    """The user and price of a customer and gateway price, as read with the row."""
+
+    stripe_customer_id: str
+    stripe_price_id: str
+    user_id: str
+    price: _PriceRef | None
 
 
 def _subscription_values(
@@ -287,21 +494,31 @@ def _subscription_values(
     gateway: PaymentGateway | None,
     now: datetime,
     context: RequestContext | None,
+    references: _References | None = None,
 ) -> dict[str, Any]:
     status = SUBSCRIPTION_STATUSES.get(str(sub.status))
     if status is None:
         raise ValidationError(f"unknown subscription status {sub.status!r}")
-    # One round trip for the common case (both known); the slow path explains what is missing.
-    known = session.execute(
-        sa.select(User.id, Price)
-        .join(Price, Price.stripe_price_id == sub.price_id)
-        .where(User.stripe_customer_id == sub.customer_id)
-    ).first()
-    if known is not None:
-        user_id, price = known
+    price: _PriceRef | None = None
+    if references is not None and references.stripe_customer_id == sub.customer_id:
+        user_id = references.user_id
+        if references.stripe_price_id == sub.price_id:
+            price = references.price
     else:
-        user_id = _user_by_customer(session, sub.customer_id).id
-        price = _import_price(session, sub.price_id, gateway, now, context)
+        # One round trip for the common case (both known); the slow path explains what is missing.
+        known = session.execute(
+            sa.select(User.id, Price.id, Price.product_id, Price.unit_amount, Price.currency)
+            .join(Price, Price.stripe_price_id == sub.price_id)
+            .where(User.stripe_customer_id == sub.customer_id)
+        ).first()
+        if known is not None:
+            user_id = known[0]
+            price = _PriceRef(*known[1:])
+        else:
+            user_id = _user_by_customer(session, sub.customer_id).id
+    if price is None:
+        imported = _import_price(session, sub.price_id, gateway, now, context)
+        price = _PriceRef(imported.id, imported.product_id, imported.unit_amount, imported.currency)
     currency = sub.currency or price.currency
     cancel_at = _timestamp(sub.raw.get("cancel_at"))
     # Newer Stripe versions may express "cancel at period end" as cancel_at equal to
@@ -337,6 +554,28 @@ def _changes(row: Any, values: Mapping[str, Any], fields: tuple[str, ...]) -> di
     return {name: values[name] for name in fields if getattr(row, name) != values[name]}
 
 
+def _read_subscription(
+    session: Session, sub: GatewaySubscription
+) -> tuple[Subscription | None, _References | None]:
+    found = session.execute(
+        _SUBSCRIPTION_AND_REFERENCES,
+        {
+            "stripe_customer_id": sub.customer_id,
+            "stripe_price_id": sub.price_id,
+            "stripe_subscription_id": sub.id,
+        },
+    ).first()
+    if found is None:
+        # No such customer: read the row alone; the values explain the customer.
+        row = session.scalars(
+            _SUBSCRIPTION_BY_STRIPE_ID, {"stripe_subscription_id": sub.id}
+        ).one_or_none()
+        return row, None
+    row, user_id, price_id, product_id, unit_amount, currency = found
+    price = None if price_id is None else _PriceRef(price_id, product_id, unit_amount, currency)
+    return row, _References(sub.customer_id, sub.price_id, user_id, price)
+
+
 def sync_subscription(
     session: Session,
     subscription: GatewaySubscription | Mapping[str, Any] | Any,
@@ -368,25 +607,37 @@ def sync_subscription(
         created = ensure_utc(event_created)
     sub = subscription if isinstance(subscription, GatewaySubscription) else None
     sub = sub or subscription_from_stripe(raw)
-    row = session.scalar(
-        sa.select(Subscription)
-        .where(Subscription.stripe_subscription_id == sub.id)
-        .execution_options(populate_existing=True)
-    )
+    row, references = _read_subscription(session, sub)
     stored = None if row is None else row.stripe_event_created_at
+    values: dict[str, Any] | None = None
     if row is not None and created is not None and stored is not None:
         if created < stored:
             return row  # a late delivery of an older state
         if created == stored:
-            values = _subscription_values(session, sub, gateway, now, context)
+            values = _subscription_values(session, sub, gateway, now, context, references)
             if not _changes(row, values, _SYNCED_FIELDS):
                 return row  # the same event again, or one that says the same
             if gateway is not None:
                 # Two states stamped with one second: only the gateway knows which is last.
                 sub = gateway.retrieve_subscription(sub.id)
-    values = _subscription_values(session, sub, gateway, now, context)
+                values = None
+    if values is None:
+        values = _subscription_values(session, sub, gateway, now, context, references)
     if row is None:
-        inserted = _insert_subscription(session, sub.id, values, created, now)
+        inserted = _insert_or_nothing(
+            session,
+            Subscription,
+            _INSERT_SUBSCRIPTION,
+            _SUBSCRIPTION_COLUMNS,
+            {
+                "id": new_id(),
+                "stripe_subscription_id": sub.id,
+                **values,
+                "stripe_event_created_at": created,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
         if inserted is not None:
             record_audit(
                 session,
@@ -401,32 +652,17 @@ def sync_subscription(
             session.flush()
             return inserted
         # A parallel delivery inserted it first: carry on as an update.
-        row = session.scalars(
-            sa.select(Subscription)
-            .where(Subscription.stripe_subscription_id == sub.id)
-            .execution_options(populate_existing=True)
-        ).one()
+        row = session.scalars(_SUBSCRIPTION_BY_STRIPE_ID, {"stripe_subscription_id": sub.id}).one()
     changes = _changes(row, values, _SYNCED_FIELDS)
-    statement = sa.update(Subscription).where(Subscription.id == row.id)
     new_stamp = row.stripe_event_created_at
     if created is not None:
-        # The guard that holds under concurrency: a parallel, newer event that
-        # committed first makes this UPDATE match nothing.
-        statement = statement.where(
-            sa.or_(
-                Subscription.stripe_event_created_at.is_(None),
-                Subscription.stripe_event_created_at <= created,
-            )
-        )
         new_stamp = created if new_stamp is None else max(new_stamp, created)
     if not changes and new_stamp == row.stripe_event_created_at:
         return row
-    column_values = {
-        ("metadata" if name == "metadata_" else name): value for name, value in changes.items()
-    }
-    won = affected(
-        session,
-        statement.values(**column_values, stripe_event_created_at=new_stamp, updated_at=now),
+    old = {name: getattr(row, name) for name in changes}
+    guard = None if created is None else {"guard_created": created}
+    won = _conditional_update(
+        session, _SUBSCRIPTIONS, _SUBSCRIPTION_COLUMNS, row.id, changes, new_stamp, now, guard
     )
     if won:
         _committed(row, {**changes, "stripe_event_created_at": new_stamp, "updated_at": now})
@@ -440,7 +676,7 @@ def sync_subscription(
             resource_id=row.id,
             now=now,
             actor_id=row.user_id,
-            old={name: getattr(row, name) for name in changes},
+            old=old,
             new=changes,
             context=context,
         )
@@ -452,29 +688,6 @@ def _committed(row: Any, values: Mapping[str, Any]) -> None:
     """Put what a won conditional UPDATE wrote onto the loaded row (saves a re-SELECT)."""
     for name, value in values.items():
         set_committed_value(row, name, value)
-
-
-def _insert_subscription(
-    session: Session,
-    stripe_id: str,
-    values: Mapping[str, Any],
-    created: datetime | None,
-    now: datetime,
-) -> Subscription | None:
-    row = Subscription(
-        stripe_subscription_id=stripe_id,
-        stripe_event_created_at=created,
-        created_at=now,
-        updated_at=now,
-        **values,
-    )
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        return None
-    return row
 
 
 # --------------------------------------------------------------------- sync: invoices
@@ -559,10 +772,15 @@ def sync_invoice(
     stripe_sub_id = _invoice_subscription_id(raw)
     if stripe_sub_id is None:
         return None
-    sub = session.scalar(
-        sa.select(Subscription).where(Subscription.stripe_subscription_id == stripe_sub_id)
-    )
-    if sub is None:
+    stripe_id = str(raw["id"])
+    found = session.execute(
+        _INVOICE_AND_SUBSCRIPTION,
+        {"stripe_subscription_id": stripe_sub_id, "stripe_invoice_id": stripe_id},
+    ).first()
+    row: Invoice | None
+    if found is not None:
+        sub_id, sub_user_id, row = found
+    else:
         if gateway is None:
             raise NotFound(
                 f"subscription {stripe_sub_id} of invoice {raw.get('id')} is not in the database",
@@ -572,47 +790,42 @@ def sync_invoice(
         sub = sync_subscription(
             session, gateway.retrieve_subscription(stripe_sub_id), clock=clock, gateway=gateway
         )
-    values = _invoice_values(raw, sub.id)
-    stripe_id = str(raw["id"])
-    row = session.scalar(
-        sa.select(Invoice)
-        .where(Invoice.stripe_invoice_id == stripe_id)
-        .execution_options(populate_existing=True)
-    )
+        sub_id, sub_user_id = sub.id, sub.user_id
+        row = session.scalars(_INVOICE_BY_STRIPE_ID, {"stripe_invoice_id": stripe_id}).one_or_none()
+    values = _invoice_values(raw, sub_id)
     if row is None:
-        inserted = Invoice(
-            stripe_invoice_id=stripe_id,
-            stripe_event_created_at=created,
-            created_at=now,
-            updated_at=now,
-            **values,
+        inserted = _insert_or_nothing(
+            session,
+            Invoice,
+            _INSERT_INVOICE,
+            _INVOICE_COLUMNS,
+            {
+                "id": new_id(),
+                "stripe_invoice_id": stripe_id,
+                **values,
+                "stripe_event_created_at": created,
+                "created_at": now,
+                "updated_at": now,
+            },
         )
-        try:
-            with session.begin_nested():
-                session.add(inserted)
-                session.flush()
-        except IntegrityError:
-            row = session.scalars(
-                sa.select(Invoice)
-                .where(Invoice.stripe_invoice_id == stripe_id)
-                .execution_options(populate_existing=True)
-            ).one()
-        else:
+        if inserted is not None:
             record_audit(
                 session,
                 action="invoice.synced",
                 resource="invoices",
                 resource_id=inserted.id,
                 now=now,
-                actor_id=sub.user_id,
+                actor_id=sub_user_id,
                 new={"stripe_invoice_id": stripe_id, **values},
                 context=context,
             )
             session.flush()
             return inserted
+        # A parallel delivery inserted it first: carry on as an update.
+        row = session.scalars(_INVOICE_BY_STRIPE_ID, {"stripe_invoice_id": stripe_id}).one()
     stored = row.stripe_event_created_at
-    statement = sa.update(Invoice).where(Invoice.id == row.id)
     new_stamp = stored
+    guard: dict[str, Any] | None = None
     if created is not None:
         if stored is not None and created < stored:
             return row
@@ -622,26 +835,14 @@ def sync_invoice(
             and _INVOICE_RANK[values["status"]] < _INVOICE_RANK[row.status]
         ):
             return row
-        ranks = sa.case(
-            *((Invoice.status == status, rank) for status, rank in _INVOICE_RANK.items()),
-            else_=0,
-        )
-        statement = statement.where(
-            sa.or_(
-                Invoice.stripe_event_created_at.is_(None),
-                Invoice.stripe_event_created_at < created,
-                sa.and_(
-                    Invoice.stripe_event_created_at == created,
-                    ranks <= _INVOICE_RANK[values["status"]],
-                ),
-            )
-        )
+        guard = {"guard_created": created, "guard_rank": _INVOICE_RANK[values["status"]]}
         new_stamp = created if stored is None else max(stored, created)
     changes = _changes(row, values, _INVOICE_FIELDS)
     if not changes and new_stamp == stored:
         return row
-    won = affected(
-        session, statement.values(**changes, stripe_event_created_at=new_stamp, updated_at=now)
+    old = {name: getattr(row, name) for name in changes}
+    won = _conditional_update(
+        session, _INVOICES, _INVOICE_COLUMNS, row.id, changes, new_stamp, now, guard
     )
     if won:
         _committed(row, {**changes, "stripe_event_created_at": new_stamp, "updated_at": now})
@@ -654,8 +855,8 @@ def sync_invoice(
             resource="invoices",
             resource_id=row.id,
             now=now,
-            actor_id=sub.user_id,
-            old={name: getattr(row, name) for name in changes},
+            actor_id=sub_user_id,
+            old=old,
             new=changes,
             context=context,
         )
