@@ -340,3 +340,30 @@ def test_the_probe_sees_a_held_lock(pg_world: World) -> None:
         session.execute(sa.update(m.Product).values(stock_quantity=m.Product.stock_quantity + 1))
         gateway._probe()
     assert gateway.locked == ["products"]
+
+
+def test_stock_and_discount_together_take_nothing_for_the_losers(world: World) -> None:
+    # One product and one code: on PostgreSQL both counters move in one
+    # statement. Buyers who lose the stock race must not consume a use.
+    stock = 5
+    set_stock(world, stock)
+    with Session(world.engine) as session, session.begin():
+        session.add(
+            m.Discount(
+                code="BOTH",
+                name="b",
+                type=m.DiscountType.PERCENTAGE,
+                value=Decimal("10"),
+                max_uses=100,
+            )
+        )
+    results = run_parallel(
+        16,
+        lambda i: place(
+            world, world.customers[i], discount_code="BOTH", payment_method_id="pm_card_visa"
+        ),
+    )
+    assert outcomes(results) == Counter({"ok": stock, "insufficient_stock": 16 - stock})
+    assert scalar(world, sa.select(m.Product.stock_quantity)) == 0
+    assert scalar(world, sa.select(m.Discount.current_uses)) == stock
+    assert scalar(world, sa.select(sa.func.count()).select_from(m.DiscountUsage)) == stock

@@ -271,6 +271,34 @@ def _take_and_record_use() -> Any:
 _TAKE_AND_RECORD_USE = _take_and_record_use()
 
 
+def _take_stock_and_use() -> Any:
+    # PostgreSQL, one product and a discount (the common checkout): stock, the
+    # discount use and its record in one statement. The discount's UPDATE
+    # reads the stock UPDATE's RETURNING, so the product row is locked before
+    # the discount row, the same fixed order as the separate statements, and
+    # no use is taken when the stock was not.
+    stock = _TAKE_STOCK.returning(Product.id).cte("stock_taken")
+    taken = _TAKE_USE.where(sa.exists(sa.select(stock.c.id))).returning(Discount.id).cte("taken")
+    column = DiscountUsage.__table__.c
+    values = [
+        sa.bindparam(f"u_{name}", type_=column[name].type) if name != "discount_id" else taken.c.id
+        for name in _USAGE_COLUMNS
+    ]
+    recorded = (
+        sa.insert(DiscountUsage)
+        .from_select(list(_USAGE_COLUMNS), sa.select(*values))
+        .returning(DiscountUsage.id)
+        .cte("recorded")
+    )
+    return sa.select(
+        sa.select(sa.func.count()).select_from(stock).scalar_subquery().label("stock"),
+        sa.select(sa.func.count()).select_from(recorded).scalar_subquery().label("uses"),
+    ).add_cte(taken)
+
+
+_TAKE_STOCK_AND_USE = _take_stock_and_use()
+
+
 @dataclass(frozen=True, slots=True)
 class _DiscountRef:
     """What the services need of a Discount row (read in one query with its products)."""
@@ -528,12 +556,7 @@ def _reserve(
                 code="discount_customer_limit",
             )
     connection = session.connection()
-    for product_id, quantity in sorted(stock):
-        taken = connection.execute(
-            _TAKE_STOCK, {"product_id": product_id, "quantity": quantity, "now": now}
-        ).rowcount
-        if taken != 1:
-            raise _out_of_stock(product_id, quantity)
+    usage = None
     if discount is not None:
         take = {"discount_id": discount.id, "now": now}
         usage = {
@@ -544,6 +567,26 @@ def _reserve(
             "u_amount_saved": amount_saved,
             "u_created_at": now,
         }
+        if len(stock) == 1 and connection.dialect.name == "postgresql":
+            ((product_id, quantity),) = stock
+            row = connection.execute(
+                _TAKE_STOCK_AND_USE,
+                {**take, **usage, "product_id": product_id, "quantity": quantity},
+            ).one()
+            if row.stock != 1:
+                raise _out_of_stock(product_id, quantity)
+            if row.uses != 1:
+                raise _used_up(discount)
+            return
+    for product_id, quantity in sorted(stock):
+        taken = connection.execute(
+            _TAKE_STOCK, {"product_id": product_id, "quantity": quantity, "now": now}
+        ).rowcount
+        if taken != 1:
+            raise _out_of_stock(product_id, quantity)
+    if discount is not None:
+        assert usage is not None
+        take = {"discount_id": discount.id, "now": now}
         if connection.dialect.name == "postgresql":
             used = len(connection.execute(_TAKE_AND_RECORD_USE, {**take, **usage}).all())
         else:
@@ -553,9 +596,11 @@ def _reserve(
                 # rolls it back with its savepoint.
                 connection.execute(_RECORD_USE, usage)
         if used != 1:
-            raise DiscountError(
-                f"discount {discount.code!r} has been used up", code="discount_exhausted"
-            )
+            raise _used_up(discount)
+
+
+def _used_up(discount: _DiscountRef) -> DiscountError:
+    return DiscountError(f"discount {discount.code!r} has been used up", code="discount_exhausted")
 
 
 def _release(session: Session, order: Order, now: datetime, *, stock: bool = True) -> None:
