@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
 import os
+import secrets
 import sqlite3
 import statistics
 import tempfile
@@ -131,7 +133,14 @@ CENT = Decimal("0.01")
 
 
 class RawReference:
-    """place_order's statements written by hand: same reads, same rows, same guards."""
+    """place_order's workload written by hand, the way one would without paykit.
+
+    Same rows (idempotency key with a SHA-256 request hash, order, item, audit
+    row, stock, discount use and its record), same guards (conditional updates
+    in a savepoint), one transaction per order; each step its own plain
+    statement (16 round trips with the commit on PostgreSQL, where paykit
+    merges them into 6). No input validation, audit masking or ORM objects.
+    """
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -168,7 +177,9 @@ class RawReference:
             " VALUES (%s, 'place_order', %s, %s, %s, %s) ON CONFLICT (scope, key) DO NOTHING RETURNING id",
             new_id(),
             key,
-            "hash",
+            hashlib.sha256(
+                json.dumps({"key": key, "price": self.db.price_id}).encode()
+            ).hexdigest(),
             order_id,
             now,
         )
@@ -214,7 +225,7 @@ class RawReference:
             order_id,
             self.db.customer_id,
             payment.id,
-            f"RAW-{order_id}",
+            f"RAW-{secrets.token_hex(4).upper()}-{order_id[-6:]}",
             currency,
             self.money(subtotal),
             self.money(tax),
