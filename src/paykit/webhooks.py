@@ -523,16 +523,14 @@ def _apply_refund(session: Session, obj: Mapping[str, Any], ctx: _Context) -> We
         reason = RefundReason(str(metadata.get("paykit_reason")))
     except ValueError:
         reason = _REFUND_REASONS.get(str(refund.reason), RefundReason.OTHER)
-    # The refunds module's own recorder: inserts once per stripe_refund_id and counts it once.
-    refund_services._record(
+    refund_services.record_gateway_refund(
         session,
-        order,
-        refund,
-        reason,
-        "recorded from a gateway webhook",
-        None,
-        ctx.clock.now(),
-        ctx.request,
+        order=order,
+        gateway_refund=refund,
+        reason=reason,
+        notes="recorded from a gateway webhook",
+        clock=ctx.clock,
+        context=ctx.request,
     )
     return WebhookEventStatus.PROCESSED
 

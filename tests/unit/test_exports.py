@@ -74,6 +74,7 @@ EXPECTED = [
     "price_order",
     "purge_expired_sessions",
     "quantize",
+    "record_gateway_refund",
     "reencrypt_personal_data",
     "refund_split",
     "refundable_amount",

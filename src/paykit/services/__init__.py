@@ -10,7 +10,12 @@ from paykit.services.orders import (
     place_order,
     sync_order_payment,
 )
-from paykit.services.refunds import REFUND_ROLES, issue_refund, sync_refund
+from paykit.services.refunds import (
+    REFUND_ROLES,
+    issue_refund,
+    record_gateway_refund,
+    sync_refund,
+)
 from paykit.services.seed import SeedResult, seed
 from paykit.services.subscriptions import (
     cancel_subscription,
@@ -36,6 +41,7 @@ __all__ = [
     "issue_refund",
     "mark_order_paid",
     "place_order",
+    "record_gateway_refund",
     "resume_subscription",
     "seed",
     "subscribe",

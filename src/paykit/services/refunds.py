@@ -39,7 +39,7 @@ from paykit.services import _idempotency
 from paykit.services._audit import record_audit
 from paykit.services._sql import affected
 
-__all__ = ["REFUND_ROLES", "issue_refund", "sync_refund"]
+__all__ = ["REFUND_ROLES", "issue_refund", "record_gateway_refund", "sync_refund"]
 
 #: Roles allowed to refund: the ``refund.issue`` row of ``paykit.security.POLICY``.
 REFUND_ROLES = POLICY[Action.ISSUE_REFUND]
@@ -275,6 +275,27 @@ def _record(
         )
     session.refresh(order)
     return refund
+
+
+def record_gateway_refund(
+    session: Session,
+    *,
+    order: Order,
+    gateway_refund: GatewayRefund,
+    reason: RefundReason,
+    notes: str | None = None,
+    clock: Clock | None = None,
+    context: RequestContext | None = None,
+) -> Refund:
+    """Record a refund that was made at the gateway (its dashboard, or an
+    ``issue_refund`` whose transaction has not committed yet).
+
+    The Refund row is unique on ``stripe_refund_id``, and only the call that
+    inserts it adds a SUCCEEDED refund to ``Order.refunded_amount``, so
+    recording the same refund twice counts it once.
+    """
+    now = resolve_clock(clock).now()
+    return _record(session, order, gateway_refund, reason, notes, None, now, context)
 
 
 def sync_refund(
