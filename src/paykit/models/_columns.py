@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
 
 import sqlalchemy as sa
 
 from paykit.models.types import ExactDecimal
 
 
-def money(precision: int = 10, scale: int = 2, **kw: Any) -> Any:
+def money(precision: int = 10, scale: int = 2) -> ExactDecimal:
     """``Decimal(10, 2)`` by default, exact on every database."""
     return ExactDecimal(precision, scale)
 

@@ -251,10 +251,9 @@ _RECORD_USE = sa.insert(DiscountUsage).values(
 )
 
 
-def _take_and_record_use() -> Any:
-    # PostgreSQL: take the use and record it in one statement (a data-modifying
-    # CTE); the INSERT selects from the UPDATE's RETURNING, so no row means no use.
-    taken = _TAKE_USE.returning(Discount.id).cte("taken")
+def _record_use_from(taken: Any) -> Any:
+    """INSERT the usage row once per row of ``taken`` (a discount UPDATE's
+    RETURNING): no use taken, no row recorded."""
     column = DiscountUsage.__table__.c
     values = [
         sa.bindparam(f"u_{name}", type_=column[name].type) if name != "discount_id" else taken.c.id
@@ -264,8 +263,13 @@ def _take_and_record_use() -> Any:
         sa.insert(DiscountUsage)
         .from_select(list(_USAGE_COLUMNS), sa.select(*values))
         .returning(DiscountUsage.id)
-        .add_cte(taken)
     )
+
+
+def _take_and_record_use() -> Any:
+    # PostgreSQL: take the use and record it in one statement (a data-modifying CTE).
+    taken = _TAKE_USE.returning(Discount.id).cte("taken")
+    return _record_use_from(taken).add_cte(taken)
 
 
 _TAKE_AND_RECORD_USE = _take_and_record_use()
@@ -279,17 +283,7 @@ def _take_stock_and_use() -> Any:
     # no use is taken when the stock was not.
     stock = _TAKE_STOCK.returning(Product.id).cte("stock_taken")
     taken = _TAKE_USE.where(sa.exists(sa.select(stock.c.id))).returning(Discount.id).cte("taken")
-    column = DiscountUsage.__table__.c
-    values = [
-        sa.bindparam(f"u_{name}", type_=column[name].type) if name != "discount_id" else taken.c.id
-        for name in _USAGE_COLUMNS
-    ]
-    recorded = (
-        sa.insert(DiscountUsage)
-        .from_select(list(_USAGE_COLUMNS), sa.select(*values))
-        .returning(DiscountUsage.id)
-        .cte("recorded")
-    )
+    recorded = _record_use_from(taken).cte("recorded")
     return sa.select(
         sa.select(sa.func.count()).select_from(stock).scalar_subquery().label("stock"),
         sa.select(sa.func.count()).select_from(recorded).scalar_subquery().label("uses"),
@@ -304,11 +298,20 @@ class _DiscountRef:
     """What the services need of a Discount row (read in one query with its products)."""
 
     id: str
-    code: str
     current_uses: int
-    first_time_only: bool
-    max_uses_per_customer: int | None
     rule: DiscountRule
+
+    @property
+    def code(self) -> str:
+        return self.rule.code
+
+    @property
+    def first_time_only(self) -> bool:
+        return self.rule.first_time_only
+
+    @property
+    def max_uses_per_customer(self) -> int | None:
+        return self.rule.max_uses_per_customer
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,14 +411,7 @@ def _discount_ref(d: Mapping[str, Any], product_ids: frozenset[str]) -> _Discoun
         max_uses_per_customer=d["max_uses_per_customer"],
         product_ids=product_ids,
     )
-    return _DiscountRef(
-        d["id"],
-        d["code"],
-        d["current_uses"],
-        d["first_time_only"],
-        d["max_uses_per_customer"],
-        rule,
-    )
+    return _DiscountRef(d["id"], d["current_uses"], rule)
 
 
 def _check_prices(rows: Sequence[Any], price_ids: Sequence[str]) -> dict[str, Any]:
@@ -603,17 +599,16 @@ def _used_up(discount: _DiscountRef) -> DiscountError:
     return DiscountError(f"discount {discount.code!r} has been used up", code="discount_exhausted")
 
 
-def _release(session: Session, order: Order, now: datetime, *, stock: bool = True) -> None:
+def _release(session: Session, order: Order, now: datetime) -> None:
     """Give back an order's stock and discount use. Call only after winning the
     conditional status change that makes this happen once."""
-    if stock:
-        for product_id, quantity in _stock_by_product(session, order.id):
-            affected(
-                session,
-                sa.update(Product)
-                .where(Product.id == product_id)
-                .values(stock_quantity=Product.stock_quantity + quantity, updated_at=now),
-            )
+    for product_id, quantity in _stock_by_product(session, order.id):
+        affected(
+            session,
+            sa.update(Product)
+            .where(Product.id == product_id)
+            .values(stock_quantity=Product.stock_quantity + quantity, updated_at=now),
+        )
     _release_discount(session, order.id, now)
 
 
@@ -648,12 +643,8 @@ def _transition(
     statement = sa.update(Order).where(Order.id == order_id, Order.status.in_(allowed))
     if payment_not:
         statement = statement.where(Order.payment_status.not_in(payment_not))
-    won = affected(session, statement.values(**values)) == 1
-    if won:
-        order = session.get(Order, order_id)
-        if order is not None:
-            session.refresh(order)
-    return won
+    # Callers refresh the order once they are done with it.
+    return affected(session, statement.values(**values)) == 1
 
 
 def _grant_access(session: Session, order_id: str, now: datetime) -> None:
