@@ -26,14 +26,14 @@ from paykit.errors import InvalidAmount, UnsupportedCurrency
 
 __all__ = [
     "CURRENCIES",
+    "MINIMUM_CHARGES",
     "ROUNDING",
     "UNSUPPORTED_CURRENCIES",
     "Currency",
     "MoneyInput",
     "as_money",
-    "from_minor_units",
-    "MINIMUM_CHARGES",
     "check_chargeable",
+    "from_minor_units",
     "get_currency",
     "minimum_charge",
     "normalize_currency",
