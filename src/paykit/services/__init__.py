@@ -4,12 +4,14 @@ from paykit.services.orders import (
     OrderResult,
     PaymentInfo,
     apply_discount,
+    apply_payment,
     cancel_order,
     fail_order_payment,
     mark_order_paid,
     place_order,
     sync_order_payment,
 )
+from paykit.services.payments import pay_order
 from paykit.services.refunds import (
     REFUND_ROLES,
     issue_refund,
@@ -33,6 +35,7 @@ __all__ = [
     "PaymentInfo",
     "SeedResult",
     "apply_discount",
+    "apply_payment",
     "cancel_order",
     "cancel_subscription",
     "change_subscription",
@@ -40,6 +43,7 @@ __all__ = [
     "fail_order_payment",
     "issue_refund",
     "mark_order_paid",
+    "pay_order",
     "place_order",
     "record_gateway_refund",
     "resume_subscription",
