@@ -12,6 +12,7 @@ from paykit.services.orders import (
     sync_order_payment,
 )
 from paykit.services.payments import pay_order
+from paykit.services.reconcile import ReconcileReport, reconcile, release_expired_orders
 from paykit.services.refunds import (
     REFUND_ROLES,
     issue_refund,
@@ -33,6 +34,7 @@ __all__ = [
     "REFUND_ROLES",
     "OrderResult",
     "PaymentInfo",
+    "ReconcileReport",
     "SeedResult",
     "apply_discount",
     "apply_payment",
@@ -45,7 +47,9 @@ __all__ = [
     "mark_order_paid",
     "pay_order",
     "place_order",
+    "reconcile",
     "record_gateway_refund",
+    "release_expired_orders",
     "resume_subscription",
     "seed",
     "subscribe",

@@ -17,6 +17,7 @@ from paykit.errors import (
     InvalidState,
     NotFound,
     PermissionDenied,
+    RefundError,
     RefundExceedsPaid,
     ValidationError,
 )
@@ -167,6 +168,12 @@ def issue_refund(
             existing = session.get(Refund, record.resource_id)
             if existing is not None:
                 return existing
+    if order.total_amount == 0 and order.payment_status is PaymentStatus.SUCCEEDED:
+        raise RefundError(
+            f"order {order.order_number} was free: there is no payment to refund",
+            code="nothing_to_refund",
+            details={"order_id": order.id},
+        )
     if order.payment_status not in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED) or (
         order.stripe_payment_intent_id is None
     ):
