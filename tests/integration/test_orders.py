@@ -389,17 +389,32 @@ def test_declined_key_replays_the_decline(shop: Shop) -> None:
     assert _count(shop.session, m.Order) == 1
 
 
-def test_rollback_and_retry_with_same_key_cannot_charge_twice(
+def test_rollback_and_retry_with_same_key_never_reuses_a_charged_payment(
     engine: sa.Engine, shop: Shop
 ) -> None:
-    # The host's transaction dies after the gateway charged (a savepoint stands in
-    # for it); the retry with the same key finds the gateway's first payment.
+    # A host that charges inside the transaction it then rolls back (a savepoint
+    # stands in for it): the retry with the same key must not build its order
+    # on the first payment, which reconciliation will refund as an orphan.
     nested = shop.session.begin_nested()
     first = shop.checkout(idempotency_key="k-retry", payment_method_id="pm_card_visa")
     nested.rollback()
     assert _count(shop.session, m.Order) == 0
     second = shop.checkout(idempotency_key="k-retry", payment_method_id="pm_card_visa")
-    assert second.payment.id == first.payment.id
+    assert second.payment.id != first.payment.id
+    assert second.order.stripe_payment_intent_id == second.payment.id
+    shop.clock.advance(hours=1)
+    report = paykit.reconcile(shop.session, gateway=shop.gateway, clock=shop.clock)
+    assert report.refunded_orphans == [first.payment.id]
+    kept = [p.id for p in shop.gateway.charges if shop.gateway.amount_refunded(p.id) == 0]
+    assert kept == [second.payment.id]
+
+
+def test_rollback_of_place_order_and_retry_reuses_the_unconfirmed_payment(shop: Shop) -> None:
+    nested = shop.session.begin_nested()
+    first = shop.order(idempotency_key="k-place", payment_method_id="pm_card_visa")
+    nested.rollback()
+    second = shop.checkout(idempotency_key="k-place", payment_method_id="pm_card_visa")
+    assert second.payment.id == first.payment.id  # nothing was charged the first time
     assert len(shop.gateway.charges) == 1
 
 

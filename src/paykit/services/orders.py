@@ -1260,7 +1260,9 @@ def _place(
         # Nothing to charge: the order completes now, without any gateway call.
         _complete(order, prices, priced, now)
     else:
-        payment = _create_payment(session, gateway, priced, customer, data, gateway_key)
+        payment = _create_payment(
+            session, gateway, priced, customer, data, gateway_key, idempotency_key is not None
+        )
         order.stripe_payment_intent_id = payment.id
     audit = build_audit(
         session,
@@ -1309,6 +1311,7 @@ def _create_payment(
     customer: _Customer,
     data: PlaceOrderInput,
     gateway_key: str,
+    replayable: bool,
 ) -> GatewayPayment:
     """Create the order's payment, unconfirmed: no money moves until :func:`pay_order`
     (or the customer's browser) confirms it, after the order and its reservation
@@ -1327,6 +1330,10 @@ def _create_payment(
         )
 
     payment = create(gateway_key)
+    if replayable:
+        # A retry with the host's key may get the first attempt's answer
+        # replayed, as it was then: read what the payment is now.
+        payment = gateway.retrieve_payment(payment.id)
     if payment.status not in _FRESH or _payment_taken(session, payment.id):
         # The key replayed a payment that is no longer fresh (reconciliation
         # cancelled or refunded it after a host rolled back), or one that
