@@ -381,3 +381,35 @@ def test_stock_and_discount_together_take_nothing_for_the_losers(world: World) -
     assert scalar(world, sa.select(m.Product.stock_quantity)) == 0
     assert scalar(world, sa.select(m.Discount.current_uses)) == stock
     assert scalar(world, sa.select(sa.func.count()).select_from(m.DiscountUsage)) == stock
+
+
+def test_twelve_buyers_for_five_units_none_charged_then_refunded(world: World) -> None:
+    set_stock(world, 5)
+    results = run_parallel(
+        12, lambda i: place(world, world.customers[i], payment_method_id="pm_card_visa")
+    )
+    assert outcomes(results) == Counter({"ok": 5, "insufficient_stock": 7})
+    assert len(world.gateway.charges) == 5
+    assert world.gateway.refunds == []
+    paid = {r.order.stripe_payment_intent_id for r in results if isinstance(r, paykit.OrderResult)}
+    assert paid == {p.id for p in world.gateway.charges}
+
+
+def test_two_prices_of_one_product_race_without_refunds(world: World) -> None:
+    set_stock(world, 5)
+    with Session(world.engine) as session, session.begin():
+        product = session.get(m.Product, world.product_id)
+        assert product is not None
+        other = f.price(session, product, unit_amount=Decimal("9.00")).id
+    items = [{"price_id": world.price_id, "quantity": 1}, {"price_id": other, "quantity": 1}]
+    results = run_parallel(
+        12,
+        lambda i: place(
+            world, world.customers[i], items=list(items), payment_method_id="pm_card_visa"
+        ),
+    )
+    # Each buyer wants 2 of the 5 units: two can have them.
+    assert outcomes(results) == Counter({"ok": 2, "insufficient_stock": 10})
+    assert scalar(world, sa.select(m.Product.stock_quantity)) == 1
+    assert len(world.gateway.charges) == 2
+    assert world.gateway.refunds == []

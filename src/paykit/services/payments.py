@@ -18,6 +18,7 @@ from paykit.context import RequestContext
 from paykit.errors import GatewayError, InvalidState, PaykitError, PaymentDeclined
 from paykit.gateways.base import GatewayPayment, PaymentGateway, PaymentIntentStatus
 from paykit.models import Order, OrderStatus, PaymentStatus
+from paykit.money import to_minor_units
 from paykit.schemas.base import check_text
 from paykit.services._audit import record_audit
 from paykit.services.orders import (
@@ -30,6 +31,11 @@ from paykit.services.orders import (
 __all__ = ["pay_order"]
 
 _SAVEPOINT = "paykit_pay"
+_UPDATABLE = (
+    PaymentIntentStatus.REQUIRES_PAYMENT_METHOD,
+    PaymentIntentStatus.REQUIRES_CONFIRMATION,
+    PaymentIntentStatus.REQUIRES_ACTION,
+)
 _SETTLED = (
     PaymentIntentStatus.SUCCEEDED,
     PaymentIntentStatus.CANCELED,
@@ -88,6 +94,7 @@ def pay_order(
         )
     key = f"paykit:pay:{order.id}:{idempotency_key or payment_method_id or 'attached'}"
     now = resolve_clock(clock).now()
+    _match_amount(gateway, order, payment_id, key)
     try:
         payment = gateway.confirm_payment(
             payment_id, payment_method_id=payment_method_id, idempotency_key=key
@@ -118,6 +125,17 @@ def pay_order(
     return OrderResult(
         _record(session, order, payment, clock, context), PaymentInfo.from_gateway(payment)
     )
+
+
+def _match_amount(gateway: PaymentGateway, order: Order, payment_id: str, key: str) -> None:
+    """Charge exactly the order's total: an ``apply_discount`` whose transaction was
+    rolled back may have left the payment at another amount."""
+    wanted = to_minor_units(order.total_amount, order.currency)
+    current = gateway.retrieve_payment(payment_id)
+    if current.amount_minor != wanted and current.status in _UPDATABLE:
+        gateway.update_payment_amount(
+            payment_id, amount_minor=wanted, idempotency_key=f"{key}:amount:{wanted}"
+        )
 
 
 def _record(

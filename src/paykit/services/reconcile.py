@@ -253,7 +253,13 @@ def _reconcile_orders(
         if payment is None or payment.status in _UNCONFIRMED:
             continue
         before_status = order.status
-        apply_payment(session, order=order, payment=payment, clock=clock, context=context)
+        try:
+            apply_payment(session, order=order, payment=payment, clock=clock, context=context)
+        except PaykitError as exc:
+            # e.g. payment_amount_mismatch: money that does not match its order
+            # needs a person; the report (and the CLI's exit status) says so.
+            report.errors.append(f"order {order.id}: {exc.code}")
+            continue
         if order.status is before_status:
             continue
         if order.status is OrderStatus.COMPLETED:
