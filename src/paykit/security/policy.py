@@ -87,6 +87,16 @@ class Actor:
     user_id: str
     role: UserRole
 
+    def __post_init__(self) -> None:
+        # A host may pass the role as stored text ("ADMIN"); identity checks need the member.
+        if not isinstance(self.role, UserRole):
+            try:
+                object.__setattr__(self, "role", UserRole(self.role))
+            except ValueError:
+                raise ValidationError(
+                    f"unknown role {self.role!r}", details={"field": "role"}
+                ) from None
+
     @classmethod
     def of(cls, user: User) -> Actor:
         """The actor for a loaded user (e.g. the one ``validate_session`` returned)."""
