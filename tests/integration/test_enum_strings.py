@@ -70,7 +70,8 @@ def test_a_plain_string_becomes_the_member(column: tuple[type[m.Base], str, type
 
 def test_actor_roles_are_members() -> None:
     actor = Actor("u1", "ADMIN")  # type: ignore[arg-type]
-    assert actor.role is m.UserRole.ADMIN and actor.is_staff
+    assert actor.role is m.UserRole.ADMIN
+    assert actor.is_staff
     with pytest.raises(PermissionDenied):
         require(Actor("u1", "CUSTOMER"), Action.LIST_USERS)  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
@@ -176,7 +177,7 @@ def _refund(session: Session) -> None:
 
 
 def _invoice_status(session: Session) -> None:
-    gateway, _, customer, sub = _subscribed(session)
+    _gateway, _, customer, sub = _subscribed(session)
     invoice = m.Invoice(
         subscription_id=sub.id,
         stripe_invoice_id="in_enum_1",
@@ -212,7 +213,8 @@ def _invoice_status(session: Session) -> None:
         status_transitions={"paid_at": when, "finalized_at": when},
     )
     row = sync_invoice(session, make_event("invoice.paid", obj, created=when + 60), clock=CLOCK)
-    assert row is not None and row.status is m.InvoiceStatus.PAID
+    assert row is not None
+    assert row.status is m.InvoiceStatus.PAID
 
 
 def _ticket(session: Session) -> None:
@@ -230,9 +232,7 @@ def _ticket(session: Session) -> None:
 
 
 def _discount_type(session: Session) -> None:
-    session.add(
-        m.Discount(code="ENUMTEN", name="Ten", type="PERCENTAGE", value=Decimal("10"))
-    )
+    session.add(m.Discount(code="ENUMTEN", name="Ten", type="PERCENTAGE", value=Decimal("10")))
     product = f.product(session, base_price=Decimal("20.00"))
     order = paykit.place_order(
         session,
