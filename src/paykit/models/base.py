@@ -103,7 +103,7 @@ def _coerce_enum_columns(mapper: Mapper[Any], class_: type[Any]) -> None:
     for attr in mapper.column_attrs:
         column_type = attr.columns[0].type
         if isinstance(column_type, sa.Enum) and column_type.enum_class is not None:
-            field = f"{mapper.local_table.name}.{attr.key}"
+            field = f"{getattr(class_, '__tablename__', class_.__name__)}.{attr.key}"
             coerce = _enum_coercer(column_type.enum_class, field)
             sa.event.listen(getattr(class_, attr.key), "set", coerce, retval=True)
 
