@@ -51,6 +51,7 @@ from paykit.models import (
     UserStatus,
     new_id,
 )
+from paykit.models.discounts import code_matches
 from paykit.money import from_minor_units, to_minor_units
 from paykit.pricing import DiscountRule, DiscountUsageCounts, LineInput, PricedOrder, price_order
 from paykit.schemas.base import validate
@@ -163,7 +164,7 @@ _DISCOUNT = (
         ProductDiscount.product_id,
     )
     .outerjoin(ProductDiscount, ProductDiscount.discount_id == Discount.id)
-    .where(Discount.code == sa.bindparam("code"))
+    .where(code_matches(sa.bindparam("code")))
 )
 
 _DISCOUNT_FIELDS = (
@@ -189,7 +190,7 @@ _DISCOUNT_ROW = (
         sa.func.aggregate_strings(ProductDiscount.product_id, ",").label("discount_products"),
     )
     .outerjoin(ProductDiscount, ProductDiscount.discount_id == Discount.id)
-    .where(Discount.code == sa.bindparam("code"))
+    .where(code_matches(sa.bindparam("code")))
     .group_by(Discount.id)
     .subquery("discount")
 )

@@ -50,6 +50,7 @@ from paykit.models import (
     UserStatus,
     new_id,
 )
+from paykit.models.discounts import code_matches
 from paykit.models.types import UTCDateTime
 from paykit.money import from_minor_units
 from paykit.security.policy import Action, Actor, acting_user_id, authorize_owner
@@ -941,7 +942,7 @@ def _recurring_price(session: Session, price_id: str) -> Price:
 
 
 def _discount_for_subscription(session: Session, code: str, now: datetime) -> Discount:
-    discount = session.scalar(sa.select(Discount).where(Discount.code == code.strip()))
+    discount = session.scalar(sa.select(Discount).where(code_matches(code.strip())))
     if discount is None:
         raise DiscountError(f"discount code {code!r} does not exist", code="discount_not_found")
     if not discount.active:
