@@ -52,9 +52,7 @@ def _refuse_case_collisions() -> None:
 def upgrade() -> None:
     if not context.is_offline_mode():
         _refuse_case_collisions()
-    op.create_index(
-        "uq_discounts_lower_code", "discounts", [sa.text("lower(code)")], unique=True
-    )
+    op.create_index("uq_discounts_lower_code", "discounts", [sa.text("lower(code)")], unique=True)
 
 
 def downgrade() -> None:
