@@ -142,6 +142,10 @@ def authorize(session: Session, actor: Actor | None, action: Action) -> User:
 
 def acting_user_id(actor: Actor | None, actor_id: str | None) -> str | None:
     """The acting user's id, from an ``Actor`` or a bare id (both given must agree)."""
+    if actor is not None and not isinstance(actor, Actor):
+        raise ValidationError("actor must be a paykit Actor", details={"field": "actor"})
+    if actor_id is not None and not isinstance(actor_id, str):
+        raise ValidationError("actor_id must be a string", details={"field": "actor_id"})
     if actor is None:
         return actor_id
     if actor_id is not None and actor_id != actor.user_id:
