@@ -55,10 +55,12 @@ from paykit.models import (
     UserStatus,
     new_id,
 )
+from paykit.models.discounts import code_matches
 from paykit.money import check_chargeable, to_minor_units
 from paykit.pricing import DiscountRule, DiscountUsageCounts, LineInput, PricedOrder, price_order
 from paykit.schemas.base import check_text, validate
 from paykit.schemas.orders import PlaceOrderInput
+from paykit.security.policy import Action, Actor, acting_user_id, authorize_owner
 from paykit.services import _idempotency
 from paykit.services._audit import build_audit, record_audit
 from paykit.services._sql import affected, insert_objects
@@ -167,7 +169,7 @@ _DISCOUNT = (
         ProductDiscount.product_id,
     )
     .outerjoin(ProductDiscount, ProductDiscount.discount_id == Discount.id)
-    .where(Discount.code == sa.bindparam("code"))
+    .where(code_matches(sa.bindparam("code")))
 )
 
 _DISCOUNT_FIELDS = (
@@ -193,7 +195,7 @@ _DISCOUNT_ROW = (
         sa.func.aggregate_strings(ProductDiscount.product_id, ",").label("discount_products"),
     )
     .outerjoin(ProductDiscount, ProductDiscount.discount_id == Discount.id)
-    .where(Discount.code == sa.bindparam("code"))
+    .where(code_matches(sa.bindparam("code")))
     .group_by(Discount.id)
     .subquery("discount")
 )
@@ -994,14 +996,26 @@ def cancel_order(
     gateway: PaymentGateway | None = None,
     clock: Clock | None = None,
     actor_id: str | None = None,
+    actor: Actor | None = None,
     context: RequestContext | None = None,
 ) -> Order:
     """Cancel an unpaid order: its gateway payment is cancelled first (so it cannot
     succeed afterwards), then the order becomes CANCELLED and its stock and discount use
     are given back, exactly once. Cancelling a cancelled order returns it unchanged;
-    a paid order raises ``InvalidState`` (refund it instead)."""
+    a paid order raises ``InvalidState`` (refund it instead).
+
+    ``actor`` (or ``actor_id``) must own the order or hold ``order.cancel_any``;
+    without one the host acts on its own authority (docs/security.md)."""
     now = resolve_clock(clock).now()
+    actor_id = acting_user_id(actor, actor_id)
     order = _order(session, order_id)
+    authorize_owner(
+        session,
+        actor_id,
+        owner_id=order.user_id,
+        action=Action.CANCEL_ANY_ORDER,
+        missing=NotFound(f"order {order_id} not found", details={"order_id": order_id}),
+    )
     if order.status is OrderStatus.CANCELLED:
         return order
     if order.status not in _OPEN or order.payment_status in _PAID:

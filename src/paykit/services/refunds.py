@@ -35,7 +35,7 @@ from paykit.models import (
 )
 from paykit.money import as_money, from_minor_units, to_minor_units
 from paykit.pricing import refundable_amount
-from paykit.security.policy import POLICY, Action, Actor, allows
+from paykit.security.policy import POLICY, Action, Actor, acting_user_id, allows
 from paykit.services import _idempotency
 from paykit.services._audit import record_audit
 from paykit.services._sql import affected
@@ -60,10 +60,7 @@ _STATUS = {
 
 
 def _actor(session: Session, actor_id: str | None, actor: Actor | None = None) -> User:
-    if actor is not None:
-        if actor_id is not None and actor_id != actor.user_id:
-            raise ValidationError("actor and actor_id name different users", code="actor_mismatch")
-        actor_id = actor.user_id
+    actor_id = acting_user_id(actor, actor_id)
     # The stored role decides, not the Actor's: a stale Actor cannot refund.
     user = session.get(User, actor_id) if actor_id else None
     if (
