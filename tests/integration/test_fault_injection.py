@@ -4,8 +4,8 @@ For each money call (place_order, pay_order, apply_discount, issue_refund,
 mark_order_paid) the test makes the Nth SQL statement after the first
 successful gateway call of the flow that leads to it fail (the flow's own
 set-up included: placing and paying the order a refund needs), for N = 1, 2,
-... until the flow completes without reaching N; and, separately, lets the call succeed and has the host
-roll back. The host then does what docs/orders.md tells it (roll back; retry
+... until the flow completes without reaching N; and, separately, lets the
+call succeed and has the host roll back. The host then does what docs/orders.md tells it (roll back; retry
 a refund with its key; run ``reconcile``), and the books must agree with the
 gateway's ledger: never captured money without a paid order of that amount,
 never a paid order without its captured money, refunds booked as at the gateway.
@@ -294,7 +294,8 @@ def test_faults_after_mark_order_paid(bench: Bench) -> None:
     def operation(s: Session) -> None:
         order_id = bench.setup_order(paid=False)[0]
         order = s.get(m.Order, order_id)
-        assert order is not None and order.stripe_payment_intent_id is not None
+        assert order is not None
+        assert order.stripe_payment_intent_id is not None
         # Paid in the browser; the webhook's handler records it.
         payment = bench.gateway.confirm_payment(
             order.stripe_payment_intent_id, idempotency_key=f"browser-{order_id}"
