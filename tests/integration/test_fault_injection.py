@@ -5,14 +5,16 @@ mark_order_paid) the test makes the Nth SQL statement after the first
 successful gateway call of the flow that leads to it fail (the flow's own
 set-up included: placing and paying the order a refund needs), for N = 1, 2,
 ... until the flow completes without reaching N; and, separately, lets the
-call succeed and has the host roll back. The host then does what docs/orders.md tells it (roll back; retry
-a refund with its key; run ``reconcile``), and the books must agree with the
+call succeed and has the host roll back. The host then does what
+docs/orders.md tells it (roll back; retry a refund with its key; run
+``reconcile``), and the books must agree with the
 gateway's ledger: never captured money without a paid order of that amount,
 never a paid order without its captured money, refunds booked as at the gateway.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -101,7 +103,7 @@ class Bench:
             return call(session)
 
     def setup_order(self, *, paid: bool) -> tuple[str, str]:
-        """A committed PENDING (or paid) order with a discountable product; (order id, customer id)."""
+        """A committed PENDING (or paid) order; returns (order id, customer id)."""
 
         def make(s: Session) -> tuple[str, str]:
             product = f.product(
@@ -181,10 +183,8 @@ def run_with_faults(
     positions = 0
     for fail_at in range(1, 80):
         bench.faults.reset(fail_at)
-        try:
+        with contextlib.suppress(Exception):  # the host rolls back (the `with` did)
             bench.host(operation)
-        except Exception:
-            pass  # the host rolls back (the `with` did) and carries on
         fired = bench.faults.fired
         bench.faults.reset(None)
         repair()
