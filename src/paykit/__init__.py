@@ -109,6 +109,7 @@ from paykit.services.support import (
     ticket_messages,
     view_order,
 )
+from paykit.services.throttle import LoginThrottle, purge_login_attempts
 from paykit.services.users import (
     LoginResult,
     UserSummary,
@@ -173,6 +174,7 @@ __all__ = [
     "Keyring",
     "LineInput",
     "LoginResult",
+    "LoginThrottle",
     "OrderResult",
     "OrderView",
     "PasswordHasher",
@@ -225,6 +227,7 @@ __all__ = [
     "place_order",
     "price_order",
     "purge_expired_sessions",
+    "purge_login_attempts",
     "quantize",
     "record_gateway_refund",
     "reencrypt_personal_data",

@@ -14,7 +14,7 @@ after catching the error (docs/security.md).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -33,6 +33,7 @@ from paykit.errors import (
     InvalidToken,
     NotFound,
     PermissionDenied,
+    TooManyAttempts,
     ValidationError,
 )
 from paykit.models import Order, PaymentStatus, User, UserRole, UserStatus
@@ -52,6 +53,12 @@ from paykit.security.rls import system_scope
 from paykit.security.tokens import hash_token, new_token
 from paykit.services._audit import record_audit
 from paykit.services._sql import affected
+from paykit.services.throttle import (
+    DEFAULT_LOGIN_THROTTLE,
+    LoginThrottle,
+    release_login_attempt,
+    reserve_login_attempt,
+)
 
 __all__ = [
     "DEFAULT_SESSION_TTL",
@@ -285,6 +292,30 @@ def _login_failed(
     session.flush()
 
 
+def _reserve_attempt(
+    session: Session,
+    email: object,
+    throttle: LoginThrottle | None,
+    clock: Clock | None,
+    context: RequestContext | None,
+) -> Sequence[tuple[str, str]]:
+    now = resolve_clock(clock).now()
+    if throttle is None:
+        return ()
+    try:
+        return reserve_login_attempt(
+            session,
+            email=email,
+            ip_address=context.ip_address if context else None,
+            throttle=throttle,
+            clock=clock,
+        )
+    except TooManyAttempts as exc:
+        # No user lookup: the refusal is the same for every address.
+        _login_failed(session, user=None, reason="throttled", now=now, context=context)
+        raise exc from None
+
+
 def login(
     session: Session,
     *,
@@ -294,6 +325,7 @@ def login(
     clock: Clock | None = None,
     context: RequestContext | None = None,
     session_ttl: timedelta = DEFAULT_SESSION_TTL,
+    throttle: LoginThrottle | None = DEFAULT_LOGIN_THROTTLE,
 ) -> LoginResult:
     """Check email and password and open a session; the token is in the result, once.
 
@@ -302,10 +334,16 @@ def login(
     user), and every failure is the same ``AuthenticationError``. Only with the
     right password does a SUSPENDED or DELETED user learn why
     (``AccountDisabled``). Sets ``last_login_at``; rehashes a password stored
-    at a lower cost than ``hasher``'s.
+    at a lower cost than ``hasher``'s, or in another system's plain bcrypt.
+
+    ``throttle`` (default: 5 attempts per 15 minutes per e-mail and per
+    ``context.ip_address``; ``None`` turns it off) refuses further attempts
+    with ``TooManyAttempts`` (429, ``details["retry_after"]`` in seconds)
+    before any password is checked; see :mod:`paykit.services.throttle`.
     """
     now = resolve_clock(clock).now()
     hash_with = _hasher(hasher)
+    counters = _reserve_attempt(session, email, throttle, clock, context)
     try:
         credentials = validate(LoginInput, {"email": email, "password": password})
     except ValidationError:
@@ -338,6 +376,7 @@ def login(
         )
     if user.password is not None and hash_with.needs_rehash(user.password):
         user.password = hash_with.hash(credentials.password)
+    release_login_attempt(session, counters)
     token = new_token(SESSION_TOKEN_PREFIX)
     row = UserSession(
         user_id=user.id,
