@@ -1010,10 +1010,11 @@ def place_order(
                 fingerprint=fingerprint,
                 now=now,
                 resource_id=order_id,
+                user_id=data.customer_id,
             )
         else:
             replayed, order_id = _claim_or_replay(
-                session, gateway, idempotency_key, fingerprint, now, order_id
+                session, gateway, idempotency_key, fingerprint, now, order_id, data.customer_id
             )
             if replayed is not None:
                 return replayed
@@ -1024,7 +1025,13 @@ def place_order(
             assert idempotency_key is not None
             assert claim is not None
             replayed, order_id = _claim_or_replay(
-                session, gateway, idempotency_key, claim["k_request_hash"], now, order_id
+                session,
+                gateway,
+                idempotency_key,
+                claim["k_request_hash"],
+                now,
+                order_id,
+                data.customer_id,
             )
             if replayed is not None:
                 return replayed
@@ -1049,6 +1056,7 @@ def _claim_or_replay(
     fingerprint: str,
     now: datetime,
     order_id: str,
+    user_id: str,
 ) -> tuple[OrderResult | None, str]:
     """Claim ``key`` on its own; a key already taken replays its order (or, if that
     call never finished, hands its order id over to carry on with)."""
@@ -1059,6 +1067,7 @@ def _claim_or_replay(
         fingerprint=fingerprint,
         now=now,
         resource_id=order_id,
+        user_id=user_id,
     )
     if record is None:
         return None, order_id

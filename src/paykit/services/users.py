@@ -14,11 +14,12 @@ after catching the error (docs/security.md).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -126,6 +127,28 @@ class UserSummary:
     total_spent: dict[str, Decimal]
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _as_system(
+    function: Callable[Concatenate[Session, _P], _R],
+) -> Callable[Concatenate[Session, _P], _R]:
+    """Run an authentication step with SYSTEM visibility under row-level security.
+
+    Registration, login and the token flows run before anyone is known (or on
+    behalf of the user a token names), so they cannot rely on the caller's
+    actor; the previous actor is restored afterwards.
+    """
+
+    @functools.wraps(function)
+    def wrapper(session: Session, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with system_scope(session):
+            return function(session, *args, **kwargs)
+
+    return wrapper
+
+
 def _hasher(hasher: PasswordHasher | None) -> PasswordHasher:
     return hasher if hasher is not None else PasswordHasher()
 
@@ -220,6 +243,7 @@ def _consume_token(session: Session, token: str, purpose: TokenPurpose, now: dat
 # --- registration and login ------------------------------------------------------
 
 
+@_as_system
 def register_user(
     session: Session,
     data: RegisterUserInput | Mapping[str, Any],
@@ -316,6 +340,7 @@ def _reserve_attempt(
         raise exc from None
 
 
+@_as_system
 def login(
     session: Session,
     *,
@@ -604,6 +629,7 @@ def request_email_verification(
     return token
 
 
+@_as_system
 def verify_email(
     session: Session,
     *,
@@ -634,6 +660,7 @@ def verify_email(
     return user
 
 
+@_as_system
 def request_password_reset(
     session: Session,
     *,
@@ -667,6 +694,7 @@ def request_password_reset(
     return token
 
 
+@_as_system
 def reset_password(
     session: Session,
     *,
