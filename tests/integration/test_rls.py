@@ -193,7 +193,7 @@ def world(_factories: dict[str, DatabaseFactory]) -> Iterator[World]:
 
 
 @pytest.fixture
-def _factories_fixture(_factories: dict[str, DatabaseFactory]) -> DatabaseFactory:
+def pg_databases(_factories: dict[str, DatabaseFactory]) -> DatabaseFactory:
     require_postgres()
     return _factories["postgresql"]
 
@@ -470,9 +470,9 @@ def test_a_key_held_by_another_customer_is_a_conflict(world: World) -> None:
 
 
 def test_migrate_reapplies_the_policies_of_the_new_revision(
-    _factories_fixture: DatabaseFactory,
+    pg_databases: DatabaseFactory,
 ) -> None:
-    engine = _factories_fixture.migrated()
+    engine = pg_databases.migrated()
     paykit.downgrade(engine, "0004")
     with engine.begin() as conn:
         # As an older paykit left it: one FOR ALL policy, on the tables it knew.

@@ -13,7 +13,8 @@ transaction. The policies read two transaction-local settings:
 With no actor set, a non-owner role sees no customer-owned row at all (only
 product reviews, which are public): RLS fails closed. Every table that holds a
 customer's data is in :data:`RLS_TABLES`; the others are in :data:`RLS_EXEMPT`
-with the reason (a test checks that every table is in exactly one). The settings are a guard against application bugs (a query that
+with the reason (a test checks that every table is in exactly one). The
+settings are a guard against application bugs (a query that
 forgets its ``WHERE user_id = ...``), not against an attacker who can run
 arbitrary SQL as the application role -- such an attacker can call
 ``set_config`` too. On SQLite every function here is a no-op.
