@@ -54,6 +54,7 @@ from paykit.security.rls import system_scope
 from paykit.security.tokens import hash_token, new_token
 from paykit.services._audit import record_audit
 from paykit.services._sql import affected
+from paykit.services.erasure import erase_copies
 from paykit.services.throttle import (
     DEFAULT_LOGIN_THROTTLE,
     LoginThrottle,
@@ -811,9 +812,11 @@ def delete_user(
     Status becomes DELETED and ``deleted_at`` is set; sessions and outstanding
     tokens end. Name, names, avatar, password, phone, date of birth, tax id and
     billing address are erased, and the email is replaced by
-    ``deleted-<id>@deleted.invalid`` (freeing the address). Orders, invoices,
-    refunds and the audit trail stay, as bookkeeping law requires; see
-    docs/security.md.
+    ``deleted-<id>@deleted.invalid`` (freeing the address). Saved payment
+    methods are deleted and stored webhook payloads about the user redacted
+    (:func:`paykit.services.erasure.erase_copies`). Orders (with their
+    addresses), invoices, refunds and the masked audit trail stay, as
+    bookkeeping law requires; see docs/security.md.
     """
     now = resolve_clock(clock).now()
     _self_or_admin(session, actor, user_id)
@@ -821,6 +824,8 @@ def delete_user(
     if user.status is UserStatus.DELETED:
         raise InvalidState("the user is already deleted", code="user_deleted")
     old_status = user.status
+    # The copies first: they are found through the e-mail and names erased below.
+    erased = erase_copies(session, user)
     user.status = UserStatus.DELETED
     user.deleted_at = now
     user.updated_at = now
@@ -839,7 +844,11 @@ def delete_user(
         actor_id=actor.user_id,
         old={"status": old_status.value},
         new={"status": UserStatus.DELETED.value},
-        metadata={"sessions_ended": ended},
+        metadata={
+            "sessions_ended": ended,
+            "payment_methods_deleted": erased.payment_methods_deleted,
+            "webhook_events_redacted": erased.webhook_events_redacted,
+        },
         context=context,
     )
     session.flush()
