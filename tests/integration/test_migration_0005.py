@@ -30,8 +30,8 @@ def test_existing_keys_are_attributed_and_downgrade_undoes_it(
         conn.execute(
             sa.text(
                 "INSERT INTO orders (id, user_id, order_number, subtotal, total_amount,"
-                f" billing_address, created_at, updated_at) VALUES ('o1', 'u1', 'N-1', 1, 1, '{{}}',"
-                f" {now}, {now})"
+                " billing_address, created_at, updated_at)"
+                f" VALUES ('o1', 'u1', 'N-1', 1, 1, '{{}}', {now}, {now})"
             )
         )
         for key, scope, resource in (("a", "place_order", "o1"), ("b", "other", "x")):
