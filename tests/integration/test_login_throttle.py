@@ -122,9 +122,24 @@ def test_the_rule_is_configurable(session: Session, clock: FrozenClock) -> None:
     assert refused.details["retry_after"] == 60
     off = [_try(session, clock, "x@example.com", throttle=None) for _ in range(20)]
     assert all(isinstance(e, AuthenticationError) for e in off)
-    for bad in ({"max_attempts": 0}, {"window": timedelta(0)}, {"max_attempts": "5"}):
+    bad_rules: list[dict[str, object]] = [
+        {"max_attempts": 0},
+        {"max_attempts": "5"},
+        {"max_attempts": 10**12},
+        {"window": timedelta(0)},
+        {"window": timedelta(days=10**6)},
+        {"window": 900},
+        {"per_ip": "no"},
+    ]
+    for bad in bad_rules:
         with pytest.raises(ValidationError):
             LoginThrottle(**bad)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError):
+        purge_login_attempts(session, throttle="5/15min", clock=clock)  # type: ignore[arg-type]
+    refused = _try(session, clock, user.email, PASSWORD, throttle="5/15min")
+    assert isinstance(refused, ValidationError)
+    odd_ip = RequestContext(ip_address=12345)  # type: ignore[arg-type]
+    assert _try(session, clock, user.email, PASSWORD, context=odd_ip) is None
 
 
 def test_counters_hold_no_address_in_plain_text_and_are_purged(

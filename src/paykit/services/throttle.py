@@ -45,6 +45,10 @@ __all__ = [
 ]
 
 _TABLE = cast(sa.Table, LoginAttempt.__table__)
+# Bounds that keep the counter inside its INTEGER column and the window's
+# start inside datetime's range.
+_MAX_ATTEMPTS = 1_000_000
+_MAX_WINDOW = timedelta(days=366)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,16 +69,28 @@ class LoginThrottle:
     def __post_init__(self) -> None:
         if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int):
             raise ValidationError("max_attempts must be an integer", code="invalid_throttle")
-        if self.max_attempts < 1 or not isinstance(self.window, timedelta):
+        if not 1 <= self.max_attempts <= _MAX_ATTEMPTS:
             raise ValidationError(
-                "max_attempts must be at least 1 and window a timedelta", code="invalid_throttle"
+                f"max_attempts must be 1 to {_MAX_ATTEMPTS}", code="invalid_throttle"
             )
-        if self.window <= timedelta(0):
-            raise ValidationError("window must be positive", code="invalid_throttle")
+        if not isinstance(self.window, timedelta) or not (
+            timedelta(0) < self.window <= _MAX_WINDOW
+        ):
+            raise ValidationError(
+                "window must be a timedelta of more than 0 and at most 366 days",
+                code="invalid_throttle",
+            )
+        if not isinstance(self.per_email, bool) or not isinstance(self.per_ip, bool):
+            raise ValidationError("per_email and per_ip must be booleans", code="invalid_throttle")
 
 
 #: What :func:`paykit.services.users.login` uses unless told otherwise.
 DEFAULT_LOGIN_THROTTLE = LoginThrottle()
+
+
+def _check(throttle: object) -> None:
+    if not isinstance(throttle, LoginThrottle):
+        raise ValidationError("throttle must be a LoginThrottle", code="invalid_throttle")
 
 
 def _subject(scope: str, value: str) -> str:
@@ -86,7 +102,7 @@ def _counters(
 ) -> list[tuple[str, str]]:
     # Fixed order, IP first: every attempt locks its rows in the same order.
     counters = []
-    if throttle.per_ip and ip_address:
+    if throttle.per_ip and isinstance(ip_address, str) and ip_address.strip():
         counters.append(("ip", _subject("ip", ip_address.strip().lower())))
     if throttle.per_email:
         typed = email.strip().lower() if isinstance(email, str) else f"<{type(email).__name__}>"
@@ -132,6 +148,7 @@ def reserve_login_attempt(
     successful login. The error's ``details`` carry ``retry_after`` (whole
     seconds until the window ends) and the ``scope`` that refused.
     """
+    _check(throttle)
     now = resolve_clock(clock).now()
     counters = _counters(throttle, email, ip_address)
     if not counters:
@@ -175,6 +192,7 @@ def purge_login_attempts(
     clock: Clock | None = None,
 ) -> int:
     """Delete counters whose window has ended (a periodic job); returns how many."""
+    _check(throttle)
     cutoff = resolve_clock(clock).now() - throttle.window
     with system_scope(session):
         result = session.connection().execute(
