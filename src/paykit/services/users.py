@@ -6,10 +6,12 @@ from ``clock``; the request's IP address and user agent from ``context``
 ``hasher`` (a :class:`~paykit.security.PasswordHasher`, bcrypt cost 12 unless
 a test asks for less).
 
-Failed logins are audited too: :func:`login` flushes an ``user.login_failed``
-audit row before it raises ``AuthenticationError``. That row is the failed
-call's only write, so a host that wants failed attempts on record commits
-after catching the error (docs/security.md).
+Failed logins are audited and counted: :func:`login` flushes a
+``user.login_failed`` audit row and its throttling count
+(:mod:`paykit.services.throttle`) before it raises ``AuthenticationError`` or
+``TooManyAttempts``. Those are the failed call's only writes, and a host
+commits after catching the error, or throttling does not see the attempt
+(docs/security.md).
 """
 
 from __future__ import annotations
@@ -335,10 +337,10 @@ def _reserve_attempt(
             throttle=throttle,
             clock=clock,
         )
-    except TooManyAttempts as exc:
+    except TooManyAttempts:
         # No user lookup: the refusal is the same for every address.
         _login_failed(session, user=None, reason="throttled", now=now, context=context)
-        raise exc from None
+        raise
 
 
 @_as_system
