@@ -501,3 +501,49 @@ def test_migrate_reapplies_the_policies_of_the_new_revision(
     assert ("orders", "paykit_actor") not in policies
     assert ("paykit_login_attempts", "paykit_actor_select") in policies
     assert {table for table, _ in policies} == set(RLS_TABLES)
+
+
+def test_a_customer_places_a_keyed_order_under_rls(world: World) -> None:
+    """The customer's own flow works as the application role: the key is theirs."""
+    from paykit import place_order
+    from paykit.gateways import FakeGateway
+
+    with Session(world.owner) as owner:
+        product = m.Product(
+            name="Keyed",
+            description="A product.",
+            slug=f"rls-keyed-{uuid.uuid4().hex[:6]}",
+            type=m.ProductType.ONE_TIME,
+            status=m.ProductStatus.PUBLISHED,
+            base_price=Decimal("5.00"),
+        )
+        owner.add(product)
+        owner.flush()
+        price = m.Price(
+            product_id=product.id,
+            stripe_price_id=f"price_{uuid.uuid4().hex[:8]}",
+            unit_amount=Decimal("5.00"),
+            type=m.PriceType.ONE_TIME,
+        )
+        owner.add(price)
+        owner.commit()
+        price_id = price.id
+    gateway = FakeGateway(clock=CLOCK)
+    with Session(world.app) as session:
+        set_actor(session, world.alice)
+        args = {
+            "customer_id": world.alice.user_id,
+            "items": [{"price_id": price_id, "quantity": 1}],
+            "billing_address": {"line1": "1 Main St", "city": "Springfield", "country": "US"},
+            "gateway": gateway,
+            "clock": CLOCK,
+            "idempotency_key": "alice-rls-order",
+        }
+        first = place_order(session, **args)  # type: ignore[arg-type]
+        again = place_order(session, **args)  # type: ignore[arg-type]
+        assert again.order.id == first.order.id
+        owner_of_key = session.scalar(
+            sa.select(m.IdempotencyKey.user_id).where(m.IdempotencyKey.key == "alice-rls-order")
+        )
+        assert owner_of_key == world.alice.user_id
+        session.rollback()

@@ -76,10 +76,56 @@ class TablePolicy:
         condition = f"({staff}) OR ({mine})"
         return cls(condition, condition, condition, condition)
 
+    @classmethod
+    def child(cls, owner_function: str, parent_id: str, *, also: str = "true") -> TablePolicy:
+        """Rows owned through a parent row, whose owner ``owner_function`` returns;
+        customers see and write only those where ``also`` holds too.
+
+        Not an ``EXISTS`` on the parent: paykit writes an order and its items in
+        one statement of data-modifying CTEs (``INSERT … RETURNING``), and the
+        parent inserted by the same statement is not in that statement's
+        snapshot. The owner function (SECURITY DEFINER, reading as SYSTEM)
+        returns the owner of a committed parent and NULL for one being inserted
+        now; the foreign key and the parent's own policy cover that case.
+        """
+        owner = f"COALESCE({owner_function}({parent_id}), {_USER})"
+        condition = f"({_STAFF}) OR (({also}) AND {owner} = {_USER})"
+        return cls(condition, condition, condition, condition)
+
     def condition(self, command: str) -> str:
         """The condition of ``command`` (``select``, ``insert``, ``update`` or ``delete``)."""
         value: str = getattr(self, command)
         return value
+
+
+#: SECURITY DEFINER function -> (parent table, its owner column). Each returns
+#: the owner of a parent row regardless of the caller's visibility.
+_OWNER_FUNCTIONS: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "paykit_order_owner": ("orders", "user_id"),
+        "paykit_subscription_owner": ("subscriptions", "user_id"),
+        "paykit_ticket_owner": ("support_tickets", "customer_id"),
+    }
+)
+
+
+def _owner_function_sql(name: str, table: str, column: str, schema: str) -> str:
+    # Runs as the tables' owner; under FORCE the owner is subject to the
+    # policies too, so it reads as SYSTEM for this one lookup and restores the
+    # caller's role before returning.
+    return f"""
+CREATE OR REPLACE FUNCTION {name}(parent_id text) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = {schema}, pg_temp AS $fn$
+DECLARE
+    caller text := COALESCE(current_setting('paykit.role', true), '');
+    found text;
+BEGIN
+    PERFORM set_config('paykit.role', 'SYSTEM', true);
+    SELECT {column} INTO found FROM {table} WHERE id = parent_id;
+    PERFORM set_config('paykit.role', caller, true);
+    RETURN found;
+END
+$fn$"""
 
 
 def _order_is_mine(order_id: str) -> str:
@@ -99,7 +145,7 @@ RLS_TABLES: Mapping[str, TablePolicy] = MappingProxyType(
         "sessions": TablePolicy.owned(f"user_id = {_USER}"),
         "paykit_user_tokens": TablePolicy.owned(f"user_id = {_USER}"),
         "orders": TablePolicy.owned(f"user_id = {_USER}"),
-        "order_items": TablePolicy.owned(_order_is_mine("order_items.order_id")),
+        "order_items": TablePolicy.child("paykit_order_owner", "order_items.order_id"),
         # A customer sees the refunds of their orders; only staff and jobs write them.
         "refunds": TablePolicy(
             select=f"({_STAFF}) OR {_order_is_mine('refunds.order_id')}",
@@ -108,18 +154,14 @@ RLS_TABLES: Mapping[str, TablePolicy] = MappingProxyType(
             delete=_STAFF,
         ),
         "subscriptions": TablePolicy.owned(f"user_id = {_USER}"),
-        "invoices": TablePolicy.owned(
-            "EXISTS (SELECT 1 FROM subscriptions s "
-            f"WHERE s.id = invoices.subscription_id AND s.user_id = {_USER})"
-        ),
+        "invoices": TablePolicy.child("paykit_subscription_owner", "invoices.subscription_id"),
         "payment_methods": TablePolicy.owned(f"user_id = {_USER}"),
         "discount_usages": TablePolicy.owned(f"user_id = {_USER}"),
         "paykit_idempotency_keys": TablePolicy.owned(f"user_id = {_USER}"),
         "support_tickets": TablePolicy.owned(f"customer_id = {_USER}"),
         # Internal messages stay invisible to customers even through hand-written SQL.
-        "ticket_messages": TablePolicy.owned(
-            "NOT is_internal AND EXISTS (SELECT 1 FROM support_tickets t "
-            f"WHERE t.id = ticket_messages.ticket_id AND t.customer_id = {_USER})"
+        "ticket_messages": TablePolicy.child(
+            "paykit_ticket_owner", "ticket_messages.ticket_id", also="NOT is_internal"
         ),
         # Published reviews are for everyone (a storefront shows them to visitors);
         # only the author writes one, and staff may delete (moderation).
@@ -190,6 +232,9 @@ def enable_row_level_security(bind: Engine | Connection, *, force: bool = False)
     with _connection(bind) as conn:
         if conn.dialect.name != "postgresql":
             return
+        schema = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
+        for name, (parent, column) in _OWNER_FUNCTIONS.items():
+            conn.exec_driver_sql(_owner_function_sql(name, parent, column, schema))
         for table in _existing(conn, RLS_TABLES):
             policy = RLS_TABLES[table]
             for name in _POLICIES:
@@ -244,6 +289,8 @@ def disable_row_level_security(bind: Engine | Connection) -> None:
                 conn.exec_driver_sql(f"DROP POLICY IF EXISTS {name} ON {table}")
             conn.exec_driver_sql(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
             conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
+        for name in _OWNER_FUNCTIONS:
+            conn.exec_driver_sql(f"DROP FUNCTION IF EXISTS {name}(text)")
 
 
 def _set(bind: Session | Connection, user_id: str, role: str) -> None:
