@@ -547,3 +547,34 @@ def test_a_customer_places_a_keyed_order_under_rls(world: World) -> None:
         )
         assert owner_of_key == world.alice.user_id
         session.rollback()
+
+
+def test_a_customers_own_flows_work_under_rls(world: World) -> None:
+    """Tickets, profile, and self-deletion (with its erasure) as the application role."""
+    from paykit.security import Keyring, use_keyring
+    from paykit.services import support
+
+    with use_keyring(Keyring.generate()), Session(world.app) as session:
+        dave = svc.register_user(
+            session,
+            {"email": "dave@example.com", "password": "dave-pass", "name": "Dave"},
+            hasher=FAST,
+            clock=CLOCK,
+        )
+        me = Actor.of(dave)
+        set_actor(session, me)
+        ticket = support.open_ticket(
+            session, actor=me, subject="Where is it?", description="My order", clock=CLOCK
+        )
+        support.add_ticket_message(
+            session, actor=me, ticket_id=ticket.id, content="Any news?", clock=CLOCK
+        )
+        assert [
+            msg.content for msg in support.ticket_messages(session, actor=me, ticket_id=ticket.id)
+        ] == ["Any news?"]
+        svc.update_profile(session, actor=me, user_id=dave.id, changes={"phone": "+1 555 0100"})
+        svc.delete_user(session, actor=me, user_id=dave.id, clock=CLOCK)
+        session.flush()
+        set_system(session)
+        assert session.get(m.User, dave.id).status is m.UserStatus.DELETED  # type: ignore[union-attr]
+        session.rollback()
