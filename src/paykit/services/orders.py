@@ -1244,10 +1244,11 @@ def place_order(
                 fingerprint=fingerprint,
                 now=now,
                 resource_id=order_id,
+                user_id=data.customer_id,
             )
         else:
             replayed, order_id = _claim_or_replay(
-                session, gateway, idempotency_key, fingerprint, now, order_id
+                session, gateway, idempotency_key, fingerprint, now, order_id, data.customer_id
             )
             if replayed is not None:
                 return replayed
@@ -1258,7 +1259,13 @@ def place_order(
             assert idempotency_key is not None
             assert claim is not None
             replayed, order_id = _claim_or_replay(
-                session, gateway, idempotency_key, claim["k_request_hash"], now, order_id
+                session,
+                gateway,
+                idempotency_key,
+                claim["k_request_hash"],
+                now,
+                order_id,
+                data.customer_id,
             )
             if replayed is not None:
                 return replayed
@@ -1283,6 +1290,7 @@ def _claim_or_replay(
     fingerprint: str,
     now: datetime,
     order_id: str,
+    user_id: str,
 ) -> tuple[OrderResult | None, str]:
     """Claim ``key`` on its own; a key already taken replays its order (or, if that
     call never finished, hands its order id over to carry on with)."""
@@ -1293,6 +1301,7 @@ def _claim_or_replay(
         fingerprint=fingerprint,
         now=now,
         resource_id=order_id,
+        user_id=user_id,
     )
     if record is None:
         return None, order_id
