@@ -289,9 +289,7 @@ def _refund_order() -> sa.Select[Any]:
                 Order.payment_status.not_in(_PAID),
                 Refund.currency != Order.currency,
                 sa.and_(Refund.status == RefundStatus.SUCCEEDED, Refund.processed_at.is_(None)),
-                sa.and_(
-                    Refund.status != RefundStatus.SUCCEEDED, Refund.processed_at.is_not(None)
-                ),
+                sa.and_(Refund.status != RefundStatus.SUCCEEDED, Refund.processed_at.is_not(None)),
             )
         )
     )
@@ -395,7 +393,9 @@ def _webhook_event_state() -> sa.Select[Any]:
             ),
             sa.and_(
                 WebhookEvent.status == s.PENDING.value,
-                sa.or_(WebhookEvent.processed_at.is_not(None), WebhookEvent.last_error.is_not(None)),
+                sa.or_(
+                    WebhookEvent.processed_at.is_not(None), WebhookEvent.last_error.is_not(None)
+                ),
             ),
             WebhookEvent.status.not_in([member.value for member in s]),
         )

@@ -1,4 +1,4 @@
-"""The ``paykit`` console script: ``migrate``, ``seed`` and ``demo``.
+"""The ``paykit`` console script: ``migrate``, ``seed``, ``demo`` and ``check``.
 
 The CLI is a host application: unlike the services, it commits. Every error it
 expects (a malformed or unreachable database URL, bad input) becomes one line
@@ -25,6 +25,8 @@ __all__ = ["main"]
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_INCONSISTENT = 3
+"""``paykit check`` found broken invariants (1 stays "could not run at all")."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -108,6 +110,32 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
+    import json
+
+    from paykit.checks import check
+
+    engine = _engine(args)
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                # One snapshot for every query, so concurrent writers cannot make
+                # a false finding; read only, so the check can never write.
+                conn = conn.execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True
+                )
+            with Session(bind=conn) as session:
+                report = check(session, invariants=args.only)
+            conn.rollback()
+    finally:
+        engine.dispose()
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2), file=out)
+    else:
+        print(report.format(), file=out)
+    return 0 if report.ok else EXIT_INCONSISTENT
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = _Parser(prog="paykit", description="paykit: a SaaS payment back end.")
@@ -124,17 +152,34 @@ def build_parser() -> argparse.ArgumentParser:
         "migrate": _cmd_migrate,
         "seed": _cmd_seed,
         "demo": _cmd_demo,
+        "check": _cmd_check,
     }
     helps = {
         "migrate": "upgrade the database to paykit's latest schema",
         "seed": "create the admin user, a category and a product (idempotent)",
         "demo": "migrate, seed, show the database and walk through a checkout",
+        "check": "check the money and stock invariants; exit 3 if any is broken",
     }
     for name, handler in handlers.items():
         sub = commands.add_parser(name, help=helps[name], description=helps[name])
         sub.add_argument("--database-url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         sub.set_defaults(handler=handler)
+        if name == "check":
+            _check_options(sub)
     return parser
+
+
+def _check_options(sub: argparse.ArgumentParser) -> None:
+    from paykit.checks import INVARIANTS
+
+    sub.add_argument("--json", action="store_true", help="print the report as JSON")
+    sub.add_argument(
+        "--only",
+        action="append",
+        metavar="INVARIANT",
+        choices=[invariant.name for invariant in INVARIANTS],
+        help="check only this invariant (repeatable)",
+    )
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:

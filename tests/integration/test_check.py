@@ -15,6 +15,8 @@ invariant that thing breaks.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,6 +34,7 @@ from paykit import errors
 from paykit import models as m
 from paykit.checks import INVARIANTS
 from paykit.clock import FrozenClock
+from paykit.db import create_engine
 from paykit.gateways import FakeGateway
 from paykit.services.orders import cancel_order, fail_order_payment
 from paykit.services.subscriptions import ensure_gateway_customer, subscribe
@@ -139,7 +142,10 @@ def _orders(w: World) -> None:
     )
     o["webhook_paid"] = w.order(discount_code="FIVE").order
     o["digital"] = w.order(
-        items=[{"price_id": w.widget_price.id, "quantity": 1}, {"price_id": _ebook(w), "quantity": 3}],
+        items=[
+            {"price_id": w.widget_price.id, "quantity": 1},
+            {"price_id": _ebook(w), "quantity": 3},
+        ],
         payment_method_id="pm_card_visa",
     ).order
     # Compensation: charged, then the last units go to someone else before ours are taken.
@@ -313,7 +319,9 @@ def test_the_world_holds_every_state_the_services_make(world: World) -> None:
         "full": "SUCCEEDED",
         "dashboard": "SUCCEEDED",
     }
-    events = dict(world.session.execute(sa.select(m.WebhookEvent.event_id, m.WebhookEvent.status)).all())
+    events = dict(
+        world.session.execute(sa.select(m.WebhookEvent.event_id, m.WebhookEvent.status)).all()
+    )
     assert {name: events[event_id] for name, event_id in world.events.items()} == {
         "processed": "processed",
         "ignored": "ignored",
@@ -364,9 +372,7 @@ def corrupt_order_amounts(w: World) -> str:
 
 def corrupt_order_subtotal(w: World) -> str:
     o = _order(w, "mismatched")
-    return _update(
-        w, m.Order, o.id, subtotal=_cent(o.subtotal), total_amount=_cent(o.total_amount)
-    )
+    return _update(w, m.Order, o.id, subtotal=_cent(o.subtotal), total_amount=_cent(o.total_amount))
 
 
 def corrupt_order_item_total(w: World) -> str:
@@ -397,7 +403,9 @@ def corrupt_order_refunded_amount(w: World) -> str:
 def corrupt_order_refund_bound(w: World) -> str:
     # The failed refund "comes back" as pending: more is held than was paid.
     o = _order(w, "partial")
-    _update(w, m.Refund, w.refunds["failed"].id, status=m.RefundStatus.PENDING, amount=o.total_amount)
+    _update(
+        w, m.Refund, w.refunds["failed"].id, status=m.RefundStatus.PENDING, amount=o.total_amount
+    )
     return o.id
 
 
@@ -477,3 +485,72 @@ def test_check_finds_exactly_the_broken_invariant(world: World, invariant: str) 
     [finding] = report.findings
     assert (finding.count, finding.examples) == (1, (row_id,))
     assert report.to_dict()["findings"][0]["examples"] == [row_id]
+
+
+# --------------------------------------------------------------------- the CLI
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "paykit.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_cli_check_exit_status_and_report(subprocess_env: dict[str, str]) -> None:
+    # The demo places and pays an order with a discount through the services.
+    assert _cli("demo", env=subprocess_env).returncode == 0
+    clean = _cli("check", env=subprocess_env)
+    assert (clean.returncode, clean.stderr) == (0, "")
+    assert clean.stdout.strip() == f"paykit check: OK ({len(INVARIANTS)} invariants hold)"
+
+    options = subprocess_env.get("PGOPTIONS")
+    engine = create_engine(
+        subprocess_env["PAYKIT_DATABASE_URL"],
+        **({"connect_args": {"options": options}} if options else {}),
+    )
+    with Session(engine) as session, session.begin():
+        order_id = session.scalars(sa.select(m.Order.id)).one()
+        session.execute(sa.delete(m.AuditLog).where(m.AuditLog.resource_id == order_id))
+        product_ids = sorted(session.scalars(sa.select(m.Product.id)))
+        session.execute(sa.update(m.Product).values(stock_quantity=-1))
+    engine.dispose()
+
+    broken = _cli("check", env=subprocess_env)
+    assert broken.returncode == 3, broken.stderr
+    lines = broken.stdout.splitlines()
+    assert lines[0] == f"paykit check: 2 of {len(INVARIANTS)} invariants broken"
+    assert f"product_stock: {len(product_ids)} products row(s)" in lines
+    assert "  rule: stock_quantity >= 0" in lines
+    assert f"  e.g.: {', '.join(product_ids)}" in lines
+    assert "order_audit: 1 orders row(s)" in lines
+    assert f"  e.g.: {order_id}" in lines
+
+    as_json = _cli("check", "--json", "--only", "order_audit", env=subprocess_env)
+    assert as_json.returncode == 3
+    report = json.loads(as_json.stdout)
+    assert (report["ok"], report["checked"]) == (False, ["order_audit"])
+    assert report["findings"] == [
+        {
+            "invariant": "order_audit",
+            "table": "orders",
+            "description": next(i.description for i in INVARIANTS if i.name == "order_audit"),
+            "count": 1,
+            "examples": [order_id],
+        }
+    ]
+    unknown = _cli("check", "--only", "no_such_rule", env=subprocess_env)
+    assert unknown.returncode == 2
+    assert "invalid choice: 'no_such_rule'" in unknown.stderr
+
+
+def test_check_refuses_an_unknown_invariant(session: Session) -> None:
+    with pytest.raises(errors.ValidationError) as info:
+        paykit.check(session, invariants=["order_total", "nope"])
+    assert info.value.code == "unknown_invariant"
+    assert info.value.details["unknown"] == ["nope"]
+    assert paykit.check(session, invariants=["order_total"]).checked == ("order_total",)
