@@ -353,22 +353,24 @@ def _product_stock() -> sa.Select[Any]:
     return sa.select(Product.id).where(Product.stock_quantity < 0)
 
 
-def _audited(resource: str, actions: Sequence[str], row_id: Any) -> Any:
-    return sa.exists(
-        sa.select(AuditLog.id).where(
-            AuditLog.resource == resource,
-            AuditLog.resource_id == row_id,
-            AuditLog.action.in_(actions),
-        )
+def _unaudited(row: Any, actions: Sequence[str]) -> sa.Select[Any]:
+    # Matched on action and resource_id only: the action names its resource
+    # ("refund.created" is only ever written for refunds), and PostgreSQL,
+    # multiplying the selectivities of resource and action as if unrelated,
+    # underestimated the matching rows 60-fold and chose a nested-loop anti
+    # join that took 36 s for 20,000 refunds. One column's statistics are right.
+    audited = sa.exists(
+        sa.select(AuditLog.id).where(AuditLog.resource_id == row.id, AuditLog.action.in_(actions))
     )
+    return sa.select(row.id).where(sa.not_(audited))
 
 
 def _order_audit() -> sa.Select[Any]:
-    return sa.select(Order.id).where(sa.not_(_audited("orders", _ORDER_CREATED, Order.id)))
+    return _unaudited(Order, _ORDER_CREATED)
 
 
 def _refund_audit() -> sa.Select[Any]:
-    return sa.select(Refund.id).where(sa.not_(_audited("refunds", ("refund.created",), Refund.id)))
+    return _unaudited(Refund, ("refund.created",))
 
 
 def _webhook_event_state() -> sa.Select[Any]:
@@ -532,7 +534,13 @@ def _select(names: Iterable[str] | None) -> tuple[Invariant, ...]:
 
 
 def _run(session: Session, invariant: Invariant) -> Finding | None:
-    offenders = invariant.offenders().subquery("offenders")
+    # MATERIALIZED: planned on its own, for its whole result. Inlined under the
+    # LIMIT below, PostgreSQL costed an early stop and picked an ordered
+    # nested-loop anti join that took 30 s for 20,000 refunds (the window count
+    # needs every row anyway).
+    offenders = (
+        invariant.offenders().cte("offenders").prefix_with("MATERIALIZED", dialect="postgresql")
+    )
     # The window count is taken before LIMIT: the exact count and a few ids in one query.
     statement = (
         sa.select(sa.func.count().over().label("n"), offenders.c.id)
