@@ -554,3 +554,33 @@ def test_check_refuses_an_unknown_invariant(session: Session) -> None:
     assert info.value.code == "unknown_invariant"
     assert info.value.details["unknown"] == ["nope"]
     assert paykit.check(session, invariants=["order_total"]).checked == ("order_total",)
+
+
+def test_a_refund_before_its_payment_event_is_flagged_until_the_payment_arrives(
+    world: World,
+) -> None:
+    # Stripe does not order its deliveries: refund.created may come first.
+    order = world.order().order
+    paid = world.gateway.confirm_payment(
+        order.stripe_payment_intent_id, payment_method_id="pm_card_visa", idempotency_key="early"
+    )
+    early = world.gateway.create_refund(
+        payment_id=paid.id, amount_minor=100, reason=None, metadata={}, idempotency_key="early-re"
+    )
+    assert world.deliver(world.event("refund.created", render_refund(early))) == 200
+    report = paykit.check(world.session)
+    assert {(f.invariant, f.examples) for f in report.findings} == {
+        ("order_refund_status", (order.id,)),
+        (
+            "refund_order",
+            (
+                str(
+                    world.session.scalar(
+                        sa.select(m.Refund.id).where(m.Refund.stripe_refund_id == early.id)
+                    )
+                ),
+            ),
+        ),
+    }
+    assert world.deliver(world.event("payment_intent.succeeded", render_payment(paid))) == 200
+    assert paykit.check(world.session).ok
