@@ -1530,7 +1530,7 @@ def _record_refused(
         item.access_expires_at = None
     audit = build_audit(
         session,
-        action="order.cancelled",
+        action="order.created",
         resource="orders",
         resource_id=order.id,
         now=now,
