@@ -729,6 +729,22 @@ def _transition(
     return affected(session, statement.values(**values)) == 1
 
 
+def _move_open(
+    session: Session, order_id: str, source: OrderStatus, target: OrderStatus, now: datetime
+) -> bool:
+    """PENDING <-> PROCESSING, the payment status following (the two share names)."""
+    return _transition(
+        session,
+        order_id,
+        allowed=(source,),
+        values={
+            "status": target,
+            "payment_status": PaymentStatus(target.value),
+            "updated_at": now,
+        },
+    )
+
+
 def _grant_access(session: Session, order_id: str, now: datetime) -> None:
     rows = session.execute(
         sa.select(OrderItem, Product.access_duration)
@@ -974,16 +990,7 @@ def fail_order_payment(
             context=context,
         )
         if payment.status in _RETRYABLE and order.status is OrderStatus.PROCESSING:
-            _transition(
-                session,
-                order.id,
-                allowed=(OrderStatus.PROCESSING,),
-                values={
-                    "status": OrderStatus.PENDING,
-                    "payment_status": PaymentStatus.PENDING,
-                    "updated_at": now,
-                },
-            )
+            _move_open(session, order.id, OrderStatus.PROCESSING, OrderStatus.PENDING, now)
         session.flush()
         session.refresh(order)
         return order
@@ -1033,16 +1040,7 @@ def apply_payment(
             context=context,
         )
     elif payment.status is PaymentIntentStatus.PROCESSING and order.status is OrderStatus.PENDING:
-        _transition(
-            session,
-            order.id,
-            allowed=(OrderStatus.PENDING,),
-            values={
-                "status": OrderStatus.PROCESSING,
-                "payment_status": PaymentStatus.PROCESSING,
-                "updated_at": now,
-            },
-        )
+        _move_open(session, order.id, OrderStatus.PENDING, OrderStatus.PROCESSING, now)
     session.refresh(order)
     return order
 
