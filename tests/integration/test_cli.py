@@ -170,11 +170,11 @@ def test_reconcile_and_release_expired_against_a_stripe_server(
     from datetime import UTC, datetime, timedelta
 
     import stripe
+    from tests import factories as f
+    from tests.stripe_server import serve
 
     from paykit.clock import FrozenClock
     from paykit.gateways.stripe import StripeGateway
-    from tests import factories as f
-    from tests.stripe_server import serve
 
     stripe.enable_telemetry = False
     assert run("migrate", env=subprocess_env).returncode == 0
