@@ -1016,6 +1016,10 @@ def apply_payment(
     real status, and the order is cancelled (CANCELLED / REFUNDED, counters
     given back), when ``gateway`` is given; without it ``mark_order_paid``
     refuses it (``payment_amount_mismatch``)."""
+    if not isinstance(order, Order) or not isinstance(payment, GatewayPayment):
+        raise ValidationError(
+            "apply_payment needs an Order and a GatewayPayment", details={"param": "order"}
+        )
     if payment.id != order.stripe_payment_intent_id:
         raise InvalidState(
             f"payment {payment.id} is not order {order.order_number}'s payment",
