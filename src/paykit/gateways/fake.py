@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from paykit.clock import Clock, ensure_utc, resolve_clock
 from paykit.errors import (
+    GatewayCurrencyMismatch,
     GatewayError,
+    GatewayInvalidRequest,
     GatewayUnavailable,
     IdempotencyConflict,
     NotFound,
@@ -1036,9 +1038,8 @@ class FakeGateway:
             if price_id is not None and price_id != item["price"]["id"]:
                 price = self._recurring_price(price_id)
                 if price["currency"] != sub.raw["currency"]:
-                    raise GatewayError(
+                    raise GatewayCurrencyMismatch(
                         "The price's currency differs from the subscription's.",
-                        code="currency_mismatch",
                         details={"subscription_id": subscription_id, "price_id": price_id},
                     )
                 item["price"] = copy.deepcopy(price)
@@ -1373,7 +1374,7 @@ class FakeGateway:
     def _recurring_price(self, price_id: str) -> dict[str, Any]:
         price = self._price(price_id)
         if price["recurring"] is None:
-            raise GatewayError(
+            raise GatewayInvalidRequest(
                 f"Price {price_id} is not recurring; a subscription needs a recurring price.",
                 code="price_not_recurring",
                 details={"price_id": price_id},

@@ -23,8 +23,11 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 import stripe
 
 from paykit.errors import (
+    ERROR_CODES,
     ConfigurationError,
+    GatewayCurrencyMismatch,
     GatewayError,
+    GatewayInvalidRequest,
     GatewayUnavailable,
     IdempotencyConflict,
     NotFound,
@@ -152,6 +155,21 @@ def _not_found_details(message: str, fallback_id: str | None) -> dict[str, Any]:
     if match:
         return {"resource": match["resource"].strip().replace(" ", "_"), "id": match["id"]}
     return {"resource": None, "id": fallback_id}
+
+
+def _invalid_request_class(code: str | None) -> tuple[type[GatewayError], str]:
+    """The class and code of a refused request: Stripe's code only where paykit registers it.
+
+    A code Stripe sends that paykit does not register becomes
+    ``gateway_invalid_request`` (Stripe's own stays in ``details["stripe_code"]``),
+    so every ``.code`` a host sees is in :data:`paykit.errors.ERROR_CODES`.
+    """
+    entry = ERROR_CODES.get(code) if code else None
+    if entry is not None:
+        for cls in (GatewayError, GatewayInvalidRequest, GatewayCurrencyMismatch):
+            if issubclass(cls, entry.error):
+                return cls, entry.code
+    return GatewayInvalidRequest, "gateway_invalid_request"
 
 
 def _caused_by_refused_connection(error: BaseException) -> bool:
@@ -318,9 +336,10 @@ class StripeGateway:
                     if pattern.search(message):
                         code = mapped
                         break
-            raise GatewayError(
+            cls, code = _invalid_request_class(code)
+            raise cls(
                 message,
-                code=code or "gateway_invalid_request",
+                code=code,
                 details={"param": error.get("param"), **details},
                 request_id=request_id,
             ) from None

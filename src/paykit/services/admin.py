@@ -47,13 +47,13 @@ __all__ = [
 ]
 
 
-def _insert(session: Session, row: object, what: str) -> None:
+def _insert(session: Session, row: object, what: str, code: str) -> None:
     try:
         with session.begin_nested():
             session.add(row)
             session.flush()
     except sa.exc.IntegrityError as exc:
-        raise Conflict(f"{what} already exists", code=f"{what.replace(' ', '_')}_taken") from exc
+        raise Conflict(f"{what} already exists", code=code) from exc
 
 
 def create_product(
@@ -86,7 +86,7 @@ def create_product(
         created_at=now,
         updated_at=now,
     )
-    _insert(session, product, "product slug")
+    _insert(session, product, "product slug", "product_slug_taken")
     record_audit(
         session,
         action="product.created",
@@ -179,7 +179,7 @@ def create_price(
         created_at=now,
         updated_at=now,
     )
-    _insert(session, price, "stripe price id")
+    _insert(session, price, "stripe price id", "stripe_price_id_taken")
     record_audit(
         session,
         action="price.created",
@@ -272,7 +272,7 @@ def create_discount(
         created_at=now,
         updated_at=now,
     )
-    _insert(session, discount, "discount code")
+    _insert(session, discount, "discount code", "discount_code_taken")
     for product_id in sorted(products):
         session.add(ProductDiscount(product_id=product_id, discount_id=discount.id, created_at=now))
     record_audit(

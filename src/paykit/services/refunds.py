@@ -14,6 +14,7 @@ from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
 from paykit.errors import (
     GatewayError,
+    InvalidAmount,
     InvalidState,
     NotFound,
     PermissionDenied,
@@ -192,7 +193,7 @@ def issue_refund(
                 f"order {order.order_number} is already fully refunded",
                 details={"order_id": order.id, "refundable": str(left)},
             )
-        raise ValidationError("a refund amount must be positive", code="invalid_amount")
+        raise InvalidAmount("a refund amount must be positive")
     if requested > left:
         raise RefundExceedsPaid(
             f"refund of {requested} {order.currency} exceeds the {left} still refundable",
