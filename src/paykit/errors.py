@@ -577,6 +577,16 @@ ERROR_CODES: Final[Mapping[str, ErrorCode]] = _registry(
     ),
     (
         ConfigurationError,
+        "unsupported_database",
+        "The database URL names a database other than SQLite or PostgreSQL.",
+    ),
+    (
+        ConfigurationError,
+        "database_driver_missing",
+        "The database driver (or libpq) cannot be loaded; `details['hint']` says what to install.",
+    ),
+    (
+        ConfigurationError,
         "encryption_not_configured",
         "Encrypted data needs a keyring; none is configured.",
     ),

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from tests import factories as f
 
 import paykit
-from paykit import models as m
 from paykit.gateways import FakeGateway
 
 ADDRESS = {"line1": "1 Main St", "city": "Springfield", "country": "US"}
@@ -52,5 +51,3 @@ def test_an_explicit_namespace_keeps_ids_deterministic() -> None:
 def test_a_bad_namespace_is_a_validation_error(namespace: object) -> None:
     with pytest.raises(paykit.errors.ValidationError):
         FakeGateway(namespace=namespace)  # type: ignore[arg-type]
-
-
