@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 
+from paykit._arguments import checked
 from paykit.errors import ConfigurationError
 
 __all__ = ["DEFAULT_DATABASE_URL", "configure_sqlite", "create_engine", "make_url"]
@@ -99,6 +100,7 @@ def configure_sqlite(engine: Engine, *, busy_timeout_ms: int = 30_000) -> Engine
     return engine
 
 
+@checked
 def create_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
     """``sqlalchemy.create_engine`` with paykit's settings (see the module docstring).
 

@@ -131,8 +131,12 @@ class PaykitError(Exception):
         return {"error": {"code": self.code, "message": self.message, **self.details}}
 
 
-class ValidationError(PaykitError):
-    """Input failed validation (bad shape, out-of-range value)."""
+class ValidationError(PaykitError, ValueError):
+    """Input failed validation (bad shape, wrong type, out-of-range value).
+
+    Also a ``ValueError``, so code written against the standard library's
+    convention (``except ValueError``) catches it too.
+    """
 
     default_code = "validation_error"
     http_status = 422
@@ -405,6 +409,21 @@ ERROR_CODES: Final[Mapping[str, ErrorCode]] = _registry(
         ValidationError,
         "validation_error",
         "The input failed validation; `errors` lists each problem.",
+    ),
+    (
+        ValidationError,
+        "invalid_argument",
+        "An argument has the wrong type or is out of range; `details['param']` names it.",
+    ),
+    (
+        ValidationError,
+        "invalid_value",
+        "A value does not fit its database column (too long, too large, a NUL byte).",
+    ),
+    (
+        Conflict,
+        "integrity_error",
+        "A database constraint refused the change (a duplicate, a missing reference).",
     ),
     (
         ValidationError,

@@ -17,6 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL, Connection, Engine
 
+from paykit._arguments import checked
 from paykit.db import create_engine
 
 __all__ = [
@@ -81,6 +82,7 @@ def _connection(bind: Engine | Connection | str | URL) -> Iterator[Connection]:
             engine.dispose()
 
 
+@checked
 def migrate(bind: Engine | Connection | str | URL, revision: str = "head") -> None:
     """Upgrade the database to ``revision`` (default: the latest). Idempotent.
 
@@ -92,12 +94,14 @@ def migrate(bind: Engine | Connection | str | URL, revision: str = "head") -> No
         command.upgrade(alembic_config(connection), "heads" if revision == "head" else revision)
 
 
+@checked
 def downgrade(bind: Engine | Connection | str | URL, revision: str = "base") -> None:
     """Downgrade the database to ``revision`` (default: ``base``, dropping paykit's tables)."""
     with _connection(bind) as connection:
         command.downgrade(alembic_config(connection), revision)
 
 
+@checked
 def current_revision(bind: Engine | Connection | str | URL) -> str | None:
     """The paykit revision the database is at, or None if paykit was never migrated there.
 
@@ -109,6 +113,7 @@ def current_revision(bind: Engine | Connection | str | URL) -> str | None:
         return ",".join(sorted(heads)) if heads else None
 
 
+@checked
 def head_revision() -> str:
     """The newest revision shipped with this version of paykit."""
     heads = ScriptDirectory.from_config(alembic_config()).get_heads()

@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
 from paykit.errors import InvalidSignature, InvalidState, WebhookError
@@ -305,6 +306,7 @@ def process_event(
     return outcome
 
 
+@checked
 def handle_webhook(
     session: Session,
     payload: bytes | str,
@@ -390,6 +392,7 @@ def handle_webhook(
     )
 
 
+@checked
 def replay_failed(
     session: Session,
     *,

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
+from paykit._arguments import checked
 from paykit.clock import Clock, ensure_utc, resolve_clock
 from paykit.errors import (
     GatewayCurrencyMismatch,
@@ -198,6 +199,7 @@ class FakeGateway:
     helpers :meth:`add_product`, :meth:`add_price`, :meth:`add_coupon`.
     """
 
+    @checked
     def __init__(
         self, *, clock: Clock | None = None, latency: float = 0.0, namespace: str | None = None
     ) -> None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import stripe
 
+from paykit._arguments import checked
 from paykit.errors import (
     ERROR_CODES,
     ConfigurationError,
@@ -201,6 +202,7 @@ class StripeGateway:
     its tests switch it off.
     """
 
+    @checked
     def __init__(
         self,
         *,
@@ -217,7 +219,7 @@ class StripeGateway:
                 code="stripe_api_key_missing",
             )
         if max_network_retries < 0:
-            raise ValueError("max_network_retries must be >= 0")
+            raise ValidationError("max_network_retries must be >= 0", code="invalid_argument")
         base_addresses: dict[str, str] = {}
         if api_base is not None:
             base_addresses["api"] = api_base.rstrip("/")

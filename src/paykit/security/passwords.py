@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import bcrypt
 
+from paykit.errors import ValidationError
+
 __all__ = [
     "DEFAULT_BCRYPT_ROUNDS",
     "MIN_BCRYPT_ROUNDS",
@@ -46,9 +48,9 @@ def hash_password(
 ) -> str:
     """Hash ``password`` with bcrypt at cost ``rounds`` (never below 12 unless ``allow_weak``)."""
     if rounds < MIN_BCRYPT_ROUNDS and not allow_weak:
-        raise ValueError(f"bcrypt cost {rounds} is below the minimum of {MIN_BCRYPT_ROUNDS}")
+        raise ValidationError(f"bcrypt cost {rounds} is below the minimum of {MIN_BCRYPT_ROUNDS}")
     if not 4 <= rounds <= 31:
-        raise ValueError("bcrypt cost must be between 4 and 31")
+        raise ValidationError("bcrypt cost must be between 4 and 31")
     digest = bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds))
     return _PREFIX + digest.decode("ascii")
 
@@ -101,11 +103,11 @@ class PasswordHasher:
 
     def __post_init__(self) -> None:
         if self.rounds < MIN_BCRYPT_ROUNDS and not self.allow_weak:
-            raise ValueError(
+            raise ValidationError(
                 f"bcrypt cost {self.rounds} is below the minimum of {MIN_BCRYPT_ROUNDS}"
             )
         if not 4 <= self.rounds <= 31:
-            raise ValueError("bcrypt cost must be between 4 and 31")
+            raise ValidationError("bcrypt cost must be between 4 and 31")
 
     def hash(self, password: str) -> str:
         """Hash ``password`` at this hasher's cost."""

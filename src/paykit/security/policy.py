@@ -14,6 +14,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from paykit._arguments import check_fields
 from paykit.errors import PermissionDenied
 from paykit.models.enums import UserRole, UserStatus
 
@@ -73,6 +74,9 @@ class Actor:
 
     user_id: str
     role: UserRole
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
     @classmethod
     def of(cls, user: User) -> Actor:

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
+from paykit._arguments import checked
 from paykit.security.policy import Actor
 
 __all__ = [
@@ -74,6 +75,7 @@ def _connection(bind: Engine | Connection) -> Iterator[Connection]:
             yield connection
 
 
+@checked
 def enable_row_level_security(bind: Engine | Connection, *, force: bool = False) -> None:
     """Turn on RLS with paykit's policies for every table of :data:`RLS_TABLES`. Idempotent.
 
@@ -122,6 +124,7 @@ def _set(bind: Session | Connection, user_id: str, role: str) -> None:
     )
 
 
+@checked
 def set_actor(bind: Session | Connection, actor: Actor | None) -> None:
     """Make ``actor`` the current user for RLS until the transaction ends (``None`` clears).
 

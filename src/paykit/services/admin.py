@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
 from paykit.errors import Conflict, NotFound, ValidationError
@@ -56,6 +57,7 @@ def _insert(session: Session, row: object, what: str, code: str) -> None:
         raise Conflict(f"{what} already exists", code=code) from exc
 
 
+@checked
 def create_product(
     session: Session,
     *,
@@ -101,6 +103,7 @@ def create_product(
     return product
 
 
+@checked
 def update_product(
     session: Session,
     *,
@@ -147,6 +150,7 @@ def update_product(
     return product
 
 
+@checked
 def create_price(
     session: Session,
     *,
@@ -194,6 +198,7 @@ def create_price(
     return price
 
 
+@checked
 def set_price_active(
     session: Session,
     *,
@@ -227,6 +232,7 @@ def set_price_active(
     return price
 
 
+@checked
 def create_discount(
     session: Session,
     *,
@@ -289,6 +295,7 @@ def create_discount(
     return discount
 
 
+@checked
 def update_discount(
     session: Session,
     *,

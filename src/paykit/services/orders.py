@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
 from paykit.errors import (
@@ -685,6 +686,7 @@ def _payment_matches(order: Order, payment: GatewayPayment) -> None:
         )
 
 
+@checked
 def mark_order_paid(
     session: Session,
     *,
@@ -788,6 +790,7 @@ def _close_unpaid(
     return won
 
 
+@checked
 def fail_order_payment(
     session: Session,
     *,
@@ -818,6 +821,7 @@ def fail_order_payment(
     return order
 
 
+@checked
 def cancel_order(
     session: Session,
     *,
@@ -869,6 +873,7 @@ def cancel_order(
     return order
 
 
+@checked
 def sync_order_payment(
     session: Session,
     *,
@@ -953,6 +958,7 @@ def _replay(session: Session, record: Any, gateway: PaymentGateway) -> OrderResu
     return OrderResult(order, PaymentInfo.from_gateway(payment), replayed=True)
 
 
+@checked
 def place_order(
     session: Session,
     *,
@@ -1294,6 +1300,7 @@ def _compensate(
 # --- apply_discount -----------------------------------------------------------------
 
 
+@checked
 def apply_discount(
     session: Session,
     *,

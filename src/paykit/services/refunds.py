@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
 from paykit.errors import (
@@ -122,6 +123,7 @@ def _insert_refund(session: Session, values: dict[str, Any]) -> bool:
     return session.execute(statement).scalar_one_or_none() is not None
 
 
+@checked
 def issue_refund(
     session: Session,
     *,
@@ -278,6 +280,7 @@ def _record(
     return refund
 
 
+@checked
 def record_gateway_refund(
     session: Session,
     *,
@@ -299,6 +302,7 @@ def record_gateway_refund(
     return _record(session, order, gateway_refund, reason, notes, None, now, context)
 
 
+@checked
 def sync_refund(
     session: Session,
     *,

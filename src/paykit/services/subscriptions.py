@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from paykit._arguments import checked
 from paykit.clock import Clock, ensure_utc, resolve_clock
 from paykit.context import RequestContext
 from paykit.errors import DiscountError, GatewayError, InvalidState, NotFound, ValidationError
@@ -576,6 +577,7 @@ def _read_subscription(
     return row, _References(sub.customer_id, sub.price_id, user_id, price)
 
 
+@checked
 def sync_subscription(
     session: Session,
     subscription: GatewaySubscription | Mapping[str, Any] | Any,
@@ -746,6 +748,7 @@ def _invoice_values(raw: Mapping[str, Any], subscription_id: str) -> dict[str, A
     }
 
 
+@checked
 def sync_invoice(
     session: Session,
     invoice: Mapping[str, Any] | Any,
@@ -867,6 +870,7 @@ def sync_invoice(
 # --------------------------------------------------------------------- lifecycle
 
 
+@checked
 def ensure_gateway_customer(
     session: Session,
     user: User,
@@ -964,6 +968,7 @@ def _subscription(session: Session, subscription_id: str) -> Subscription:
     return row
 
 
+@checked
 def subscribe(
     session: Session,
     *,
@@ -1113,6 +1118,7 @@ def _after_change(
     return synced
 
 
+@checked
 def change_subscription(
     session: Session,
     *,
@@ -1152,6 +1158,7 @@ def change_subscription(
     )
 
 
+@checked
 def cancel_subscription(
     session: Session,
     *,
@@ -1194,6 +1201,7 @@ def cancel_subscription(
     )
 
 
+@checked
 def resume_subscription(
     session: Session,
     *,

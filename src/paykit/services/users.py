@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
 from paykit.errors import (
@@ -213,6 +214,7 @@ def _consume_token(session: Session, token: str, purpose: TokenPurpose, now: dat
 # --- registration and login ------------------------------------------------------
 
 
+@checked
 def register_user(
     session: Session,
     data: RegisterUserInput | Mapping[str, Any],
@@ -285,6 +287,7 @@ def _login_failed(
     session.flush()
 
 
+@checked
 def login(
     session: Session,
     *,
@@ -369,6 +372,7 @@ def login(
 # --- sessions ---------------------------------------------------------------------
 
 
+@checked
 def validate_session(session: Session, token: str, *, clock: Clock | None = None) -> UserSession:
     """The live session for ``token`` (its ``.user`` loaded), or ``InvalidToken``.
 
@@ -389,6 +393,7 @@ def validate_session(session: Session, token: str, *, clock: Clock | None = None
     return row
 
 
+@checked
 def revoke_session(
     session: Session,
     token: str,
@@ -417,6 +422,7 @@ def revoke_session(
     return True
 
 
+@checked
 def revoke_all_sessions(
     session: Session,
     *,
@@ -450,6 +456,7 @@ def revoke_all_sessions(
     return ended
 
 
+@checked
 def purge_expired_sessions(
     session: Session,
     *,
@@ -482,6 +489,7 @@ def purge_expired_sessions(
 # --- passwords and email ---------------------------------------------------------------
 
 
+@checked
 def change_password(
     session: Session,
     *,
@@ -536,6 +544,7 @@ def change_password(
     return user
 
 
+@checked
 def request_email_verification(
     session: Session,
     *,
@@ -565,6 +574,7 @@ def request_email_verification(
     return token
 
 
+@checked
 def verify_email(
     session: Session,
     *,
@@ -595,6 +605,7 @@ def verify_email(
     return user
 
 
+@checked
 def request_password_reset(
     session: Session,
     *,
@@ -628,6 +639,7 @@ def request_password_reset(
     return token
 
 
+@checked
 def reset_password(
     session: Session,
     *,
@@ -680,6 +692,7 @@ def _self_or_admin(session: Session, actor: Actor, user_id: str) -> None:
     authorize(session, actor, Action.MANAGE_USERS)
 
 
+@checked
 def update_profile(
     session: Session,
     *,
@@ -731,6 +744,7 @@ def update_profile(
     return user
 
 
+@checked
 def delete_user(
     session: Session,
     *,
@@ -782,6 +796,7 @@ def delete_user(
 # --- administration -------------------------------------------------------------------
 
 
+@checked
 def list_users(
     session: Session,
     *,
@@ -839,6 +854,7 @@ def _admin_change(session: Session, actor: Actor, user_id: str) -> User:
     return user
 
 
+@checked
 def set_user_role(
     session: Session,
     *,
@@ -874,6 +890,7 @@ def set_user_role(
     return user
 
 
+@checked
 def set_user_status(
     session: Session,
     *,
