@@ -15,10 +15,13 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
+from alembic.util.exc import CommandError
 from sqlalchemy.engine import URL, Connection, Engine
 
 from paykit._arguments import checked
 from paykit.db import create_engine
+from paykit.errors import ValidationError
 
 __all__ = [
     "VERSION_TABLE",
@@ -82,6 +85,25 @@ def _connection(bind: Engine | Connection | str | URL) -> Iterator[Connection]:
             engine.dispose()
 
 
+@contextmanager
+def _revision_errors(revision: str) -> Iterator[None]:
+    """Alembic's refusal of a revision (unknown, wrong direction) as a ValidationError."""
+    if not revision.strip():
+        raise ValidationError(
+            "a revision is needed (head, base or a revision id)",
+            code="invalid_argument",
+            details={"param": "revision"},
+        )
+    try:
+        yield
+    except (CommandError, RevisionError) as exc:
+        raise ValidationError(
+            f"cannot move paykit's schema to revision {revision[:64]!r}: {exc}"[:300],
+            code="invalid_argument",
+            details={"param": "revision"},
+        ) from None
+
+
 @checked
 def migrate(bind: Engine | Connection | str | URL, revision: str = "head") -> None:
     """Upgrade the database to ``revision`` (default: the latest). Idempotent.
@@ -89,7 +111,7 @@ def migrate(bind: Engine | Connection | str | URL, revision: str = "head") -> No
     ``bind`` is an Engine, a Connection (the caller owns its transaction) or a
     database URL.
     """
-    with _connection(bind) as connection:
+    with _connection(bind) as connection, _revision_errors(revision):
         # "heads" also reaches every head of a history that briefly branched.
         command.upgrade(alembic_config(connection), "heads" if revision == "head" else revision)
 
@@ -97,7 +119,7 @@ def migrate(bind: Engine | Connection | str | URL, revision: str = "head") -> No
 @checked
 def downgrade(bind: Engine | Connection | str | URL, revision: str = "base") -> None:
     """Downgrade the database to ``revision`` (default: ``base``, dropping paykit's tables)."""
-    with _connection(bind) as connection:
+    with _connection(bind) as connection, _revision_errors(revision):
         command.downgrade(alembic_config(connection), revision)
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import bcrypt
 
+from paykit._arguments import check_fields
 from paykit.errors import ValidationError
 
 __all__ = [
@@ -102,6 +103,7 @@ class PasswordHasher:
     allow_weak: bool = False
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.rounds < MIN_BCRYPT_ROUNDS and not self.allow_weak:
             raise ValidationError(
                 f"bcrypt cost {self.rounds} is below the minimum of {MIN_BCRYPT_ROUNDS}"
