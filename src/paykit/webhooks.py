@@ -126,6 +126,13 @@ def verify_event(
     ``InvalidSignature`` (``invalid_signature`` or ``webhook_timestamp_out_of_tolerance``)
     or ``WebhookError`` (``webhook_payload_invalid``).
     """
+    if isinstance(payload, bytes):
+        try:
+            payload.decode("utf-8")
+        except UnicodeDecodeError:
+            raise WebhookError(
+                "the webhook payload is not UTF-8 text", code="webhook_payload_invalid"
+            ) from None
     candidates = [secrets] if isinstance(secrets, str) else list(secrets)
     if not candidates or not all(candidates):
         raise InvalidSignature("no webhook secret configured", code="webhook_secret_missing")
