@@ -27,6 +27,12 @@ def _no_float(value: Any) -> Any:
 
 
 MoneyIn = Annotated[Money, pydantic.BeforeValidator(_no_float)]
+# What the columns hold (seed: Decimal(10,2) money, (5,4) tax rates, (10,4) discount
+# values), said here so a value past its column is a field error, not a driver error.
+Amount = Annotated[MoneyIn, Field(max_digits=10, decimal_places=2)]
+Rate = Annotated[MoneyIn, Field(ge=0, le=1, max_digits=5, decimal_places=4)]
+DiscountValue = Annotated[MoneyIn, Field(gt=0, max_digits=10, decimal_places=4)]
+INT32_MAX = 2**31 - 1  # an INTEGER column
 
 
 class ProductInput(StrictModel):
@@ -34,16 +40,16 @@ class ProductInput(StrictModel):
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
     description: Annotated[str, Field(min_length=10, max_length=20_000)]
-    base_price: Annotated[MoneyIn, Field(gt=0)]
+    base_price: Annotated[Amount, Field(gt=0)]
     type: ProductType
     billing_interval: Literal["month", "year"] | None = None
     slug: Slug
     currency: CurrencyCode = "USD"
     short_description: Annotated[str, Field(max_length=500)] | None = None
     status: ProductStatus = ProductStatus.DRAFT
-    tax_rate: Annotated[MoneyIn, Field(ge=0, le=1)] | None = None
+    tax_rate: Rate | None = None
     track_inventory: bool = False
-    stock_quantity: Annotated[int, Field(ge=0)] = 0
+    stock_quantity: Annotated[int, Field(ge=0, le=INT32_MAX)] = 0
 
     @pydantic.model_validator(mode="after")
     def _interval(self) -> ProductInput:
@@ -58,19 +64,19 @@ class ProductUpdate(StrictModel):
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     description: Annotated[str, Field(min_length=10, max_length=20_000)] | None = None
     short_description: Annotated[str, Field(max_length=500)] | None = None
-    base_price: Annotated[MoneyIn, Field(gt=0)] | None = None
+    base_price: Annotated[Amount, Field(gt=0)] | None = None
     status: ProductStatus | None = None
-    tax_rate: Annotated[MoneyIn, Field(ge=0, le=1)] | None = None
+    tax_rate: Rate | None = None
     featured: bool | None = None
     track_inventory: bool | None = None
-    stock_quantity: Annotated[int, Field(ge=0)] | None = None
+    stock_quantity: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
 
 
 class PriceInput(StrictModel):
     """A price of a product, mirrored from the gateway's price object."""
 
     stripe_price_id: Annotated[str, Field(min_length=1, max_length=255)]
-    unit_amount: Annotated[MoneyIn, Field(ge=0)]
+    unit_amount: Annotated[Amount, Field(ge=0)]
     currency: CurrencyCode = "USD"
     type: PriceType = PriceType.ONE_TIME
     nickname: Annotated[str, Field(max_length=200)] | None = None
@@ -91,13 +97,13 @@ class DiscountInput(StrictModel):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     description: Annotated[str, Field(max_length=2000)] | None = None
     type: DiscountType
-    value: Annotated[MoneyIn, Field(gt=0)]
+    value: DiscountValue
     currency: CurrencyCode | None = "USD"
-    max_uses: Annotated[int, Field(ge=1)] | None = None
-    max_uses_per_customer: Annotated[int, Field(ge=1)] | None = None
+    max_uses: Annotated[int, Field(ge=1, le=INT32_MAX)] | None = None
+    max_uses_per_customer: Annotated[int, Field(ge=1, le=INT32_MAX)] | None = None
     valid_from: datetime | None = None
     valid_until: datetime | None = None
-    minimum_amount: Annotated[MoneyIn, Field(ge=0)] | None = None
+    minimum_amount: Annotated[Amount, Field(ge=0)] | None = None
     first_time_only: bool = False
     active: bool = True
     product_ids: Annotated[list[str], Field(max_length=1000)] = Field(default_factory=list)
@@ -121,7 +127,7 @@ class DiscountUpdate(StrictModel):
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     description: Annotated[str, Field(max_length=2000)] | None = None
     active: bool | None = None
-    max_uses: Annotated[int, Field(ge=1)] | None = None
+    max_uses: Annotated[int, Field(ge=1, le=INT32_MAX)] | None = None
     valid_until: datetime | None = None
 
     @pydantic.field_validator("valid_until")

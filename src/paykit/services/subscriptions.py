@@ -1112,6 +1112,13 @@ def subscribe(
     return row
 
 
+def _known_actor(session: Session, actor_id: str | None) -> None:
+    # Checked before the gateway is called: an audit row naming no user would
+    # fail only after the gateway had acted.
+    if actor_id is not None and session.get(User, actor_id) is None:
+        raise NotFound(f"user {actor_id[:64]} not found", details={"actor_id": actor_id[:64]})
+
+
 def _gateway_key(action: str, row: Subscription, idempotency_key: str | None) -> str:
     return f"paykit:{action}:{row.id}:{idempotency_key or new_id()}"
 
@@ -1162,6 +1169,7 @@ def change_subscription(
     Proration follows the gateway's default (Stripe: prorate on the next invoice).
     """
     row = _subscription(session, subscription_id)
+    _known_actor(session, actor_id)
     if price_id is None and quantity is None:
         raise ValidationError("give price_id, quantity or both")
     new_price = None if price_id is None else _recurring_price(session, price_id)
@@ -1202,6 +1210,7 @@ def cancel_subscription(
     timeout, a cancellation in the dashboard) syncs it and returns it.
     """
     row = _subscription(session, subscription_id)
+    _known_actor(session, actor_id)
     try:
         result = gateway.cancel_subscription(
             row.stripe_subscription_id,
@@ -1240,6 +1249,7 @@ def resume_subscription(
 ) -> Subscription:
     """Undo a pending end-of-period cancellation, or resume a paused subscription."""
     row = _subscription(session, subscription_id)
+    _known_actor(session, actor_id)
     result = gateway.resume_subscription(
         row.stripe_subscription_id,
         idempotency_key=_gateway_key("subscription-resume", row, idempotency_key),
