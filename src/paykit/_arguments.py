@@ -25,7 +25,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar, overload
 
 from paykit.errors import (
     ConfigurationError,
@@ -239,7 +239,13 @@ def database_error(exc: sa.exc.SQLAlchemyError, where: str) -> PaykitError | Non
 
 
 def _refused(where: str, name: str, annotation: Any, value: Any) -> PaykitError:
-    message = f"{where}: {name} must be {annotation}, not {_describe(value)}"
+    if isinstance(value, str) and "str" in _members(str(annotation)):
+        message = f"{where}: {name} must be text without NUL bytes or lone surrogates"
+    elif isinstance(value, int) and not isinstance(value, bool) and name in INT_RANGES:
+        low, high = INT_RANGES[name]
+        message = f"{where}: {name} must be an integer between {low} and {high}, not {value}"
+    else:
+        message = f"{where}: {name} must be {annotation}, not {_describe(value)}"
     details = {"param": name, "field": name}
     special = _ERROR_BY_PARAM.get(name)
     if special is not None:
@@ -268,8 +274,29 @@ def check_fields(obj: Any) -> None:
             raise _refused(cls.__qualname__, name, annotation, value)
 
 
-def checked(func: Callable[P, R]) -> Callable[P, R]:
-    """Check ``func``'s arguments against its annotations on every call (see the module)."""
+@overload
+def checked(func: Callable[P, R], /) -> Callable[P, R]: ...
+
+
+@overload
+def checked(*, any_text: frozenset[str] = ...) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def checked(
+    func: Callable[P, R] | None = None, /, *, any_text: frozenset[str] = frozenset()
+) -> Any:
+    """Check ``func``'s arguments against its annotations on every call (see the module).
+
+    ``any_text`` names string parameters whose content is the function's own
+    business (a login's email and password: malformed text there is a failed
+    login, not a validation error that would tell an attacker more).
+    """
+    if func is None:
+        return functools.partial(_checked, any_text=any_text)
+    return _checked(func, any_text=any_text)
+
+
+def _checked(func: Callable[P, R], *, any_text: frozenset[str]) -> Callable[P, R]:
     signature = inspect.signature(func)
     takes_session = next(iter(signature.parameters), None) == "session"
     checks: dict[str, Check] | None = None
@@ -284,6 +311,8 @@ def checked(func: Callable[P, R]) -> Callable[P, R]:
                 for p in signature.parameters.values()
                 if (c := _check_for(func.__globals__, p.name, p.annotation)) is not None
             }
+            for name in any_text:
+                checks[name] = lambda v: isinstance(v, str)
         try:
             bound = signature.bind(*args, **kwargs)
         except TypeError as exc:

@@ -287,7 +287,7 @@ def _login_failed(
     session.flush()
 
 
-@checked
+@checked(any_text=frozenset({"email", "password"}))
 def login(
     session: Session,
     *,
