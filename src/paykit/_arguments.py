@@ -301,6 +301,16 @@ def _checked(func: Callable[P, R], *, any_text: frozenset[str]) -> Callable[P, R
     takes_session = next(iter(signature.parameters), None) == "session"
     checks: dict[str, Check] | None = None
     where = func.__qualname__.removesuffix(".__init__")
+    params = list(signature.parameters.values())
+    positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    keywords = frozenset(
+        p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    )
+    required = frozenset(
+        p.name
+        for p in params
+        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    )
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -313,11 +323,20 @@ def _checked(func: Callable[P, R], *, any_text: frozenset[str]) -> Callable[P, R
             }
             for name in any_text:
                 checks[name] = lambda v: isinstance(v, str)
-        try:
-            bound = signature.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise ValidationError(f"{where}: {exc}", code="invalid_argument") from None
-        for name, value in bound.arguments.items():
+        # Signature.bind costs more than every check together: pair the
+        # arguments by hand, and let bind() word the error of a bad call.
+        arguments = dict(zip(positional, args, strict=False))
+        arguments.update(kwargs)
+        if (
+            len(args) > len(positional)
+            or not required <= arguments.keys()
+            or (not keywords.issuperset(kwargs))
+        ):
+            try:
+                arguments = dict(signature.bind(*args, **kwargs).arguments)
+            except TypeError as exc:
+                raise ValidationError(f"{where}: {exc}", code="invalid_argument") from None
+        for name, value in arguments.items():
             check = checks.get(name)
             if check is not None and not check(value):
                 raise _refused(where, name, signature.parameters[name].annotation, value)
