@@ -7,6 +7,7 @@ history sits beside a host application's own Alembic history (which uses
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -85,12 +86,16 @@ def _connection(bind: Engine | Connection | str | URL) -> Iterator[Connection]:
             engine.dispose()
 
 
+# What paykit's history can be moved to; alembic asserts on some other strings.
+_REVISION = re.compile(r"(?=.)(?:heads?|base|[A-Za-z0-9_]{1,64})?(?:[+-][0-9]{1,4})?")
+
+
 @contextmanager
 def _revision_errors(revision: str) -> Iterator[None]:
     """Alembic's refusal of a revision (unknown, wrong direction) as a ValidationError."""
-    if not revision.strip():
+    if not _REVISION.fullmatch(revision):
         raise ValidationError(
-            "a revision is needed (head, base or a revision id)",
+            "a revision is head, base, a revision id, or one of them with +N/-N",
             code="invalid_argument",
             details={"param": "revision"},
         )

@@ -194,6 +194,7 @@ CASES: list[tuple[str, Callable[[Shop], Any], str]] = [
         "invalid_argument",
     ),
     ("empty-revision", lambda s: paykit.migrate("sqlite://", ""), "invalid_argument"),
+    ("at-sign-revision", lambda s: paykit.downgrade("sqlite://", "@"), "invalid_argument"),
     ("none-for-bcrypt-rounds", lambda s: paykit.PasswordHasher(rounds=None), "invalid_argument"),
     ("integer-for-a-start-time", lambda s: paykit.FrozenClock(0), "invalid_argument"),
     ("integer-for-keys", lambda s: paykit.Keyring(-1, "k"), "invalid_argument"),
