@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ast
 import inspect
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,3 +195,21 @@ def test_a_code_is_caught_by_its_registered_class(
     code: str, catch: type[errors.PaykitError]
 ) -> None:
     assert errors.ERROR_CODES[code].error is catch
+
+
+def test_the_registry_imports_nothing_heavy() -> None:
+    # Loaded on its own (not through the paykit package), errors.py must not pull
+    # in SQLAlchemy, pydantic or stripe: adapters import it on hot paths.
+    path = str(SRC / "errors.py")
+    code = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('errors_alone', {path!r})\n"
+        "module = sys.modules['errors_alone'] = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        "assert module.ERROR_CODES['invalid_amount'].error is module.InvalidAmount\n"
+        "heavy = {'sqlalchemy', 'pydantic', 'stripe', 'paykit'} & set(sys.modules)\n"
+        "print(sorted(heavy))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
