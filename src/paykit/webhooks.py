@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
 from paykit.errors import InvalidSignature, InvalidState, WebhookError
@@ -126,6 +127,13 @@ def verify_event(
     ``InvalidSignature`` (``invalid_signature`` or ``webhook_timestamp_out_of_tolerance``)
     or ``WebhookError`` (``webhook_payload_invalid``).
     """
+    if isinstance(payload, bytes):
+        try:
+            payload.decode("utf-8")
+        except UnicodeDecodeError:
+            raise WebhookError(
+                "the webhook payload is not UTF-8 text", code="webhook_payload_invalid"
+            ) from None
     candidates = [secrets] if isinstance(secrets, str) else list(secrets)
     if not candidates or not all(candidates):
         raise InvalidSignature("no webhook secret configured", code="webhook_secret_missing")
@@ -306,6 +314,7 @@ def process_event(
     return outcome
 
 
+@checked
 def handle_webhook(
     session: Session,
     payload: bytes | str,
@@ -391,6 +400,7 @@ def handle_webhook(
     )
 
 
+@checked
 def replay_failed(
     session: Session,
     *,

@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, make_transient
 
+from paykit._arguments import checked
 from paykit.clock import Clock, FrozenClock, resolve_clock
 from paykit.context import RequestContext
 from paykit.errors import (
@@ -830,6 +831,7 @@ def _payment_matches(order: Order, payment: GatewayPayment) -> None:
         )
 
 
+@checked
 def mark_order_paid(
     session: Session,
     *,
@@ -940,6 +942,7 @@ _RETRYABLE = (
 )
 
 
+@checked
 def fail_order_payment(
     session: Session,
     *,
@@ -1049,6 +1052,7 @@ def apply_payment(
     return order
 
 
+@checked
 def cancel_order(
     session: Session,
     *,
@@ -1120,6 +1124,7 @@ def cancel_order(
     return order
 
 
+@checked
 def sync_order_payment(
     session: Session,
     *,
@@ -1181,6 +1186,7 @@ def _replay(session: Session, record: Any, gateway: PaymentGateway) -> OrderResu
     return OrderResult(order, PaymentInfo.from_gateway(payment), replayed=True)
 
 
+@checked
 def place_order(
     session: Session,
     *,
@@ -1619,6 +1625,7 @@ def _stock_to_take(
 # --- apply_discount -----------------------------------------------------------------
 
 
+@checked
 def apply_discount(
     session: Session,
     *,
@@ -1790,7 +1797,7 @@ class _AmountChange:
             raise GatewayError(
                 f"the gateway kept {payment.amount_minor} for payment {self.payment_id}, "
                 f"not {wanted}",
-                code="payment_amount_mismatch",
+                code="gateway_amount_mismatch",
                 details={"order_id": self.order.id, "payment_id": self.payment_id},
             )
 
