@@ -170,7 +170,9 @@ def _agree(quote: paykit.Quote, order: m.Order) -> None:
     )
     assert (order.tax_amount, order.total_amount) == (quote.tax_amount, quote.total_amount)
     assert str(order.total_amount) == str(quote.total_amount)  # same scale: to the cent
-    items = [(i.price_id, i.product_id, i.quantity, i.unit_price, i.total_price) for i in order.items]
+    items = [
+        (i.price_id, i.product_id, i.quantity, i.unit_price, i.total_price) for i in order.items
+    ]
     lines = [(x.price_id, x.product_id, x.quantity, x.unit_price, x.subtotal) for x in quote.lines]
     assert sorted(items) == sorted(lines)
     assert sum(x.total for x in quote.lines) == quote.total_amount

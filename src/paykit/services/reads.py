@@ -228,7 +228,9 @@ def _filter(
     start, end = _aware(created_from, "created_from"), _aware(created_to, "created_to")
     if start is not None and end is not None and start > end:
         raise ValidationError(
-            "created_from is after created_to", code="invalid_range", details={"field": "created_to"}
+            "created_from is after created_to",
+            code="invalid_range",
+            details={"field": "created_to"},
         )
     return {
         "reader": reader.id,
@@ -306,9 +308,7 @@ def list_orders(
     if cursor is not None:
         when, last_id = _decode_cursor(cursor, flt)
         query = query.where(
-            sa.or_(
-                Order.created_at < when, sa.and_(Order.created_at == when, Order.id < last_id)
-            )
+            sa.or_(Order.created_at < when, sa.and_(Order.created_at == when, Order.id < last_id))
         )
     rows = list(
         session.scalars(
