@@ -127,6 +127,11 @@ CASES: dict[str, Case] = {
     "view_order": Case(
         lambda w, o: {"order_id": f.order(w.session, o).id}, Action.READ_ANY_ORDER, owner_may=True
     ),
+    "get_order": Case(
+        lambda w, o: {"order_id": f.order(w.session, o).id}, Action.READ_ANY_ORDER, owner_may=True
+    ),
+    # A customer naming another customer's id is refused, not given an empty page.
+    "list_orders": Case(lambda w, o: {"customer_id": o.id}, Action.READ_ANY_ORDER, owner_may=True),
     "set_order_internal_notes": Case(
         lambda w, o: {"order_id": f.order(w.session, o).id, "notes": "VIP"},
         Action.WRITE_INTERNAL_NOTES,
@@ -227,7 +232,8 @@ EXEMPT: dict[str, str] = {
 
 #: Policy rows that filter what an allowed call returns rather than refuse it.
 FILTERS: dict[Action, str] = {
-    Action.READ_INTERNAL_NOTES: "view_order hides internal_notes (test_authz)",
+    Action.READ_INTERNAL_NOTES: "view_order, get_order and list_orders hide internal_notes "
+    "(test_authz, test_order_reads)",
     Action.READ_INTERNAL_MESSAGES: "ticket_messages hides internal messages (test_authz)",
     Action.WRITE_INTERNAL_MESSAGES: "add_ticket_message(internal=True) (test_authz)",
 }

@@ -1320,6 +1320,30 @@ def _claim_or_replay(
     return replayed, record.resource_id or order_id
 
 
+def _price_checked(
+    session: Session,
+    customer_id: str,
+    lines: Sequence[tuple[str, int]],
+    code: str | None,
+    now: datetime,
+    claim: Mapping[str, Any] | None = None,
+) -> tuple[_Customer, dict[str, Any], _DiscountRef | None, PricedOrder]:
+    """Read, price and check a cart without writing: the one pricing path that
+    ``place_order`` and ``quote_order`` share, so a quote cannot drift from the order."""
+    customer, prices, discount = _read_inputs(
+        session, customer_id, [price_id for price_id, _ in lines], code, claim
+    )
+    priced = price_order(
+        _line_inputs(lines, prices),
+        discount=discount.rule if discount else None,
+        usage=_usage(session, discount, customer.id) if discount else None,
+        now=now,
+    )
+    _check_stock(prices, lines)
+    _check_storable(priced)
+    return customer, prices, discount, priced
+
+
 def _place(
     session: Session,
     data: PlaceOrderInput,
@@ -1335,17 +1359,9 @@ def _place(
     if session.new or session.dirty or session.deleted:
         session.flush()
     lines = [(line.price_id, line.quantity) for line in data.items]
-    customer, prices, discount = _read_inputs(
-        session, data.customer_id, [price_id for price_id, _ in lines], data.discount_code, claim
+    customer, prices, discount, priced = _price_checked(
+        session, data.customer_id, lines, data.discount_code, now, claim
     )
-    priced = price_order(
-        _line_inputs(lines, prices),
-        discount=discount.rule if discount else None,
-        usage=_usage(session, discount, customer.id) if discount else None,
-        now=now,
-    )
-    _check_stock(prices, lines)
-    _check_storable(priced)
     order = _new_order(data, priced, customer.id, order_id, now)
     free = priced.total == 0
     payment: GatewayPayment | None = None

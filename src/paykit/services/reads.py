@@ -1,0 +1,321 @@
+"""Order read models: ``list_orders`` and ``get_order`` with customer/staff visibility.
+
+A customer sees only their own orders; SUPPORT and ADMIN (``Action.READ_ANY_ORDER``)
+see everyone's; ``internal_notes`` only reach roles with
+``Action.READ_INTERNAL_NOTES``. Roles are checked as stored now, so a stale
+``Actor`` grants nothing. Listings use keyset pagination on
+``(created_at desc, id desc)``; cursors are opaque and bound to the filter.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Generic, TypeVar
+
+import pydantic
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, selectinload
+
+from paykit.errors import NotFound, PermissionDenied, ValidationError
+from paykit.models import Order, OrderStatus, User, UserStatus
+from paykit.security.policy import Action, Actor, allows
+
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "OrderItemOut",
+    "OrderOut",
+    "Page",
+    "PaymentOut",
+    "RefundOut",
+    "get_order",
+    "list_orders",
+]
+
+MAX_PAGE_SIZE = 100
+
+#: Money leaves paykit as a string (``"12.50"``), never a float; the currency is
+#: on the order (and on each refund).
+Money = Annotated[Decimal, pydantic.PlainSerializer(str, return_type=str, when_used="always")]
+
+T = TypeVar("T")
+
+
+class _Out(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(frozen=True, from_attributes=True)
+
+
+class OrderItemOut(_Out):
+    """One line of an order."""
+
+    id: str
+    product_id: str
+    price_id: str
+    quantity: int
+    unit_price: Money
+    total_price: Money
+    download_count: int
+    access_expires_at: datetime | None
+
+
+class RefundOut(_Out):
+    """One refund of an order."""
+
+    id: str
+    amount: Money
+    currency: str
+    reason: str
+    status: str
+    created_at: datetime
+    processed_at: datetime | None
+
+
+class PaymentOut(_Out):
+    """The order's payment state as paykit last recorded it."""
+
+    status: str
+    method: str | None
+    payment_intent_id: str | None
+    refunded_amount: Money
+
+
+class OrderOut(_Out):
+    """An order as its reader may see it (``internal_notes`` is None unless allowed)."""
+
+    id: str
+    order_number: str
+    customer_id: str
+    status: str
+    currency: str
+    subtotal: Money
+    discount_amount: Money
+    tax_amount: Money
+    total_amount: Money
+    payment: PaymentOut
+    notes: str | None
+    internal_notes: str | None
+    created_at: datetime
+    completed_at: datetime | None
+    cancelled_at: datetime | None
+    items: list[OrderItemOut]
+    refunds: list[RefundOut]
+
+
+class Page(pydantic.BaseModel, Generic[T]):
+    """One page of a listing; pass ``next_cursor`` back (same filter) for the next page."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+def _reader(session: Session, actor: Actor) -> User:
+    if not isinstance(actor, Actor):
+        raise ValidationError("actor must be a paykit Actor", details={"field": "actor"})
+    user = session.get(User, actor.user_id)
+    if user is None or user.status is not UserStatus.ACTIVE or user.deleted_at is not None:
+        raise PermissionDenied(
+            "reading orders needs an active, authenticated user",
+            details={"action": Action.READ_ANY_ORDER.value, "actor_id": actor.user_id},
+        )
+    return user
+
+
+def _view(order: Order, reader: User) -> OrderOut:
+    notes_ok = allows(reader.role, Action.READ_INTERNAL_NOTES)
+    return OrderOut(
+        id=order.id,
+        order_number=order.order_number,
+        customer_id=order.user_id,
+        status=order.status.value,
+        currency=order.currency,
+        subtotal=order.subtotal,
+        discount_amount=order.discount_amount,
+        tax_amount=order.tax_amount,
+        total_amount=order.total_amount,
+        payment=PaymentOut(
+            status=order.payment_status.value,
+            method=order.payment_method,
+            payment_intent_id=order.stripe_payment_intent_id,
+            refunded_amount=order.refunded_amount,
+        ),
+        notes=order.notes,
+        internal_notes=order.internal_notes if notes_ok else None,
+        created_at=order.created_at,
+        completed_at=order.completed_at,
+        cancelled_at=order.cancelled_at,
+        items=[OrderItemOut.model_validate(item) for item in order.items],
+        refunds=[
+            RefundOut(
+                id=r.id,
+                amount=r.amount,
+                currency=r.currency,
+                reason=r.reason.value,
+                status=r.status.value,
+                created_at=r.created_at,
+                processed_at=r.processed_at,
+            )
+            for r in sorted(order.refunds, key=lambda r: (r.created_at, r.id))
+        ],
+    )
+
+
+def get_order(session: Session, *, actor: Actor, order_id: str) -> OrderOut:
+    """One order with its items, refunds and payment state, as ``actor`` may see it.
+
+    Another customer's order (or an unknown id) is ``NotFound``, so ids are not
+    confirmed; an inactive or unknown actor is ``PermissionDenied``.
+    """
+    reader = _reader(session, actor)
+    if not isinstance(order_id, str):
+        raise ValidationError("order_id must be a string", details={"field": "order_id"})
+    order = session.scalars(
+        sa.select(Order)
+        .where(Order.id == order_id)
+        .options(selectinload(Order.items), selectinload(Order.refunds))
+    ).first()
+    if order is None or (
+        order.user_id != reader.id and not allows(reader.role, Action.READ_ANY_ORDER)
+    ):
+        raise NotFound(f"order {order_id} not found", details={"order_id": order_id})
+    return _view(order, reader)
+
+
+def _aware(value: datetime | None, field: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError(
+            f"{field} must be a timezone-aware datetime", details={"field": field}
+        )
+    return value
+
+
+def _filter(
+    reader: User,
+    customer_id: str | None,
+    status: str | OrderStatus | None,
+    created_from: datetime | None,
+    created_to: datetime | None,
+    limit: int,
+) -> dict[str, Any]:
+    """The listing's filter, checked, with the customer scope the reader is allowed."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValidationError(
+            f"limit must be an integer from 1 to {MAX_PAGE_SIZE}",
+            code="invalid_limit",
+            details={"field": "limit"},
+        )
+    if customer_id is not None and not isinstance(customer_id, str):
+        raise ValidationError("customer_id must be a string", details={"field": "customer_id"})
+    if not allows(reader.role, Action.READ_ANY_ORDER):
+        # A customer lists their own orders only; naming anyone else is refused.
+        if customer_id is not None and customer_id != reader.id:
+            raise PermissionDenied(
+                "a customer may list only their own orders",
+                details={"action": Action.READ_ANY_ORDER.value, "actor_id": reader.id},
+            )
+        customer_id = reader.id
+    try:
+        state = OrderStatus(status) if status is not None else None
+    except ValueError:
+        raise ValidationError(
+            f"unknown order status {status!r}", code="invalid_status", details={"field": "status"}
+        ) from None
+    start, end = _aware(created_from, "created_from"), _aware(created_to, "created_to")
+    if start is not None and end is not None and start > end:
+        raise ValidationError(
+            "created_from is after created_to",
+            code="invalid_range",
+            details={"field": "created_to"},
+        )
+    return {
+        "reader": reader.id,
+        "customer_id": customer_id,
+        "status": state.value if state else None,
+        "from": start.isoformat() if start else None,
+        "to": end.isoformat() if end else None,
+    }
+
+
+def _fingerprint(flt: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(flt, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _encode_cursor(flt: dict[str, Any], created_at: datetime, order_id: str) -> str:
+    body = {"f": _fingerprint(flt), "t": created_at.isoformat(), "i": order_id}
+    return base64.urlsafe_b64encode(json.dumps(body).encode()).decode().rstrip("=")
+
+
+def _bad_cursor() -> ValidationError:
+    return ValidationError(
+        "the cursor is invalid or belongs to another filter",
+        code="invalid_cursor",
+        details={"field": "cursor"},
+    )
+
+
+def _decode_cursor(cursor: str, flt: dict[str, Any]) -> tuple[datetime, str]:
+    """The position a cursor names; refused unless it was made for this very filter."""
+    if not isinstance(cursor, str) or len(cursor) > 512:
+        raise _bad_cursor()
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        body = json.loads(raw)
+        fingerprint, when, order_id = body["f"], datetime.fromisoformat(body["t"]), body["i"]
+    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
+        raise _bad_cursor() from None
+    if fingerprint != _fingerprint(flt) or not isinstance(order_id, str) or when.tzinfo is None:
+        raise _bad_cursor()
+    return when, order_id
+
+
+def list_orders(
+    session: Session,
+    *,
+    actor: Actor,
+    customer_id: str | None = None,
+    status: str | OrderStatus | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    limit: int = 20,
+    cursor: str | None = None,
+) -> Page[OrderOut]:
+    """Orders newest first (``created_at`` desc, then ``id`` desc), one page at a time.
+
+    A customer sees only their own orders (``customer_id`` of anyone else is
+    ``PermissionDenied``); SUPPORT and ADMIN see everyone's, optionally of one
+    ``customer_id``. ``created_from`` is inclusive, ``created_to`` exclusive
+    (timezone-aware). ``limit`` is 1..100 (``invalid_limit``). ``cursor`` is
+    ``next_cursor`` of the previous page; one made for another filter or reader,
+    or altered, is refused with ``invalid_cursor``. Keyset pagination: rows
+    inserted between pages never make a row appear twice or be skipped.
+    """
+    reader = _reader(session, actor)
+    flt = _filter(reader, customer_id, status, created_from, created_to, limit)
+    query = sa.select(Order).options(selectinload(Order.items), selectinload(Order.refunds))
+    if flt["customer_id"] is not None:
+        query = query.where(Order.user_id == flt["customer_id"])
+    if flt["status"] is not None:
+        query = query.where(Order.status == OrderStatus(flt["status"]))
+    if created_from is not None:
+        query = query.where(Order.created_at >= created_from)
+    if created_to is not None:
+        query = query.where(Order.created_at < created_to)
+    if cursor is not None:
+        when, last_id = _decode_cursor(cursor, flt)
+        query = query.where(
+            sa.or_(Order.created_at < when, sa.and_(Order.created_at == when, Order.id < last_id))
+        )
+    rows = list(
+        session.scalars(
+            query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1)
+        ).all()
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = _encode_cursor(flt, rows[-1].created_at, rows[-1].id) if more else None
+    return Page[OrderOut](items=[_view(o, reader) for o in rows], next_cursor=next_cursor)
