@@ -110,6 +110,10 @@ def _instance_of(cls: type) -> Check:
             kind = type(value)
             if kind in passed:
                 return True
+            if isinstance(value, type | datetime):
+                # A class or a datetime has a `now` too, but is no clock: datetime.now()
+                # would hand out the machine's naive local time.
+                return False
             if isinstance(value, cls):
                 passed.add(kind)
                 return True

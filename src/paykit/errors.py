@@ -500,6 +500,14 @@ ERROR_CODES: Final[Mapping[str, ErrorCode]] = _registry(
     (InvalidState, "payment_mismatch", "The gateway payment given is not the order's payment."),
     (ValidationError, "gateway_required", "The order has a payment: pass the gateway."),
     (ValidationError, "invalid_password", "The password breaks the password policy."),
+    (
+        ValidationError,
+        "invalid_cursor",
+        "A page cursor is malformed or was made for another query.",
+    ),
+    (ValidationError, "invalid_limit", "A page size outside 1..100."),
+    (ValidationError, "invalid_status", "An order status filter that is not an OrderStatus."),
+    (ValidationError, "invalid_range", "A date range whose start is after its end."),
     (ValidationError, "invalid_throttle", "A login throttle rule is out of range."),
     (ValidationError, "unknown_invariant", "`check` was asked for an invariant it does not know."),
     (

@@ -31,6 +31,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import pydantic
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -68,11 +69,15 @@ def _result_types() -> set[str]:
     todo = list(found)
     while todo:
         cls = getattr(paykit, todo.pop())
+        held: list[object] = []
         if is_dataclass(cls):
-            for f in fields(cls):
-                for n in _names_in(f.type) & exported - found:
-                    found.add(n)
-                    todo.append(n)
+            held = [f.type for f in fields(cls)]
+        elif isinstance(cls, type) and issubclass(cls, pydantic.BaseModel):
+            held = [f.annotation for f in cls.model_fields.values()]
+        for annotation in held:
+            for n in _names_in(annotation) & exported - found:
+                found.add(n)
+                todo.append(n)
     return found
 
 

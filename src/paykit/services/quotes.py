@@ -17,6 +17,7 @@ import pydantic
 from pydantic import Field
 from sqlalchemy.orm import Session
 
+from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.errors import DiscountError
 from paykit.pricing import PricedOrder
@@ -74,6 +75,7 @@ class Quote:
     discount_error: str | None = None
 
 
+@checked
 def quote_order(
     session: Session,
     *,

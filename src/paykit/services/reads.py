@@ -21,6 +21,7 @@ import pydantic
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
+from paykit._arguments import checked
 from paykit.errors import NotFound, PermissionDenied, ValidationError
 from paykit.models import Order, OrderStatus, User, UserStatus
 from paykit.security.policy import Action, Actor, allows
@@ -163,6 +164,7 @@ def _view(order: Order, reader: User) -> OrderOut:
     )
 
 
+@checked
 def get_order(session: Session, *, actor: Actor, order_id: str) -> OrderOut:
     """One order with its items, refunds and payment state, as ``actor`` may see it.
 
@@ -273,6 +275,7 @@ def _decode_cursor(cursor: str, flt: dict[str, Any]) -> tuple[datetime, str]:
     return when, order_id
 
 
+@checked
 def list_orders(
     session: Session,
     *,
