@@ -1,23 +1,29 @@
-"""place_order throughput, as ratios against a hand-written reference run side by side.
+"""Checkout throughput and latency, as ratios against a hand-written reference run side by side.
 
     python benchmarks/place_order.py [--orders N] [--backend postgresql|sqlite|both]
 
-For each backend it prints:
+One checkout is paykit's two-phase flow, two transactions: ``place_order``
+(an idempotency key, a 10% discount code, a product that tracks stock, the
+card ``pm_card_visa`` attached to an *unconfirmed* gateway payment; stock and
+the discount use are taken, the order stays PENDING), committed; then
+``pay_order`` (re-reads the payment's amount, confirms it, completes the
+order), committed. For each backend it prints:
 
-1. orders/s of ``paykit.place_order`` (one worker, FakeGateway without latency,
-   one transaction per order: an idempotency key, a 10% discount code, a
-   product that tracks stock, a card confirmed at once);
-2. orders/s of the same workload hand-written as raw psycopg (or sqlite3)
-   statements writing the same rows, one transaction per order, and the
-   ratio paykit / raw;
+1. checkouts/s of paykit (one worker, FakeGateway without latency), with the
+   p50 and p99 latency of one checkout (both transactions);
+2. the same for the same workload hand-written as raw psycopg (or sqlite3)
+   statements writing the same rows in the same two transactions, and the
+   ratio paykit / raw: the median of 5 interleaved rounds, and each round's;
 3. 8 workers sharing one discount code and one product with a FakeGateway
-   latency of 20 ms, in orders/s and as a multiple of one worker at that
-   latency (PostgreSQL; SQLite serializes writers by design);
-4. RSS growth over 20,000 orders (``--rss-orders``). That run uses a gateway
+   latency of 20 ms per gateway call, in checkouts/s, p50/p99, and as a
+   multiple of one worker at that latency (PostgreSQL; SQLite serializes
+   writers by design);
+4. RSS growth over 20,000 checkouts (``--rss-orders``). That run uses a gateway
    that keeps nothing, so the figure is paykit's memory, not the fake ledger's.
 
-PostgreSQL comes from PAYKIT_BENCH_DATABASE_URL (default: the test server);
-each run works in a schema of its own and drops it afterwards.
+PostgreSQL comes from PAYKIT_BENCH_DATABASE_URL (default: the test server),
+for paykit and the reference alike; each run works in a schema of its own and
+drops it afterwards.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import argparse
 import gc
 import hashlib
 import json
+import math
 import os
 import secrets
 import sqlite3
@@ -42,11 +49,12 @@ from typing import Any
 
 import psycopg
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 import paykit
 from paykit import models as m
-from paykit.gateways import FakeGateway, GatewayPayment, PaymentIntentStatus
+from paykit.gateways import FakeGateway, GatewayPayment, PaymentGateway, PaymentIntentStatus
 from paykit.models import new_id
 
 PG_URL = os.environ.get(
@@ -113,8 +121,9 @@ class Database:
 
 
 def paykit_order(db: Database, gateway: Any, key: str) -> None:
+    """One checkout: place_order committed, then pay_order committed."""
     with Session(db.engine) as session, session.begin():
-        paykit.place_order(
+        placed = paykit.place_order(
             session,
             customer_id=db.customer_id,
             items=[{"price_id": db.price_id, "quantity": 1}],
@@ -125,6 +134,10 @@ def paykit_order(db: Database, gateway: Any, key: str) -> None:
             clock=CLOCK,
             idempotency_key=key,
         )
+        order_id = placed.order.id
+    with Session(db.engine) as session, session.begin():
+        paid = paykit.pay_order(session, order_id=order_id, gateway=gateway, clock=CLOCK)
+        assert paid.order.status is m.OrderStatus.COMPLETED, paid.order.status
 
 
 # --- the hand-written reference ------------------------------------------------------
@@ -132,14 +145,34 @@ def paykit_order(db: Database, gateway: Any, key: str) -> None:
 CENT = Decimal("0.01")
 
 
-class RawReference:
-    """place_order's workload written by hand, the way one would without paykit.
+def pg_conninfo(url: str) -> dict[str, Any]:
+    """psycopg.connect() keywords for a SQLAlchemy URL (PAYKIT_BENCH_DATABASE_URL)."""
+    parsed = make_url(url)
+    given = {
+        "host": parsed.host,
+        "port": parsed.port,
+        "user": parsed.username,
+        "password": parsed.password,
+        "dbname": parsed.database,
+    }
+    # Driver options in the query string (sslmode=..., say) pass through.
+    given.update({k: v for k, v in parsed.query.items() if isinstance(v, str)})
+    return {k: v for k, v in given.items() if v is not None}
 
-    Same rows (idempotency key with a SHA-256 request hash, order, item, audit
-    row, stock, discount use and its record), same guards (conditional updates
-    in a savepoint), one transaction per order; each step its own plain
-    statement (16 round trips with the commit on PostgreSQL, where paykit
-    merges them into 6). No input validation, audit masking or ORM objects.
+
+class RawReference:
+    """The checkout written by hand, the way one would without paykit.
+
+    Same rows, same two transactions. Transaction 1: the idempotency key (with
+    a SHA-256 request hash), the reads, an unconfirmed gateway payment with the
+    card attached, the order (PENDING / PENDING), its item and its
+    ``order.created`` audit row, then in a savepoint the stock and discount-use
+    conditional updates and the discount_usages row. Transaction 2: the
+    gateway confirms the payment, a conditional UPDATE completes the order
+    (WHERE status = 'PENDING'), an ``order.paid`` audit row. Each step its own
+    plain statement (16 round trips with the commit in transaction 1, 3 in
+    transaction 2, on PostgreSQL). No input validation, audit masking or ORM
+    objects, no re-read of the order or the payment.
     """
 
     def __init__(self, db: Database) -> None:
@@ -147,8 +180,7 @@ class RawReference:
         self.pg = db.backend == "postgresql"
         if self.pg:
             self.conn: Any = psycopg.connect(
-                "host=127.0.0.1 port=5432 user=postgres dbname=test",
-                options=f"-csearch_path={db.schema}",
+                **pg_conninfo(PG_URL), options=f"-csearch_path={db.schema}"
             )
             self.p = "%s"
         else:
@@ -164,27 +196,43 @@ class RawReference:
         # SQLite stores exact integer cents, as paykit's ExactDecimal does.
         return value if self.pg else int(value * 100)
 
-    def order(self, gateway: Any, key: str) -> None:
-        c = self.conn
-        cur = c.cursor()
-        x = lambda q, *a: cur.execute(self.sql(q), a)  # noqa: E731
+    def _begin(self, cur: Any) -> None:
         if not self.pg:
             cur.execute("BEGIN IMMEDIATE")
+
+    def _commit(self, cur: Any) -> None:
+        if self.pg:
+            self.conn.commit()
+        else:
+            cur.execute("COMMIT")
+
+    def order(self, gateway: Any, key: str) -> None:
+        """One checkout: place (transaction 1), then pay (transaction 2)."""
+        order_id, payment_id = self.place(gateway, key)
+        self.pay(gateway, order_id, payment_id)
+
+    def place(self, gateway: Any, key: str) -> tuple[str, str]:
+        cur = self.conn.cursor()
+        x = lambda q, *a: cur.execute(self.sql(q), a)  # noqa: E731
+        self._begin(cur)
         now = NOW if self.pg else NOW.replace(tzinfo=None).isoformat(" ")
+        customer_id = self.db.customer_id
         order_id = new_id()
         x(
-            "INSERT INTO paykit_idempotency_keys (id, scope, key, request_hash, resource_id, created_at)"
-            " VALUES (%s, 'place_order', %s, %s, %s, %s) ON CONFLICT (scope, key) DO NOTHING RETURNING id",
+            "INSERT INTO paykit_idempotency_keys (id, scope, key, user_id, request_hash,"
+            " resource_id, created_at) VALUES (%s, 'place_order', %s, %s, %s, %s, %s)"
+            " ON CONFLICT (scope, key) DO NOTHING RETURNING id",
             new_id(),
             key,
+            customer_id,
             hashlib.sha256(
                 json.dumps({"key": key, "price": self.db.price_id}).encode()
             ).hexdigest(),
             order_id,
             now,
         )
-        cur.fetchone()
-        x("SELECT id, status, stripe_customer_id FROM users WHERE id = %s", self.db.customer_id)
+        assert cur.fetchone() is not None
+        x("SELECT id, status, stripe_customer_id FROM users WHERE id = %s", customer_id)
         _, _, stripe_customer = cur.fetchone()
         x(
             "SELECT p.id, p.unit_amount, p.currency, p.active, pr.id, pr.status, pr.tax_rate,"
@@ -212,20 +260,22 @@ class RawReference:
             currency=currency,
             customer_id=stripe_customer,
             payment_method_id="pm_card_visa",
-            confirm=True,
+            confirm=False,
             metadata={"ref": key},
             idempotency_key=f"raw:{key}",
         )
+        assert payment.status == PaymentIntentStatus.REQUIRES_CONFIRMATION
+        order_number = f"RAW-{secrets.token_hex(4).upper()}-{order_id[-6:]}"
         x(
             "INSERT INTO orders (id, user_id, stripe_payment_intent_id, order_number, status, currency,"
             " subtotal, tax_amount, discount_amount, total_amount, billing_address, payment_status,"
-            " payment_method, refunded_amount, metadata, created_at, updated_at, completed_at)"
-            " VALUES (%s, %s, %s, %s, 'COMPLETED', %s, %s, %s, %s, %s, %s, 'SUCCEEDED', 'card', %s,"
-            " '{}', %s, %s, %s)",
+            " payment_method, refunded_amount, metadata, created_at, updated_at)"
+            " VALUES (%s, %s, %s, %s, 'PENDING', %s, %s, %s, %s, %s, %s, 'PENDING', 'card', %s,"
+            " '{}', %s, %s)",
             order_id,
-            self.db.customer_id,
+            customer_id,
             payment.id,
-            f"RAW-{secrets.token_hex(4).upper()}-{order_id[-6:]}",
+            order_number,
             currency,
             self.money(subtotal),
             self.money(tax),
@@ -233,7 +283,6 @@ class RawReference:
             self.money(total),
             json.dumps(ADDRESS),
             self.money(Decimal(0)),
-            now,
             now,
             now,
         )
@@ -252,9 +301,17 @@ class RawReference:
             "INSERT INTO audit_logs (id, user_id, action, resource, resource_id, new_values, metadata,"
             " created_at) VALUES (%s, %s, 'order.created', 'orders', %s, %s, '{}', %s)",
             new_id(),
-            self.db.customer_id,
+            customer_id,
             order_id,
-            json.dumps({"total_amount": str(total)}),
+            json.dumps(
+                {
+                    "order_number": order_number,
+                    "total_amount": str(total),
+                    "currency": currency,
+                    "discount_code": "HOT10",
+                    "status": "PENDING",
+                }
+            ),
             now,
         )
         x("SAVEPOINT reserve")
@@ -277,16 +334,47 @@ class RawReference:
             " VALUES (%s, %s, %s, %s, %s, %s)",
             new_id(),
             discount_id,
-            self.db.customer_id,
+            customer_id,
             order_id,
             self.money(discount),
             now,
         )
         x("RELEASE SAVEPOINT reserve")
+        self._commit(cur)
+        return order_id, payment.id
+
+    def pay(self, gateway: Any, order_id: str, payment_id: str) -> None:
+        cur = self.conn.cursor()
+        x = lambda q, *a: cur.execute(self.sql(q), a)  # noqa: E731
+        now = NOW if self.pg else NOW.replace(tzinfo=None).isoformat(" ")
+        # A pay endpoint receives the order id: it reads the order's payment and state.
+        x("SELECT stripe_payment_intent_id, status FROM orders WHERE id = %s", order_id)
+        stored, status = cur.fetchone()
+        assert stored == payment_id
+        assert status == "PENDING"
         if self.pg:
-            c.commit()
-        else:
-            cur.execute("COMMIT")
+            self.conn.commit()  # the read's implicit transaction ends before the gateway call
+        payment = gateway.confirm_payment(payment_id, idempotency_key=f"raw:pay:{order_id}")
+        assert payment.status == PaymentIntentStatus.SUCCEEDED
+        self._begin(cur)
+        x(
+            "UPDATE orders SET status = 'COMPLETED', payment_status = 'SUCCEEDED',"
+            " completed_at = %s, updated_at = %s WHERE id = %s AND status = 'PENDING'",
+            now,
+            now,
+            order_id,
+        )
+        assert cur.rowcount == 1
+        x(
+            "INSERT INTO audit_logs (id, user_id, action, resource, resource_id, new_values, metadata,"
+            " created_at) VALUES (%s, %s, 'order.paid', 'orders', %s, %s, '{}', %s)",
+            new_id(),
+            self.db.customer_id,
+            order_id,
+            json.dumps({"status": "COMPLETED", "payment_status": "SUCCEEDED"}),
+            now,
+        )
+        self._commit(cur)
 
     def close(self) -> None:
         self.conn.close()
@@ -295,35 +383,82 @@ class RawReference:
 # --- measuring -------------------------------------------------------------------------
 
 
-def rate(count: int, work: Callable[[int], None], workers: int = 1) -> float:
-    """Orders per second for ``count`` calls of ``work`` spread over ``workers`` threads."""
+def run(count: int, work: Callable[[int], None], workers: int = 1) -> tuple[float, list[float]]:
+    """Checkouts per second for ``count`` calls of ``work`` spread over ``workers``
+    threads, and each call's latency in seconds."""
+    latencies: list[float] = []
+
+    def timed(i: int) -> None:
+        start = time.perf_counter()
+        work(i)
+        latencies.append(time.perf_counter() - start)  # list.append is atomic
+
     start = time.perf_counter()
     if workers == 1:
         for i in range(count):
-            work(i)
+            timed(i)
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(work, range(count)))
-    return count / (time.perf_counter() - start)
+            list(pool.map(timed, range(count)))
+    return count / (time.perf_counter() - start), latencies
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """The nearest-rank ``q`` quantile (0 < q <= 1)."""
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def p50_p99(samples: list[float]) -> str:
+    return f"p50 {percentile(samples, 0.50) * 1000:6.2f} ms  p99 {percentile(samples, 0.99) * 1000:6.2f} ms"
 
 
 class KeepNothingGateway:
-    """Succeeds every payment and keeps no ledger (for the memory measurement)."""
+    """Creates, re-reads and confirms payments, and keeps no ledger (for the memory
+    measurement): a payment's amount and currency travel in its id."""
 
     def __init__(self) -> None:
         self._n = 0
         self._lock = threading.Lock()
 
+    @staticmethod
+    def _payment(payment_id: str, status: PaymentIntentStatus) -> GatewayPayment:
+        _, _, _, amount, currency = payment_id.split("_")
+        return GatewayPayment(
+            id=payment_id,
+            status=status,
+            amount_minor=int(amount),
+            currency=currency,
+            payment_method_id="pm_card_visa",
+        )
+
     def create_payment(self, *, amount_minor: int, currency: str, **_: Any) -> GatewayPayment:
         with self._lock:
             self._n += 1
             n = self._n
-        return GatewayPayment(
-            id=f"pi_mem_{n}",
-            status=PaymentIntentStatus.SUCCEEDED,
-            amount_minor=amount_minor,
-            currency=currency,
+        return self._payment(
+            f"pi_mem_{n}_{amount_minor}_{currency.upper()}",
+            PaymentIntentStatus.REQUIRES_CONFIRMATION,
         )
+
+    def retrieve_payment(self, payment_id: str) -> GatewayPayment:
+        return self._payment(payment_id, PaymentIntentStatus.REQUIRES_CONFIRMATION)
+
+    def confirm_payment(self, payment_id: str, **_: Any) -> GatewayPayment:
+        return self._payment(payment_id, PaymentIntentStatus.SUCCEEDED)
+
+
+def _not_used(name: str) -> Callable[..., Any]:
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"KeepNothingGateway.{name} is not part of the benchmark")
+
+    return method
+
+
+# The rest of the PaymentGateway protocol, so paykit's argument checks accept it.
+for _name, _member in vars(PaymentGateway).items():
+    if callable(_member) and not _name.startswith("_") and not hasattr(KeepNothingGateway, _name):
+        setattr(KeepNothingGateway, _name, _not_used(_name))
 
 
 def rss_mb() -> float:
@@ -343,36 +478,47 @@ def bench(backend: str, orders: int, parallel_orders: int, rss_orders: int) -> N
             paykit_order(db, warm, f"warm-p{i}")
             raw.order(warm, f"warm-r{i}")
         rounds = []
+        paykit_lat: list[float] = []
+        raw_lat: list[float] = []
         for r in range(5):  # interleave so both see the same machine state
             gw_p = FakeGateway(clock=CLOCK, namespace=f"p{r}")
             gw_r = FakeGateway(clock=CLOCK, namespace=f"r{r}")
-            p = rate(orders, lambda i, r=r, g=gw_p: paykit_order(db, g, f"p{r}-{i}"))
-            q = rate(orders, lambda i, r=r, g=gw_r: raw.order(g, f"r{r}-{i}"))
+            p, lat_p = run(orders, lambda i, r=r, g=gw_p: paykit_order(db, g, f"p{r}-{i}"))
+            q, lat_q = run(orders, lambda i, r=r, g=gw_r: raw.order(g, f"r{r}-{i}"))
             rounds.append((p, q))
+            paykit_lat += lat_p
+            raw_lat += lat_q
         # Each round times both paths back to back; the median round's ratio is
         # the figure, since a busy moment on the machine hits one round, not all.
         ratios = sorted(p / q for p, q in rounds)
         median = ratios[len(ratios) // 2]
+        driver = "psycopg" if backend == "postgresql" else "sqlite3"
+        print(f"1 worker, no gateway latency; latency per checkout over all {len(rounds)} rounds")
         print(
-            f"place_order, 1 worker:           {statistics.median(p for p, _ in rounds):8.1f} orders/s (median of {len(rounds)})"
+            f"{'paykit place_order + pay_order:':<32}"
+            f"{statistics.median(p for p, _ in rounds):8.1f} checkouts/s  {p50_p99(paykit_lat)}"
+            f"  (median of {len(rounds)})"
         )
         print(
-            f"raw {'psycopg' if backend == 'postgresql' else 'sqlite3'} reference, 1 worker: {statistics.median(q for _, q in rounds):8.1f} orders/s"
+            f"{f'raw {driver} reference:':<32}"
+            f"{statistics.median(q for _, q in rounds):8.1f} checkouts/s  {p50_p99(raw_lat)}"
         )
         print(
-            f"ratio paykit / raw:              {median:8.2f}x"
+            f"{'ratio paykit / raw:':<32}{median:8.2f}x"
             f"   (per round: {', '.join(f'{p / q:.2f}' for p, q in rounds)})"
         )
         raw.close()
 
         if backend == "postgresql":
             slow = FakeGateway(clock=CLOCK, latency=0.020, namespace="slow")
-            one = rate(parallel_orders // 4, lambda i: paykit_order(db, slow, f"s1-{i}"))
-            eight = rate(parallel_orders, lambda i: paykit_order(db, slow, f"s8-{i}"), workers=8)
-            print(f"20 ms gateway, 1 worker:          {one:8.1f} orders/s")
+            one, lat_one = run(parallel_orders // 4, lambda i: paykit_order(db, slow, f"s1-{i}"))
+            eight, lat_eight = run(
+                parallel_orders, lambda i: paykit_order(db, slow, f"s8-{i}"), workers=8
+            )
+            print(f"{'20 ms gateway, 1 worker:':<32}{one:8.1f} checkouts/s  {p50_p99(lat_one)}")
             print(
-                f"20 ms gateway, 8 workers (1 hot code, 1 product): {eight:8.1f} orders/s"
-                f" = {eight / one:.2f}x one worker"
+                f"{'20 ms gateway, 8 workers:':<32}{eight:8.1f} checkouts/s  {p50_p99(lat_eight)}"
+                f"  (1 hot code, 1 product) = {eight / one:.2f}x one worker"
             )
 
         if rss_orders:
@@ -386,13 +532,22 @@ def bench(backend: str, orders: int, parallel_orders: int, rss_orders: int) -> N
             gc.collect()
             after = rss_mb()
             print(
-                f"RSS over {rss_orders} orders:        {before:.1f} MB -> {after:.1f} MB"
+                f"RSS over {rss_orders} checkouts: {before:.1f} MB -> {after:.1f} MB"
                 f" (growth {after - before:+.1f} MB)"
             )
         with db.engine.connect() as conn:
             count = conn.execute(sa.select(sa.func.count()).select_from(m.Order)).scalar_one()
+            completed = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(m.Order)
+                .where(m.Order.status == m.OrderStatus.COMPLETED)
+            ).scalar_one()
             stock = conn.execute(sa.select(m.Product.stock_quantity)).scalar_one()
-        print(f"check: {count} orders written, stock {10_000_000 - stock} taken")
+            uses = conn.execute(sa.select(m.Discount.current_uses)).scalar_one()
+        print(
+            f"check: {count} orders written, {completed} completed,"
+            f" stock {10_000_000 - stock} taken, {uses} discount uses"
+        )
     finally:
         db.close()
 

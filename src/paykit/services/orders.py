@@ -1440,10 +1440,11 @@ def _create_payment(
         )
 
     payment = create(gateway_key)
-    if replayable:
-        # A retry with the host's key may get the first attempt's answer
-        # replayed, as it was then: read what the payment is now.
-        payment = gateway.retrieve_payment(payment.id)
+    if not replayable:
+        return payment  # a key made of the new order's id: never an earlier payment
+    # A retry with the host's key may get the first attempt's answer replayed,
+    # as it was then: read what the payment is now.
+    payment = gateway.retrieve_payment(payment.id)
     if payment.status not in _FRESH or _payment_taken(session, payment.id):
         # The key replayed a payment that is no longer fresh (reconciliation
         # cancelled or refunded it after a host rolled back), or one that
