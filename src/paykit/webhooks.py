@@ -21,6 +21,8 @@ table of events and what paykit does with each.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +30,6 @@ from datetime import UTC, datetime
 from typing import Any, Final, cast
 
 import sqlalchemy as sa
-import stripe
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -99,12 +100,60 @@ Handler = Callable[[Session, Mapping[str, Any], _Context], WebhookEventStatus]
 # --------------------------------------------------------------------- verification
 
 
-def _signed_timestamp(header: str) -> int:
-    for part in header.split(","):
-        name, _, value = part.partition("=")
-        if name.strip() == "t":
-            return int(value)
-    raise ValueError("no timestamp")
+# The signature rules are stripe-python's (``stripe.WebhookSignature``), rule for
+# rule, so that the timestamp checked is by construction the one that was signed.
+# tests/property/test_webhook_signature_props.py holds them to stripe's verifier.
+_SCHEME: Final = "v1"
+_SECRET_BLANKS: Final = " \t\r\n\f\v"  # what stripe-python strips to call a secret empty
+
+
+def _parse_signature_header(header: str) -> tuple[int, list[str]]:
+    """The signed timestamp and the ``v1`` signatures, parsed as stripe-python parses them.
+
+    Items are split on ``,`` and on ``=`` without trimming, so `` t=...`` is not
+    a timestamp; the first ``t`` wins; every ``v1`` is a candidate; other
+    schemes are ignored; a ``t`` or ``v1`` item without ``=`` spoils the header.
+    """
+    items = [item.split("=", 2) for item in header.split(",")]
+    timestamp = int([item[1] for item in items if item[0] == "t"][0])
+    return timestamp, [item[1] for item in items if item[0] == _SCHEME]
+
+
+def _matches(expected: str, candidate: str) -> bool:
+    try:
+        return hmac.compare_digest(expected.encode("utf-8"), candidate.encode("utf-8"))
+    except UnicodeEncodeError:
+        return False
+
+
+def _verify_signature(
+    text: str, header: str | None, secrets: Sequence[str], tolerance: int | None, now: float
+) -> None:
+    """Raise ``InvalidSignature`` unless ``header`` signs ``text`` recently enough."""
+    if not header:
+        raise InvalidSignature("no Stripe-Signature header")
+    try:
+        timestamp, signatures = _parse_signature_header(header)
+    except (ValueError, IndexError, TypeError, AttributeError):
+        raise InvalidSignature("the Stripe-Signature header cannot be parsed") from None
+    if not signatures:
+        raise InvalidSignature(f"the Stripe-Signature header has no {_SCHEME} signature")
+    try:
+        signed = f"{timestamp:d}.{text}".encode()
+    except UnicodeEncodeError:
+        raise InvalidSignature("the payload is not valid text") from None
+    expected = [hmac.new(s.encode("utf-8"), signed, hashlib.sha256).hexdigest() for s in secrets]
+    if not any(_matches(e, candidate) for e in expected for candidate in signatures):
+        raise InvalidSignature("the Stripe-Signature header does not match the payload")
+    # stripe-python refuses only the past side; a timestamp far in the future is
+    # refused too, so a host clock that lags shows up instead of silently
+    # widening the replay window (docs/stripe.md).
+    if tolerance is not None and not now - tolerance <= timestamp <= now + tolerance:
+        raise InvalidSignature(
+            "the signature's timestamp is outside the tolerance; a replayed request?",
+            code="webhook_timestamp_out_of_tolerance",
+            details={"tolerance": tolerance},
+        )
 
 
 def verify_event(
@@ -117,39 +166,37 @@ def verify_event(
 ) -> dict[str, Any]:
     """Check the ``Stripe-Signature`` of the raw body and return the parsed event.
 
-    The HMAC is checked by stripe-python's ``WebhookSignature.verify_header``
-    against each secret in turn (several secrets: for rotation, old and new
-    are both valid while Stripe signs with both). The timestamp is checked
-    against the injected clock: more than ``tolerance`` seconds away, in
-    either direction, is refused (``None`` turns the check off). Raises
-    ``InvalidSignature`` (``invalid_signature`` or ``webhook_timestamp_out_of_tolerance``)
-    or ``WebhookError`` (``webhook_payload_invalid``).
+    The header is parsed and the HMAC checked exactly as stripe-python's
+    ``WebhookSignature.verify_header`` does it, against each secret in turn
+    (several secrets: for rotation, old and new are both valid while Stripe
+    signs with both); a bytes body is decoded as UTF-8 first. The signed
+    timestamp is checked against the injected clock: more than ``tolerance``
+    seconds away, in either direction, is refused (``None`` turns the check
+    off; unlike stripe-python, ``0`` does not). Raises ``InvalidSignature``
+    (``invalid_signature``, ``webhook_timestamp_out_of_tolerance`` or
+    ``webhook_secret_missing``) or ``WebhookError`` (``webhook_payload_invalid``).
     """
     candidates = [secrets] if isinstance(secrets, str) else list(secrets)
-    if not candidates or not all(candidates):
+    if not candidates or not all(
+        isinstance(secret, str) and secret.strip(_SECRET_BLANKS) for secret in candidates
+    ):
         raise InvalidSignature("no webhook secret configured", code="webhook_secret_missing")
-    verified = False
-    for secret in candidates:
+    if isinstance(payload, bytes | bytearray):
         try:
-            # tolerance=None here: the time check below uses the injected clock.
-            stripe.WebhookSignature.verify_header(payload, signature_header, secret, None)
-        except stripe.SignatureVerificationError:
-            continue
-        verified = True
-        break
-    if not verified:
-        raise InvalidSignature("the Stripe-Signature header does not match the payload")
-    assert signature_header is not None
-    if tolerance is not None:
-        now = resolve_clock(clock).now().timestamp()
-        if abs(now - _signed_timestamp(signature_header)) > tolerance:
-            raise InvalidSignature(
-                "the signature's timestamp is outside the tolerance; a replayed request?",
-                code="webhook_timestamp_out_of_tolerance",
-                details={"tolerance": tolerance},
-            )
+            text = bytes(payload).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidSignature("the payload is not UTF-8; Stripe signs UTF-8") from None
+    elif isinstance(payload, str):
+        text = payload
+    else:
+        raise WebhookError(
+            f"the payload must be the raw body as bytes or str, not {type(payload).__name__}",
+            code="webhook_payload_invalid",
+        )
+    now = resolve_clock(clock).now().timestamp()
+    _verify_signature(text, signature_header, candidates, tolerance, now)
     try:
-        event = json.loads(payload)
+        event = json.loads(text)
         if not isinstance(event, dict):
             raise TypeError("not an object")
         for name in ("id", "type", "created"):
