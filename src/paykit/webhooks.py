@@ -556,7 +556,9 @@ def _apply_refund(session: Session, obj: Mapping[str, Any], ctx: _Context) -> We
     refund = refund_from_stripe(obj)
     exists = session.scalar(sa.select(Refund.id).where(Refund.stripe_refund_id == refund.id))
     if exists is not None:
-        refund_services.sync_refund(session, gateway_refund=refund, clock=ctx.clock)
+        refund_services.sync_refund(
+            session, gateway_refund=refund, clock=ctx.clock, context=ctx.request
+        )
         return WebhookEventStatus.PROCESSED
     order = session.scalar(
         sa.select(Order).where(Order.stripe_payment_intent_id == refund.payment_id)
@@ -784,6 +786,7 @@ HANDLERS: Mapping[str, Handler] = {
     "charge.refunded": _charge_refunded,
     "refund.created": _refund_event,
     "refund.updated": _refund_event,
+    "refund.failed": _refund_event,
     "customer.subscription.created": _subscription_event,
     "customer.subscription.updated": _subscription_event,
     "customer.subscription.deleted": _subscription_event,
