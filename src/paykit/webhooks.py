@@ -37,7 +37,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
-from paykit.errors import InvalidSignature, InvalidState, WebhookError
+from paykit.errors import InvalidSignature, InvalidState, PaykitError, WebhookError
 from paykit.gateways.base import PaymentGateway
 from paykit.gateways.stripe import payment_from_stripe, refund_from_stripe
 from paykit.models import (
@@ -305,7 +305,14 @@ def _apply(
         with session.begin_nested():
             return handler(session, payload, ctx), None
     except Exception as exc:  # any failure is recorded on the row and retried
-        return WebhookEventStatus.FAILED, f"{type(exc).__name__}: {exc}"[:_MAX_ERROR]
+        return WebhookEventStatus.FAILED, _describe(exc)[:_MAX_ERROR]
+
+
+def _describe(exc: Exception) -> str:
+    """``InvalidState [payment_amount_mismatch]: ...``: the class, paykit's code, the message."""
+    if isinstance(exc, PaykitError):
+        return f"{type(exc).__name__} [{exc.code}]: {exc.message}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _record_outcome(

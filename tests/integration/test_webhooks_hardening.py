@@ -1,6 +1,6 @@
-"""A refund that fails or is cancelled at Stripe undoes what it counted, on both databases.
+"""Webhook findings of issue 10, on both databases: failed refunds, stored errors, invoice periods.
 
-Stripe can fail a refund after it succeeded (the card was closed, the bank
+Refunds: Stripe can fail a refund after it succeeded (the card was closed, the bank
 returned the money): ``refund.failed``, or ``refund.updated`` with
 ``status: failed``/``canceled``. The money was never returned, so the order's
 ``refunded_amount``, its status and its payment status go back, once, whatever
@@ -16,8 +16,16 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from tests import factories as f
-from tests.integration.test_webhooks import NOW, Hook, count, hook, paid_order
-from tests.stripe_server import make_event, render_refund
+from tests.integration.test_webhooks import (
+    NOW,
+    Hook,
+    count,
+    hook,
+    paid_order,
+    pending_order,
+    subscription_world,
+)
+from tests.stripe_server import fixture, make_event, render_payment, render_refund
 
 import paykit
 from paykit import models as m
@@ -200,3 +208,91 @@ def test_sync_refund_reverses_once_when_called_twice(hook: Hook) -> None:
     sync_refund(hook.session, gateway_refund=failed, clock=hook.clock)
     assert state(hook, order, refund)[0] == Decimal("0.00")
     assert count(hook.session, m.AuditLog, m.AuditLog.action == "refund.failed") == 1
+
+
+# --------------------------------------------------------------------- a rejected event's error
+
+
+def test_a_rejected_event_stores_its_error_code_and_the_amount_in_major_units(hook: Hook) -> None:
+    order = pending_order(hook)
+    assert order.stripe_payment_intent_id is not None
+    paid = hook.gateway.confirm_payment(
+        order.stripe_payment_intent_id, payment_method_id="pm_card_visa", idempotency_key="c"
+    )
+    obj = render_payment(paid)
+    obj.update(amount=100000, amount_received=100000)  # 1000.00 USD for a 15.00 order
+    response = hook.deliver(make_event("payment_intent.succeeded", obj, created=NOW))
+    assert response.status_code == 500
+    row = hook.inbox(response.body["error"]["event_id"])
+    assert row.status == "failed"
+    assert row.last_error is not None
+    assert row.last_error.startswith("InvalidState [payment_amount_mismatch]: "), row.last_error
+    assert "is for 1000.00 USD" in row.last_error
+    assert "totals 15.00 USD" in row.last_error
+    assert "100000" not in row.last_error
+
+
+# --------------------------------------------------------------------- invoice periods
+
+
+def subscription_line(sub_id: str, start: int, end: int) -> dict[str, Any]:
+    """A line of the subscription, shaped as Stripe's since API 2025-03-31 (``parent``)."""
+    line = fixture("invoice")["lines"]["data"][0]
+    line.update(
+        id="il_sub",
+        amount=1000,
+        description="1 x Pro (at $10.00 / month)",
+        period={"start": start, "end": end},
+        parent={
+            "type": "subscription_item_details",
+            "invoice_item_details": None,
+            "subscription_item_details": {
+                "invoice_item": None,
+                "proration": False,
+                "proration_details": {"credited_items": None},
+                "subscription": sub_id,
+                "subscription_item": "si_test",
+            },
+        },
+    )
+    return line
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["parent", "type"])
+def test_an_invoice_takes_its_period_from_the_subscription_line(hook: Hook, legacy: bool) -> None:
+    stripe_price, _ = subscription_world(hook)
+    sub = hook.gateway.create_subscription(
+        customer_id=hook.customer_id, price_id=stripe_price, idempotency_key="s"
+    )
+    start, end = NOW, NOW + 30 * 86400
+    one_off = fixture("invoice")["lines"]["data"][0]  # Stripe's example: an invoice item
+    one_off["period"] = {"start": NOW - 7 * 86400, "end": NOW - 7 * 86400}
+    recurring = subscription_line(sub.id, start, end)
+    if legacy:  # API versions before 2025-03-31 say it with ``type``
+        one_off.update(type="invoiceitem", parent=None)
+        recurring.update(type="subscription", parent=None)
+    invoice = fixture("invoice")
+    invoice.update(
+        id="in_periods",
+        subscription=sub.id,
+        parent={"type": "subscription_details", "subscription_details": {"subscription": sub.id}},
+        currency="usd",
+        number="INV-P",
+        status="paid",
+        subtotal=2000,
+        total=2000,
+        total_taxes=[],
+        amount_paid=2000,
+        amount_due=0,
+        period_start=NOW - 30 * 86400,
+        period_end=NOW,
+        status_transitions={"paid_at": NOW},
+        lines={"object": "list", "data": [one_off, recurring], "has_more": False},
+    )
+    response = hook.deliver(make_event("invoice.paid", invoice, created=NOW))
+    assert response.body["status"] == "processed", response.body
+    row = hook.session.scalars(
+        sa.select(m.Invoice).where(m.Invoice.stripe_invoice_id == "in_periods")
+    ).one()
+    hook.session.refresh(row)
+    assert (row.period_start.timestamp(), row.period_end.timestamp()) == (start, end)
