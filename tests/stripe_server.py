@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-
 from paykit.clock import Clock
 from paykit.errors import (
     GatewayError,

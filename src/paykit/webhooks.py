@@ -115,7 +115,8 @@ def _parse_signature_header(header: str) -> tuple[int, list[str]]:
     schemes are ignored; a ``t`` or ``v1`` item without ``=`` spoils the header.
     """
     items = [item.split("=", 2) for item in header.split(",")]
-    timestamp = int([item[1] for item in items if item[0] == "t"][0])
+    # Every t item is indexed, as in stripe-python: a later bare "t" spoils the header.
+    timestamp = int([item[1] for item in items if item[0] == "t"][0])  # noqa: RUF015
     return timestamp, [item[1] for item in items if item[0] == _SCHEME]
 
 

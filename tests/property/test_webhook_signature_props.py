@@ -82,7 +82,9 @@ def signed_timestamp(header: str) -> int | None:
     return int(timestamp)
 
 
-def check(payload: bytes | str, header: str, secrets: list[str], tolerance: int = TOLERANCE) -> None:
+def check(
+    payload: bytes | str, header: str, secrets: list[str], tolerance: int = TOLERANCE
+) -> None:
     expected = stripe_accepts(payload, header, secrets, tolerance)
     verdict = paykit_verdict(payload, header, secrets, tolerance)
     stamp = signed_timestamp(header)
