@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -112,11 +112,14 @@ def _apply_succeeded(session: Session, order: Order, amount: Decimal, now: datet
 def _insert_refund(session: Session, values: dict[str, Any]) -> bool:
     """Insert the Refund row unless one with this gateway id exists; True if inserted."""
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    # The Core table: its keys are column names, and ORM-enabled inserts before
+    # SQLAlchemy 2.1 read "metadata" as the declarative MetaData, not the column.
+    table = cast(sa.Table, Refund.__table__)
     statement = (
-        insert(Refund)
+        insert(table)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["stripe_refund_id"])
-        .returning(Refund.id)
+        .returning(table.c.id)
     )
     return session.execute(statement).scalar_one_or_none() is not None
 

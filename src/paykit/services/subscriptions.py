@@ -146,7 +146,9 @@ def _unwrap(obj: Any, expected: str) -> tuple[dict[str, Any], datetime | None]:
     """(the Stripe object, the event's created time or None) from any accepted input."""
     if isinstance(obj, GatewaySubscription):
         return dict(obj.raw), None
-    if hasattr(obj, "to_dict"):  # a stripe.StripeObject
+    if not isinstance(obj, Mapping) and hasattr(obj, "to_dict"):
+        # A stripe.StripeObject since stripe 15; before, it is a dict (and its
+        # to_dict is deprecated), so it is read as the Mapping it is.
         obj = obj.to_dict()
     if not isinstance(obj, Mapping):
         raise ValidationError(f"expected a Stripe {expected} object or event payload")
