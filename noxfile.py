@@ -1,4 +1,4 @@
-"""The one entry point for paykit's checks: ``nox -s tests lint typecheck demo``."""
+"""The one entry point for paykit's checks: ``nox -s tests tests-lowest lint typecheck demo``."""
 
 from __future__ import annotations
 
