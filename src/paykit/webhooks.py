@@ -37,7 +37,13 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
-from paykit.errors import InvalidSignature, InvalidState, PaykitError, WebhookError
+from paykit.errors import (
+    ConfigurationError,
+    InvalidSignature,
+    InvalidState,
+    PaykitError,
+    WebhookError,
+)
 from paykit.gateways.base import PaymentGateway
 from paykit.gateways.stripe import payment_from_stripe, refund_from_stripe
 from paykit.models import (
@@ -175,13 +181,25 @@ def verify_event(
     seconds away, in either direction, is refused (``None`` turns the check
     off; unlike stripe-python, ``0`` does not). Raises ``InvalidSignature``
     (``invalid_signature``, ``webhook_timestamp_out_of_tolerance`` or
-    ``webhook_secret_missing``) or ``WebhookError`` (``webhook_payload_invalid``).
+    ``webhook_secret_missing``) or ``WebhookError`` (``webhook_payload_invalid``);
+    a ``tolerance`` that is not ``None`` or an int >= 0 is a ``ConfigurationError``
+    (``webhook_tolerance_invalid``).
     """
-    candidates = [secrets] if isinstance(secrets, str) else list(secrets)
+    try:
+        candidates = [secrets] if isinstance(secrets, str) else list(secrets)
+    except TypeError:
+        candidates = []
     if not candidates or not all(
         isinstance(secret, str) and secret.strip(_SECRET_BLANKS) for secret in candidates
     ):
         raise InvalidSignature("no webhook secret configured", code="webhook_secret_missing")
+    if tolerance is not None and (
+        isinstance(tolerance, bool) or not isinstance(tolerance, int) or tolerance < 0
+    ):
+        raise ConfigurationError(
+            f"tolerance must be None or a whole number of seconds >= 0, not {tolerance!r}",
+            code="webhook_tolerance_invalid",
+        )
     if isinstance(payload, bytes | bytearray):
         try:
             text = bytes(payload).decode("utf-8")

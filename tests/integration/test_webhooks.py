@@ -541,6 +541,7 @@ def test_every_required_event_type_has_a_handler() -> None:
         "payment_intent.canceled",
         "charge.refunded",
         "refund.updated",
+        "refund.failed",
         "customer.subscription.created",
         "customer.subscription.updated",
         "customer.subscription.deleted",

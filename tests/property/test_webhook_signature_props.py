@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from tests.stripe_server import sign
 
 from paykit.clock import FrozenClock
-from paykit.errors import WebhookError
+from paykit.errors import ConfigurationError, WebhookError
 from paykit.webhooks import verify_event
 
 SECRET = "whsec_current"
@@ -142,7 +142,16 @@ def header_items(draw: Callable[..., Any], body: str | None) -> list[str]:
             "=",
         ]
     )
-    return draw(st.lists(st.one_of(pool, st.text(max_size=12)), min_size=0, max_size=6))
+    items: list[str] = draw(st.lists(st.one_of(pool, st.text(max_size=12)), max_size=5))
+    if draw(st.booleans()):
+        # Half the headers carry a good t and v1 somewhere among the rest, so
+        # acceptance is as common as refusal.
+        at = draw(st.integers(0, len(items)))
+        items.insert(at, f"t={signed_at}")
+        items.insert(
+            draw(st.integers(at + 1, len(items))), f"v1={hmac_v1(SECRET, signed_at, text)}"
+        )
+    return items
 
 
 @given(data=st.data(), body=bodies, secrets=st.sampled_from([[SECRET], [OTHER, SECRET], [OTHER]]))
@@ -169,20 +178,46 @@ def test_paykit_accepts_exactly_what_stripe_accepts(
     ("header", "accepted"),
     [
         # The replay: a fresh padded item before the captured header's real t.
-        (f" t={NOW},t={NOW - 3600},v1={hmac_v1(SECRET, NOW - 3600, BODY)}", False),
+        pytest.param(
+            f" t={NOW},t={NOW - 3600},v1={hmac_v1(SECRET, NOW - 3600, BODY)}",
+            False,
+            id="replay-padded-t",
+        ),
         # Two t items: the first is the one signed and checked.
-        (f"t={NOW},t={NOW - 3600},v1={hmac_v1(SECRET, NOW, BODY)}", True),
-        (f"t={NOW - 3600},t={NOW},v1={hmac_v1(SECRET, NOW, BODY)}", False),
+        pytest.param(
+            f"t={NOW},t={NOW - 3600},v1={hmac_v1(SECRET, NOW, BODY)}", True, id="first-t-signed"
+        ),
+        pytest.param(
+            f"t={NOW - 3600},t={NOW},v1={hmac_v1(SECRET, NOW, BODY)}",
+            False,
+            id="first-t-not-signed",
+        ),
         # Several v1: any one matching is enough; unknown schemes are ignored.
-        (f"t={NOW},v1=deadbeef,v1={hmac_v1(SECRET, NOW, BODY)},v0=x,zz=1", True),
-        (f"t={NOW},v0={hmac_v1(SECRET, NOW, BODY)}", False),
+        pytest.param(
+            f"t={NOW},v1=deadbeef,v1={hmac_v1(SECRET, NOW, BODY)},v0=x,zz=1",
+            True,
+            id="several-v1-unknown-schemes",
+        ),
+        pytest.param(f"t={NOW},v0={hmac_v1(SECRET, NOW, BODY)}", False, id="v0-only"),
         # Padding is never trimmed.
-        (f"t={NOW}, v1={hmac_v1(SECRET, NOW, BODY)}", False),
-        (f"t={NOW},v1={hmac_v1(SECRET, NOW, BODY)},t", False),
+        pytest.param(f"t={NOW}, v1={hmac_v1(SECRET, NOW, BODY)}", False, id="padded-v1"),
+        pytest.param(f"t={NOW},v1={hmac_v1(SECRET, NOW, BODY)},t", False, id="bare-t-spoils"),
         # Tolerance edges at T0 + 0.25 s.
-        (f"t={NOW - TOLERANCE},v1={hmac_v1(SECRET, NOW - TOLERANCE, BODY)}", False),
-        (f"t={NOW - TOLERANCE + 1},v1={hmac_v1(SECRET, NOW - TOLERANCE + 1, BODY)}", True),
-        (f"t={NOW + TOLERANCE},v1={hmac_v1(SECRET, NOW + TOLERANCE, BODY)}", True),
+        pytest.param(
+            f"t={NOW - TOLERANCE},v1={hmac_v1(SECRET, NOW - TOLERANCE, BODY)}",
+            False,
+            id="past-edge-refused",
+        ),
+        pytest.param(
+            f"t={NOW - TOLERANCE + 1},v1={hmac_v1(SECRET, NOW - TOLERANCE + 1, BODY)}",
+            True,
+            id="past-edge-inside",
+        ),
+        pytest.param(
+            f"t={NOW + TOLERANCE},v1={hmac_v1(SECRET, NOW + TOLERANCE, BODY)}",
+            True,
+            id="future-edge-inside",
+        ),
     ],
 )
 def test_known_headers(body: bytes | str, header: str, accepted: bool) -> None:
@@ -216,3 +251,34 @@ def test_the_test_signer_signs_as_stripe_does() -> None:
     generate = getattr(stripe.WebhookSignature, "generate_signature_header", None)
     if generate is not None:  # stripe >= 15.5
         assert generate(BODY, SECRET, timestamp=NOW) == sign(BODY, SECRET, timestamp=NOW)
+
+
+@pytest.mark.parametrize("tolerance", [-1, "300", 1.5, True])
+def test_a_tolerance_that_is_not_whole_seconds_is_a_configuration_error(tolerance: Any) -> None:
+    header = sign(BODY, SECRET, timestamp=NOW)
+    with pytest.raises(ConfigurationError) as excinfo:
+        verify_event(BODY, header, secrets=SECRET, tolerance=tolerance, clock=FrozenClock(T0))
+    assert excinfo.value.code == "webhook_tolerance_invalid"
+
+
+@pytest.mark.parametrize("secrets", [[], [""], ["  \t"], 5, [None]])
+def test_no_usable_secret_is_refused(secrets: Any) -> None:
+    header = sign(BODY, SECRET, timestamp=NOW)
+    with pytest.raises(WebhookError) as excinfo:
+        verify_event(BODY, header, secrets=secrets, clock=FrozenClock(T0))
+    assert excinfo.value.code == "webhook_secret_missing"
+
+
+@pytest.mark.parametrize(
+    ("payload", "header"),
+    [
+        ({"id": "evt"}, None),
+        (b"\xff\xfe", "t=1,v1=x"),
+        (BODY, b"t=1,v1=x"),
+        (BODY, 5),
+    ],
+)
+def test_wrong_types_are_refused_with_a_code(payload: Any, header: Any) -> None:
+    with pytest.raises(WebhookError) as excinfo:
+        verify_event(payload, header, secrets=SECRET, clock=FrozenClock(T0))
+    assert excinfo.value.code in {"webhook_payload_invalid", "invalid_signature"}
