@@ -296,3 +296,22 @@ def test_an_invoice_takes_its_period_from_the_subscription_line(hook: Hook, lega
     ).one()
     hook.session.refresh(row)
     assert (row.period_start.timestamp(), row.period_end.timestamp()) == (start, end)
+
+
+def test_a_refund_that_requires_action_is_pending_until_it_succeeds(hook: Hook) -> None:
+    order = paid_order(hook)
+    assert order.stripe_payment_intent_id is not None
+    made = hook.gateway.create_refund(
+        payment_id=order.stripe_payment_intent_id,
+        amount_minor=1000,
+        reason=None,
+        idempotency_key="dash",
+    )
+    waiting = render_refund(made)
+    waiting["status"] = "requires_action"  # e.g. bank details needed for the payment method
+    response = hook.deliver(make_event("refund.created", waiting, created=NOW))
+    assert response.body["status"] == "processed", response.body
+    [row] = hook.session.scalars(sa.select(m.Refund).where(m.Refund.order_id == order.id))
+    assert state(hook, order, row)[::3] == (Decimal("0.00"), m.RefundStatus.PENDING)
+    hook.deliver(make_event("refund.updated", render_refund(made), created=NOW + 5))
+    assert state(hook, order, row)[::3] == (Decimal("10.00"), m.RefundStatus.SUCCEEDED)
