@@ -47,6 +47,7 @@ from paykit.models import (
     ProductDiscount,
     ProductStatus,
     ProductType,
+    RefundReason,
     User,
     UserStatus,
     new_id,
@@ -55,7 +56,7 @@ from paykit.money import from_minor_units, to_minor_units
 from paykit.pricing import DiscountRule, DiscountUsageCounts, LineInput, PricedOrder, price_order
 from paykit.schemas.base import validate
 from paykit.schemas.orders import PlaceOrderInput
-from paykit.services import _idempotency
+from paykit.services import _idempotency, refunds
 from paykit.services._audit import build_audit, record_audit
 from paykit.services._sql import affected, insert_objects
 
@@ -1273,7 +1274,7 @@ def _compensate(
     The savepoint has been rolled back, so no row lock is held here.
     """
     if payment.status is PaymentIntentStatus.SUCCEEDED:
-        gateway.create_refund(
+        refund = gateway.create_refund(
             payment_id=payment.id,
             amount_minor=payment.amount_minor,
             reason=None,
@@ -1281,7 +1282,10 @@ def _compensate(
             idempotency_key=f"{gateway_key}:compensate",
         )
         payment_status = PaymentStatus.REFUNDED
-        order.refunded_amount = from_minor_units(payment.amount_minor, payment.currency)
+        # A Refund row like any other, so its webhooks find it (and count it once)
+        # and a failure of it is reversed like any other refund's.
+        notes = f"paykit undid the payment: {reason.code}"
+        refunds.record_at(session, order, refund, RefundReason.OTHER, notes, now, context)
     else:
         gateway.cancel_payment(payment.id, idempotency_key=f"{gateway_key}:cancel")
         payment_status = PaymentStatus.CANCELLED

@@ -105,7 +105,14 @@ def _apply_succeeded(session: Session, order: Order, amount: Decimal, now: datet
         session,
         sa.update(Order)
         .where(Order.id == order.id, Order.refunded_amount == Order.total_amount)
-        .values(status=OrderStatus.REFUNDED, payment_status=PaymentStatus.REFUNDED),
+        .values(
+            # A cancelled order (its payment undone) stays cancelled.
+            status=sa.case(
+                (Order.status == OrderStatus.CANCELLED, Order.status),
+                else_=sa.literal(OrderStatus.REFUNDED, Order.status.type),
+            ),
+            payment_status=PaymentStatus.REFUNDED,
+        ),
     )
 
 
@@ -280,6 +287,19 @@ def _record(
     return refund
 
 
+def record_at(
+    session: Session,
+    order: Order,
+    gateway_refund: GatewayRefund,
+    reason: RefundReason,
+    notes: str | None,
+    now: datetime,
+    context: RequestContext | None,
+) -> Refund:
+    """:func:`record_gateway_refund` at a given time (for services that hold ``now``)."""
+    return _record(session, order, gateway_refund, reason, notes, None, now, context)
+
+
 def record_gateway_refund(
     session: Session,
     *,
@@ -325,6 +345,19 @@ def _reverse_succeeded(session: Session, order_id: str, amount: Decimal, now: da
             Order.refunded_amount < Order.total_amount,
         )
         .values(status=OrderStatus.COMPLETED, payment_status=PaymentStatus.SUCCEEDED),
+    )
+    # A cancelled order whose undoing refund failed kept the money: its payment
+    # is SUCCEEDED again, for someone to refund (the audit row says so).
+    affected(
+        session,
+        sa.update(Order)
+        .where(
+            Order.id == order_id,
+            Order.status == OrderStatus.CANCELLED,
+            Order.payment_status == PaymentStatus.REFUNDED,
+            Order.refunded_amount < Order.total_amount,
+        )
+        .values(payment_status=PaymentStatus.SUCCEEDED),
     )
     order = session.get(Order, order_id, populate_existing=True)
     assert order is not None
