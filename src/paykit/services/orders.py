@@ -1285,7 +1285,7 @@ def _compensate(
         # A Refund row like any other, so its webhooks find it (and count it once)
         # and a failure of it is reversed like any other refund's.
         notes = f"paykit undid the payment: {reason.code}"
-        refunds.record_at(session, order, refund, RefundReason.OTHER, notes, now, context)
+        refunds._record(session, order, refund, RefundReason.OTHER, notes, None, now, context)
     else:
         gateway.cancel_payment(payment.id, idempotency_key=f"{gateway_key}:cancel")
         payment_status = PaymentStatus.CANCELLED

@@ -287,19 +287,6 @@ def _record(
     return refund
 
 
-def record_at(
-    session: Session,
-    order: Order,
-    gateway_refund: GatewayRefund,
-    reason: RefundReason,
-    notes: str | None,
-    now: datetime,
-    context: RequestContext | None,
-) -> Refund:
-    """:func:`record_gateway_refund` at a given time (for services that hold ``now``)."""
-    return _record(session, order, gateway_refund, reason, notes, None, now, context)
-
-
 def record_gateway_refund(
     session: Session,
     *,
