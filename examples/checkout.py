@@ -88,8 +88,13 @@ def main() -> None:
         print(
             f"order {order.order_number}: subtotal {order.subtotal} - discount "
             f"{order.discount_amount} + tax {order.tax_amount} = {order.total_amount} "
-            f"{order.currency}"
+            f"{order.currency}; stock and code reserved, nothing charged yet"
         )
+
+    # The reservation is committed: now the card is charged (no lock is held).
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        result = paykit.pay_order(session, order_id=order.id, gateway=gateway, clock=clock)
+        order = result.order
         print(
             f"paid: payment {result.payment.id} is {result.payment.status}; order is "
             f"{order.status.value}"

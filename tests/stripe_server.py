@@ -26,6 +26,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,10 @@ def _unflatten(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     return result
 
 
+def _from_ts(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(int(value), tz=UTC)
+
+
 def _bool(value: Any) -> bool:
     return str(value).lower() == "true"
 
@@ -105,6 +110,7 @@ def render_payment(
         payment_method=payment.payment_method_id,
         client_secret=payment.client_secret,
         metadata=dict(payment.metadata),
+        created=None if payment.created is None else int(payment.created.timestamp()),
         next_action=None,
         canceled_at=None,
         latest_charge=charge if charge is not None else None,
@@ -318,7 +324,8 @@ class StripeServer:
         if isinstance(exc, GatewayUnavailable):
             return 500, {"error": {"type": "api_error", "message": exc.message}}
         if isinstance(exc, ValidationError | GatewayError):
-            code = exc.code if isinstance(exc, GatewayError) else "parameter_invalid"
+            # Stripe's own codes (amount_too_small, ...) pass through as Stripe sends them.
+            code = exc.code if exc.code != "validation_error" else "parameter_invalid"
             return 400, {
                 "error": {"type": "invalid_request_error", "code": code, "message": exc.message}
             }
@@ -382,6 +389,28 @@ class StripeServer:
                     idempotency_key=key,
                 )
             )
+
+        @route("GET", "payment_intents", 0)
+        def list_payments() -> dict[str, Any]:
+            created = form.get("created") or {}
+            payments = [
+                render_payment(payment)
+                for payment in fake.list_payments(
+                    created_from=_from_ts(created.get("gte")),
+                    created_to=_from_ts(created.get("lt")),
+                )
+            ]
+            after = form.get("starting_after")
+            if after is not None:
+                ids = [p["id"] for p in payments]
+                payments = payments[ids.index(after) + 1 :]
+            limit = int(form.get("limit") or 10)
+            return {
+                "object": "list",
+                "url": "/v1/payment_intents",
+                "has_more": len(payments) > limit,
+                "data": payments[:limit],
+            }
 
         @route("GET", "payment_intents", 1)
         def retrieve_payment() -> dict[str, Any]:

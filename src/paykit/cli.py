@@ -1,4 +1,4 @@
-"""The ``paykit`` console script: ``migrate``, ``seed`` and ``demo``.
+"""The ``paykit`` console script: migrate, seed, demo, reconcile, release-expired.
 
 The CLI is a host application: unlike the services, it commits. Every error it
 expects (a malformed or unreachable database URL, bad input) becomes one line
@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -108,6 +108,59 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _gateway() -> Any:
+    """The production gateway for commands that talk to it: Stripe, from the environment."""
+    key = os.environ.get("PAYKIT_STRIPE_API_KEY") or os.environ.get("STRIPE_API_KEY")
+    if not key:
+        raise ConfigurationError(
+            "set PAYKIT_STRIPE_API_KEY (or STRIPE_API_KEY) to the Stripe secret key this "
+            "command talks to"
+        )
+    from paykit.gateways.stripe import StripeGateway
+
+    return StripeGateway(api_key=key, api_base=os.environ.get("PAYKIT_STRIPE_API_BASE"))
+
+
+def _cmd_reconcile(args: argparse.Namespace, out: TextIO) -> int:
+    from datetime import timedelta
+
+    from paykit.services.reconcile import reconcile
+
+    gateway = _gateway()
+    engine = _engine(args)
+    try:
+        with Session(engine) as session, session.begin():
+            report = reconcile(
+                session,
+                gateway=gateway,
+                older_than=timedelta(minutes=args.older_than_minutes),
+                since=timedelta(days=args.since_days),
+            )
+    finally:
+        engine.dispose()
+    print(report, file=out)
+    return EXIT_ERROR if report.errors else 0
+
+
+def _cmd_release_expired(args: argparse.Namespace, out: TextIO) -> int:
+    from datetime import timedelta
+
+    from paykit.services.reconcile import release_expired_orders
+
+    gateway = _gateway()
+    engine = _engine(args)
+    try:
+        with Session(engine) as session, session.begin():
+            released = release_expired_orders(
+                session, gateway=gateway, hold=timedelta(minutes=args.hold_minutes)
+            )
+            lines = [f"{order.order_number}: {order.status.value}" for order in released]
+    finally:
+        engine.dispose()
+    print("\n".join(lines) if lines else "no expired orders", file=out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = _Parser(prog="paykit", description="paykit: a SaaS payment back end.")
@@ -124,16 +177,27 @@ def build_parser() -> argparse.ArgumentParser:
         "migrate": _cmd_migrate,
         "seed": _cmd_seed,
         "demo": _cmd_demo,
+        "reconcile": _cmd_reconcile,
+        "release-expired": _cmd_release_expired,
     }
     helps = {
         "migrate": "upgrade the database to paykit's latest schema",
         "seed": "create the admin user, a category and a product (idempotent)",
         "demo": "migrate, seed, show the database and walk through a checkout",
+        "reconcile": "bring open orders up to date from Stripe; refund or cancel payments "
+        "that have no order (PAYKIT_STRIPE_API_KEY)",
+        "release-expired": "cancel PENDING orders unpaid past the hold time and give back "
+        "their stock and discount use (PAYKIT_STRIPE_API_KEY)",
     }
     for name, handler in handlers.items():
         sub = commands.add_parser(name, help=helps[name], description=helps[name])
         sub.add_argument("--database-url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         sub.set_defaults(handler=handler)
+        if name == "reconcile":
+            sub.add_argument("--older-than-minutes", type=int, default=15, metavar="N")
+            sub.add_argument("--since-days", type=int, default=7, metavar="N")
+        if name == "release-expired":
+            sub.add_argument("--hold-minutes", type=int, default=30, metavar="N")
     return parser
 
 

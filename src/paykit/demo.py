@@ -103,7 +103,7 @@ def checkout_story(session: Session, out: TextIO, *, clock: Clock | None = None)
         ProductType,
         UserRole,
     )
-    from paykit.services import issue_refund, place_order
+    from paykit.services import issue_refund, pay_order, place_order
 
     clock = clock or SystemClock()
     gateway = FakeGateway(clock=clock, namespace=f"demo{new_id()[-8:]}")
@@ -154,6 +154,9 @@ def checkout_story(session: Session, out: TextIO, *, clock: Clock | None = None)
         clock=clock,
         idempotency_key=f"demo-checkout-{run}",
     )
+    # The stock and the code's use are reserved; a real host commits here, then charges.
+    session.flush()
+    result = pay_order(session, order_id=result.order.id, gateway=gateway, clock=clock)
     order = result.order
     print(
         f"2. Order {order.order_number}: subtotal {order.subtotal}, discount "

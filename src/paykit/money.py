@@ -26,13 +26,16 @@ from paykit.errors import InvalidAmount, UnsupportedCurrency
 
 __all__ = [
     "CURRENCIES",
+    "MINIMUM_CHARGES",
     "ROUNDING",
     "UNSUPPORTED_CURRENCIES",
     "Currency",
     "MoneyInput",
     "as_money",
+    "check_chargeable",
     "from_minor_units",
     "get_currency",
+    "minimum_charge",
     "normalize_currency",
     "quantize",
     "to_decimal",
@@ -295,3 +298,49 @@ def _too_precise(field: str, value: object, cur: Currency) -> InvalidAmount:
         value,
         f"{cur.code} allows {cur.exponent} decimal places; round with quantize() first",
     )
+
+
+# Stripe's minimum charge amounts ("Minimum and maximum charge amounts",
+# https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts), in
+# major units. Stripe refuses a smaller charge with ``amount_too_small``.
+_MINIMUMS: Final = {
+    "USD": "0.50", "AED": "2.00", "AUD": "0.50", "BGN": "1.00", "BRL": "0.50",
+    "CAD": "0.50", "CHF": "0.50", "CZK": "15.00", "DKK": "2.50", "EUR": "0.50",
+    "GBP": "0.30", "HKD": "4.00", "HUF": "175.00", "INR": "0.50", "JPY": "50",
+    "MXN": "10.00", "MYR": "2.00", "NOK": "3.00", "NZD": "0.50", "PLN": "2.00",
+    "RON": "2.00", "SEK": "3.00", "SGD": "0.50", "THB": "10.00",
+}  # fmt: skip
+
+MINIMUM_CHARGES: Final[Mapping[str, Decimal]] = MappingProxyType(
+    {code: Decimal(value) for code, value in _MINIMUMS.items()}
+)
+"""The smallest amount a card payment may charge, per currency (Stripe's table).
+
+A currency missing from the table has Stripe's rule "the equivalent of 0.50
+USD", which depends on the day's exchange rate; paykit then only requires one
+minor unit and leaves the final word to the gateway.
+"""
+
+
+def minimum_charge(currency: str) -> Decimal:
+    """The smallest non-zero amount a payment in ``currency`` may be for."""
+    cur = get_currency(currency)
+    found = MINIMUM_CHARGES.get(cur.code)
+    if found is not None:
+        return found
+    return from_minor_units(1, cur.code)
+
+
+def check_chargeable(amount: Decimal, currency: str) -> None:
+    """Refuse a non-zero ``amount`` below the currency's minimum charge.
+
+    Zero is allowed: a free order needs no payment at all. Raises
+    :class:`~paykit.errors.InvalidAmount` with code ``amount_below_minimum``.
+    """
+    minimum = minimum_charge(currency)
+    if 0 < amount < minimum:
+        raise InvalidAmount(
+            f"{amount} {currency} is below the minimum charge of {minimum} {currency}",
+            code="amount_below_minimum",
+            details={"amount": str(amount), "currency": currency, "minimum": str(minimum)},
+        )

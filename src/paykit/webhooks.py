@@ -48,6 +48,7 @@ from paykit.gateways.base import PaymentGateway
 from paykit.gateways.stripe import payment_from_stripe, refund_from_stripe
 from paykit.models import (
     Order,
+    OrderStatus,
     PaymentMethod,
     Refund,
     RefundReason,
@@ -544,12 +545,14 @@ def _payment_succeeded(
 def _payment_failed(
     session: Session, event: Mapping[str, Any], ctx: _Context
 ) -> WebhookEventStatus:
-    payment_id = str(_object(event)["id"])
-    order_id = _order_id_for(session, payment_id)
+    payment = payment_from_stripe(_object(event))
+    order_id = _order_id_for(session, payment.id)
     if order_id is None:
         return WebhookEventStatus.IGNORED
+    # The event's object may be stale (a later attempt may have succeeded):
+    # the gateway's current state decides.
     order_services.fail_order_payment(
-        session, order_id=order_id, clock=ctx.clock, context=ctx.request
+        session, order_id=order_id, gateway=ctx.gateway, clock=ctx.clock, context=ctx.request
     )
     return WebhookEventStatus.PROCESSED
 
@@ -561,12 +564,10 @@ def _payment_canceled(
     order_id = _order_id_for(session, payment_id)
     if order_id is None:
         return WebhookEventStatus.IGNORED
-    try:
-        # No gateway: the payment is already canceled there.
-        order_services.cancel_order(
-            session, order_id=order_id, gateway=None, clock=ctx.clock, context=ctx.request
-        )
-    except InvalidState:
+    order = order_services.sync_order_payment(
+        session, order_id=order_id, gateway=ctx.gateway, clock=ctx.clock, context=ctx.request
+    )
+    if order.status is not OrderStatus.CANCELLED:
         return WebhookEventStatus.IGNORED  # a paid order stays paid
     return WebhookEventStatus.PROCESSED
 

@@ -36,7 +36,7 @@ def test_parallel_failures_of_one_refund_reverse_it_once(db_factory) -> None:  #
         customer = f.user(session)
         support = f.user(session, role=m.UserRole.SUPPORT)
         product = f.product(session, base_price=Decimal("30.00"))
-        order = paykit.place_order(
+        placed = paykit.place_order(
             session,
             customer_id=customer.id,
             billing_address=ADDRESS,
@@ -45,6 +45,7 @@ def test_parallel_failures_of_one_refund_reverse_it_once(db_factory) -> None:  #
             gateway=gateway,
             clock=clock,
         ).order
+        order = paykit.pay_order(session, order_id=placed.id, gateway=gateway, clock=clock).order
         refund = paykit.issue_refund(
             session,
             order_id=order.id,

@@ -444,6 +444,49 @@ class GatewayContract:
                 payment.id, payment_method_id="pm_card_visa", idempotency_key=new_key()
             )
 
+    @pytest.mark.parametrize(("amount", "currency"), [(49, "usd"), (29, "gbp"), (49, "jpy")])
+    def test_amount_below_the_minimum_charge_is_refused(
+        self, gateway: PaymentGateway, amount: int, currency: str
+    ) -> None:
+        with pytest.raises(ValidationError) as refused:
+            gateway.create_payment(
+                amount_minor=amount, currency=currency, customer_id=None, idempotency_key=new_key()
+            )
+        assert refused.value.code == "amount_too_small"
+        # One minor unit more than the minimum is fine.
+        gateway.create_payment(
+            amount_minor=amount + 1, currency=currency, customer_id=None, idempotency_key=new_key()
+        )
+
+    def test_update_amount_below_the_minimum_is_refused(
+        self, gateway: PaymentGateway, customer: GatewayCustomer
+    ) -> None:
+        payment = self.unpaid(gateway, customer.id)
+        with pytest.raises((ValidationError, GatewayError)) as refused:
+            gateway.update_payment_amount(payment.id, amount_minor=10, idempotency_key=new_key())
+        assert refused.value.code == "amount_too_small"
+        assert gateway.retrieve_payment(payment.id).amount_minor == self.AMOUNT
+
+    def test_list_payments_finds_new_payments_with_their_metadata(
+        self, gateway: PaymentGateway, customer: GatewayCustomer
+    ) -> None:
+        marker = new_key()[:30]
+        created = gateway.create_payment(
+            amount_minor=self.AMOUNT,
+            currency="usd",
+            customer_id=customer.id,
+            metadata={"paykit_reference": marker},
+            idempotency_key=new_key(),
+        )
+        assert created.created is not None
+        found = [p for p in gateway.list_payments() if p.id == created.id]
+        assert len(found) == 1
+        assert found[0].metadata["paykit_reference"] == marker
+        later = created.created + timedelta(seconds=1)
+        assert created.id in {p.id for p in gateway.list_payments(created_from=created.created)}
+        assert created.id not in {p.id for p in gateway.list_payments(created_from=later)}
+        assert created.id not in {p.id for p in gateway.list_payments(created_to=created.created)}
+
     def test_update_amount_before_success(
         self, gateway: PaymentGateway, customer: GatewayCustomer
     ) -> None:
@@ -462,7 +505,7 @@ class GatewayContract:
         self, gateway: PaymentGateway, paid: GatewayPayment
     ) -> None:
         with pytest.raises(GatewayError) as info:
-            gateway.update_payment_amount(paid.id, amount_minor=1, idempotency_key=new_key())
+            gateway.update_payment_amount(paid.id, amount_minor=100, idempotency_key=new_key())
         assert info.value.code == "payment_intent_unexpected_state"
         assert gateway.retrieve_payment(paid.id).amount_minor == self.AMOUNT
 
@@ -472,7 +515,7 @@ class GatewayContract:
         payment = self.unpaid(gateway, customer.id)
         gateway.cancel_payment(payment.id, idempotency_key=new_key())
         with pytest.raises(GatewayError):
-            gateway.update_payment_amount(payment.id, amount_minor=1, idempotency_key=new_key())
+            gateway.update_payment_amount(payment.id, amount_minor=100, idempotency_key=new_key())
 
     def test_update_amount_of_unknown_payment(self, gateway: PaymentGateway) -> None:
         with pytest.raises(NotFound):

@@ -45,6 +45,15 @@ class Shop:
         kw.setdefault("billing_address", ADDRESS)
         return paykit.place_order(self.session, gateway=self.gateway, clock=self.clock, **kw)
 
+    def checkout(self, **kw: object) -> paykit.OrderResult:
+        """place_order, then pay_order with its card (a host commits in between)."""
+        placed = self.order(**kw)
+        if placed.order.status is not m.OrderStatus.PENDING:
+            return placed
+        return paykit.pay_order(
+            self.session, order_id=placed.order.id, gateway=self.gateway, clock=self.clock
+        )
+
     def discount(self, code: str = "SAVE10", **kw: object) -> m.Discount:
         row = m.Discount(
             code=code,
@@ -131,9 +140,15 @@ def test_place_order_without_payment_method_leaves_it_pending(shop: Shop) -> Non
     assert audit.created_at == START
 
 
-def test_place_order_with_card_completes_it(shop: Shop) -> None:
-    result = shop.order(
+def test_place_order_with_card_charges_nothing_until_pay_order(shop: Shop) -> None:
+    placed = shop.order(
         items=[{"price_id": shop.ebook_price.id, "quantity": 1}], payment_method_id="pm_card_visa"
+    )
+    assert placed.order.status is m.OrderStatus.PENDING
+    assert placed.payment.status == "requires_confirmation"
+    assert shop.gateway.charges == []
+    result = paykit.pay_order(
+        shop.session, order_id=placed.order.id, gateway=shop.gateway, clock=shop.clock
     )
     order = result.order
     assert (order.status, order.payment_status) == (
@@ -152,26 +167,39 @@ def test_place_order_with_card_completes_it(shop: Shop) -> None:
         ("pm_card_chargeDeclinedInsufficientFunds", "insufficient_funds"),
     ],
 )
-def test_declined_order_is_cancelled_and_consumes_nothing(
+def test_declined_card_leaves_the_order_pending_and_retryable(
     shop: Shop, card: str, decline_code: str
 ) -> None:
     discount = shop.discount(max_uses=5)
     with pytest.raises(errors.PaymentDeclined) as caught:
-        shop.order(payment_method_id=card, discount_code="SAVE10")
+        shop.checkout(payment_method_id=card, discount_code="SAVE10")
     assert caught.value.decline_code == decline_code
     order = shop.session.get(m.Order, caught.value.details["order_id"])
-    assert (order.status, order.payment_status) == (m.OrderStatus.CANCELLED, m.PaymentStatus.FAILED)
-    assert order.cancelled_at == START
+    # The payment is retryable: the order keeps its reservation for another card.
+    assert (order.status, order.payment_status) == (m.OrderStatus.PENDING, m.PaymentStatus.PENDING)
+    assert shop.gateway.charges == []
+    paid = paykit.pay_order(
+        shop.session,
+        order_id=order.id,
+        gateway=shop.gateway,
+        payment_method_id="pm_card_visa",
+        clock=shop.clock,
+    )
+    assert paid.order.status is m.OrderStatus.COMPLETED
+    assert len(shop.gateway.charges) == 1
+    cancelled = shop.order(payment_method_id=card, discount_code="SAVE10").order
+    with pytest.raises(errors.PaymentDeclined):
+        paykit.pay_order(shop.session, order_id=cancelled.id, gateway=shop.gateway)
+    cancel_order(shop.session, order_id=cancelled.id, gateway=shop.gateway, clock=shop.clock)
     shop.reload(shop.widget)
     shop.reload(discount)
-    assert shop.widget.stock_quantity == 5
-    assert discount.current_uses == 0
-    assert _count(shop.session, m.DiscountUsage) == 0
-    assert shop.gateway.charges == []
+    assert shop.widget.stock_quantity == 3  # the paid order's 2; the cancelled one gave back
+    assert discount.current_uses == 1
+    assert _count(shop.session, m.DiscountUsage) == 1
 
 
 def test_authentication_required_stays_pending(shop: Shop) -> None:
-    result = shop.order(payment_method_id="pm_card_authenticationRequired")
+    result = shop.checkout(payment_method_id="pm_card_authenticationRequired")
     assert result.payment.status == "requires_action"
     assert result.order.status is m.OrderStatus.PENDING
     assert result.payment.client_secret
@@ -228,7 +256,7 @@ def test_unknown_discount_code(shop: Shop) -> None:
 def test_first_time_only_and_per_customer_limit(shop: Shop) -> None:
     shop.discount(code="FIRST", first_time_only=True)
     shop.discount(code="ONCE", max_uses_per_customer=1)
-    shop.order(
+    shop.checkout(
         payment_method_id="pm_card_visa",
         items=[{"price_id": shop.ebook_price.id}],
         discount_code="ONCE",
@@ -333,8 +361,8 @@ def test_jpy_order_in_whole_yen(shop: Shop) -> None:
 
 
 def test_same_key_returns_same_order_and_one_payment(shop: Shop) -> None:
-    first = shop.order(idempotency_key="checkout-1", payment_method_id="pm_card_visa")
-    second = shop.order(idempotency_key="checkout-1", payment_method_id="pm_card_visa")
+    first = shop.checkout(idempotency_key="checkout-1", payment_method_id="pm_card_visa")
+    second = shop.checkout(idempotency_key="checkout-1", payment_method_id="pm_card_visa")
     assert second.order.id == first.order.id
     assert second.replayed is True
     assert len(shop.gateway.charges) == 1
@@ -354,24 +382,39 @@ def test_same_key_different_items_conflicts(shop: Shop) -> None:
 
 def test_declined_key_replays_the_decline(shop: Shop) -> None:
     with pytest.raises(errors.PaymentDeclined) as first:
-        shop.order(idempotency_key="k-decline", payment_method_id="pm_card_chargeDeclined")
+        shop.checkout(idempotency_key="k-decline", payment_method_id="pm_card_chargeDeclined")
     with pytest.raises(errors.PaymentDeclined) as second:
-        shop.order(idempotency_key="k-decline", payment_method_id="pm_card_chargeDeclined")
+        shop.checkout(idempotency_key="k-decline", payment_method_id="pm_card_chargeDeclined")
     assert second.value.details["order_id"] == first.value.details["order_id"]
     assert _count(shop.session, m.Order) == 1
 
 
-def test_rollback_and_retry_with_same_key_cannot_charge_twice(
+def test_rollback_and_retry_with_same_key_never_reuses_a_charged_payment(
     engine: sa.Engine, shop: Shop
 ) -> None:
-    # The host's transaction dies after the gateway charged (a savepoint stands in
-    # for it); the retry with the same key finds the gateway's first payment.
+    # A host that charges inside the transaction it then rolls back (a savepoint
+    # stands in for it): the retry with the same key must not build its order
+    # on the first payment, which reconciliation will refund as an orphan.
     nested = shop.session.begin_nested()
-    first = shop.order(idempotency_key="k-retry", payment_method_id="pm_card_visa")
+    first = shop.checkout(idempotency_key="k-retry", payment_method_id="pm_card_visa")
     nested.rollback()
     assert _count(shop.session, m.Order) == 0
-    second = shop.order(idempotency_key="k-retry", payment_method_id="pm_card_visa")
-    assert second.payment.id == first.payment.id
+    second = shop.checkout(idempotency_key="k-retry", payment_method_id="pm_card_visa")
+    assert second.payment.id != first.payment.id
+    assert second.order.stripe_payment_intent_id == second.payment.id
+    shop.clock.advance(hours=1)
+    report = paykit.reconcile(shop.session, gateway=shop.gateway, clock=shop.clock)
+    assert report.refunded_orphans == [first.payment.id]
+    kept = [p.id for p in shop.gateway.charges if shop.gateway.amount_refunded(p.id) == 0]
+    assert kept == [second.payment.id]
+
+
+def test_rollback_of_place_order_and_retry_reuses_the_unconfirmed_payment(shop: Shop) -> None:
+    nested = shop.session.begin_nested()
+    first = shop.order(idempotency_key="k-place", payment_method_id="pm_card_visa")
+    nested.rollback()
+    second = shop.checkout(idempotency_key="k-place", payment_method_id="pm_card_visa")
+    assert second.payment.id == first.payment.id  # nothing was charged the first time
     assert len(shop.gateway.charges) == 1
 
 
@@ -398,7 +441,7 @@ def test_mark_paid_from_the_gateway_payment(shop: Shop) -> None:
 
 def test_lifetime_access_has_no_expiry(shop: Shop) -> None:
     shop.ebook.access_duration = None
-    order = shop.order(
+    order = shop.checkout(
         items=[{"price_id": shop.ebook_price.id}], payment_method_id="pm_card_visa"
     ).order
     assert order.items[0].access_expires_at is None
@@ -406,7 +449,7 @@ def test_lifetime_access_has_no_expiry(shop: Shop) -> None:
 
 def test_mark_paid_refuses_a_wrong_amount(shop: Shop) -> None:
     result = shop.order()
-    shop.gateway.update_payment_amount(result.payment.id, amount_minor=1, idempotency_key="tamper")
+    shop.gateway.update_payment_amount(result.payment.id, amount_minor=99, idempotency_key="tamper")
     payment = shop.gateway.confirm_payment(
         result.payment.id, payment_method_id="pm_card_visa", idempotency_key="c"
     )
@@ -442,10 +485,17 @@ def test_cancel_or_failure_releases_stock_and_discount_exactly_once(shop: Shop, 
                 shop.session, order_id=order.id, gateway=shop.gateway, clock=shop.clock
             )
         else:
+            # The gateway cancelled the payment (it expired, or the dashboard):
+            # the failure report then cancels the order.
+            if order.status is m.OrderStatus.PENDING:
+                shop.gateway.cancel_payment(order.stripe_payment_intent_id, idempotency_key="x")
             order = fail_order_payment(
-                shop.session, payment_id=order.stripe_payment_intent_id, clock=shop.clock
+                shop.session,
+                payment_id=order.stripe_payment_intent_id,
+                gateway=shop.gateway,
+                clock=shop.clock,
             )
-    expected = m.PaymentStatus.CANCELLED if how == "cancel" else m.PaymentStatus.FAILED
+    expected = m.PaymentStatus.CANCELLED
     assert (order.status, order.payment_status) == (m.OrderStatus.CANCELLED, expected)
     shop.reload(shop.widget)
     shop.reload(discount)
@@ -457,20 +507,26 @@ def test_cancel_or_failure_releases_stock_and_discount_exactly_once(shop: Shop, 
 
 
 def test_paid_order_cannot_be_cancelled(shop: Shop) -> None:
-    order = shop.order(payment_method_id="pm_card_visa").order
+    order = shop.checkout(payment_method_id="pm_card_visa").order
     with pytest.raises(errors.InvalidState):
         cancel_order(shop.session, order_id=order.id, gateway=shop.gateway)
-    assert fail_order_payment(shop.session, order_id=order.id).status is m.OrderStatus.COMPLETED
+    failed = fail_order_payment(shop.session, order_id=order.id, gateway=shop.gateway)
+    assert failed.status is m.OrderStatus.COMPLETED
 
 
 def test_payment_after_cancellation_is_refused(shop: Shop) -> None:
     order = shop.order().order
-    cancel_order(shop.session, order_id=order.id, gateway=None, clock=shop.clock)
-    payment = shop.gateway.confirm_payment(
-        order.stripe_payment_intent_id, payment_method_id="pm_card_visa", idempotency_key="late"
-    )
+    with pytest.raises(errors.ValidationError) as refused:
+        cancel_order(shop.session, order_id=order.id, gateway=None, clock=shop.clock)
+    assert refused.value.code == "gateway_required"
+    cancel_order(shop.session, order_id=order.id, gateway=shop.gateway, clock=shop.clock)
+    # cancel_order cancelled the payment first: it can no longer be charged.
+    with pytest.raises(errors.GatewayError):
+        shop.gateway.confirm_payment(
+            order.stripe_payment_intent_id, payment_method_id="pm_card_visa", idempotency_key="late"
+        )
     with pytest.raises(errors.InvalidState) as caught:
-        mark_order_paid(shop.session, payment=payment)
+        paykit.pay_order(shop.session, order_id=order.id, gateway=shop.gateway)
     assert caught.value.code == "order_cancelled"
 
 
@@ -527,7 +583,7 @@ def test_apply_discount_refusal_changes_nothing(shop: Shop) -> None:
 
 def test_apply_discount_needs_a_pending_unpaid_order(shop: Shop) -> None:
     shop.discount(code="TEN")
-    order = shop.order(payment_method_id="pm_card_visa").order
+    order = shop.checkout(payment_method_id="pm_card_visa").order
     with pytest.raises(errors.InvalidState):
         apply_discount(shop.session, order_id=order.id, code="TEN", gateway=shop.gateway)
 

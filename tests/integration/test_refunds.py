@@ -33,6 +33,7 @@ def paid(session: Session) -> tuple[Session, FakeGateway, FrozenClock, m.Order, 
         gateway=gateway,
         clock=clock,
     ).order
+    order = paykit.pay_order(session, order_id=order.id, gateway=gateway, clock=clock).order
     assert order.total_amount == Decimal("44.00")
     support = f.user(session, role=m.UserRole.SUPPORT)
     return session, gateway, clock, order, support

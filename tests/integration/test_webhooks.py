@@ -230,27 +230,39 @@ def test_payment_of_no_order_is_ignored(hook: Hook) -> None:
     )
 
 
-def test_payment_failed_and_canceled_close_the_order(hook: Hook) -> None:
+def test_payment_failed_keeps_a_retryable_order_and_canceled_closes_it(hook: Hook) -> None:
     failing, canceled = pending_order(hook), pending_order(hook)
+    assert failing.stripe_payment_intent_id is not None
+    assert canceled.stripe_payment_intent_id is not None
+    with pytest.raises(paykit.errors.PaymentDeclined):
+        hook.gateway.confirm_payment(
+            failing.stripe_payment_intent_id,
+            payment_method_id="pm_card_chargeDeclined",
+            idempotency_key="attempt-1",
+        )
+    hook.gateway.cancel_payment(canceled.stripe_payment_intent_id, idempotency_key="c")
     for order, kind in (
         (failing, "payment_intent.payment_failed"),
         (canceled, "payment_intent.canceled"),
     ):
-        assert order.stripe_payment_intent_id is not None
         obj = render_payment(hook.gateway.retrieve_payment(order.stripe_payment_intent_id))
         assert hook.deliver(make_event(kind, obj, created=NOW)).body["status"] == "processed"
     hook.session.refresh(failing)
     hook.session.refresh(canceled)
+    # A declined attempt leaves the payment retryable: the order waits for another card.
     assert (failing.status, failing.payment_status) == (
-        m.OrderStatus.CANCELLED,
-        m.PaymentStatus.FAILED,
+        m.OrderStatus.PENDING,
+        m.PaymentStatus.PENDING,
     )
-    assert canceled.payment_status is m.PaymentStatus.CANCELLED
+    assert (canceled.status, canceled.payment_status) == (
+        m.OrderStatus.CANCELLED,
+        m.PaymentStatus.CANCELLED,
+    )
 
 
 def test_payment_succeeded_after_cancel_is_recorded_for_a_refund(hook: Hook) -> None:
     order = pending_order(hook)
-    paykit.cancel_order(hook.session, order_id=order.id, clock=hook.clock)
+    paykit.cancel_order(hook.session, order_id=order.id, gateway=hook.gateway, clock=hook.clock)
     assert order.stripe_payment_intent_id is not None
     obj = render_payment(hook.gateway.retrieve_payment(order.stripe_payment_intent_id))
     obj["status"] = "succeeded"
@@ -264,7 +276,7 @@ def test_payment_succeeded_after_cancel_is_recorded_for_a_refund(hook: Hook) -> 
 
 def paid_order(hook: Hook) -> m.Order:
     product = f.product(hook.session, base_price=Decimal("30.00"))
-    return paykit.place_order(
+    placed = paykit.place_order(
         hook.session,
         customer_id=hook.user.id,
         billing_address=ADDRESS,
@@ -272,6 +284,9 @@ def paid_order(hook: Hook) -> m.Order:
         payment_method_id="pm_card_visa",
         gateway=hook.gateway,
         clock=hook.clock,
+    ).order
+    return paykit.pay_order(
+        hook.session, order_id=placed.id, gateway=hook.gateway, clock=hook.clock
     ).order
 
 

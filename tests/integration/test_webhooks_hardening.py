@@ -17,7 +17,6 @@ import pytest
 import sqlalchemy as sa
 from tests import factories as f
 from tests.integration.test_webhooks import (
-    ADDRESS,
     NOW,
     Hook,
     count,
@@ -30,7 +29,7 @@ from tests.stripe_server import fixture, make_event, render_payment, render_refu
 
 import paykit
 from paykit import models as m
-from paykit.gateways.base import GatewayPayment, GatewayRefund, GatewayRefundStatus
+from paykit.gateways.base import GatewayRefund, GatewayRefundStatus
 from paykit.services.refunds import sync_refund
 
 __all__ = ["hook"]  # the fixture, shared with test_webhooks
@@ -316,66 +315,3 @@ def test_a_refund_that_requires_action_is_pending_until_it_succeeds(hook: Hook) 
     assert state(hook, order, row)[::3] == (Decimal("0.00"), m.RefundStatus.PENDING)
     hook.deliver(make_event("refund.updated", render_refund(made), created=NOW + 5))
     assert state(hook, order, row)[::3] == (Decimal("10.00"), m.RefundStatus.SUCCEEDED)
-
-
-def test_the_refund_event_of_a_compensated_order_is_counted_once(
-    hook: Hook, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    product = f.product(
-        hook.session, base_price=Decimal("30.00"), track_inventory=True, stock_quantity=1
-    )
-    price = f.price(hook.session, product)
-    charge = hook.gateway.create_payment
-
-    def sell_out_then_charge(**kwargs: Any) -> GatewayPayment:
-        # Another buyer takes the last unit while the card is charged.
-        hook.session.execute(
-            sa.update(m.Product).where(m.Product.id == product.id).values(stock_quantity=0)
-        )
-        return charge(**kwargs)
-
-    monkeypatch.setattr(hook.gateway, "create_payment", sell_out_then_charge)
-    with pytest.raises(paykit.errors.InsufficientStock) as excinfo:
-        paykit.place_order(
-            hook.session,
-            customer_id=hook.user.id,
-            billing_address=ADDRESS,
-            items=[{"price_id": price.id, "quantity": 1}],
-            payment_method_id="pm_card_visa",
-            gateway=hook.gateway,
-            clock=hook.clock,
-        )
-    order = hook.session.get(m.Order, excinfo.value.details["order_id"])
-    assert order is not None
-    assert state(hook, order) == (
-        Decimal("30.00"),
-        m.OrderStatus.CANCELLED,
-        m.PaymentStatus.REFUNDED,
-        None,
-    )
-    [compensating] = hook.gateway.refunds
-    refund_obj = render_refund(compensating)
-    refund_obj["metadata"] = {"paykit_order_id": order.id, "paykit_reason": "insufficient_stock"}
-    response = hook.deliver(make_event("refund.created", refund_obj, created=NOW))
-    assert response.status_code == 200, response.body
-    assert state(hook, order) == (
-        Decimal("30.00"),
-        m.OrderStatus.CANCELLED,
-        m.PaymentStatus.REFUNDED,
-        None,
-    )
-    [row] = hook.session.scalars(sa.select(m.Refund).where(m.Refund.order_id == order.id))
-    assert (row.amount, row.status, row.reason) == (
-        Decimal("30.00"),
-        m.RefundStatus.SUCCEEDED,
-        m.RefundReason.OTHER,
-    )
-    # The undoing refund fails at the bank: the money stayed with the merchant.
-    hook.deliver(make_event("refund.failed", as_failed(compensating), created=NOW + 5))
-    assert state(hook, order, row) == (
-        Decimal("0.00"),
-        m.OrderStatus.CANCELLED,
-        m.PaymentStatus.SUCCEEDED,
-        m.RefundStatus.FAILED,
-    )
-    assert len(audit_rows(hook, "refund.failed")) == 1

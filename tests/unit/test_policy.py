@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from paykit.errors import PermissionDenied
+from paykit.errors import PermissionDenied, ValidationError
 from paykit.models import UserRole
 from paykit.security import POLICY, Action, Actor, allows, require
+from paykit.security.policy import acting_user_id
 
 ADMIN, SUPPORT, CUSTOMER = UserRole.ADMIN, UserRole.SUPPORT, UserRole.CUSTOMER
 
@@ -17,6 +18,8 @@ EXPECTED = {
     Action.LIST_USERS: {ADMIN},
     Action.MANAGE_USERS: {ADMIN},
     Action.READ_ANY_ORDER: {SUPPORT, ADMIN},
+    Action.CANCEL_ANY_ORDER: {SUPPORT, ADMIN},
+    Action.MANAGE_ANY_SUBSCRIPTION: {SUPPORT, ADMIN},
     Action.READ_INTERNAL_NOTES: {SUPPORT, ADMIN},
     Action.WRITE_INTERNAL_NOTES: {SUPPORT, ADMIN},
     Action.READ_ANY_TICKET: {SUPPORT, ADMIN},
@@ -56,3 +59,15 @@ def test_anonymous_is_refused() -> None:
 def test_table_is_read_only() -> None:
     with pytest.raises(TypeError):
         POLICY[Action.ISSUE_REFUND] = frozenset({CUSTOMER})  # type: ignore[index]
+
+
+def test_acting_user_id_takes_an_actor_or_an_id_that_agree() -> None:
+    assert acting_user_id(None, None) is None
+    assert acting_user_id(None, "u1") == "u1"
+    assert acting_user_id(Actor("u1", CUSTOMER), "u1") == "u1"
+    with pytest.raises(ValidationError) as caught:
+        acting_user_id(Actor("u1", CUSTOMER), "u2")
+    assert caught.value.code == "actor_mismatch"
+    for actor, actor_id in (("u1", None), (None, 7)):
+        with pytest.raises(ValidationError):
+            acting_user_id(actor, actor_id)  # type: ignore[arg-type]

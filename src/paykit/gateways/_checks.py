@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from paykit.errors import ValidationError
+from paykit.money import MINIMUM_CHARGES, to_minor_units
 
 __all__ = [
     "MAX_AMOUNT",
@@ -18,6 +19,7 @@ __all__ = [
     "check_currency",
     "check_key",
     "check_metadata",
+    "check_minimum",
 ]
 
 #: Stripe's largest amount in minor units (eight digits).
@@ -75,3 +77,14 @@ def check_count(value: object, param: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValidationError(f"{param} must be a positive integer", details={"param": param})
     return value
+
+
+def check_minimum(amount_minor: int, currency: str) -> None:
+    """Refuse a charge below the currency's minimum, as Stripe does (``amount_too_small``)."""
+    minimum = MINIMUM_CHARGES.get(currency.upper())
+    if minimum is not None and amount_minor < to_minor_units(minimum, currency.upper()):
+        raise ValidationError(
+            f"Amount must be at least {minimum} {currency.lower()}",
+            code="amount_too_small",
+            details={"param": "amount", "minimum": str(minimum)},
+        )

@@ -15,7 +15,7 @@ webhook payload.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -102,7 +102,8 @@ class GatewayPayment:
     ``decline_code`` is set after a declined confirmation (the payment is then
     back in ``requires_payment_method``) and cleared when a later confirmation
     succeeds. ``client_secret`` is what a browser needs to finish
-    ``requires_action`` (3-D Secure).
+    ``requires_action`` (3-D Secure). ``created`` is when the gateway created
+    it (whole seconds, UTC); reconciliation lists payments by it.
     """
 
     id: str
@@ -114,6 +115,7 @@ class GatewayPayment:
     client_secret: str | None = None
     decline_code: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict, hash=False)
+    created: datetime | None = None
 
     def __post_init__(self) -> None:
         # Coerce here so a gateway may pass Stripe's plain strings, and an
@@ -276,7 +278,8 @@ class PaymentGateway(Protocol):
       ``charge_already_refunded``, ``refund_exceeds_payment``, ...); bad
       arguments (non-positive amount, malformed currency, an unknown refund
       reason, an empty idempotency key) raise ``ValidationError`` before any
-      request is made.
+      request is made; so does a non-zero amount below the currency's minimum
+      charge (code ``amount_too_small``, as Stripe answers).
     """
 
     def create_customer(
@@ -320,6 +323,16 @@ class PaymentGateway(Protocol):
 
     def retrieve_payment(self, payment_id: str) -> GatewayPayment:
         """The payment as the gateway has it now."""
+        ...
+
+    def list_payments(
+        self, *, created_from: datetime | None = None, created_to: datetime | None = None
+    ) -> Iterator[GatewayPayment]:
+        """Every payment created in ``[created_from, created_to)``, newest first.
+
+        Reconciliation uses it to find payments that carry paykit's metadata
+        but have no order (a host that crashed or rolled back after a charge).
+        """
         ...
 
     def update_payment_amount(

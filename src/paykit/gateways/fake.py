@@ -15,7 +15,7 @@ import copy
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
@@ -36,6 +36,7 @@ from paykit.gateways._checks import (
     check_currency,
     check_key,
     check_metadata,
+    check_minimum,
 )
 from paykit.gateways.base import (
     STRIPE_REFUND_REASONS,
@@ -523,6 +524,7 @@ class FakeGateway:
         check_key(idempotency_key)
         check_amount(amount_minor)
         norm_currency = check_currency(currency)
+        check_minimum(amount_minor, norm_currency)
         norm_metadata = check_metadata(metadata)
         params = {
             "amount_minor": amount_minor,
@@ -560,6 +562,7 @@ class FakeGateway:
                 customer_id=customer_id,
                 payment_method_id=payment_method_id,
                 metadata=norm_metadata,
+                created=self._now(),
             )
             payment = replace(payment, client_secret=f"{payment.id}_secret_fake")
             self._payments[payment.id] = payment
@@ -630,6 +633,22 @@ class FakeGateway:
         with self._lock:
             return self._payment(payment_id)
 
+    def list_payments(
+        self, *, created_from: datetime | None = None, created_to: datetime | None = None
+    ) -> Iterator[GatewayPayment]:
+        """Payments created in ``[created_from, created_to)``, newest first (a snapshot)."""
+        self._enter("list_payments", created_from=created_from, created_to=created_to)
+        with self._lock:
+            found = [
+                payment
+                for payment in self._payments.values()
+                if payment.created is not None
+                and (created_from is None or payment.created >= ensure_utc(created_from))
+                and (created_to is None or payment.created < ensure_utc(created_to))
+            ]
+        found.sort(key=lambda payment: (payment.created, payment.id), reverse=True)
+        return iter(found)
+
     def update_payment_amount(
         self, payment_id: str, *, amount_minor: int, idempotency_key: str
     ) -> GatewayPayment:
@@ -651,6 +670,7 @@ class FakeGateway:
 
         def action() -> GatewayPayment:
             payment = self._payment(payment_id)
+            check_minimum(amount_minor, payment.currency)
             if payment.status not in _AMOUNT_UPDATABLE:
                 raise self._unexpected_payment_state(payment, "update")
             status = payment.status

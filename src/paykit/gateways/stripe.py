@@ -17,7 +17,8 @@ Rules kept here, at the edge (see ``docs/stripe.md``):
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import stripe
@@ -38,6 +39,7 @@ from paykit.gateways._checks import (
     check_currency,
     check_key,
     check_metadata,
+    check_minimum,
 )
 from paykit.gateways.base import (
     STRIPE_REFUND_REASONS,
@@ -114,6 +116,9 @@ def payment_from_stripe(obj: Mapping[str, Any]) -> GatewayPayment:
         client_secret=obj.get("client_secret"),
         decline_code=decline_code,
         metadata=dict(obj.get("metadata") or {}),
+        created=None
+        if obj.get("created") is None
+        else datetime.fromtimestamp(int(obj["created"]), tz=UTC),
     )
 
 
@@ -392,6 +397,7 @@ class StripeGateway:
             params["payment_method"] = payment_method_id
         if confirm:
             params["confirm"] = True
+        check_minimum(params["amount"], params["currency"])
         obj = self._post("/v1/payment_intents", params, idempotency_key=idempotency_key)
         return payment_from_stripe(obj)
 
@@ -429,6 +435,27 @@ class StripeGateway:
         return payment_from_stripe(
             self._get(f"/v1/payment_intents/{payment_id}", object_id=payment_id)
         )
+
+    def list_payments(
+        self, *, created_from: datetime | None = None, created_to: datetime | None = None
+    ) -> Iterator[GatewayPayment]:
+        """PaymentIntents created in ``[created_from, created_to)``, newest first, page by page."""
+        created: dict[str, int] = {}
+        if created_from is not None:
+            created["gte"] = int(created_from.timestamp())
+        if created_to is not None:
+            created["lt"] = int(created_to.timestamp())
+        params: dict[str, Any] = {"limit": 100}
+        if created:
+            params["created"] = created
+        while True:
+            page = self._get("/v1/payment_intents", params)
+            data = page.get("data") or []
+            for obj in data:
+                yield payment_from_stripe(obj)
+            if not page.get("has_more") or not data:
+                return
+            params = {**params, "starting_after": data[-1]["id"]}
 
     def update_payment_amount(
         self, payment_id: str, *, amount_minor: int, idempotency_key: str

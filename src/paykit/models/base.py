@@ -7,10 +7,13 @@ import secrets
 import threading
 import time
 from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column
 
+from paykit.errors import ValidationError
 from paykit.models.types import UTCDateTime
 
 __all__ = ["NAMING_CONVENTION", "Base", "CreatedAtMixin", "TimestampMixin", "new_id", "utcnow"]
@@ -75,6 +78,34 @@ class Base(DeclarativeBase):
     """The declarative base of every paykit model; ``Base.metadata`` is paykit's schema."""
 
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _enum_coercer(enum_class: type[Enum], field: str) -> Any:
+    def coerce(target: object, value: Any, oldvalue: Any, initiator: object) -> Any:
+        if value is None or isinstance(value, enum_class):
+            return value
+        try:
+            return enum_class(value)
+        except ValueError:
+            raise ValidationError(
+                f"{value!r} is not a {enum_class.__name__} value",
+                details={"field": field, "allowed": [m.value for m in enum_class]},
+            ) from None
+
+    return coerce
+
+
+@sa.event.listens_for(Base, "mapper_configured", propagate=True)
+def _coerce_enum_columns(mapper: Mapper[Any], class_: type[Any]) -> None:
+    # SQLAlchemy accepts "ADMIN" for an enum column and keeps the string on the
+    # object until it is reloaded, so ``user.role is UserRole.ADMIN`` would be
+    # False in the session that set it. Every enum column stores the member.
+    for attr in mapper.column_attrs:
+        column_type = attr.columns[0].type
+        if isinstance(column_type, sa.Enum) and column_type.enum_class is not None:
+            field = f"{getattr(class_, '__tablename__', class_.__name__)}.{attr.key}"
+            coerce = _enum_coercer(column_type.enum_class, field)
+            sa.event.listen(getattr(class_, attr.key), "set", coerce, retval=True)
 
 
 class CreatedAtMixin:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from paykit.models.catalog import Product
     from paykit.models.users import User
 
-__all__ = ["Discount", "DiscountUsage", "ProductDiscount"]
+__all__ = ["Discount", "DiscountUsage", "ProductDiscount", "code_matches"]
 
 
 class Discount(TimestampMixin, Base):
@@ -70,6 +70,18 @@ class Discount(TimestampMixin, Base):
 
     def __repr__(self) -> str:
         return f"Discount(id={self.id!r}, code={self.code!r}, type={self.type!r})"
+
+
+# Codes are kept as typed but are one code whatever the case, as Stripe's
+# promotion codes are: unique on lower(code), and looked up the same way
+# (code_matches), so the lookup uses this index. The seed's unique constraint
+# on code stays (docs/schema.md).
+sa.Index("uq_discounts_lower_code", sa.func.lower(Discount.__table__.c.code), unique=True)
+
+
+def code_matches(code: str | sa.BindParameter[str]) -> sa.ColumnElement[bool]:
+    """The condition "this discount's code is ``code``, ignoring case" (docs/pricing.md)."""
+    return sa.func.lower(Discount.code) == sa.func.lower(code)
 
 
 class ProductDiscount(CreatedAtMixin, Base):

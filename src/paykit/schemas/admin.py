@@ -7,9 +7,14 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import pydantic
+import sqlalchemy as sa
 from pydantic import Field
 
+from paykit.models.base import Base
+from paykit.models.catalog import Price, Product
+from paykit.models.discounts import Discount
 from paykit.models.enums import DiscountType, PriceType, ProductStatus, ProductType
+from paykit.models.types import ExactDecimal
 from paykit.schemas.base import StrictModel
 
 __all__ = ["DiscountInput", "DiscountUpdate", "PriceInput", "ProductInput", "ProductUpdate"]
@@ -28,22 +33,39 @@ def _no_float(value: Any) -> Any:
 
 MoneyIn = Annotated[Money, pydantic.BeforeValidator(_no_float)]
 
+_INT_BITS = ((sa.SmallInteger, 16), (sa.BigInteger, 64), (sa.Integer, 32))
+
+
+def _fits(model: type[Base], name: str) -> Any:
+    """Field constraints that keep a value inside the column ``model.name`` can hold.
+
+    Read from the column's type, so a limit is never written down twice:
+    ``NUMERIC(p, s)`` allows ``s`` decimals and ``p - s`` whole digits, an
+    integer column its signed range. A value past them is a ``ValidationError``
+    instead of a database error at flush.
+    """
+    kind = model.__table__.c[name].type
+    if isinstance(kind, ExactDecimal):
+        return Field(max_digits=kind.precision, decimal_places=kind.scale)
+    bits = next(b for t, b in _INT_BITS if isinstance(kind, t))
+    return Field(ge=-(2 ** (bits - 1)), le=2 ** (bits - 1) - 1)
+
 
 class ProductInput(StrictModel):
     """A new product: the seed's ``productSchema`` plus what the table needs."""
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
     description: Annotated[str, Field(min_length=10, max_length=20_000)]
-    base_price: Annotated[MoneyIn, Field(gt=0)]
+    base_price: Annotated[MoneyIn, Field(gt=0), _fits(Product, "base_price")]
     type: ProductType
     billing_interval: Literal["month", "year"] | None = None
     slug: Slug
     currency: CurrencyCode = "USD"
     short_description: Annotated[str, Field(max_length=500)] | None = None
     status: ProductStatus = ProductStatus.DRAFT
-    tax_rate: Annotated[MoneyIn, Field(ge=0, le=1)] | None = None
+    tax_rate: Annotated[MoneyIn, Field(ge=0, le=1), _fits(Product, "tax_rate")] | None = None
     track_inventory: bool = False
-    stock_quantity: Annotated[int, Field(ge=0)] = 0
+    stock_quantity: Annotated[int, Field(ge=0), _fits(Product, "stock_quantity")] = 0
 
     @pydantic.model_validator(mode="after")
     def _interval(self) -> ProductInput:
@@ -58,19 +80,19 @@ class ProductUpdate(StrictModel):
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     description: Annotated[str, Field(min_length=10, max_length=20_000)] | None = None
     short_description: Annotated[str, Field(max_length=500)] | None = None
-    base_price: Annotated[MoneyIn, Field(gt=0)] | None = None
+    base_price: Annotated[MoneyIn, Field(gt=0), _fits(Product, "base_price")] | None = None
     status: ProductStatus | None = None
-    tax_rate: Annotated[MoneyIn, Field(ge=0, le=1)] | None = None
+    tax_rate: Annotated[MoneyIn, Field(ge=0, le=1), _fits(Product, "tax_rate")] | None = None
     featured: bool | None = None
     track_inventory: bool | None = None
-    stock_quantity: Annotated[int, Field(ge=0)] | None = None
+    stock_quantity: Annotated[int, Field(ge=0), _fits(Product, "stock_quantity")] | None = None
 
 
 class PriceInput(StrictModel):
     """A price of a product, mirrored from the gateway's price object."""
 
     stripe_price_id: Annotated[str, Field(min_length=1, max_length=255)]
-    unit_amount: Annotated[MoneyIn, Field(ge=0)]
+    unit_amount: Annotated[MoneyIn, Field(ge=0), _fits(Price, "unit_amount")]
     currency: CurrencyCode = "USD"
     type: PriceType = PriceType.ONE_TIME
     nickname: Annotated[str, Field(max_length=200)] | None = None
@@ -91,13 +113,15 @@ class DiscountInput(StrictModel):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     description: Annotated[str, Field(max_length=2000)] | None = None
     type: DiscountType
-    value: Annotated[MoneyIn, Field(gt=0)]
+    value: Annotated[MoneyIn, Field(gt=0), _fits(Discount, "value")]
     currency: CurrencyCode | None = "USD"
-    max_uses: Annotated[int, Field(ge=1)] | None = None
-    max_uses_per_customer: Annotated[int, Field(ge=1)] | None = None
+    max_uses: Annotated[int, Field(ge=1), _fits(Discount, "max_uses")] | None = None
+    max_uses_per_customer: (
+        Annotated[int, Field(ge=1), _fits(Discount, "max_uses_per_customer")] | None
+    ) = None
     valid_from: datetime | None = None
     valid_until: datetime | None = None
-    minimum_amount: Annotated[MoneyIn, Field(ge=0)] | None = None
+    minimum_amount: Annotated[MoneyIn, Field(ge=0), _fits(Discount, "minimum_amount")] | None = None
     first_time_only: bool = False
     active: bool = True
     product_ids: Annotated[list[str], Field(max_length=1000)] = Field(default_factory=list)
@@ -121,7 +145,7 @@ class DiscountUpdate(StrictModel):
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     description: Annotated[str, Field(max_length=2000)] | None = None
     active: bool | None = None
-    max_uses: Annotated[int, Field(ge=1)] | None = None
+    max_uses: Annotated[int, Field(ge=1), _fits(Discount, "max_uses")] | None = None
     valid_until: datetime | None = None
 
     @pydantic.field_validator("valid_until")

@@ -4,12 +4,15 @@ from paykit.services.orders import (
     OrderResult,
     PaymentInfo,
     apply_discount,
+    apply_payment,
     cancel_order,
     fail_order_payment,
     mark_order_paid,
     place_order,
     sync_order_payment,
 )
+from paykit.services.payments import pay_order
+from paykit.services.reconcile import ReconcileReport, reconcile, release_expired_orders
 from paykit.services.refunds import (
     REFUND_ROLES,
     issue_refund,
@@ -31,8 +34,10 @@ __all__ = [
     "REFUND_ROLES",
     "OrderResult",
     "PaymentInfo",
+    "ReconcileReport",
     "SeedResult",
     "apply_discount",
+    "apply_payment",
     "cancel_order",
     "cancel_subscription",
     "change_subscription",
@@ -40,8 +45,11 @@ __all__ = [
     "fail_order_payment",
     "issue_refund",
     "mark_order_paid",
+    "pay_order",
     "place_order",
+    "reconcile",
     "record_gateway_refund",
+    "release_expired_orders",
     "resume_subscription",
     "seed",
     "subscribe",

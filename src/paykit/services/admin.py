@@ -83,6 +83,7 @@ def create_product(
         track_inventory=payload.track_inventory,
         stock_quantity=payload.stock_quantity,
         published_at=now if payload.status is ProductStatus.PUBLISHED else None,
+        deleted_at=now if payload.status is ProductStatus.DELETED else None,
         created_at=now,
         updated_at=now,
     )
@@ -130,6 +131,11 @@ def update_product(
             setattr(product, name, value)
     if product.status is ProductStatus.PUBLISHED and product.published_at is None:
         product.published_at = now
+    # DELETED is the seed's soft delete: deleted_at says when, and leaving DELETED undoes it.
+    if (product.status is ProductStatus.DELETED) != (product.deleted_at is not None):
+        deleted_at = now if product.status is ProductStatus.DELETED else None
+        old["deleted_at"], new["deleted_at"] = product.deleted_at, deleted_at
+        product.deleted_at = deleted_at
     if new:
         product.updated_at = now
         record_audit(

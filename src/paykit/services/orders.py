@@ -10,6 +10,7 @@ the host's commit.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient
 
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
@@ -26,14 +27,17 @@ from paykit.errors import (
     DiscountError,
     GatewayError,
     InsufficientStock,
+    InvalidAmount,
     InvalidState,
     NotFound,
     PaykitError,
     PaymentDeclined,
     ValidationError,
 )
+from paykit.gateways._checks import MAX_AMOUNT
 from paykit.gateways.base import GatewayPayment, PaymentGateway, PaymentIntentStatus
 from paykit.models import (
+    AuditLog,
     Discount,
     DiscountUsage,
     IdempotencyKey,
@@ -47,16 +51,17 @@ from paykit.models import (
     ProductDiscount,
     ProductStatus,
     ProductType,
-    RefundReason,
     User,
     UserStatus,
     new_id,
 )
-from paykit.money import from_minor_units, to_minor_units
+from paykit.models.discounts import code_matches
+from paykit.money import check_chargeable, from_minor_units, to_minor_units
 from paykit.pricing import DiscountRule, DiscountUsageCounts, LineInput, PricedOrder, price_order
-from paykit.schemas.base import validate
+from paykit.schemas.base import check_text, validate
 from paykit.schemas.orders import PlaceOrderInput
-from paykit.services import _idempotency, refunds
+from paykit.security.policy import Action, Actor, acting_user_id, authorize_owner
+from paykit.services import _idempotency
 from paykit.services._audit import build_audit, record_audit
 from paykit.services._sql import affected, insert_objects
 
@@ -64,6 +69,7 @@ __all__ = [
     "OrderResult",
     "PaymentInfo",
     "apply_discount",
+    "apply_payment",
     "cancel_order",
     "fail_order_payment",
     "mark_order_paid",
@@ -163,7 +169,7 @@ _DISCOUNT = (
         ProductDiscount.product_id,
     )
     .outerjoin(ProductDiscount, ProductDiscount.discount_id == Discount.id)
-    .where(Discount.code == sa.bindparam("code"))
+    .where(code_matches(sa.bindparam("code")))
 )
 
 _DISCOUNT_FIELDS = (
@@ -189,7 +195,7 @@ _DISCOUNT_ROW = (
         sa.func.aggregate_strings(ProductDiscount.product_id, ",").label("discount_products"),
     )
     .outerjoin(ProductDiscount, ProductDiscount.discount_id == Discount.id)
-    .where(Discount.code == sa.bindparam("code"))
+    .where(code_matches(sa.bindparam("code")))
     .group_by(Discount.id)
     .subquery("discount")
 )
@@ -469,12 +475,7 @@ def _usage(
 ) -> DiscountUsageCounts:
     has_paid = False
     if discount.first_time_only:
-        paid = sa.select(Order.id).where(
-            Order.user_id == customer_id, Order.payment_status.in_(_PAID)
-        )
-        if exclude_order is not None:
-            paid = paid.where(Order.id != exclude_order)
-        has_paid = session.scalar(paid.limit(1)) is not None
+        has_paid = _has_earlier_order(session, discount.id, customer_id, exclude_order)
     customer_uses = 0
     if discount.max_uses_per_customer is not None:
         customer_uses = _customer_uses(session, discount.id, customer_id, exclude_order)
@@ -483,6 +484,28 @@ def _usage(
         customer_uses=customer_uses,
         customer_has_paid_order=has_paid,
     )
+
+
+def _has_earlier_order(
+    session: Session, discount_id: str, customer_id: str, exclude_order: str | None
+) -> bool:
+    """For first-time-only codes: a paid order, or an open order that already holds
+    a use of this code (two unpaid orders cannot both be the "first")."""
+    paid = sa.select(Order.id).where(Order.user_id == customer_id, Order.payment_status.in_(_PAID))
+    holding = (
+        sa.select(Order.id)
+        .join(DiscountUsage, DiscountUsage.order_id == Order.id)
+        .where(
+            Order.user_id == customer_id,
+            Order.status.in_(_OPEN),
+            DiscountUsage.discount_id == discount_id,
+        )
+    )
+    if exclude_order is not None:
+        paid = paid.where(Order.id != exclude_order)
+        holding = holding.where(Order.id != exclude_order)
+    query = sa.select(sa.or_(sa.exists(paid), sa.exists(holding)))
+    return bool(session.connection().execute(query).scalar())
 
 
 def _line_inputs(lines: Sequence[tuple[str, int]], prices: Mapping[str, Any]) -> list[LineInput]:
@@ -501,11 +524,58 @@ def _line_inputs(lines: Sequence[tuple[str, int]], prices: Mapping[str, Any]) ->
 
 
 def _check_stock(prices: Mapping[str, Any], lines: Sequence[tuple[str, int]]) -> None:
-    # Advisory, to fail before charging anyone; the conditional update decides.
-    for price_id, quantity in lines:
-        row = prices[price_id]
-        if row.track_inventory and row.stock_quantity < quantity:
-            raise _out_of_stock(row.product_id, quantity, row.stock_quantity)
+    # Advisory, to fail before anyone's payment is created; the conditional
+    # update decides. All lines of one product count together (two prices of
+    # one product draw on one stock).
+    stock = {row.product_id: row.stock_quantity for row in prices.values()}
+    for product_id, wanted in _stock_to_take(prices, lines):
+        if stock[product_id] < wanted:
+            raise _out_of_stock(product_id, wanted, stock[product_id])
+
+
+def _column_limit(column: Any) -> Decimal:
+    """The largest value a Numeric(p, s) column holds."""
+    precision: int = column.type.precision
+    scale: int = column.type.scale
+    return Decimal(10) ** (precision - scale) - Decimal(1).scaleb(-scale)
+
+
+_ORDER_LIMIT = _column_limit(Order.__table__.c.total_amount)
+_LINE_LIMIT = _column_limit(OrderItem.__table__.c.total_price)
+
+
+def _check_storable(priced: PricedOrder) -> None:
+    """Every amount the order will store fits its column, and the total fits a
+    payment: checked before the gateway is called, so nothing fails after it."""
+    amounts = {
+        "subtotal": priced.subtotal,
+        "discount_amount": priced.discount,
+        "tax_amount": priced.tax,
+        "total_amount": priced.total,
+    }
+    for name, amount in amounts.items():
+        if amount > _ORDER_LIMIT:
+            raise InvalidAmount(
+                f"the order's {name} {amount} {priced.currency} exceeds the largest "
+                f"storable amount {_ORDER_LIMIT}",
+                code="amount_too_large",
+                details={"field": name, "limit": str(_ORDER_LIMIT)},
+            )
+    for line in priced.lines:
+        if line.subtotal > _LINE_LIMIT:
+            raise InvalidAmount(
+                f"line {line.price_id} totals {line.subtotal} {priced.currency}, more than "
+                f"the largest storable amount {_LINE_LIMIT}",
+                code="amount_too_large",
+                details={"field": "total_price", "price_id": line.price_id},
+            )
+    if to_minor_units(priced.total, priced.currency) > MAX_AMOUNT:
+        raise InvalidAmount(
+            f"{priced.total} {priced.currency} is more than a single payment may be",
+            code="amount_too_large",
+            details={"field": "total_amount", "limit_minor": MAX_AMOUNT},
+        )
+    check_chargeable(priced.total, priced.currency)
 
 
 def _out_of_stock(product_id: str, wanted: int, left: int | None = None) -> InsufficientStock:
@@ -541,16 +611,26 @@ def _reserve(
 ) -> None:
     """Take stock and a discount use, or raise; locks in the fixed order customer,
     products by id, discount. Runs inside the caller's savepoint (see _reserve_or_undo)."""
-    if discount is not None and discount.max_uses_per_customer is not None:
-        # Serializes one customer's parallel orders so the per-customer count is exact.
+    if discount is not None and (
+        discount.max_uses_per_customer is not None or discount.first_time_only
+    ):
+        # Serializes one customer's parallel orders so the per-customer counts are exact.
         session.execute(
             sa.select(User.id).where(User.id == customer_id).with_for_update(key_share=True)
         )
-        if _customer_uses(session, discount.id, customer_id) >= discount.max_uses_per_customer:
+        limit = discount.max_uses_per_customer
+        if limit is not None and _customer_uses(session, discount.id, customer_id) >= limit:
             raise DiscountError(
                 f"discount {discount.code!r} was already used the maximum number of times "
                 "by this customer",
                 code="discount_customer_limit",
+            )
+        if discount.first_time_only and _has_earlier_order(
+            session, discount.id, customer_id, order_id
+        ):
+            raise DiscountError(
+                f"discount {discount.code!r} is for a customer's first order only",
+                code="discount_first_time_only",
             )
     connection = session.connection()
     usage = None
@@ -803,32 +883,122 @@ def _close_unpaid(
     return won
 
 
+_RETRYABLE = (
+    PaymentIntentStatus.REQUIRES_PAYMENT_METHOD,
+    PaymentIntentStatus.REQUIRES_CONFIRMATION,
+    PaymentIntentStatus.REQUIRES_ACTION,
+)
+
+
 def fail_order_payment(
     session: Session,
     *,
     order_id: str | None = None,
     payment_id: str | None = None,
+    payment: GatewayPayment | None = None,
+    gateway: PaymentGateway | None = None,
     clock: Clock | None = None,
     context: RequestContext | None = None,
 ) -> Order:
-    """The order's payment failed: CANCELLED, paymentStatus FAILED, stock and discount
-    use given back, exactly once however often it is called. A paid order is left alone."""
+    """A payment attempt failed: the order follows the gateway's truth.
+
+    A failed attempt leaves the payment retryable (the customer may try another
+    card), so the order stays PENDING and keeps its stock and discount use; an
+    audit row records the attempt. Only a payment the gateway has cancelled
+    cancels the order (CANCELLED / CANCELLED, stock and discount use given back,
+    exactly once; release an abandoned order with :func:`cancel_order` or
+    ``release_expired_orders``); a payment that succeeded meanwhile completes it. The truth is
+    ``payment`` (a webhook's object) or, with ``gateway``, re-read from the
+    gateway; one of the two is required (``gateway_required``).
+    """
     now = resolve_clock(clock).now()
     if order_id is not None:
         order = _order(session, order_id)
-    elif payment_id is not None:
-        order = _order_by_payment(session, payment_id)
+    elif payment_id is not None or payment is not None:
+        order = _order_by_payment(session, payment_id or payment.id)  # type: ignore[union-attr]
     else:
-        raise ValidationError("fail_order_payment needs order_id or payment_id")
-    _close_unpaid(
-        session,
-        order,
-        payment_status=PaymentStatus.FAILED,
-        action="order.payment_failed",
-        now=now,
-        actor_id=None,
-        context=context,
-    )
+        raise ValidationError("fail_order_payment needs order_id, payment_id or payment")
+    if payment is None:
+        if gateway is None:
+            raise ValidationError(
+                "fail_order_payment needs the gateway's payment or the gateway to read it",
+                code="gateway_required",
+                details={"order_id": order.id},
+            )
+        if order.stripe_payment_intent_id is None:
+            return order
+        payment = gateway.retrieve_payment(order.stripe_payment_intent_id)
+    if payment.status in _RETRYABLE or payment.status is PaymentIntentStatus.PROCESSING:
+        record_audit(
+            session,
+            action="order.payment_attempt_failed",
+            resource="orders",
+            resource_id=order.id,
+            now=now,
+            actor_id=order.user_id,
+            new={"payment_id": payment.id, "decline_code": payment.decline_code},
+            context=context,
+        )
+        if payment.status in _RETRYABLE and order.status is OrderStatus.PROCESSING:
+            _transition(
+                session,
+                order.id,
+                allowed=(OrderStatus.PROCESSING,),
+                values={
+                    "status": OrderStatus.PENDING,
+                    "payment_status": PaymentStatus.PENDING,
+                    "updated_at": now,
+                },
+            )
+        session.flush()
+        session.refresh(order)
+        return order
+    return apply_payment(session, order=order, payment=payment, clock=clock, context=context)
+
+
+def apply_payment(
+    session: Session,
+    *,
+    order: Order,
+    payment: GatewayPayment,
+    clock: Clock | None = None,
+    context: RequestContext | None = None,
+) -> Order:
+    """Bring an open order in line with its gateway payment: succeeded completes it,
+    canceled cancels it (CANCELLED / FAILED, counters given back once), processing
+    marks it PROCESSING; a payment still waiting for the customer changes nothing."""
+    if payment.id != order.stripe_payment_intent_id:
+        raise InvalidState(
+            f"payment {payment.id} is not order {order.order_number}'s payment",
+            code="payment_mismatch",
+            details={"order_id": order.id, "payment_id": payment.id},
+        )
+    now = resolve_clock(clock).now()
+    if payment.status is PaymentIntentStatus.SUCCEEDED:
+        return mark_order_paid(
+            session, order_id=order.id, payment=payment, clock=clock, context=context
+        )
+    if payment.status is PaymentIntentStatus.CANCELED:
+        _close_unpaid(
+            session,
+            order,
+            payment_status=PaymentStatus.CANCELLED,
+            action="order.cancelled",
+            now=now,
+            actor_id=None,
+            context=context,
+        )
+    elif payment.status is PaymentIntentStatus.PROCESSING and order.status is OrderStatus.PENDING:
+        _transition(
+            session,
+            order.id,
+            allowed=(OrderStatus.PENDING,),
+            values={
+                "status": OrderStatus.PROCESSING,
+                "payment_status": PaymentStatus.PROCESSING,
+                "updated_at": now,
+            },
+        )
     session.refresh(order)
     return order
 
@@ -840,19 +1010,39 @@ def cancel_order(
     gateway: PaymentGateway | None = None,
     clock: Clock | None = None,
     actor_id: str | None = None,
+    actor: Actor | None = None,
     context: RequestContext | None = None,
 ) -> Order:
     """Cancel an unpaid order: its gateway payment is cancelled first (so it cannot
     succeed afterwards), then the order becomes CANCELLED and its stock and discount use
     are given back, exactly once. Cancelling a cancelled order returns it unchanged;
-    a paid order raises ``InvalidState`` (refund it instead)."""
+    a paid order raises ``InvalidState`` (refund it instead).
+
+    ``actor`` (or ``actor_id``) must own the order or hold ``order.cancel_any``;
+    without one the host acts on its own authority (docs/security.md)."""
     now = resolve_clock(clock).now()
+    actor_id = acting_user_id(actor, actor_id)
     order = _order(session, order_id)
+    authorize_owner(
+        session,
+        actor_id,
+        owner_id=order.user_id,
+        action=Action.CANCEL_ANY_ORDER,
+        missing=NotFound(f"order {order_id} not found", details={"order_id": order_id}),
+    )
     if order.status is OrderStatus.CANCELLED:
         return order
     if order.status not in _OPEN or order.payment_status in _PAID:
         raise InvalidState(
             f"order {order.order_number} is {order.status.value}; refund it instead",
+            details={"order_id": order.id},
+        )
+    if order.stripe_payment_intent_id is not None and gateway is None:
+        # Without cancelling the payment first, it could still succeed after the
+        # order gave its stock back.
+        raise ValidationError(
+            "cancel_order needs the gateway to cancel the order's payment first",
+            code="gateway_required",
             details={"order_id": order.id},
         )
     if order.stripe_payment_intent_id is not None and gateway is not None:
@@ -890,40 +1080,15 @@ def sync_order_payment(
     order_id: str,
     gateway: PaymentGateway,
     clock: Clock | None = None,
+    context: RequestContext | None = None,
 ) -> Order:
-    """Poll the gateway for an order's payment and apply what it says (paid, failed,
-    cancelled, still processing)."""
+    """Poll the gateway for an order's payment and apply what it says (paid, cancelled,
+    still processing); see :func:`apply_payment`."""
     order = _order(session, order_id)
     if order.stripe_payment_intent_id is None:
         return order
     payment = gateway.retrieve_payment(order.stripe_payment_intent_id)
-    if payment.status is PaymentIntentStatus.SUCCEEDED:
-        return mark_order_paid(session, order_id=order.id, payment=payment, clock=clock)
-    if payment.status is PaymentIntentStatus.CANCELED:
-        now = resolve_clock(clock).now()
-        _close_unpaid(
-            session,
-            order,
-            payment_status=PaymentStatus.CANCELLED,
-            action="order.cancelled",
-            now=now,
-            actor_id=None,
-            context=None,
-        )
-    elif payment.status is PaymentIntentStatus.PROCESSING and order.status is OrderStatus.PENDING:
-        now = resolve_clock(clock).now()
-        _transition(
-            session,
-            order.id,
-            allowed=(OrderStatus.PENDING,),
-            values={
-                "status": OrderStatus.PROCESSING,
-                "payment_status": PaymentStatus.PROCESSING,
-                "updated_at": now,
-            },
-        )
-    session.refresh(order)
-    return order
+    return apply_payment(session, order=order, payment=payment, clock=clock, context=context)
 
 
 # --- place_order --------------------------------------------------------------------
@@ -984,21 +1149,29 @@ def place_order(
     idempotency_key: str | None = None,
     context: RequestContext | None = None,
 ) -> OrderResult:
-    """Place an order: validate, price, create the gateway payment, take stock and the
-    discount use, and write the Order, its OrderItems, the DiscountUsage and an AuditLog.
+    """Place an order: validate, price, take stock and the discount use, and write the
+    Order, its OrderItems, the DiscountUsage and an AuditLog. **No money moves here.**
 
     ``items`` are ``{"price_id": ..., "quantity": ...}`` mappings (active prices of
-    published products, one currency). With ``payment_method_id`` the payment is
-    confirmed at once: success completes the order; a decline leaves it CANCELLED
-    with paymentStatus FAILED, takes no stock and no discount use, and raises
-    ``PaymentDeclined`` (``details["order_id"]``; commit to keep that record).
-    Without it the order stays PENDING and ``result.payment.client_secret`` lets
-    the customer confirm in the browser.
+    published products, one currency). Everything the order will store is
+    checked before the gateway is called (text, amounts within their columns,
+    the currency's minimum charge). Then an *unconfirmed* gateway payment is
+    created (with ``payment_method_id`` attached when given) and the order is
+    PENDING, holding its stock and discount use. The customer pays after the
+    host commits: :func:`pay_order` confirms the payment server-side, or the
+    browser confirms it with ``result.payment.client_secret``. So a buyer who
+    loses the race for the last unit or use is refused here and never charged
+    (``InsufficientStock`` / ``DiscountError`` with ``details["order_id"]`` of a
+    CANCELLED record; its payment is cancelled at the gateway).
 
-    The same ``idempotency_key`` returns the same order and makes no second
+    An order that totals 0.00 (a 100 % code) needs no payment: it is COMPLETED
+    at once, without any gateway call.
+
+    The same ``idempotency_key`` returns the same order and creates no second
     payment; with different parameters it raises ``IdempotencyConflict``. The
-    gateway receives a key derived from it, so a host that rolls back and retries
-    cannot charge twice. The session is flushed, never committed.
+    session is flushed, never committed. Any failure after the gateway call
+    rolls back what this call wrote, cancels the unconfirmed payment and raises
+    a ``PaykitError`` (never a driver error).
     """
     data = validate(
         PlaceOrderInput,
@@ -1106,13 +1279,110 @@ def _place(
         now=now,
     )
     _check_stock(prices, lines)
-
-    order_number = _order_number(now)
+    _check_storable(priced)
+    order = _new_order(data, priced, customer.id, order_id, now)
+    free = priced.total == 0
+    payment: GatewayPayment | None = None
     gateway_key = f"paykit:order:{idempotency_key or order_id}"
+    if free:
+        # Nothing to charge: the order completes now, without any gateway call.
+        _complete(order, prices, priced, now)
+    else:
+        payment = _create_payment(
+            session, gateway, priced, customer, data, gateway_key, idempotency_key is not None
+        )
+        order.stripe_payment_intent_id = payment.id
+    audit = build_audit(
+        session,
+        action="order.created",
+        resource="orders",
+        resource_id=order_id,
+        now=now,
+        actor_id=customer.id,
+        new={**_audit_new(order, priced), "status": order.status.value},
+        context=context,
+    )
+    try:
+        _insert_and_reserve(
+            session,
+            rows=(order, *order.items, audit),
+            stock=_stock_to_take(prices, lines),
+            discount=discount,
+            customer_id=customer.id,
+            order_id=order_id,
+            amount_saved=priced.discount,
+            now=now,
+        )
+    except (InsufficientStock, DiscountError) as exc:
+        # Lost the race for the last unit or use: nobody was charged. Keep a
+        # cancelled record of the attempt, and void its (unconfirmed) payment.
+        _void(gateway, payment, gateway_key)
+        _record_refused(session, order, priced, now, exc, context)
+        raise type(exc)(
+            exc.message, code=exc.code, details={**exc.details, "order_id": order_id}
+        ) from exc
+    except Exception as exc:
+        _void(gateway, payment, gateway_key)
+        raise _not_recorded(exc, order_id) from exc
+    return OrderResult(
+        order, PaymentInfo.from_gateway(payment) if payment else PaymentInfo(None, "none")
+    )
+
+
+_FRESH = (PaymentIntentStatus.REQUIRES_PAYMENT_METHOD, PaymentIntentStatus.REQUIRES_CONFIRMATION)
+
+
+def _create_payment(
+    session: Session,
+    gateway: PaymentGateway,
+    priced: PricedOrder,
+    customer: _Customer,
+    data: PlaceOrderInput,
+    gateway_key: str,
+    replayable: bool,
+) -> GatewayPayment:
+    """Create the order's payment, unconfirmed: no money moves until :func:`pay_order`
+    (or the customer's browser) confirms it, after the order and its reservation
+    are committed."""
+
+    def create(key: str) -> GatewayPayment:
+        return gateway.create_payment(
+            amount_minor=to_minor_units(priced.total, priced.currency),
+            currency=priced.currency,
+            customer_id=customer.stripe_customer_id,
+            payment_method_id=data.payment_method_id,
+            confirm=False,
+            # Only values a retry reproduces: the gateway compares parameters per key.
+            metadata={"paykit_customer_id": customer.id, "paykit_reference": gateway_key},
+            idempotency_key=key,
+        )
+
+    payment = create(gateway_key)
+    if replayable:
+        # A retry with the host's key may get the first attempt's answer
+        # replayed, as it was then: read what the payment is now.
+        payment = gateway.retrieve_payment(payment.id)
+    if payment.status not in _FRESH or _payment_taken(session, payment.id):
+        # The key replayed a payment that is no longer fresh (reconciliation
+        # cancelled or refunded it after a host rolled back), or one that
+        # another order holds: never build an order on it. A new key, derived
+        # from the old payment, keeps retries deterministic.
+        payment = create(f"{gateway_key}:after:{payment.id}")
+    return payment
+
+
+def _payment_taken(session: Session, payment_id: str) -> bool:
+    query = sa.select(Order.id).where(Order.stripe_payment_intent_id == payment_id)
+    return session.connection().execute(query).first() is not None
+
+
+def _new_order(
+    data: PlaceOrderInput, priced: PricedOrder, customer_id: str, order_id: str, now: datetime
+) -> Order:
     order = Order(
         id=order_id,
-        user_id=customer.id,
-        order_number=order_number,
+        user_id=customer_id,
+        order_number=_order_number(now),
         status=OrderStatus.PENDING,
         payment_status=PaymentStatus.PENDING,
         refunded_amount=Decimal(0),
@@ -1127,7 +1397,7 @@ def _place(
         else None,
         notes=data.notes,
         metadata_=dict(data.metadata),
-        payment_method="card" if data.payment_method_id else None,
+        payment_method="card" if data.payment_method_id and priced.total > 0 else None,
         created_at=now,
         updated_at=now,
     )
@@ -1143,107 +1413,137 @@ def _place(
                 created_at=now,
             )
         )
-    audit_new = {
-        "order_number": order_number,
+    return order
+
+
+def _audit_new(order: Order, priced: PricedOrder) -> dict[str, Any]:
+    return {
+        "order_number": order.order_number,
         "total_amount": priced.total,
         "currency": priced.currency,
         "discount_code": priced.discount_code,
     }
 
-    try:
-        payment = gateway.create_payment(
-            amount_minor=to_minor_units(priced.total, priced.currency),
-            currency=priced.currency,
-            customer_id=customer.stripe_customer_id,
-            payment_method_id=data.payment_method_id,
-            confirm=data.payment_method_id is not None,
-            # Only values a retry reproduces: the gateway compares parameters per key.
-            metadata={"paykit_customer_id": customer.id, "paykit_reference": gateway_key},
-            idempotency_key=gateway_key,
-        )
-    except PaymentDeclined as exc:
-        order.status = OrderStatus.CANCELLED
-        order.payment_status = PaymentStatus.FAILED
-        order.cancelled_at = now
-        order.stripe_payment_intent_id = exc.details.get("payment_id")
-        session.add(order)
-        record_audit(
-            session,
-            action="order.payment_declined",
-            resource="orders",
-            resource_id=order_id,
-            now=now,
-            actor_id=customer.id,
-            new={**audit_new, "status": "CANCELLED", "decline_code": exc.decline_code},
-            context=context,
-        )
-        session.flush()
-        raise PaymentDeclined(
-            exc.message,
-            decline_code=exc.decline_code,
-            details={**exc.details, "order_id": order_id},
-        ) from exc
 
-    order.stripe_payment_intent_id = payment.id
-    paid = payment.status is PaymentIntentStatus.SUCCEEDED
-    if paid:
-        order.status = OrderStatus.COMPLETED
-        order.payment_status = PaymentStatus.SUCCEEDED
-        order.completed_at = now
-        for item, line in zip(order.items, priced.lines, strict=True):
-            row = prices[str(line.price_id)]
-            if row.product_type is ProductType.DIGITAL_DOWNLOAD and row.access_duration is not None:
-                item.access_expires_at = now + timedelta(days=row.access_duration)
-    elif payment.status is PaymentIntentStatus.PROCESSING:
-        order.status = OrderStatus.PROCESSING
-        order.payment_status = PaymentStatus.PROCESSING
+def _complete(order: Order, prices: Mapping[str, Any], priced: PricedOrder, now: datetime) -> None:
+    """A free order: COMPLETED / SUCCEEDED at once, digital access granted."""
+    order.status = OrderStatus.COMPLETED
+    order.payment_status = PaymentStatus.SUCCEEDED
+    order.completed_at = now
+    for item, line in zip(order.items, priced.lines, strict=True):
+        row = prices[str(line.price_id)]
+        if row.product_type is ProductType.DIGITAL_DOWNLOAD and row.access_duration is not None:
+            item.access_expires_at = now + timedelta(days=row.access_duration)
+
+
+def _void(gateway: PaymentGateway, payment: GatewayPayment | None, gateway_key: str) -> None:
+    """Cancel an unconfirmed payment whose order was not written (no money moved).
+
+    Best effort: if the gateway cannot be reached now, ``reconcile`` cancels
+    the orphan later (it carries paykit's metadata and no order has it)."""
+    if payment is None:
+        return
+    with contextlib.suppress(PaykitError):
+        gateway.cancel_payment(payment.id, idempotency_key=f"{gateway_key}:cancel")
+
+
+def _not_recorded(exc: Exception, order_id: str) -> PaykitError:
+    if isinstance(exc, PaykitError):
+        return exc
+    return PaykitError(
+        f"the order could not be recorded ({type(exc).__name__}); nothing was charged",
+        code="order_not_recorded",
+        details={"order_id": order_id, "cause": type(exc).__name__},
+    )
+
+
+def _record_refused(
+    session: Session,
+    order: Order,
+    priced: PricedOrder,
+    now: datetime,
+    reason: PaykitError,
+    context: RequestContext | None,
+) -> None:
+    """After the savepoint rolled back: the attempt as a CANCELLED order, for the
+    customer's history and the idempotency record."""
+    order.status = OrderStatus.CANCELLED
+    order.payment_status = PaymentStatus.CANCELLED
+    order.completed_at = None
+    order.cancelled_at = now
+    for item in order.items:
+        item.access_expires_at = None
     audit = build_audit(
         session,
-        action="order.created",
+        action="order.cancelled",
         resource="orders",
-        resource_id=order_id,
+        resource_id=order.id,
         now=now,
-        actor_id=customer.id,
-        new={**audit_new, "status": order.status.value},
+        actor_id=order.user_id,
+        new={**_audit_new(order, priced), "status": "CANCELLED", "reason": reason.code},
         context=context,
     )
     insert_objects(session, order, *order.items, audit)
-    try:
-        _reserve_or_undo(
-            session,
-            stock=_stock_to_take(prices, lines),
-            discount=discount,
-            customer_id=customer.id,
-            order_id=order_id,
-            amount_saved=priced.discount,
-            now=now,
-        )
-    except (InsufficientStock, DiscountError) as exc:
-        _compensate(session, order, payment, gateway, gateway_key, now, exc, context)
-        raise type(exc)(
-            exc.message, code=exc.code, details={**exc.details, "order_id": order_id}
-        ) from exc
-    return OrderResult(order, PaymentInfo.from_gateway(payment))
 
 
 _SAVEPOINT = "paykit_reserve"
 
 
-def _reserve_or_undo(session: Session, *, release_first: bool = False, **kwargs: Any) -> None:
-    """:func:`_reserve` inside a savepoint; on refusal, roll back to it, which also
-    releases the row locks taken since (PostgreSQL releases a rolled-back
-    subtransaction's locks), so the compensating gateway call holds none.
+def _insert_and_reserve(session: Session, *, rows: Sequence[object], **kwargs: Any) -> None:
+    """Insert the order's rows and take its counters inside one savepoint.
 
-    The savepoint is not released on success: it costs a round trip and the
-    host's commit ends it anyway.
+    On any failure the savepoint is rolled back, which also releases the row
+    locks taken since (PostgreSQL releases a rolled-back subtransaction's
+    locks) and leaves the host's transaction usable, so the caller can void the
+    payment and record the refusal. The savepoint is not released on success:
+    it costs a round trip and the host's commit ends it anyway.
     """
     connection = session.connection()
     connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
     try:
+        insert_objects(session, *rows)
+        _reserve(session, **kwargs)
+    except BaseException:
+        connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        for row in rows:
+            if row in session:
+                session.expunge(row)
+            make_transient(row)  # so the caller may insert it again, as a refusal
+        raise
+
+
+def _reserve_or_undo(
+    session: Session, *, release_first: bool = False, lock_order: str | None = None, **kwargs: Any
+) -> None:
+    """:func:`_reserve` inside a savepoint; on refusal, roll back to it, which also
+    releases the row locks taken since.
+
+    With ``lock_order`` (apply_discount) the order row is locked first -- the
+    same order as cancel_order, which changes the order row before giving
+    counters back -- and must still be PENDING and unpaid, so a use is never
+    taken for an order that was cancelled meanwhile."""
+    connection = session.connection()
+    connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
+    try:
+        if lock_order is not None:
+            still_open = connection.execute(
+                sa.select(Order.id)
+                .where(
+                    Order.id == lock_order,
+                    Order.status == OrderStatus.PENDING,
+                    Order.payment_status == PaymentStatus.PENDING,
+                )
+                .with_for_update()
+            ).first()
+            if still_open is None:
+                raise InvalidState(
+                    "the order changed meanwhile; discounts apply to pending, unpaid orders only",
+                    details={"order_id": lock_order},
+                )
         if release_first:  # apply_discount: the old code's use goes back in the same step
             _release_discount(session, kwargs["order_id"], kwargs["now"])
         _reserve(session, **kwargs)
-    except (InsufficientStock, DiscountError):
+    except BaseException:
         connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
         raise
 
@@ -1257,56 +1557,6 @@ def _stock_to_take(
         if row.track_inventory:
             wanted[row.product_id] = wanted.get(row.product_id, 0) + quantity
     return sorted(wanted.items())
-
-
-def _compensate(
-    session: Session,
-    order: Order,
-    payment: GatewayPayment,
-    gateway: PaymentGateway,
-    gateway_key: str,
-    now: datetime,
-    reason: PaykitError,
-    context: RequestContext | None,
-) -> None:
-    """A counter refused after the gateway call: undo the payment, cancel the order.
-
-    The savepoint has been rolled back, so no row lock is held here.
-    """
-    if payment.status is PaymentIntentStatus.SUCCEEDED:
-        refund = gateway.create_refund(
-            payment_id=payment.id,
-            amount_minor=payment.amount_minor,
-            reason=None,
-            metadata={"paykit_order_id": order.id, "paykit_reason": reason.code},
-            idempotency_key=f"{gateway_key}:compensate",
-        )
-        payment_status = PaymentStatus.REFUNDED
-        # A Refund row like any other, so its webhooks find it (and count it once)
-        # and a failure of it is reversed like any other refund's.
-        notes = f"paykit undid the payment: {reason.code}"
-        refunds._record(session, order, refund, RefundReason.OTHER, notes, None, now, context)
-    else:
-        gateway.cancel_payment(payment.id, idempotency_key=f"{gateway_key}:cancel")
-        payment_status = PaymentStatus.CANCELLED
-    order.status = OrderStatus.CANCELLED
-    order.payment_status = payment_status
-    order.completed_at = None
-    order.cancelled_at = now
-    order.updated_at = now
-    for item in order.items:
-        item.access_expires_at = None
-    record_audit(
-        session,
-        action="order.cancelled",
-        resource="orders",
-        resource_id=order.id,
-        now=now,
-        actor_id=order.user_id,
-        new={"status": "CANCELLED", "payment_status": payment_status.value, "reason": reason.code},
-        context=context,
-    )
-    session.flush()
 
 
 # --- apply_discount -----------------------------------------------------------------
@@ -1324,23 +1574,81 @@ def apply_discount(
     """Apply discount ``code`` to a PENDING, unpaid order: re-price it, update the gateway
     payment's amount, and replace an earlier code (whose use is given back).
 
-    Applying the code the order already has changes nothing. Refusals are the
-    pricing engine's ``DiscountError`` codes.
+    ``gateway`` is required when the order has a payment (``gateway_required``):
+    the order's total and the payment's amount never differ. The payment's
+    amount is changed first, with a gateway key that is new for every change,
+    then the order row is locked and re-checked (still PENDING: a cancellation
+    that won the race refuses this call, and the amount is put back). A code
+    that brings the total to 0.00 completes the order as a free order: its
+    payment is cancelled at the gateway. Applying the code the order already
+    has changes nothing. Refusals are the pricing engine's ``DiscountError`` codes.
     """
     now = resolve_clock(clock).now()
-    order = _order(session, order_id)
+    order = _order(session, check_text(order_id, "order_id", max_length=64))
+    _check_discountable(order)
+    if order.stripe_payment_intent_id is not None and gateway is None:
+        raise ValidationError(
+            "apply_discount needs the gateway: the order has a payment whose amount must follow",
+            code="gateway_required",
+            details={"order_id": order.id},
+        )
+    discount = _discount(session, check_text(code, "code", max_length=64).strip())
+    current = session.scalar(
+        sa.select(DiscountUsage.discount_id).where(DiscountUsage.order_id == order.id)
+    )
+    if current == discount.id:
+        return order
+    priced = _reprice(session, order, discount, now)
+    _check_storable(priced)
+    old = {"discount_amount": order.discount_amount, "total_amount": order.total_amount}
+    change = _AmountChange(session, order, gateway, priced.total)
+    change.apply()
+    try:
+        _reserve_or_undo(
+            session,
+            release_first=current is not None,
+            lock_order=order.id,
+            stock=(),
+            discount=discount,
+            customer_id=order.user_id,
+            order_id=order.id,
+            amount_saved=priced.discount,
+            now=now,
+        )
+    except BaseException:
+        change.undo()
+        raise
+    _store_discount(session, order, priced, now)
+    record_audit(
+        session,
+        action="order.discount_applied",
+        resource="orders",
+        resource_id=order.id,
+        now=now,
+        actor_id=order.user_id,
+        old=old,
+        new={
+            "discount_code": discount.code,
+            "discount_amount": priced.discount,
+            "total_amount": priced.total,
+            "status": order.status.value,
+        },
+        context=context,
+    )
+    session.flush()
+    return order
+
+
+def _check_discountable(order: Order) -> None:
     if order.status is not OrderStatus.PENDING or order.payment_status is not PaymentStatus.PENDING:
         raise InvalidState(
             f"order {order.order_number} is {order.status.value}/{order.payment_status.value}; "
             "discounts apply to pending, unpaid orders only",
             details={"order_id": order.id},
         )
-    discount = _discount(session, code.strip())
-    current = session.scalar(
-        sa.select(DiscountUsage.discount_id).where(DiscountUsage.order_id == order.id)
-    )
-    if current == discount.id:
-        return order
+
+
+def _reprice(session: Session, order: Order, discount: _DiscountRef, now: datetime) -> PricedOrder:
     items = session.scalars(
         sa.select(OrderItem).where(OrderItem.order_id == order.id).order_by(OrderItem.id)
     ).all()
@@ -1362,59 +1670,91 @@ def apply_discount(
         )
         for item in items
     ]
-    priced: PricedOrder = price_order(
+    return price_order(
         lines,
         discount=discount.rule,
         usage=_usage(session, discount, order.user_id, exclude_order=order.id),
         now=now,
     )
-    old_total = order.total_amount
-    old = {"discount_amount": order.discount_amount, "total_amount": old_total}
-    amount_changed = priced.total != old_total
-    if gateway is not None and order.stripe_payment_intent_id and amount_changed:
-        gateway.update_payment_amount(
-            order.stripe_payment_intent_id,
-            amount_minor=to_minor_units(priced.total, order.currency),
-            # The amount is part of the key: the same code may meet a different total.
-            idempotency_key=f"paykit:amount:{order.id}:{discount.id}:{priced.total}",
-        )
-    try:
-        _reserve_or_undo(
-            session,
-            release_first=current is not None,
-            stock=(),
-            discount=discount,
-            customer_id=order.user_id,
-            order_id=order.id,
-            amount_saved=priced.discount,
-            now=now,
-        )
-    except DiscountError:
-        if gateway is not None and order.stripe_payment_intent_id and amount_changed:
-            gateway.update_payment_amount(
-                order.stripe_payment_intent_id,
-                amount_minor=to_minor_units(old_total, order.currency),
-                idempotency_key=f"paykit:amount:{order.id}:{discount.id}:{old_total}:undo",
+
+
+class _AmountChange:
+    """The gateway side of an amount change, and its undo.
+
+    Gateway keys carry the number of changes this order has already committed
+    (its ``order.discount_applied`` audit rows): a retry after a rollback
+    reuses its key (and cannot act twice), while every new change gets a key of
+    its own, so an old answer is never replayed for a new change (applying
+    A, then B, then A again asks the gateway for A's amount again).
+    """
+
+    def __init__(
+        self, session: Session, order: Order, gateway: PaymentGateway | None, total: Decimal
+    ) -> None:
+        self.order = order
+        self.gateway = gateway
+        self.old_total = order.total_amount
+        self.new_total = total
+        self.free = total == 0
+        self.payment_id = order.stripe_payment_intent_id
+        changes = session.scalar(
+            sa.select(sa.func.count()).where(
+                AuditLog.resource_id == order.id, AuditLog.action == "order.discount_applied"
             )
-        raise
-    order.discount_amount = priced.discount
-    order.tax_amount = priced.tax
-    order.total_amount = priced.total
-    order.updated_at = now
-    record_audit(
-        session,
-        action="order.discount_applied",
-        resource="orders",
-        resource_id=order.id,
-        now=now,
-        actor_id=order.user_id,
-        old=old,
-        new={
-            "discount_code": discount.code,
-            "discount_amount": priced.discount,
-            "total_amount": priced.total,
-        },
-        context=context,
-    )
+        )
+        self.key = f"paykit:amount:{order.id}:{changes or 0}"
+        self.touched = False
+
+    def apply(self) -> None:
+        if self.gateway is None or self.payment_id is None or self.new_total == self.old_total:
+            return
+        self.touched = True
+        if self.free:
+            # A free order needs no payment: cancel it, so it can never be charged.
+            self.gateway.cancel_payment(self.payment_id, idempotency_key=f"{self.key}:free")
+            return
+        self._set(self.new_total, self.key)
+
+    def undo(self) -> None:
+        if not self.touched or self.gateway is None or self.payment_id is None:
+            return
+        if self.free:
+            return  # a cancelled payment cannot come back; the order stays PENDING without one
+        self._set(self.old_total, f"{self.key}:undo")
+
+    def _set(self, total: Decimal, key: str) -> None:
+        assert self.gateway is not None
+        assert self.payment_id is not None
+        wanted = to_minor_units(total, self.order.currency)
+        payment = self.gateway.update_payment_amount(
+            self.payment_id, amount_minor=wanted, idempotency_key=f"{key}:{wanted}"
+        )
+        if payment.amount_minor != wanted:
+            raise GatewayError(
+                f"the gateway kept {payment.amount_minor} for payment {self.payment_id}, "
+                f"not {wanted}",
+                code="payment_amount_mismatch",
+                details={"order_id": self.order.id, "payment_id": self.payment_id},
+            )
+
+
+def _store_discount(session: Session, order: Order, priced: PricedOrder, now: datetime) -> None:
+    values: dict[str, Any] = {
+        "discount_amount": priced.discount,
+        "tax_amount": priced.tax,
+        "total_amount": priced.total,
+        "updated_at": now,
+    }
+    if priced.total == 0:
+        values.update(
+            status=OrderStatus.COMPLETED,
+            payment_status=PaymentStatus.SUCCEEDED,
+            completed_at=now,
+            payment_method=None,  # the (cancelled) payment's id stays, for the record
+        )
+    # The order row is locked (see _reserve_or_undo): this cannot miss.
+    affected(session, sa.update(Order).where(Order.id == order.id).values(**values))
+    if priced.total == 0:
+        _grant_access(session, order.id, now)
     session.flush()
-    return order
+    session.refresh(order)

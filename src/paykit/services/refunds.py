@@ -17,6 +17,7 @@ from paykit.errors import (
     InvalidState,
     NotFound,
     PermissionDenied,
+    RefundError,
     RefundExceedsPaid,
     ValidationError,
 )
@@ -34,7 +35,7 @@ from paykit.models import (
 )
 from paykit.money import as_money, from_minor_units, to_minor_units
 from paykit.pricing import refundable_amount
-from paykit.security.policy import POLICY, Action, Actor, allows
+from paykit.security.policy import POLICY, Action, Actor, acting_user_id, allows
 from paykit.services import _idempotency
 from paykit.services._audit import record_audit
 from paykit.services._sql import affected
@@ -59,10 +60,7 @@ _STATUS = {
 
 
 def _actor(session: Session, actor_id: str | None, actor: Actor | None = None) -> User:
-    if actor is not None:
-        if actor_id is not None and actor_id != actor.user_id:
-            raise ValidationError("actor and actor_id name different users", code="actor_mismatch")
-        actor_id = actor.user_id
+    actor_id = acting_user_id(actor, actor_id)
     # The stored role decides, not the Actor's: a stale Actor cannot refund.
     user = session.get(User, actor_id) if actor_id else None
     if (
@@ -105,14 +103,7 @@ def _apply_succeeded(session: Session, order: Order, amount: Decimal, now: datet
         session,
         sa.update(Order)
         .where(Order.id == order.id, Order.refunded_amount == Order.total_amount)
-        .values(
-            # A cancelled order (its payment undone) stays cancelled.
-            status=sa.case(
-                (Order.status == OrderStatus.CANCELLED, Order.status),
-                else_=sa.literal(OrderStatus.REFUNDED, Order.status.type),
-            ),
-            payment_status=PaymentStatus.REFUNDED,
-        ),
+        .values(status=OrderStatus.REFUNDED, payment_status=PaymentStatus.REFUNDED),
     )
 
 
@@ -177,6 +168,12 @@ def issue_refund(
             existing = session.get(Refund, record.resource_id)
             if existing is not None:
                 return existing
+    if order.total_amount == 0 and order.payment_status is PaymentStatus.SUCCEEDED:
+        raise RefundError(
+            f"order {order.order_number} was free: there is no payment to refund",
+            code="nothing_to_refund",
+            details={"order_id": order.id},
+        )
     if order.payment_status not in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED) or (
         order.stripe_payment_intent_id is None
     ):
@@ -332,19 +329,6 @@ def _reverse_succeeded(session: Session, order_id: str, amount: Decimal, now: da
             Order.refunded_amount < Order.total_amount,
         )
         .values(status=OrderStatus.COMPLETED, payment_status=PaymentStatus.SUCCEEDED),
-    )
-    # A cancelled order whose undoing refund failed kept the money: its payment
-    # is SUCCEEDED again, for someone to refund (the audit row says so).
-    affected(
-        session,
-        sa.update(Order)
-        .where(
-            Order.id == order_id,
-            Order.status == OrderStatus.CANCELLED,
-            Order.payment_status == PaymentStatus.REFUNDED,
-            Order.refunded_amount < Order.total_amount,
-        )
-        .values(payment_status=PaymentStatus.SUCCEEDED),
     )
     order = session.get(Order, order_id, populate_existing=True)
     assert order is not None

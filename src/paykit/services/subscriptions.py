@@ -50,8 +50,10 @@ from paykit.models import (
     UserStatus,
     new_id,
 )
+from paykit.models.discounts import code_matches
 from paykit.models.types import UTCDateTime
 from paykit.money import from_minor_units
+from paykit.security.policy import Action, Actor, acting_user_id, authorize_owner
 from paykit.services import _idempotency
 from paykit.services._audit import record_audit
 from paykit.services._sql import affected
@@ -970,7 +972,7 @@ def _recurring_price(session: Session, price_id: str) -> Price:
 
 
 def _discount_for_subscription(session: Session, code: str, now: datetime) -> Discount:
-    discount = session.scalar(sa.select(Discount).where(Discount.code == code.strip()))
+    discount = session.scalar(sa.select(Discount).where(code_matches(code.strip())))
     if discount is None:
         raise DiscountError(f"discount code {code!r} does not exist", code="discount_not_found")
     if not discount.active:
@@ -992,6 +994,25 @@ def _subscription(session: Session, subscription_id: str) -> Subscription:
             details={"subscription_id": subscription_id},
         )
     return row
+
+
+def _owned_subscription(
+    session: Session, subscription_id: str, actor: Actor | None, actor_id: str | None
+) -> tuple[Subscription, str | None]:
+    """The subscription, if the actor may manage it (docs/security.md), and the acting id."""
+    acting = acting_user_id(actor, actor_id)
+    row = _subscription(session, subscription_id)
+    authorize_owner(
+        session,
+        acting,
+        owner_id=row.user_id,
+        action=Action.MANAGE_ANY_SUBSCRIPTION,
+        missing=NotFound(
+            f"subscription {subscription_id} not found",
+            details={"subscription_id": subscription_id},
+        ),
+    )
+    return row, acting
 
 
 def subscribe(
@@ -1153,13 +1174,18 @@ def change_subscription(
     clock: Clock | None = None,
     idempotency_key: str | None = None,
     actor_id: str | None = None,
+    actor: Actor | None = None,
     context: RequestContext | None = None,
 ) -> Subscription:
     """Switch a subscription to another recurring price (a paykit ``Price`` id) and/or quantity.
 
     Proration follows the gateway's default (Stripe: prorate on the next invoice).
+
+    ``actor`` (or ``actor_id``) must own the subscription or hold
+    ``subscription.manage_any``; without one the host acts on its own authority
+    (docs/security.md).
     """
-    row = _subscription(session, subscription_id)
+    row, actor_id = _owned_subscription(session, subscription_id, actor, actor_id)
     if price_id is None and quantity is None:
         raise ValidationError("give price_id, quantity or both")
     new_price = None if price_id is None else _recurring_price(session, price_id)
@@ -1191,14 +1217,19 @@ def cancel_subscription(
     clock: Clock | None = None,
     idempotency_key: str | None = None,
     actor_id: str | None = None,
+    actor: Actor | None = None,
     context: RequestContext | None = None,
 ) -> Subscription:
     """Cancel at the end of the current period (default) or at once.
 
     Cancelling one that the gateway already has as canceled (a retry after a
     timeout, a cancellation in the dashboard) syncs it and returns it.
+
+    ``actor`` (or ``actor_id``) must own the subscription or hold
+    ``subscription.manage_any``; without one the host acts on its own authority
+    (docs/security.md).
     """
-    row = _subscription(session, subscription_id)
+    row, actor_id = _owned_subscription(session, subscription_id, actor, actor_id)
     try:
         result = gateway.cancel_subscription(
             row.stripe_subscription_id,
@@ -1232,10 +1263,16 @@ def resume_subscription(
     clock: Clock | None = None,
     idempotency_key: str | None = None,
     actor_id: str | None = None,
+    actor: Actor | None = None,
     context: RequestContext | None = None,
 ) -> Subscription:
-    """Undo a pending end-of-period cancellation, or resume a paused subscription."""
-    row = _subscription(session, subscription_id)
+    """Undo a pending end-of-period cancellation, or resume a paused subscription.
+
+    ``actor`` (or ``actor_id``) must own the subscription or hold
+    ``subscription.manage_any``; without one the host acts on its own authority
+    (docs/security.md).
+    """
+    row, actor_id = _owned_subscription(session, subscription_id, actor, actor_id)
     result = gateway.resume_subscription(
         row.stripe_subscription_id,
         idempotency_key=_gateway_key("subscription-resume", row, idempotency_key),
