@@ -103,8 +103,10 @@ class DatabaseFactory:
             engine.dispose()
         if self._schemas:
             admin = create_engine(pg_url())
-            with admin.begin() as conn:
-                for schema in self._schemas:
+            for schema in self._schemas:
+                # One transaction per schema: a DROP ... CASCADE locks every object
+                # in it, and all schemas at once exceed max_locks_per_transaction.
+                with admin.begin() as conn:
                     conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
             admin.dispose()
 

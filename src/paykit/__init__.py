@@ -114,6 +114,7 @@ from paykit.services.support import (
     ticket_messages,
     view_order,
 )
+from paykit.services.throttle import LoginThrottle, purge_login_attempts
 from paykit.services.users import (
     LoginResult,
     UserSummary,
@@ -178,6 +179,7 @@ __all__ = [
     "Keyring",
     "LineInput",
     "LoginResult",
+    "LoginThrottle",
     "OrderResult",
     "OrderView",
     "PasswordHasher",
@@ -233,6 +235,7 @@ __all__ = [
     "place_order",
     "price_order",
     "purge_expired_sessions",
+    "purge_login_attempts",
     "quantize",
     "reconcile",
     "record_gateway_refund",

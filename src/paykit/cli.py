@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from paykit.db import DEFAULT_DATABASE_URL, create_engine
-from paykit.errors import ConfigurationError, PaykitError
+from paykit.errors import ConfigurationError, PaykitError, ValidationError
 from paykit.migrator import migrate
 
 __all__ = ["main"]
@@ -64,11 +64,26 @@ def _cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _seed(engine: Engine, out: TextIO) -> None:
+def _admin_password() -> str | None:
+    """``PAYKIT_ADMIN_PASSWORD``, checked against the password policy before any work."""
+    from paykit.security.passwords import check_password_policy
+
+    password = os.environ.get("PAYKIT_ADMIN_PASSWORD") or None
+    if password is not None:
+        try:
+            check_password_policy(password)
+        except ValidationError as exc:
+            raise ValidationError(
+                f"PAYKIT_ADMIN_PASSWORD is refused: {exc.message}", code=exc.code
+            ) from None
+    return password
+
+
+def _seed(engine: Engine, out: TextIO, password: str | None) -> None:
     from paykit.services.seed import seed
 
     with Session(engine) as session, session.begin():
-        result = seed(session, admin_password=os.environ.get("PAYKIT_ADMIN_PASSWORD") or None)
+        result = seed(session, admin_password=password)
         if result.created:
             print("created: " + ", ".join(result.created), file=out)
         else:
@@ -82,10 +97,11 @@ def _seed(engine: Engine, out: TextIO) -> None:
 
 
 def _cmd_seed(args: argparse.Namespace, out: TextIO) -> int:
+    password = _admin_password()
     engine = _engine(args)
     try:
         migrate(engine)
-        _seed(engine, out)
+        _seed(engine, out, password)
     finally:
         engine.dispose()
     return 0
@@ -94,10 +110,11 @@ def _cmd_seed(args: argparse.Namespace, out: TextIO) -> int:
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     from paykit.demo import checkout_story, print_database
 
+    password = _admin_password()
     engine = _engine(args)
     try:
         migrate(engine)
-        _seed(engine, out)
+        _seed(engine, out, password)
         with Session(engine) as session:
             print_database(session, out)
         print("\nThe checkout story (FakeGateway, no real money):", file=out)

@@ -34,7 +34,8 @@ The tree::
     ├── WebhookError                    webhook_error             400
     │   └── InvalidSignature            invalid_signature         400
     ├── ConfigurationError              configuration_error       500
-    └── DecryptionError                 decryption_failed         500
+    ├── DecryptionError                 decryption_failed         500
+    └── TooManyAttempts                 too_many_attempts         429
 
 ``DiscountError`` codes: ``discount_not_found``, ``discount_inactive``,
 ``discount_not_yet_valid``, ``discount_expired``, ``discount_exhausted``,
@@ -80,6 +81,7 @@ __all__ = [
     "PermissionDenied",
     "RefundError",
     "RefundExceedsPaid",
+    "TooManyAttempts",
     "UnsupportedCurrency",
     "ValidationError",
     "WebhookError",
@@ -340,3 +342,16 @@ class DecryptionError(PaykitError):
 
     default_code = "decryption_failed"
     http_status = 500
+
+
+class TooManyAttempts(PaykitError):
+    """Too many failed logins for this e-mail address or IP address; try again later.
+
+    ``details["retry_after"]`` is the number of seconds until the next attempt
+    is allowed (an adapter sends it as the ``Retry-After`` header). Unknown and
+    known addresses are throttled alike, so the error reveals nothing about
+    which accounts exist.
+    """
+
+    default_code = "too_many_attempts"
+    http_status = 429

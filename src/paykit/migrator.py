@@ -85,11 +85,18 @@ def migrate(bind: Engine | Connection | str | URL, revision: str = "head") -> No
     """Upgrade the database to ``revision`` (default: the latest). Idempotent.
 
     ``bind`` is an Engine, a Connection (the caller owns its transaction) or a
-    database URL.
+    database URL. On PostgreSQL with row-level security turned on
+    (:func:`paykit.security.rls.enable_row_level_security`), the policies are
+    re-applied for the new revision.
     """
+    from paykit.security.rls import refresh_row_level_security
+
     with _connection(bind) as connection:
         # "heads" also reaches every head of a history that briefly branched.
         command.upgrade(alembic_config(connection), "heads" if revision == "head" else revision)
+        # A database with row-level security on gets the policies of the new
+        # revision (new tables, changed rules) in the same transaction.
+        refresh_row_level_security(connection)
 
 
 def downgrade(bind: Engine | Connection | str | URL, revision: str = "base") -> None:

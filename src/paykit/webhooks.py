@@ -521,9 +521,18 @@ def _payment_succeeded(
     order_id = _order_id_for(session, payment.id)
     if order_id is None:
         return WebhookEventStatus.IGNORED  # not an order's payment (e.g. a subscription invoice)
+    order = session.get(Order, order_id, populate_existing=True)
+    assert order is not None
     try:
-        order_services.mark_order_paid(
-            session, order_id=order_id, payment=payment, clock=ctx.clock, context=ctx.request
+        # With the gateway: a payment for another amount than the order's is
+        # refunded and the order cancelled, instead of failing on every delivery.
+        order_services.apply_payment(
+            session,
+            order=order,
+            payment=payment,
+            gateway=ctx.gateway,
+            clock=ctx.clock,
+            context=ctx.request,
         )
     except InvalidState as exc:
         if exc.code != "order_cancelled":

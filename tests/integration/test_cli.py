@@ -142,3 +142,23 @@ def test_unknown_command_is_one_line() -> None:
 
 def test_missing_command_is_one_line() -> None:
     assert "required" in _one_clear_line(run())
+
+
+def test_seed_refuses_a_password_the_policy_refuses(subprocess_env: dict[str, str]) -> None:
+    env = dict(subprocess_env, PAYKIT_ADMIN_PASSWORD="abc")
+    line = _one_clear_line(run("seed", env=env))
+    assert line == (
+        "paykit: error: PAYKIT_ADMIN_PASSWORD is refused: password must be 8 to 1024 characters"
+    )
+    engine = _engine(subprocess_env)
+    try:
+        with engine.connect() as conn:
+            tables = sa.inspect(conn).get_table_names()
+            admins = (
+                conn.execute(sa.text("SELECT count(*) FROM users")).scalar_one()
+                if "users" in tables
+                else 0
+            )
+    finally:
+        engine.dispose()
+    assert admins == 0

@@ -138,7 +138,7 @@ def test_migration_refuses_codes_that_differ_only_in_case(
     make_engine: Callable[..., Engine],
 ) -> None:
     engine = make_engine()
-    paykit.migrate(engine, "0004")
+    paykit.migrate(engine, "0005")
     _insert_discounts(engine, ["PROMOX", "promox", "Summer", "SUMMER", "summer", "UNIQUE"])
     with pytest.raises(Conflict) as caught:
         paykit.migrate(engine)
@@ -148,7 +148,7 @@ def test_migration_refuses_codes_that_differ_only_in_case(
     assert "PROMOX, promox" in str(error)
     assert "SUMMER, Summer, summer" in str(error)
     assert "UNIQUE" not in str(error)
-    assert paykit.current_revision(engine) == "0004"
+    assert paykit.current_revision(engine) == "0005"
     with engine.begin() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM discounts")).scalar_one() == 6
         conn.execute(sa.text("UPDATE discounts SET code = 'PROMOX2' WHERE code = 'promox'"))

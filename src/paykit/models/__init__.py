@@ -39,6 +39,7 @@ from paykit.models.payments import PaymentMethod
 from paykit.models.refunds import Refund
 from paykit.models.subscriptions import Invoice, Subscription
 from paykit.models.support import SupportTicket, TicketMessage
+from paykit.models.throttle import LoginAttempt
 from paykit.models.types import ExactDecimal, JSONDocument, StringArray, UTCDateTime
 from paykit.models.users import Session, User
 from paykit.models.webhooks import WebhookEvent, WebhookEventStatus
@@ -56,6 +57,7 @@ __all__ = [
     "Invoice",
     "InvoiceStatus",
     "JSONDocument",
+    "LoginAttempt",
     "Order",
     "OrderItem",
     "OrderStatus",

@@ -7,7 +7,8 @@ the old key from the keyring.
 
 This works on raw column text through Core, below the ORM's encrypted types,
 so it never needs the plaintext in an ORM object and touches only rows whose
-ciphertext names a key other than the active one.
+ciphertext names a key other than the active one. Each write is conditional on
+the ciphertext it read, so a value changed meanwhile is never reverted.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -42,6 +44,22 @@ def purpose_of(table: str, column: str) -> str:
     return f"{table}.{column}"
 
 
+def _write_if_unchanged(
+    session: Session, table: sa.TableClause, row: sa.Row[Any], changes: dict[str, str]
+) -> bool:
+    """Write the re-encrypted values only where the old ciphertext is still stored.
+
+    A profile update committed between the read and this write changed the
+    ciphertext, so the condition fails and the newer value stays; the next
+    call picks the row up again if it still needs a new key.
+    """
+    unchanged = [table.c[column] == row._mapping[column] for column in changes]
+    result = session.execute(
+        sa.update(table).where(table.c.id == row.id, *unchanged).values(**changes)
+    )
+    return int(cast(sa.CursorResult[Any], result).rowcount) == 1
+
+
 @dataclass(frozen=True, slots=True)
 class RotationResult:
     """What one :func:`reencrypt_personal_data` call did."""
@@ -56,9 +74,10 @@ def reencrypt_personal_data(
 ) -> RotationResult:
     """Re-encrypt up to ``batch_size`` rows per table whose values use a non-active key.
 
-    Call repeatedly (committing in between) until ``remaining`` is 0. A value
-    under a key the keyring no longer holds raises ``DecryptionError``. Flushes,
-    never commits.
+    Call repeatedly (committing in between) until ``remaining`` is 0. A row
+    whose values changed after this call read them is left as the other writer
+    made it (it is not counted in ``rows_updated``). A value under a key the
+    keyring no longer holds raises ``DecryptionError``. Flushes, never commits.
     """
     ring = keyring or require_keyring()
     active_prefix = f"{CIPHERTEXT_PREFIX}{ring.active_key_id}:"
@@ -94,8 +113,7 @@ def reencrypt_personal_data(
                 purpose = purpose_of(table_name, column)
                 plain = decrypt_value(current, purpose=purpose, keyring=ring)
                 changes[column] = encrypt_value(plain, purpose=purpose, keyring=ring)
-            if changes:
-                session.execute(sa.update(table).where(table.c.id == row.id).values(**changes))
+            if changes and _write_if_unchanged(session, table, row, changes):
                 values += len(changes)
                 rows += 1
         remaining += int(

@@ -19,7 +19,7 @@ __all__ = ["claim", "claim_cte", "claim_params", "record", "request_hash"]
 
 
 def _claim_statement(insert: Any) -> Any:
-    columns = ("id", "scope", "key", "request_hash", "resource_id", "created_at")
+    columns = ("id", "scope", "key", "user_id", "request_hash", "resource_id", "created_at")
     return (
         insert(IdempotencyKey)
         .values({name: sa.bindparam(name) for name in columns})
@@ -32,7 +32,7 @@ def claim_cte() -> Any:
     """PostgreSQL: the claim as a data-modifying CTE named ``claim``, to ride along
     with a service's first read (parameters ``k_<column>``); ``SELECT id FROM
     claim`` is the new row's id, or nothing when the key was taken."""
-    columns = ("id", "scope", "key", "request_hash", "resource_id", "created_at")
+    columns = ("id", "scope", "key", "user_id", "request_hash", "resource_id", "created_at")
     return (
         postgresql.insert(IdempotencyKey)
         .values({name: sa.bindparam(f"k_{name}") for name in columns})
@@ -43,15 +43,22 @@ def claim_cte() -> Any:
 
 
 def claim_params(
-    *, scope: str, key: str, fingerprint: str, now: datetime, resource_id: str | None
+    *,
+    scope: str,
+    key: str,
+    fingerprint: str,
+    now: datetime,
+    resource_id: str | None,
+    user_id: str | None = None,
 ) -> dict[str, Any]:
-    """The parameters of :func:`claim_cte`."""
+    """The parameters of :func:`claim_cte`; ``user_id`` is the customer the call is for."""
     if not key or len(key) > 255:
         raise ValidationError("idempotency_key must be 1 to 255 characters")
     return {
         "k_id": new_id(),
         "k_scope": scope,
         "k_key": key,
+        "k_user_id": user_id,
         "k_request_hash": fingerprint,
         "k_resource_id": resource_id,
         "k_created_at": now,
@@ -79,6 +86,7 @@ def claim(
     fingerprint: str,
     now: datetime,
     resource_id: str | None = None,
+    user_id: str | None = None,
 ) -> IdempotencyKey | None:
     """Claim ``key`` for ``scope``. Returns None if this call now owns it, else the
     earlier call's record (same parameters) to replay.
@@ -88,6 +96,9 @@ def claim(
     committed row. A key reused with other parameters raises
     ``IdempotencyConflict``. ``resource_id`` may name, up front, the row this
     call is about to create (it lives and dies with the same transaction).
+    ``user_id`` is the customer the call acts for: under row-level security a
+    customer sees only their own keys, so a key another customer holds is an
+    ``IdempotencyConflict`` too.
     """
     if not key or len(key) > 255:
         raise ValidationError("idempotency_key must be 1 to 255 characters")
@@ -97,6 +108,7 @@ def claim(
         "id": new_id(),
         "scope": scope,
         "key": key,
+        "user_id": user_id,
         "request_hash": fingerprint,
         "resource_id": resource_id,
         "created_at": now,
@@ -107,8 +119,8 @@ def claim(
         sa.select(IdempotencyKey)
         .where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
         .execution_options(populate_existing=True)
-    ).scalar_one()
-    if existing.request_hash != fingerprint:
+    ).scalar_one_or_none()
+    if existing is None or existing.request_hash != fingerprint:
         raise IdempotencyConflict(
             f"idempotency key {key!r} was already used with different parameters",
             details={"scope": scope},

@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, make_transient
 
-from paykit.clock import Clock, resolve_clock
+from paykit.clock import Clock, FrozenClock, resolve_clock
 from paykit.context import RequestContext
 from paykit.errors import (
     DiscountError,
@@ -51,6 +51,7 @@ from paykit.models import (
     ProductDiscount,
     ProductStatus,
     ProductType,
+    RefundReason,
     User,
     UserStatus,
     new_id,
@@ -754,6 +755,53 @@ def _order_by_payment(session: Session, payment_id: str) -> Order:
     return order
 
 
+def _amount_matches(order: Order, payment: GatewayPayment) -> bool:
+    return payment.currency.upper() == order.currency.upper() and (
+        payment.amount_minor == to_minor_units(order.total_amount, order.currency)
+    )
+
+
+def _refund_mismatch(
+    session: Session,
+    order: Order,
+    payment: GatewayPayment,
+    gateway: PaymentGateway,
+    now: datetime,
+    context: RequestContext | None,
+) -> Order:
+    """Money that does not match its order goes back, and the order is cancelled."""
+    from paykit.services.refunds import record_gateway_refund  # refunds imports orders
+
+    refund = gateway.create_refund(
+        payment_id=payment.id,
+        amount_minor=payment.amount_minor,
+        reason=None,
+        metadata={"paykit_order_id": order.id, "paykit_reason": "payment_amount_mismatch"},
+        idempotency_key=f"paykit:mismatch:{payment.id}",
+    )
+    _close_unpaid(
+        session,
+        order,
+        payment_status=PaymentStatus.REFUNDED,
+        action="order.payment_amount_mismatch",
+        now=now,
+        actor_id=None,
+        context=context,
+    )
+    record_gateway_refund(
+        session,
+        order=order,
+        gateway_refund=refund,
+        reason=RefundReason.OTHER,
+        notes=f"payment {payment.id} was for {payment.amount_minor} minor units, "
+        f"not the order's total {order.total_amount}",
+        clock=FrozenClock(now),
+        context=context,
+    )
+    session.refresh(order)
+    return order
+
+
 def _payment_matches(order: Order, payment: GatewayPayment) -> None:
     if payment.currency.upper() != order.currency.upper() or payment.amount_minor != to_minor_units(
         order.total_amount, order.currency
@@ -961,12 +1009,20 @@ def apply_payment(
     *,
     order: Order,
     payment: GatewayPayment,
+    gateway: PaymentGateway | None = None,
     clock: Clock | None = None,
     context: RequestContext | None = None,
 ) -> Order:
     """Bring an open order in line with its gateway payment: succeeded completes it,
-    canceled cancels it (CANCELLED / FAILED, counters given back once), processing
-    marks it PROCESSING; a payment still waiting for the customer changes nothing."""
+    canceled cancels it (CANCELLED / CANCELLED, counters given back once), processing
+    marks it PROCESSING; a payment still waiting for the customer changes nothing.
+
+    A payment that succeeded for another amount than the order's total (a
+    customer who paid in the browser after an ``apply_discount`` whose
+    transaction was rolled back) is refunded in full, as a Refund row with its
+    real status, and the order is cancelled (CANCELLED / REFUNDED, counters
+    given back), when ``gateway`` is given; without it ``mark_order_paid``
+    refuses it (``payment_amount_mismatch``)."""
     if payment.id != order.stripe_payment_intent_id:
         raise InvalidState(
             f"payment {payment.id} is not order {order.order_number}'s payment",
@@ -975,6 +1031,8 @@ def apply_payment(
         )
     now = resolve_clock(clock).now()
     if payment.status is PaymentIntentStatus.SUCCEEDED:
+        if gateway is not None and order.status in _OPEN and not _amount_matches(order, payment):
+            return _refund_mismatch(session, order, payment, gateway, now, context)
         return mark_order_paid(
             session, order_id=order.id, payment=payment, clock=clock, context=context
         )
@@ -1088,7 +1146,9 @@ def sync_order_payment(
     if order.stripe_payment_intent_id is None:
         return order
     payment = gateway.retrieve_payment(order.stripe_payment_intent_id)
-    return apply_payment(session, order=order, payment=payment, clock=clock, context=context)
+    return apply_payment(
+        session, order=order, payment=payment, gateway=gateway, clock=clock, context=context
+    )
 
 
 # --- place_order --------------------------------------------------------------------
@@ -1198,10 +1258,11 @@ def place_order(
                 fingerprint=fingerprint,
                 now=now,
                 resource_id=order_id,
+                user_id=data.customer_id,
             )
         else:
             replayed, order_id = _claim_or_replay(
-                session, gateway, idempotency_key, fingerprint, now, order_id
+                session, gateway, idempotency_key, fingerprint, now, order_id, data.customer_id
             )
             if replayed is not None:
                 return replayed
@@ -1212,7 +1273,13 @@ def place_order(
             assert idempotency_key is not None
             assert claim is not None
             replayed, order_id = _claim_or_replay(
-                session, gateway, idempotency_key, claim["k_request_hash"], now, order_id
+                session,
+                gateway,
+                idempotency_key,
+                claim["k_request_hash"],
+                now,
+                order_id,
+                data.customer_id,
             )
             if replayed is not None:
                 return replayed
@@ -1237,6 +1304,7 @@ def _claim_or_replay(
     fingerprint: str,
     now: datetime,
     order_id: str,
+    user_id: str,
 ) -> tuple[OrderResult | None, str]:
     """Claim ``key`` on its own; a key already taken replays its order (or, if that
     call never finished, hands its order id over to carry on with)."""
@@ -1247,6 +1315,7 @@ def _claim_or_replay(
         fingerprint=fingerprint,
         now=now,
         resource_id=order_id,
+        user_id=user_id,
     )
     if record is None:
         return None, order_id

@@ -27,6 +27,7 @@ from paykit.context import RequestContext
 from paykit.errors import GatewayError, NotFound, PaykitError, ValidationError
 from paykit.gateways.base import GatewayPayment, PaymentGateway, PaymentIntentStatus
 from paykit.models import AuditLog, Order, OrderStatus, PaymentStatus
+from paykit.money import to_minor_units
 from paykit.services._audit import record_audit
 from paykit.services.orders import _close_unpaid, apply_payment
 
@@ -248,13 +249,24 @@ def _reconcile_orders(
             truths[order.id] = gateway.retrieve_payment(order.stripe_payment_intent_id)
         except PaykitError as exc:
             report.errors.append(f"order {order.id}: {exc.code}")
+    # Orders whose payment needs a compensating refund (another amount than the
+    # order's) come first, so that gateway call is made before this
+    # transaction has changed any other row.
+    orders = sorted(orders, key=lambda o: o.id not in truths or _matches(o, truths[o.id]))
     for order in orders:
         payment = truths.get(order.id)
         if payment is None or payment.status in _UNCONFIRMED:
             continue
         before_status = order.status
         try:
-            apply_payment(session, order=order, payment=payment, clock=clock, context=context)
+            apply_payment(
+                session,
+                order=order,
+                payment=payment,
+                gateway=gateway,
+                clock=clock,
+                context=context,
+            )
         except PaykitError as exc:
             # e.g. payment_amount_mismatch: money that does not match its order
             # needs a person; the report (and the CLI's exit status) says so.
@@ -268,6 +280,10 @@ def _reconcile_orders(
             report.cancelled.append(order.id)
         elif order.status is OrderStatus.PROCESSING:
             report.processing.append(order.id)
+
+
+def _matches(order: Order, payment: GatewayPayment) -> bool:
+    return payment.amount_minor == to_minor_units(order.total_amount, order.currency)
 
 
 def _reconcile_orphans(

@@ -162,7 +162,12 @@ def issue_refund(
             {"order_id": order_id, "amount": str(requested), "reason": refund_reason.value}
         )
         record = _idempotency.claim(
-            session, scope=SCOPE_REFUND, key=idempotency_key, fingerprint=fingerprint, now=now
+            session,
+            scope=SCOPE_REFUND,
+            key=idempotency_key,
+            fingerprint=fingerprint,
+            now=now,
+            user_id=order.user_id,
         )
         if record is not None and record.resource_id is not None:
             existing = session.get(Refund, record.resource_id)

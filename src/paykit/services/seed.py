@@ -20,7 +20,11 @@ from paykit.models import (
     User,
     UserRole,
 )
-from paykit.security.passwords import DEFAULT_BCRYPT_ROUNDS, hash_password
+from paykit.security.passwords import (
+    DEFAULT_BCRYPT_ROUNDS,
+    check_password_policy,
+    hash_password,
+)
 
 __all__ = ["ADMIN_EMAIL", "SeedResult", "seed"]
 
@@ -48,11 +52,16 @@ def seed(
     product linked to it, unless they already exist. Running it twice creates nothing new.
 
     The admin password is ``admin_password`` or, when None, generated with
-    ``secrets`` and returned once in :attr:`SeedResult.admin_password`. An
+    ``secrets`` and returned once in :attr:`SeedResult.admin_password`. A given
+    password must pass the password policy that registration applies
+    (``ValidationError``, code ``invalid_password``), even when the admin
+    already exists, so a bad setting is never silently ignored. An
     existing admin's password is never changed. The product gets a monthly
     recurring price so it can be ordered and subscribed to; its
     ``stripe_price_id`` is a local placeholder until it is synced with Stripe.
     """
+    if admin_password is not None:
+        check_password_policy(admin_password)
     now = resolve_clock(clock).now()
     created: list[str] = []
     generated: str | None = None

@@ -1059,6 +1059,7 @@ def subscribe(
                 }
             ),
             now=now,
+            user_id=user.id,
         )
         if record is not None and record.resource_id is not None:
             return _subscription(session, record.resource_id)

@@ -6,19 +6,22 @@ from ``clock``; the request's IP address and user agent from ``context``
 ``hasher`` (a :class:`~paykit.security.PasswordHasher`, bcrypt cost 12 unless
 a test asks for less).
 
-Failed logins are audited too: :func:`login` flushes an ``user.login_failed``
-audit row before it raises ``AuthenticationError``. That row is the failed
-call's only write, so a host that wants failed attempts on record commits
-after catching the error (docs/security.md).
+Failed logins are audited and counted: :func:`login` flushes a
+``user.login_failed`` audit row and its throttling count
+(:mod:`paykit.services.throttle`) before it raises ``AuthenticationError`` or
+``TooManyAttempts``. Those are the failed call's only writes, and a host
+commits after catching the error, or throttling does not see the attempt
+(docs/security.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -33,6 +36,7 @@ from paykit.errors import (
     InvalidToken,
     NotFound,
     PermissionDenied,
+    TooManyAttempts,
     ValidationError,
 )
 from paykit.models import Order, PaymentStatus, User, UserRole, UserStatus
@@ -52,6 +56,13 @@ from paykit.security.rls import system_scope
 from paykit.security.tokens import hash_token, new_token
 from paykit.services._audit import record_audit
 from paykit.services._sql import affected
+from paykit.services.erasure import erase_copies
+from paykit.services.throttle import (
+    DEFAULT_LOGIN_THROTTLE,
+    LoginThrottle,
+    release_login_attempt,
+    reserve_login_attempt,
+)
 
 __all__ = [
     "DEFAULT_SESSION_TTL",
@@ -117,6 +128,28 @@ class UserSummary:
     user: User
     order_count: int
     total_spent: dict[str, Decimal]
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _as_system(
+    function: Callable[Concatenate[Session, _P], _R],
+) -> Callable[Concatenate[Session, _P], _R]:
+    """Run an authentication step with SYSTEM visibility under row-level security.
+
+    Registration, login and the token flows run before anyone is known (or on
+    behalf of the user a token names), so they cannot rely on the caller's
+    actor; the previous actor is restored afterwards.
+    """
+
+    @functools.wraps(function)
+    def wrapper(session: Session, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with system_scope(session):
+            return function(session, *args, **kwargs)
+
+    return wrapper
 
 
 def _hasher(hasher: PasswordHasher | None) -> PasswordHasher:
@@ -213,6 +246,7 @@ def _consume_token(session: Session, token: str, purpose: TokenPurpose, now: dat
 # --- registration and login ------------------------------------------------------
 
 
+@_as_system
 def register_user(
     session: Session,
     data: RegisterUserInput | Mapping[str, Any],
@@ -285,6 +319,31 @@ def _login_failed(
     session.flush()
 
 
+def _reserve_attempt(
+    session: Session,
+    email: object,
+    throttle: LoginThrottle | None,
+    clock: Clock | None,
+    context: RequestContext | None,
+) -> Sequence[tuple[str, str]]:
+    now = resolve_clock(clock).now()
+    if throttle is None:
+        return ()
+    try:
+        return reserve_login_attempt(
+            session,
+            email=email,
+            ip_address=context.ip_address if context else None,
+            throttle=throttle,
+            clock=clock,
+        )
+    except TooManyAttempts:
+        # No user lookup: the refusal is the same for every address.
+        _login_failed(session, user=None, reason="throttled", now=now, context=context)
+        raise
+
+
+@_as_system
 def login(
     session: Session,
     *,
@@ -294,6 +353,7 @@ def login(
     clock: Clock | None = None,
     context: RequestContext | None = None,
     session_ttl: timedelta = DEFAULT_SESSION_TTL,
+    throttle: LoginThrottle | None = DEFAULT_LOGIN_THROTTLE,
 ) -> LoginResult:
     """Check email and password and open a session; the token is in the result, once.
 
@@ -302,10 +362,16 @@ def login(
     user), and every failure is the same ``AuthenticationError``. Only with the
     right password does a SUSPENDED or DELETED user learn why
     (``AccountDisabled``). Sets ``last_login_at``; rehashes a password stored
-    at a lower cost than ``hasher``'s.
+    at a lower cost than ``hasher``'s, or in another system's plain bcrypt.
+
+    ``throttle`` (default: 5 attempts per 15 minutes per e-mail and per
+    ``context.ip_address``; ``None`` turns it off) refuses further attempts
+    with ``TooManyAttempts`` (429, ``details["retry_after"]`` in seconds)
+    before any password is checked; see :mod:`paykit.services.throttle`.
     """
     now = resolve_clock(clock).now()
     hash_with = _hasher(hasher)
+    counters = _reserve_attempt(session, email, throttle, clock, context)
     try:
         credentials = validate(LoginInput, {"email": email, "password": password})
     except ValidationError:
@@ -338,6 +404,7 @@ def login(
         )
     if user.password is not None and hash_with.needs_rehash(user.password):
         user.password = hash_with.hash(credentials.password)
+    release_login_attempt(session, counters)
     token = new_token(SESSION_TOKEN_PREFIX)
     row = UserSession(
         user_id=user.id,
@@ -565,6 +632,7 @@ def request_email_verification(
     return token
 
 
+@_as_system
 def verify_email(
     session: Session,
     *,
@@ -595,6 +663,7 @@ def verify_email(
     return user
 
 
+@_as_system
 def request_password_reset(
     session: Session,
     *,
@@ -628,6 +697,7 @@ def request_password_reset(
     return token
 
 
+@_as_system
 def reset_password(
     session: Session,
     *,
@@ -744,9 +814,11 @@ def delete_user(
     Status becomes DELETED and ``deleted_at`` is set; sessions and outstanding
     tokens end. Name, names, avatar, password, phone, date of birth, tax id and
     billing address are erased, and the email is replaced by
-    ``deleted-<id>@deleted.invalid`` (freeing the address). Orders, invoices,
-    refunds and the audit trail stay, as bookkeeping law requires; see
-    docs/security.md.
+    ``deleted-<id>@deleted.invalid`` (freeing the address). Saved payment
+    methods are deleted and stored webhook payloads about the user redacted
+    (:func:`paykit.services.erasure.erase_copies`). Orders (with their
+    addresses), invoices, refunds and the masked audit trail stay, as
+    bookkeeping law requires; see docs/security.md.
     """
     now = resolve_clock(clock).now()
     _self_or_admin(session, actor, user_id)
@@ -754,6 +826,8 @@ def delete_user(
     if user.status is UserStatus.DELETED:
         raise InvalidState("the user is already deleted", code="user_deleted")
     old_status = user.status
+    # The copies first: they are found through the e-mail and names erased below.
+    erased = erase_copies(session, user)
     user.status = UserStatus.DELETED
     user.deleted_at = now
     user.updated_at = now
@@ -772,7 +846,11 @@ def delete_user(
         actor_id=actor.user_id,
         old={"status": old_status.value},
         new={"status": UserStatus.DELETED.value},
-        metadata={"sessions_ended": ended},
+        metadata={
+            "sessions_ended": ended,
+            "payment_methods_deleted": erased.payment_methods_deleted,
+            "webhook_events_redacted": erased.webhook_events_redacted,
+        },
         context=context,
     )
     session.flush()

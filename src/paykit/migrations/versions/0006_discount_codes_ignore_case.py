@@ -1,7 +1,7 @@
 """Discount codes are one code whatever their case: a unique index on lower(code)
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-30 17:00:00.000000
 
 A database that already holds two codes differing only in case (``PROMOX`` and
@@ -23,7 +23,7 @@ from alembic import context, op
 from paykit.errors import Conflict
 
 revision: str = "0006"
-down_revision: str | Sequence[str] | None = "0004"
+down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
