@@ -220,8 +220,10 @@ def test_a_rejected_event_stores_its_error_code_and_the_amount_in_major_units(ho
         order.stripe_payment_intent_id, payment_method_id="pm_card_visa", idempotency_key="c"
     )
     obj = render_payment(paid)
-    obj.update(amount=100000, amount_received=100000)  # 1000.00 USD for a 15.00 order
-    response = hook.deliver(make_event("payment_intent.succeeded", obj, created=NOW))
+    assert hook.deliver(make_event("payment_intent.succeeded", obj, created=NOW)).status_code == 200
+    # The paid order's payment, said again for another amount: 1000.00 USD for 15.00.
+    obj.update(amount=100000, amount_received=100000)
+    response = hook.deliver(make_event("payment_intent.succeeded", obj, created=NOW + 1))
     assert response.status_code == 500
     row = hook.inbox(response.body["error"]["event_id"])
     assert row.status == "failed"

@@ -20,6 +20,7 @@ Runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from collections.abc import Callable
@@ -165,14 +166,12 @@ def money_model(engine: Engine) -> type[RuleBasedStateMachine]:
             order = self.order(data)
             if order.stripe_payment_intent_id is None:
                 return
-            try:
+            with contextlib.suppress(errors.PaymentDeclined, errors.GatewayError):
                 self.gateway.confirm_payment(
                     order.stripe_payment_intent_id,
                     payment_method_id=card,
                     idempotency_key=next(self.keys),
                 )
-            except (errors.PaymentDeclined, errors.GatewayError):
-                pass
             for _ in range(deliveries):  # 0: the webhook is lost; 2: delivered twice
                 self.webhook(order.stripe_payment_intent_id)
 
