@@ -173,20 +173,37 @@ def sqlite_engine(_factories: dict[str, DatabaseFactory]) -> Engine:
 
 
 @pytest.fixture
-def session(engine: Engine) -> Iterator[Session]:
+def session(engine: Engine, request: pytest.FixtureRequest) -> Iterator[Session]:
     """A session inside a transaction that is rolled back after the test.
 
     ``session.commit()`` inside a test releases a SAVEPOINT, so tests may
-    commit and still leave nothing behind.
+    commit and still leave nothing behind. With ``PAYKIT_CHECK_EACH_TEST=<file>``
+    set, ``paykit.check`` runs on what each test leaves behind, before the
+    rollback, and its findings are appended to that file (see docs/operations.md).
     """
     with engine.connect() as conn:
         outer = conn.begin()
         db = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
         try:
             yield db
+            _check_left_behind(db, request.node.nodeid)
         finally:
             db.close()
             outer.rollback()
+
+
+def _check_left_behind(db: Session, test_id: str) -> None:
+    target = os.environ.get("PAYKIT_CHECK_EACH_TEST")
+    if not target:
+        return
+    import json
+
+    try:
+        result = paykit.check(db).to_dict()
+    except Exception as exc:  # a test that leaves a failed transaction behind
+        result = {"ok": None, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    with open(target, "a", encoding="utf-8") as out:
+        out.write(json.dumps({"test": test_id, **result}) + "\n")
 
 
 @pytest.fixture

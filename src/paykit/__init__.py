@@ -12,6 +12,11 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from paykit import errors, models
+from paykit.checks import (
+    Finding,
+    Report,
+    check,
+)
 from paykit.clock import (
     Clock,
     FrozenClock,
@@ -175,6 +180,7 @@ __all__ = [
     "DiscountRule",
     "DiscountUsageCounts",
     "FakeGateway",
+    "Finding",
     "FrozenClock",
     "Keyring",
     "LineInput",
@@ -190,6 +196,7 @@ __all__ = [
     "PricedOrder",
     "ReconcileReport",
     "RefundSplit",
+    "Report",
     "RequestContext",
     "SeedResult",
     "StripeGateway",
@@ -206,6 +213,7 @@ __all__ = [
     "cancel_subscription",
     "change_password",
     "change_subscription",
+    "check",
     "check_discount_eligibility",
     "configure_encryption",
     "create_discount",

@@ -1,4 +1,4 @@
-"""The ``paykit`` console script: migrate, seed, demo, reconcile, release-expired.
+"""The ``paykit`` console script: migrate, seed, demo, check, reconcile, release-expired.
 
 The CLI is a host application: unlike the services, it commits. Every error it
 expects (a malformed or unreachable database URL, bad input) becomes one line
@@ -25,6 +25,8 @@ __all__ = ["main"]
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_INCONSISTENT = 3
+"""``paykit check`` found broken invariants (1 stays "could not run at all")."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -178,6 +180,32 @@ def _cmd_release_expired(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
+    import json
+
+    from paykit.checks import check
+
+    engine = _engine(args)
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                # One snapshot for every query, so concurrent writers cannot make
+                # a false finding; read only, so the check can never write.
+                conn = conn.execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True
+                )
+            with Session(bind=conn) as session:
+                report = check(session, invariants=args.only)
+            conn.rollback()
+    finally:
+        engine.dispose()
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2), file=out)
+    else:
+        print(report.format(), file=out)
+    return 0 if report.ok else EXIT_INCONSISTENT
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = _Parser(prog="paykit", description="paykit: a SaaS payment back end.")
@@ -196,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo": _cmd_demo,
         "reconcile": _cmd_reconcile,
         "release-expired": _cmd_release_expired,
+        "check": _cmd_check,
     }
     helps = {
         "migrate": "upgrade the database to paykit's latest schema",
@@ -205,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
         "that have no order (PAYKIT_STRIPE_API_KEY)",
         "release-expired": "cancel PENDING orders unpaid past the hold time and give back "
         "their stock and discount use (PAYKIT_STRIPE_API_KEY)",
+        "check": "check the money and stock invariants; exit 3 if any is broken",
     }
     for name, handler in handlers.items():
         sub = commands.add_parser(name, help=helps[name], description=helps[name])
@@ -215,7 +245,22 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--since-days", type=int, default=7, metavar="N")
         if name == "release-expired":
             sub.add_argument("--hold-minutes", type=int, default=30, metavar="N")
+        if name == "check":
+            _check_options(sub)
     return parser
+
+
+def _check_options(sub: argparse.ArgumentParser) -> None:
+    from paykit.checks import INVARIANTS
+
+    sub.add_argument("--json", action="store_true", help="print the report as JSON")
+    sub.add_argument(
+        "--only",
+        action="append",
+        metavar="INVARIANT",
+        choices=[invariant.name for invariant in INVARIANTS],
+        help="check only this invariant (repeatable)",
+    )
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:

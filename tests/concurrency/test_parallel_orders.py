@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,8 +43,15 @@ class World:
     support_id: str
 
 
+def assert_consistent(engine: Engine) -> None:
+    """What the parallel workers left behind passes ``paykit check``."""
+    with Session(engine) as session:
+        report = paykit.check(session)
+    assert report.ok, report.format()
+
+
 @pytest.fixture
-def world(db_factory) -> World:  # type: ignore[no-untyped-def]
+def world(db_factory) -> Iterator[World]:  # type: ignore[no-untyped-def]
     engine = db_factory.migrated(pool_size=24, max_overflow=0)
     with Session(engine) as session, session.begin():
         product = f.product(
@@ -54,7 +61,8 @@ def world(db_factory) -> World:  # type: ignore[no-untyped-def]
         customers = [f.user(session).id for _ in range(24)]
         support = f.user(session, role=m.UserRole.SUPPORT)
         ids = (product.id, price.id, support.id)
-    return World(engine, FakeGateway(clock=CLOCK, latency=0.005), ids[0], ids[1], customers, ids[2])
+    yield World(engine, FakeGateway(clock=CLOCK, latency=0.005), ids[0], ids[1], customers, ids[2])
+    assert_consistent(engine)
 
 
 def run_parallel(count: int, work: Callable[[int], Any], workers: int = 12) -> list[Any]:
@@ -333,7 +341,7 @@ def test_no_row_lock_is_held_across_a_gateway_call(pg_world: World) -> None:
 
 
 @pytest.fixture
-def pg_world(pg_engine: Engine, _factories) -> World:  # type: ignore[no-untyped-def]
+def pg_world(pg_engine: Engine, _factories) -> Iterator[World]:  # type: ignore[no-untyped-def]
     factory = _factories["postgresql"]
     engine = factory.migrated(pool_size=8)
     with Session(engine) as session, session.begin():
@@ -344,7 +352,8 @@ def pg_world(pg_engine: Engine, _factories) -> World:  # type: ignore[no-untyped
         customer = f.user(session)
         support = f.user(session, role=m.UserRole.SUPPORT)
         ids = (product.id, price.id, customer.id, support.id)
-    return World(engine, FakeGateway(clock=CLOCK), ids[0], ids[1], [ids[2]], ids[3])
+    yield World(engine, FakeGateway(clock=CLOCK), ids[0], ids[1], [ids[2]], ids[3])
+    assert_consistent(engine)
 
 
 def test_the_probe_sees_a_held_lock(pg_world: World) -> None:

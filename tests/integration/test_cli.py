@@ -162,3 +162,84 @@ def test_seed_refuses_a_password_the_policy_refuses(subprocess_env: dict[str, st
     finally:
         engine.dispose()
     assert admins == 0
+
+
+def test_reconcile_and_release_expired_against_a_stripe_server(
+    subprocess_env: dict[str, str],
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import stripe
+    from tests import factories as f
+    from tests.stripe_server import serve
+
+    from paykit.clock import FrozenClock
+    from paykit.gateways.stripe import StripeGateway
+
+    stripe.enable_telemetry = False
+    assert run("migrate", env=subprocess_env).returncode == 0
+    # Everything happened an hour ago, as the CLI's system clock sees it.
+    clock = FrozenClock(datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1))
+    servers = serve(clock)
+    server = next(servers)
+    try:
+        gateway = StripeGateway(api_key="sk_test_cli", api_base=server.url, max_network_retries=0)
+        engine = _engine(subprocess_env)
+        address = {"line1": "1 Main St", "city": "Springfield", "country": "US"}
+        with Session(engine, expire_on_commit=False) as s, s.begin():
+            product = f.product(s, base_price=Decimal("12.00"))
+            price_id = f.price(s, product).id
+            customer_id = f.user(s).id
+
+            def order() -> m.Order:
+                return paykit.place_order(
+                    s,
+                    customer_id=customer_id,
+                    items=[{"price_id": price_id}],
+                    billing_address=address,
+                    gateway=gateway,
+                    clock=clock,
+                ).order
+
+            paid_in_browser, abandoned = order(), order()
+        with Session(engine) as s:
+            s.begin()
+            orphan = paykit.place_order(
+                s,
+                customer_id=customer_id,
+                items=[{"price_id": price_id}],
+                billing_address=address,
+                gateway=gateway,
+                clock=clock,
+            ).order.stripe_payment_intent_id
+            s.rollback()
+        server.fake.confirm_payment(
+            paid_in_browser.stripe_payment_intent_id,
+            payment_method_id="pm_card_visa",
+            idempotency_key="browser",
+        )
+        env = dict(
+            subprocess_env, PAYKIT_STRIPE_API_KEY="sk_test_cli", PAYKIT_STRIPE_API_BASE=server.url
+        )
+        done = run("reconcile", env=env)
+        assert done.returncode == 0, done.stderr
+        assert f"order paid at the gateway, completed: {paid_in_browser.id}" in done.stdout
+        assert f"payment without an order, cancelled: {orphan}" in done.stdout
+        again = run("reconcile", env=env)
+        assert again.returncode == 0, again.stderr
+        assert "nothing to do" in again.stdout
+        released = run("release-expired", "--hold-minutes", "30", env=env)
+        assert released.returncode == 0, released.stderr
+        assert f"{abandoned.order_number}: CANCELLED" in released.stdout
+        with Session(engine) as s:
+            assert s.get(m.Order, paid_in_browser.id).status is m.OrderStatus.COMPLETED
+            assert s.get(m.Order, abandoned.id).status is m.OrderStatus.CANCELLED
+        assert server.fake.payments[orphan].status == "canceled"
+        engine.dispose()
+        no_key = {k: v for k, v in env.items() if "STRIPE" not in k}
+        refused = run("reconcile", env=no_key)
+        assert refused.returncode == 1
+        assert refused.stderr.strip().count("\n") == 0
+        assert "PAYKIT_STRIPE_API_KEY" in refused.stderr
+    finally:
+        servers.close()

@@ -172,6 +172,8 @@ def assert_books_match_the_gateway(bench: Bench) -> None:
             if order.payment_status is m.PaymentStatus.SUCCEEDED and order.total_amount > 0:
                 payment = gateway.payments[order.stripe_payment_intent_id]
                 assert payment.status == "succeeded", (order, payment)
+        report = paykit.check(s)
+        assert report.ok, report.format()
 
 
 def run_with_faults(

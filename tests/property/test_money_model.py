@@ -396,6 +396,8 @@ def money_model(engine: Engine) -> type[RuleBasedStateMachine]:
                         order = by_payment[payment.id]
                         assert order.status in (m.OrderStatus.COMPLETED, m.OrderStatus.REFUNDED)
                         assert to_minor_units(order.total_amount, "USD") == payment.amount_minor
+                report = paykit.check(s)
+                assert report.ok, report.format()
 
     return MoneyModel
 

@@ -729,6 +729,22 @@ def _transition(
     return affected(session, statement.values(**values)) == 1
 
 
+def _move_open(
+    session: Session, order_id: str, source: OrderStatus, target: OrderStatus, now: datetime
+) -> bool:
+    """PENDING <-> PROCESSING, the payment status following (the two share names)."""
+    return _transition(
+        session,
+        order_id,
+        allowed=(source,),
+        values={
+            "status": target,
+            "payment_status": PaymentStatus(target.value),
+            "updated_at": now,
+        },
+    )
+
+
 def _grant_access(session: Session, order_id: str, now: datetime) -> None:
     rows = session.execute(
         sa.select(OrderItem, Product.access_duration)
@@ -988,16 +1004,7 @@ def fail_order_payment(
             context=context,
         )
         if payment.status in _RETRYABLE and order.status is OrderStatus.PROCESSING:
-            _transition(
-                session,
-                order.id,
-                allowed=(OrderStatus.PROCESSING,),
-                values={
-                    "status": OrderStatus.PENDING,
-                    "payment_status": PaymentStatus.PENDING,
-                    "updated_at": now,
-                },
-            )
+            _move_open(session, order.id, OrderStatus.PROCESSING, OrderStatus.PENDING, now)
         session.flush()
         session.refresh(order)
         return order
@@ -1023,6 +1030,10 @@ def apply_payment(
     real status, and the order is cancelled (CANCELLED / REFUNDED, counters
     given back), when ``gateway`` is given; without it ``mark_order_paid``
     refuses it (``payment_amount_mismatch``)."""
+    if not isinstance(order, Order) or not isinstance(payment, GatewayPayment):
+        raise ValidationError(
+            "apply_payment needs an Order and a GatewayPayment", details={"param": "order"}
+        )
     if payment.id != order.stripe_payment_intent_id:
         raise InvalidState(
             f"payment {payment.id} is not order {order.order_number}'s payment",
@@ -1047,16 +1058,7 @@ def apply_payment(
             context=context,
         )
     elif payment.status is PaymentIntentStatus.PROCESSING and order.status is OrderStatus.PENDING:
-        _transition(
-            session,
-            order.id,
-            allowed=(OrderStatus.PENDING,),
-            values={
-                "status": OrderStatus.PROCESSING,
-                "payment_status": PaymentStatus.PROCESSING,
-                "updated_at": now,
-            },
-        )
+        _move_open(session, order.id, OrderStatus.PENDING, OrderStatus.PROCESSING, now)
     session.refresh(order)
     return order
 
@@ -1544,7 +1546,7 @@ def _record_refused(
         item.access_expires_at = None
     audit = build_audit(
         session,
-        action="order.cancelled",
+        action="order.created",
         resource="orders",
         resource_id=order.id,
         now=now,
