@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TextIO
 
@@ -270,16 +271,34 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     try:
         status: int = args.handler(args, stream)
     except PaykitError as exc:
-        print(f"paykit: error: {exc.message}", file=sys.stderr)
+        hint = exc.details.get("hint")
+        print(f"paykit: error: {_first_line(exc.message)}", end="", file=sys.stderr)
+        print(f" (hint: {hint})" if hint else "", file=sys.stderr)
         return EXIT_ERROR
     except sa.exc.SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-        print(f"paykit: database error: {reason}", file=sys.stderr)
+        reason = _first_line(str(getattr(exc, "orig", exc)))
+        print(f"paykit: error: database error: {reason}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("paykit: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # A host's log wants one line; a developer asks for the rest.
+        if os.environ.get("PAYKIT_DEBUG"):
+            traceback.print_exc()
+            return EXIT_ERROR
+        print(
+            f"paykit: error: unexpected {type(exc).__name__}: {_first_line(str(exc))} "
+            "(PAYKIT_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     return status
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0] if lines else ""
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,9 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
+from paykit._arguments import checked
+from paykit.errors import ValidationError
+
 __all__ = ["Clock", "FrozenClock", "SystemClock", "ensure_utc", "resolve_clock"]
 
 
@@ -24,8 +27,15 @@ class Clock(Protocol):
 
 def ensure_utc(value: datetime) -> datetime:
     """Return ``value`` in UTC; a naive datetime is refused, never guessed."""
+    if not isinstance(value, datetime):
+        raise ValidationError(
+            f"expected an aware datetime, not {type(value).__name__}", code="invalid_argument"
+        )
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("naive datetime given where an aware UTC datetime is required")
+        raise ValidationError(
+            "naive datetime given where an aware UTC datetime is required",
+            code="invalid_argument",
+        )
     return value.astimezone(UTC)
 
 
@@ -43,6 +53,7 @@ class SystemClock:
 class FrozenClock:
     """A clock that stands still until told to move; safe to share across threads."""
 
+    @checked
     def __init__(self, start: datetime | None = None) -> None:
         self._lock = threading.Lock()
         self._now = ensure_utc(start) if start is not None else datetime(2025, 1, 1, tzinfo=UTC)
@@ -61,7 +72,9 @@ class FrozenClock:
         """Move forward by ``delta`` or by ``timedelta(**kwargs)``; returns the new now."""
         step = delta if delta is not None else timedelta(**kwargs)
         if step < timedelta(0):
-            raise ValueError("FrozenClock.advance() only moves forward; use set()")
+            raise ValidationError(
+                "FrozenClock.advance() only moves forward; use set()", code="invalid_argument"
+            )
         with self._lock:
             self._now = self._now + step
             return self._now

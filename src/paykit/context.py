@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from paykit._arguments import check_fields
+
 __all__ = ["RequestContext"]
 
 
@@ -13,3 +15,6 @@ class RequestContext:
 
     ip_address: str | None = None
     user_agent: str | None = None
+
+    def __post_init__(self) -> None:
+        check_fields(self)

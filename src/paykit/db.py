@@ -16,19 +16,26 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 
+from paykit._arguments import checked
 from paykit.errors import ConfigurationError
 
 __all__ = ["DEFAULT_DATABASE_URL", "configure_sqlite", "create_engine", "make_url"]
 
 #: The embedded default: a SQLite file in the current folder.
 DEFAULT_DATABASE_URL = "sqlite:///paykit.db"
+_BACKENDS = ("sqlite", "postgresql")
+_BINARY_HINT = (
+    "pip install 'paykit[binary]' (psycopg's binary wheel bundles libpq), "
+    "or install the system libpq"
+)
 
 
 def make_url(url: str | URL) -> URL:
     """Parse a database URL, raising ``ConfigurationError`` for a malformed one.
 
     ``postgresql://`` and ``postgres://`` are taken to mean psycopg 3, the
-    driver paykit depends on.
+    driver paykit depends on. A database other than SQLite and PostgreSQL is
+    refused (``unsupported_database``): paykit's schema needs one of the two.
     """
     try:
         parsed = sa.make_url(url)
@@ -36,7 +43,39 @@ def make_url(url: str | URL) -> URL:
         raise ConfigurationError(f"malformed database URL: {url!s}") from exc
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in _BACKENDS:
+        raise ConfigurationError(
+            f"paykit supports SQLite and PostgreSQL databases, not "
+            f"{parsed.get_backend_name()!r} ({parsed.render_as_string(hide_password=True)})",
+            code="unsupported_database",
+            details={"hint": "use sqlite:///path/to/file.db or postgresql://user@host/db"},
+        )
     return parsed
+
+
+def _load_driver(parsed: URL, **kwargs: Any) -> Engine:
+    """``sa.create_engine``, with a missing driver or libpq said as a ConfigurationError."""
+    try:
+        return sa.create_engine(parsed, **kwargs)
+    except sa.exc.NoSuchModuleError as exc:
+        raise ConfigurationError(
+            f"unknown database driver {parsed.drivername!r}",
+            code="unsupported_database",
+            details={"hint": "use sqlite:///path/to/file.db or postgresql://user@host/db"},
+        ) from exc
+    except ImportError as exc:
+        reason = str(exc).strip().splitlines()[-1].lstrip("- ")
+        libpq = "libpq" in str(exc) or "pq wrapper" in str(exc)
+        hint = (
+            _BINARY_HINT
+            if libpq
+            else f"install the {parsed.drivername} driver, or use postgresql:// (psycopg 3)"
+        )
+        raise ConfigurationError(
+            f"cannot load the database driver for {parsed.drivername}: {reason}",
+            code="database_driver_missing",
+            details={"hint": hint},
+        ) from exc
 
 
 def configure_sqlite(engine: Engine, *, busy_timeout_ms: int = 30_000) -> Engine:
@@ -61,6 +100,7 @@ def configure_sqlite(engine: Engine, *, busy_timeout_ms: int = 30_000) -> Engine
     return engine
 
 
+@checked
 def create_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
     """``sqlalchemy.create_engine`` with paykit's settings (see the module docstring).
 
@@ -69,7 +109,7 @@ def create_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
     """
     parsed = make_url(url if url is not None else DEFAULT_DATABASE_URL)
     if parsed.get_backend_name() == "sqlite":
-        engine = sa.create_engine(parsed, **kwargs)
+        engine = _load_driver(parsed, **kwargs)
         configure_sqlite(engine)
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file::memory:"):
@@ -82,4 +122,4 @@ def create_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
 
         return engine
     # pool_pre_ping costs a round trip per checkout; hosts that need it pass it.
-    return sa.create_engine(parsed, **kwargs)
+    return _load_driver(parsed, **kwargs)

@@ -7,6 +7,7 @@ history sits beside a host application's own Alembic history (which uses
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,9 +16,13 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
+from alembic.util.exc import CommandError
 from sqlalchemy.engine import URL, Connection, Engine
 
+from paykit._arguments import checked
 from paykit.db import create_engine
+from paykit.errors import ValidationError
 
 __all__ = [
     "VERSION_TABLE",
@@ -81,6 +86,30 @@ def _connection(bind: Engine | Connection | str | URL) -> Iterator[Connection]:
             engine.dispose()
 
 
+# What paykit's history can be moved to; alembic asserts on some other strings.
+_REVISION = re.compile(r"(?=.)(?:heads?|base|[A-Za-z0-9_]{1,64})?(?:[+-][0-9]{1,4})?")
+
+
+@contextmanager
+def _revision_errors(revision: str) -> Iterator[None]:
+    """Alembic's refusal of a revision (unknown, wrong direction) as a ValidationError."""
+    if not _REVISION.fullmatch(revision):
+        raise ValidationError(
+            "a revision is head, base, a revision id, or one of them with +N/-N",
+            code="invalid_argument",
+            details={"param": "revision"},
+        )
+    try:
+        yield
+    except (CommandError, RevisionError) as exc:
+        raise ValidationError(
+            f"cannot move paykit's schema to revision {revision[:64]!r}: {exc}"[:300],
+            code="invalid_argument",
+            details={"param": "revision"},
+        ) from None
+
+
+@checked
 def migrate(bind: Engine | Connection | str | URL, revision: str = "head") -> None:
     """Upgrade the database to ``revision`` (default: the latest). Idempotent.
 
@@ -91,7 +120,7 @@ def migrate(bind: Engine | Connection | str | URL, revision: str = "head") -> No
     """
     from paykit.security.rls import refresh_row_level_security
 
-    with _connection(bind) as connection:
+    with _connection(bind) as connection, _revision_errors(revision):
         # "heads" also reaches every head of a history that briefly branched.
         command.upgrade(alembic_config(connection), "heads" if revision == "head" else revision)
         # A database with row-level security on gets the policies of the new
@@ -99,12 +128,14 @@ def migrate(bind: Engine | Connection | str | URL, revision: str = "head") -> No
         refresh_row_level_security(connection)
 
 
+@checked
 def downgrade(bind: Engine | Connection | str | URL, revision: str = "base") -> None:
     """Downgrade the database to ``revision`` (default: ``base``, dropping paykit's tables)."""
-    with _connection(bind) as connection:
+    with _connection(bind) as connection, _revision_errors(revision):
         command.downgrade(alembic_config(connection), revision)
 
 
+@checked
 def current_revision(bind: Engine | Connection | str | URL) -> str | None:
     """The paykit revision the database is at, or None if paykit was never migrated there.
 
@@ -116,6 +147,7 @@ def current_revision(bind: Engine | Connection | str | URL) -> str | None:
         return ",".join(sorted(heads)) if heads else None
 
 
+@checked
 def head_revision() -> str:
     """The newest revision shipped with this version of paykit."""
     heads = ScriptDirectory.from_config(alembic_config()).get_heads()

@@ -22,6 +22,7 @@ from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_UP, Context, Decima
 from types import MappingProxyType
 from typing import Final, TypeAlias
 
+from paykit._arguments import checked
 from paykit.errors import InvalidAmount, UnsupportedCurrency
 
 __all__ = [
@@ -128,6 +129,7 @@ def normalize_currency(code: object) -> str:
     return get_currency(code).code
 
 
+@checked
 def get_currency(code: object) -> Currency:
     """Look up a currency by ISO code, case-insensitively.
 
@@ -181,6 +183,7 @@ def to_decimal(value: object, *, field: str = "amount") -> Decimal:
     return result
 
 
+@checked
 def quantize(amount: MoneyInput, currency: str) -> Decimal:
     """Round ``amount`` to the currency's minor unit, half-up (ties away from zero).
 
@@ -194,6 +197,7 @@ def quantize(amount: MoneyInput, currency: str) -> Decimal:
     return _clean_zero(value.quantize(cur.quantum, rounding=ROUNDING, context=_EXACT))
 
 
+@checked
 def as_money(amount: MoneyInput, currency: str, *, field: str = "amount") -> Decimal:
     """Return ``amount`` at the currency's scale, refusing to round.
 
@@ -212,6 +216,7 @@ def as_money(amount: MoneyInput, currency: str, *, field: str = "amount") -> Dec
     return _from_scaled_int(units, cur.exponent)
 
 
+@checked
 def to_minor_units(amount: MoneyInput, currency: str) -> int:
     """Convert an amount to the gateway's integer minor units, exactly.
 
@@ -231,6 +236,7 @@ def to_minor_units(amount: MoneyInput, currency: str) -> int:
     return units * scale
 
 
+@checked
 def from_minor_units(minor_units: int, currency: str) -> Decimal:
     """Convert a gateway's integer minor units to an amount at the currency's scale.
 

@@ -19,6 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Final, Literal, TypeAlias
 
+from paykit._arguments import check_fields, checked
 from paykit.clock import ensure_utc
 from paykit.errors import (
     CurrencyMismatch,
@@ -100,6 +101,9 @@ class LineInput:
     tax_rate: MoneyInput | None = None
     price_id: str | None = None
 
+    def __post_init__(self) -> None:
+        check_fields(self)
+
 
 @dataclass(frozen=True, slots=True)
 class DiscountRule:
@@ -127,6 +131,9 @@ class DiscountRule:
     max_uses_per_customer: int | None = None
     product_ids: frozenset[str] = frozenset()
 
+    def __post_init__(self) -> None:
+        check_fields(self)
+
 
 @dataclass(frozen=True, slots=True)
 class DiscountUsageCounts:
@@ -141,6 +148,9 @@ class DiscountUsageCounts:
     total_uses: int = 0
     customer_uses: int = 0
     customer_has_paid_order: bool = False
+
+    def __post_init__(self) -> None:
+        check_fields(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +261,7 @@ class _Rule:
     product_ids: frozenset[str]
 
 
+@checked
 def price_order(
     lines: Sequence[LineInput],
     *,
@@ -276,7 +287,9 @@ def price_order(
     code: str | None = None
     if discount is not None:
         if usage is None or now is None:
-            raise ValueError("pricing with a discount needs both usage= and now=")
+            raise ValidationError(
+                "pricing with a discount needs both usage= and now=", code="invalid_argument"
+            )
         rule = _validate_rule(discount)
         mask, eligible_units = _check_eligibility(rule, cur, prepared, usage, now)
         discount_units = _discount_units(rule, eligible_units)
@@ -320,6 +333,7 @@ def price_order(
     )
 
 
+@checked
 def check_discount_eligibility(
     discount: DiscountRule,
     lines: Sequence[LineInput],
@@ -342,6 +356,7 @@ def check_discount_eligibility(
     return _from_scaled_int(eligible_units, cur.exponent)
 
 
+@checked
 def discount_amount(
     discount: DiscountRule, eligible_subtotal: MoneyInput, *, currency: str
 ) -> Decimal:
@@ -360,6 +375,7 @@ def discount_amount(
     return _from_scaled_int(_discount_units(rule, eligible), cur.exponent)
 
 
+@checked
 def allocate(
     amount: MoneyInput, weights: Sequence[MoneyInput], *, currency: str
 ) -> tuple[Decimal, ...]:
@@ -388,6 +404,7 @@ def allocate(
 # --- refunds -------------------------------------------------------------------
 
 
+@checked
 def refundable_amount(*, total: MoneyInput, refunded: MoneyInput, currency: str) -> Decimal:
     """What can still be refunded of an order: ``total - refunded``.
 
@@ -405,6 +422,7 @@ def refundable_amount(*, total: MoneyInput, refunded: MoneyInput, currency: str)
     return _from_scaled_int(total_units - refunded_units, cur.exponent)
 
 
+@checked
 def refund_split(
     amount: MoneyInput | None,
     *,
@@ -531,13 +549,15 @@ def _units(value: object, cur: Currency, field: str) -> int:
 
 def _prepare_lines(lines: Sequence[LineInput]) -> tuple[Currency, list[_Line]]:
     if isinstance(lines, str | bytes) or not isinstance(lines, Iterable):
-        raise TypeError("lines must be a sequence of LineInput")
+        raise ValidationError("lines must be a sequence of LineInput", code="invalid_argument")
     items = list(lines)
     if not items:
         raise ValidationError("an order needs at least one line", details={"field": "lines"})
     for item in items:
         if not isinstance(item, LineInput):
-            raise TypeError(f"expected LineInput, got {type(item).__name__}")
+            raise ValidationError(
+                f"expected LineInput, got {type(item).__name__}", code="invalid_argument"
+            )
     cur = get_currency(items[0].currency)
     seen: set[Hashable] = set()
     prepared: list[_Line] = []
@@ -578,7 +598,9 @@ def _prepare_lines(lines: Sequence[LineInput]) -> tuple[Currency, list[_Line]]:
 
 def _validate_rule(rule: DiscountRule) -> _Rule:
     if not isinstance(rule, DiscountRule):
-        raise TypeError(f"expected DiscountRule, got {type(rule).__name__}")
+        raise ValidationError(
+            f"expected DiscountRule, got {type(rule).__name__}", code="invalid_argument"
+        )
     kind = rule.type
     currency = get_currency(rule.currency) if rule.currency is not None else None
     value = to_decimal(rule.value, field="value")
@@ -626,7 +648,9 @@ def _validate_rule(rule: DiscountRule) -> _Rule:
                 details={"field": name, "discount_code": rule.code},
             )
     if isinstance(rule.product_ids, str | bytes):
-        raise TypeError("product_ids must be a set of product ids, not a string")
+        raise ValidationError(
+            "product_ids must be a set of product ids, not a string", code="invalid_argument"
+        )
     return _Rule(rule, kind, currency, amount, minimum, frozenset(rule.product_ids))
 
 
@@ -653,11 +677,15 @@ def _check_eligibility(
     now: datetime,
 ) -> tuple[list[bool], int]:
     if not isinstance(usage, DiscountUsageCounts):
-        raise TypeError(f"expected DiscountUsageCounts, got {type(usage).__name__}")
+        raise ValidationError(
+            f"expected DiscountUsageCounts, got {type(usage).__name__}", code="invalid_argument"
+        )
     for name in ("total_uses", "customer_uses"):
         count = getattr(usage, name)
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise ValueError(f"usage.{name} must be an int >= 0, got {count!r}")
+            raise ValidationError(
+                f"usage.{name} must be an int >= 0, got {count!r}", code="invalid_argument"
+            )
     now = ensure_utc(now)
     src = rule.source
     valid_from = ensure_utc(src.valid_from) if src.valid_from is not None else None

@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
 from paykit.errors import (
@@ -205,7 +206,9 @@ def verify_event(
         try:
             text = bytes(payload).decode("utf-8")
         except UnicodeDecodeError:
-            raise InvalidSignature("the payload is not UTF-8; Stripe signs UTF-8") from None
+            raise WebhookError(
+                "the webhook payload is not UTF-8 text", code="webhook_payload_invalid"
+            ) from None
     elif isinstance(payload, str):
         text = payload
     else:
@@ -379,6 +382,7 @@ def process_event(
     return outcome
 
 
+@checked
 def handle_webhook(
     session: Session,
     payload: bytes | str,
@@ -464,6 +468,7 @@ def handle_webhook(
     )
 
 
+@checked
 def replay_failed(
     session: Session,
     *,

@@ -16,6 +16,7 @@ from paykit.clock import FrozenClock
 from paykit.errors import (
     ConfigurationError,
     GatewayError,
+    GatewayInvalidRequest,
     GatewayUnavailable,
     IdempotencyConflict,
     NotFound,
@@ -197,8 +198,11 @@ def test_invalid_request_carries_stripes_request_id(
     )
     with pytest.raises(GatewayError) as info:
         gateway.create_customer(email="a@example.com", idempotency_key="i1")
-    assert type(info.value) is GatewayError
-    assert info.value.code == "parameter_unknown"
+    # Stripe's code is not in paykit's registry: the class and code say "refused
+    # request", and Stripe's own code stays in the details.
+    assert type(info.value) is GatewayInvalidRequest
+    assert info.value.code == "gateway_invalid_request"
+    assert info.value.details["stripe_code"] == "parameter_unknown"
     assert info.value.request_id is not None
     assert info.value.request_id.startswith("req_")
     assert info.value.details["request_id"] == info.value.request_id

@@ -65,12 +65,27 @@ def stripe_accepts(payload: bytes | str, header: str, secrets: list[str], tolera
 def paykit_verdict(
     payload: bytes | str, header: str, secrets: list[str], tolerance: int
 ) -> str | None:
-    """``None`` if paykit accepts the signature, else the error code."""
+    """``None`` if paykit accepts the signature, else the error code.
+
+    ``webhook_payload_invalid`` after a good signature (a signed body that is not
+    an event) counts as accepted; a body that is not UTF-8 is refused first.
+    """
     try:
         verify_event(payload, header, secrets=secrets, tolerance=tolerance, clock=FrozenClock(T0))
     except WebhookError as exc:
-        return None if exc.code == "webhook_payload_invalid" else exc.code
+        if exc.code == "webhook_payload_invalid" and not not_utf8(payload):
+            return None
+        return exc.code
     return None
+
+
+def not_utf8(payload: bytes | str) -> bool:
+    try:
+        if isinstance(payload, bytes):
+            payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
 
 
 def signed_timestamp(header: str) -> int | None:
@@ -87,6 +102,9 @@ def check(
 ) -> None:
     expected = stripe_accepts(payload, header, secrets, tolerance)
     verdict = paykit_verdict(payload, header, secrets, tolerance)
+    if not_utf8(payload):  # stripe-python raises UnicodeDecodeError; paykit says why
+        assert (expected, verdict) == (False, "webhook_payload_invalid")
+        return
     stamp = signed_timestamp(header)
     if expected and stamp is not None and stamp > T0.timestamp() + tolerance:
         assert verdict == "webhook_timestamp_out_of_tolerance", header

@@ -45,7 +45,7 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def fake(clock: FrozenClock) -> FakeGateway:
-    return FakeGateway(clock=clock)
+    return FakeGateway(clock=clock, namespace="fake")
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_is_a_payment_gateway(fake: FakeGateway) -> None:
 
 
 def test_ids_are_deterministic_and_per_instance(customer_id: str) -> None:
-    first, second = FakeGateway(), FakeGateway()
+    first, second = FakeGateway(namespace="fake"), FakeGateway(namespace="fake")
     for gateway in (first, second):
         assert charge(gateway, key="a").id == "pi_fake_000001"
         assert charge(gateway, key="b").id == "pi_fake_000002"
@@ -107,7 +107,7 @@ def test_ids_are_deterministic_and_per_instance(customer_id: str) -> None:
 
 
 def test_negative_latency_is_refused() -> None:
-    with pytest.raises(ValueError, match="latency"):
+    with pytest.raises(ValidationError, match="latency"):
         FakeGateway(latency=-0.1)
 
 
@@ -572,7 +572,7 @@ def eager_switching() -> Any:
 
 @pytest.mark.usefixtures("eager_switching")
 def test_parallel_same_key_charges_once() -> None:
-    fake = FakeGateway(latency=0.05)
+    fake = FakeGateway(latency=0.05, namespace="fake")
     results = in_parallel([lambda: charge(fake, key="same")] * 8)
     assert all(isinstance(result, GatewayPayment) for result in results)
     assert {result.id for result in results if isinstance(result, GatewayPayment)} == {
@@ -584,7 +584,7 @@ def test_parallel_same_key_charges_once() -> None:
 
 @pytest.mark.usefixtures("eager_switching")
 def test_parallel_distinct_keys_charge_each_once() -> None:
-    fake = FakeGateway(latency=0.05)
+    fake = FakeGateway(latency=0.05, namespace="fake")
     calls = [partial(charge, fake, key=f"key-{i}") for i in range(8)]
     results = in_parallel(calls)
     ids = {result.id for result in results if isinstance(result, GatewayPayment)}
@@ -594,7 +594,7 @@ def test_parallel_distinct_keys_charge_each_once() -> None:
 
 @pytest.mark.usefixtures("eager_switching")
 def test_parallel_refunds_never_exceed_the_payment() -> None:
-    fake = FakeGateway(latency=0.02)
+    fake = FakeGateway(latency=0.02, namespace="fake")
     payment = charge(fake, amount=1000)
     calls = [
         partial(
@@ -616,7 +616,7 @@ def test_parallel_refunds_never_exceed_the_payment() -> None:
 
 @pytest.mark.usefixtures("eager_switching")
 def test_parallel_same_key_with_timeout_charges_once() -> None:
-    fake = FakeGateway(latency=0.02)
+    fake = FakeGateway(latency=0.02, namespace="fake")
     results = in_parallel([lambda: charge(fake, "pm_fake_timeout", key="same")] * 8)
     timeouts = [r for r in results if isinstance(r, GatewayUnavailable)]
     replays = [r for r in results if isinstance(r, GatewayPayment)]
@@ -629,7 +629,7 @@ def test_parallel_same_key_with_timeout_charges_once() -> None:
 
 
 def test_latency_is_slept_on_every_call() -> None:
-    fake = FakeGateway(latency=0.1)
+    fake = FakeGateway(latency=0.1, namespace="fake")
     started = time.monotonic()
     payment = charge(fake)
     fake.retrieve_payment(payment.id)
@@ -637,7 +637,7 @@ def test_latency_is_slept_on_every_call() -> None:
 
 
 def test_latency_does_not_serialize_parallel_callers() -> None:
-    fake = FakeGateway(latency=0.2)
+    fake = FakeGateway(latency=0.2, namespace="fake")
     calls = [partial(charge, fake, key=f"key-{i}") for i in range(8)]
     started = time.monotonic()
     results = in_parallel(calls)

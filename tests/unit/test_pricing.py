@@ -448,9 +448,8 @@ class TestRefusedInputs:
             priced([line()], fixed("5", currency=None))
 
     def test_unknown_discount_type(self) -> None:
-        rule = DiscountRule("X", "BOGO", D("1"))  # type: ignore[arg-type]
-        with pytest.raises(ValidationError, match="BOGO"):
-            priced([line()], rule)
+        with pytest.raises(ValidationError, match="type must be DiscountType"):
+            DiscountRule("X", "BOGO", D("1"))  # type: ignore[arg-type]
 
     def test_float_discount_value(self) -> None:
         with pytest.raises(InvalidAmount, match="float"):
@@ -504,7 +503,7 @@ class TestRefusedInputs:
             priced([line("a"), line("a")])
 
     def test_wrong_line_type(self) -> None:
-        with pytest.raises(TypeError):
+        with pytest.raises(ValidationError):
             price_order([{"unit_price": "1"}])  # type: ignore[list-item]
 
 

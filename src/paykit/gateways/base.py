@@ -22,6 +22,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
+from paykit.errors import ValidationError
+
 __all__ = [
     "STRIPE_REFUND_REASONS",
     "GatewayCustomer",
@@ -213,7 +215,9 @@ def subscription_from_stripe(obj: Mapping[str, Any]) -> GatewaySubscription:
     items = obj.get("items") or {}
     data = items.get("data") or []
     if not data:
-        raise ValueError(f"subscription {obj.get('id')!r} has no items")
+        raise ValidationError(
+            f"subscription {obj.get('id')!r} has no items", code="invalid_argument"
+        )
     item = data[0]
     price = item.get("price") or {}
     product = price.get("product")
@@ -227,7 +231,9 @@ def subscription_from_stripe(obj: Mapping[str, Any]) -> GatewaySubscription:
     period_start = _timestamp(start)
     period_end = _timestamp(end)
     if period_start is None or period_end is None:
-        raise ValueError(f"subscription {obj.get('id')!r} has no current period")
+        raise ValidationError(
+            f"subscription {obj.get('id')!r} has no current period", code="invalid_argument"
+        )
     return GatewaySubscription(
         id=str(obj["id"]),
         customer_id=str(customer),

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import calendar
 import copy
+import re
+import secrets
 import threading
 import time
 from collections import deque
@@ -20,9 +22,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
+from paykit._arguments import checked
 from paykit.clock import Clock, ensure_utc, resolve_clock
 from paykit.errors import (
+    GatewayCurrencyMismatch,
     GatewayError,
+    GatewayInvalidRequest,
     GatewayUnavailable,
     IdempotencyConflict,
     NotFound,
@@ -106,6 +111,8 @@ _ENDED: Final = frozenset({"canceled", "incomplete_expired"})
 _INTERVALS: Final = frozenset({"day", "week", "month", "year"})
 # Stripe expires an incomplete subscription whose first payment never succeeds.
 _INCOMPLETE_TTL: Final = timedelta(hours=23)
+_NAMESPACE: Final = re.compile(r"[A-Za-z0-9]{1,32}")
+_MAX_LATENCY: Final = 60.0
 # Stripe's largest amount for most currencies: eight digits of minor units.
 
 
@@ -176,7 +183,10 @@ def _shift(anchor: datetime, interval: str, steps: int) -> datetime:
 class FakeGateway:
     """An in-memory :class:`~paykit.gateways.PaymentGateway` with Stripe's semantics.
 
-    Deterministic ids (``pi_fake_000001``, ``cus_fake_000001``, ...), one
+    Ids numbered per instance (``pi_<namespace>_000001``, ...): ``namespace``
+    defaults to ``fake`` plus random hex, unique per instance, so two fakes can
+    write into one database; pass ``namespace="fake"`` for the deterministic
+    ``pi_fake_000001``, ``cus_fake_000001``, ... a test can assert on. One
     idempotency-key namespace as at Stripe, and thread safety: every call runs
     under one lock, while the optional ``latency`` (seconds) is slept before
     taking it, so parallel callers overlap their waits as they would over a
@@ -190,14 +200,22 @@ class FakeGateway:
     helpers :meth:`add_product`, :meth:`add_price`, :meth:`add_coupon`.
     """
 
+    @checked
     def __init__(
-        self, *, clock: Clock | None = None, latency: float = 0.0, namespace: str = "fake"
+        self, *, clock: Clock | None = None, latency: float = 0.0, namespace: str | None = None
     ) -> None:
-        if latency < 0:
-            raise ValueError("latency must be >= 0 seconds")
-        if not namespace.isalnum():
-            raise ValueError("namespace must be letters and digits")
-        # Two fakes writing into one database need distinct ids (pi_<namespace>_000001).
+        if (
+            isinstance(latency, bool)
+            or not isinstance(latency, int | float)
+            or not 0 <= latency <= _MAX_LATENCY
+        ):
+            raise ValidationError(f"latency must be 0 to {_MAX_LATENCY} seconds")
+        if namespace is None:
+            # Two fakes writing into one database need distinct ids (pi_<namespace>_000001),
+            # also across processes: a counter would not do.
+            namespace = f"fake{secrets.token_hex(5)}"
+        elif not isinstance(namespace, str) or not _NAMESPACE.fullmatch(namespace):
+            raise ValidationError("namespace must be 1 to 32 ASCII letters and digits")
         self._namespace = namespace
         self._clock = resolve_clock(clock)
         self._latency = float(latency)
@@ -1056,9 +1074,8 @@ class FakeGateway:
             if price_id is not None and price_id != item["price"]["id"]:
                 price = self._recurring_price(price_id)
                 if price["currency"] != sub.raw["currency"]:
-                    raise GatewayError(
+                    raise GatewayCurrencyMismatch(
                         "The price's currency differs from the subscription's.",
-                        code="currency_mismatch",
                         details={"subscription_id": subscription_id, "price_id": price_id},
                     )
                 item["price"] = copy.deepcopy(price)
@@ -1393,7 +1410,7 @@ class FakeGateway:
     def _recurring_price(self, price_id: str) -> dict[str, Any]:
         price = self._price(price_id)
         if price["recurring"] is None:
-            raise GatewayError(
+            raise GatewayInvalidRequest(
                 f"Price {price_id} is not recurring; a subscription needs a recurring price.",
                 code="price_not_recurring",
                 details={"price_id": price_id},

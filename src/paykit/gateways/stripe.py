@@ -23,9 +23,13 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 import stripe
 
+from paykit._arguments import checked
 from paykit.errors import (
+    ERROR_CODES,
     ConfigurationError,
+    GatewayCurrencyMismatch,
     GatewayError,
+    GatewayInvalidRequest,
     GatewayUnavailable,
     IdempotencyConflict,
     NotFound,
@@ -163,6 +167,21 @@ def _not_found_details(message: str, fallback_id: str | None) -> dict[str, Any]:
     return {"resource": None, "id": fallback_id}
 
 
+def _invalid_request_class(code: str | None) -> tuple[type[GatewayError], str]:
+    """The class and code of a refused request: Stripe's code only where paykit registers it.
+
+    A code Stripe sends that paykit does not register becomes
+    ``gateway_invalid_request`` (Stripe's own stays in ``details["stripe_code"]``),
+    so every ``.code`` a host sees is in :data:`paykit.errors.ERROR_CODES`.
+    """
+    entry = ERROR_CODES.get(code) if code else None
+    if entry is not None:
+        for cls in (GatewayError, GatewayInvalidRequest, GatewayCurrencyMismatch):
+            if issubclass(cls, entry.error):
+                return cls, entry.code
+    return GatewayInvalidRequest, "gateway_invalid_request"
+
+
 def _caused_by_refused_connection(error: BaseException) -> bool:
     """True when the cause chain shows the request never left (connection refused/DNS)."""
     seen: BaseException | None = error
@@ -192,6 +211,7 @@ class StripeGateway:
     its tests switch it off.
     """
 
+    @checked
     def __init__(
         self,
         *,
@@ -208,7 +228,7 @@ class StripeGateway:
                 code="stripe_api_key_missing",
             )
         if max_network_retries < 0:
-            raise ValueError("max_network_retries must be >= 0")
+            raise ValidationError("max_network_retries must be >= 0", code="invalid_argument")
         base_addresses: dict[str, str] = {}
         if api_base is not None:
             base_addresses["api"] = api_base.rstrip("/")
@@ -327,9 +347,10 @@ class StripeGateway:
                     if pattern.search(message):
                         code = mapped
                         break
-            raise GatewayError(
+            cls, code = _invalid_request_class(code)
+            raise cls(
                 message,
-                code=code or "gateway_invalid_request",
+                code=code,
                 details={"param": error.get("param"), **details},
                 request_id=request_id,
             ) from None

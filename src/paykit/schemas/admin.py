@@ -32,6 +32,12 @@ def _no_float(value: Any) -> Any:
 
 
 MoneyIn = Annotated[Money, pydantic.BeforeValidator(_no_float)]
+# What the columns hold (seed: Decimal(10,2) money, (5,4) tax rates, (10,4) discount
+# values), said here so a value past its column is a field error, not a driver error.
+Amount = Annotated[MoneyIn, Field(max_digits=10, decimal_places=2)]
+Rate = Annotated[MoneyIn, Field(ge=0, le=1, max_digits=5, decimal_places=4)]
+DiscountValue = Annotated[MoneyIn, Field(gt=0, max_digits=10, decimal_places=4)]
+INT32_MAX = 2**31 - 1  # an INTEGER column
 
 _INT_BITS = ((sa.SmallInteger, 16), (sa.BigInteger, 64), (sa.Integer, 32))
 

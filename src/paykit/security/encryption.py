@@ -37,6 +37,7 @@ from types import MappingProxyType
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from paykit._arguments import check_fields, checked
 from paykit.errors import ConfigurationError, DecryptionError
 
 __all__ = [
@@ -71,6 +72,7 @@ class Keyring:
     active_key_id: str
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if not self.keys:
             raise ConfigurationError("a keyring needs at least one key")
         for key_id, key in self.keys.items():
@@ -123,6 +125,7 @@ _scoped: ContextVar[Keyring | None] = ContextVar("paykit_keyring", default=None)
 _NO_KEYRING = Keyring({"none": bytes(32)}, "none")
 
 
+@checked
 def configure_encryption(keyring: Keyring | None) -> None:
     """Register the process-wide keyring (``None`` removes it). Call once at start-up."""
     global _process_keyring

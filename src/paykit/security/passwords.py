@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import bcrypt
 
+from paykit._arguments import check_fields
 from paykit.errors import ValidationError
 
 __all__ = [
@@ -105,9 +106,9 @@ def hash_password(
 ) -> str:
     """Hash ``password`` with bcrypt at cost ``rounds`` (never below 12 unless ``allow_weak``)."""
     if rounds < MIN_BCRYPT_ROUNDS and not allow_weak:
-        raise ValueError(f"bcrypt cost {rounds} is below the minimum of {MIN_BCRYPT_ROUNDS}")
+        raise ValidationError(f"bcrypt cost {rounds} is below the minimum of {MIN_BCRYPT_ROUNDS}")
     if not 4 <= rounds <= 31:
-        raise ValueError("bcrypt cost must be between 4 and 31")
+        raise ValidationError("bcrypt cost must be between 4 and 31")
     digest = bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds))
     return _PREFIX + digest.decode("ascii")
 
@@ -164,12 +165,13 @@ class PasswordHasher:
     allow_weak: bool = False
 
     def __post_init__(self) -> None:
+        check_fields(self)
         if self.rounds < MIN_BCRYPT_ROUNDS and not self.allow_weak:
-            raise ValueError(
+            raise ValidationError(
                 f"bcrypt cost {self.rounds} is below the minimum of {MIN_BCRYPT_ROUNDS}"
             )
         if not 4 <= self.rounds <= 31:
-            raise ValueError("bcrypt cost must be between 4 and 31")
+            raise ValidationError("bcrypt cost must be between 4 and 31")
 
     def hash(self, password: str) -> str:
         """Hash ``password`` at this hasher's cost."""

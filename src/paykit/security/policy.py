@@ -14,6 +14,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from paykit._arguments import check_fields
 from paykit.errors import NotFound, PermissionDenied, ValidationError
 from paykit.models.enums import UserRole, UserStatus
 
@@ -96,6 +97,7 @@ class Actor:
                 raise ValidationError(
                     f"unknown role {self.role!r}", details={"field": "role"}
                 ) from None
+        check_fields(self)
 
     @classmethod
     def of(cls, user: User) -> Actor:

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
+from paykit._arguments import checked
 from paykit.security.policy import Actor
 
 __all__ = [
@@ -220,6 +221,7 @@ def _existing(conn: Connection, tables: Iterable[str]) -> list[str]:
     ]
 
 
+@checked
 def enable_row_level_security(bind: Engine | Connection, *, force: bool = False) -> None:
     """Turn on RLS with paykit's policies for every table of :data:`RLS_TABLES`. Idempotent.
 
@@ -307,6 +309,7 @@ def _set(bind: Session | Connection, user_id: str, role: str) -> None:
     )
 
 
+@checked
 def set_actor(bind: Session | Connection, actor: Actor | None) -> None:
     """Make ``actor`` the current user for RLS until the transaction ends (``None`` clears).
 

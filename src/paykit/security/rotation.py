@@ -21,6 +21,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from paykit._arguments import checked
 from paykit.errors import DecryptionError
 from paykit.security.encryption import (
     CIPHERTEXT_PREFIX,
@@ -69,6 +70,7 @@ class RotationResult:
     remaining: int
 
 
+@checked
 def reencrypt_personal_data(
     session: Session, *, keyring: Keyring | None = None, batch_size: int = 500
 ) -> RotationResult:

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
 from paykit.errors import Conflict, NotFound, ValidationError
@@ -47,15 +48,16 @@ __all__ = [
 ]
 
 
-def _insert(session: Session, row: object, what: str) -> None:
+def _insert(session: Session, row: object, what: str, code: str) -> None:
     try:
         with session.begin_nested():
             session.add(row)
             session.flush()
     except sa.exc.IntegrityError as exc:
-        raise Conflict(f"{what} already exists", code=f"{what.replace(' ', '_')}_taken") from exc
+        raise Conflict(f"{what} already exists", code=code) from exc
 
 
+@checked
 def create_product(
     session: Session,
     *,
@@ -87,7 +89,7 @@ def create_product(
         created_at=now,
         updated_at=now,
     )
-    _insert(session, product, "product slug")
+    _insert(session, product, "product slug", "product_slug_taken")
     record_audit(
         session,
         action="product.created",
@@ -102,6 +104,7 @@ def create_product(
     return product
 
 
+@checked
 def update_product(
     session: Session,
     *,
@@ -153,6 +156,7 @@ def update_product(
     return product
 
 
+@checked
 def create_price(
     session: Session,
     *,
@@ -185,7 +189,7 @@ def create_price(
         created_at=now,
         updated_at=now,
     )
-    _insert(session, price, "stripe price id")
+    _insert(session, price, "stripe price id", "stripe_price_id_taken")
     record_audit(
         session,
         action="price.created",
@@ -200,6 +204,7 @@ def create_price(
     return price
 
 
+@checked
 def set_price_active(
     session: Session,
     *,
@@ -233,6 +238,7 @@ def set_price_active(
     return price
 
 
+@checked
 def create_discount(
     session: Session,
     *,
@@ -278,7 +284,7 @@ def create_discount(
         created_at=now,
         updated_at=now,
     )
-    _insert(session, discount, "discount code")
+    _insert(session, discount, "discount code", "discount_code_taken")
     for product_id in sorted(products):
         session.add(ProductDiscount(product_id=product_id, discount_id=discount.id, created_at=now))
     record_audit(
@@ -295,6 +301,7 @@ def create_discount(
     return discount
 
 
+@checked
 def update_discount(
     session: Session,
     *,

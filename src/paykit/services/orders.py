@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, make_transient
 
+from paykit._arguments import checked
 from paykit.clock import Clock, FrozenClock, resolve_clock
 from paykit.context import RequestContext
 from paykit.errors import (
@@ -844,6 +845,7 @@ def _major_units(payment: GatewayPayment) -> str:
         return f"{payment.amount_minor} minor units of {currency}"
 
 
+@checked
 def mark_order_paid(
     session: Session,
     *,
@@ -954,6 +956,7 @@ _RETRYABLE = (
 )
 
 
+@checked
 def fail_order_payment(
     session: Session,
     *,
@@ -1063,6 +1066,7 @@ def apply_payment(
     return order
 
 
+@checked
 def cancel_order(
     session: Session,
     *,
@@ -1134,6 +1138,7 @@ def cancel_order(
     return order
 
 
+@checked
 def sync_order_payment(
     session: Session,
     *,
@@ -1195,6 +1200,7 @@ def _replay(session: Session, record: Any, gateway: PaymentGateway) -> OrderResu
     return OrderResult(order, PaymentInfo.from_gateway(payment), replayed=True)
 
 
+@checked
 def place_order(
     session: Session,
     *,
@@ -1633,6 +1639,7 @@ def _stock_to_take(
 # --- apply_discount -----------------------------------------------------------------
 
 
+@checked
 def apply_discount(
     session: Session,
     *,
@@ -1804,7 +1811,7 @@ class _AmountChange:
             raise GatewayError(
                 f"the gateway kept {payment.amount_minor} for payment {self.payment_id}, "
                 f"not {wanted}",
-                code="payment_amount_mismatch",
+                code="gateway_amount_mismatch",
                 details={"order_id": self.order.id, "payment_id": self.payment_id},
             )
 

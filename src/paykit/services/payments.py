@@ -81,10 +81,15 @@ def pay_order(
     if order.payment_status in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED):
         info = PaymentInfo(order.stripe_payment_intent_id, "succeeded")
         return OrderResult(order, info, replayed=True)
-    if order.status not in (OrderStatus.PENDING, OrderStatus.PROCESSING):
+    if order.status is OrderStatus.CANCELLED:
+        raise InvalidState(
+            f"order {order.order_number} is cancelled; it cannot be paid",
+            code="order_cancelled",
+            details={"order_id": order.id},
+        )
+    if order.status is not OrderStatus.PENDING and order.status is not OrderStatus.PROCESSING:
         raise InvalidState(
             f"order {order.order_number} is {order.status.value}; it cannot be paid",
-            code="order_cancelled" if order.status is OrderStatus.CANCELLED else "invalid_state",
             details={"order_id": order.id},
         )
     payment_id = order.stripe_payment_intent_id

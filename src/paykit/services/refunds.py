@@ -10,10 +10,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
 from paykit.errors import (
     GatewayError,
+    InvalidAmount,
     InvalidState,
     NotFound,
     PermissionDenied,
@@ -122,6 +124,7 @@ def _insert_refund(session: Session, values: dict[str, Any]) -> bool:
     return session.execute(statement).scalar_one_or_none() is not None
 
 
+@checked
 def issue_refund(
     session: Session,
     *,
@@ -204,7 +207,7 @@ def issue_refund(
                 f"order {order.order_number} is already fully refunded",
                 details={"order_id": order.id, "refundable": str(left)},
             )
-        raise ValidationError("a refund amount must be positive", code="invalid_amount")
+        raise InvalidAmount("a refund amount must be positive")
     if requested > left:
         raise RefundExceedsPaid(
             f"refund of {requested} {order.currency} exceeds the {left} still refundable",
@@ -289,6 +292,7 @@ def _record(
     return refund
 
 
+@checked
 def record_gateway_refund(
     session: Session,
     *,
@@ -359,6 +363,7 @@ def _move(
     )
 
 
+@checked
 def sync_refund(
     session: Session,
     *,

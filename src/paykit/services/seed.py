@@ -9,6 +9,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.models import (
     Price,
@@ -42,6 +43,7 @@ class SeedResult:
     admin_password: str | None = None
 
 
+@checked
 def seed(
     session: Session,
     *,

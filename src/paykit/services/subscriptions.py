@@ -18,7 +18,8 @@ Two directions:
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -30,9 +31,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from paykit._arguments import checked
 from paykit.clock import Clock, ensure_utc, resolve_clock
 from paykit.context import RequestContext
-from paykit.errors import DiscountError, GatewayError, InvalidState, NotFound, ValidationError
+from paykit.errors import (
+    DiscountError,
+    GatewayError,
+    InvalidState,
+    NotFound,
+    PaykitError,
+    ValidationError,
+)
 from paykit.gateways.base import GatewaySubscription, PaymentGateway, subscription_from_stripe
 from paykit.models import (
     Discount,
@@ -168,6 +177,20 @@ def _unwrap(obj: Any, expected: str) -> tuple[dict[str, Any], datetime | None]:
             details={"object": obj.get("object")},
         )
     return dict(obj), None
+
+
+@contextmanager
+def _malformed(expected: str) -> Iterator[None]:
+    """A gateway object that is not the shape Stripe sends: a ValidationError, not a crash."""
+    try:
+        yield
+    except PaykitError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        raise ValidationError(
+            f"not a well-formed Stripe {expected} ({type(exc).__name__}: {exc})"[:300],
+            code="invalid_argument",
+        ) from None
 
 
 def _id_of(value: Any) -> str | None:
@@ -580,6 +603,7 @@ def _read_subscription(
     return row, _References(sub.customer_id, sub.price_id, user_id, price)
 
 
+@checked
 def sync_subscription(
     session: Session,
     subscription: GatewaySubscription | Mapping[str, Any] | Any,
@@ -606,11 +630,12 @@ def sync_subscription(
     nothing. Every change writes an AuditLog row.
     """
     now = resolve_clock(clock).now()
-    raw, created = _unwrap(subscription, "subscription")
+    with _malformed("subscription"):
+        raw, created = _unwrap(subscription, "subscription")
+        sub = subscription if isinstance(subscription, GatewaySubscription) else None
+        sub = sub or subscription_from_stripe(raw)
     if event_created is not None:
         created = ensure_utc(event_created)
-    sub = subscription if isinstance(subscription, GatewaySubscription) else None
-    sub = sub or subscription_from_stripe(raw)
     row, references = _read_subscription(session, sub)
     stored = None if row is None else row.stripe_event_created_at
     values: dict[str, Any] | None = None
@@ -778,6 +803,7 @@ def _invoice_values(raw: Mapping[str, Any], subscription_id: str) -> dict[str, A
     }
 
 
+@checked
 def sync_invoice(
     session: Session,
     invoice: Mapping[str, Any] | Any,
@@ -798,13 +824,16 @@ def sync_invoice(
     Stripe commonly finalizes and pays an invoice within one second.
     """
     now = resolve_clock(clock).now()
-    raw, created = _unwrap(invoice, "invoice")
+    with _malformed("invoice"):
+        raw, created = _unwrap(invoice, "invoice")
+        stripe_sub_id = _invoice_subscription_id(raw)
+        if stripe_sub_id is None:
+            return None
+        stripe_id = str(raw["id"])
+        # Read every value before the first write: a malformed invoice changes nothing.
+        values = _invoice_values(raw, "")
     if event_created is not None:
         created = ensure_utc(event_created)
-    stripe_sub_id = _invoice_subscription_id(raw)
-    if stripe_sub_id is None:
-        return None
-    stripe_id = str(raw["id"])
     found = session.execute(
         _INVOICE_AND_SUBSCRIPTION,
         {"stripe_subscription_id": stripe_sub_id, "stripe_invoice_id": stripe_id},
@@ -824,7 +853,7 @@ def sync_invoice(
         )
         sub_id, sub_user_id = sub.id, sub.user_id
         row = session.scalars(_INVOICE_BY_STRIPE_ID, {"stripe_invoice_id": stripe_id}).one_or_none()
-    values = _invoice_values(raw, sub_id)
+    values["subscription_id"] = sub_id
     if row is None:
         inserted = _insert_or_nothing(
             session,
@@ -899,6 +928,7 @@ def sync_invoice(
 # --------------------------------------------------------------------- lifecycle
 
 
+@checked
 def ensure_gateway_customer(
     session: Session,
     user: User,
@@ -1015,6 +1045,7 @@ def _owned_subscription(
     return row, acting
 
 
+@checked
 def subscribe(
     session: Session,
     *,
@@ -1165,6 +1196,7 @@ def _after_change(
     return synced
 
 
+@checked
 def change_subscription(
     session: Session,
     *,
@@ -1209,6 +1241,7 @@ def change_subscription(
     )
 
 
+@checked
 def cancel_subscription(
     session: Session,
     *,
@@ -1256,6 +1289,7 @@ def cancel_subscription(
     )
 
 
+@checked
 def resume_subscription(
     session: Session,
     *,

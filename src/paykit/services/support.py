@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
+from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
 from paykit.errors import NotFound, PermissionDenied, ValidationError
@@ -85,6 +86,7 @@ def _text(value: str, field: str) -> str:
     return text
 
 
+@checked
 def view_order(session: Session, *, actor: Actor, order_id: str) -> OrderView:
     """Read an order as ``actor``: a customer their own only, without internal notes."""
     user = _actor_user(session, actor)
@@ -117,6 +119,7 @@ def view_order(session: Session, *, actor: Actor, order_id: str) -> OrderView:
     )
 
 
+@checked
 def set_order_internal_notes(
     session: Session,
     *,
@@ -149,6 +152,7 @@ def set_order_internal_notes(
     return order
 
 
+@checked
 def open_ticket(
     session: Session,
     *,
@@ -200,6 +204,7 @@ def _ticket_for(session: Session, user: User, ticket_id: str, action: Action) ->
     return ticket
 
 
+@checked
 def add_ticket_message(
     session: Session,
     *,
@@ -240,6 +245,7 @@ def add_ticket_message(
     return message
 
 
+@checked
 def ticket_messages(session: Session, *, actor: Actor, ticket_id: str) -> list[TicketMessage]:
     """A ticket's messages, oldest first, as ``actor`` may see them (no internal ones for
     customers)."""

@@ -26,6 +26,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
 from paykit.errors import (
@@ -246,6 +247,7 @@ def _consume_token(session: Session, token: str, purpose: TokenPurpose, now: dat
 # --- registration and login ------------------------------------------------------
 
 
+@checked
 @_as_system
 def register_user(
     session: Session,
@@ -343,6 +345,7 @@ def _reserve_attempt(
         raise
 
 
+@checked(any_text=frozenset({"email", "password"}))
 @_as_system
 def login(
     session: Session,
@@ -436,6 +439,7 @@ def login(
 # --- sessions ---------------------------------------------------------------------
 
 
+@checked
 def validate_session(session: Session, token: str, *, clock: Clock | None = None) -> UserSession:
     """The live session for ``token`` (its ``.user`` loaded), or ``InvalidToken``.
 
@@ -456,6 +460,7 @@ def validate_session(session: Session, token: str, *, clock: Clock | None = None
     return row
 
 
+@checked
 def revoke_session(
     session: Session,
     token: str,
@@ -484,6 +489,7 @@ def revoke_session(
     return True
 
 
+@checked
 def revoke_all_sessions(
     session: Session,
     *,
@@ -517,6 +523,7 @@ def revoke_all_sessions(
     return ended
 
 
+@checked
 def purge_expired_sessions(
     session: Session,
     *,
@@ -549,6 +556,7 @@ def purge_expired_sessions(
 # --- passwords and email ---------------------------------------------------------------
 
 
+@checked
 def change_password(
     session: Session,
     *,
@@ -603,6 +611,7 @@ def change_password(
     return user
 
 
+@checked
 def request_email_verification(
     session: Session,
     *,
@@ -632,6 +641,7 @@ def request_email_verification(
     return token
 
 
+@checked
 @_as_system
 def verify_email(
     session: Session,
@@ -663,6 +673,7 @@ def verify_email(
     return user
 
 
+@checked
 @_as_system
 def request_password_reset(
     session: Session,
@@ -697,6 +708,7 @@ def request_password_reset(
     return token
 
 
+@checked
 @_as_system
 def reset_password(
     session: Session,
@@ -750,6 +762,7 @@ def _self_or_admin(session: Session, actor: Actor, user_id: str) -> None:
     authorize(session, actor, Action.MANAGE_USERS)
 
 
+@checked
 def update_profile(
     session: Session,
     *,
@@ -801,6 +814,7 @@ def update_profile(
     return user
 
 
+@checked
 def delete_user(
     session: Session,
     *,
@@ -860,6 +874,7 @@ def delete_user(
 # --- administration -------------------------------------------------------------------
 
 
+@checked
 def list_users(
     session: Session,
     *,
@@ -917,6 +932,7 @@ def _admin_change(session: Session, actor: Actor, user_id: str) -> User:
     return user
 
 
+@checked
 def set_user_role(
     session: Session,
     *,
@@ -952,6 +968,7 @@ def set_user_role(
     return user
 
 
+@checked
 def set_user_status(
     session: Session,
     *,
