@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from paykit._arguments import checked
 from paykit.errors import ValidationError
 from paykit.models import (
     AuditLog,
@@ -510,7 +511,13 @@ _BY_NAME = {invariant.name: invariant for invariant in INVARIANTS}
 def _select(names: Iterable[str] | None) -> tuple[Invariant, ...]:
     if names is None:
         return INVARIANTS
+    if isinstance(names, str | bytes) or not isinstance(names, Iterable):
+        raise ValidationError(
+            "invariants must be a list of invariant names", code="invalid_argument"
+        )
     wanted = list(names)
+    if not all(isinstance(name, str) for name in wanted):
+        raise ValidationError("invariant names are strings", code="invalid_argument")
     unknown = sorted(set(wanted) - set(_BY_NAME))
     if unknown:
         raise ValidationError(
@@ -547,6 +554,7 @@ def _run(session: Session, invariant: Invariant) -> Finding | None:
     )
 
 
+@checked
 def check(session: Session, *, invariants: Iterable[str] | None = None) -> Report:
     """Check paykit's money and stock invariants and report the rows that break them.
 

@@ -196,6 +196,7 @@ def _build_world(engine: Engine) -> World:
             clock=clock,
             idempotency_key="world-paid",
         ).order
+        paid = paykit.pay_order(s, order_id=paid.id, gateway=gateway, clock=clock).order
         pending = paykit.place_order(
             s,
             customer_id=users[1].id,
@@ -610,14 +611,22 @@ _pg_tables: dict[str, list[int]] = {}
 def _changes(conn: Connection, before: int | None = None) -> int:
     """A counter of rows written, less the audit rows (compare two readings).
 
-    A refusal may leave its audit record (a failed login, a denied action):
-    that is the one write a refused call is allowed. On PostgreSQL the
-    counters may include earlier transactions not yet reported to the
-    statistics collector, so only a difference between two readings counts.
+    A refusal may leave its audit record (a failed login, a denied action)
+    and a failed login its throttle counter (paykit_login_attempts, counted
+    before the password check by design): those are the writes a refused call
+    is allowed. On PostgreSQL the counters may include earlier transactions
+    not yet reported to the statistics collector, so only a difference between
+    two readings counts.
     """
     if conn.dialect.name == "sqlite":
         audit = int(conn.exec_driver_sql("SELECT count(*) FROM audit_logs").scalar_one())
-        return int(conn.exec_driver_sql("SELECT total_changes()").scalar_one()) - audit
+        # Each throttle write is one upsert that adds one attempt (or starts a window at 1).
+        attempts = int(
+            conn.exec_driver_sql(
+                "SELECT coalesce(sum(attempts), 0) FROM paykit_login_attempts"
+            ).scalar_one()
+        )
+        return int(conn.exec_driver_sql("SELECT total_changes()").scalar_one()) - audit - attempts
     # No transaction id yet: nothing was written since the first reading.
     if (
         before is not None
@@ -628,7 +637,7 @@ def _changes(conn: Connection, before: int | None = None) -> int:
         _pg_tables["oids"] = list(
             conn.exec_driver_sql(
                 "SELECT oid FROM pg_class WHERE relnamespace = current_schema()::regnamespace "
-                "AND relkind = 'r' AND relname <> 'audit_logs'"
+                "AND relkind = 'r' AND relname NOT IN ('audit_logs', 'paykit_login_attempts')"
             ).scalars()
         )
     return int(conn.exec_driver_sql(_PG_CHANGES, (_pg_tables["oids"],)).scalar_one())

@@ -981,8 +981,10 @@ def fail_order_payment(
     now = resolve_clock(clock).now()
     if order_id is not None:
         order = _order(session, order_id)
-    elif payment_id is not None or payment is not None:
-        order = _order_by_payment(session, payment_id or payment.id)  # type: ignore[union-attr]
+    elif payment_id is not None:
+        order = _order_by_payment(session, payment_id)
+    elif payment is not None:
+        order = _order_by_payment(session, payment.id)
     else:
         raise ValidationError("fail_order_payment needs order_id, payment_id or payment")
     if payment is None:
@@ -1014,6 +1016,7 @@ def fail_order_payment(
     return apply_payment(session, order=order, payment=payment, clock=clock, context=context)
 
 
+@checked
 def apply_payment(
     session: Session,
     *,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
 from paykit.errors import GatewayError, InvalidState, PaykitError, PaymentDeclined
@@ -43,6 +44,7 @@ _SETTLED = (
 )
 
 
+@checked
 def pay_order(
     session: Session,
     *,

@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
 from paykit.errors import GatewayError, NotFound, PaykitError, ValidationError
@@ -67,6 +68,7 @@ def _settle_at_gateway(gateway: PaymentGateway, payment_id: str, key: str) -> Ga
         return gateway.retrieve_payment(payment_id)  # succeeded, processing or canceled already
 
 
+@checked
 def release_expired_orders(
     session: Session,
     *,
@@ -191,6 +193,7 @@ class ReconcileReport:
         return "\n".join(lines)
 
 
+@checked
 def reconcile(
     session: Session,
     *,

@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.errors import TooManyAttempts, ValidationError
 from paykit.models.base import new_id
@@ -185,6 +186,7 @@ def release_login_attempt(session: Session, counters: Sequence[tuple[str, str]])
                 )
 
 
+@checked
 def purge_login_attempts(
     session: Session,
     *,

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -146,11 +146,13 @@ def _as_system(
     """
 
     @functools.wraps(function)
-    def wrapper(session: Session, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+    def wrapper(*args: Any, **kwargs: Any) -> _R:
+        # The session may come by position or, as the signature allows, by name.
+        session = args[0] if args else kwargs["session"]
         with system_scope(session):
-            return function(session, *args, **kwargs)
+            return function(*args, **kwargs)
 
-    return wrapper
+    return cast(Callable[Concatenate[Session, _P], _R], wrapper)
 
 
 def _hasher(hasher: PasswordHasher | None) -> PasswordHasher:
