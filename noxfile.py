@@ -1,8 +1,11 @@
-"""The one entry point for paykit's checks: ``nox -s tests lint typecheck demo``."""
+"""The one entry point for paykit's checks: ``nox -s tests tests-lowest lint typecheck demo``."""
 
 from __future__ import annotations
 
 import os
+import re
+import tomllib
+from pathlib import Path
 
 import nox
 
@@ -21,6 +24,43 @@ def tests(session: nox.Session) -> None:
     CI or PAYKIT_REQUIRE_POSTGRES set they fail instead.
     """
     session.install("-e", ".[test]")
+    env = {"HYPOTHESIS_PROFILE": "ci"} if os.environ.get("CI") else {}
+    session.run("pytest", *(session.posargs or ["-q"]), env=env)
+
+
+def lowest_constraints(pyproject: Path = Path("pyproject.toml")) -> str:
+    """pip constraints pinning every ``>=X`` floor of pyproject's dependencies and test extra.
+
+    Extras are dropped (pip refuses them in a constraints file); a requirement
+    without a floor is left to the resolver.
+    """
+    project = tomllib.loads(pyproject.read_text())["project"]
+    requirements = [
+        *project["dependencies"],
+        *project["optional-dependencies"]["binary"],
+        *project["optional-dependencies"]["test"],
+    ]
+    pins: dict[str, str] = {}
+    for requirement in requirements:
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)(\[[^\]]*\])?\s*>=\s*([^,;\s]+)", requirement)
+        if match:
+            pins[match[1].lower()] = match[3]
+    return "".join(f"{name}=={version}\n" for name, version in sorted(pins.items()))
+
+
+@nox.session(name="tests-lowest", python=PYTHON)
+def tests_lowest(session: nox.Session) -> None:
+    """The whole suite with the lowest version of every direct dependency pyproject allows.
+
+    Each ``>=X`` floor of ``dependencies`` and of the ``binary`` and ``test``
+    extras is installed as ``==X``, so a floor that no longer works fails here
+    instead of at a user's.
+    """
+    constraints = Path(session.create_tmp()) / "lowest-constraints.txt"
+    constraints.write_text(lowest_constraints())
+    session.log("lowest versions:\n" + constraints.read_text())
+    session.install("-c", str(constraints), "-e", ".[test]")
+    session.run("pip", "freeze", "--exclude-editable", silent=False)
     env = {"HYPOTHESIS_PROFILE": "ci"} if os.environ.get("CI") else {}
     session.run("pytest", *(session.posargs or ["-q"]), env=env)
 

@@ -490,6 +490,11 @@ ERROR_CODES: Final[Mapping[str, ErrorCode]] = _registry(
     (InvalidState, "email_already_verified", "The email address is already verified."),
     (InvalidState, "order_cancelled", "The order was cancelled."),
     (InvalidState, "order_not_paid", "The order has no successful payment to refund."),
+    (
+        InvalidState,
+        "refund_not_counted",
+        "A refund being reversed is not in the order's refunded amount (a bug, not an input).",
+    ),
     (InvalidState, "order_paid", "The order is paid and can no longer change this way."),
     (
         InvalidState,
@@ -658,6 +663,11 @@ ERROR_CODES: Final[Mapping[str, ErrorCode]] = _registry(
         ConfigurationError,
         "configuration_error",
         "paykit is misconfigured (a database URL, a missing key).",
+    ),
+    (
+        ConfigurationError,
+        "webhook_tolerance_invalid",
+        "The webhook tolerance is not None or a whole number of seconds >= 0.",
     ),
     (
         ConfigurationError,

@@ -21,6 +21,8 @@ table of events and what paykit does with each.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +30,6 @@ from datetime import UTC, datetime
 from typing import Any, Final, cast
 
 import sqlalchemy as sa
-import stripe
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -37,7 +38,13 @@ from sqlalchemy.orm.attributes import set_committed_value
 from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
-from paykit.errors import InvalidSignature, InvalidState, WebhookError
+from paykit.errors import (
+    ConfigurationError,
+    InvalidSignature,
+    InvalidState,
+    PaykitError,
+    WebhookError,
+)
 from paykit.gateways.base import PaymentGateway
 from paykit.gateways.stripe import payment_from_stripe, refund_from_stripe
 from paykit.models import (
@@ -101,12 +108,61 @@ Handler = Callable[[Session, Mapping[str, Any], _Context], WebhookEventStatus]
 # --------------------------------------------------------------------- verification
 
 
-def _signed_timestamp(header: str) -> int:
-    for part in header.split(","):
-        name, _, value = part.partition("=")
-        if name.strip() == "t":
-            return int(value)
-    raise ValueError("no timestamp")
+# The signature rules are stripe-python's (``stripe.WebhookSignature``), rule for
+# rule, so that the timestamp checked is by construction the one that was signed.
+# tests/property/test_webhook_signature_props.py holds them to stripe's verifier.
+_SCHEME: Final = "v1"
+_SECRET_BLANKS: Final = " \t\r\n\f\v"  # what stripe-python strips to call a secret empty
+
+
+def _parse_signature_header(header: str) -> tuple[int, list[str]]:
+    """The signed timestamp and the ``v1`` signatures, parsed as stripe-python parses them.
+
+    Items are split on ``,`` and on ``=`` without trimming, so `` t=...`` is not
+    a timestamp; the first ``t`` wins; every ``v1`` is a candidate; other
+    schemes are ignored; a ``t`` or ``v1`` item without ``=`` spoils the header.
+    """
+    items = [item.split("=", 2) for item in header.split(",")]
+    # Every t item is indexed, as in stripe-python: a later bare "t" spoils the header.
+    timestamp = int([item[1] for item in items if item[0] == "t"][0])  # noqa: RUF015
+    return timestamp, [item[1] for item in items if item[0] == _SCHEME]
+
+
+def _matches(expected: str, candidate: str) -> bool:
+    try:
+        return hmac.compare_digest(expected.encode("utf-8"), candidate.encode("utf-8"))
+    except UnicodeEncodeError:
+        return False
+
+
+def _verify_signature(
+    text: str, header: str | None, secrets: Sequence[str], tolerance: int | None, now: float
+) -> None:
+    """Raise ``InvalidSignature`` unless ``header`` signs ``text`` recently enough."""
+    if not header:
+        raise InvalidSignature("no Stripe-Signature header")
+    try:
+        timestamp, signatures = _parse_signature_header(header)
+    except (ValueError, IndexError, TypeError, AttributeError):
+        raise InvalidSignature("the Stripe-Signature header cannot be parsed") from None
+    if not signatures:
+        raise InvalidSignature(f"the Stripe-Signature header has no {_SCHEME} signature")
+    try:
+        signed = f"{timestamp:d}.{text}".encode()
+    except UnicodeEncodeError:
+        raise InvalidSignature("the payload is not valid text") from None
+    expected = [hmac.new(s.encode("utf-8"), signed, hashlib.sha256).hexdigest() for s in secrets]
+    if not any(_matches(e, candidate) for e in expected for candidate in signatures):
+        raise InvalidSignature("the Stripe-Signature header does not match the payload")
+    # stripe-python refuses only the past side; a timestamp far in the future is
+    # refused too, so a host clock that lags shows up instead of silently
+    # widening the replay window (docs/stripe.md).
+    if tolerance is not None and not now - tolerance <= timestamp <= now + tolerance:
+        raise InvalidSignature(
+            "the signature's timestamp is outside the tolerance; a replayed request?",
+            code="webhook_timestamp_out_of_tolerance",
+            details={"tolerance": tolerance},
+        )
 
 
 def verify_event(
@@ -119,46 +175,51 @@ def verify_event(
 ) -> dict[str, Any]:
     """Check the ``Stripe-Signature`` of the raw body and return the parsed event.
 
-    The HMAC is checked by stripe-python's ``WebhookSignature.verify_header``
-    against each secret in turn (several secrets: for rotation, old and new
-    are both valid while Stripe signs with both). The timestamp is checked
-    against the injected clock: more than ``tolerance`` seconds away, in
-    either direction, is refused (``None`` turns the check off). Raises
-    ``InvalidSignature`` (``invalid_signature`` or ``webhook_timestamp_out_of_tolerance``)
-    or ``WebhookError`` (``webhook_payload_invalid``).
+    The header is parsed and the HMAC checked exactly as stripe-python's
+    ``WebhookSignature.verify_header`` does it, against each secret in turn
+    (several secrets: for rotation, old and new are both valid while Stripe
+    signs with both); a bytes body is decoded as UTF-8 first. The signed
+    timestamp is checked against the injected clock: more than ``tolerance``
+    seconds away, in either direction, is refused (``None`` turns the check
+    off; unlike stripe-python, ``0`` does not). Raises ``InvalidSignature``
+    (``invalid_signature``, ``webhook_timestamp_out_of_tolerance`` or
+    ``webhook_secret_missing``) or ``WebhookError`` (``webhook_payload_invalid``);
+    a ``tolerance`` that is not ``None`` or an int >= 0 is a ``ConfigurationError``
+    (``webhook_tolerance_invalid``).
     """
-    if isinstance(payload, bytes):
+    try:
+        candidates = [secrets] if isinstance(secrets, str) else list(secrets)
+    except TypeError:
+        candidates = []
+    if not candidates or not all(
+        isinstance(secret, str) and secret.strip(_SECRET_BLANKS) for secret in candidates
+    ):
+        raise InvalidSignature("no webhook secret configured", code="webhook_secret_missing")
+    if tolerance is not None and (
+        isinstance(tolerance, bool) or not isinstance(tolerance, int) or tolerance < 0
+    ):
+        raise ConfigurationError(
+            f"tolerance must be None or a whole number of seconds >= 0, not {tolerance!r}",
+            code="webhook_tolerance_invalid",
+        )
+    if isinstance(payload, bytes | bytearray):
         try:
-            payload.decode("utf-8")
+            text = bytes(payload).decode("utf-8")
         except UnicodeDecodeError:
             raise WebhookError(
                 "the webhook payload is not UTF-8 text", code="webhook_payload_invalid"
             ) from None
-    candidates = [secrets] if isinstance(secrets, str) else list(secrets)
-    if not candidates or not all(candidates):
-        raise InvalidSignature("no webhook secret configured", code="webhook_secret_missing")
-    verified = False
-    for secret in candidates:
-        try:
-            # tolerance=None here: the time check below uses the injected clock.
-            stripe.WebhookSignature.verify_header(payload, signature_header, secret, None)
-        except stripe.SignatureVerificationError:
-            continue
-        verified = True
-        break
-    if not verified:
-        raise InvalidSignature("the Stripe-Signature header does not match the payload")
-    assert signature_header is not None
-    if tolerance is not None:
-        now = resolve_clock(clock).now().timestamp()
-        if abs(now - _signed_timestamp(signature_header)) > tolerance:
-            raise InvalidSignature(
-                "the signature's timestamp is outside the tolerance; a replayed request?",
-                code="webhook_timestamp_out_of_tolerance",
-                details={"tolerance": tolerance},
-            )
+    elif isinstance(payload, str):
+        text = payload
+    else:
+        raise WebhookError(
+            f"the payload must be the raw body as bytes or str, not {type(payload).__name__}",
+            code="webhook_payload_invalid",
+        )
+    now = resolve_clock(clock).now().timestamp()
+    _verify_signature(text, signature_header, candidates, tolerance, now)
     try:
-        event = json.loads(payload)
+        event = json.loads(text)
         if not isinstance(event, dict):
             raise TypeError("not an object")
         for name in ("id", "type", "created"):
@@ -267,7 +328,14 @@ def _apply(
         with session.begin_nested():
             return handler(session, payload, ctx), None
     except Exception as exc:  # any failure is recorded on the row and retried
-        return WebhookEventStatus.FAILED, f"{type(exc).__name__}: {exc}"[:_MAX_ERROR]
+        return WebhookEventStatus.FAILED, _describe(exc)[:_MAX_ERROR]
+
+
+def _describe(exc: Exception) -> str:
+    """``InvalidState [payment_amount_mismatch]: ...``: the class, paykit's code, the message."""
+    if isinstance(exc, PaykitError):
+        return f"{type(exc).__name__} [{exc.code}]: {exc.message}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _record_outcome(
@@ -529,7 +597,9 @@ def _apply_refund(session: Session, obj: Mapping[str, Any], ctx: _Context) -> We
     refund = refund_from_stripe(obj)
     exists = session.scalar(sa.select(Refund.id).where(Refund.stripe_refund_id == refund.id))
     if exists is not None:
-        refund_services.sync_refund(session, gateway_refund=refund, clock=ctx.clock)
+        refund_services.sync_refund(
+            session, gateway_refund=refund, clock=ctx.clock, context=ctx.request
+        )
         return WebhookEventStatus.PROCESSED
     order = session.scalar(
         sa.select(Order).where(Order.stripe_payment_intent_id == refund.payment_id)
@@ -757,6 +827,7 @@ HANDLERS: Mapping[str, Handler] = {
     "charge.refunded": _charge_refunded,
     "refund.created": _refund_event,
     "refund.updated": _refund_event,
+    "refund.failed": _refund_event,
     "customer.subscription.created": _subscription_event,
     "customer.subscription.updated": _subscription_event,
     "customer.subscription.deleted": _subscription_event,

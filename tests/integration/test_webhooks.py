@@ -162,6 +162,25 @@ def test_tolerance_is_configurable_and_uses_the_clock(hook: Hook) -> None:
         verify_event(payload, header, secrets=SECRET, tolerance=999, clock=hook.clock)
 
 
+def test_a_captured_delivery_replayed_with_a_fresh_padded_timestamp_is_refused(
+    hook: Hook,
+) -> None:
+    event = make_event("customer.updated", fixture("customer"), created=NOW - 3600)
+    payload = json.dumps(event).encode()
+    captured = sign(payload, SECRET, timestamp=NOW - 3600)
+    response = handle_webhook(
+        hook.session,
+        payload,
+        f" t={NOW},{captured}",
+        secrets=SECRET,
+        gateway=hook.gateway,
+        clock=hook.clock,
+    )
+    assert response.status_code == 400
+    assert response.body["error"]["code"] == "webhook_timestamp_out_of_tolerance"
+    assert count(hook.session, m.WebhookEvent) == 0
+
+
 def test_rotated_secret_still_verifies(hook: Hook) -> None:
     event = make_event("customer.updated", fixture("customer"), created=NOW)
     assert hook.deliver(event, secret=OLD_SECRET).status_code == 200
@@ -537,6 +556,7 @@ def test_every_required_event_type_has_a_handler() -> None:
         "payment_intent.canceled",
         "charge.refunded",
         "refund.updated",
+        "refund.failed",
         "customer.subscription.created",
         "customer.subscription.updated",
         "customer.subscription.deleted",

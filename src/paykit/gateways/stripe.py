@@ -126,6 +126,9 @@ def payment_from_stripe(obj: Mapping[str, Any]) -> GatewayPayment:
     )
 
 
+_REFUND_STATUS_ALIASES: Mapping[str, str] = {"requires_action": "pending"}
+
+
 def refund_from_stripe(obj: Mapping[str, Any]) -> GatewayRefund:
     """A :class:`GatewayRefund` from a Stripe Refund (API answer or event payload)."""
     return GatewayRefund(
@@ -133,7 +136,8 @@ def refund_from_stripe(obj: Mapping[str, Any]) -> GatewayRefund:
         payment_id=str(_id_of(obj.get("payment_intent")) or ""),
         amount_minor=int(obj["amount"]),
         currency=str(obj["currency"]),
-        status=str(obj["status"]),  # type: ignore[arg-type]  # coerced by the dataclass
+        # "requires_action" (the customer must act first) has returned nothing yet.
+        status=_REFUND_STATUS_ALIASES.get(str(obj["status"]), str(obj["status"])),  # type: ignore[arg-type]
         reason=obj.get("reason"),
         failure_reason=obj.get("failure_reason"),
     )

@@ -58,7 +58,7 @@ from paykit.models import (
     new_id,
 )
 from paykit.models.discounts import code_matches
-from paykit.money import check_chargeable, to_minor_units
+from paykit.money import check_chargeable, from_minor_units, to_minor_units
 from paykit.pricing import DiscountRule, DiscountUsageCounts, LineInput, PricedOrder, price_order
 from paykit.schemas.base import check_text, validate
 from paykit.schemas.orders import PlaceOrderInput
@@ -824,11 +824,25 @@ def _payment_matches(order: Order, payment: GatewayPayment) -> None:
         order.total_amount, order.currency
     ):
         raise InvalidState(
-            f"payment {payment.id} is for {payment.amount_minor} {payment.currency}, "
+            f"payment {payment.id} is for {_major_units(payment)}, "
             f"order {order.order_number} totals {order.total_amount} {order.currency}",
             code="payment_amount_mismatch",
-            details={"order_id": order.id, "payment_id": payment.id},
+            details={
+                "order_id": order.id,
+                "payment_id": payment.id,
+                "payment_amount_minor": payment.amount_minor,
+                "payment_currency": payment.currency.upper(),
+            },
         )
+
+
+def _major_units(payment: GatewayPayment) -> str:
+    """``"1000.00 USD"`` for 100000 minor units; raw minor units if the currency is unknown."""
+    currency = payment.currency.upper()
+    try:
+        return f"{from_minor_units(payment.amount_minor, currency)} {currency}"
+    except PaykitError:
+        return f"{payment.amount_minor} minor units of {currency}"
 
 
 @checked

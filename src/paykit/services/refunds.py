@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -112,11 +112,14 @@ def _apply_succeeded(session: Session, order: Order, amount: Decimal, now: datet
 def _insert_refund(session: Session, values: dict[str, Any]) -> bool:
     """Insert the Refund row unless one with this gateway id exists; True if inserted."""
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    # The Core table: its keys are column names, and ORM-enabled inserts before
+    # SQLAlchemy 2.1 read "metadata" as the declarative MetaData, not the column.
+    table = cast(sa.Table, Refund.__table__)
     statement = (
-        insert(Refund)
+        insert(table)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["stripe_refund_id"])
-        .returning(Refund.id)
+        .returning(table.c.id)
     )
     return session.execute(statement).scalar_one_or_none() is not None
 
@@ -311,39 +314,113 @@ def record_gateway_refund(
     return _record(session, order, gateway_refund, reason, notes, None, now, context)
 
 
+def _reverse_succeeded(session: Session, order_id: str, amount: Decimal, now: datetime) -> Order:
+    """Take a refund that had succeeded back out of ``order.refunded_amount``; a
+    REFUNDED order that is no longer fully refunded is COMPLETED and SUCCEEDED again."""
+    result = affected(
+        session,
+        sa.update(Order)
+        .where(Order.id == order_id, Order.refunded_amount >= amount)
+        .values(refunded_amount=Order.refunded_amount - amount, updated_at=now),
+    )
+    if result != 1:  # the row's sum no longer holds this refund: a bug, not an input
+        raise InvalidState(
+            f"order {order_id} does not count the refund being reversed",
+            code="refund_not_counted",
+            details={"order_id": order_id},
+        )
+    affected(
+        session,
+        sa.update(Order)
+        .where(
+            Order.id == order_id,
+            Order.status == OrderStatus.REFUNDED,
+            Order.refunded_amount < Order.total_amount,
+        )
+        .values(status=OrderStatus.COMPLETED, payment_status=PaymentStatus.SUCCEEDED),
+    )
+    order = session.get(Order, order_id, populate_existing=True)
+    assert order is not None
+    return order
+
+
+def _move(
+    session: Session, refund: Refund, source: RefundStatus, target: RefundStatus, now: datetime
+) -> bool:
+    """Move the refund from ``source`` to ``target`` if it is still there (one caller wins)."""
+    return (
+        affected(
+            session,
+            sa.update(Refund)
+            .where(Refund.id == refund.id, Refund.status == source)
+            .values(
+                status=target,
+                updated_at=now,
+                processed_at=now if target is RefundStatus.SUCCEEDED else None,
+            ),
+        )
+        == 1
+    )
+
+
 @checked
 def sync_refund(
     session: Session,
     *,
     gateway_refund: GatewayRefund,
     clock: Clock | None = None,
+    context: RequestContext | None = None,
 ) -> Refund:
     """Apply a gateway refund's current status (from a webhook or polling) to its Refund row.
 
-    A PENDING refund that succeeds is added to ``Order.refunded_amount`` exactly
-    once, through a conditional status change; a failed or cancelled one frees
-    its amount again.
+    PENDING may become SUCCEEDED, FAILED or CANCELED; SUCCEEDED may become
+    FAILED or CANCELED (Stripe fails a refund the bank sends back); FAILED and
+    CANCELED are final, so a late or replayed older status changes nothing.
+    Each move is a conditional status change, so it happens once: a refund
+    that succeeds is added to ``Order.refunded_amount``, one that fails after
+    succeeding is taken out again (a REFUNDED order becomes COMPLETED and
+    SUCCEEDED), and every move writes a ``refund.<status>`` audit row.
     """
     now = resolve_clock(clock).now()
-    refund = session.scalar(sa.select(Refund).where(Refund.stripe_refund_id == gateway_refund.id))
+    refund = session.scalars(
+        sa.select(Refund)
+        .where(Refund.stripe_refund_id == gateway_refund.id)
+        .execution_options(populate_existing=True)
+    ).one_or_none()
     if refund is None:
         raise NotFound(f"no refund {gateway_refund.id}", details={"refund_id": gateway_refund.id})
     status = _STATUS[gateway_refund.status]
-    if status is refund.status:
+    sources = {
+        RefundStatus.SUCCEEDED: (RefundStatus.PENDING,),
+        RefundStatus.FAILED: (RefundStatus.SUCCEEDED, RefundStatus.PENDING),
+        RefundStatus.CANCELED: (RefundStatus.SUCCEEDED, RefundStatus.PENDING),
+    }.get(status, ())
+    source = next((s for s in sources if _move(session, refund, s, status, now)), None)
+    if source is None:
         return refund
-    moved = affected(
-        session,
-        sa.update(Refund)
-        .where(Refund.id == refund.id, Refund.status == RefundStatus.PENDING)
-        .values(
-            status=status,
-            updated_at=now,
-            processed_at=now if status is RefundStatus.SUCCEEDED else None,
-        ),
-    )
-    if moved == 1 and status is RefundStatus.SUCCEEDED:
-        order = session.get(Order, refund.order_id)
-        assert order is not None
+    order = session.get(Order, refund.order_id)
+    assert order is not None
+    before = order.refunded_amount
+    if status is RefundStatus.SUCCEEDED:
         _apply_succeeded(session, order, refund.amount, now)
+    elif source is RefundStatus.SUCCEEDED:
+        order = _reverse_succeeded(session, order.id, refund.amount, now)
+    session.refresh(order)
     session.refresh(refund)
+    record_audit(
+        session,
+        action=f"refund.{status.value.lower()}",
+        resource="refunds",
+        resource_id=refund.id,
+        now=now,
+        old={"status": source.value, "order_refunded_amount": before},
+        new={
+            "status": status.value,
+            "failure_reason": gateway_refund.failure_reason,
+            "order_refunded_amount": order.refunded_amount,
+            "order_status": order.status.value,
+            "payment_status": order.payment_status.value,
+        },
+        context=context,
+    )
     return refund

@@ -157,7 +157,9 @@ def _unwrap(obj: Any, expected: str) -> tuple[dict[str, Any], datetime | None]:
     """(the Stripe object, the event's created time or None) from any accepted input."""
     if isinstance(obj, GatewaySubscription):
         return dict(obj.raw), None
-    if hasattr(obj, "to_dict"):  # a stripe.StripeObject
+    if not isinstance(obj, Mapping) and hasattr(obj, "to_dict"):
+        # A stripe.StripeObject since stripe 15; before, it is a dict (and its
+        # to_dict is deprecated), so it is read as the Mapping it is.
         obj = obj.to_dict()
     if not isinstance(obj, Mapping):
         raise ValidationError(f"expected a Stripe {expected} object or event payload")
@@ -730,15 +732,43 @@ def _invoice_subscription_id(raw: Mapping[str, Any]) -> str | None:
     return _id_of(details.get("subscription"))
 
 
+_SUBSCRIPTION_LINE = frozenset({"subscription_item_details", "subscription"})
+_ONE_OFF_LINE = frozenset({"invoice_item_details", "invoiceitem"})
+
+
+def _line_rank(line: Mapping[str, Any]) -> int:
+    """0: a subscription line; 1: a subscription proration; 2: a line of unknown kind;
+    3: a one-off item, whose period is when it was added, not a service period (used
+    only when no other line has one).
+
+    The kind is ``parent.type`` since API 2025-03-31, ``type`` before.
+    """
+    parent = line.get("parent")
+    parent = parent if isinstance(parent, Mapping) else {}
+    kind = parent.get("type") or line.get("type")
+    if kind in _ONE_OFF_LINE:
+        return 3
+    if kind not in _SUBSCRIPTION_LINE:
+        return 2
+    details = parent.get("subscription_item_details")
+    details = details if isinstance(details, Mapping) else {}
+    return 1 if details.get("proration") or line.get("proration") else 0
+
+
 def _invoice_period(raw: Mapping[str, Any]) -> tuple[datetime, datetime]:
     # The subscription line's period is the service period billed; the
     # invoice's own period_start/end is the window its items were added in.
+    best: tuple[int, datetime, datetime] | None = None
     for line in (raw.get("lines") or {}).get("data") or []:
+        rank = _line_rank(line)
         period = line.get("period") or {}
-        if period.get("start") is not None and period.get("end") is not None:
-            start, end = _timestamp(period["start"]), _timestamp(period["end"])
-            if start is not None and end is not None:
-                return start, end
+        if best is not None and best[0] <= rank:
+            continue
+        start, end = _timestamp(period.get("start")), _timestamp(period.get("end"))
+        if start is not None and end is not None:
+            best = (rank, start, end)
+    if best is not None:
+        return best[1], best[2]
     start, end = _timestamp(raw.get("period_start")), _timestamp(raw.get("period_end"))
     if start is None or end is None:
         raise ValidationError(f"invoice {raw.get('id')} has no period")
