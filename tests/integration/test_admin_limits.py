@@ -178,3 +178,25 @@ def test_deleting_a_product_sets_deleted_at_and_restoring_clears_it(
         session, actor=boss, data={**PRODUCT, "slug": "gone", "status": "DELETED"}, clock=later
     )
     assert born_deleted.deleted_at == later.now()
+
+
+def test_a_refused_discount_update_leaves_nothing_changed(session: Session) -> None:
+    # Found by the public-surface sweep: the max_uses check ran after earlier
+    # fields had been set, so the refusal left a dirty Discount behind.
+    staff = Actor.of(f.user(session, role=m.UserRole.ADMIN))
+    discount = m.Discount(
+        code="USED", name="Used", type=m.DiscountType.PERCENTAGE, value=Decimal("5"), current_uses=3
+    )
+    session.add(discount)
+    session.flush()
+    with pytest.raises(ValidationError) as refused:
+        admin.update_discount(
+            session,
+            actor=staff,
+            discount_id=discount.id,
+            changes={"name": "Renamed", "description": "new", "max_uses": 2},
+        )
+    assert refused.value.code == "max_uses_below_current"
+    assert not session.dirty
+    session.refresh(discount)
+    assert discount.name == "Used"

@@ -323,15 +323,17 @@ def update_discount(
         raise NotFound(f"discount {discount_id} not found", details={"discount_id": discount_id})
     old: dict[str, Any] = {}
     new: dict[str, Any] = {}
+    # Every refusal before the first change: a refused call leaves nothing dirty.
+    max_uses = payload.max_uses if "max_uses" in payload.model_fields_set else None
+    if max_uses is not None and max_uses < discount.current_uses:
+        raise ValidationError(
+            f"max_uses {max_uses} is below the {discount.current_uses} uses already made",
+            code="max_uses_below_current",
+        )
     for name in payload.model_fields_set:
         value = getattr(payload, name)
         if value is None and name in ("name", "active"):
             continue
-        if name == "max_uses" and value is not None and value < discount.current_uses:
-            raise ValidationError(
-                f"max_uses {value} is below the {discount.current_uses} uses already made",
-                code="max_uses_below_current",
-            )
         if getattr(discount, name) != value:
             old[name], new[name] = getattr(discount, name), value
             setattr(discount, name, value)
