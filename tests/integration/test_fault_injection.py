@@ -224,7 +224,7 @@ def test_faults_after_place_order(bench: Bench) -> None:
             clock=bench.clock,
         )
 
-    assert run_with_faults(bench, operation, lambda: None) >= 3
+    assert run_with_faults(bench, operation, lambda: None) >= 2  # 2 statements on PostgreSQL
 
 
 def test_faults_after_pay_order(bench: Bench) -> None:
