@@ -39,9 +39,17 @@ __all__ = [
 
 MAX_PAGE_SIZE = 100
 
+
 #: Money leaves paykit as a string (``"12.50"``), never a float; the currency is
 #: on the order (and on each refund).
-Money = Annotated[Decimal, pydantic.PlainSerializer(str, return_type=str, when_used="always")]
+def _money_text(value: Decimal) -> str:
+    # A function, not `str`: pydantic before 2.7 cannot inspect a builtin's signature.
+    return str(value)
+
+
+Money = Annotated[
+    Decimal, pydantic.PlainSerializer(_money_text, return_type=str, when_used="always")
+]
 
 T = TypeVar("T")
 
