@@ -410,7 +410,7 @@ def test_apply_discount_racing_a_cancellation_takes_no_use(shop: Shop) -> None:
     class CancelsMidway(FakeGateway):
         def update_payment_amount(self, payment_id: str, **kw: Any):  # type: ignore[no-untyped-def]
             result = super().update_payment_amount(payment_id, **kw)
-            if kw["idempotency_key"].endswith(":900"):
+            if kw["amount_minor"] == 900:
                 # The customer cancels while the gateway answers.
                 shop.session.execute(
                     sa.update(m.Order)
@@ -518,3 +518,31 @@ def test_reconcile_completes_orders_paid_at_the_gateway_and_cancels_orphans(
     with Session(fresh_engine) as s, s.begin():
         assert s.get(m.Order, kept.id).status is m.OrderStatus.COMPLETED
         assert paykit.reconcile(s, gateway=gateway, clock=clock).actions == 0
+
+
+def test_a_rolled_back_discount_then_a_resync_never_replays_a_stale_amount(shop: Shop) -> None:
+    # Found by the money model at the dependency floors: apply_discount rolled
+    # back (the gateway kept 16.00), pay_order re-synced the payment to 20.00,
+    # and a second apply_discount reused the first one's key, got its old
+    # answer replayed and left the payment at 20.00 for a 16.00 order.
+    shop.code("FIFTH", value=Decimal("20"))
+    shop.product.base_price = Decimal("20.00")
+    price = f.price(shop.session, shop.product, unit_amount=Decimal("20.00"))
+    order = shop.place(
+        items=[{"price_id": price.id}], payment_method_id="pm_card_authenticationRequired"
+    ).order
+    payment_id = order.stripe_payment_intent_id
+    nested = shop.session.begin_nested()
+    paykit.apply_discount(
+        shop.session, order_id=order.id, code="FIFTH", gateway=shop.gateway, clock=shop.clock
+    )
+    nested.rollback()
+    assert shop.gateway.payments[payment_id].amount_minor == 1600  # the gateway kept it
+    paid = shop.pay(order, card=None)
+    assert paid.payment.status == "requires_action"
+    assert shop.gateway.payments[payment_id].amount_minor == 2000  # re-synced
+    order = paykit.apply_discount(
+        shop.session, order_id=order.id, code="FIFTH", gateway=shop.gateway, clock=shop.clock
+    )
+    assert order.total_amount == Decimal("16.00")
+    assert shop.gateway.payments[payment_id].amount_minor == 1600

@@ -1779,11 +1779,11 @@ def _reprice(session: Session, order: Order, discount: _DiscountRef, now: dateti
 class _AmountChange:
     """The gateway side of an amount change, and its undo.
 
-    Gateway keys carry the number of changes this order has already committed
-    (its ``order.discount_applied`` audit rows): a retry after a rollback
-    reuses its key (and cannot act twice), while every new change gets a key of
-    its own, so an old answer is never replayed for a new change (applying
-    A, then B, then A again asks the gateway for A's amount again).
+    Every amount update gets a key of its own (the order, the number of changes
+    it has committed, the amount, and a fresh id): setting an absolute amount
+    is idempotent by nature, while a replayed answer could describe a state the
+    payment has left since (a change whose transaction was rolled back, a
+    re-sync by ``pay_order``). The amount the gateway answers is checked.
     """
 
     def __init__(
@@ -1824,8 +1824,11 @@ class _AmountChange:
         assert self.gateway is not None
         assert self.payment_id is not None
         wanted = to_minor_units(total, self.order.currency)
+        # Setting an absolute amount is idempotent by nature, so every attempt gets
+        # a key of its own: a replayed answer could describe a state the payment
+        # has left since (a rolled-back change, a re-sync by pay_order).
         payment = self.gateway.update_payment_amount(
-            self.payment_id, amount_minor=wanted, idempotency_key=f"{key}:{wanted}"
+            self.payment_id, amount_minor=wanted, idempotency_key=f"{key}:{wanted}:{new_id()}"
         )
         if payment.amount_minor != wanted:
             raise GatewayError(

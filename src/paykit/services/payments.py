@@ -18,7 +18,7 @@ from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
 from paykit.errors import GatewayError, InvalidState, PaykitError, PaymentDeclined
 from paykit.gateways.base import GatewayPayment, PaymentGateway, PaymentIntentStatus
-from paykit.models import Order, OrderStatus, PaymentStatus
+from paykit.models import Order, OrderStatus, PaymentStatus, new_id
 from paykit.money import to_minor_units
 from paykit.schemas.base import check_text
 from paykit.services._audit import record_audit
@@ -140,8 +140,10 @@ def _match_amount(gateway: PaymentGateway, order: Order, payment_id: str, key: s
     wanted = to_minor_units(order.total_amount, order.currency)
     current = gateway.retrieve_payment(payment_id)
     if current.amount_minor != wanted and current.status in _UPDATABLE:
+        # A key of its own each time (an absolute amount is idempotent anyway): a
+        # replayed answer could be stale.
         gateway.update_payment_amount(
-            payment_id, amount_minor=wanted, idempotency_key=f"{key}:amount:{wanted}"
+            payment_id, amount_minor=wanted, idempotency_key=f"{key}:amount:{wanted}:{new_id()}"
         )
 
 
