@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-__all__ = ["affected", "insert_objects"]
+__all__ = ["affected", "insert_objects", "savepoint"]
+
+
+@contextmanager
+def savepoint(session: Session, name: str) -> Iterator[sa.Connection]:
+    """A raw SAVEPOINT, rolled back to if the block raises (which on PostgreSQL also
+    releases the row locks taken since) and left open otherwise: releasing it
+    would cost a round trip, and the host's commit ends it anyway."""
+    connection = session.connection()
+    connection.exec_driver_sql(f"SAVEPOINT {name}")
+    try:
+        yield connection
+    except BaseException:
+        connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {name}")
+        raise
 
 
 def affected(session: Session, statement: sa.Executable) -> int:

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, make_transient
 
 from paykit._arguments import checked
-from paykit.clock import Clock, FrozenClock, resolve_clock
+from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
 from paykit.errors import (
     DiscountError,
@@ -65,7 +65,7 @@ from paykit.schemas.orders import PlaceOrderInput
 from paykit.security.policy import Action, Actor, acting_user_id, authorize_owner
 from paykit.services import _idempotency
 from paykit.services._audit import build_audit, record_audit
-from paykit.services._sql import affected, insert_objects
+from paykit.services._sql import affected, insert_objects, savepoint
 
 __all__ = [
     "OrderResult",
@@ -783,7 +783,7 @@ def _refund_mismatch(
     order: Order,
     payment: GatewayPayment,
     gateway: PaymentGateway,
-    now: datetime,
+    clock: Clock | None,
     context: RequestContext | None,
 ) -> Order:
     """Money that does not match its order goes back, and the order is cancelled."""
@@ -796,6 +796,7 @@ def _refund_mismatch(
         metadata={"paykit_order_id": order.id, "paykit_reason": "payment_amount_mismatch"},
         idempotency_key=f"paykit:mismatch:{payment.id}",
     )
+    now = resolve_clock(clock).now()
     _close_unpaid(
         session,
         order,
@@ -812,7 +813,7 @@ def _refund_mismatch(
         reason=RefundReason.OTHER,
         notes=f"payment {payment.id} was for {payment.amount_minor} minor units, "
         f"not the order's total {order.total_amount}",
-        clock=FrozenClock(now),
+        clock=clock,
         context=context,
     )
     session.refresh(order)
@@ -1049,7 +1050,7 @@ def apply_payment(
     now = resolve_clock(clock).now()
     if payment.status is PaymentIntentStatus.SUCCEEDED:
         if gateway is not None and order.status in _OPEN and not _amount_matches(order, payment):
-            return _refund_mismatch(session, order, payment, gateway, now, context)
+            return _refund_mismatch(session, order, payment, gateway, clock, context)
         return mark_order_paid(
             session, order_id=order.id, payment=payment, clock=clock, context=context
         )
@@ -1595,13 +1596,11 @@ def _insert_and_reserve(session: Session, *, rows: Sequence[object], **kwargs: A
     payment and record the refusal. The savepoint is not released on success:
     it costs a round trip and the host's commit ends it anyway.
     """
-    connection = session.connection()
-    connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
     try:
-        insert_objects(session, *rows)
-        _reserve(session, **kwargs)
+        with savepoint(session, _SAVEPOINT):
+            insert_objects(session, *rows)
+            _reserve(session, **kwargs)
     except BaseException:
-        connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
         for row in rows:
             if row in session:
                 session.expunge(row)
@@ -1619,9 +1618,7 @@ def _reserve_or_undo(
     same order as cancel_order, which changes the order row before giving
     counters back -- and must still be PENDING and unpaid, so a use is never
     taken for an order that was cancelled meanwhile."""
-    connection = session.connection()
-    connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
-    try:
+    with savepoint(session, _SAVEPOINT) as connection:
         if lock_order is not None:
             still_open = connection.execute(
                 sa.select(Order.id)
@@ -1640,9 +1637,6 @@ def _reserve_or_undo(
         if release_first:  # apply_discount: the old code's use goes back in the same step
             _release_discount(session, kwargs["order_id"], kwargs["now"])
         _reserve(session, **kwargs)
-    except BaseException:
-        connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-        raise
 
 
 def _stock_to_take(

@@ -22,6 +22,7 @@ from paykit.models import Order, OrderStatus, PaymentStatus, new_id
 from paykit.money import to_minor_units
 from paykit.schemas.base import check_text
 from paykit.services._audit import record_audit
+from paykit.services._sql import savepoint
 from paykit.services.orders import (
     OrderResult,
     PaymentInfo,
@@ -156,17 +157,16 @@ def _record(
 ) -> Order:
     """Apply the payment inside a savepoint, so a failure after a successful charge
     leaves the host's transaction usable and the order PENDING with its payment."""
-    connection = session.connection()
-    connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
     try:
-        return apply_payment(session, order=order, payment=payment, clock=clock, context=context)
+        with savepoint(session, _SAVEPOINT):
+            return apply_payment(
+                session, order=order, payment=payment, clock=clock, context=context
+            )
     except PaykitError as exc:
-        connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
         if payment.status is not PaymentIntentStatus.SUCCEEDED:
             raise
         raise _not_recorded(order, payment, exc) from exc
     except sa.exc.SQLAlchemyError as exc:
-        connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
         raise _not_recorded(order, payment, exc) from exc
 
 

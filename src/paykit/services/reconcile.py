@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
-from paykit.errors import GatewayError, NotFound, PaykitError, ValidationError
+from paykit.errors import GatewayError, PaykitError, ValidationError
 from paykit.gateways.base import GatewayPayment, PaymentGateway, PaymentIntentStatus
 from paykit.models import AuditLog, Order, OrderStatus, PaymentStatus
 from paykit.money import to_minor_units
@@ -62,8 +62,6 @@ def _settle_at_gateway(gateway: PaymentGateway, payment_id: str, key: str) -> Ga
     """Cancel a payment that has not succeeded; return the gateway's state either way."""
     try:
         return gateway.cancel_payment(payment_id, idempotency_key=key)
-    except NotFound:
-        raise
     except GatewayError:
         return gateway.retrieve_payment(payment_id)  # succeeded, processing or canceled already
 
