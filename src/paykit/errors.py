@@ -690,7 +690,26 @@ ERROR_CODES: Final[Mapping[str, ErrorCode]] = _registry(
         DecryptionError,
         "decryption_failed",
         "An encrypted value was tampered with or its key is gone.",
+    ),  # reviews, downloads, configuration, support (the read side)
+    (Conflict, "review_exists", "The user has already reviewed this product."),
+    (ValidationError, "invalid_rating", "A rating is not a whole number of stars from 1 to 5."),
+    (PermissionDenied, "own_review", "Nobody votes for their own review."),
+    (ValidationError, "not_downloadable", "The product has no file to download."),
+    (InvalidState, "download_not_paid", "The order of this item is not paid."),
+    (PermissionDenied, "download_refunded", "The order was refunded in full: no more downloads."),
+    (PermissionDenied, "download_link_invalid", "The download link is altered or unknown."),
+    (PermissionDenied, "download_link_expired", "The download link has expired."),
+    (PermissionDenied, "download_access_expired", "Access to this item's download has ended."),
+    (PermissionDenied, "download_limit_reached", "The product's download limit is used up."),
+    (NotFound, "unknown_config_key", "No configuration key of that name is registered."),
+    (ValidationError, "invalid_config_value", "The value does not fit the key's type."),
+    (
+        ConfigurationError,
+        "stored_config_invalid",
+        "A stored configuration value no longer fits its key's type.",
     ),
+    (InvalidState, "invalid_ticket_transition", "The ticket cannot move to that status."),
+    (ValidationError, "invalid_assignee", "Tickets are assigned to active staff only."),
 )
 
 

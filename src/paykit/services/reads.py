@@ -204,6 +204,17 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
     return value
 
 
+def check_page_limit(limit: int) -> int:
+    """``limit`` when it is a page size paykit serves (1..100), else ``invalid_limit``."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValidationError(
+            f"limit must be an integer from 1 to {MAX_PAGE_SIZE}",
+            code="invalid_limit",
+            details={"field": "limit"},
+        )
+    return limit
+
+
 def _filter(
     reader: User,
     customer_id: str | None,
@@ -213,12 +224,7 @@ def _filter(
     limit: int,
 ) -> dict[str, Any]:
     """The listing's filter, checked, with the customer scope the reader is allowed."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
-        raise ValidationError(
-            f"limit must be an integer from 1 to {MAX_PAGE_SIZE}",
-            code="invalid_limit",
-            details={"field": "limit"},
-        )
+    check_page_limit(limit)
     if customer_id is not None and not isinstance(customer_id, str):
         raise ValidationError("customer_id must be a string", details={"field": "customer_id"})
     if not allows(reader.role, Action.READ_ANY_ORDER):
@@ -281,6 +287,12 @@ def _decode_cursor(cursor: str, flt: dict[str, Any]) -> tuple[datetime, str]:
     if fingerprint != _fingerprint(flt) or not isinstance(order_id, str) or when.tzinfo is None:
         raise _bad_cursor()
     return when, order_id
+
+
+#: The keyset position helpers, shared by every listing: a cursor names a
+#: ``(created_at, id)`` position and is bound to the listing's filter.
+encode_position = _encode_cursor
+decode_position = _decode_cursor
 
 
 @checked
