@@ -1,4 +1,4 @@
-"""Reviews: moderation (hidden_at) and one helpful vote per user (paykit_review_votes)
+"""Reviews: moderation and one helpful vote per user; an index for staff order history
 
 Revision ID: 0008
 Revises: 0006
@@ -7,6 +7,10 @@ Create Date: 2026-11-30 20:00:00.000000
 ``product_reviews.helpful`` stays the seed's counter; every vote is now also a
 row, so a user votes once. Existing counters are kept as they are: votes cast
 before this revision have no rows.
+
+``ix_orders_created_at_id`` serves the staff order listing (every customer,
+newest first, keyset on ``(created_at, id)``), which otherwise sorts the
+whole ``orders`` table for each page.
 """
 
 from __future__ import annotations
@@ -63,9 +67,11 @@ def upgrade() -> None:
     op.create_index(
         "ix_paykit_review_votes_user_id", "paykit_review_votes", ["user_id"], unique=False
     )
+    op.create_index("ix_orders_created_at_id", "orders", ["created_at", "id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_orders_created_at_id", table_name="orders")
     op.drop_index("ix_paykit_review_votes_user_id", table_name="paykit_review_votes")
     op.drop_table("paykit_review_votes")
     with op.batch_alter_table("product_reviews") as batch:
