@@ -52,7 +52,8 @@ _FILL = [
        FROM generate_series(1, 50000) g""",
     """INSERT INTO refunds (id, order_id, stripe_refund_id, amount, currency, reason, status,
                             created_at, updated_at)
-       SELECT 'r' || g, 'o' || g, 're_' || g, 10, 'USD', 'REQUESTED_BY_CUSTOMER', 'SUCCEEDED', now(), now()
+       SELECT 'r' || g, 'o' || g, 're_' || g, 10, 'USD', 'REQUESTED_BY_CUSTOMER', 'SUCCEEDED',
+              now(), now()
        FROM generate_series(4, 50000, 4) g""",
     "ANALYZE users, products, prices, orders, order_items, refunds",
 ]
