@@ -83,6 +83,8 @@ STRIPE_EVENT_OBJECTS: Final[Mapping[str, str]] = MappingProxyType(
 # The fields Stripe's example objects hold as placeholders (a draft invoice, a
 # payment intent with an error) set to what a real event of each type carries.
 # Applied under the caller's ``data``, so a test can still override any of them.
+# An invoice's ``parent`` placeholder names a subscription called "subscription":
+# it is cleared, so an invoice belongs to the subscription the test links.
 _EVENT_STATE: Final[Mapping[str, Mapping[str, Any]]] = {
     "payment_intent.succeeded": {
         "status": "succeeded",
@@ -141,14 +143,24 @@ _EVENT_STATE: Final[Mapping[str, Mapping[str, Any]]] = {
         "canceled_at": None,
         "ended_at": None,
     },
-    "invoice.created": {"status": "draft"},
-    "invoice.finalized": {"status": "open"},
-    "invoice.updated": {"status": "open"},
-    "invoice.paid": {"status": "paid", "amount_paid": 1000, "amount_remaining": 0},
-    "invoice.payment_succeeded": {"status": "paid", "amount_paid": 1000, "amount_remaining": 0},
-    "invoice.payment_failed": {"status": "open", "attempted": True, "attempt_count": 1},
-    "invoice.voided": {"status": "void"},
-    "invoice.marked_uncollectible": {"status": "uncollectible"},
+    "invoice.created": {"status": "draft", "parent": None},
+    "invoice.finalized": {"status": "open", "parent": None},
+    "invoice.updated": {"status": "open", "parent": None},
+    "invoice.paid": {"status": "paid", "amount_paid": 1000, "amount_remaining": 0, "parent": None},
+    "invoice.payment_succeeded": {
+        "status": "paid",
+        "amount_paid": 1000,
+        "amount_remaining": 0,
+        "parent": None,
+    },
+    "invoice.payment_failed": {
+        "status": "open",
+        "attempted": True,
+        "attempt_count": 1,
+        "parent": None,
+    },
+    "invoice.voided": {"status": "void", "parent": None},
+    "invoice.marked_uncollectible": {"status": "uncollectible", "parent": None},
     "payment_method.attached": {"customer": "cus_QXg1o8vcGmoR32"},
     "payment_method.detached": {"customer": None},
 }
