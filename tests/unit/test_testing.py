@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 
 import pytest
 import stripe
@@ -124,6 +125,18 @@ def test_stripes_own_verifier_accepts_the_signature() -> None:
         stripe.WebhookSignature.verify_header(payload, old, SECRET, tolerance=300)
     with pytest.raises(stripe.SignatureVerificationError):
         stripe.WebhookSignature.verify_header(payload, header, "whsec_other", tolerance=300)
+
+
+@pytest.mark.parametrize(
+    "payload", ["", "{}", '{"name": "Zoë 日本 \\u2028"}', "x" * 100_000, "line\nbreak\r\n"]
+)
+@pytest.mark.parametrize("secret", ["whsec_a", "whsec_ünïcode", " whsec padded "])
+def test_stripes_verifier_agrees_on_any_text(payload: str, secret: str) -> None:
+    header = sign_webhook(payload, secret, NOW)
+    assert stripe.WebhookSignature.verify_header(payload, header, secret)
+    generate = getattr(stripe.WebhookSignature, "generate_signature_header", None)
+    if generate is not None:  # stripe >= 15.5
+        assert generate(payload, secret, timestamp=NOW) == header
 
 
 def test_stripes_construct_event_reads_a_signed_event() -> None:
@@ -266,6 +279,17 @@ def test_created_defaults_to_now_and_takes_a_datetime() -> None:
     assert before <= stripe_event("invoice.paid")["created"] <= int(time.time())
     later = T0 + timedelta(minutes=5)
     assert stripe_event("invoice.paid", created=later)["created"] == NOW + 300
+
+
+def test_the_example_objects_ship_as_package_data_with_their_licence() -> None:
+    data = resources.files("paykit.testing").joinpath("stripe_fixtures")
+    shipped = {p.name.removesuffix(".json") for p in data.iterdir() if p.name.endswith(".json")}
+    assert shipped == STRIPE_FIXTURE_NAMES
+    readme = data.joinpath("README.md").read_text()
+    assert "The MIT License" in readme
+    assert "Copyright (c) 2011- Stripe, Inc." in readme
+    for name in STRIPE_FIXTURE_NAMES:
+        assert stripe_object(name)["object"] == name
 
 
 def test_unknown_event_type_or_resource_is_refused() -> None:

@@ -9,7 +9,7 @@ from paykit.security.passwords import PasswordHasher
 __all__ = ["FAST_PASSWORD_HASHER"]
 
 FAST_PASSWORD_HASHER: Final = PasswordHasher(rounds=4, allow_weak=True)
-"""bcrypt at cost 4, bcrypt's minimum (about 1 ms a hash instead of about 250 ms at 12).
+"""bcrypt at cost 4, bcrypt's minimum: 2**8 = 256 times less work per hash than cost 12.
 
 Pass it as ``hasher=`` to the user services (``register_user``, ``login``,
 ``change_password``, ``reset_password``, ...) in tests. Hashes it makes are
