@@ -132,6 +132,12 @@ from paykit.services.reads import (
     get_order,
     list_orders,
 )
+from paykit.services.retention import (
+    DEFAULT_RETENTION,
+    RetentionPolicy,
+    RetentionReport,
+    purge_old_records,
+)
 from paykit.services.reviews import (
     RatingSummary,
     ReviewOut,
@@ -211,6 +217,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DEFAULT_CONFIG",
+    "DEFAULT_RETENTION",
     "POLICY",
     "Action",
     "Actor",
@@ -249,6 +256,8 @@ __all__ = [
     "RefundSplit",
     "Report",
     "RequestContext",
+    "RetentionPolicy",
+    "RetentionReport",
     "ReviewOut",
     "SeedResult",
     "StripeGateway",
@@ -311,6 +320,7 @@ __all__ = [
     "price_order",
     "purge_expired_sessions",
     "purge_login_attempts",
+    "purge_old_records",
     "quantize",
     "quote_order",
     "rating_summary",

@@ -10,6 +10,7 @@ import paykit
 
 EXPECTED = [
     "DEFAULT_CONFIG",
+    "DEFAULT_RETENTION",
     "POLICY",
     "Action",
     "Actor",
@@ -48,6 +49,8 @@ EXPECTED = [
     "RefundSplit",
     "Report",
     "RequestContext",
+    "RetentionPolicy",
+    "RetentionReport",
     "ReviewOut",
     "SeedResult",
     "StripeGateway",
@@ -110,6 +113,7 @@ EXPECTED = [
     "price_order",
     "purge_expired_sessions",
     "purge_login_attempts",
+    "purge_old_records",
     "quantize",
     "quote_order",
     "rating_summary",
