@@ -130,7 +130,7 @@ def test_the_scanner_finds_raises() -> None:
     found, _ = scan()
     codes = {r.code for r in found}
     assert {"discount_expired", "order_not_paid", "gateway_timeout", "invalid_text"} <= codes
-    assert any(r.cls == "DiscountError" and r.where.startswith("pricing.py") for r in found)
+    assert any(r.cls == "DiscountError" and r.where.startswith("pricing/") for r in found)
 
 
 def test_every_raised_code_is_registered_to_a_class_that_catches_it() -> None:
