@@ -327,6 +327,9 @@ def _checked(func: Callable[P, R], *, any_text: frozenset[str]) -> Callable[P, R
     takes_session = next(iter(signature.parameters), None) == "session"
     checks: dict[str, Check] | None = None
     where = func.__qualname__.removesuffix(".__init__")
+    # The annotations are resolved where the function was written, not where a
+    # decorator between it and checked() was (users._as_system).
+    space = inspect.unwrap(func).__globals__
     params = list(signature.parameters.values())
     positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     keywords = frozenset(
@@ -345,7 +348,7 @@ def _checked(func: Callable[P, R], *, any_text: frozenset[str]) -> Callable[P, R
             checks = {
                 p.name: c
                 for p in signature.parameters.values()
-                if (c := _check_for(func.__globals__, p.name, p.annotation)) is not None
+                if (c := _check_for(space, p.name, p.annotation)) is not None
             }
             for name in any_text:
                 checks[name] = lambda v: isinstance(v, str)
