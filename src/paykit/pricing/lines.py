@@ -27,7 +27,7 @@ class LineInput:
 
     ``key`` is opaque to paykit (a row id, a ``(product_id, price_id)``
     tuple, an index) and must be unique within an order; it comes back on
-    the matching :class:`PricedLine`. ``unit_price`` must be exact in
+    the matching :class:`~paykit.pricing.PricedLine`. ``unit_price`` must be exact in
     ``currency`` (no more decimals than the currency has) and ``>= 0``;
     ``quantity`` is an ``int >= 1``; ``tax_rate`` is a fraction such as
     ``Decimal("0.0825")`` between 0 and 1, or None for no tax.

@@ -139,7 +139,8 @@ def set_user_status(
 ) -> User:
     """Set ACTIVE, INACTIVE or SUSPENDED; ADMIN only. Suspending ends the user's sessions.
 
-    DELETED is refused here: :func:`delete_user` also erases personal data.
+    DELETED is refused here: :func:`~paykit.services.users.delete_user` also erases personal
+    data.
     """
     now = resolve_clock(clock).now()
     try:
