@@ -23,12 +23,8 @@ from paykit.money import to_minor_units
 from paykit.schemas.base import check_text
 from paykit.services._audit import record_audit
 from paykit.services._sql import savepoint
-from paykit.services.orders import (
-    OrderResult,
-    PaymentInfo,
-    _order,
-    apply_payment,
-)
+from paykit.services.orders.lifecycle import apply_payment, get_order
+from paykit.services.orders.results import OrderResult, PaymentInfo
 
 __all__ = ["pay_order"]
 
@@ -80,7 +76,7 @@ def pay_order(
         check_text(payment_method_id, "payment_method_id", max_length=255)
     if idempotency_key is not None:
         check_text(idempotency_key, "idempotency_key", max_length=255)
-    order = _order(session, check_text(order_id, "order_id", max_length=64))
+    order = get_order(session, check_text(order_id, "order_id", max_length=64))
     if order.payment_status in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED):
         info = PaymentInfo(order.stripe_payment_intent_id, "succeeded")
         return OrderResult(order, info, replayed=True)
