@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from paykit._arguments import checked
@@ -21,11 +20,8 @@ from paykit.errors import GatewayError, InvalidState, NotFound, PaykitError, Val
 from paykit.gateways.base import GatewayPayment, PaymentGateway, PaymentIntentStatus
 from paykit.models import (
     Order,
-    OrderItem,
     OrderStatus,
     PaymentStatus,
-    Product,
-    ProductType,
     RefundReason,
 )
 from paykit.money import from_minor_units, to_minor_units
@@ -34,7 +30,9 @@ from paykit.services._audit import record_audit
 from paykit.services.orders.reserve import release
 from paykit.services.orders.statements import (
     CLOSE_UNPAID,
+    DIGITAL_ITEMS,
     MARK_PAID,
+    MARK_PAID_AS_READ,
     MOVE_OPEN,
     OPEN,
     ORDER,
@@ -83,11 +81,7 @@ def _move_open(
 
 def grant_access(session: Session, order_id: str, now: datetime) -> None:
     """Set the access expiry of an order's digital items (none: lifetime access)."""
-    rows = session.execute(
-        sa.select(OrderItem, Product.access_duration)
-        .join(Product, Product.id == OrderItem.product_id)
-        .where(OrderItem.order_id == order_id, Product.type == ProductType.DIGITAL_DOWNLOAD)
-    ).all()
+    rows = session.execute(DIGITAL_ITEMS, {"order_id": order_id}).all()
     for item, days in rows:
         item.access_expires_at = None if days is None else now + timedelta(days=days)
 
@@ -216,18 +210,7 @@ def mark_order_paid(
             )
         _payment_matches(order, payment)
     if _won(session, MARK_PAID, {"t_order_id": order.id, "t_now": now}):
-        grant_access(session, order.id, now)
-        record_audit(
-            session,
-            action="order.paid",
-            resource="orders",
-            resource_id=order.id,
-            now=now,
-            actor_id=order.user_id,
-            new={"status": "COMPLETED", "payment_status": "SUCCEEDED"},
-            context=context,
-        )
-        session.flush()
+        _paid(session, order, now, context)
     elif order.status is OrderStatus.CANCELLED:
         raise InvalidState(
             f"order {order.order_number} was cancelled before its payment succeeded",
@@ -236,6 +219,49 @@ def mark_order_paid(
         )
     session.refresh(order)
     return order
+
+
+def _paid(session: Session, order: Order, now: datetime, context: RequestContext | None) -> None:
+    """What follows the won change to COMPLETED: digital access and the audit row."""
+    grant_access(session, order.id, now)
+    record_audit(
+        session,
+        action="order.paid",
+        resource="orders",
+        resource_id=order.id,
+        now=now,
+        actor_id=order.user_id,
+        new={"status": "COMPLETED", "payment_status": "SUCCEEDED"},
+        context=context,
+    )
+    session.flush()
+
+
+def _paid_as_read(
+    session: Session,
+    order: Order,
+    payment: GatewayPayment,
+    now: datetime,
+    context: RequestContext | None,
+) -> bool:
+    """Complete an open order whose payment matches it as this session read it, in
+    one conditional update that also requires the row to still hold that total and
+    currency; True if it did. Otherwise (changed, cancelled or paid meanwhile, or
+    an order of another session) nothing is written and :func:`mark_order_paid`
+    decides from a fresh read."""
+    if order.status not in OPEN or order not in session or not _amount_matches(order, payment):
+        return False
+    params = {
+        "t_order_id": order.id,
+        "t_now": now,
+        "t_total": order.total_amount,
+        "t_currency": order.currency,
+    }
+    if not _won(session, MARK_PAID_AS_READ, params):
+        return False
+    _paid(session, order, now, context)
+    session.refresh(order)
+    return True
 
 
 def close_unpaid(
@@ -367,6 +393,8 @@ def apply_payment(
     if payment.status is PaymentIntentStatus.SUCCEEDED:
         if gateway is not None and order.status in OPEN and not _amount_matches(order, payment):
             return _refund_mismatch(session, order, payment, gateway, clock, context)
+        if _paid_as_read(session, order, payment, now, context):
+            return order  # the common case: one statement fewer than a fresh read
         return mark_order_paid(
             session, order_id=order.id, payment=payment, clock=clock, context=context
         )

@@ -21,6 +21,7 @@ from paykit.models import (
     PaymentStatus,
     Price,
     Product,
+    ProductType,
     User,
 )
 from paykit.services import _idempotency
@@ -149,6 +150,13 @@ MARK_PAID = (
         updated_at=sa.bindparam("t_now"),
     )
 )
+#: The same, only while the order still has the total and currency it was read
+#: with (``t_total``, ``t_currency``): a payment checked against that read can
+#: complete it without reading the order again.
+MARK_PAID_AS_READ = MARK_PAID.where(
+    Order.total_amount == sa.bindparam("t_total"),
+    Order.currency == sa.bindparam("t_currency"),
+)
 #: An open, unpaid order becomes CANCELLED (``t_order_id``, ``t_payment_status``, ``t_now``).
 CLOSE_UNPAID = (
     sa.update(Order)
@@ -177,6 +185,15 @@ ORDER = (
     sa.select(Order)
     .where(Order.id == sa.bindparam("order_id"))
     .execution_options(populate_existing=True)
+)
+#: An order's digital items, with their product's access duration in days.
+DIGITAL_ITEMS = (
+    sa.select(OrderItem, Product.access_duration)
+    .join(Product, Product.id == OrderItem.product_id)
+    .where(
+        OrderItem.order_id == sa.bindparam("order_id"),
+        Product.type == ProductType.DIGITAL_DOWNLOAD,
+    )
 )
 #: The order holding a gateway payment.
 ORDER_BY_PAYMENT = sa.select(Order).where(
