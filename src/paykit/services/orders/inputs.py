@@ -26,6 +26,7 @@ __all__ = [
     "check_storable",
     "out_of_stock",
     "price_checked",
+    "read_inputs",
     "stock_to_take",
 ]
 

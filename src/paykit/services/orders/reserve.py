@@ -30,7 +30,14 @@ from paykit.services.orders.statements import (
     TAKE_STOCK_AND_USE,
 )
 
-__all__ = ["insert_and_reserve", "insert_rows", "release", "reserve_or_undo"]
+__all__ = [
+    "SAVEPOINT",
+    "insert_and_reserve",
+    "insert_rows",
+    "release",
+    "reserve",
+    "reserve_or_undo",
+]
 
 SAVEPOINT = "paykit_reserve"
 
