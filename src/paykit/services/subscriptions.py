@@ -44,8 +44,6 @@ from paykit.errors import (
 )
 from paykit.gateways.base import GatewaySubscription, PaymentGateway, subscription_from_stripe
 from paykit.models import (
-    Discount,
-    DiscountUsage,
     Invoice,
     InvoiceStatus,
     Price,
@@ -59,11 +57,10 @@ from paykit.models import (
     UserStatus,
     new_id,
 )
-from paykit.models.discounts import code_matches
 from paykit.models.types import UTCDateTime
 from paykit.money import from_minor_units
 from paykit.security.policy import Action, Actor, acting_user_id, authorize_owner
-from paykit.services import _idempotency
+from paykit.services import _idempotency, discounts
 from paykit.services._audit import record_audit
 from paykit.services._sql import affected
 
@@ -1001,21 +998,6 @@ def _recurring_price(session: Session, price_id: str) -> Price:
     return price
 
 
-def _discount_for_subscription(session: Session, code: str, now: datetime) -> Discount:
-    discount = session.scalar(sa.select(Discount).where(code_matches(code.strip())))
-    if discount is None:
-        raise DiscountError(f"discount code {code!r} does not exist", code="discount_not_found")
-    if not discount.active:
-        raise DiscountError(f"discount {code!r} is not active", code="discount_inactive")
-    if discount.valid_from is not None and now < discount.valid_from:
-        raise DiscountError(f"discount {code!r} is not valid yet", code="discount_not_yet_valid")
-    if discount.valid_until is not None and now >= discount.valid_until:
-        raise DiscountError(f"discount {code!r} has expired", code="discount_expired")
-    if discount.max_uses is not None and discount.current_uses >= discount.max_uses:
-        raise DiscountError(f"discount {code!r} has been used up", code="discount_exhausted")
-    return discount
-
-
 def _subscription(session: Session, subscription_id: str) -> Subscription:
     row = session.get(Subscription, subscription_id, populate_existing=True)
     if row is None:
@@ -1097,8 +1079,20 @@ def subscribe(
     product = session.get(Product, price.product_id)
     assert product is not None
     trial = trial_days if trial_days is not None else (product.trial_days or None)
+    # Every rule of the code, as place_order checks it (services/discounts.py):
+    # the amount is the first period's, the product the plan's.
     discount = (
-        None if discount_code is None else _discount_for_subscription(session, discount_code, now)
+        None
+        if discount_code is None
+        else discounts.check_discount(
+            session,
+            code=discount_code,
+            customer_id=user.id,
+            product_ids=[price.product_id],
+            amount=price.unit_amount * quantity,
+            currency=price.currency,
+            now=now,
+        )
     )
     customer_id = ensure_gateway_customer(session, user, gateway, clock=clock, context=context)
     # The Stripe coupon carries the discount's code as its id (docs/stripe.md).
@@ -1115,33 +1109,24 @@ def subscribe(
     )
     row = sync_subscription(session, result, clock=clock, gateway=gateway, context=context)
     if discount is not None:
-        used = affected(
-            session,
-            sa.update(Discount)
-            .where(
-                Discount.id == discount.id,
-                Discount.active.is_(True),
-                sa.or_(Discount.max_uses.is_(None), Discount.current_uses < Discount.max_uses),
+        try:
+            # The guards that decide, as for an order: the customer's limits under
+            # the customer row lock, then the use itself.
+            discounts.check_customer_limits(session, discount, customer_id=user.id, order_id=None)
+            discounts.take_use(
+                session,
+                discount,
+                customer_id=user.id,
+                order_id=None,
+                amount_saved=Decimal("0.00"),
+                now=now,
             )
-            .values(current_uses=Discount.current_uses + 1, updated_at=now),
-        )
-        if used != 1:
-            # Lost the last use to a parallel caller after the gateway acted: undo it there.
+        except DiscountError:
+            # Lost to a parallel caller after the gateway acted: undo it there.
             gateway.cancel_subscription(
                 result.id, at_period_end=False, idempotency_key=f"{key}:undo"
             )
-            raise DiscountError(
-                f"discount {discount.code!r} has been used up", code="discount_exhausted"
-            )
-        session.add(
-            DiscountUsage(
-                discount_id=discount.id,
-                user_id=user.id,
-                order_id=None,
-                amount_saved=Decimal("0.00"),
-                created_at=now,
-            )
-        )
+            raise
     record_audit(
         session,
         action="subscription.created",
