@@ -4,6 +4,8 @@
 module                 what it holds
 =====================  ====================================================
 ``gateway``            ``StripeGateway`` (imports the stripe SDK)
+``subscription_calls`` its subscription methods
+``client``             requests through ``stripe.StripeClient`` (SDK)
 ``errors``             Stripe's exceptions → paykit's error tree (SDK)
 ``objects``            PaymentIntent, Refund, PaymentMethod, Price, Product
                        → neutral gateway types
@@ -17,8 +19,8 @@ module                 what it holds
 =====================  ====================================================
 
 Nothing here is imported by ``import paykit`` or by the services: the names
-below load their module on first use, and only ``gateway`` and ``errors``
-import the stripe SDK. The services work on the neutral types of
+below load their module on first use, and only ``gateway``, ``client`` and
+``errors`` import the stripe SDK. The services work on the neutral types of
 :mod:`paykit.gateways.base`.
 """
 

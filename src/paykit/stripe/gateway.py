@@ -1,7 +1,9 @@
 """``StripeGateway``: the :class:`~paykit.gateways.PaymentGateway` Protocol over Stripe's API.
 
-The only module of paykit, with :mod:`paykit.stripe.errors`, that imports the
-stripe SDK; it is loaded on first use of ``StripeGateway``.
+With :mod:`~paykit.stripe.client` and :mod:`~paykit.stripe.errors`, the only
+modules of paykit that import the stripe SDK; loaded on first use of
+``StripeGateway``. The subscription calls are in
+:mod:`~paykit.stripe.subscription_calls`.
 
 Built on the official ``stripe`` package (``stripe.StripeClient``). Nothing is
 created at import: a client exists only once a ``StripeGateway`` is built, so
@@ -35,14 +37,12 @@ from paykit.errors import (
 )
 from paykit.gateways._checks import (
     check_amount,
-    check_count,
     check_currency,
     check_key,
     check_metadata,
     check_minimum,
 )
 from paykit.gateways.base import (
-    ENDED_SUBSCRIPTION_STATUSES,
     STRIPE_REFUND_REASONS,
     GatewayCustomer,
     GatewayPayment,
@@ -50,10 +50,8 @@ from paykit.gateways.base import (
     GatewayPrice,
     GatewayProduct,
     GatewayRefund,
-    GatewaySubscription,
 )
-from paykit.stripe.billing import subscription_from_stripe
-from paykit.stripe.errors import raise_for
+from paykit.stripe.client import StripeApi
 from paykit.stripe.objects import (
     payment_from_stripe,
     payment_method_from_stripe,
@@ -61,13 +59,12 @@ from paykit.stripe.objects import (
     product_from_stripe,
     refund_from_stripe,
 )
+from paykit.stripe.subscription_calls import SubscriptionCalls
 
 if TYPE_CHECKING:
     from paykit.gateways.base import PaymentGateway
 
 __all__ = ["STRIPE_API_VERSION", "StripeGateway"]
-
-_ENDED: Final = frozenset(str(status) for status in ENDED_SUBSCRIPTION_STATUSES)
 
 STRIPE_API_VERSION: Final = "2026-10-28.endive"
 """The Stripe API version paykit is written against (the one stripe-python 16 targets).
@@ -77,7 +74,7 @@ created with the same version, so event payloads have the same shape.
 """
 
 
-class StripeGateway:
+class StripeGateway(SubscriptionCalls):
     """A :class:`~paykit.gateways.PaymentGateway` talking to Stripe with ``stripe.StripeClient``.
 
     ``api_key`` is a secret key (``sk_live_...``/``sk_test_...``) or a
@@ -116,58 +113,20 @@ class StripeGateway:
         if api_base is not None:
             base_addresses["api"] = api_base.rstrip("/")
         self._payment_method_types = tuple(payment_method_types)
-        self._client = stripe.StripeClient(
-            api_key,
-            stripe_version=STRIPE_API_VERSION,
-            stripe_account=stripe_account,
-            base_addresses=base_addresses,  # type: ignore[arg-type]
-            max_network_retries=max_network_retries,
-            http_client=http_client,
+        self._api = StripeApi(
+            stripe.StripeClient(
+                api_key,
+                stripe_version=STRIPE_API_VERSION,
+                stripe_account=stripe_account,
+                base_addresses=base_addresses,  # type: ignore[arg-type]
+                max_network_retries=max_network_retries,
+                http_client=http_client,
+            )
         )
 
     def __repr__(self) -> str:
         # Never the key.
         return f"StripeGateway(api_version={STRIPE_API_VERSION!r})"
-
-    # ----------------------------------------------------------------- transport
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, Any] | None = None,
-        *,
-        idempotency_key: str | None = None,
-        object_id: str | None = None,
-    ) -> dict[str, Any]:
-        """One request; returns the JSON body as plain dicts, or raises a paykit error."""
-        options: dict[str, Any] = dict(params or {})
-        if idempotency_key is not None:
-            options["idempotency_key"] = idempotency_key
-        try:
-            response = self._client.raw_request(method, path, **options)
-        except stripe.StripeError as exc:
-            raise_for(exc, object_id)
-        data = response.data
-        assert isinstance(data, dict)
-        return data
-
-    def _post(
-        self,
-        path: str,
-        params: Mapping[str, Any],
-        *,
-        idempotency_key: str,
-        object_id: str | None = None,
-    ) -> dict[str, Any]:
-        return self._call(
-            "post", path, params, idempotency_key=idempotency_key, object_id=object_id
-        )
-
-    def _get(
-        self, path: str, params: Mapping[str, Any] | None = None, *, object_id: str | None = None
-    ) -> dict[str, Any]:
-        return self._call("get", path, params, object_id=object_id)
 
     # ----------------------------------------------------------------- customers
 
@@ -186,7 +145,7 @@ class StripeGateway:
         params: dict[str, Any] = {"email": email, "metadata": check_metadata(metadata)}
         if name is not None:
             params["name"] = name
-        obj = self._post("/v1/customers", params, idempotency_key=idempotency_key)
+        obj = self._api.post("/v1/customers", params, idempotency_key=idempotency_key)
         return GatewayCustomer(id=obj["id"], email=obj.get("email") or email, name=obj.get("name"))
 
     # ----------------------------------------------------------------- payments
@@ -223,7 +182,7 @@ class StripeGateway:
         if confirm:
             params["confirm"] = True
         check_minimum(params["amount"], params["currency"])
-        obj = self._post("/v1/payment_intents", params, idempotency_key=idempotency_key)
+        obj = self._api.post("/v1/payment_intents", params, idempotency_key=idempotency_key)
         return payment_from_stripe(obj)
 
     def confirm_payment(
@@ -236,7 +195,7 @@ class StripeGateway:
         """Confirm a PaymentIntent with ``payment_method_id`` or the method it already has."""
         check_key(idempotency_key)
         params = {} if payment_method_id is None else {"payment_method": payment_method_id}
-        obj = self._post(
+        obj = self._api.post(
             f"/v1/payment_intents/{payment_id}/confirm",
             params,
             idempotency_key=idempotency_key,
@@ -247,7 +206,7 @@ class StripeGateway:
     def cancel_payment(self, payment_id: str, *, idempotency_key: str) -> GatewayPayment:
         """Cancel a PaymentIntent that has not succeeded."""
         check_key(idempotency_key)
-        obj = self._post(
+        obj = self._api.post(
             f"/v1/payment_intents/{payment_id}/cancel",
             {},
             idempotency_key=idempotency_key,
@@ -258,7 +217,7 @@ class StripeGateway:
     def retrieve_payment(self, payment_id: str) -> GatewayPayment:
         """The PaymentIntent as Stripe has it now."""
         return payment_from_stripe(
-            self._get(f"/v1/payment_intents/{payment_id}", object_id=payment_id)
+            self._api.get(f"/v1/payment_intents/{payment_id}", object_id=payment_id)
         )
 
     def list_payments(
@@ -274,7 +233,7 @@ class StripeGateway:
         if created:
             params["created"] = created
         while True:
-            page = self._get("/v1/payment_intents", params)
+            page = self._api.get("/v1/payment_intents", params)
             data = page.get("data") or []
             for obj in data:
                 yield payment_from_stripe(obj)
@@ -287,7 +246,7 @@ class StripeGateway:
     ) -> GatewayPayment:
         """Change the amount of a PaymentIntent that has not succeeded or been canceled."""
         check_key(idempotency_key)
-        obj = self._post(
+        obj = self._api.post(
             f"/v1/payment_intents/{payment_id}",
             {"amount": check_amount(amount_minor)},
             idempotency_key=idempotency_key,
@@ -322,7 +281,7 @@ class StripeGateway:
         if reason is not None:
             params["reason"] = reason
         try:
-            obj = self._post(
+            obj = self._api.post(
                 "/v1/refunds", params, idempotency_key=idempotency_key, object_id=payment_id
             )
         except GatewayError as exc:
@@ -338,7 +297,7 @@ class StripeGateway:
         numbers say it exactly, so ask for them (one GET, on the error path only).
         """
         try:
-            intent = self._get(
+            intent = self._api.get(
                 f"/v1/payment_intents/{payment_id}",
                 {"expand": ["latest_charge"]},
                 object_id=payment_id,
@@ -368,7 +327,7 @@ class StripeGateway:
 
     def retrieve_refund(self, refund_id: str) -> GatewayRefund:
         """The refund as Stripe has it now."""
-        return refund_from_stripe(self._get(f"/v1/refunds/{refund_id}", object_id=refund_id))
+        return refund_from_stripe(self._api.get(f"/v1/refunds/{refund_id}", object_id=refund_id))
 
     # ----------------------------------------------------------------- payment methods
 
@@ -384,14 +343,14 @@ class StripeGateway:
         check_key(idempotency_key)
         if len(idempotency_key) > 247:
             raise ValidationError("idempotency_key is too long for attach (at most 247)")
-        obj = self._post(
+        obj = self._api.post(
             f"/v1/payment_methods/{payment_method_id}/attach",
             {"customer": customer_id},
             idempotency_key=idempotency_key,
             object_id=payment_method_id,
         )
         method = payment_method_from_stripe(obj)
-        self._post(
+        self._api.post(
             f"/v1/customers/{customer_id}",
             {"invoice_settings": {"default_payment_method": method.id}},
             idempotency_key=f"{idempotency_key}:default",
@@ -404,7 +363,7 @@ class StripeGateway:
     ) -> GatewayPaymentMethod:
         """Detach from its customer; it cannot be used again."""
         check_key(idempotency_key)
-        obj = self._post(
+        obj = self._api.post(
             f"/v1/payment_methods/{payment_method_id}/detach",
             {},
             idempotency_key=idempotency_key,
@@ -416,149 +375,13 @@ class StripeGateway:
 
     def retrieve_price(self, price_id: str) -> GatewayPrice:
         """The Stripe price."""
-        return price_from_stripe(self._get(f"/v1/prices/{price_id}", object_id=price_id))
+        return price_from_stripe(self._api.get(f"/v1/prices/{price_id}", object_id=price_id))
 
     def retrieve_product(self, product_id: str) -> GatewayProduct:
         """The Stripe product."""
-        return product_from_stripe(self._get(f"/v1/products/{product_id}", object_id=product_id))
-
-    # ----------------------------------------------------------------- subscriptions
-
-    def retrieve_subscription(self, subscription_id: str) -> GatewaySubscription:
-        """The subscription as Stripe has it now."""
-        return subscription_from_stripe(self._subscription(subscription_id))
-
-    def _subscription(self, subscription_id: str) -> dict[str, Any]:
-        return self._get(f"/v1/subscriptions/{subscription_id}", object_id=subscription_id)
-
-    @staticmethod
-    def _refuse_if_ended(obj: Mapping[str, Any], verb: str) -> None:
-        # Checked here because Stripe's own refusals of these carry no stable code.
-        if obj.get("status") in _ENDED:
-            raise GatewayError(
-                f"Subscription {obj['id']} is {obj['status']} and cannot {verb}.",
-                code="subscription_unexpected_state",
-                details={"subscription_id": obj["id"], "status": obj["status"]},
-            )
-
-    def create_subscription(
-        self,
-        *,
-        customer_id: str,
-        price_id: str,
-        quantity: int = 1,
-        trial_days: int | None = None,
-        coupon: str | None = None,
-        payment_method_id: str | None = None,
-        idempotency_key: str,
-    ) -> GatewaySubscription:
-        """Create a subscription; a declined first charge gives ``incomplete``, not an error."""
-        check_key(idempotency_key)
-        params: dict[str, Any] = {
-            "customer": customer_id,
-            "items": [{"price": price_id, "quantity": check_count(quantity, "quantity")}],
-            # Stripe's default too, spelled out: a declined first invoice must
-            # give an incomplete subscription, never a 402.
-            "payment_behavior": "allow_incomplete",
-        }
-        if trial_days is not None:
-            params["trial_period_days"] = check_count(trial_days, "trial_days")
-        if coupon is not None:
-            params["discounts"] = [{"coupon": coupon}]
-        if payment_method_id is not None:
-            params["default_payment_method"] = payment_method_id
-        obj = self._post("/v1/subscriptions", params, idempotency_key=idempotency_key)
-        return subscription_from_stripe(obj)
-
-    def update_subscription(
-        self,
-        subscription_id: str,
-        *,
-        price_id: str | None = None,
-        quantity: int | None = None,
-        cancel_at_period_end: bool | None = None,
-        idempotency_key: str,
-    ) -> GatewaySubscription:
-        """Change the price, quantity or end-of-period cancellation; ``None`` keeps a field."""
-        check_key(idempotency_key)
-        if quantity is not None:
-            check_count(quantity, "quantity")
-        current = self._subscription(subscription_id)
-        self._refuse_if_ended(current, "update")
-        params: dict[str, Any] = {}
-        if price_id is not None or quantity is not None:
-            item: dict[str, Any] = {"id": current["items"]["data"][0]["id"]}
-            if price_id is not None:
-                item["price"] = price_id
-            if quantity is not None:
-                item["quantity"] = quantity
-            params["items"] = [item]
-        if cancel_at_period_end is not None:
-            params["cancel_at_period_end"] = bool(cancel_at_period_end)
-        obj = self._post(
-            f"/v1/subscriptions/{subscription_id}",
-            params,
-            idempotency_key=idempotency_key,
-            object_id=subscription_id,
+        return product_from_stripe(
+            self._api.get(f"/v1/products/{product_id}", object_id=product_id)
         )
-        return subscription_from_stripe(obj)
-
-    def cancel_subscription(
-        self, subscription_id: str, *, at_period_end: bool, idempotency_key: str
-    ) -> GatewaySubscription:
-        """Cancel now (``DELETE``), or set ``cancel_at_period_end``.
-
-        Stripe ignores idempotency keys on ``DELETE``, so an immediate cancel
-        retried after a timeout raises ``subscription_unexpected_state``;
-        ``paykit.services.subscriptions.cancel_subscription`` treats that as done.
-        """
-        check_key(idempotency_key)
-        current = self._subscription(subscription_id)
-        self._refuse_if_ended(current, "cancel")
-        if at_period_end:
-            obj = self._post(
-                f"/v1/subscriptions/{subscription_id}",
-                {"cancel_at_period_end": True},
-                idempotency_key=idempotency_key,
-                object_id=subscription_id,
-            )
-        else:
-            obj = self._call(
-                "delete",
-                f"/v1/subscriptions/{subscription_id}",
-                idempotency_key=idempotency_key,
-                object_id=subscription_id,
-            )
-        return subscription_from_stripe(obj)
-
-    def resume_subscription(
-        self, subscription_id: str, *, idempotency_key: str
-    ) -> GatewaySubscription:
-        """Resume a paused subscription, or undo a pending end-of-period cancellation."""
-        check_key(idempotency_key)
-        current = self._subscription(subscription_id)
-        self._refuse_if_ended(current, "resume")
-        if current.get("status") == "paused":
-            obj = self._post(
-                f"/v1/subscriptions/{subscription_id}/resume",
-                {"billing_cycle_anchor": "now"},
-                idempotency_key=idempotency_key,
-                object_id=subscription_id,
-            )
-        elif current.get("cancel_at_period_end"):
-            obj = self._post(
-                f"/v1/subscriptions/{subscription_id}",
-                {"cancel_at_period_end": False},
-                idempotency_key=idempotency_key,
-                object_id=subscription_id,
-            )
-        else:
-            raise GatewayError(
-                f"Subscription {subscription_id} is neither paused nor set to cancel.",
-                code="subscription_unexpected_state",
-                details={"subscription_id": subscription_id, "status": current.get("status")},
-            )
-        return subscription_from_stripe(obj)
 
 
 if TYPE_CHECKING:
