@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from paykit.models import WebhookEventStatus
+from paykit.models import Subscription, WebhookEventStatus
 from paykit.services._audit import record_audit
 from paykit.services.subscriptions import sync_invoice, sync_subscription
 from paykit.stripe.events import read_invoice, read_subscription
@@ -20,11 +20,9 @@ from paykit.stripe.handlers.context import HandlerContext
 __all__ = ["invoice_event", "subscription_event", "trial_will_end"]
 
 
-def subscription_event(
-    session: Session, event: Mapping[str, Any], ctx: HandlerContext
-) -> WebhookEventStatus:
+def _sync(session: Session, event: Mapping[str, Any], ctx: HandlerContext) -> Subscription:
     sub, created = read_subscription(event)
-    sync_subscription(
+    return sync_subscription(
         session,
         sub,
         clock=ctx.clock,
@@ -32,21 +30,19 @@ def subscription_event(
         event_created=created,
         context=ctx.request,
     )
+
+
+def subscription_event(
+    session: Session, event: Mapping[str, Any], ctx: HandlerContext
+) -> WebhookEventStatus:
+    _sync(session, event, ctx)
     return WebhookEventStatus.PROCESSED
 
 
 def trial_will_end(
     session: Session, event: Mapping[str, Any], ctx: HandlerContext
 ) -> WebhookEventStatus:
-    sub, created = read_subscription(event)
-    row = sync_subscription(
-        session,
-        sub,
-        clock=ctx.clock,
-        gateway=ctx.gateway,
-        event_created=created,
-        context=ctx.request,
-    )
+    row = _sync(session, event, ctx)
     # A reminder for the host (e.g. to e-mail the customer); nothing changes state.
     record_audit(
         session,
