@@ -237,11 +237,13 @@ def table_fingerprints(engine: Engine) -> dict[str, tuple[int, str]]:
 
 
 def assert_check_passes(engine: Engine) -> paykit.Report:
-    """``paykit.check`` in one REPEATABLE READ snapshot, as the CLI runs it; must be clean."""
-    with (
-        engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn,
-        Session(bind=conn) as session,
-    ):
+    """``paykit.check`` in one snapshot, as the CLI runs it; it must find nothing.
+
+    PostgreSQL: a REPEATABLE READ transaction. SQLite: paykit's engine begins
+    every transaction IMMEDIATE, which is a snapshot by construction.
+    """
+    options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
+    with engine.connect().execution_options(**options) as conn, Session(bind=conn) as session:
         report = paykit.check(session)
     assert report.ok, report.format()
     assert len(report.checked) >= 17
