@@ -198,29 +198,26 @@ class Cluster:
         hand_over(self.datadir / name)
 
     def start(self) -> None:
-        """Start the server and wait until it accepts connections."""
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''"
+        """Start the server and wait until it accepts connections.
+
+        Another run may take the free port between choosing and binding it:
+        then the next free port is tried, up to three times.
+        """
         if not self.log.exists():
             self.log.touch()
             hand_over(self.log)
-        result = run_tool(
-            "pg_ctl",
-            "-D",
-            self.datadir,
-            "-l",
-            self.log,
-            "-o",
-            options,
-            "-w",
-            "-t",
-            "120",
-            "start",
-            check=False,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"pg_ctl start failed:\n{result.stdout}{result.stderr}\n{self.tail()}"
-            )
+        for _attempt in range(3):
+            options = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''"
+            result = run_tool(
+                "pg_ctl", "-D", self.datadir, "-l", self.log, "-o", options,
+                "-w", "-t", "120", "start", check=False,
+            )  # fmt: skip
+            if result.returncode == 0:
+                return
+            if "could not bind" not in self.tail(10):
+                break
+            self.port = free_port(start=self.port + 1)
+        raise RuntimeError(f"pg_ctl start failed:\n{result.stdout}{result.stderr}\n{self.tail()}")
 
     def stop(self) -> None:
         """Stop the server (fast shutdown) if it runs; dispose the engines made for it."""
