@@ -24,7 +24,14 @@ if TYPE_CHECKING:
     from paykit.models.subscriptions import Subscription
     from paykit.models.users import User
 
-__all__ = ["Price", "Product", "ProductCategory", "ProductReview", "product_category_links"]
+__all__ = [
+    "Price",
+    "Product",
+    "ProductCategory",
+    "ProductReview",
+    "product_category_links",
+    "product_search_document",
+]
 
 #: Products <-> categories (the seed's implicit ``Product.categories`` relation).
 product_category_links = sa.Table(
@@ -104,6 +111,51 @@ class Product(TimestampMixin, Base):
         return f"Product(id={self.id!r}, slug={self.slug!r})"
 
 
+# The catalog's sort orders (migration 0007): the seed's catalog page (featured,
+# newest first), newest first, and by price, each with the id as tie-breaker so
+# keyset pagination reads the index in order.
+_products = Product.__table__.c
+sa.Index(
+    "idx_products_catalog_order",
+    _products.status,
+    _products.featured.desc(),
+    _products.created_at.desc(),
+    _products.id.desc(),
+)
+sa.Index(
+    "idx_products_status_created_at", _products.status, _products.created_at.desc(), _products.id.desc()
+)
+sa.Index("idx_products_status_base_price", _products.status, _products.base_price, _products.id)
+
+
+def product_search_document() -> sa.ColumnElement[Any]:
+    """PostgreSQL's weighted ``tsvector`` of a product (name A, short description B, description C).
+
+    The GIN index ``idx_products_search`` is built on exactly this expression,
+    so a query must use it verbatim for the index to apply.
+    """
+    def part(column: sa.ColumnElement[Any], weight: str) -> sa.ColumnElement[Any]:
+        config = sa.literal_column("'english'::regconfig")
+        return sa.func.setweight(
+            sa.func.to_tsvector(config, sa.func.coalesce(column, "")), sa.literal_column(f"'{weight}'")
+        )
+
+    return (
+        part(_products.name, "A")
+        .op("||")(part(_products.short_description, "B"))
+        .op("||")(part(_products.description, "C"))
+    )
+
+
+# Full-text search (PostgreSQL only; SQLite searches with LIKE).
+sa.Index(
+    "idx_products_search",
+    product_search_document(),
+    postgresql_using="gin",
+    _table=Product.__table__,  # the expression starts with a literal: name the table
+).ddl_if(dialect="postgresql")
+
+
 class Price(TimestampMixin, Base):
     """A price of a product, mirrored from the gateway (``stripe_price_id``)."""
 
@@ -157,6 +209,8 @@ class ProductCategory(TimestampMixin, Base):
         secondary=product_category_links, back_populates="categories", passive_deletes=True
     )
 
+    __table_args__ = (sa.Index("ix_product_categories_parent_id", "parent_id"),)
+
     def __repr__(self) -> str:
         return f"ProductCategory(id={self.id!r}, slug={self.slug!r})"
 
@@ -174,6 +228,9 @@ class ProductReview(TimestampMixin, Base):
     content: Mapped[str] = mapped_column(sa.Text())
     verified: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     helpful: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Not in the seed (docs/schema.md): set when a moderator hides the review;
+    # hidden reviews are left out of every listing and rating summary.
+    hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     product: Mapped[Product] = relationship(back_populates="reviews")
     user: Mapped[User] = relationship()
@@ -182,6 +239,8 @@ class ProductReview(TimestampMixin, Base):
         sa.UniqueConstraint("product_id", "user_id"),
         # The seed documents 1-5 stars in a comment; the database enforces it.
         sa.CheckConstraint("rating >= 1 AND rating <= 5", name="rating_range"),
+        # The rating summary reads a product's reviews (migration 0007).
+        sa.Index("ix_product_reviews_product_id_rating", "product_id", "rating"),
     )
 
     def __repr__(self) -> str:
