@@ -151,6 +151,35 @@ from paykit.services.users import (
     verify_email,
 )
 
+# --- catalog read side (paykit.services.catalog; docs/catalog.md) ---------------
+from paykit.services.catalog import (
+    CategoryNode,
+    CategoryRef,
+    LowStockOut,
+    PaymentMethodOut,
+    PriceOut,
+    ProductOut,
+    ProductSummaryOut,
+    ProductView,
+    RatingSummary,
+    RevenueOut,
+    SubscriptionOut,
+    UserSubscriptionsOut,
+    category_tree,
+    create_category,
+    get_product,
+    list_products,
+    list_products_admin,
+    low_stock_report,
+    monthly_revenue,
+    move_category,
+    rename_category,
+    revenue,
+    user_subscriptions,
+)
+
+# --- end catalog ------------------------------------------------------------------
+
 if TYPE_CHECKING:
     from paykit import webhooks
     from paykit.gateways.stripe import StripeGateway
@@ -299,4 +328,31 @@ __all__ = [
     "verify_email",
     "view_order",
     "webhooks",
+]
+
+# The catalog read side (paykit.services.catalog; docs/catalog.md).
+__all__ += [
+    "CategoryNode",
+    "CategoryRef",
+    "LowStockOut",
+    "PaymentMethodOut",
+    "PriceOut",
+    "ProductOut",
+    "ProductSummaryOut",
+    "ProductView",
+    "RatingSummary",
+    "RevenueOut",
+    "SubscriptionOut",
+    "UserSubscriptionsOut",
+    "category_tree",
+    "create_category",
+    "get_product",
+    "list_products",
+    "list_products_admin",
+    "low_stock_report",
+    "monthly_revenue",
+    "move_category",
+    "rename_category",
+    "revenue",
+    "user_subscriptions",
 ]

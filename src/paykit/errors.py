@@ -691,6 +691,12 @@ ERROR_CODES: Final[Mapping[str, ErrorCode]] = _registry(
         "decryption_failed",
         "An encrypted value was tampered with or its key is gone.",
     ),
+    # The catalog read side (paykit.services.catalog).
+    (ValidationError, "invalid_sort", "A listing's `sort` is not one it offers."),
+    (ValidationError, "invalid_search", "A search text that is empty, has no word or is too long."),
+    (ValidationError, "invalid_price_range", "A price filter whose minimum is above its maximum."),
+    (Conflict, "category_slug_taken", "Another category has this slug."),
+    (InvalidState, "category_cycle", "A category cannot move under itself or its descendants."),
 )
 
 

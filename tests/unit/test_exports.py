@@ -127,6 +127,32 @@ EXPECTED = [
     "view_order",
     "webhooks",
 ]
+# The catalog read side (paykit.services.catalog).
+EXPECTED += [
+    "CategoryNode",
+    "CategoryRef",
+    "LowStockOut",
+    "PaymentMethodOut",
+    "PriceOut",
+    "ProductOut",
+    "ProductSummaryOut",
+    "ProductView",
+    "RatingSummary",
+    "RevenueOut",
+    "SubscriptionOut",
+    "UserSubscriptionsOut",
+    "category_tree",
+    "create_category",
+    "get_product",
+    "list_products",
+    "list_products_admin",
+    "low_stock_report",
+    "monthly_revenue",
+    "move_category",
+    "rename_category",
+    "revenue",
+    "user_subscriptions",
+]
 
 
 def test_exports_are_locked() -> None:

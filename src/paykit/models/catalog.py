@@ -123,7 +123,10 @@ sa.Index(
     _products.id.desc(),
 )
 sa.Index(
-    "idx_products_status_created_at", _products.status, _products.created_at.desc(), _products.id.desc()
+    "idx_products_status_created_at",
+    _products.status,
+    _products.created_at.desc(),
+    _products.id.desc(),
 )
 sa.Index("idx_products_status_base_price", _products.status, _products.base_price, _products.id)
 
@@ -134,10 +137,12 @@ def product_search_document() -> sa.ColumnElement[Any]:
     The GIN index ``idx_products_search`` is built on exactly this expression,
     so a query must use it verbatim for the index to apply.
     """
+
     def part(column: sa.ColumnElement[Any], weight: str) -> sa.ColumnElement[Any]:
         config = sa.literal_column("'english'::regconfig")
         return sa.func.setweight(
-            sa.func.to_tsvector(config, sa.func.coalesce(column, "")), sa.literal_column(f"'{weight}'")
+            sa.func.to_tsvector(config, sa.func.coalesce(column, "")),
+            sa.literal_column(f"'{weight}'"),
         )
 
     return (
