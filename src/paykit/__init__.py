@@ -111,6 +111,33 @@ from paykit.services.admin import (
     update_discount,
     update_product,
 )
+
+# --- catalog read side (paykit.services.catalog; docs/catalog.md) ---------------
+from paykit.services.catalog import (
+    CategoryNode,
+    CategoryRef,
+    LowStockOut,
+    PaymentMethodOut,
+    PriceOut,
+    ProductOut,
+    ProductSummaryOut,
+    ProductView,
+    RatingSummary,
+    RevenueOut,
+    SubscriptionOut,
+    UserSubscriptionsOut,
+    category_tree,
+    create_category,
+    get_product,
+    list_products,
+    list_products_admin,
+    low_stock_report,
+    monthly_revenue,
+    move_category,
+    rename_category,
+    revenue,
+    user_subscriptions,
+)
 from paykit.services.quotes import Quote, QuoteLine, quote_order
 from paykit.services.reads import (
     OrderItemOut,
@@ -149,33 +176,6 @@ from paykit.services.users import (
     update_profile,
     validate_session,
     verify_email,
-)
-
-# --- catalog read side (paykit.services.catalog; docs/catalog.md) ---------------
-from paykit.services.catalog import (
-    CategoryNode,
-    CategoryRef,
-    LowStockOut,
-    PaymentMethodOut,
-    PriceOut,
-    ProductOut,
-    ProductSummaryOut,
-    ProductView,
-    RatingSummary,
-    RevenueOut,
-    SubscriptionOut,
-    UserSubscriptionsOut,
-    category_tree,
-    create_category,
-    get_product,
-    list_products,
-    list_products_admin,
-    low_stock_report,
-    monthly_revenue,
-    move_category,
-    rename_category,
-    revenue,
-    user_subscriptions,
 )
 
 # --- end catalog ------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -139,7 +139,7 @@ def product_search_document() -> sa.ColumnElement[Any]:
     """
 
     def part(column: sa.ColumnElement[Any], weight: str) -> sa.ColumnElement[Any]:
-        config = sa.literal_column("'english'::regconfig")
+        config: sa.ColumnElement[Any] = sa.literal_column("'english'::regconfig")
         return sa.func.setweight(
             sa.func.to_tsvector(config, sa.func.coalesce(column, "")),
             sa.literal_column(f"'{weight}'"),
@@ -157,7 +157,7 @@ sa.Index(
     "idx_products_search",
     product_search_document(),
     postgresql_using="gin",
-    _table=Product.__table__,  # the expression starts with a literal: name the table
+    _table=cast(sa.Table, Product.__table__),  # the expression starts with a literal
 ).ddl_if(dialect="postgresql")
 
 

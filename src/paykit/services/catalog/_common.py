@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from paykit.errors import InvalidAmount, ValidationError
 from paykit.models import User, UserStatus
@@ -74,8 +74,10 @@ def price_bound(value: object, field: str) -> Decimal | None:
 class Key:
     """One column of a keyset sort: the expression and how its value travels in a cursor."""
 
-    def __init__(self, expr: sa.ColumnElement[Any], kind: str) -> None:
-        self.expr = expr
+    def __init__(self, expr: sa.ColumnElement[Any] | QueryableAttribute[Any], kind: str) -> None:
+        self.expr: sa.ColumnElement[Any] = (
+            expr if isinstance(expr, sa.ColumnElement) else expr.expression
+        )
         self.kind = kind  # bool | time | money | text | float | int
 
     def dump(self, value: Any) -> Any:

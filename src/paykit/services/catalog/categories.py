@@ -38,7 +38,7 @@ _MAX_NAME = 200
 _TREE_LOCK = 0x70_6B_63_61_74  # "pkcat"
 
 
-def descendant_ids(category_id: str) -> sa.Select[tuple[str]]:
+def descendant_ids(category_id: str) -> sa.Select[str]:
     """``SELECT id`` of the category and all its descendants (a recursive CTE).
 
     ``UNION`` (not ``UNION ALL``) ends the walk even on a cycle written
@@ -277,15 +277,16 @@ def category_tree(session: Session) -> list[CategoryNode]:
         sa.select(pairs.c.ancestor, child.c.id).join(pairs, child.c.parent_id == pairs.c.id)
     )
     links = product_category_links
-    counts = dict(
-        session.execute(
+    counts: dict[str, int] = {
+        ancestor: int(count)
+        for ancestor, count in session.execute(
             sa.select(pairs.c.ancestor, sa.func.count(sa.distinct(links.c.product_id)))
             .join(links, links.c.category_id == pairs.c.id)
             .join(Product, Product.id == links.c.product_id)
             .where(Product.status == ProductStatus.PUBLISHED)
             .group_by(pairs.c.ancestor)
-        ).tuples()
-    )
+        )
+    }
     rows = session.execute(
         sa.select(
             cats.c.id,

@@ -84,7 +84,9 @@ def _matches(session: Session, text: str) -> tuple[sa.ColumnElement[bool], Key]:
     if session.get_bind().dialect.name == "postgresql":
         query = sa.func.websearch_to_tsquery(sa.literal_column("'english'::regconfig"), text)
         document = product_search_document()
-        rank = sa.type_coerce(sa.func.ts_rank(document, query), sa.Float())
+        # float8, not ts_rank's float4: the driver rounds a float4 to its shortest
+        # decimal, which would not compare equal to itself in the next page's keyset.
+        rank: sa.ColumnElement[float] = sa.cast(sa.func.ts_rank(document, query), sa.Double())
         return document.op("@@")(query), Key(rank, "float")
     # Every word must appear in the name, short description or description
     # (LIKE ignores ASCII case); a name match ranks above a description match.
@@ -381,7 +383,7 @@ def _rating(session: Session, product_id: str) -> RatingSummary:
         .where(ProductReview.product_id == product_id, ProductReview.hidden_at.is_(None))
         .group_by(ProductReview.rating)
     ).all()
-    distribution = {stars: 0 for stars in range(1, 6)}
+    distribution = dict.fromkeys(range(1, 6), 0)
     for stars, count in rows:
         distribution[int(stars)] = int(count)
     count = sum(distribution.values())
