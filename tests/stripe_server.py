@@ -5,30 +5,27 @@ It listens on 127.0.0.1 (an ephemeral port) in a thread, records every request
 ``StripeGateway`` uses. The account's state and Stripe's semantics
 (idempotency keys, declines, refund caps, subscriptions) come from a
 ``FakeGateway`` it delegates to; the answers are rendered as Stripe JSON from
-Stripe's published example objects in ``tests/fixtures/stripe/`` (see the
-README there for their source and licence). Tests can also script answers
-(a 429, a 500, a dropped connection) for the next requests.
+Stripe's published example objects that ship in ``paykit.testing`` (see
+``src/paykit/testing/stripe_fixtures/README.md`` for their source and
+licence). Tests can also script answers (a 429, a 500, a dropped connection)
+for the next requests.
 
-Also here: ``make_event`` and ``sign`` build Stripe-shaped webhook events and
-``Stripe-Signature`` headers for the webhook tests.
+Also here: ``make_event`` and ``sign``, the webhook tests' shorthands for
+``paykit.testing.stripe_event`` and ``paykit.testing.sign_webhook``.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import hmac
 import json
 import re
 import threading
-import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -43,13 +40,12 @@ from paykit.errors import (
     ValidationError,
 )
 from paykit.gateways import FakeGateway, GatewayPayment, GatewayPaymentMethod, GatewayRefund
-
-FIXTURES = Path(__file__).parent / "fixtures" / "stripe"
+from paykit.testing import sign_webhook, stripe_event, stripe_object
 
 
 def fixture(name: str) -> dict[str, Any]:
     """A fresh copy of one of Stripe's example objects (``customer``, ``invoice``, ...)."""
-    return json.loads((FIXTURES / f"{name}.json").read_text())
+    return stripe_object(name)
 
 
 _FIXTURES: dict[str, dict[str, Any]] = {}
@@ -548,8 +544,6 @@ def serve(clock: Clock | None = None) -> Iterator[StripeServer]:
 
 # --------------------------------------------------------------------- webhook helpers
 
-_event_numbers = iter(range(1, 10**9))
-
 
 def make_event(
     event_type: str,
@@ -559,28 +553,16 @@ def make_event(
     event_id: str | None = None,
     previous_attributes: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A Stripe-shaped event (from Stripe's example ``event``) carrying ``obj``."""
-    event = _base("event")
-    event.update(
-        id=event_id or f"evt_test_{next(_event_numbers):08d}_{uuid.uuid4().hex[:6]}",
-        type=event_type,
+    """A Stripe-shaped event (from Stripe's example ``event``) carrying ``obj`` as is."""
+    return stripe_event(
+        event_type,
+        object=obj,
+        id=event_id,
         created=created,
-        api_version="2026-10-28.endive",
-        data={"object": copy.deepcopy(dict(obj))},
+        previous_attributes=previous_attributes,
     )
-    if previous_attributes is not None:
-        event["data"]["previous_attributes"] = dict(previous_attributes)
-    return event
 
 
 def sign(payload: bytes | str, secret: str, *, timestamp: int | None = None) -> str:
-    """The ``Stripe-Signature`` header Stripe would send: ``t=<ts>,v1=<HMAC-SHA256>``.
-
-    Computed here rather than with stripe-python's ``generate_signature_header``,
-    which only exists since stripe 15.5 (the suite also runs on the lowest
-    stripe allowed); test_webhook_signature_props checks both agree.
-    """
-    text = payload.decode() if isinstance(payload, bytes) else payload
-    stamp = int(time.time()) if timestamp is None else timestamp
-    digest = hmac.new(secret.encode(), f"{stamp}.{text}".encode(), hashlib.sha256).hexdigest()
-    return f"t={stamp},v1={digest}"
+    """The ``Stripe-Signature`` header Stripe would send: ``t=<ts>,v1=<HMAC-SHA256>``."""
+    return sign_webhook(payload, secret, timestamp)

@@ -207,6 +207,54 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     return 0 if report.ok else EXIT_INCONSISTENT
 
 
+def _cmd_purge(args: argparse.Namespace, out: TextIO) -> int:
+    import json
+    from datetime import timedelta
+
+    from paykit.services.retention import RetentionPolicy, purge_old_records
+
+    def days(value: int | None) -> timedelta | None:
+        return None if value is None else timedelta(days=value)
+
+    policy = RetentionPolicy(
+        audit_logs=None if args.keep_audit_forever else days(args.audit_days),
+        webhook_events=days(args.webhook_days),
+        idempotency_keys=days(args.idempotency_days),
+    )
+    archive_file = open(args.archive, "a", encoding="utf-8") if args.archive else None  # noqa: SIM115
+
+    def archive(kind: str, row: dict[str, object]) -> None:
+        assert archive_file is not None
+        archive_file.write(json.dumps({"kind": kind, "row": row}, default=str) + "\n")
+
+    engine = _engine(args)
+    try:
+        with Session(engine) as session, session.begin():
+            report = purge_old_records(
+                session,
+                policy=policy,
+                dry_run=args.dry_run,
+                archive=archive if archive_file is not None else None,
+            )
+    finally:
+        engine.dispose()
+        if archive_file is not None:
+            archive_file.close()
+    print(report.format(), file=out)
+    return 0
+
+
+def _purge_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--dry-run", action="store_true", help="count, delete nothing")
+    sub.add_argument(
+        "--archive", metavar="FILE", help="append each deleted row to FILE (JSON lines)"
+    )
+    sub.add_argument("--audit-days", type=int, default=730, metavar="N")
+    sub.add_argument("--keep-audit-forever", action="store_true")
+    sub.add_argument("--webhook-days", type=int, default=90, metavar="N")
+    sub.add_argument("--idempotency-days", type=int, default=30, metavar="N")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = _Parser(prog="paykit", description="paykit: a SaaS payment back end.")
@@ -226,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
         "reconcile": _cmd_reconcile,
         "release-expired": _cmd_release_expired,
         "check": _cmd_check,
+        "purge": _cmd_purge,
     }
     helps = {
         "migrate": "upgrade the database to paykit's latest schema",
@@ -236,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
         "release-expired": "cancel PENDING orders unpaid past the hold time and give back "
         "their stock and discount use (PAYKIT_STRIPE_API_KEY)",
         "check": "check the money and stock invariants; exit 3 if any is broken",
+        "purge": "delete audit rows, processed webhook events, idempotency keys, sessions "
+        "and tokens past their retention age (--dry-run counts only)",
     }
     for name, handler in handlers.items():
         sub = commands.add_parser(name, help=helps[name], description=helps[name])
@@ -248,6 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--hold-minutes", type=int, default=30, metavar="N")
         if name == "check":
             _check_options(sub)
+        if name == "purge":
+            _purge_options(sub)
     return parser
 
 

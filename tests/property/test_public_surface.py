@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import enum
 import inspect
-import json
 import re
 import threading
 import uuid
@@ -27,7 +26,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -45,11 +43,11 @@ from paykit import models as m
 from paykit.clock import FrozenClock
 from paykit.gateways import FakeGateway
 from paykit.security import Actor, Keyring, PasswordHasher, use_keyring
+from paykit.testing import stripe_object
 
 FAST = PasswordHasher(rounds=4, allow_weak=True)
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
-FIXTURES = Path(__file__).parent.parent / "fixtures" / "stripe"
 
 # --------------------------------------------------------------------- discovery
 
@@ -453,7 +451,7 @@ def _mapping(world: World, func: str, param: str) -> st.SearchStrategy[Any]:
     if param == "metadata":
         return st.dictionaries(st.text(max_size=5), st.text(max_size=5) | bad, max_size=3)
     if param in ("subscription", "invoice"):
-        raw = json.loads((FIXTURES / f"{param}.json").read_text())
+        raw = stripe_object(param)
         raw = raw.get("object", raw) if "object" in raw and isinstance(raw["object"], dict) else raw
         keys = st.sampled_from(sorted(raw))
         return st.builds(lambda k, v: {**raw, k: v}, keys, bad) | st.just(raw)

@@ -13,6 +13,7 @@ from paykit.models.catalog import (
     Product,
     ProductCategory,
     ProductReview,
+    ReviewVote,
     product_category_links,
 )
 from paykit.models.config import SystemConfig
@@ -74,6 +75,7 @@ __all__ = [
     "Refund",
     "RefundReason",
     "RefundStatus",
+    "ReviewVote",
     "Session",
     "StringArray",
     "Subscription",

@@ -29,6 +29,7 @@ __all__ = [
     "Product",
     "ProductCategory",
     "ProductReview",
+    "ReviewVote",
     "product_category_links",
     "product_search_document",
 ]
@@ -233,8 +234,8 @@ class ProductReview(TimestampMixin, Base):
     content: Mapped[str] = mapped_column(sa.Text())
     verified: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     helpful: Mapped[int] = mapped_column(default=0, server_default="0")
-    # Not in the seed (docs/schema.md): set when a moderator hides the review;
-    # hidden reviews are left out of every listing and rating summary.
+    #: Set when staff hid the review (moderation); hidden reviews are shown to
+    #: their author and staff only. Not in the seed (docs/schema.md).
     hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     product: Mapped[Product] = relationship(back_populates="reviews")
@@ -244,9 +245,29 @@ class ProductReview(TimestampMixin, Base):
         sa.UniqueConstraint("product_id", "user_id"),
         # The seed documents 1-5 stars in a comment; the database enforces it.
         sa.CheckConstraint("rating >= 1 AND rating <= 5", name="rating_range"),
-        # The rating summary reads a product's reviews (migration 0007).
-        sa.Index("ix_product_reviews_product_id_rating", "product_id", "rating"),
+        sa.CheckConstraint("helpful >= 0", name="helpful_not_negative"),
+        sa.Index("ix_product_reviews_product_id_created_at", "product_id", "created_at", "id"),
     )
 
     def __repr__(self) -> str:
         return f"ProductReview(id={self.id!r}, rating={self.rating!r})"
+
+
+class ReviewVote(Base):
+    """One user's "helpful" vote on a review: at most one per user and review.
+
+    Not in the seed, which keeps only the count (``ProductReview.helpful``);
+    the count is kept equal to these rows (docs/schema.md).
+    """
+
+    __tablename__ = "paykit_review_votes"
+
+    id: Mapped[str] = id_column()
+    review_id: Mapped[str] = mapped_column(sa.Text(), fk("product_reviews.id", "CASCADE"))
+    user_id: Mapped[str] = mapped_column(sa.Text(), fk("users.id", "CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    __table_args__ = (sa.UniqueConstraint("review_id", "user_id"),)
+
+    def __repr__(self) -> str:
+        return f"ReviewVote(review_id={self.review_id!r}, user_id={self.user_id!r})"

@@ -7,7 +7,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from paykit.models.base import Base, TimestampMixin, id_column
 
-__all__ = ["SystemConfig"]
+__all__ = ["AUDIT_CUTOFF_KEY", "SystemConfig"]
+
+#: The ``system_config`` key holding the newest audit-log purge cut-off (ISO 8601,
+#: UTC), written by ``paykit.services.retention`` and read by ``paykit.check``.
+AUDIT_CUTOFF_KEY = "paykit.retention.audit_before"
 
 
 class SystemConfig(TimestampMixin, Base):

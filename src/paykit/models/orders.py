@@ -74,6 +74,8 @@ class Order(TimestampMixin, Base):
     __table_args__ = (
         sa.CheckConstraint("total_amount >= 0", name=sa.sql.elements.conv("check_positive_total")),
         sa.Index("idx_orders_status_created_at", "status", "created_at"),
+        # Staff order history, newest first, keyset on (created_at, id): revision 0008.
+        sa.Index("ix_orders_created_at_id", "created_at", "id"),
     )
 
     def __repr__(self) -> str:

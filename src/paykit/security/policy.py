@@ -53,6 +53,8 @@ class Action(StrEnum):
     WRITE_ANY_TICKET = "ticket.write_any"
     READ_INTERNAL_MESSAGES = "ticket.read_internal_messages"
     WRITE_INTERNAL_MESSAGES = "ticket.write_internal_messages"
+    MODERATE_REVIEWS = "review.moderate"  # hide, show and delete anyone's review
+    MANAGE_CONFIG = "config.manage"  # set system configuration
 
 
 _STAFF = frozenset({UserRole.SUPPORT, UserRole.ADMIN})
@@ -77,6 +79,8 @@ POLICY: Mapping[Action, frozenset[UserRole]] = MappingProxyType(
         Action.WRITE_ANY_TICKET: _STAFF,
         Action.READ_INTERNAL_MESSAGES: _STAFF,
         Action.WRITE_INTERNAL_MESSAGES: _STAFF,
+        Action.MODERATE_REVIEWS: _STAFF,
+        Action.MANAGE_CONFIG: _ADMIN,
     }
 )
 

@@ -165,13 +165,17 @@ RLS_TABLES: Mapping[str, TablePolicy] = MappingProxyType(
             "paykit_ticket_owner", "ticket_messages.ticket_id", also="NOT is_internal"
         ),
         # Published reviews are for everyone (a storefront shows them to visitors);
-        # only the author writes one, and staff may delete (moderation).
+        # a review staff hid is seen by its author and staff only. Only the author
+        # writes one; staff may delete it. Hiding (moderation) and the helpful
+        # counter are written by paykit as SYSTEM, so staff never edit the words.
         "product_reviews": TablePolicy(
-            select="true",
+            select=f"hidden_at IS NULL OR ({_STAFF}) OR user_id = {_USER}",
             insert=f"({_SYSTEM}) OR user_id = {_USER}",
             update=f"({_SYSTEM}) OR user_id = {_USER}",
             delete=f"({_STAFF}) OR user_id = {_USER}",
         ),
+        # Who found which review helpful: the voter and staff.
+        "paykit_review_votes": TablePolicy.owned(f"user_id = {_USER}"),
         # Anyone's action may be audited; staff and the user read it; nobody edits it.
         "audit_logs": TablePolicy(
             select=f"({_STAFF}) OR user_id = {_USER}",

@@ -8,18 +8,21 @@ everything and may write both (``paykit.security.POLICY``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
+import pydantic
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
-from paykit.errors import NotFound, PermissionDenied, ValidationError
+from paykit.errors import InvalidState, NotFound, PermissionDenied, ValidationError
 from paykit.models import (
     Order,
     OrderItem,
@@ -28,17 +31,24 @@ from paykit.models import (
     SupportTicket,
     TicketMessage,
     TicketPriority,
+    TicketStatus,
     User,
     UserStatus,
 )
 from paykit.security.policy import Action, Actor, allows, authorize, require
 from paykit.services._audit import record_audit
+from paykit.services.reads import Page, check_page_limit, decode_position, encode_position
 
 __all__ = [
+    "TICKET_TRANSITIONS",
     "OrderView",
+    "TicketOut",
     "add_ticket_message",
+    "assign_ticket",
+    "list_tickets",
     "open_ticket",
     "set_order_internal_notes",
+    "set_ticket_status",
     "ticket_messages",
     "view_order",
 ]
@@ -259,3 +269,242 @@ def ticket_messages(session: Session, *, actor: Actor, ticket_id: str) -> list[T
     if not allows(user.role, Action.READ_INTERNAL_MESSAGES):
         query = query.where(TicketMessage.is_internal.is_(False))
     return list(session.scalars(query))
+
+
+class TicketOut(pydantic.BaseModel):
+    """A support ticket as a listing shows it."""
+
+    model_config = pydantic.ConfigDict(frozen=True, from_attributes=True)
+
+    id: str
+    customer_id: str
+    assignee_id: str | None
+    subject: str
+    status: str
+    priority: str
+    created_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+
+
+def _ticket_out(ticket: SupportTicket) -> TicketOut:
+    return TicketOut(
+        id=ticket.id,
+        customer_id=ticket.customer_id,
+        assignee_id=ticket.assignee_id,
+        subject=ticket.subject,
+        status=ticket.status.value,
+        priority=ticket.priority.value,
+        created_at=ticket.created_at,
+        updated_at=ticket.updated_at,
+        resolved_at=ticket.resolved_at,
+    )
+
+
+#: Status -> the statuses a ticket may move to. Reopening a CLOSED ticket is staff's.
+TICKET_TRANSITIONS: Mapping[TicketStatus, frozenset[TicketStatus]] = MappingProxyType(
+    {
+        TicketStatus.OPEN: frozenset(
+            {TicketStatus.IN_PROGRESS, TicketStatus.RESOLVED, TicketStatus.CLOSED}
+        ),
+        TicketStatus.IN_PROGRESS: frozenset(
+            {TicketStatus.OPEN, TicketStatus.RESOLVED, TicketStatus.CLOSED}
+        ),
+        TicketStatus.RESOLVED: frozenset({TicketStatus.OPEN, TicketStatus.CLOSED}),
+        TicketStatus.CLOSED: frozenset({TicketStatus.OPEN}),
+    }
+)
+_DONE = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
+
+
+def _ticket_status(status: TicketStatus | str) -> TicketStatus:
+    try:
+        return TicketStatus(str(status).upper())
+    except ValueError:
+        raise ValidationError(
+            f"unknown ticket status {status!r}", code="invalid_status", details={"field": "status"}
+        ) from None
+
+
+@checked
+def set_ticket_status(
+    session: Session,
+    *,
+    actor: Actor,
+    ticket_id: str,
+    status: TicketStatus | str,
+    clock: Clock | None = None,
+    context: RequestContext | None = None,
+) -> TicketOut:
+    """Move a ticket along :data:`TICKET_TRANSITIONS`; audited.
+
+    Staff move any ticket; a customer may only close or reopen their own
+    resolved ticket (``PermissionDenied`` otherwise). A move the table does not
+    allow is ``InvalidState`` (``invalid_ticket_transition``); setting the
+    status a ticket already has changes nothing. ``resolved_at`` is set when a
+    ticket is resolved or closed and cleared when it is reopened.
+    """
+    now = resolve_clock(clock).now()
+    user = _actor_user(session, actor)
+    target = _ticket_status(status)
+    ticket = _ticket_for(session, user, ticket_id, Action.WRITE_ANY_TICKET)
+    session.refresh(ticket, with_for_update=True)
+    current = ticket.status
+    if target is current:
+        return _ticket_out(ticket)
+    staff = allows(user.role, Action.WRITE_ANY_TICKET)
+    customer_may = target is TicketStatus.CLOSED or (
+        current is TicketStatus.RESOLVED and target is TicketStatus.OPEN
+    )
+    if not staff and not customer_may:
+        raise PermissionDenied(
+            "only staff may set this status",
+            details={"action": Action.WRITE_ANY_TICKET.value, "actor_id": user.id},
+        )
+    if target not in TICKET_TRANSITIONS[current]:
+        raise InvalidState(
+            f"a {current.value} ticket cannot become {target.value}",
+            code="invalid_ticket_transition",
+            details={"from": current.value, "to": target.value},
+        )
+    ticket.status = target
+    ticket.updated_at = now
+    if target in _DONE and ticket.resolved_at is None:
+        ticket.resolved_at = now
+    elif target not in _DONE:
+        ticket.resolved_at = None
+    record_audit(
+        session,
+        action="ticket.status_changed",
+        resource="support_tickets",
+        resource_id=ticket.id,
+        now=now,
+        actor_id=user.id,
+        old={"status": current.value},
+        new={"status": target.value},
+        context=context,
+    )
+    session.flush()
+    return _ticket_out(ticket)
+
+
+@checked
+def assign_ticket(
+    session: Session,
+    *,
+    actor: Actor,
+    ticket_id: str,
+    assignee_id: str | None,
+    clock: Clock | None = None,
+    context: RequestContext | None = None,
+) -> TicketOut:
+    """Assign a ticket to an active SUPPORT or ADMIN user (``None`` unassigns). Staff only.
+
+    Anyone else as assignee is ``ValidationError`` (``invalid_assignee``).
+    """
+    now = resolve_clock(clock).now()
+    user = authorize(session, actor, Action.WRITE_ANY_TICKET)
+    ticket = _ticket_for(session, user, ticket_id, Action.WRITE_ANY_TICKET)
+    session.refresh(ticket, with_for_update=True)
+    if assignee_id is not None:
+        assignee = session.get(User, assignee_id)
+        if (
+            assignee is None
+            or assignee.status is not UserStatus.ACTIVE
+            or assignee.deleted_at is not None
+            or not allows(assignee.role, Action.WRITE_ANY_TICKET)
+        ):
+            raise ValidationError(
+                "a ticket can be assigned only to an active staff member",
+                code="invalid_assignee",
+                details={"field": "assignee_id"},
+            )
+    previous = ticket.assignee_id
+    if previous != assignee_id:
+        ticket.assignee_id = assignee_id
+        ticket.updated_at = now
+        record_audit(
+            session,
+            action="ticket.assigned",
+            resource="support_tickets",
+            resource_id=ticket.id,
+            now=now,
+            actor_id=user.id,
+            old={"assignee_id": previous},
+            new={"assignee_id": assignee_id},
+            context=context,
+        )
+        session.flush()
+    return _ticket_out(ticket)
+
+
+@checked
+def list_tickets(
+    session: Session,
+    *,
+    actor: Actor,
+    customer_id: str | None = None,
+    assignee_id: str | None = None,
+    status: TicketStatus | str | None = None,
+    priority: TicketPriority | str | None = None,
+    limit: int = 20,
+    cursor: str | None = None,
+) -> Page[TicketOut]:
+    """Tickets newest first, one keyset page at a time.
+
+    A customer sees their own only (naming another ``customer_id`` is
+    ``PermissionDenied``); staff see all, filtered by customer, assignee,
+    status and priority. ``limit`` 1..100 (``invalid_limit``); ``cursor`` is the
+    previous page's ``next_cursor`` for the same filter (``invalid_cursor``).
+    """
+    user = _actor_user(session, actor)
+    check_page_limit(limit)
+    if not allows(user.role, Action.READ_ANY_TICKET):
+        if customer_id is not None and customer_id != user.id:
+            raise PermissionDenied(
+                "a customer may list only their own tickets",
+                details={"action": Action.READ_ANY_TICKET.value, "actor_id": user.id},
+            )
+        customer_id = user.id
+    state = None if status is None else _ticket_status(status)
+    try:
+        level = None if priority is None else TicketPriority(str(priority).upper())
+    except ValueError:
+        raise ValidationError(
+            f"unknown priority {priority!r}", details={"field": "priority"}
+        ) from None
+    scope = {
+        "tickets": user.id,
+        "customer": customer_id,
+        "assignee": assignee_id,
+        "status": state.value if state else None,
+        "priority": level.value if level else None,
+    }
+    query = sa.select(SupportTicket)
+    if customer_id is not None:
+        query = query.where(SupportTicket.customer_id == customer_id)
+    if assignee_id is not None:
+        query = query.where(SupportTicket.assignee_id == assignee_id)
+    if state is not None:
+        query = query.where(SupportTicket.status == state)
+    if level is not None:
+        query = query.where(SupportTicket.priority == level)
+    if cursor is not None:
+        when, last_id = decode_position(cursor, scope)
+        query = query.where(
+            sa.or_(
+                SupportTicket.created_at < when,
+                sa.and_(SupportTicket.created_at == when, SupportTicket.id < last_id),
+            )
+        )
+    rows = list(
+        session.scalars(
+            query.order_by(SupportTicket.created_at.desc(), SupportTicket.id.desc()).limit(
+                limit + 1
+            )
+        )
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_position(scope, rows[-1].created_at, rows[-1].id) if more else None
+    return Page[TicketOut](items=[_ticket_out(t) for t in rows], next_cursor=next_cursor)

@@ -1,15 +1,17 @@
-"""Catalog read side: sort-order indexes, full-text search, category tree, review moderation
+"""Catalog read side: sort-order indexes, full-text search, the category tree
 
 Revision ID: 0007
-Revises: 0006
+Revises: 0008
 Create Date: 2026-11-30 20:00:00.000000
 
 Indexes for the catalog listing's keyset pages (the seed's catalog order
 ``featured desc, created_at desc``, newest first, by price; each ends with the
-id), the category tree walk (``parent_id``), the rating summary, and on
-PostgreSQL a GIN index on the products' weighted ``tsvector``
-(``paykit.models.catalog.product_search_document``). ``product_reviews``
-gains ``hidden_at`` (moderation; docs/schema.md).
+id), the category tree walk (``parent_id``), and on PostgreSQL a GIN index
+on the products' weighted ``tsvector``
+(``paykit.models.catalog.product_search_document``).
+
+It follows 0008, which reached main first: revision ids are labels, the
+chain is what orders them.
 """
 
 from __future__ import annotations
@@ -19,10 +21,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import paykit.models.types
-
 revision: str = "0007"
-down_revision: str | Sequence[str] | None = "0006"
+down_revision: str | Sequence[str] | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -47,13 +47,6 @@ def upgrade() -> None:
     )
     op.create_index("idx_products_status_base_price", "products", ["status", "base_price", "id"])
     op.create_index("ix_product_categories_parent_id", "product_categories", ["parent_id"])
-    op.create_index(
-        "ix_product_reviews_product_id_rating", "product_reviews", ["product_id", "rating"]
-    )
-    with op.batch_alter_table("product_reviews") as batch:
-        batch.add_column(
-            sa.Column("hidden_at", paykit.models.types.UTCDateTime(timezone=True), nullable=True)
-        )
     if op.get_bind().dialect.name == "postgresql":
         op.create_index(
             "idx_products_search",
@@ -66,9 +59,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.drop_index("idx_products_search", table_name="products")
-    with op.batch_alter_table("product_reviews") as batch:
-        batch.drop_column("hidden_at")
-    op.drop_index("ix_product_reviews_product_id_rating", table_name="product_reviews")
     op.drop_index("ix_product_categories_parent_id", table_name="product_categories")
     op.drop_index("idx_products_status_base_price", table_name="products")
     op.drop_index("idx_products_status_created_at", table_name="products")

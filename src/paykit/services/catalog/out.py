@@ -12,6 +12,7 @@ from typing import Any
 import pydantic
 
 from paykit.services.reads import Money
+from paykit.services.reviews import RatingSummary
 
 __all__ = [
     "CategoryNode",
@@ -22,7 +23,6 @@ __all__ = [
     "ProductOut",
     "ProductSummaryOut",
     "ProductView",
-    "RatingSummary",
     "RevenueOut",
     "SubscriptionOut",
     "UserSubscriptionsOut",
@@ -72,14 +72,6 @@ class CategoryRef(_Out):
     id: str
     name: str
     slug: str
-
-
-class RatingSummary(_Out):
-    """Visible reviews of a product: count, average (2 places, None if none), stars 1..5."""
-
-    count: int
-    average: Money | None
-    distribution: dict[int, int]
 
 
 class ProductView(ProductOut):

@@ -48,9 +48,9 @@ from paykit.services.catalog.out import (
     PriceOut,
     ProductOut,
     ProductView,
-    RatingSummary,
 )
 from paykit.services.reads import Page
+from paykit.services.reviews import rating_summary
 
 __all__ = [
     "SORTS",
@@ -377,21 +377,6 @@ def _category_paths(session: Session, product_id: str) -> list[list[CategoryRef]
     return paths
 
 
-def _rating(session: Session, product_id: str) -> RatingSummary:
-    rows = session.execute(
-        sa.select(ProductReview.rating, sa.func.count())
-        .where(ProductReview.product_id == product_id, ProductReview.hidden_at.is_(None))
-        .group_by(ProductReview.rating)
-    ).all()
-    distribution = dict.fromkeys(range(1, 6), 0)
-    for stars, count in rows:
-        distribution[int(stars)] = int(count)
-    count = sum(distribution.values())
-    total = sum(stars * n for stars, n in distribution.items())
-    average = (Decimal(total) / Decimal(count)).quantize(Decimal("0.01")) if count else None
-    return RatingSummary(count=count, average=average, distribution=distribution)
-
-
 @checked
 def get_product(
     session: Session,
@@ -419,7 +404,7 @@ def get_product(
     if product is None or not visible:
         raise NotFound("product not found", details={"id": id, "slug": slug})
     prices = _active_prices(session, [product.id])[product.id]
-    rating = _rating(session, product.id)
+    rating = rating_summary(session, product_id=product.id)
     return ProductView(
         **_fields(product, prices, rating.count),
         description=product.description,

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from tests.contract.gateway_contract import GatewayContract
 
-from paykit.clock import FrozenClock
-from paykit.gateways import FakeGateway
+from paykit.testing import FakeGateway, FrozenClock, GatewayContract
 
 
 class TestFakeGatewayContract(GatewayContract):

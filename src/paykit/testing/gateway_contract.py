@@ -1,9 +1,11 @@
-"""The behaviour every ``PaymentGateway`` must show, as a reusable test base class.
+"""The behaviour every ``PaymentGateway`` must show, as a reusable pytest base class.
 
-To run it against an implementation, subclass :class:`GatewayContract` in a
-``test_*.py`` module and provide two fixtures::
+To run it against your own implementation, subclass :class:`GatewayContract`
+in one of your ``test_*.py`` modules and provide two fixtures::
 
-    from tests.contract.gateway_contract import GatewayContract
+    import pytest
+    from paykit.gateways import PaymentGateway
+    from paykit.testing import GatewayContract
 
     class TestMyGatewayContract(GatewayContract):
         @pytest.fixture
@@ -14,10 +16,16 @@ To run it against an implementation, subclass :class:`GatewayContract` in a
         def recurring_price_id(self, gateway) -> str:
             return ...                       # a monthly USD price of 2000 minor units
 
-The suite only uses the Protocol, so it runs unchanged against ``FakeGateway``
-and against ``StripeGateway`` talking to a local server that answers like
-Stripe. Behaviour only the fake can show (its ledger, latency, transport
-failure ids, clock-driven renewals) is tested in ``tests/unit``.
+pytest collects the inherited ``test_*`` methods under your class, so every
+check runs against your gateway. The suite only uses the Protocol: paykit runs
+it unchanged against ``FakeGateway`` and against ``StripeGateway`` talking to
+a local server that answers like Stripe. It pays with Stripe's test
+payment-method ids (``pm_card_visa``, ``pm_card_chargeDeclined``, ...; see
+:data:`SUCCEEDING_CARDS` and :data:`DECLINING_CARDS`), so a gateway for
+another processor maps those ids onto its own test cards.
+
+This module needs pytest (the ``test`` extra: ``pip install 'paykit[test]'``);
+the rest of :mod:`paykit.testing` does not. ``docs/testing.md`` has the details.
 """
 
 from __future__ import annotations
@@ -44,13 +52,16 @@ from paykit.gateways import (
     PaymentIntentStatus,
 )
 
-__all__ = ["DECLINING_CARDS", "GatewayContract", "new_key"]
+__all__ = ["DECLINING_CARDS", "SUCCEEDING_CARDS", "GatewayContract", "new_key"]
 
 DECLINING_CARDS = [
     ("pm_card_chargeDeclined", "generic_decline"),
     ("pm_card_chargeDeclinedInsufficientFunds", "insufficient_funds"),
 ]
 """Stripe test ids every gateway must decline, with the decline code."""
+
+SUCCEEDING_CARDS = ["pm_card_visa", "pm_card_mastercard", "pm_card_amex", "pm_card_visa_debit"]
+"""Stripe test ids every gateway must charge successfully."""
 
 
 def new_key(label: str = "key") -> str:
@@ -61,7 +72,12 @@ def new_key(label: str = "key") -> str:
 class GatewayContract:
     """Tests for any ``PaymentGateway``.
 
-    Subclass it and provide the ``gateway`` and ``recurring_price_id`` fixtures.
+    Subclass it in a ``test_*.py`` module under a name pytest collects
+    (``Test...``) and provide two fixtures: ``gateway``, a fresh gateway
+    (an empty account) per test, and ``recurring_price_id``, the id of a
+    monthly USD price of 2000 minor units on that gateway. The helpers below
+    (``customer``, ``paid``, ``card``, :meth:`pay`, :meth:`unpaid`) are there
+    for your own extra tests in the subclass.
     """
 
     AMOUNT = 1500
@@ -172,9 +188,7 @@ class GatewayContract:
         assert payment.status is PaymentIntentStatus.SUCCEEDED
         assert payment.customer_id is None
 
-    @pytest.mark.parametrize(
-        "method", ["pm_card_visa", "pm_card_mastercard", "pm_card_amex", "pm_card_visa_debit"]
-    )
+    @pytest.mark.parametrize("method", SUCCEEDING_CARDS)
     def test_succeeding_cards(
         self, gateway: PaymentGateway, customer: GatewayCustomer, method: str
     ) -> None:

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 import stripe
-from tests.contract.gateway_contract import GatewayContract
 from tests.stripe_server import StripeServer, serve
 
 from paykit.clock import FrozenClock
 from paykit.gateways.stripe import StripeGateway
+from paykit.testing import GatewayContract
 
 
 @pytest.fixture
