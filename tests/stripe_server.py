@@ -463,11 +463,11 @@ class StripeServer:
 
         @route("GET", "prices", 1)
         def retrieve_price() -> dict[str, Any]:
-            return dict(fake.retrieve_price(oid))
+            return dict(fake.retrieve_price(oid).raw)
 
         @route("GET", "products", 1)
         def retrieve_product() -> dict[str, Any]:
-            return dict(fake.retrieve_product(oid))
+            return dict(fake.retrieve_product(oid).raw)
 
         @route("GET", "subscriptions", 1)
         def retrieve_subscription() -> dict[str, Any]:

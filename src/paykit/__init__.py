@@ -2,245 +2,479 @@
 
 The flat namespace below is the public API. Submodules (``paykit.models``,
 ``paykit.errors``, ``paykit.gateways``, ``paykit.webhooks``, ...) are public
-too; names that start with an underscore are not. ``StripeGateway`` is loaded
-on first use, so ``import paykit`` does not import the stripe SDK.
+too; names that start with an underscore are not.
+
+Every name is loaded on first use (PEP 562): ``import paykit`` imports no
+submodule, so a host that only needs ``paykit.money`` or ``paykit.errors``
+does not pay for SQLAlchemy, Alembic, pydantic, bcrypt or the stripe SDK.
+``paykit.place_order`` imports the services (and with them the database
+layer) the first time it is read. The ``TYPE_CHECKING`` block shows the same
+names to type checkers and IDEs; a test keeps it equal to :data:`_EXPORTS`.
 """
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-from paykit import errors, models
-from paykit.checks import (
-    Finding,
-    Report,
-    check,
-)
-from paykit.clock import (
-    Clock,
-    FrozenClock,
-    SystemClock,
-)
-from paykit.context import (
-    RequestContext,
-)
-from paykit.db import (
-    create_engine,
-)
-from paykit.errors import (
-    PaykitError,
-)
-from paykit.gateways import (
-    FakeGateway,
-    PaymentGateway,
-)
-from paykit.migrator import (
-    current_revision,
-    downgrade,
-    head_revision,
-    migrate,
-)
-from paykit.money import (
-    Currency,
-    as_money,
-    from_minor_units,
-    get_currency,
-    quantize,
-    to_minor_units,
-)
-from paykit.pricing import (
-    DiscountRule,
-    DiscountUsageCounts,
-    LineInput,
-    PricedLine,
-    PricedOrder,
-    RefundSplit,
-    allocate,
-    check_discount_eligibility,
-    discount_amount,
-    price_order,
-    refund_split,
-    refundable_amount,
-)
-from paykit.security import (
-    POLICY,
-    Action,
-    Actor,
-    Keyring,
-    PasswordHasher,
-    configure_encryption,
-    reencrypt_personal_data,
-)
-from paykit.security.rls import (
-    enable_row_level_security,
-    set_actor,
-)
-from paykit.services import (
-    OrderResult,
-    PaymentInfo,
-    ReconcileReport,
-    SeedResult,
-    apply_discount,
-    apply_payment,
-    cancel_order,
-    cancel_subscription,
-    change_subscription,
-    ensure_gateway_customer,
-    fail_order_payment,
-    issue_refund,
-    mark_order_paid,
-    pay_order,
-    place_order,
-    reconcile,
-    record_gateway_refund,
-    release_expired_orders,
-    resume_subscription,
-    seed,
-    subscribe,
-    sync_invoice,
-    sync_order_payment,
-    sync_refund,
-    sync_subscription,
-)
-from paykit.services.admin import (
-    create_discount,
-    create_price,
-    create_product,
-    set_price_active,
-    update_discount,
-    update_product,
-)
-
-# --- catalog read side (paykit.services.catalog; docs/catalog.md) ---------------
-from paykit.services.catalog import (
-    CategoryNode,
-    CategoryRef,
-    LowStockOut,
-    PaymentMethodOut,
-    PriceOut,
-    ProductOut,
-    ProductSummaryOut,
-    ProductView,
-    RevenueOut,
-    SubscriptionOut,
-    UserSubscriptionsOut,
-    category_tree,
-    create_category,
-    get_product,
-    list_products,
-    list_products_admin,
-    low_stock_report,
-    monthly_revenue,
-    move_category,
-    rename_category,
-    revenue,
-    user_subscriptions,
-)
-
-# The read side: reviews, downloads, configuration, support listings.
-from paykit.services.config import (
-    DEFAULT_CONFIG,
-    ConfigKey,
-    ConfigRegistry,
-    get_config,
-    get_config_values,
-    set_config,
-)
-from paykit.services.downloads import DownloadGrant, DownloadLink, download_link, redeem_download
-from paykit.services.quotes import Quote, QuoteLine, quote_order
-from paykit.services.reads import (
-    OrderItemOut,
-    OrderOut,
-    Page,
-    PaymentOut,
-    RefundOut,
-    get_order,
-    list_orders,
-)
-from paykit.services.retention import (
-    DEFAULT_RETENTION,
-    RetentionPolicy,
-    RetentionReport,
-    purge_old_records,
-)
-from paykit.services.reviews import (
-    RatingSummary,
-    ReviewOut,
-    VoteResult,
-    create_review,
-    delete_review,
-    edit_review,
-    get_review,
-    hide_review,
-    list_reviews,
-    rating_summary,
-    vote_review_helpful,
-)
-from paykit.services.support import (
-    OrderView,
-    TicketOut,
-    add_ticket_message,
-    assign_ticket,
-    list_tickets,
-    open_ticket,
-    set_order_internal_notes,
-    set_ticket_status,
-    ticket_messages,
-    view_order,
-)
-from paykit.services.throttle import LoginThrottle, purge_login_attempts
-from paykit.services.users import (
-    LoginResult,
-    UserSummary,
-    change_password,
-    delete_user,
-    list_users,
-    login,
-    purge_expired_sessions,
-    register_user,
-    request_email_verification,
-    request_password_reset,
-    reset_password,
-    revoke_all_sessions,
-    revoke_session,
-    set_user_role,
-    set_user_status,
-    update_profile,
-    validate_session,
-    verify_email,
-)
-
-# --- end catalog ------------------------------------------------------------------
-
 if TYPE_CHECKING:
-    from paykit import webhooks
+    from paykit import errors, models, webhooks
+    from paykit.checks import (
+        Finding,
+        Report,
+        check,
+    )
+    from paykit.clock import (
+        Clock,
+        FrozenClock,
+        SystemClock,
+    )
+    from paykit.context import RequestContext
+    from paykit.db import create_engine
+    from paykit.errors import PaykitError
+    from paykit.gateways import (
+        FakeGateway,
+        PaymentGateway,
+    )
     from paykit.gateways.stripe import StripeGateway
-    from paykit.webhooks import WebhookResponse, handle_webhook, replay_failed
+    from paykit.migrator import (
+        current_revision,
+        downgrade,
+        head_revision,
+        migrate,
+    )
+    from paykit.money import (
+        Currency,
+        as_money,
+        from_minor_units,
+        get_currency,
+        quantize,
+        to_minor_units,
+    )
+    from paykit.pricing import (
+        DiscountRule,
+        DiscountUsageCounts,
+        LineInput,
+        PricedLine,
+        PricedOrder,
+        RefundSplit,
+        allocate,
+        check_discount_eligibility,
+        discount_amount,
+        price_order,
+        refund_split,
+        refundable_amount,
+    )
+    from paykit.security import (
+        POLICY,
+        Action,
+        Actor,
+        Keyring,
+        PasswordHasher,
+        configure_encryption,
+        reencrypt_personal_data,
+    )
+    from paykit.security.rls import (
+        enable_row_level_security,
+        set_actor,
+    )
+    from paykit.services import (
+        OrderResult,
+        PaymentInfo,
+        ReconcileReport,
+        SeedResult,
+        apply_discount,
+        apply_payment,
+        cancel_order,
+        cancel_subscription,
+        change_subscription,
+        ensure_gateway_customer,
+        fail_order_payment,
+        issue_refund,
+        mark_order_paid,
+        pay_order,
+        place_order,
+        record_gateway_refund,
+        release_expired_orders,
+        resume_subscription,
+        subscribe,
+        sync_invoice,
+        sync_order_payment,
+        sync_refund,
+        sync_subscription,
+    )
+    from paykit.services.admin import (
+        create_discount,
+        create_price,
+        create_product,
+        set_price_active,
+        update_discount,
+        update_product,
+    )
 
-try:
-    __version__ = version("paykit")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    from paykit._version import __version__
+    # --- catalog read side (paykit.services.catalog; docs/catalog.md)
+    from paykit.services.catalog import (
+        CategoryNode,
+        CategoryRef,
+        LowStockOut,
+        PaymentMethodOut,
+        PriceOut,
+        ProductOut,
+        ProductSummaryOut,
+        ProductView,
+        RevenueOut,
+        SubscriptionOut,
+        UserSubscriptionsOut,
+        category_tree,
+        create_category,
+        get_product,
+        list_products,
+        list_products_admin,
+        low_stock_report,
+        monthly_revenue,
+        move_category,
+        rename_category,
+        revenue,
+        user_subscriptions,
+    )
+    from paykit.services.config import (
+        DEFAULT_CONFIG,
+        ConfigKey,
+        ConfigRegistry,
+        get_config,
+        get_config_values,
+        set_config,
+    )
+    from paykit.services.downloads import (
+        DownloadGrant,
+        DownloadLink,
+        download_link,
+        redeem_download,
+    )
+    from paykit.services.quotes import (
+        Quote,
+        QuoteLine,
+        quote_order,
+    )
+    from paykit.services.reads import (
+        OrderItemOut,
+        OrderOut,
+        Page,
+        PaymentOut,
+        RefundOut,
+        get_order,
+        list_orders,
+    )
+    from paykit.services.reconcile import reconcile
+    from paykit.services.retention import (
+        DEFAULT_RETENTION,
+        RetentionPolicy,
+        RetentionReport,
+        purge_old_records,
+    )
+    from paykit.services.reviews import (
+        RatingSummary,
+        ReviewOut,
+        VoteResult,
+        create_review,
+        delete_review,
+        edit_review,
+        get_review,
+        hide_review,
+        list_reviews,
+        rating_summary,
+        vote_review_helpful,
+    )
+    from paykit.services.seed import seed
+    from paykit.services.support import (
+        OrderView,
+        TicketOut,
+        add_ticket_message,
+        assign_ticket,
+        list_tickets,
+        open_ticket,
+        set_order_internal_notes,
+        set_ticket_status,
+        ticket_messages,
+        view_order,
+    )
+    from paykit.services.throttle import (
+        LoginThrottle,
+        purge_login_attempts,
+    )
+    from paykit.services.users import (
+        LoginResult,
+        UserSummary,
+        change_password,
+        delete_user,
+        list_users,
+        login,
+        purge_expired_sessions,
+        register_user,
+        request_email_verification,
+        request_password_reset,
+        reset_password,
+        revoke_all_sessions,
+        revoke_session,
+        set_user_role,
+        set_user_status,
+        update_profile,
+        validate_session,
+        verify_email,
+    )
+    from paykit.webhooks import (
+        WebhookResponse,
+        handle_webhook,
+        replay_failed,
+    )
 
+    __version__: str
 
-# Names whose modules import the stripe SDK (about 0.2 s): loaded on first use.
-_LAZY = {
-    "StripeGateway": "paykit.gateways.stripe",
-    "WebhookResponse": "paykit.webhooks",
-    "handle_webhook": "paykit.webhooks",
-    "replay_failed": "paykit.webhooks",
+# Where each public name lives: module -> names, the same as the TYPE_CHECKING
+# block above (tests/unit/test_import_weight.py compares the two).
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "paykit.checks": (
+        "Finding",
+        "Report",
+        "check",
+    ),
+    "paykit.clock": (
+        "Clock",
+        "FrozenClock",
+        "SystemClock",
+    ),
+    "paykit.context": ("RequestContext",),
+    "paykit.db": ("create_engine",),
+    "paykit.errors": ("PaykitError",),
+    "paykit.gateways": (
+        "FakeGateway",
+        "PaymentGateway",
+    ),
+    "paykit.migrator": (
+        "current_revision",
+        "downgrade",
+        "head_revision",
+        "migrate",
+    ),
+    "paykit.money": (
+        "Currency",
+        "as_money",
+        "from_minor_units",
+        "get_currency",
+        "quantize",
+        "to_minor_units",
+    ),
+    "paykit.pricing": (
+        "DiscountRule",
+        "DiscountUsageCounts",
+        "LineInput",
+        "PricedLine",
+        "PricedOrder",
+        "RefundSplit",
+        "allocate",
+        "check_discount_eligibility",
+        "discount_amount",
+        "price_order",
+        "refund_split",
+        "refundable_amount",
+    ),
+    "paykit.security": (
+        "POLICY",
+        "Action",
+        "Actor",
+        "Keyring",
+        "PasswordHasher",
+        "configure_encryption",
+        "reencrypt_personal_data",
+    ),
+    "paykit.security.rls": (
+        "enable_row_level_security",
+        "set_actor",
+    ),
+    "paykit.services": (
+        "OrderResult",
+        "PaymentInfo",
+        "ReconcileReport",
+        "SeedResult",
+        "apply_discount",
+        "apply_payment",
+        "cancel_order",
+        "cancel_subscription",
+        "change_subscription",
+        "ensure_gateway_customer",
+        "fail_order_payment",
+        "issue_refund",
+        "mark_order_paid",
+        "pay_order",
+        "place_order",
+        "record_gateway_refund",
+        "release_expired_orders",
+        "resume_subscription",
+        "subscribe",
+        "sync_invoice",
+        "sync_order_payment",
+        "sync_refund",
+        "sync_subscription",
+    ),
+    "paykit.services.reconcile": ("reconcile",),
+    "paykit.services.seed": ("seed",),
+    "paykit.services.admin": (
+        "create_discount",
+        "create_price",
+        "create_product",
+        "set_price_active",
+        "update_discount",
+        "update_product",
+    ),
+    # --- catalog read side (paykit.services.catalog; docs/catalog.md)
+    "paykit.services.catalog": (
+        "CategoryNode",
+        "CategoryRef",
+        "LowStockOut",
+        "PaymentMethodOut",
+        "PriceOut",
+        "ProductOut",
+        "ProductSummaryOut",
+        "ProductView",
+        "RevenueOut",
+        "SubscriptionOut",
+        "UserSubscriptionsOut",
+        "category_tree",
+        "create_category",
+        "get_product",
+        "list_products",
+        "list_products_admin",
+        "low_stock_report",
+        "monthly_revenue",
+        "move_category",
+        "rename_category",
+        "revenue",
+        "user_subscriptions",
+    ),
+    "paykit.services.quotes": (
+        "Quote",
+        "QuoteLine",
+        "quote_order",
+    ),
+    "paykit.services.reads": (
+        "OrderItemOut",
+        "OrderOut",
+        "Page",
+        "PaymentOut",
+        "RefundOut",
+        "get_order",
+        "list_orders",
+    ),
+    "paykit.services.support": (
+        "OrderView",
+        "TicketOut",
+        "add_ticket_message",
+        "assign_ticket",
+        "list_tickets",
+        "open_ticket",
+        "set_order_internal_notes",
+        "set_ticket_status",
+        "ticket_messages",
+        "view_order",
+    ),
+    "paykit.services.throttle": (
+        "LoginThrottle",
+        "purge_login_attempts",
+    ),
+    "paykit.services.users": (
+        "LoginResult",
+        "UserSummary",
+        "change_password",
+        "delete_user",
+        "list_users",
+        "login",
+        "purge_expired_sessions",
+        "register_user",
+        "request_email_verification",
+        "request_password_reset",
+        "reset_password",
+        "revoke_all_sessions",
+        "revoke_session",
+        "set_user_role",
+        "set_user_status",
+        "update_profile",
+        "validate_session",
+        "verify_email",
+    ),
+    "paykit.services.config": (
+        "DEFAULT_CONFIG",
+        "ConfigKey",
+        "ConfigRegistry",
+        "get_config",
+        "get_config_values",
+        "set_config",
+    ),
+    "paykit.services.downloads": (
+        "DownloadGrant",
+        "DownloadLink",
+        "download_link",
+        "redeem_download",
+    ),
+    "paykit.services.retention": (
+        "DEFAULT_RETENTION",
+        "RetentionPolicy",
+        "RetentionReport",
+        "purge_old_records",
+    ),
+    "paykit.services.reviews": (
+        "RatingSummary",
+        "ReviewOut",
+        "VoteResult",
+        "create_review",
+        "delete_review",
+        "edit_review",
+        "get_review",
+        "hide_review",
+        "list_reviews",
+        "rating_summary",
+        "vote_review_helpful",
+    ),
+    "paykit.gateways.stripe": ("StripeGateway",),
+    "paykit.webhooks": (
+        "WebhookResponse",
+        "handle_webhook",
+        "replay_failed",
+    ),
 }
+_HOME: dict[str, str] = {name: module for module, names in _EXPORTS.items() for name in names}
 
 
 def __getattr__(name: str) -> Any:
-    import importlib
+    """Import the module that holds ``name`` on first use, and keep the value here."""
+    import importlib.util
 
-    if name == "webhooks":
-        return importlib.import_module("paykit.webhooks")
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _HOME.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+    elif name == "__version__":
+        value = _version()
+    elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}"):
+        # A submodule (paykit.services, paykit.security, ...): before names were
+        # loaded lazily, `import paykit` imported them all, and hosts read them so.
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("paykit")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        from paykit._version import __version__
+
+        return __version__
 
 
 __all__ = [

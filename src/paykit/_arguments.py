@@ -25,7 +25,17 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Final,
+    Literal,
+    ParamSpec,
+    TypeVar,
+    get_args,
+    get_origin,
+    overload,
+)
 
 from paykit.errors import (
     ConfigurationError,
@@ -126,12 +136,6 @@ def _instance_of(cls: type) -> Check:
     return lambda v: isinstance(v, cls)
 
 
-def _is_actor(value: Any) -> bool:
-    from paykit.security.policy import Actor
-
-    return isinstance(value, Actor) and _is_str(value.user_id)
-
-
 _NAMED: Final[dict[str, Check]] = {
     "str": _is_str,
     "float": _is_float,
@@ -143,7 +147,6 @@ _NAMED: Final[dict[str, Check]] = {
     "frozenset": lambda v: isinstance(v, frozenset),
     "tuple": lambda v: isinstance(v, tuple),
     "None": lambda v: v is None,
-    "Actor": _is_actor,
 }
 _ANY: Final = frozenset({"Any", "object", "MoneyInput", "Decimal", "Hashable"})
 
@@ -164,24 +167,25 @@ def _members(annotation: str) -> list[str]:
 
 
 def _resolve(space: Mapping[str, Any], name: str) -> type | None:
-    # Imported here: money and pricing use checked() and import nothing from the database.
-    import sqlalchemy as sa
-    import sqlalchemy.orm
+    """The class ``name`` means in a function's module, or one of SQLAlchemy's.
 
-    from paykit import models
-    from paykit.clock import Clock
-    from paykit.gateways import base
+    Only the function's own namespace is searched: this module sits below every
+    other paykit module and imports none of them (the layer rule of
+    docs/architecture.md), so a paykit type an annotation names must be imported
+    at run time by the module that uses it. ``test_layers`` checks that every
+    public function's annotations resolve.
+    """
+    found = space.get(name)
+    if inspect.isclass(found):
+        return found
+    if name in ("Engine", "Connection", "URL", "Session"):
+        # Imported here: money and pricing use checked() and import nothing from the database.
+        import sqlalchemy as sa
+        import sqlalchemy.orm
 
-    for names in (space, vars(models), vars(base), {"Clock": Clock}):
-        found = names.get(name)
-        if inspect.isclass(found):
-            return found
-    if name in ("Engine", "Connection"):
-        return getattr(sa, name)  # type: ignore[no-any-return]
-    if name == "URL":
-        return sa.engine.URL
-    if name == "Session":
-        return sqlalchemy.orm.Session
+        if name == "Session":
+            return sqlalchemy.orm.Session
+        return sa.engine.URL if name == "URL" else getattr(sa, name)
     return None  # a third-party type (stripe.HTTPClient): its own library checks it
 
 
@@ -198,14 +202,32 @@ def _check_for(space: Mapping[str, Any], param: str, annotation: Any) -> Check |
             checks.append(_is_duration(param))
         elif name in _NAMED:
             checks.append(_NAMED[name])
+        elif name == "Actor":
+            checks.append(_is_actor(_resolve(space, name)))
         else:
             cls = _resolve(space, name)
-            if cls is None:
+            if cls is not None:
+                checks.append(_instance_of(cls))
+            elif get_origin(space.get(name)) is Literal:
+                # A Literal alias (pricing.DiscountType): one of its strings, or
+                # a StrEnum member equal to one (models.DiscountType).
+                checks.append(_one_of(frozenset(get_args(space[name]))))
+            else:
                 return None
-            checks.append(_instance_of(cls))
     if len(checks) == 1:
         return checks[0]
     return lambda v: any(check(v) for check in checks)
+
+
+def _one_of(allowed: frozenset[Any]) -> Check:
+    return lambda v: isinstance(v, str) and v in allowed
+
+
+def _is_actor(actor_class: type | None) -> Check:
+    # An actor's user id is text like any other string argument.
+    if actor_class is None:
+        return lambda v: False
+    return lambda v: isinstance(v, actor_class) and _is_str(getattr(v, "user_id", None))
 
 
 def _describe(value: Any) -> str:
@@ -305,6 +327,9 @@ def _checked(func: Callable[P, R], *, any_text: frozenset[str]) -> Callable[P, R
     takes_session = next(iter(signature.parameters), None) == "session"
     checks: dict[str, Check] | None = None
     where = func.__qualname__.removesuffix(".__init__")
+    # The annotations are resolved where the function was written, not where a
+    # decorator between it and checked() was (users._as_system).
+    space = inspect.unwrap(func).__globals__
     params = list(signature.parameters.values())
     positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     keywords = frozenset(
@@ -323,7 +348,7 @@ def _checked(func: Callable[P, R], *, any_text: frozenset[str]) -> Callable[P, R
             checks = {
                 p.name: c
                 for p in signature.parameters.values()
-                if (c := _check_for(func.__globals__, p.name, p.annotation)) is not None
+                if (c := _check_for(space, p.name, p.annotation)) is not None
             }
             for name in any_text:
                 checks[name] = lambda v: isinstance(v, str)

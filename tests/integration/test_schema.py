@@ -115,7 +115,7 @@ def test_no_unexpected_columns(engine: Engine) -> None:
         # Stripe event ordering (migration 0003; docs/schema.md, docs/stripe.md).
         ("subscriptions", "stripe_event_created_at"),
         ("invoices", "stripe_event_created_at"),
-        # Review moderation (migration 0007; docs/schema.md, docs/catalog.md).
+        # Review moderation (migration 0008; docs/schema.md, docs/storefront.md).
         ("product_reviews", "hidden_at"),
     }
     actual = {key for key in _columns(engine) if key[0] in set(seed_schema.models().values())}

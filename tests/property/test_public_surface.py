@@ -711,7 +711,7 @@ def _show(kwargs: dict[str, Any]) -> str:
 @pytest.fixture(autouse=True)
 def _keep_encryption() -> Iterator[None]:
     """configure_encryption is process-wide: put back what was there."""
-    from paykit.security import encryption
+    from paykit import _encryption as encryption
 
     saved = encryption._process_keyring
     yield

@@ -130,7 +130,7 @@ def test_the_scanner_finds_raises() -> None:
     found, _ = scan()
     codes = {r.code for r in found}
     assert {"discount_expired", "order_not_paid", "gateway_timeout", "invalid_text"} <= codes
-    assert any(r.cls == "DiscountError" and r.where.startswith("pricing.py") for r in found)
+    assert any(r.cls == "DiscountError" and r.where.startswith("pricing/") for r in found)
 
 
 def test_every_raised_code_is_registered_to_a_class_that_catches_it() -> None:
@@ -200,18 +200,27 @@ def test_a_code_is_caught_by_its_registered_class(
 
 
 def test_the_registry_imports_nothing_heavy() -> None:
-    # Loaded on its own (not through the paykit package), errors.py must not pull
-    # in SQLAlchemy, pydantic or stripe: adapters import it on hot paths.
-    path = str(SRC / "errors.py")
+    # errors.py must not pull in SQLAlchemy, pydantic or stripe, nor any other
+    # paykit module than its code table: adapters import it on hot paths.
     code = (
-        "import importlib.util, sys\n"
-        f"spec = importlib.util.spec_from_file_location('errors_alone', {path!r})\n"
-        "module = sys.modules['errors_alone'] = importlib.util.module_from_spec(spec)\n"
-        "spec.loader.exec_module(module)\n"
-        "assert module.ERROR_CODES['invalid_amount'].error is module.InvalidAmount\n"
-        "heavy = {'sqlalchemy', 'pydantic', 'stripe', 'paykit'} & set(sys.modules)\n"
-        "print(sorted(heavy))\n"
+        "import sys, paykit.errors as e\n"
+        "assert e.ERROR_CODES['invalid_amount'].error is e.InvalidAmount\n"
+        "heavy = {'sqlalchemy', 'pydantic', 'stripe', 'bcrypt', 'cryptography'}"
+        " & set(sys.modules)\n"
+        "print(sorted(heavy), sorted(m for m in sys.modules if m.startswith('paykit')))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert result.stdout.split() == [
+        "[]",
+        "['paykit',",
+        "'paykit._error_codes',",
+        "'paykit.errors']",
+    ]
+
+
+def test_the_code_table_names_error_classes() -> None:
+    from paykit import _error_codes
+
+    assert {row[0] for row in _error_codes.CODES} <= set(ERROR_CLASSES)
+    assert len(_error_codes.CODES) == len(errors.ERROR_CODES)

@@ -2,6 +2,7 @@
 
 ``FakeGateway`` is in memory and ships with the library for demos and tests;
 ``docs/gateways.md`` describes the Protocol, its rules and the fake's steering ids.
+``StripeGateway`` lives in :mod:`paykit.stripe` and is loaded on first use.
 """
 
 from __future__ import annotations
@@ -9,43 +10,61 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from paykit.gateways.base import (
+    ENDED_SUBSCRIPTION_STATUSES,
     STRIPE_REFUND_REASONS,
     GatewayCustomer,
+    GatewayInvoice,
+    GatewayInvoiceStatus,
     GatewayPayment,
     GatewayPaymentMethod,
+    GatewayPrice,
+    GatewayProduct,
+    GatewayRecurring,
     GatewayRefund,
     GatewayRefundStatus,
     GatewaySubscription,
+    GatewaySubscriptionItem,
     GatewaySubscriptionStatus,
     PaymentGateway,
     PaymentIntentStatus,
-    subscription_from_stripe,
 )
 from paykit.gateways.fake import FakeGateway
 
 if TYPE_CHECKING:
-    from paykit.gateways.stripe import StripeGateway
+    from paykit.stripe.billing import subscription_from_stripe
+    from paykit.stripe.gateway import StripeGateway
 
 
 def __getattr__(name: str) -> Any:
-    # StripeGateway is imported on first use, so `import paykit` never loads the
-    # stripe SDK (about 0.2 s) for hosts that do not use it.
+    # Loaded on first use, so `import paykit` never loads paykit.stripe nor the
+    # stripe SDK (about 0.2 s) for hosts that do not use them.
     if name == "StripeGateway":
-        from paykit.gateways.stripe import StripeGateway
+        from paykit.stripe.gateway import StripeGateway
 
         return StripeGateway
+    if name == "subscription_from_stripe":
+        from paykit.stripe.billing import subscription_from_stripe
+
+        return subscription_from_stripe
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
+    "ENDED_SUBSCRIPTION_STATUSES",
     "STRIPE_REFUND_REASONS",
     "FakeGateway",
     "GatewayCustomer",
+    "GatewayInvoice",
+    "GatewayInvoiceStatus",
     "GatewayPayment",
     "GatewayPaymentMethod",
+    "GatewayPrice",
+    "GatewayProduct",
+    "GatewayRecurring",
     "GatewayRefund",
     "GatewayRefundStatus",
     "GatewaySubscription",
+    "GatewaySubscriptionItem",
     "GatewaySubscriptionStatus",
     "PaymentGateway",
     "PaymentIntentStatus",

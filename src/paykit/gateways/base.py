@@ -2,14 +2,14 @@
 
 Services talk to a payment processor only through :class:`PaymentGateway`.
 Everything crossing the seam is paykit's own small frozen dataclasses holding
-integer minor units (cents; yen for JPY), never a vendor SDK object, so a
-service cannot come to depend on one processor's client library.
+integer minor units (cents; yen for JPY), never a vendor SDK object and never
+a vendor's JSON, so a service cannot come to depend on one processor. The
+mapping from Stripe's objects to these types lives in :mod:`paykit.stripe`.
 
 Currency codes in the result types are upper-case ISO 4217 (``"USD"``), the
-form paykit stores. Gateways accept any case on input. The ``raw`` mappings
-(subscriptions, prices, products) are Stripe-shaped and keep Stripe's
-lower-case codes and Unix timestamps, because sync code reads them like a
-webhook payload.
+form paykit stores. Gateways accept any case on input. Each snapshot may
+carry the gateway's own object in ``raw``, for logging and debugging; no
+service reads it.
 """
 
 from __future__ import annotations
@@ -17,26 +17,45 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from paykit.errors import ValidationError
+if TYPE_CHECKING:
+    from paykit.stripe.billing import subscription_from_stripe
 
 __all__ = [
+    "ENDED_SUBSCRIPTION_STATUSES",
     "STRIPE_REFUND_REASONS",
     "GatewayCustomer",
+    "GatewayInvoice",
+    "GatewayInvoiceStatus",
     "GatewayPayment",
     "GatewayPaymentMethod",
+    "GatewayPrice",
+    "GatewayProduct",
+    "GatewayRecurring",
     "GatewayRefund",
     "GatewayRefundStatus",
     "GatewaySubscription",
+    "GatewaySubscriptionItem",
     "GatewaySubscriptionStatus",
     "PaymentGateway",
     "PaymentIntentStatus",
     "subscription_from_stripe",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Kept for imports from before paykit.stripe existed; loaded on first use so
+    # that importing the seam never imports a vendor's mapping.
+    if name == "subscription_from_stripe":
+        from paykit.stripe.billing import subscription_from_stripe
+
+        return subscription_from_stripe
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 STRIPE_REFUND_REASONS: frozenset[str] = frozenset(
     {"duplicate", "fraudulent", "requested_by_customer"}
@@ -70,7 +89,7 @@ class GatewayRefundStatus(StrEnum):
 
 
 class GatewaySubscriptionStatus(StrEnum):
-    """The status of a subscription; the values are Stripe's."""
+    """The status of a subscription at the gateway (spelled as Stripe spells it)."""
 
     INCOMPLETE = "incomplete"
     INCOMPLETE_EXPIRED = "incomplete_expired"
@@ -80,6 +99,22 @@ class GatewaySubscriptionStatus(StrEnum):
     CANCELED = "canceled"
     UNPAID = "unpaid"
     PAUSED = "paused"
+
+
+ENDED_SUBSCRIPTION_STATUSES: frozenset[GatewaySubscriptionStatus] = frozenset(
+    {GatewaySubscriptionStatus.CANCELED, GatewaySubscriptionStatus.INCOMPLETE_EXPIRED}
+)
+"""Statuses a subscription never leaves: it can no longer be updated, cancelled or resumed."""
+
+
+class GatewayInvoiceStatus(StrEnum):
+    """The status of an invoice at the gateway; it only moves forward."""
+
+    DRAFT = "draft"
+    OPEN = "open"
+    PAID = "paid"
+    VOID = "void"
+    UNCOLLECTIBLE = "uncollectible"
 
 
 def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -167,12 +202,27 @@ class GatewayPaymentMethod:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class GatewaySubscription:
-    """The fields of a subscription that paykit stores, plus the Stripe-shaped ``raw``.
+class GatewaySubscriptionItem:
+    """One item (a price times a quantity) of a subscription."""
 
-    Times are aware UTC datetimes. ``unit_amount_minor`` is the price's unit
-    amount; ``currency`` is upper case. Build one from a Stripe object or a
-    webhook payload with :func:`subscription_from_stripe`.
+    id: str | None
+    price_id: str
+    product_id: str | None
+    quantity: int
+    unit_amount_minor: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewaySubscription:
+    """The fields of a subscription that paykit stores.
+
+    Times are aware UTC datetimes. The price fields are those of the first
+    item, the only one paykit models (``items`` holds them all);
+    ``unit_amount_minor`` is the price's unit amount; ``currency`` is upper
+    case. ``cancel_at`` is a scheduled cancellation time, if any. ``raw`` is
+    the gateway's own object (Stripe-shaped for StripeGateway and FakeGateway),
+    not read by any service. Build one from a Stripe object with
+    :func:`paykit.stripe.subscription_from_stripe`.
     """
 
     id: str
@@ -189,68 +239,92 @@ class GatewaySubscription:
     canceled_at: datetime | None = None
     trial_start: datetime | None = None
     trial_end: datetime | None = None
+    cancel_at: datetime | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict, hash=False)
+    items: tuple[GatewaySubscriptionItem, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, hash=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", GatewaySubscriptionStatus(self.status))
         object.__setattr__(self, "currency", self.currency.upper())
+        object.__setattr__(self, "metadata", _frozen_mapping(self.metadata))
+        object.__setattr__(self, "items", tuple(self.items))
         # A deep copy, so the caller can neither see later changes to the
         # gateway's own record nor make any.
         object.__setattr__(self, "raw", MappingProxyType(copy.deepcopy(dict(self.raw))))
 
 
-def _timestamp(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    return datetime.fromtimestamp(int(value), tz=UTC)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewayInvoice:
+    """A subscription invoice, in integer minor units.
 
-
-def subscription_from_stripe(obj: Mapping[str, Any]) -> GatewaySubscription:
-    """Read a Stripe-shaped subscription object (API response or webhook payload).
-
-    The current period is read from the first item, where Stripe has kept it
-    since API version 2025-03-31, and from the top level for older payloads.
-    Only single-item subscriptions are modelled; further items stay in ``raw``.
+    ``subscription_id`` is ``None`` for an invoice that bills no subscription
+    (paykit stores only subscription invoices). ``number`` is ``None`` until
+    the invoice is finalized. ``period_start``/``period_end`` is the service
+    period billed. ``raw`` is the gateway's own object, not read by services.
     """
-    items = obj.get("items") or {}
-    data = items.get("data") or []
-    if not data:
-        raise ValidationError(
-            f"subscription {obj.get('id')!r} has no items", code="invalid_argument"
-        )
-    item = data[0]
-    price = item.get("price") or {}
-    product = price.get("product")
-    if isinstance(product, Mapping):  # expanded
-        product = product.get("id")
-    customer = obj["customer"]
-    if isinstance(customer, Mapping):  # expanded
-        customer = customer["id"]
-    start = item.get("current_period_start", obj.get("current_period_start"))
-    end = item.get("current_period_end", obj.get("current_period_end"))
-    period_start = _timestamp(start)
-    period_end = _timestamp(end)
-    if period_start is None or period_end is None:
-        raise ValidationError(
-            f"subscription {obj.get('id')!r} has no current period", code="invalid_argument"
-        )
-    return GatewaySubscription(
-        id=str(obj["id"]),
-        customer_id=str(customer),
-        status=GatewaySubscriptionStatus(obj["status"]),
-        price_id=str(price["id"]),
-        product_id=None if product is None else str(product),
-        quantity=int(item.get("quantity") or 1),
-        unit_amount_minor=price.get("unit_amount"),
-        currency=str(obj.get("currency") or price.get("currency") or ""),
-        current_period_start=period_start,
-        current_period_end=period_end,
-        cancel_at_period_end=bool(obj.get("cancel_at_period_end")),
-        canceled_at=_timestamp(obj.get("canceled_at")),
-        trial_start=_timestamp(obj.get("trial_start")),
-        trial_end=_timestamp(obj.get("trial_end")),
-        raw=obj,
-    )
+
+    id: str
+    subscription_id: str | None
+    status: GatewayInvoiceStatus
+    currency: str
+    number: str | None
+    subtotal_minor: int
+    tax_minor: int
+    total_minor: int
+    amount_paid_minor: int
+    amount_due_minor: int
+    period_start: datetime
+    period_end: datetime
+    due_date: datetime | None = None
+    paid_at: datetime | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, hash=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", GatewayInvoiceStatus(self.status))
+        object.__setattr__(self, "currency", self.currency.upper())
+        object.__setattr__(self, "raw", MappingProxyType(copy.deepcopy(dict(self.raw))))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewayRecurring:
+    """How often a recurring price bills, and its default trial."""
+
+    interval: str | None
+    interval_count: int = 1
+    trial_period_days: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewayPrice:
+    """A price at the gateway; ``recurring`` is ``None`` for a one-time price."""
+
+    id: str
+    product_id: str | None
+    currency: str
+    unit_amount_minor: int | None
+    recurring: GatewayRecurring | None = None
+    nickname: str | None = None
+    active: bool = True
+    raw: Mapping[str, Any] = field(default_factory=dict, hash=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "currency", self.currency.upper())
+        object.__setattr__(self, "raw", MappingProxyType(copy.deepcopy(dict(self.raw))))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewayProduct:
+    """A product at the gateway."""
+
+    id: str
+    name: str
+    description: str | None = None
+    active: bool = True
+    raw: Mapping[str, Any] = field(default_factory=dict, hash=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "raw", MappingProxyType(copy.deepcopy(dict(self.raw))))
 
 
 @runtime_checkable
@@ -379,12 +453,12 @@ class PaymentGateway(Protocol):
         """Detach a payment method from its customer; it cannot be used again."""
         ...
 
-    def retrieve_price(self, price_id: str) -> Mapping[str, Any]:
-        """A Stripe-shaped price object."""
+    def retrieve_price(self, price_id: str) -> GatewayPrice:
+        """A price, to import it into the catalogue when a subscription refers to it."""
         ...
 
-    def retrieve_product(self, product_id: str) -> Mapping[str, Any]:
-        """A Stripe-shaped product object."""
+    def retrieve_product(self, product_id: str) -> GatewayProduct:
+        """A product, imported with the first of its prices."""
         ...
 
     def retrieve_subscription(self, subscription_id: str) -> GatewaySubscription:

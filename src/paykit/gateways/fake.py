@@ -48,12 +48,13 @@ from paykit.gateways.base import (
     GatewayCustomer,
     GatewayPayment,
     GatewayPaymentMethod,
+    GatewayPrice,
+    GatewayProduct,
     GatewayRefund,
     GatewayRefundStatus,
     GatewaySubscription,
     GatewaySubscriptionStatus,
     PaymentIntentStatus,
-    subscription_from_stripe,
 )
 
 if TYPE_CHECKING:
@@ -879,17 +880,21 @@ class FakeGateway:
 
     # ----------------------------------------------------------------- catalogue
 
-    def retrieve_price(self, price_id: str) -> Mapping[str, Any]:
-        """A Stripe-shaped price (a copy)."""
+    def retrieve_price(self, price_id: str) -> GatewayPrice:
+        """The price; its Stripe-shaped record (a copy) is in ``raw``."""
+        from paykit.stripe.objects import price_from_stripe
+
         self._enter("retrieve_price", price_id=price_id)
         with self._lock:
-            return copy.deepcopy(self._price(price_id))
+            return price_from_stripe(copy.deepcopy(self._price(price_id)))
 
-    def retrieve_product(self, product_id: str) -> Mapping[str, Any]:
-        """A Stripe-shaped product (a copy)."""
+    def retrieve_product(self, product_id: str) -> GatewayProduct:
+        """The product; its Stripe-shaped record (a copy) is in ``raw``."""
+        from paykit.stripe.objects import product_from_stripe
+
         self._enter("retrieve_product", product_id=product_id)
         with self._lock:
-            return copy.deepcopy(self._product(product_id))
+            return product_from_stripe(copy.deepcopy(self._product(product_id)))
 
     # ----------------------------------------------------------------- subscriptions
 
@@ -1375,6 +1380,9 @@ class FakeGateway:
         return sub
 
     def _subscription_view(self, subscription_id: str) -> GatewaySubscription:
+        # The fake keeps Stripe-shaped records; paykit.stripe reads them (loaded on first use).
+        from paykit.stripe.billing import subscription_from_stripe
+
         return subscription_from_stripe(self._subscription(subscription_id).raw)
 
     def _customer(self, customer_id: str) -> GatewayCustomer:

@@ -12,7 +12,8 @@
 * :data:`JSONDocument` is JSONB on PostgreSQL and JSON text on SQLite;
   :data:`StringArray` is ``TEXT[]`` on PostgreSQL and a JSON list on SQLite.
 * :class:`EncryptedText`, :class:`EncryptedJSON` and :class:`EncryptedDateTime`
-  are ``TEXT`` holding AES-GCM ciphertext (``paykit.security.encryption``):
+  are ``TEXT`` holding AES-GCM ciphertext (``paykit._encryption``, public as
+  ``paykit.security.encryption``):
   personal data at rest. They cannot be searched or compared in SQL.
 
 These types are used by the shipped migrations, so their storage format is
@@ -31,7 +32,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from paykit.security.encryption import decrypt_value, encrypt_value
+from paykit._encryption import decrypt_value, encrypt_value
 
 __all__ = [
     "EncryptedDateTime",

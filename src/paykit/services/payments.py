@@ -10,6 +10,8 @@ update.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -23,12 +25,8 @@ from paykit.money import to_minor_units
 from paykit.schemas.base import check_text
 from paykit.services._audit import record_audit
 from paykit.services._sql import savepoint
-from paykit.services.orders import (
-    OrderResult,
-    PaymentInfo,
-    _order,
-    apply_payment,
-)
+from paykit.services.orders.lifecycle import apply_payment, get_order
+from paykit.services.orders.results import OrderResult, PaymentInfo
 
 __all__ = ["pay_order"]
 
@@ -80,10 +78,33 @@ def pay_order(
         check_text(payment_method_id, "payment_method_id", max_length=255)
     if idempotency_key is not None:
         check_text(idempotency_key, "idempotency_key", max_length=255)
-    order = _order(session, check_text(order_id, "order_id", max_length=64))
+    order = get_order(session, check_text(order_id, "order_id", max_length=64))
     if order.payment_status in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED):
         info = PaymentInfo(order.stripe_payment_intent_id, "succeeded")
         return OrderResult(order, info, replayed=True)
+    payment_id = _payable(order)
+    key = f"paykit:pay:{order.id}:{idempotency_key or payment_method_id or 'attached'}"
+    now = resolve_clock(clock).now()
+    _match_amount(gateway, order, payment_id, key)
+    try:
+        payment = gateway.confirm_payment(
+            payment_id, payment_method_id=payment_method_id, idempotency_key=key
+        )
+    except PaymentDeclined as exc:
+        raise _declined(session, order, payment_id, exc, now, context) from exc
+    except GatewayError:
+        # Not confirmable: it succeeded, was cancelled or is processing already
+        # (another attempt won). The gateway's state is the truth to apply.
+        payment = gateway.retrieve_payment(payment_id)
+        if payment.status not in _SETTLED:
+            raise
+    return OrderResult(
+        _record(session, order, payment, clock, context), PaymentInfo.from_gateway(payment)
+    )
+
+
+def _payable(order: Order) -> str:
+    """The payment of an order that can be paid, or ``InvalidState``."""
     if order.status is OrderStatus.CANCELLED:
         raise InvalidState(
             f"order {order.order_number} is cancelled; it cannot be paid",
@@ -95,43 +116,37 @@ def pay_order(
             f"order {order.order_number} is {order.status.value}; it cannot be paid",
             details={"order_id": order.id},
         )
-    payment_id = order.stripe_payment_intent_id
-    if payment_id is None:  # only free orders have none, and they are completed
+    if order.stripe_payment_intent_id is None:  # only free orders have none, and they are completed
         raise InvalidState(
             f"order {order.order_number} has no payment", details={"order_id": order.id}
         )
-    key = f"paykit:pay:{order.id}:{idempotency_key or payment_method_id or 'attached'}"
-    now = resolve_clock(clock).now()
-    _match_amount(gateway, order, payment_id, key)
-    try:
-        payment = gateway.confirm_payment(
-            payment_id, payment_method_id=payment_method_id, idempotency_key=key
-        )
-    except PaymentDeclined as exc:
-        record_audit(
-            session,
-            action="order.payment_declined",
-            resource="orders",
-            resource_id=order.id,
-            now=now,
-            actor_id=order.user_id,
-            new={"payment_id": payment_id, "decline_code": exc.decline_code},
-            context=context,
-        )
-        session.flush()
-        raise PaymentDeclined(
-            exc.message,
-            decline_code=exc.decline_code,
-            details={**exc.details, "order_id": order.id},
-        ) from exc
-    except GatewayError:
-        # Not confirmable: it succeeded, was cancelled or is processing already
-        # (another attempt won). The gateway's state is the truth to apply.
-        payment = gateway.retrieve_payment(payment_id)
-        if payment.status not in _SETTLED:
-            raise
-    return OrderResult(
-        _record(session, order, payment, clock, context), PaymentInfo.from_gateway(payment)
+    return order.stripe_payment_intent_id
+
+
+def _declined(
+    session: Session,
+    order: Order,
+    payment_id: str,
+    exc: PaymentDeclined,
+    now: datetime,
+    context: RequestContext | None,
+) -> PaymentDeclined:
+    """Audit a declined attempt; the error to raise names the order."""
+    record_audit(
+        session,
+        action="order.payment_declined",
+        resource="orders",
+        resource_id=order.id,
+        now=now,
+        actor_id=order.user_id,
+        new={"payment_id": payment_id, "decline_code": exc.decline_code},
+        context=context,
+    )
+    session.flush()
+    return PaymentDeclined(
+        exc.message,
+        decline_code=exc.decline_code,
+        details={**exc.details, "order_id": order.id},
     )
 
 

@@ -30,7 +30,7 @@ from paykit.gateways.base import GatewayPayment, PaymentGateway, PaymentIntentSt
 from paykit.models import AuditLog, Order, OrderStatus, PaymentStatus
 from paykit.money import to_minor_units
 from paykit.services._audit import record_audit
-from paykit.services.orders import _close_unpaid, apply_payment
+from paykit.services.orders.lifecycle import apply_payment, close_unpaid
 
 __all__ = [
     "DEFAULT_HOLD",
@@ -111,7 +111,7 @@ def release_expired_orders(
     for order in orders:
         payment = truths[order.id]
         if payment is None or payment.status is PaymentIntentStatus.CANCELED:
-            won = _close_unpaid(
+            won = close_unpaid(
                 session,
                 order,
                 payment_status=PaymentStatus.CANCELLED,

@@ -124,58 +124,37 @@ def _insert_refund(session: Session, values: dict[str, Any]) -> bool:
     return session.execute(statement).scalar_one_or_none() is not None
 
 
-@checked
-def issue_refund(
+def _claim(
     session: Session,
-    *,
     order_id: str,
-    reason: RefundReason | str,
-    gateway: PaymentGateway,
-    amount: Decimal | int | str | None = None,
-    notes: str | None = None,
-    actor_id: str | None = None,
-    actor: Actor | None = None,
-    clock: Clock | None = None,
-    idempotency_key: str | None = None,
-    context: RequestContext | None = None,
-) -> Refund:
-    """Refund a paid order, fully (``amount=None``: all that is still refundable) or in part.
+    order: Order,
+    requested: Decimal | None,
+    reason: RefundReason,
+    idempotency_key: str,
+    now: datetime,
+) -> Refund | None:
+    """Claim the key; the refund an earlier call with it made, if any."""
+    fingerprint = _idempotency.request_hash(
+        {"order_id": order_id, "amount": str(requested), "reason": reason.value}
+    )
+    record = _idempotency.claim(
+        session,
+        scope=SCOPE_REFUND,
+        key=idempotency_key,
+        fingerprint=fingerprint,
+        now=now,
+        user_id=order.user_id,
+    )
+    if record is not None and record.resource_id is not None:
+        return session.get(Refund, record.resource_id)
+    return None
 
-    Only active SUPPORT and ADMIN users (``actor``, or its id as ``actor_id``)
-    may refund (``PermissionDenied``); only paid orders can be refunded; never more than
-    paid minus refunded (``RefundExceedsPaid``). The Refund row takes the
-    gateway's status; ``Order.refunded_amount`` is the sum of SUCCEEDED refunds,
-    and the order becomes REFUNDED exactly when that reaches its total.
 
-    The gateway call is made with no row lock held; the gateway also refuses to
-    refund more than it charged, and a conditional update keeps
-    ``refunded_amount <= total_amount`` in the database, so parallel refunds can
-    never exceed what was paid. The same ``idempotency_key`` gives one refund and
-    one gateway call.
-    """
-    now = resolve_clock(clock).now()
-    acting_user = _actor(session, actor_id, actor)
-    refund_reason = _reason(reason)
-    order = session.get(Order, order_id, populate_existing=True)
-    if order is None:
-        raise NotFound(f"order {order_id} not found", details={"order_id": order_id})
-    requested = None if amount is None else as_money(amount, order.currency, field="amount")
-    if idempotency_key is not None:
-        fingerprint = _idempotency.request_hash(
-            {"order_id": order_id, "amount": str(requested), "reason": refund_reason.value}
-        )
-        record = _idempotency.claim(
-            session,
-            scope=SCOPE_REFUND,
-            key=idempotency_key,
-            fingerprint=fingerprint,
-            now=now,
-            user_id=order.user_id,
-        )
-        if record is not None and record.resource_id is not None:
-            existing = session.get(Refund, record.resource_id)
-            if existing is not None:
-                return existing
+def _refundable(
+    session: Session, order: Order, requested: Decimal | None, amount: object
+) -> Decimal:
+    """The amount to refund: ``requested``, or all that is left when None; refused
+    when the order is unpaid or free, or more than is left is asked for."""
     if order.total_amount == 0 and order.payment_status is PaymentStatus.SUCCEEDED:
         raise RefundError(
             f"order {order.order_number} was free: there is no payment to refund",
@@ -213,10 +192,56 @@ def issue_refund(
             f"refund of {requested} {order.currency} exceeds the {left} still refundable",
             details={"order_id": order.id, "refundable": str(left), "requested": str(requested)},
         )
+    return requested
+
+
+@checked
+def issue_refund(
+    session: Session,
+    *,
+    order_id: str,
+    reason: RefundReason | str,
+    gateway: PaymentGateway,
+    amount: Decimal | int | str | None = None,
+    notes: str | None = None,
+    actor_id: str | None = None,
+    actor: Actor | None = None,
+    clock: Clock | None = None,
+    idempotency_key: str | None = None,
+    context: RequestContext | None = None,
+) -> Refund:
+    """Refund a paid order, fully (``amount=None``: all that is still refundable) or in part.
+
+    Only active SUPPORT and ADMIN users (``actor``, or its id as ``actor_id``)
+    may refund (``PermissionDenied``); only paid orders can be refunded; never more than
+    paid minus refunded (``RefundExceedsPaid``). The Refund row takes the
+    gateway's status; ``Order.refunded_amount`` is the sum of SUCCEEDED refunds,
+    and the order becomes REFUNDED exactly when that reaches its total.
+
+    The gateway call is made with no row lock held; the gateway also refuses to
+    refund more than it charged, and a conditional update keeps
+    ``refunded_amount <= total_amount`` in the database, so parallel refunds can
+    never exceed what was paid. The same ``idempotency_key`` gives one refund and
+    one gateway call.
+    """
+    now = resolve_clock(clock).now()
+    acting_user = _actor(session, actor_id, actor)
+    refund_reason = _reason(reason)
+    order = session.get(Order, order_id, populate_existing=True)
+    if order is None:
+        raise NotFound(f"order {order_id} not found", details={"order_id": order_id})
+    requested = None if amount is None else as_money(amount, order.currency, field="amount")
+    if idempotency_key is not None:
+        existing = _claim(session, order_id, order, requested, refund_reason, idempotency_key, now)
+        if existing is not None:
+            return existing
+    requested = _refundable(session, order, requested, amount)
+    payment_id = order.stripe_payment_intent_id
+    assert payment_id is not None  # _refundable refuses an order without a payment
     gateway_key = f"paykit:refund:{idempotency_key or new_id()}"
     try:
         result = gateway.create_refund(
-            payment_id=order.stripe_payment_intent_id,
+            payment_id=payment_id,
             amount_minor=to_minor_units(requested, order.currency),
             reason=_STRIPE_REASONS.get(refund_reason),
             metadata={"paykit_order_id": order.id, "paykit_reason": refund_reason.value},

@@ -3,7 +3,9 @@
 Two directions:
 
 * **Gateway → database.** :func:`sync_subscription` and :func:`sync_invoice`
-  upsert a row from a Stripe object or event payload. Events arrive duplicated
+  upsert a row from a neutral gateway snapshot (``GatewaySubscription``,
+  ``GatewayInvoice``); a Stripe object or event payload is read into one by
+  :mod:`paykit.stripe.events`, loaded only then. Events arrive duplicated
   and out of order, so each row remembers the ``created`` time of the newest
   event applied to it (``stripe_event_created_at``): an older event is skipped,
   an event of the same second is settled by asking the gateway (subscriptions)
@@ -18,10 +20,9 @@ Two directions:
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar, cast
 
@@ -39,13 +40,17 @@ from paykit.errors import (
     GatewayError,
     InvalidState,
     NotFound,
-    PaykitError,
     ValidationError,
 )
-from paykit.gateways.base import GatewaySubscription, PaymentGateway, subscription_from_stripe
+from paykit.gateways.base import (
+    GatewayInvoice,
+    GatewayInvoiceStatus,
+    GatewayPrice,
+    GatewaySubscription,
+    GatewaySubscriptionStatus,
+    PaymentGateway,
+)
 from paykit.models import (
-    Discount,
-    DiscountUsage,
     Invoice,
     InvoiceStatus,
     Price,
@@ -59,11 +64,10 @@ from paykit.models import (
     UserStatus,
     new_id,
 )
-from paykit.models.discounts import code_matches
 from paykit.models.types import UTCDateTime
 from paykit.money import from_minor_units
 from paykit.security.policy import Action, Actor, acting_user_id, authorize_owner
-from paykit.services import _idempotency
+from paykit.services import _idempotency, discounts
 from paykit.services._audit import record_audit
 from paykit.services._sql import affected
 
@@ -79,27 +83,27 @@ __all__ = [
     "sync_subscription",
 ]
 
-SUBSCRIPTION_STATUSES: Mapping[str, SubscriptionStatus] = {
-    "trialing": SubscriptionStatus.TRIALING,
-    "active": SubscriptionStatus.ACTIVE,
-    "past_due": SubscriptionStatus.PAST_DUE,
-    # Stripe spells it with one L; the seed's enum with two.
-    "canceled": SubscriptionStatus.CANCELLED,
-    "unpaid": SubscriptionStatus.UNPAID,
-    "incomplete": SubscriptionStatus.INCOMPLETE,
-    "incomplete_expired": SubscriptionStatus.INCOMPLETE_EXPIRED,
-    "paused": SubscriptionStatus.PAUSED,
+SUBSCRIPTION_STATUSES: Mapping[GatewaySubscriptionStatus, SubscriptionStatus] = {
+    GatewaySubscriptionStatus.TRIALING: SubscriptionStatus.TRIALING,
+    GatewaySubscriptionStatus.ACTIVE: SubscriptionStatus.ACTIVE,
+    GatewaySubscriptionStatus.PAST_DUE: SubscriptionStatus.PAST_DUE,
+    # The gateway spells it with one L (as Stripe does); the seed's enum with two.
+    GatewaySubscriptionStatus.CANCELED: SubscriptionStatus.CANCELLED,
+    GatewaySubscriptionStatus.UNPAID: SubscriptionStatus.UNPAID,
+    GatewaySubscriptionStatus.INCOMPLETE: SubscriptionStatus.INCOMPLETE,
+    GatewaySubscriptionStatus.INCOMPLETE_EXPIRED: SubscriptionStatus.INCOMPLETE_EXPIRED,
+    GatewaySubscriptionStatus.PAUSED: SubscriptionStatus.PAUSED,
 }
-"""Stripe's subscription statuses → paykit's; an unknown status is refused, never guessed."""
+"""Gateway subscription statuses → paykit's (the keys compare equal to Stripe's words)."""
 
-INVOICE_STATUSES: Mapping[str, InvoiceStatus] = {
-    "draft": InvoiceStatus.DRAFT,
-    "open": InvoiceStatus.OPEN,
-    "paid": InvoiceStatus.PAID,
-    "void": InvoiceStatus.VOID,
-    "uncollectible": InvoiceStatus.UNCOLLECTIBLE,
+INVOICE_STATUSES: Mapping[GatewayInvoiceStatus, InvoiceStatus] = {
+    GatewayInvoiceStatus.DRAFT: InvoiceStatus.DRAFT,
+    GatewayInvoiceStatus.OPEN: InvoiceStatus.OPEN,
+    GatewayInvoiceStatus.PAID: InvoiceStatus.PAID,
+    GatewayInvoiceStatus.VOID: InvoiceStatus.VOID,
+    GatewayInvoiceStatus.UNCOLLECTIBLE: InvoiceStatus.UNCOLLECTIBLE,
 }
-"""Stripe's invoice statuses → paykit's."""
+"""Gateway invoice statuses → paykit's."""
 
 # An invoice only moves forward: draft → open → (uncollectible →) paid or void.
 # Two events of one second are ordered by this rank.
@@ -147,58 +151,26 @@ _INVOICE_FIELDS = (
 # --------------------------------------------------------------------- reading input
 
 
-def _timestamp(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    return datetime.fromtimestamp(int(value), tz=UTC)
+def _read_subscription_input(
+    subscription: GatewaySubscription | Mapping[str, Any] | Any,
+) -> tuple[GatewaySubscription, datetime | None]:
+    """The snapshot and its event time; anything but a snapshot is read as Stripe's."""
+    if isinstance(subscription, GatewaySubscription):
+        return subscription, None
+    from paykit.stripe.events import read_subscription  # Stripe-shaped input only
+
+    return read_subscription(subscription)
 
 
-def _unwrap(obj: Any, expected: str) -> tuple[dict[str, Any], datetime | None]:
-    """(the Stripe object, the event's created time or None) from any accepted input."""
-    if isinstance(obj, GatewaySubscription):
-        return dict(obj.raw), None
-    if not isinstance(obj, Mapping) and hasattr(obj, "to_dict"):
-        # A stripe.StripeObject since stripe 15; before, it is a dict (and its
-        # to_dict is deprecated), so it is read as the Mapping it is.
-        obj = obj.to_dict()
-    if not isinstance(obj, Mapping):
-        raise ValidationError(f"expected a Stripe {expected} object or event payload")
-    if obj.get("object") == "event":
-        inner = (obj.get("data") or {}).get("object")
-        if not isinstance(inner, Mapping) or inner.get("object") != expected:
-            raise ValidationError(
-                f"event {obj.get('id')} does not carry a {expected}",
-                details={"event_id": obj.get("id"), "type": obj.get("type")},
-            )
-        return dict(inner), _timestamp(obj.get("created"))
-    if obj.get("object") not in (expected, None):
-        raise ValidationError(
-            f"expected a Stripe {expected}, got {obj.get('object')!r}",
-            details={"object": obj.get("object")},
-        )
-    return dict(obj), None
+def _read_invoice_input(
+    invoice: GatewayInvoice | Mapping[str, Any] | Any,
+) -> tuple[GatewayInvoice | None, datetime | None]:
+    """The snapshot (``None``: no subscription's) and its event time, as above."""
+    if isinstance(invoice, GatewayInvoice):
+        return invoice, None
+    from paykit.stripe.events import read_invoice  # Stripe-shaped input only
 
-
-@contextmanager
-def _malformed(expected: str) -> Iterator[None]:
-    """A gateway object that is not the shape Stripe sends: a ValidationError, not a crash."""
-    try:
-        yield
-    except PaykitError:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
-        raise ValidationError(
-            f"not a well-formed Stripe {expected} ({type(exc).__name__}: {exc})"[:300],
-            code="invalid_argument",
-        ) from None
-
-
-def _id_of(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, Mapping):
-        return str(value["id"])
-    return str(value)
+    return read_invoice(invoice)
 
 
 def _money(minor: Any, currency: str) -> Decimal:
@@ -216,6 +188,12 @@ def _user_by_customer(session: Session, customer_id: str) -> User:
             details={"stripe_customer_id": customer_id},
         )
     return user
+
+
+def _recurring_column(price: GatewayPrice) -> dict[str, Any] | None:
+    if price.recurring is None:
+        return None
+    return {"interval": price.recurring.interval, "interval_count": price.recurring.interval_count}
 
 
 def _import_price(
@@ -236,15 +214,15 @@ def _import_price(
             details={"stripe_price_id": stripe_price_id},
         )
     obj = gateway.retrieve_price(stripe_price_id)
-    stripe_product_id = _id_of(obj.get("product"))
+    stripe_product_id = obj.product_id
     if stripe_product_id is None:
         raise NotFound(f"price {stripe_price_id} has no product", code="unknown_product")
     slug = f"stripe-{stripe_product_id}"
     product = session.scalar(sa.select(Product).where(Product.slug == slug))
     product_obj = None if product is not None else gateway.retrieve_product(stripe_product_id)
-    currency = str(obj["currency"]).upper()
-    unit_amount = _money(obj.get("unit_amount"), currency)
-    recurring = obj.get("recurring")
+    currency = obj.currency
+    unit_amount = _money(obj.unit_amount_minor, currency)
+    recurring = obj.recurring
     try:
         # A parallel delivery may import the same price: the unique slug and
         # stripe_price_id decide, and the loser reads the winner's rows.
@@ -252,19 +230,17 @@ def _import_price(
             if product is None:
                 assert product_obj is not None
                 product = Product(
-                    name=str(product_obj.get("name") or stripe_product_id),
-                    description=str(product_obj.get("description") or ""),
+                    name=product_obj.name or stripe_product_id,
+                    description=product_obj.description or "",
                     slug=slug,
                     type=ProductType.SUBSCRIPTION if recurring else ProductType.ONE_TIME,
-                    status=(
-                        ProductStatus.PUBLISHED
-                        if product_obj.get("active", True)
-                        else ProductStatus.ARCHIVED
-                    ),
+                    status=ProductStatus.PUBLISHED
+                    if product_obj.active
+                    else ProductStatus.ARCHIVED,
                     base_price=unit_amount,
                     currency=currency,
-                    billing_interval=(recurring or {}).get("interval"),
-                    trial_days=int((recurring or {}).get("trial_period_days") or 0),
+                    billing_interval=None if recurring is None else recurring.interval,
+                    trial_days=0 if recurring is None else recurring.trial_period_days or 0,
                     metadata_={"stripe_product_id": stripe_product_id},
                     created_at=now,
                     updated_at=now,
@@ -274,19 +250,12 @@ def _import_price(
             price = Price(
                 product_id=product.id,
                 stripe_price_id=stripe_price_id,
-                nickname=obj.get("nickname"),
+                nickname=obj.nickname,
                 unit_amount=unit_amount,
                 currency=currency,
-                recurring=(
-                    None
-                    if not recurring
-                    else {
-                        "interval": recurring.get("interval"),
-                        "interval_count": recurring.get("interval_count", 1),
-                    }
-                ),
+                recurring=_recurring_column(obj),
                 type=PriceType.RECURRING if recurring else PriceType.ONE_TIME,
-                active=bool(obj.get("active", True)),
+                active=obj.active,
                 created_at=now,
                 updated_at=now,
             )
@@ -523,7 +492,7 @@ def _subscription_values(
     context: RequestContext | None,
     references: _References | None = None,
 ) -> dict[str, Any]:
-    status = SUBSCRIPTION_STATUSES.get(str(sub.status))
+    status = SUBSCRIPTION_STATUSES.get(sub.status)
     if status is None:
         raise ValidationError(f"unknown subscription status {sub.status!r}")
     price: _PriceRef | None = None
@@ -547,7 +516,7 @@ def _subscription_values(
         imported = _import_price(session, sub.price_id, gateway, now, context)
         price = _PriceRef(imported.id, imported.product_id, imported.unit_amount, imported.currency)
     currency = sub.currency or price.currency
-    cancel_at = _timestamp(sub.raw.get("cancel_at"))
+    cancel_at = sub.cancel_at
     # Newer Stripe versions may express "cancel at period end" as cancel_at equal to
     # the period end; both mean the same thing to a host.
     pending_cancel = sub.cancel_at_period_end or (
@@ -573,7 +542,7 @@ def _subscription_values(
             else from_minor_units(int(sub.unit_amount_minor), currency)
         ),
         "quantity": sub.quantity,
-        "metadata_": dict(sub.raw.get("metadata") or {}),
+        "metadata_": dict(sub.metadata),
     }
 
 
@@ -615,10 +584,11 @@ def sync_subscription(
 ) -> Subscription:
     """Upsert the Subscription row (by ``stripe_subscription_id``) from the gateway's state.
 
-    ``subscription`` is a Stripe subscription object (a dict, a
-    ``stripe.StripeObject``, a :class:`GatewaySubscription`) or a whole event
-    payload (``customer.subscription.*``), whose ``created`` orders it; or pass
-    ``event_created`` yourself. The user is found by ``stripe_customer_id``
+    ``subscription`` is a :class:`GatewaySubscription` (what every gateway
+    returns), or a Stripe subscription object (a dict, a ``stripe.StripeObject``)
+    or a whole event payload (``customer.subscription.*``), whose ``created``
+    orders it (read by :mod:`paykit.stripe.events`); or pass ``event_created``
+    yourself. The user is found by ``stripe_customer_id``
     (``NotFound`` code ``unknown_customer`` otherwise); a price not yet in the
     database is fetched through ``gateway`` and created with its product
     (``NotFound`` code ``unknown_price`` without a gateway).
@@ -630,10 +600,7 @@ def sync_subscription(
     nothing. Every change writes an AuditLog row.
     """
     now = resolve_clock(clock).now()
-    with _malformed("subscription"):
-        raw, created = _unwrap(subscription, "subscription")
-        sub = subscription if isinstance(subscription, GatewaySubscription) else None
-        sub = sub or subscription_from_stripe(raw)
+    sub, created = _read_subscription_input(subscription)
     if event_created is not None:
         created = ensure_utc(event_created)
     row, references = _read_subscription(session, sub)
@@ -722,99 +689,40 @@ def _committed(row: Any, values: Mapping[str, Any]) -> None:
 # --------------------------------------------------------------------- sync: invoices
 
 
-def _invoice_subscription_id(raw: Mapping[str, Any]) -> str | None:
-    # Before API 2025-03-31 the id was at the top; since then it is under parent.
-    direct = _id_of(raw.get("subscription"))
-    if direct:
-        return direct
-    parent = raw.get("parent") or {}
-    details = parent.get("subscription_details") or {}
-    return _id_of(details.get("subscription"))
-
-
-_SUBSCRIPTION_LINE = frozenset({"subscription_item_details", "subscription"})
-_ONE_OFF_LINE = frozenset({"invoice_item_details", "invoiceitem"})
-
-
-def _line_rank(line: Mapping[str, Any]) -> int:
-    """0: a subscription line; 1: a subscription proration; 2: a line of unknown kind;
-    3: a one-off item, whose period is when it was added, not a service period (used
-    only when no other line has one).
-
-    The kind is ``parent.type`` since API 2025-03-31, ``type`` before.
-    """
-    parent = line.get("parent")
-    parent = parent if isinstance(parent, Mapping) else {}
-    kind = parent.get("type") or line.get("type")
-    if kind in _ONE_OFF_LINE:
-        return 3
-    if kind not in _SUBSCRIPTION_LINE:
-        return 2
-    details = parent.get("subscription_item_details")
-    details = details if isinstance(details, Mapping) else {}
-    return 1 if details.get("proration") or line.get("proration") else 0
-
-
-def _invoice_period(raw: Mapping[str, Any]) -> tuple[datetime, datetime]:
-    # The subscription line's period is the service period billed; the
-    # invoice's own period_start/end is the window its items were added in.
-    best: tuple[int, datetime, datetime] | None = None
-    for line in (raw.get("lines") or {}).get("data") or []:
-        rank = _line_rank(line)
-        period = line.get("period") or {}
-        if best is not None and best[0] <= rank:
-            continue
-        start, end = _timestamp(period.get("start")), _timestamp(period.get("end"))
-        if start is not None and end is not None:
-            best = (rank, start, end)
-    if best is not None:
-        return best[1], best[2]
-    start, end = _timestamp(raw.get("period_start")), _timestamp(raw.get("period_end"))
-    if start is None or end is None:
-        raise ValidationError(f"invoice {raw.get('id')} has no period")
-    return start, end
-
-
-def _invoice_values(raw: Mapping[str, Any], subscription_id: str) -> dict[str, Any]:
-    status = INVOICE_STATUSES.get(str(raw.get("status")))
-    if status is None:
-        raise ValidationError(f"unknown invoice status {raw.get('status')!r}")
-    currency = str(raw["currency"]).upper()
-    tax = raw.get("tax")
-    if tax is None:
-        tax = sum(int(t.get("amount") or 0) for t in raw.get("total_taxes") or [])
-    start, end = _invoice_period(raw)
-    transitions = raw.get("status_transitions") or {}
+def _invoice_values(invoice: GatewayInvoice, subscription_id: str) -> dict[str, Any]:
+    currency = invoice.currency
     return {
         "subscription_id": subscription_id,
-        # A draft has no number yet; its Stripe id (unique too) holds the place.
-        "number": str(raw.get("number") or raw["id"]),
-        "status": status,
+        # A draft has no number yet; its gateway id (unique too) holds the place.
+        "number": invoice.number or invoice.id,
+        "status": INVOICE_STATUSES[invoice.status],
         "currency": currency,
-        "subtotal": _money(raw.get("subtotal"), currency),
-        "tax": _money(tax, currency),
-        "total": _money(raw.get("total"), currency),
-        "amount_paid": _money(raw.get("amount_paid"), currency),
-        "amount_due": _money(raw.get("amount_due"), currency),
-        "period_start": start,
-        "period_end": end,
-        "due_date": _timestamp(raw.get("due_date")),
-        "paid_at": _timestamp(transitions.get("paid_at")),
+        "subtotal": _money(invoice.subtotal_minor, currency),
+        "tax": _money(invoice.tax_minor, currency),
+        "total": _money(invoice.total_minor, currency),
+        "amount_paid": _money(invoice.amount_paid_minor, currency),
+        "amount_due": _money(invoice.amount_due_minor, currency),
+        "period_start": invoice.period_start,
+        "period_end": invoice.period_end,
+        "due_date": invoice.due_date,
+        "paid_at": invoice.paid_at,
     }
 
 
 @checked
 def sync_invoice(
     session: Session,
-    invoice: Mapping[str, Any] | Any,
+    invoice: GatewayInvoice | Mapping[str, Any] | Any,
     *,
     clock: Clock | None = None,
     gateway: PaymentGateway | None = None,
     event_created: datetime | None = None,
     context: RequestContext | None = None,
 ) -> Invoice | None:
-    """Upsert the Invoice row (``stripe_invoice_id``) from a Stripe invoice or ``invoice.*`` event.
+    """Upsert the Invoice row (``stripe_invoice_id``) from the gateway's invoice.
 
+    ``invoice`` is a :class:`GatewayInvoice`, or a Stripe invoice or
+    ``invoice.*`` event payload (read by :mod:`paykit.stripe.events`).
     Returns ``None`` for an invoice that belongs to no subscription (paykit's
     ``invoices`` table holds subscription invoices only). The subscription is
     synced from ``gateway`` first if it is not in the database yet. A draft's
@@ -824,14 +732,13 @@ def sync_invoice(
     Stripe commonly finalizes and pays an invoice within one second.
     """
     now = resolve_clock(clock).now()
-    with _malformed("invoice"):
-        raw, created = _unwrap(invoice, "invoice")
-        stripe_sub_id = _invoice_subscription_id(raw)
-        if stripe_sub_id is None:
-            return None
-        stripe_id = str(raw["id"])
-        # Read every value before the first write: a malformed invoice changes nothing.
-        values = _invoice_values(raw, "")
+    snapshot, created = _read_invoice_input(invoice)
+    if snapshot is None or snapshot.subscription_id is None:
+        return None
+    stripe_sub_id = snapshot.subscription_id
+    stripe_id = snapshot.id
+    # Read every value before the first write: a malformed invoice changes nothing.
+    values = _invoice_values(snapshot, "")
     if event_created is not None:
         created = ensure_utc(event_created)
     found = session.execute(
@@ -844,7 +751,7 @@ def sync_invoice(
     else:
         if gateway is None:
             raise NotFound(
-                f"subscription {stripe_sub_id} of invoice {raw.get('id')} is not in the database",
+                f"subscription {stripe_sub_id} of invoice {stripe_id} is not in the database",
                 code="unknown_subscription",
                 details={"stripe_subscription_id": stripe_sub_id},
             )
@@ -1001,21 +908,6 @@ def _recurring_price(session: Session, price_id: str) -> Price:
     return price
 
 
-def _discount_for_subscription(session: Session, code: str, now: datetime) -> Discount:
-    discount = session.scalar(sa.select(Discount).where(code_matches(code.strip())))
-    if discount is None:
-        raise DiscountError(f"discount code {code!r} does not exist", code="discount_not_found")
-    if not discount.active:
-        raise DiscountError(f"discount {code!r} is not active", code="discount_inactive")
-    if discount.valid_from is not None and now < discount.valid_from:
-        raise DiscountError(f"discount {code!r} is not valid yet", code="discount_not_yet_valid")
-    if discount.valid_until is not None and now >= discount.valid_until:
-        raise DiscountError(f"discount {code!r} has expired", code="discount_expired")
-    if discount.max_uses is not None and discount.current_uses >= discount.max_uses:
-        raise DiscountError(f"discount {code!r} has been used up", code="discount_exhausted")
-    return discount
-
-
 def _subscription(session: Session, subscription_id: str) -> Subscription:
     row = session.get(Subscription, subscription_id, populate_existing=True)
     if row is None:
@@ -1097,8 +989,20 @@ def subscribe(
     product = session.get(Product, price.product_id)
     assert product is not None
     trial = trial_days if trial_days is not None else (product.trial_days or None)
+    # Every rule of the code, as place_order checks it (services/discounts.py):
+    # the amount is the first period's, the product the plan's.
     discount = (
-        None if discount_code is None else _discount_for_subscription(session, discount_code, now)
+        None
+        if discount_code is None
+        else discounts.check_discount(
+            session,
+            code=discount_code,
+            customer_id=user.id,
+            product_ids=[price.product_id],
+            amount=price.unit_amount * quantity,
+            currency=price.currency,
+            now=now,
+        )
     )
     customer_id = ensure_gateway_customer(session, user, gateway, clock=clock, context=context)
     # The Stripe coupon carries the discount's code as its id (docs/stripe.md).
@@ -1115,33 +1019,24 @@ def subscribe(
     )
     row = sync_subscription(session, result, clock=clock, gateway=gateway, context=context)
     if discount is not None:
-        used = affected(
-            session,
-            sa.update(Discount)
-            .where(
-                Discount.id == discount.id,
-                Discount.active.is_(True),
-                sa.or_(Discount.max_uses.is_(None), Discount.current_uses < Discount.max_uses),
+        try:
+            # The guards that decide, as for an order: the customer's limits under
+            # the customer row lock, then the use itself.
+            discounts.check_customer_limits(session, discount, customer_id=user.id, order_id=None)
+            discounts.take_use(
+                session,
+                discount,
+                customer_id=user.id,
+                order_id=None,
+                amount_saved=Decimal("0.00"),
+                now=now,
             )
-            .values(current_uses=Discount.current_uses + 1, updated_at=now),
-        )
-        if used != 1:
-            # Lost the last use to a parallel caller after the gateway acted: undo it there.
+        except DiscountError:
+            # Lost to a parallel caller after the gateway acted: undo it there.
             gateway.cancel_subscription(
                 result.id, at_period_end=False, idempotency_key=f"{key}:undo"
             )
-            raise DiscountError(
-                f"discount {discount.code!r} has been used up", code="discount_exhausted"
-            )
-        session.add(
-            DiscountUsage(
-                discount_id=discount.id,
-                user_id=user.id,
-                order_id=None,
-                amount_saved=Decimal("0.00"),
-                created_at=now,
-            )
-        )
+            raise
     record_audit(
         session,
         action="subscription.created",

@@ -46,6 +46,8 @@ from paykit.errors import (
 from paykit.gateways import (
     GatewayCustomer,
     GatewayPayment,
+    GatewayPrice,
+    GatewayProduct,
     GatewayRefundStatus,
     GatewaySubscriptionStatus,
     PaymentGateway,
@@ -730,14 +732,17 @@ class GatewayContract:
         self, gateway: PaymentGateway, recurring_price_id: str
     ) -> None:
         price = gateway.retrieve_price(recurring_price_id)
-        assert price["id"] == recurring_price_id
-        assert price["object"] == "price"
-        assert price["unit_amount"] == 2000
-        assert price["currency"] == "usd"
-        assert price["recurring"]["interval"] == "month"
-        product = gateway.retrieve_product(price["product"])
-        assert product["id"] == price["product"]
-        assert product["object"] == "product"
+        assert isinstance(price, GatewayPrice)
+        assert price.id == recurring_price_id
+        assert price.unit_amount_minor == 2000
+        assert price.currency == "USD"
+        assert price.recurring is not None
+        assert price.recurring.interval == "month"
+        assert price.active is True
+        assert price.product_id is not None
+        product = gateway.retrieve_product(price.product_id)
+        assert isinstance(product, GatewayProduct)
+        assert product.id == price.product_id
 
     def test_retrieve_unknown_price_and_product(self, gateway: PaymentGateway) -> None:
         with pytest.raises(NotFound):

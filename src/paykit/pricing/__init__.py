@@ -1,0 +1,47 @@
+"""Pure order pricing: lines, discounts, allocation, tax and refund splits.
+
+No database, no I/O, no clock: the services build the inputs below from
+their rows, pass ``now`` and the discount usage counts in, and persist the
+:class:`PricedOrder` that comes out. Every rule (check order, validity
+window, half-up rounding, largest-remainder allocation, tax on the discounted
+amount, the refund tax split) is written out in ``docs/pricing.md``.
+
+All arithmetic is done on Python integers counted in the currency's minor
+unit, so no decimal context, float or hidden rounding can change a result;
+the only roundings are the documented half-up ones.
+
+The package imports only ``money``, ``clock`` and ``errors`` (layer 4 of
+docs/architecture.md). Its modules, by concern: :mod:`~paykit.pricing.lines`
+(the input lines), :mod:`~paykit.pricing.discounts` (rules, eligibility,
+amount), :mod:`~paykit.pricing.orders` (``price_order``, ``allocate``) and
+:mod:`~paykit.pricing.refunds` (refundable amount, refund split).
+"""
+
+from paykit.pricing.discounts import (
+    DISCOUNT_CHECK_ORDER,
+    DiscountRule,
+    DiscountType,
+    DiscountUsageCounts,
+    check_discount_eligibility,
+    discount_amount,
+)
+from paykit.pricing.lines import LineInput
+from paykit.pricing.orders import PricedLine, PricedOrder, allocate, price_order
+from paykit.pricing.refunds import RefundSplit, refund_split, refundable_amount
+
+__all__ = [
+    "DISCOUNT_CHECK_ORDER",
+    "DiscountRule",
+    "DiscountType",
+    "DiscountUsageCounts",
+    "LineInput",
+    "PricedLine",
+    "PricedOrder",
+    "RefundSplit",
+    "allocate",
+    "check_discount_eligibility",
+    "discount_amount",
+    "price_order",
+    "refund_split",
+    "refundable_amount",
+]

@@ -1,0 +1,513 @@
+"""Order state changes after placing: paid, cancelled, failed, synced with the gateway.
+
+Every change is a conditional UPDATE from the states it may leave (prebuilt in
+:mod:`.statements`); only the one caller whose update won gives counters back
+or grants access, so each effect happens once however many webhooks, polls
+and hosts race.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from paykit._arguments import checked
+from paykit.clock import Clock, resolve_clock
+from paykit.context import RequestContext
+from paykit.errors import GatewayError, InvalidState, NotFound, PaykitError, ValidationError
+from paykit.gateways.base import GatewayPayment, PaymentGateway, PaymentIntentStatus
+from paykit.models import (
+    Order,
+    OrderStatus,
+    PaymentStatus,
+    RefundReason,
+)
+from paykit.money import from_minor_units, to_minor_units
+from paykit.security.policy import Action, Actor, acting_user_id, authorize_owner
+from paykit.services._audit import record_audit
+from paykit.services.orders.reserve import release
+from paykit.services.orders.statements import (
+    CLOSE_UNPAID,
+    DIGITAL_ITEMS,
+    MARK_PAID,
+    MARK_PAID_AS_READ,
+    MOVE_OPEN,
+    OPEN,
+    ORDER,
+    ORDER_BY_PAYMENT,
+    PAID,
+)
+from paykit.services.refunds import record_gateway_refund
+
+__all__ = [
+    "apply_payment",
+    "cancel_order",
+    "close_unpaid",
+    "fail_order_payment",
+    "get_order",
+    "grant_access",
+    "mark_order_paid",
+    "sync_order_payment",
+]
+
+_RETRYABLE = (
+    PaymentIntentStatus.REQUIRES_PAYMENT_METHOD,
+    PaymentIntentStatus.REQUIRES_CONFIRMATION,
+    PaymentIntentStatus.REQUIRES_ACTION,
+)
+
+
+def _won(session: Session, statement: Any, params: dict[str, Any]) -> bool:
+    """Run a state change; True only for the one caller whose update matched.
+    Callers refresh the order once they are done with it."""
+    return int(session.connection().execute(statement, params).rowcount) == 1
+
+
+def _move_open(
+    session: Session, order_id: str, source: OrderStatus, target: OrderStatus, now: datetime
+) -> bool:
+    """PENDING <-> PROCESSING, the payment status following (the two share names)."""
+    params = {
+        "t_order_id": order_id,
+        "t_source": source,
+        "t_target": target,
+        "t_payment_status": PaymentStatus(target.value),
+        "t_now": now,
+    }
+    return _won(session, MOVE_OPEN, params)
+
+
+def grant_access(session: Session, order_id: str, now: datetime) -> None:
+    """Set the access expiry of an order's digital items (none: lifetime access)."""
+    rows = session.execute(DIGITAL_ITEMS, {"order_id": order_id}).all()
+    for item, days in rows:
+        item.access_expires_at = None if days is None else now + timedelta(days=days)
+
+
+def get_order(session: Session, order_id: str) -> Order:
+    """The order, fresh from the database, or ``NotFound``."""
+    order = session.scalar(ORDER, {"order_id": order_id})
+    if order is None:
+        raise NotFound(f"order {order_id} not found", details={"order_id": order_id})
+    return order
+
+
+def _order_by_payment(session: Session, payment_id: str) -> Order:
+    order = session.scalar(ORDER_BY_PAYMENT, {"payment_id": payment_id})
+    if order is None:
+        raise NotFound(f"no order for payment {payment_id}", details={"payment_id": payment_id})
+    return order
+
+
+# --- a payment that does not match its order -----------------------------------------
+
+
+def _amount_matches(order: Order, payment: GatewayPayment) -> bool:
+    return payment.currency.upper() == order.currency.upper() and (
+        payment.amount_minor == to_minor_units(order.total_amount, order.currency)
+    )
+
+
+def _refund_mismatch(
+    session: Session,
+    order: Order,
+    payment: GatewayPayment,
+    gateway: PaymentGateway,
+    clock: Clock | None,
+    context: RequestContext | None,
+) -> Order:
+    """Money that does not match its order goes back, and the order is cancelled."""
+    refund = gateway.create_refund(
+        payment_id=payment.id,
+        amount_minor=payment.amount_minor,
+        reason=None,
+        metadata={"paykit_order_id": order.id, "paykit_reason": "payment_amount_mismatch"},
+        idempotency_key=f"paykit:mismatch:{payment.id}",
+    )
+    now = resolve_clock(clock).now()
+    close_unpaid(
+        session,
+        order,
+        payment_status=PaymentStatus.REFUNDED,
+        action="order.payment_amount_mismatch",
+        now=now,
+        actor_id=None,
+        context=context,
+    )
+    record_gateway_refund(
+        session,
+        order=order,
+        gateway_refund=refund,
+        reason=RefundReason.OTHER,
+        notes=f"payment {payment.id} was for {payment.amount_minor} minor units, "
+        f"not the order's total {order.total_amount}",
+        clock=clock,
+        context=context,
+    )
+    session.refresh(order)
+    return order
+
+
+def _payment_matches(order: Order, payment: GatewayPayment) -> None:
+    if not _amount_matches(order, payment):
+        raise InvalidState(
+            f"payment {payment.id} is for {_major_units(payment)}, "
+            f"order {order.order_number} totals {order.total_amount} {order.currency}",
+            code="payment_amount_mismatch",
+            details={
+                "order_id": order.id,
+                "payment_id": payment.id,
+                "payment_amount_minor": payment.amount_minor,
+                "payment_currency": payment.currency.upper(),
+            },
+        )
+
+
+def _major_units(payment: GatewayPayment) -> str:
+    """``"1000.00 USD"`` for 100000 minor units; raw minor units if the currency is unknown."""
+    currency = payment.currency.upper()
+    try:
+        return f"{from_minor_units(payment.amount_minor, currency)} {currency}"
+    except PaykitError:
+        return f"{payment.amount_minor} minor units of {currency}"
+
+
+# --- the transitions -----------------------------------------------------------------
+
+
+@checked
+def mark_order_paid(
+    session: Session,
+    *,
+    order_id: str | None = None,
+    payment: GatewayPayment | None = None,
+    clock: Clock | None = None,
+    context: RequestContext | None = None,
+) -> Order:
+    """Record that an order's payment succeeded: COMPLETED, SUCCEEDED, ``completed_at``,
+    and digital access expiry (``now + access_duration`` days; none means lifetime).
+
+    Used by webhooks (with the gateway ``payment``) and by polling. Idempotent:
+    a second call, or a call for an order already paid, changes nothing. A
+    payment whose amount or currency differs from the order's is refused. An
+    order cancelled meanwhile is not revived (``InvalidState``): its payment
+    needs a refund.
+    """
+    now = resolve_clock(clock).now()
+    if order_id is None:
+        if payment is None:
+            raise ValidationError("mark_order_paid needs order_id or payment")
+        order = _order_by_payment(session, payment.id)
+    else:
+        order = get_order(session, order_id)
+    if payment is not None:
+        if payment.status is not PaymentIntentStatus.SUCCEEDED:
+            raise InvalidState(
+                f"payment {payment.id} is {payment.status}, not succeeded",
+                details={"order_id": order.id},
+            )
+        _payment_matches(order, payment)
+    if _won(session, MARK_PAID, {"t_order_id": order.id, "t_now": now}):
+        _paid(session, order, now, context)
+    elif order.status is OrderStatus.CANCELLED:
+        raise InvalidState(
+            f"order {order.order_number} was cancelled before its payment succeeded",
+            code="order_cancelled",
+            details={"order_id": order.id},
+        )
+    session.refresh(order)
+    return order
+
+
+def _paid(session: Session, order: Order, now: datetime, context: RequestContext | None) -> None:
+    """What follows the won change to COMPLETED: digital access and the audit row."""
+    grant_access(session, order.id, now)
+    record_audit(
+        session,
+        action="order.paid",
+        resource="orders",
+        resource_id=order.id,
+        now=now,
+        actor_id=order.user_id,
+        new={"status": "COMPLETED", "payment_status": "SUCCEEDED"},
+        context=context,
+    )
+    session.flush()
+
+
+def _paid_as_read(
+    session: Session,
+    order: Order,
+    payment: GatewayPayment,
+    now: datetime,
+    context: RequestContext | None,
+) -> bool:
+    """Complete an open order whose payment matches it as this session read it, in
+    one conditional update that also requires the row to still hold that total and
+    currency; True if it did. Otherwise (changed, cancelled or paid meanwhile, or
+    an order of another session) nothing is written and :func:`mark_order_paid`
+    decides from a fresh read."""
+    if order.status not in OPEN or order not in session or not _amount_matches(order, payment):
+        return False
+    params = {
+        "t_order_id": order.id,
+        "t_now": now,
+        "t_total": order.total_amount,
+        "t_currency": order.currency,
+    }
+    if not _won(session, MARK_PAID_AS_READ, params):
+        return False
+    _paid(session, order, now, context)
+    session.refresh(order)
+    return True
+
+
+def close_unpaid(
+    session: Session,
+    order: Order,
+    *,
+    payment_status: PaymentStatus,
+    action: str,
+    now: datetime,
+    actor_id: str | None,
+    context: RequestContext | None,
+) -> bool:
+    """Cancel an open, unpaid order and give back what it holds; True for the one
+    caller that did."""
+    params = {"t_order_id": order.id, "t_payment_status": payment_status, "t_now": now}
+    won = _won(session, CLOSE_UNPAID, params)
+    if won:
+        release(session, order, now)
+        record_audit(
+            session,
+            action=action,
+            resource="orders",
+            resource_id=order.id,
+            now=now,
+            actor_id=actor_id or order.user_id,
+            new={"status": "CANCELLED", "payment_status": payment_status.value},
+            context=context,
+        )
+        session.flush()
+    return won
+
+
+def _order_of_failure(
+    session: Session, order_id: str | None, payment_id: str | None, payment: GatewayPayment | None
+) -> Order:
+    if order_id is not None:
+        return get_order(session, order_id)
+    if payment_id is not None:
+        return _order_by_payment(session, payment_id)
+    if payment is not None:
+        return _order_by_payment(session, payment.id)
+    raise ValidationError("fail_order_payment needs order_id, payment_id or payment")
+
+
+@checked
+def fail_order_payment(
+    session: Session,
+    *,
+    order_id: str | None = None,
+    payment_id: str | None = None,
+    payment: GatewayPayment | None = None,
+    gateway: PaymentGateway | None = None,
+    clock: Clock | None = None,
+    context: RequestContext | None = None,
+) -> Order:
+    """A payment attempt failed: the order follows the gateway's truth.
+
+    A failed attempt leaves the payment retryable (the customer may try another
+    card), so the order stays PENDING and keeps its stock and discount use; an
+    audit row records the attempt. Only a payment the gateway has cancelled
+    cancels the order (CANCELLED / CANCELLED, stock and discount use given back,
+    exactly once; release an abandoned order with :func:`cancel_order` or
+    ``release_expired_orders``); a payment that succeeded meanwhile completes it. The truth is
+    ``payment`` (a webhook's object) or, with ``gateway``, re-read from the
+    gateway; one of the two is required (``gateway_required``).
+    """
+    now = resolve_clock(clock).now()
+    order = _order_of_failure(session, order_id, payment_id, payment)
+    if payment is None:
+        if gateway is None:
+            raise ValidationError(
+                "fail_order_payment needs the gateway's payment or the gateway to read it",
+                code="gateway_required",
+                details={"order_id": order.id},
+            )
+        if order.stripe_payment_intent_id is None:
+            return order
+        payment = gateway.retrieve_payment(order.stripe_payment_intent_id)
+    if payment.status in _RETRYABLE or payment.status is PaymentIntentStatus.PROCESSING:
+        record_audit(
+            session,
+            action="order.payment_attempt_failed",
+            resource="orders",
+            resource_id=order.id,
+            now=now,
+            actor_id=order.user_id,
+            new={"payment_id": payment.id, "decline_code": payment.decline_code},
+            context=context,
+        )
+        if payment.status in _RETRYABLE and order.status is OrderStatus.PROCESSING:
+            _move_open(session, order.id, OrderStatus.PROCESSING, OrderStatus.PENDING, now)
+        session.flush()
+        session.refresh(order)
+        return order
+    return apply_payment(session, order=order, payment=payment, clock=clock, context=context)
+
+
+@checked
+def apply_payment(
+    session: Session,
+    *,
+    order: Order,
+    payment: GatewayPayment,
+    gateway: PaymentGateway | None = None,
+    clock: Clock | None = None,
+    context: RequestContext | None = None,
+) -> Order:
+    """Bring an open order in line with its gateway payment: succeeded completes it,
+    canceled cancels it (CANCELLED / CANCELLED, counters given back once), processing
+    marks it PROCESSING; a payment still waiting for the customer changes nothing.
+
+    A payment that succeeded for another amount than the order's total (a
+    customer who paid in the browser after an ``apply_discount`` whose
+    transaction was rolled back) is refunded in full, as a Refund row with its
+    real status, and the order is cancelled (CANCELLED / REFUNDED, counters
+    given back), when ``gateway`` is given; without it ``mark_order_paid``
+    refuses it (``payment_amount_mismatch``)."""
+    if not isinstance(order, Order) or not isinstance(payment, GatewayPayment):
+        raise ValidationError(
+            "apply_payment needs an Order and a GatewayPayment", details={"param": "order"}
+        )
+    if payment.id != order.stripe_payment_intent_id:
+        raise InvalidState(
+            f"payment {payment.id} is not order {order.order_number}'s payment",
+            code="payment_mismatch",
+            details={"order_id": order.id, "payment_id": payment.id},
+        )
+    now = resolve_clock(clock).now()
+    if payment.status is PaymentIntentStatus.SUCCEEDED:
+        if gateway is not None and order.status in OPEN and not _amount_matches(order, payment):
+            return _refund_mismatch(session, order, payment, gateway, clock, context)
+        if _paid_as_read(session, order, payment, now, context):
+            return order  # the common case: one statement fewer than a fresh read
+        return mark_order_paid(
+            session, order_id=order.id, payment=payment, clock=clock, context=context
+        )
+    if payment.status is PaymentIntentStatus.CANCELED:
+        close_unpaid(
+            session,
+            order,
+            payment_status=PaymentStatus.CANCELLED,
+            action="order.cancelled",
+            now=now,
+            actor_id=None,
+            context=context,
+        )
+    elif payment.status is PaymentIntentStatus.PROCESSING and order.status is OrderStatus.PENDING:
+        _move_open(session, order.id, OrderStatus.PENDING, OrderStatus.PROCESSING, now)
+    session.refresh(order)
+    return order
+
+
+def _cancel_at_gateway(
+    session: Session, order: Order, gateway: PaymentGateway, clock: Clock | None
+) -> None:
+    """Cancel the order's payment first, so it cannot succeed after the order gave
+    its stock back; a payment that succeeded meanwhile completes the order."""
+    assert order.stripe_payment_intent_id is not None
+    try:
+        gateway.cancel_payment(
+            order.stripe_payment_intent_id, idempotency_key=f"paykit:cancel:{order.id}"
+        )
+    except GatewayError as exc:
+        current = gateway.retrieve_payment(order.stripe_payment_intent_id)
+        if current.status is PaymentIntentStatus.SUCCEEDED:
+            mark_order_paid(session, order_id=order.id, payment=current, clock=clock)
+            raise InvalidState(
+                f"order {order.order_number} was paid meanwhile; refund it instead",
+                code="order_paid",
+                details={"order_id": order.id},
+            ) from exc
+        if current.status is not PaymentIntentStatus.CANCELED:
+            raise
+
+
+@checked
+def cancel_order(
+    session: Session,
+    *,
+    order_id: str,
+    gateway: PaymentGateway | None = None,
+    clock: Clock | None = None,
+    actor_id: str | None = None,
+    actor: Actor | None = None,
+    context: RequestContext | None = None,
+) -> Order:
+    """Cancel an unpaid order: its gateway payment is cancelled first (so it cannot
+    succeed afterwards), then the order becomes CANCELLED and its stock and discount use
+    are given back, exactly once. Cancelling a cancelled order returns it unchanged;
+    a paid order raises ``InvalidState`` (refund it instead).
+
+    ``actor`` (or ``actor_id``) must own the order or hold ``order.cancel_any``;
+    without one the host acts on its own authority (docs/security.md)."""
+    now = resolve_clock(clock).now()
+    actor_id = acting_user_id(actor, actor_id)
+    order = get_order(session, order_id)
+    authorize_owner(
+        session,
+        actor_id,
+        owner_id=order.user_id,
+        action=Action.CANCEL_ANY_ORDER,
+        missing=NotFound(f"order {order_id} not found", details={"order_id": order_id}),
+    )
+    if order.status is OrderStatus.CANCELLED:
+        return order
+    if order.status not in OPEN or order.payment_status in PAID:
+        raise InvalidState(
+            f"order {order.order_number} is {order.status.value}; refund it instead",
+            details={"order_id": order.id},
+        )
+    if order.stripe_payment_intent_id is not None:
+        if gateway is None:
+            raise ValidationError(
+                "cancel_order needs the gateway to cancel the order's payment first",
+                code="gateway_required",
+                details={"order_id": order.id},
+            )
+        _cancel_at_gateway(session, order, gateway, clock)
+    close_unpaid(
+        session,
+        order,
+        payment_status=PaymentStatus.CANCELLED,
+        action="order.cancelled",
+        now=now,
+        actor_id=actor_id,
+        context=context,
+    )
+    session.refresh(order)
+    return order
+
+
+@checked
+def sync_order_payment(
+    session: Session,
+    *,
+    order_id: str,
+    gateway: PaymentGateway,
+    clock: Clock | None = None,
+    context: RequestContext | None = None,
+) -> Order:
+    """Poll the gateway for an order's payment and apply what it says (paid, cancelled,
+    still processing); see :func:`apply_payment`."""
+    order = get_order(session, order_id)
+    if order.stripe_payment_intent_id is None:
+        return order
+    payment = gateway.retrieve_payment(order.stripe_payment_intent_id)
+    return apply_payment(
+        session, order=order, payment=payment, gateway=gateway, clock=clock, context=context
+    )

@@ -1,0 +1,160 @@
+"""Passwords: change with the current one, or reset with an emailed token."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from paykit._arguments import checked
+from paykit.clock import Clock, resolve_clock
+from paykit.context import RequestContext
+from paykit.errors import AccountDisabled, AuthenticationError, InvalidToken, ValidationError
+from paykit.models import User
+from paykit.models.users import TokenPurpose
+from paykit.schemas.base import validate
+from paykit.schemas.users import ChangePasswordInput, LoginInput
+from paykit.security.passwords import PasswordHasher
+from paykit.services._audit import record_audit
+from paykit.services.users._common import (
+    _DISABLED,
+    PASSWORD_RESET_TTL,
+    _as_system,
+    _end_sessions,
+    _hasher,
+    _user,
+)
+from paykit.services.users.tokens import _consume_token, _issue_token, _token_user, _void_tokens
+
+__all__ = ["change_password", "request_password_reset", "reset_password"]
+
+
+@checked
+def change_password(
+    session: Session,
+    *,
+    user_id: str,
+    current_password: str,
+    new_password: str,
+    current_token: str | None = None,
+    hasher: PasswordHasher | None = None,
+    clock: Clock | None = None,
+    context: RequestContext | None = None,
+) -> User:
+    """Set a new password, proving the current one; ends every other session.
+
+    ``current_token`` is the session the request came with, which stays open;
+    without it every session ends. A wrong current password is an
+    ``AuthenticationError``.
+    """
+    now = resolve_clock(clock).now()
+    hash_with = _hasher(hasher)
+    payload = validate(ChangePasswordInput, {"new_password": new_password})
+    user = _user(session, user_id)
+    if user.status in _DISABLED:
+        raise AccountDisabled(f"this account is {user.status.value.lower()}")
+    if not hash_with.verify(current_password, user.password):
+        record_audit(
+            session,
+            action="user.password_change_failed",
+            resource="users",
+            resource_id=user.id,
+            now=now,
+            actor_id=user.id,
+            context=context,
+        )
+        session.flush()
+        raise AuthenticationError("the current password is wrong")
+    user.password = hash_with.hash(payload.new_password)
+    user.updated_at = now
+    ended = _end_sessions(session, user.id, keep_token=current_token)
+    _void_tokens(session, user.id, TokenPurpose.PASSWORD_RESET, now)
+    record_audit(
+        session,
+        action="user.password_changed",
+        resource="users",
+        resource_id=user.id,
+        now=now,
+        actor_id=user.id,
+        new={"password": "changed"},
+        metadata={"sessions_ended": ended},
+        context=context,
+    )
+    session.flush()
+    return user
+
+
+@checked
+@_as_system
+def request_password_reset(
+    session: Session,
+    *,
+    email: str,
+    ttl: timedelta = PASSWORD_RESET_TTL,
+    clock: Clock | None = None,
+    context: RequestContext | None = None,
+) -> str | None:
+    """A single-use reset token for ``email``'s user, or ``None`` if there is no such
+    (active) user. The host should answer the same either way, so the reset
+    form does not reveal which addresses have accounts."""
+    now = resolve_clock(clock).now()
+    try:
+        address = validate(LoginInput, {"email": email, "password": ""}).email
+    except ValidationError:
+        return None
+    user = session.scalar(sa.select(User).where(User.email == address))
+    token = None
+    if user is not None and user.status not in _DISABLED:
+        token = _issue_token(session, user, TokenPurpose.PASSWORD_RESET, ttl, now)
+    record_audit(
+        session,
+        action="user.password_reset_requested",
+        resource="users",
+        resource_id=user.id if user is not None else None,
+        now=now,
+        metadata={"issued": token is not None},
+        context=context,
+    )
+    session.flush()
+    return token
+
+
+@checked
+@_as_system
+def reset_password(
+    session: Session,
+    *,
+    token: str,
+    new_password: str,
+    hasher: PasswordHasher | None = None,
+    clock: Clock | None = None,
+    context: RequestContext | None = None,
+) -> User:
+    """Set a new password with a reset token; ends all sessions. The token works once.
+
+    An invalid new password raises ``ValidationError`` and leaves the token usable.
+    """
+    now = resolve_clock(clock).now()
+    payload = validate(ChangePasswordInput, {"new_password": new_password})
+    user = _token_user(session, token, TokenPurpose.PASSWORD_RESET, now)
+    if user.status in _DISABLED:
+        raise InvalidToken("invalid or expired token")
+    _consume_token(session, token, TokenPurpose.PASSWORD_RESET, now)
+    _void_tokens(session, user.id, TokenPurpose.PASSWORD_RESET, now)
+    user.password = _hasher(hasher).hash(payload.new_password)
+    user.updated_at = now
+    ended = _end_sessions(session, user.id)
+    record_audit(
+        session,
+        action="user.password_reset",
+        resource="users",
+        resource_id=user.id,
+        now=now,
+        actor_id=user.id,
+        new={"password": "changed"},
+        metadata={"sessions_ended": ended},
+        context=context,
+    )
+    session.flush()
+    return user

@@ -1,0 +1,81 @@
+"""Email verification: a single-use token the host mails, and its redemption."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from paykit._arguments import checked
+from paykit.clock import Clock, resolve_clock
+from paykit.context import RequestContext
+from paykit.errors import AccountDisabled, InvalidState, InvalidToken
+from paykit.models import User
+from paykit.models.users import TokenPurpose
+from paykit.services._audit import record_audit
+from paykit.services.users._common import _DISABLED, EMAIL_VERIFICATION_TTL, _as_system, _user
+from paykit.services.users.tokens import _consume_token, _issue_token, _token_user
+
+__all__ = ["request_email_verification", "verify_email"]
+
+
+@checked
+def request_email_verification(
+    session: Session,
+    *,
+    user_id: str,
+    ttl: timedelta = EMAIL_VERIFICATION_TTL,
+    clock: Clock | None = None,
+    context: RequestContext | None = None,
+) -> str:
+    """A single-use email-verification token for the host to mail; voids older ones."""
+    now = resolve_clock(clock).now()
+    user = _user(session, user_id)
+    if user.email_verified:
+        raise InvalidState("the email address is already verified", code="email_already_verified")
+    if user.status in _DISABLED:
+        raise AccountDisabled(f"this account is {user.status.value.lower()}")
+    token = _issue_token(session, user, TokenPurpose.EMAIL_VERIFICATION, ttl, now)
+    record_audit(
+        session,
+        action="user.email_verification_requested",
+        resource="users",
+        resource_id=user.id,
+        now=now,
+        actor_id=user.id,
+        context=context,
+    )
+    session.flush()
+    return token
+
+
+@checked
+@_as_system
+def verify_email(
+    session: Session,
+    *,
+    token: str,
+    clock: Clock | None = None,
+    context: RequestContext | None = None,
+) -> User:
+    """Mark the user's email verified; the token works once and before it expires."""
+    now = resolve_clock(clock).now()
+    user = _token_user(session, token, TokenPurpose.EMAIL_VERIFICATION, now)
+    if user.status in _DISABLED:
+        raise InvalidToken("invalid or expired token")
+    _consume_token(session, token, TokenPurpose.EMAIL_VERIFICATION, now)
+    user.email_verified = True
+    user.email_verified_at = now
+    user.updated_at = now
+    record_audit(
+        session,
+        action="user.email_verified",
+        resource="users",
+        resource_id=user.id,
+        now=now,
+        actor_id=user.id,
+        new={"email_verified": True},
+        context=context,
+    )
+    session.flush()
+    return user

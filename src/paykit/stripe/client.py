@@ -1,0 +1,57 @@
+"""One Stripe account's HTTP API: requests in, plain dicts or paykit errors out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import stripe
+
+from paykit.stripe.errors import raise_for
+
+__all__ = ["StripeApi"]
+
+
+class StripeApi:
+    """Requests through a ``stripe.StripeClient``; Stripe's exceptions never escape it."""
+
+    def __init__(self, client: stripe.StripeClient) -> None:
+        self._client = client
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        object_id: str | None = None,
+    ) -> dict[str, Any]:
+        """One request; returns the JSON body as plain dicts, or raises a paykit error."""
+        options: dict[str, Any] = dict(params or {})
+        if idempotency_key is not None:
+            options["idempotency_key"] = idempotency_key
+        try:
+            response = self._client.raw_request(method, path, **options)
+        except stripe.StripeError as exc:
+            raise_for(exc, object_id)
+        data = response.data
+        assert isinstance(data, dict)
+        return data
+
+    def post(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        *,
+        idempotency_key: str,
+        object_id: str | None = None,
+    ) -> dict[str, Any]:
+        """A POST under the caller's idempotency key."""
+        return self.call("post", path, params, idempotency_key=idempotency_key, object_id=object_id)
+
+    def get(
+        self, path: str, params: Mapping[str, Any] | None = None, *, object_id: str | None = None
+    ) -> dict[str, Any]:
+        """A GET."""
+        return self.call("get", path, params, object_id=object_id)

@@ -1,0 +1,74 @@
+"""Webhook handlers for subscriptions and invoices: ``customer.subscription.*``, ``invoice.*``.
+
+The event is read into a neutral snapshot here; the services sync it, ordered
+by the event's ``created`` time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from paykit.models import Subscription, WebhookEventStatus
+from paykit.services._audit import record_audit
+from paykit.services.subscriptions import sync_invoice, sync_subscription
+from paykit.stripe.events import read_invoice, read_subscription
+from paykit.stripe.handlers.context import HandlerContext
+
+__all__ = ["invoice_event", "subscription_event", "trial_will_end"]
+
+
+def _sync(session: Session, event: Mapping[str, Any], ctx: HandlerContext) -> Subscription:
+    sub, created = read_subscription(event)
+    return sync_subscription(
+        session,
+        sub,
+        clock=ctx.clock,
+        gateway=ctx.gateway,
+        event_created=created,
+        context=ctx.request,
+    )
+
+
+def subscription_event(
+    session: Session, event: Mapping[str, Any], ctx: HandlerContext
+) -> WebhookEventStatus:
+    _sync(session, event, ctx)
+    return WebhookEventStatus.PROCESSED
+
+
+def trial_will_end(
+    session: Session, event: Mapping[str, Any], ctx: HandlerContext
+) -> WebhookEventStatus:
+    row = _sync(session, event, ctx)
+    # A reminder for the host (e.g. to e-mail the customer); nothing changes state.
+    record_audit(
+        session,
+        action="subscription.trial_will_end",
+        resource="subscriptions",
+        resource_id=row.id,
+        now=ctx.clock.now(),
+        actor_id=row.user_id,
+        new={"trial_end": row.trial_end},
+        context=ctx.request,
+    )
+    return WebhookEventStatus.PROCESSED
+
+
+def invoice_event(
+    session: Session, event: Mapping[str, Any], ctx: HandlerContext
+) -> WebhookEventStatus:
+    invoice, created = read_invoice(event)
+    if invoice is None:
+        return WebhookEventStatus.IGNORED  # not a subscription's invoice
+    row = sync_invoice(
+        session,
+        invoice,
+        clock=ctx.clock,
+        gateway=ctx.gateway,
+        event_created=created,
+        context=ctx.request,
+    )
+    return WebhookEventStatus.IGNORED if row is None else WebhookEventStatus.PROCESSED

@@ -1,0 +1,158 @@
+"""The subscription calls of :class:`~paykit.stripe.gateway.StripeGateway`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from paykit.errors import GatewayError
+from paykit.gateways._checks import check_count, check_key
+from paykit.gateways.base import ENDED_SUBSCRIPTION_STATUSES, GatewaySubscription
+from paykit.stripe.billing import subscription_from_stripe
+from paykit.stripe.client import StripeApi
+
+__all__ = ["SubscriptionCalls"]
+
+_ENDED: Final = frozenset(str(status) for status in ENDED_SUBSCRIPTION_STATUSES)
+
+
+class SubscriptionCalls:
+    """The Protocol's subscription methods over ``/v1/subscriptions``."""
+
+    _api: StripeApi
+
+    def retrieve_subscription(self, subscription_id: str) -> GatewaySubscription:
+        """The subscription as Stripe has it now."""
+        return subscription_from_stripe(self._subscription(subscription_id))
+
+    def _subscription(self, subscription_id: str) -> dict[str, Any]:
+        return self._api.get(f"/v1/subscriptions/{subscription_id}", object_id=subscription_id)
+
+    @staticmethod
+    def _refuse_if_ended(obj: Mapping[str, Any], verb: str) -> None:
+        # Checked here because Stripe's own refusals of these carry no stable code.
+        if obj.get("status") in _ENDED:
+            raise GatewayError(
+                f"Subscription {obj['id']} is {obj['status']} and cannot {verb}.",
+                code="subscription_unexpected_state",
+                details={"subscription_id": obj["id"], "status": obj["status"]},
+            )
+
+    def create_subscription(
+        self,
+        *,
+        customer_id: str,
+        price_id: str,
+        quantity: int = 1,
+        trial_days: int | None = None,
+        coupon: str | None = None,
+        payment_method_id: str | None = None,
+        idempotency_key: str,
+    ) -> GatewaySubscription:
+        """Create a subscription; a declined first charge gives ``incomplete``, not an error."""
+        check_key(idempotency_key)
+        params: dict[str, Any] = {
+            "customer": customer_id,
+            "items": [{"price": price_id, "quantity": check_count(quantity, "quantity")}],
+            # Stripe's default too, spelled out: a declined first invoice must
+            # give an incomplete subscription, never a 402.
+            "payment_behavior": "allow_incomplete",
+        }
+        if trial_days is not None:
+            params["trial_period_days"] = check_count(trial_days, "trial_days")
+        if coupon is not None:
+            params["discounts"] = [{"coupon": coupon}]
+        if payment_method_id is not None:
+            params["default_payment_method"] = payment_method_id
+        obj = self._api.post("/v1/subscriptions", params, idempotency_key=idempotency_key)
+        return subscription_from_stripe(obj)
+
+    def update_subscription(
+        self,
+        subscription_id: str,
+        *,
+        price_id: str | None = None,
+        quantity: int | None = None,
+        cancel_at_period_end: bool | None = None,
+        idempotency_key: str,
+    ) -> GatewaySubscription:
+        """Change the price, quantity or end-of-period cancellation; ``None`` keeps a field."""
+        check_key(idempotency_key)
+        if quantity is not None:
+            check_count(quantity, "quantity")
+        current = self._subscription(subscription_id)
+        self._refuse_if_ended(current, "update")
+        params: dict[str, Any] = {}
+        if price_id is not None or quantity is not None:
+            item: dict[str, Any] = {"id": current["items"]["data"][0]["id"]}
+            if price_id is not None:
+                item["price"] = price_id
+            if quantity is not None:
+                item["quantity"] = quantity
+            params["items"] = [item]
+        if cancel_at_period_end is not None:
+            params["cancel_at_period_end"] = bool(cancel_at_period_end)
+        obj = self._api.post(
+            f"/v1/subscriptions/{subscription_id}",
+            params,
+            idempotency_key=idempotency_key,
+            object_id=subscription_id,
+        )
+        return subscription_from_stripe(obj)
+
+    def cancel_subscription(
+        self, subscription_id: str, *, at_period_end: bool, idempotency_key: str
+    ) -> GatewaySubscription:
+        """Cancel now (``DELETE``), or set ``cancel_at_period_end``.
+
+        Stripe ignores idempotency keys on ``DELETE``, so an immediate cancel
+        retried after a timeout raises ``subscription_unexpected_state``;
+        ``paykit.services.subscriptions.cancel_subscription`` treats that as done.
+        """
+        check_key(idempotency_key)
+        current = self._subscription(subscription_id)
+        self._refuse_if_ended(current, "cancel")
+        if at_period_end:
+            obj = self._api.post(
+                f"/v1/subscriptions/{subscription_id}",
+                {"cancel_at_period_end": True},
+                idempotency_key=idempotency_key,
+                object_id=subscription_id,
+            )
+        else:
+            obj = self._api.call(
+                "delete",
+                f"/v1/subscriptions/{subscription_id}",
+                idempotency_key=idempotency_key,
+                object_id=subscription_id,
+            )
+        return subscription_from_stripe(obj)
+
+    def resume_subscription(
+        self, subscription_id: str, *, idempotency_key: str
+    ) -> GatewaySubscription:
+        """Resume a paused subscription, or undo a pending end-of-period cancellation."""
+        check_key(idempotency_key)
+        current = self._subscription(subscription_id)
+        self._refuse_if_ended(current, "resume")
+        if current.get("status") == "paused":
+            obj = self._api.post(
+                f"/v1/subscriptions/{subscription_id}/resume",
+                {"billing_cycle_anchor": "now"},
+                idempotency_key=idempotency_key,
+                object_id=subscription_id,
+            )
+        elif current.get("cancel_at_period_end"):
+            obj = self._api.post(
+                f"/v1/subscriptions/{subscription_id}",
+                {"cancel_at_period_end": False},
+                idempotency_key=idempotency_key,
+                object_id=subscription_id,
+            )
+        else:
+            raise GatewayError(
+                f"Subscription {subscription_id} is neither paused nor set to cancel.",
+                code="subscription_unexpected_state",
+                details={"subscription_id": subscription_id, "status": current.get("status")},
+            )
+        return subscription_from_stripe(obj)

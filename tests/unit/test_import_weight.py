@@ -1,0 +1,121 @@
+"""What an import costs: ``import paykit`` is lazy, and the pure layers stay pure.
+
+Each check runs in a fresh interpreter, since this test process has imported
+everything long ago.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import paykit
+
+HEAVY = ("sqlalchemy", "alembic", "pydantic", "bcrypt", "cryptography", "stripe")
+
+
+def _loaded_after(statement: str) -> set[str]:
+    code = f"import sys\n{statement}\nimport json; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    return set(json.loads(out))
+
+
+def _heavy(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m.split(".")[0] in HEAVY)
+
+
+def _paykit(modules: set[str]) -> set[str]:
+    return {m for m in modules if m.split(".")[0] == "paykit"}
+
+
+def test_import_paykit_loads_no_submodule() -> None:
+    loaded = _loaded_after("import paykit")
+    assert _heavy(loaded) == []
+    assert _paykit(loaded) == {"paykit"}
+
+
+def test_money_loads_no_database_layer() -> None:
+    loaded = _loaded_after("import paykit.money")
+    assert _heavy(loaded) == []
+    assert _paykit(loaded) == {
+        "paykit",
+        "paykit._arguments",
+        "paykit._error_codes",
+        "paykit.errors",
+        "paykit.money",
+    }
+
+
+def test_pricing_loads_no_database_layer() -> None:
+    # Calling it too: checked() and check_fields() resolve annotations on first use
+    # (DiscountRule.type once pulled in paykit.models, and with it SQLAlchemy).
+    loaded = _loaded_after(
+        "import paykit.pricing as p\n"
+        "from datetime import UTC, datetime\n"
+        "from decimal import Decimal as D\n"
+        "line = p.LineInput(key=1, product_id='a', unit_price=D('9.99'), quantity=2,"
+        " currency='USD', tax_rate=D('0.08'))\n"
+        "rule = p.DiscountRule(code='TEN', type='PERCENTAGE', value=D('10'))\n"
+        "order = p.price_order([line], discount=rule, usage=p.DiscountUsageCounts(),"
+        " now=datetime.now(UTC))\n"
+        "assert order.total == D('19.42'), order.total\n"
+        "assert order.refund_split().amount == order.total"
+    )
+    assert _heavy(loaded) == []
+    assert not {"paykit.models", "paykit.db", "paykit.services"} & _paykit(loaded)
+
+
+def test_errors_load_nothing_heavy() -> None:
+    loaded = _loaded_after("import paykit.errors")
+    assert _heavy(loaded) == []
+    assert _paykit(loaded) == {"paykit", "paykit._error_codes", "paykit.errors"}
+
+
+def test_a_service_name_loads_the_services_on_first_use() -> None:
+    # The counterpart: the lazy names really do load what they name.
+    loaded = _loaded_after("import paykit\npaykit.place_order")
+    assert {"sqlalchemy.orm", "paykit.services.orders", "paykit.models"} <= loaded
+    assert "stripe" not in loaded
+
+
+@pytest.mark.parametrize("name", ["services", "security", "gateways", "schemas"])
+def test_subpackages_are_still_attributes_of_paykit(name: str) -> None:
+    # Before the lazy namespace, `import paykit` imported these, and hosts read them so.
+    loaded = _loaded_after(f"import paykit\nassert paykit.{name}.__name__ == 'paykit.{name}'")
+    assert f"paykit.{name}" in loaded
+
+
+def test_lazy_names_match_the_type_checking_block() -> None:
+    # The TYPE_CHECKING imports are what mypy and IDEs see; _EXPORTS is what runs.
+    tree = ast.parse(Path(paykit.__file__).read_text(encoding="utf-8"))
+    block = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+    )
+    static: dict[str, tuple[str, ...]] = {}
+    for node in block.body:
+        if isinstance(node, ast.ImportFrom) and node.module != "paykit":
+            assert node.module is not None
+            static[node.module] = tuple(alias.name for alias in node.names)
+    assert static == paykit._EXPORTS
+    exported = {name for names in static.values() for name in names}
+    modules = {"errors", "models", "webhooks", "__version__"}
+    assert exported | modules == set(paykit.__all__)
+
+
+def test_dir_lists_every_export() -> None:
+    assert set(paykit.__all__) <= set(dir(paykit))
+
+
+def test_unknown_names_are_attribute_errors() -> None:
+    with pytest.raises(AttributeError, match="no_such_name"):
+        paykit.no_such_name  # type: ignore[attr-defined]  # noqa: B018
+    assert not hasattr(paykit, "_no_such_private_name")
