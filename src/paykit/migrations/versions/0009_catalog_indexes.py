@@ -1,6 +1,6 @@
 """Catalog read side: sort-order indexes, full-text search, the category tree
 
-Revision ID: 0007
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-11-30 20:00:00.000000
 
@@ -10,8 +10,8 @@ id), the category tree walk (``parent_id``), and on PostgreSQL a GIN index
 on the products' weighted ``tsvector``
 (``paykit.models.catalog.product_search_document``).
 
-It follows 0008, which reached main first: revision ids are labels, the
-chain is what orders them.
+It follows 0008, which reached main first (no revision 0007 was released;
+the ids stay in the order of the chain).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
+revision: str = "0009"
 down_revision: str | Sequence[str] | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
