@@ -401,6 +401,10 @@ def _webhook_event_state() -> sa.Select[Any]:
                 ),
             ),
             sa.and_(
+                WebhookEvent.status == s.DEAD.value,
+                sa.or_(WebhookEvent.last_error.is_(None), WebhookEvent.processed_at.is_not(None)),
+            ),
+            sa.and_(
                 WebhookEvent.status == s.PENDING.value,
                 sa.or_(
                     WebhookEvent.processed_at.is_not(None), WebhookEvent.last_error.is_not(None)
@@ -516,8 +520,8 @@ INVARIANTS: tuple[Invariant, ...] = (
     Invariant(
         "webhook_event_state",
         "paykit_webhook_events",
-        "processed and ignored events have processed_at and no error; failed ones have "
-        "their error and no processed_at; pending ones neither",
+        "processed and ignored events have processed_at and no error; failed and dead "
+        "ones have their error and no processed_at; pending ones neither",
         _webhook_event_state,
     ),
 )

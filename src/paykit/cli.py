@@ -244,6 +244,71 @@ def _cmd_purge(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _cmd_webhooks(args: argparse.Namespace, out: TextIO) -> int:
+    import threading
+    import time
+
+    from paykit.stripe.worker import list_inbox, revive_dead, work_inbox
+
+    engine = _engine(args)
+    try:
+        if args.action == "list":
+            with Session(engine) as session:
+                rows = list_inbox(session, status=args.status, limit=args.limit)
+                for row in rows:
+                    error = f"  {row.last_error.splitlines()[0]}" if row.last_error else ""
+                    print(
+                        f"{row.event_id}  {row.type}  {row.status}  attempts={row.attempts}{error}",
+                        file=out,
+                    )
+                if not rows:
+                    print("no events", file=out)
+            return 0
+        if args.action == "replay":
+            with Session(engine) as session, session.begin():
+                revived = revive_dead(session, event_ids=args.event_id or None)
+            print(f"revived {revived} dead event(s); a worker applies them next", file=out)
+            return 0
+        gateway = _gateway()
+        totals = {"processed": 0, "ignored": 0, "failed": 0, "dead": 0}
+        lock = threading.Lock()
+        deadline = None if args.seconds is None else time.monotonic() + args.seconds
+
+        def worker() -> None:
+            while deadline is None or time.monotonic() < deadline:
+                with Session(engine) as session, session.begin():
+                    result = work_inbox(session, gateway=gateway, batch_size=args.batch_size)
+                with lock:
+                    for name in totals:
+                        totals[name] += getattr(result, name)
+                if result.idle:
+                    if args.once:
+                        return
+                    time.sleep(args.poll_seconds)
+
+        threads = [threading.Thread(target=worker) for _ in range(args.workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        print(", ".join(f"{name} {count}" for name, count in totals.items()), file=out)
+        return 0
+    finally:
+        engine.dispose()
+
+
+def _webhooks_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("action", choices=["work", "list", "replay"])
+    sub.add_argument("--workers", type=int, default=1, metavar="N", help="work: threads")
+    sub.add_argument("--batch-size", type=int, default=50, metavar="N")
+    sub.add_argument("--once", action="store_true", help="work: stop when nothing is due")
+    sub.add_argument("--seconds", type=float, default=None, help="work: stop after this long")
+    sub.add_argument("--poll-seconds", type=float, default=1.0)
+    sub.add_argument("--status", default=None, help="list: only this status")
+    sub.add_argument("--limit", type=int, default=50)
+    sub.add_argument("--event-id", action="append", help="replay: only this dead event")
+
+
 def _purge_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--dry-run", action="store_true", help="count, delete nothing")
     sub.add_argument(
@@ -275,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
         "release-expired": _cmd_release_expired,
         "check": _cmd_check,
         "purge": _cmd_purge,
+        "webhooks": _cmd_webhooks,
     }
     helps = {
         "migrate": "upgrade the database to paykit's latest schema",
@@ -287,6 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
         "check": "check the money and stock invariants; exit 3 if any is broken",
         "purge": "delete audit rows, processed webhook events, idempotency keys, sessions "
         "and tokens past their retention age (--dry-run counts only)",
+        "webhooks": "the webhook inbox: `work` applies due events (any number of workers, "
+        "PAYKIT_STRIPE_API_KEY), `list` shows them, `replay` revives dead ones",
     }
     for name, handler in handlers.items():
         sub = commands.add_parser(name, help=helps[name], description=helps[name])
@@ -301,6 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
             _check_options(sub)
         if name == "purge":
             _purge_options(sub)
+        if name == "webhooks":
+            _webhooks_options(sub)
     return parser
 
 

@@ -75,7 +75,7 @@ def _imports_in(node: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
 
 #: paykit.stripe is two nodes: its gateway side (the SDK client, Stripe JSON ->
 #: neutral types) sits below the services; its webhook side calls them.
-STRIPE_HOOKS = ("webhooks", "handlers", "inbox", "signature")
+STRIPE_HOOKS = ("webhooks", "handlers", "inbox", "signature", "worker")
 
 #: Kept import paths that re-export from above, loaded lazily on first use
 #: (``paykit.gateways.StripeGateway`` from before paykit.stripe existed) and the

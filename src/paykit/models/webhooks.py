@@ -22,13 +22,16 @@ class WebhookEventStatus(StrEnum):
     ``processed``: its effects are committed with it; ``ignored``: acknowledged
     without effects (an unknown type, or an object paykit does not track);
     ``failed``: the handler raised, ``last_error`` says why, and
-    :func:`paykit.webhooks.replay_failed` tries again.
+    :func:`paykit.webhooks.replay_failed` (or a worker, after ``next_attempt_at``)
+    tries again; ``dead``: a worker gave up after its maximum attempts (the
+    dead-letter state; ``paykit webhooks replay --dead`` puts it back).
     """
 
     PENDING = "pending"
     PROCESSED = "processed"
     IGNORED = "ignored"
     FAILED = "failed"
+    DEAD = "dead"
 
 
 class WebhookEvent(Base):
@@ -60,13 +63,17 @@ class WebhookEvent(Base):
         UTCDateTime(), default=utcnow, server_default=sa.func.now()
     )
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When a worker may try a failed event again (backoff); None: now (revision 0010).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         sa.CheckConstraint(
-            "status IN ('pending', 'processed', 'ignored', 'failed')", name="status_values"
+            "status IN ('pending', 'processed', 'ignored', 'failed', 'dead')",
+            name="status_values",
         ),
         sa.Index("ix_paykit_webhook_events_status_event_created_at", "status", "event_created_at"),
         sa.Index("ix_paykit_webhook_events_object_id", "object_id"),
+        sa.Index("ix_paykit_webhook_events_due", "status", "next_attempt_at"),
     )
 
     def __repr__(self) -> str:

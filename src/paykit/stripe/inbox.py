@@ -93,6 +93,7 @@ def store(
             "last_error": None,
             "received_at": now,
             "processed_at": None if pending else now,
+            "next_attempt_at": None,
         },
     ).scalar_one_or_none()
     if inserted is not None:
