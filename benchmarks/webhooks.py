@@ -1,6 +1,12 @@
 """Webhook throughput: Stripe events verified, stored in the inbox and applied, per second.
 
     python benchmarks/webhooks.py [--subscriptions K] [--rounds R] [--shared-session]
+                                  [--workers N]
+
+``--workers N`` measures the worker path instead: every delivery ingested with
+``defer=True`` (verify and store, one thread), then the inbox applied by N
+threads running ``paykit.stripe.worker.work_inbox``; the same final-state
+check follows.
 
 One worker, PostgreSQL, one session and one transaction (commit) per
 delivery, as the endpoint in docs/stripe.md runs it (``--shared-session``
@@ -44,6 +50,8 @@ import paykit
 from paykit import models as m
 from paykit.clock import FrozenClock
 from paykit.gateways import FakeGateway
+from paykit.stripe.worker import work_inbox
+from paykit.testing import sign_webhook
 from paykit.webhooks import handle_webhook
 
 PG_URL = os.environ.get(
@@ -54,12 +62,7 @@ T0 = datetime(2026, 6, 1, tzinfo=UTC)
 
 
 def _signature(payload: bytes, timestamp: int) -> str:
-    import stripe
-
-    header: str = stripe.WebhookSignature.generate_signature_header(
-        payload.decode(), SECRET, timestamp=timestamp
-    )
-    return header
+    return sign_webhook(payload, SECRET, timestamp)
 
 
 def _invoice(sub_id: str, customer: str, n: int, status: str, created: int) -> dict[str, Any]:
@@ -193,6 +196,55 @@ def run(
     return len(bodies) / elapsed
 
 
+def run_workers(
+    engine: sa.Engine,
+    gateway: FakeGateway,
+    clock: FrozenClock,
+    bodies: list[bytes],
+    workers: int,
+) -> tuple[float, float]:
+    """Ingest every delivery with ``defer=True`` (one thread), then apply the inbox
+    with ``workers`` threads running ``work_inbox``; (ingest events/s, apply events/s)."""
+    import threading
+
+    now = int(clock.now().timestamp())
+    signed = [(body, _signature(body, now)) for body in bodies]
+    started = time.perf_counter()
+    for body, header in signed:
+        with Session(engine) as session, session.begin():
+            response = handle_webhook(
+                session, body, header, secrets=[SECRET], gateway=gateway, clock=clock, defer=True
+            )
+        if response.status_code != 200:
+            raise SystemExit(f"ingest answered {response.status_code}")
+    ingest = len(bodies) / (time.perf_counter() - started)
+    with engine.connect() as conn:
+        pending = int(conn.scalar(sa.select(sa.func.count()).select_from(m.WebhookEvent)) or 0)
+
+    def work() -> None:
+        while True:
+            with Session(engine) as session, session.begin():
+                result = work_inbox(session, gateway=gateway, clock=clock, batch_size=20)
+            if result.idle:
+                with engine.connect() as conn:
+                    left = conn.scalar(
+                        sa.select(sa.func.count())
+                        .select_from(m.WebhookEvent)
+                        .where(m.WebhookEvent.status.in_(("pending", "failed")))
+                    )
+                if not left:
+                    return
+                time.sleep(0.002)  # another worker holds the next event of an object
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=work) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return ingest, pending / (time.perf_counter() - started)
+
+
 def check(engine: sa.Engine, subscriptions: int, events: int) -> None:
     """Every delivery's effect is there: the last state of each story, each event once."""
     with engine.connect() as conn:
@@ -229,6 +281,12 @@ def main() -> None:
     parser.add_argument(
         "--shared-session", action="store_true", help="one session for all deliveries"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="ingest with defer=True, then apply with N work_inbox threads (0: inline)",
+    )
     args = parser.parse_args()
     schema = f"pk_bench_{uuid.uuid4().hex[:10]}"
     admin = paykit.create_engine(PG_URL)
@@ -246,16 +304,29 @@ def main() -> None:
             paykit.migrate(engine)
             gateway, clock, bodies = build(engine, args.subscriptions)
             before = _load()
-            rates.append(run(engine, gateway, clock, bodies, shared_session=args.shared_session))
-            print(f"round {len(rates)}: {rates[-1]:.0f} events/s (load {before} -> {_load()})")
+            if args.workers:
+                ingest, applied = run_workers(engine, gateway, clock, bodies, args.workers)
+                rates.append(applied)
+                print(
+                    f"round {len(rates)}: ingest {ingest:.0f} deliveries/s, "
+                    f"{args.workers} worker(s) apply {applied:.0f} events/s "
+                    f"(load {before} -> {_load()})"
+                )
+            else:
+                rates.append(
+                    run(engine, gateway, clock, bodies, shared_session=args.shared_session)
+                )
+                print(f"round {len(rates)}: {rates[-1]:.0f} events/s (load {before} -> {_load()})")
             with engine.connect() as conn:
                 stored = conn.scalar(sa.select(sa.func.count()).select_from(m.WebhookEvent))
                 subs = conn.scalar(sa.select(sa.func.count()).select_from(m.Subscription))
             check(engine, args.subscriptions, int(stored or 0))
             engine.dispose()
         session_mode = "one shared session" if args.shared_session else "a session per delivery"
+        if args.workers:
+            session_mode = f"deferred ingest, then {args.workers} work_inbox thread(s)"
         print(
-            f"webhooks on PostgreSQL, 1 worker, {session_mode}: {len(bodies)} deliveries "
+            f"webhooks on PostgreSQL, {session_mode}: {len(bodies)} deliveries "
             f"({stored} distinct events, {subs} subscriptions) per round"
         )
         print(
