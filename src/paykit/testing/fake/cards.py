@@ -1,0 +1,163 @@
+"""``FakeGateway``: Customers and payment methods, and Stripe's test card ids."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+from paykit.errors import (
+    GatewayError,
+    ValidationError,
+)
+from paykit.gateways._checks import (
+    check_key,
+    check_metadata,
+)
+from paykit.gateways.base import (
+    GatewayCustomer,
+    GatewayPaymentMethod,
+)
+from paykit.testing.fake.ledger import (
+    _CARDS,
+    FakeLedger,
+    _is_test_token,
+)
+
+
+class FakeCards(FakeLedger):
+    """Customers and payment methods, and Stripe's test card ids."""
+
+    def create_customer(
+        self,
+        *,
+        email: str,
+        name: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        idempotency_key: str,
+    ) -> GatewayCustomer:
+        """Create a customer (``cus_fake_...``)."""
+        self._enter(
+            "create_customer",
+            email=email,
+            name=name,
+            metadata=metadata,
+            idempotency_key=idempotency_key,
+        )
+        check_key(idempotency_key)
+        if not isinstance(email, str) or "@" not in email:
+            raise ValidationError("email must be an email address", details={"param": "email"})
+        params = {"email": email, "name": name, "metadata": check_metadata(metadata)}
+
+        def action() -> GatewayCustomer:
+            customer = GatewayCustomer(id=self._next_id("cus"), email=email, name=name)
+            self._customers[customer.id] = customer
+            return customer
+
+        return self._idempotent("create_customer", idempotency_key, params, action)
+
+    def attach_payment_method(
+        self, payment_method_id: str, *, customer_id: str, idempotency_key: str
+    ) -> GatewayPaymentMethod:
+        """Attach to a customer, who then has it as their default payment method.
+
+        A test token (``pm_card_visa``, ``pm_fake_timeout``, ...) becomes a new
+        ``pm_fake_...`` method that behaves like the token; use the returned id.
+        """
+        self._enter(
+            "attach_payment_method",
+            payment_method_id=payment_method_id,
+            customer_id=customer_id,
+            idempotency_key=idempotency_key,
+        )
+        check_key(idempotency_key)
+        params = {"payment_method_id": payment_method_id, "customer_id": customer_id}
+
+        def action() -> GatewayPaymentMethod:
+            self._customer(customer_id)
+            existing = self._methods.get(payment_method_id)
+            if existing is not None:
+                if existing.customer_id == customer_id:
+                    return existing
+                raise GatewayError(
+                    f"PaymentMethod {payment_method_id} is attached to another customer "
+                    "or was detached, and cannot be attached again.",
+                    code="payment_method_unexpected_state",
+                    details={"payment_method_id": payment_method_id},
+                )
+            if not _is_test_token(payment_method_id):
+                raise self._not_found("payment_method", payment_method_id)
+            brand, last4, funding = _CARDS.get(payment_method_id, _CARDS["pm_card_visa"])
+            method = GatewayPaymentMethod(
+                id=self._next_id("pm"),
+                customer_id=customer_id,
+                type="card",
+                card={
+                    "brand": brand,
+                    "last4": last4,
+                    "funding": funding,
+                    "exp_month": 12,
+                    "exp_year": self._now().year + 5,
+                    "country": "US",
+                },
+            )
+            self._methods[method.id] = method
+            self._method_source[method.id] = payment_method_id
+            self._default_method[customer_id] = method.id
+            return method
+
+        return self._idempotent("attach_payment_method", idempotency_key, params, action)
+
+    def detach_payment_method(
+        self, payment_method_id: str, *, idempotency_key: str
+    ) -> GatewayPaymentMethod:
+        """Detach from its customer; the method can then no longer be used or re-attached."""
+        self._enter(
+            "detach_payment_method",
+            payment_method_id=payment_method_id,
+            idempotency_key=idempotency_key,
+        )
+        check_key(idempotency_key)
+
+        def action() -> GatewayPaymentMethod:
+            method = self._methods.get(payment_method_id)
+            if method is None and not _is_test_token(payment_method_id):
+                raise self._not_found("payment_method", payment_method_id)
+            if method is None or method.customer_id is None:
+                raise GatewayError(
+                    f"PaymentMethod {payment_method_id} is not attached to a customer.",
+                    code="payment_method_unexpected_state",
+                    details={"payment_method_id": payment_method_id},
+                )
+            if self._default_method.get(method.customer_id) == payment_method_id:
+                del self._default_method[method.customer_id]
+            detached = replace(method, customer_id=None)
+            self._methods[payment_method_id] = detached
+            return detached
+
+        return self._idempotent(
+            "detach_payment_method",
+            idempotency_key,
+            {"payment_method_id": payment_method_id},
+            action,
+        )
+
+    def _usable_method(self, method_id: str, customer_id: str | None) -> str:
+        """The test token whose behaviour ``method_id`` has, if it may pay for ``customer_id``."""
+        method = self._methods.get(method_id)
+        if method is not None:
+            if method.customer_id is None:
+                raise GatewayError(
+                    f"PaymentMethod {method_id} was detached and may not be used again.",
+                    code="payment_method_unexpected_state",
+                    details={"payment_method_id": method_id},
+                )
+            if method.customer_id != customer_id:
+                raise GatewayError(
+                    f"PaymentMethod {method_id} belongs to another customer.",
+                    code="payment_method_unexpected_state",
+                    details={"payment_method_id": method_id, "customer_id": customer_id},
+                )
+            return self._method_source[method_id]
+        if _is_test_token(method_id):
+            return method_id
+        raise self._not_found("payment_method", method_id)

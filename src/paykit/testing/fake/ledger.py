@@ -1,0 +1,363 @@
+"""``FakeGateway``: The fake's state, its idempotency and call log, ids, clock and lookups."""
+
+from __future__ import annotations
+
+import calendar
+import copy
+import re
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final, TypeVar, cast
+
+from paykit._arguments import checked
+from paykit.clock import Clock, ensure_utc, resolve_clock
+from paykit.errors import (
+    GatewayError,
+    GatewayUnavailable,
+    IdempotencyConflict,
+    NotFound,
+    PaykitError,
+    ValidationError,
+)
+from paykit.gateways.base import (
+    ENDED_SUBSCRIPTION_STATUSES,
+    GatewayCustomer,
+    GatewayPayment,
+    GatewayPaymentMethod,
+    GatewayRefund,
+    GatewayRefundStatus,
+    GatewaySubscriptionStatus,
+    PaymentIntentStatus,
+)
+from paykit.stripe.statuses import SUBSCRIPTION_STATUSES
+
+_T = TypeVar("_T")
+
+_NETWORK_ERROR_METHOD: Final = "pm_fake_network_error"
+_TIMEOUT_METHOD: Final = "pm_fake_timeout"
+
+# Stripe's test payment method ids that decline, with the decline code Stripe gives.
+_DECLINES: Final[Mapping[str, str]] = {
+    "pm_card_chargeDeclined": "generic_decline",
+    "pm_card_chargeDeclinedInsufficientFunds": "insufficient_funds",
+    "pm_card_chargeDeclinedLostCard": "lost_card",
+    "pm_card_chargeDeclinedStolenCard": "stolen_card",
+    "pm_card_chargeDeclinedExpiredCard": "expired_card",
+    "pm_card_chargeDeclinedIncorrectCvc": "incorrect_cvc",
+    "pm_card_chargeDeclinedProcessingError": "processing_error",
+    "pm_card_chargeDeclinedFraudulent": "fraudulent",
+    "pm_card_chargeDeclinedVelocityLimitExceeded": "card_velocity_exceeded",
+}
+_NEEDS_ACTION: Final = frozenset(
+    {
+        "pm_card_authenticationRequired",
+        "pm_card_threeDSecure2Required",
+        "pm_card_threeDSecureRequired",
+    }
+)
+# (brand, last4, funding) of the cards behind Stripe's test ids; others look like Visa 4242.
+_CARDS: Final[Mapping[str, tuple[str, str, str]]] = {
+    "pm_card_visa": ("visa", "4242", "credit"),
+    "pm_card_visa_debit": ("visa", "5556", "debit"),
+    "pm_card_mastercard": ("mastercard", "4444", "credit"),
+    "pm_card_amex": ("amex", "8431", "credit"),
+    "pm_card_discover": ("discover", "1117", "credit"),
+    "pm_card_chargeDeclined": ("visa", "0002", "credit"),
+    "pm_card_chargeDeclinedInsufficientFunds": ("visa", "9995", "credit"),
+    "pm_card_authenticationRequired": ("visa", "3184", "credit"),
+}
+
+_CONFIRMABLE: Final = frozenset(
+    {
+        PaymentIntentStatus.REQUIRES_PAYMENT_METHOD,
+        PaymentIntentStatus.REQUIRES_CONFIRMATION,
+        PaymentIntentStatus.REQUIRES_ACTION,
+    }
+)
+_CANCELABLE: Final = _CONFIRMABLE | {PaymentIntentStatus.REQUIRES_CAPTURE}
+_AMOUNT_UPDATABLE: Final = _CONFIRMABLE
+# Stripe's status words, read through paykit.stripe.statuses (one mapping for both).
+_RENEWING: Final = frozenset(
+    word
+    for word, status in SUBSCRIPTION_STATUSES.items()
+    if status
+    in {
+        GatewaySubscriptionStatus.TRIALING,
+        GatewaySubscriptionStatus.ACTIVE,
+        GatewaySubscriptionStatus.PAST_DUE,
+    }
+)
+_ENDED: Final = frozenset(
+    word for word, status in SUBSCRIPTION_STATUSES.items() if status in ENDED_SUBSCRIPTION_STATUSES
+)
+_INTERVALS: Final = frozenset({"day", "week", "month", "year"})
+# Stripe expires an incomplete subscription whose first payment never succeeds.
+_INCOMPLETE_TTL: Final = timedelta(hours=23)
+_NAMESPACE: Final = re.compile(r"[A-Za-z0-9]{1,32}")
+_MAX_LATENCY: Final = 60.0
+# Stripe's largest amount for most currencies: eight digits of minor units.
+
+
+class _AmbiguousTimeout(Exception):
+    """The charge happened, but the caller must be told the request timed out."""
+
+    def __init__(self, result: object) -> None:
+        super().__init__("ambiguous timeout")
+        self.result = result
+
+
+@dataclass(slots=True)
+class _IdempotencyRecord:
+    operation: str
+    params: dict[str, Any]
+    result: object
+    error: PaykitError | None
+
+
+@dataclass(slots=True)
+class _Subscription:
+    raw: dict[str, Any]
+    anchor: datetime
+    interval: str
+    interval_count: int
+    # -1 while in the trial; n >= 0 is the n-th period after the anchor.
+    period_index: int
+
+
+# --------------------------------------------------------------------- validation
+
+
+def _clone_error(error: PaykitError) -> PaykitError:
+    # A replayed error is a fresh exception: re-raising one instance from
+    # several threads would tangle their tracebacks.
+    clone = copy.copy(error)
+    clone.details = dict(error.details)
+    clone.__traceback__ = None
+    return clone
+
+
+# --------------------------------------------------------------------- time
+
+
+def _ts(value: datetime) -> int:
+    return int(value.timestamp())
+
+
+def _add_months(value: datetime, months: int) -> datetime:
+    total = value.month - 1 + months
+    year, month = value.year + total // 12, total % 12 + 1
+    day = min(value.day, calendar.monthrange(year, month)[1])
+    return value.replace(year=year, month=month, day=day)
+
+
+def _shift(anchor: datetime, interval: str, steps: int) -> datetime:
+    # Always computed from the anchor, never from the previous period end, so
+    # a 31st-of-the-month anchor comes back to the 31st after a short month.
+    if interval == "day":
+        return anchor + timedelta(days=steps)
+    if interval == "week":
+        return anchor + timedelta(weeks=steps)
+    if interval == "month":
+        return _add_months(anchor, steps)
+    return _add_months(anchor, 12 * steps)
+
+
+def _is_test_token(method_id: str) -> bool:
+    return method_id.startswith("pm_card_") or method_id in (_NETWORK_ERROR_METHOD, _TIMEOUT_METHOD)
+
+
+class FakeLedger:
+    """The fake's state, its idempotency and call log, ids, clock and lookups."""
+
+    @checked
+    def __init__(
+        self, *, clock: Clock | None = None, latency: float = 0.0, namespace: str | None = None
+    ) -> None:
+        if (
+            isinstance(latency, bool)
+            or not isinstance(latency, int | float)
+            or not 0 <= latency <= _MAX_LATENCY
+        ):
+            raise ValidationError(f"latency must be 0 to {_MAX_LATENCY} seconds")
+        if namespace is None:
+            # Two fakes writing into one database need distinct ids (pi_<namespace>_000001),
+            # also across processes: a counter would not do.
+            namespace = f"fake{secrets.token_hex(5)}"
+        elif not isinstance(namespace, str) or not _NAMESPACE.fullmatch(namespace):
+            raise ValidationError("namespace must be 1 to 32 ASCII letters and digits")
+        self._namespace = namespace
+        self._clock = resolve_clock(clock)
+        self._latency = float(latency)
+        self._lock = threading.Lock()
+        self._counters: dict[str, int] = {}
+        self._idempotency: dict[str, _IdempotencyRecord] = {}
+        self._calls: list[tuple[str, dict[str, Any]]] = []
+        self._customers: dict[str, GatewayCustomer] = {}
+        self._default_method: dict[str, str] = {}
+        self._payments: dict[str, GatewayPayment] = {}
+        self._charge_ids: list[str] = []
+        self._refunds: dict[str, GatewayRefund] = {}
+        self._refund_plan: deque[tuple[GatewayRefundStatus, str | None]] = deque()
+        self._methods: dict[str, GatewayPaymentMethod] = {}
+        self._method_source: dict[str, str] = {}
+        self._products: dict[str, dict[str, Any]] = {}
+        self._prices: dict[str, dict[str, Any]] = {}
+        self._coupons: dict[str, dict[str, Any]] = {}
+        self._subscriptions: dict[str, _Subscription] = {}
+
+    def __repr__(self) -> str:
+        with self._lock:
+            return (
+                f"FakeGateway(payments={len(self._payments)}, charges={len(self._charge_ids)}, "
+                f"refunds={len(self._refunds)}, latency={self._latency})"
+            )
+
+    @property
+    def payments(self) -> dict[str, GatewayPayment]:
+        """Every payment by id, as it is now (a snapshot)."""
+        with self._lock:
+            return dict(self._payments)
+
+    @property
+    def charges(self) -> list[GatewayPayment]:
+        """Payments that succeeded, in the order they were charged (a snapshot)."""
+        with self._lock:
+            return [self._payments[payment_id] for payment_id in self._charge_ids]
+
+    @property
+    def refunds(self) -> list[GatewayRefund]:
+        """Every refund created, in order, as it is now (a snapshot)."""
+        with self._lock:
+            return list(self._refunds.values())
+
+    @property
+    def calls(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every gateway call as ``(method name, keyword arguments)``, in order.
+
+        Includes calls that failed or were replayed; test helpers are not recorded.
+        """
+        with self._lock:
+            return [(name, dict(kwargs)) for name, kwargs in self._calls]
+
+    @property
+    def customers(self) -> dict[str, GatewayCustomer]:
+        """Every customer by id (a snapshot)."""
+        with self._lock:
+            return dict(self._customers)
+
+    @property
+    def payment_methods(self) -> dict[str, GatewayPaymentMethod]:
+        """Every payment method created by attaching, by id (a snapshot)."""
+        with self._lock:
+            return dict(self._methods)
+
+    def _enter(self, operation: str, **kwargs: Any) -> None:
+        recorded = {
+            name: dict(value) if isinstance(value, Mapping) else value
+            for name, value in kwargs.items()
+        }
+        with self._lock:
+            self._calls.append((operation, recorded))
+        if self._latency:
+            # Outside the lock, so parallel callers wait side by side, as over a network.
+            time.sleep(self._latency)
+
+    def _idempotent(
+        self, operation: str, key: str, params: dict[str, Any], action: Callable[[], _T]
+    ) -> _T:
+        # The whole check-act-record runs under the lock, so concurrent calls
+        # with one key act once; Stripe would answer the losers 409
+        # idempotency_key_in_use, the fake lets them wait and replays.
+        with self._lock:
+            record = self._idempotency.get(key)
+            if record is not None:
+                if record.operation != operation or record.params != params:
+                    raise IdempotencyConflict(
+                        "Keys for idempotent requests can only be used with the same "
+                        "parameters and the same operation they were first used with.",
+                        details={
+                            "idempotency_key": key,
+                            "operation": operation,
+                            "first_operation": record.operation,
+                        },
+                    )
+                if record.error is not None:
+                    raise _clone_error(record.error)
+                return cast(_T, record.result)
+            try:
+                result = action()
+            except _AmbiguousTimeout as timeout:
+                self._idempotency[key] = _IdempotencyRecord(operation, params, timeout.result, None)
+                raise GatewayUnavailable(
+                    "The request to the gateway timed out; it may or may not have been "
+                    "carried out. Retry with the same idempotency key.",
+                    code="gateway_timeout",
+                    details={"operation": operation, "idempotency_key": key},
+                ) from None
+            except (ValidationError, GatewayUnavailable):
+                # Never reached the endpoint, so there is nothing to replay (as at Stripe).
+                raise
+            except PaykitError as error:
+                self._idempotency[key] = _IdempotencyRecord(
+                    operation, params, None, _clone_error(error)
+                )
+                raise
+            self._idempotency[key] = _IdempotencyRecord(operation, params, result, None)
+            return result
+
+    def _now(self) -> datetime:
+        # Whole seconds, because Stripe-shaped objects carry Unix timestamps.
+        return ensure_utc(self._clock.now()).replace(microsecond=0)
+
+    def _next_id(self, prefix: str) -> str:
+        number = self._counters.get(prefix, 0) + 1
+        self._counters[prefix] = number
+        return f"{prefix}_{self._namespace}_{number:06d}"
+
+    def _customer(self, customer_id: str) -> GatewayCustomer:
+        customer = self._customers.get(customer_id)
+        if customer is None:
+            raise self._not_found("customer", customer_id)
+        return customer
+
+    def _payment(self, payment_id: str) -> GatewayPayment:
+        payment = self._payments.get(payment_id)
+        if payment is None:
+            raise self._not_found("payment_intent", payment_id)
+        return payment
+
+    def _refund(self, refund_id: str) -> GatewayRefund:
+        refund = self._refunds.get(refund_id)
+        if refund is None:
+            raise self._not_found("refund", refund_id)
+        return refund
+
+    @staticmethod
+    def _not_found(resource: str, object_id: str) -> NotFound:
+        return NotFound(
+            f"No such {resource}: '{object_id}'",
+            details={"resource": resource, "id": object_id},
+        )
+
+    @staticmethod
+    def _network_error(operation: str, payment_id: str | None = None) -> GatewayUnavailable:
+        details: dict[str, Any] = {"operation": operation}
+        if payment_id is not None:
+            details["payment_id"] = payment_id
+        return GatewayUnavailable(
+            "Could not connect to the payment gateway; the request was not carried out.",
+            details=details,
+        )
+
+    @staticmethod
+    def _unexpected_payment_state(payment: GatewayPayment, verb: str) -> GatewayError:
+        return GatewayError(
+            f"You cannot {verb} this PaymentIntent because it has a status of {payment.status}.",
+            code="payment_intent_unexpected_state",
+            details={"payment_id": payment.id, "status": str(payment.status)},
+        )
