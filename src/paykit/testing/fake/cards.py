@@ -17,6 +17,7 @@ from paykit.gateways.base import (
     GatewayCustomer,
     GatewayPaymentMethod,
 )
+from paykit.testing._webhooks import stripe_object
 from paykit.testing.fake.ledger import (
     _CARDS,
     FakeLedger,
@@ -103,6 +104,7 @@ class FakeCards(FakeLedger):
             self._methods[method.id] = method
             self._method_source[method.id] = payment_method_id
             self._default_method[customer_id] = method.id
+            self._emit_method("payment_method.attached", method)
             return method
 
         return self._idempotent("attach_payment_method", idempotency_key, params, action)
@@ -132,6 +134,7 @@ class FakeCards(FakeLedger):
                 del self._default_method[method.customer_id]
             detached = replace(method, customer_id=None)
             self._methods[payment_method_id] = detached
+            self._emit_method("payment_method.detached", detached)
             return detached
 
         return self._idempotent(
@@ -161,3 +164,10 @@ class FakeCards(FakeLedger):
         if _is_test_token(method_id):
             return method_id
         raise self._not_found("payment_method", method_id)
+
+    def _emit_method(self, event_type: str, method: GatewayPaymentMethod) -> None:
+        obj = stripe_object("payment_method", id=method.id, customer=method.customer_id)
+        obj["type"] = method.type
+        obj["card"] = dict(method.card) if method.card is not None else None
+        obj["metadata"] = {}
+        self._emit(event_type, obj)

@@ -35,6 +35,7 @@ from paykit.gateways.base import (
     PaymentIntentStatus,
 )
 from paykit.stripe.statuses import SUBSCRIPTION_STATUSES
+from paykit.testing._webhooks import stripe_event, stripe_object
 
 _T = TypeVar("_T")
 
@@ -209,6 +210,7 @@ class FakeLedger:
         self._prices: dict[str, dict[str, Any]] = {}
         self._coupons: dict[str, dict[str, Any]] = {}
         self._subscriptions: dict[str, _Subscription] = {}
+        self._events: list[dict[str, Any]] = []
 
     def __repr__(self) -> str:
         with self._lock:
@@ -255,6 +257,69 @@ class FakeLedger:
         """Every payment method created by attaching, by id (a snapshot)."""
         with self._lock:
             return dict(self._methods)
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """The Stripe events a real account would have sent so far, oldest first (a copy).
+
+        Built with :func:`paykit.testing.stripe_event`, ids ``evt_<namespace>_000001``, ...;
+        see ``docs/testing.md`` for which calls emit which types.
+        """
+        with self._lock:
+            return copy.deepcopy(self._events)
+
+    def drain_events(self) -> list[dict[str, Any]]:
+        """The events emitted since the last drain, oldest first; the fake then forgets them."""
+        with self._lock:
+            drained, self._events = self._events, []
+            return drained
+
+    def _emit(self, event_type: str, obj: Mapping[str, Any]) -> None:
+        # Under the lock; stripe_event copies obj, so the event shows the state of now.
+        self._events.append(
+            stripe_event(event_type, object=obj, id=self._next_id("evt"), created=self._now())
+        )
+
+    def _emit_payment(self, event_type: str, payment: GatewayPayment) -> None:
+        obj = stripe_object(
+            "payment_intent",
+            id=payment.id,
+            amount=payment.amount_minor,
+            amount_received=(
+                payment.amount_minor if payment.status is PaymentIntentStatus.SUCCEEDED else 0
+            ),
+            currency=payment.currency.lower(),
+            customer=payment.customer_id,
+            payment_method=payment.payment_method_id,
+            client_secret=payment.client_secret,
+            created=_ts(payment.created) if payment.created is not None else _ts(self._now()),
+            status=str(payment.status),
+            last_payment_error=None,
+        )
+        obj["metadata"] = dict(payment.metadata)
+        if payment.decline_code is not None:
+            obj["last_payment_error"] = {
+                "type": "card_error",
+                "code": "card_declined",
+                "decline_code": payment.decline_code,
+                "message": "Your card was declined.",
+            }
+        self._emit(event_type, obj)
+
+    def _emit_refund(self, event_type: str, refund: GatewayRefund) -> None:
+        obj = stripe_object(
+            "refund",
+            id=refund.id,
+            amount=refund.amount_minor,
+            currency=refund.currency.lower(),
+            payment_intent=refund.payment_id,
+            status=str(refund.status),
+            reason=refund.reason,
+            failure_reason=refund.failure_reason,
+            created=_ts(self._now()),
+        )
+        obj["metadata"] = {}
+        self._emit(event_type, obj)
 
     def _enter(self, operation: str, **kwargs: Any) -> None:
         recorded = {

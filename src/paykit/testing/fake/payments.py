@@ -61,6 +61,9 @@ class FakePayments(FakeCards):
                     decline_code="payment_intent_authentication_failure",
                 )
             self._payments[payment_id] = done
+            self._emit_payment(
+                "payment_intent.succeeded" if succeed else "payment_intent.payment_failed", done
+            )
             return done
 
     def create_payment(
@@ -189,6 +192,7 @@ class FakePayments(FakeCards):
                 raise self._unexpected_payment_state(payment, "cancel")
             canceled = replace(payment, status=PaymentIntentStatus.CANCELED)
             self._payments[payment_id] = canceled
+            self._emit_payment("payment_intent.canceled", canceled)
             return canceled
 
         return self._idempotent(
@@ -255,12 +259,14 @@ class FakePayments(FakeCards):
             raise self._network_error("confirm_payment", payment.id)
         decline_code = _DECLINES.get(source)
         if decline_code is not None:
-            self._payments[payment.id] = replace(
+            declined = replace(
                 payment,
                 status=PaymentIntentStatus.REQUIRES_PAYMENT_METHOD,
                 payment_method_id=None,
                 decline_code=decline_code,
             )
+            self._payments[payment.id] = declined
+            self._emit_payment("payment_intent.payment_failed", declined)
             raise PaymentDeclined(
                 "Your card was declined."
                 if decline_code == "generic_decline"
@@ -285,6 +291,7 @@ class FakePayments(FakeCards):
         )
         self._payments[payment.id] = succeeded
         self._charge_ids.append(payment.id)
+        self._emit_payment("payment_intent.succeeded", succeeded)
         if source == _TIMEOUT_METHOD:
             raise _AmbiguousTimeout(succeeded)
         return succeeded

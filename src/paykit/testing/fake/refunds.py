@@ -67,6 +67,7 @@ class FakeRefunds(FakeLedger):
                     refund, status=GatewayRefundStatus.FAILED, failure_reason=failure_reason
                 )
             self._refunds[refund_id] = settled
+            self._emit_refund("refund.updated" if succeeded else "refund.failed", settled)
             return settled
 
     def create_refund(
@@ -95,11 +96,7 @@ class FakeRefunds(FakeLedger):
         )
         check_key(idempotency_key)
         check_amount(amount_minor)
-        if reason is not None and reason not in STRIPE_REFUND_REASONS:
-            raise ValidationError(
-                f"reason must be one of {sorted(STRIPE_REFUND_REASONS)} or None",
-                details={"param": "reason", "value": reason},
-            )
+        _check_reason(reason)
         params = {
             "payment_id": payment_id,
             "amount_minor": amount_minor,
@@ -146,6 +143,7 @@ class FakeRefunds(FakeLedger):
                 failure_reason=failure_reason,
             )
             self._refunds[refund.id] = refund
+            self._emit_refund("refund.created", refund)
             return refund
 
         return self._idempotent("create_refund", idempotency_key, params, action)
@@ -163,4 +161,12 @@ class FakeRefunds(FakeLedger):
             for refund in self._refunds.values()
             if refund.payment_id == payment_id
             and refund.status in (GatewayRefundStatus.SUCCEEDED, GatewayRefundStatus.PENDING)
+        )
+
+
+def _check_reason(reason: str | None) -> None:
+    if reason is not None and reason not in STRIPE_REFUND_REASONS:
+        raise ValidationError(
+            f"reason must be one of {sorted(STRIPE_REFUND_REASONS)} or None",
+            details={"param": "reason", "value": reason},
         )

@@ -56,6 +56,7 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
                 now = _ts(self._now())
                 sub.raw["canceled_at"] = sub.raw["canceled_at"] or now
                 sub.raw["ended_at"] = now
+            self._emit_subscription(sub, new_status is GatewaySubscriptionStatus.CANCELED)
             return self._subscription_view(subscription_id)
 
     def retrieve_subscription(self, subscription_id: str) -> GatewaySubscription:
@@ -138,6 +139,7 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
             )
             self._set_period(sub)
             self._subscriptions[sub_id] = sub
+            self._emit("customer.subscription.created", sub.raw)
             return self._subscription_view(sub_id)
 
         return self._idempotent("create_subscription", idempotency_key, params, action)
@@ -198,6 +200,7 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
                 item["quantity"] = quantity
             if cancel_at_period_end is not None:
                 self._set_cancel_at_period_end(sub, cancel_at_period_end)
+            self._emit_subscription(sub)
             return self._subscription_view(subscription_id)
 
         return self._idempotent("update_subscription", idempotency_key, params, action)
@@ -229,6 +232,7 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
                     cancel_at=None,
                     cancel_at_period_end=False,
                 )
+            self._emit_subscription(sub, not at_period_end)
             return self._subscription_view(subscription_id)
 
         return self._idempotent("cancel_subscription", idempotency_key, params, action)
@@ -262,11 +266,16 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
                     code="subscription_unexpected_state",
                     details={"subscription_id": subscription_id, "status": sub.raw["status"]},
                 )
+            self._emit_subscription(sub)
             return self._subscription_view(subscription_id)
 
         return self._idempotent(
             "resume_subscription", idempotency_key, {"subscription_id": subscription_id}, action
         )
+
+    def _emit_subscription(self, sub: _Subscription, deleted: bool = False) -> None:
+        event_type = "deleted" if deleted else "updated"
+        self._emit(f"customer.subscription.{event_type}", sub.raw)
 
     def _set_period(self, sub: _Subscription) -> None:
         item = sub.raw["items"]["data"][0]
