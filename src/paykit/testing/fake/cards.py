@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import Final
 
 from paykit.errors import (
     GatewayError,
@@ -18,11 +19,45 @@ from paykit.gateways.base import (
     GatewayPaymentMethod,
 )
 from paykit.testing._webhooks import stripe_object
-from paykit.testing.fake.ledger import (
-    _CARDS,
-    FakeLedger,
-    _is_test_token,
+from paykit.testing.fake.ledger import FakeLedger
+
+_NETWORK_ERROR_METHOD: Final = "pm_fake_network_error"
+_TIMEOUT_METHOD: Final = "pm_fake_timeout"
+
+# Stripe's test payment method ids that decline, with the decline code Stripe gives.
+_DECLINES: Final[Mapping[str, str]] = {
+    "pm_card_chargeDeclined": "generic_decline",
+    "pm_card_chargeDeclinedInsufficientFunds": "insufficient_funds",
+    "pm_card_chargeDeclinedLostCard": "lost_card",
+    "pm_card_chargeDeclinedStolenCard": "stolen_card",
+    "pm_card_chargeDeclinedExpiredCard": "expired_card",
+    "pm_card_chargeDeclinedIncorrectCvc": "incorrect_cvc",
+    "pm_card_chargeDeclinedProcessingError": "processing_error",
+    "pm_card_chargeDeclinedFraudulent": "fraudulent",
+    "pm_card_chargeDeclinedVelocityLimitExceeded": "card_velocity_exceeded",
+}
+_NEEDS_ACTION: Final = frozenset(
+    {
+        "pm_card_authenticationRequired",
+        "pm_card_threeDSecure2Required",
+        "pm_card_threeDSecureRequired",
+    }
 )
+# (brand, last4, funding) of the cards behind Stripe's test ids; others look like Visa 4242.
+_CARDS: Final[Mapping[str, tuple[str, str, str]]] = {
+    "pm_card_visa": ("visa", "4242", "credit"),
+    "pm_card_visa_debit": ("visa", "5556", "debit"),
+    "pm_card_mastercard": ("mastercard", "4444", "credit"),
+    "pm_card_amex": ("amex", "8431", "credit"),
+    "pm_card_discover": ("discover", "1117", "credit"),
+    "pm_card_chargeDeclined": ("visa", "0002", "credit"),
+    "pm_card_chargeDeclinedInsufficientFunds": ("visa", "9995", "credit"),
+    "pm_card_authenticationRequired": ("visa", "3184", "credit"),
+}
+
+
+def _is_test_token(method_id: str) -> bool:
+    return method_id.startswith("pm_card_") or method_id in (_NETWORK_ERROR_METHOD, _TIMEOUT_METHOD)
 
 
 class FakeCards(FakeLedger):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Final
 
 from paykit.errors import (
     GatewayInvalidRequest,
@@ -18,11 +18,9 @@ from paykit.gateways.base import (
     GatewayPrice,
     GatewayProduct,
 )
-from paykit.testing.fake.ledger import (
-    _INTERVALS,
-    FakeLedger,
-    _ts,
-)
+from paykit.testing.fake.ledger import FakeLedger, _ts
+
+_INTERVALS: Final = frozenset({"day", "week", "month", "year"})
 
 
 class FakeCatalog(FakeLedger):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
 import copy
 import re
 import secrets
@@ -11,7 +10,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Final, TypeVar, cast
 
 from paykit._arguments import checked
@@ -25,83 +24,19 @@ from paykit.errors import (
     ValidationError,
 )
 from paykit.gateways.base import (
-    ENDED_SUBSCRIPTION_STATUSES,
     GatewayCustomer,
     GatewayPayment,
     GatewayPaymentMethod,
     GatewayRefund,
     GatewayRefundStatus,
-    GatewaySubscriptionStatus,
     PaymentIntentStatus,
 )
-from paykit.stripe.statuses import SUBSCRIPTION_STATUSES
 from paykit.testing._webhooks import stripe_event, stripe_object
 
 _T = TypeVar("_T")
 
-_NETWORK_ERROR_METHOD: Final = "pm_fake_network_error"
-_TIMEOUT_METHOD: Final = "pm_fake_timeout"
-
-# Stripe's test payment method ids that decline, with the decline code Stripe gives.
-_DECLINES: Final[Mapping[str, str]] = {
-    "pm_card_chargeDeclined": "generic_decline",
-    "pm_card_chargeDeclinedInsufficientFunds": "insufficient_funds",
-    "pm_card_chargeDeclinedLostCard": "lost_card",
-    "pm_card_chargeDeclinedStolenCard": "stolen_card",
-    "pm_card_chargeDeclinedExpiredCard": "expired_card",
-    "pm_card_chargeDeclinedIncorrectCvc": "incorrect_cvc",
-    "pm_card_chargeDeclinedProcessingError": "processing_error",
-    "pm_card_chargeDeclinedFraudulent": "fraudulent",
-    "pm_card_chargeDeclinedVelocityLimitExceeded": "card_velocity_exceeded",
-}
-_NEEDS_ACTION: Final = frozenset(
-    {
-        "pm_card_authenticationRequired",
-        "pm_card_threeDSecure2Required",
-        "pm_card_threeDSecureRequired",
-    }
-)
-# (brand, last4, funding) of the cards behind Stripe's test ids; others look like Visa 4242.
-_CARDS: Final[Mapping[str, tuple[str, str, str]]] = {
-    "pm_card_visa": ("visa", "4242", "credit"),
-    "pm_card_visa_debit": ("visa", "5556", "debit"),
-    "pm_card_mastercard": ("mastercard", "4444", "credit"),
-    "pm_card_amex": ("amex", "8431", "credit"),
-    "pm_card_discover": ("discover", "1117", "credit"),
-    "pm_card_chargeDeclined": ("visa", "0002", "credit"),
-    "pm_card_chargeDeclinedInsufficientFunds": ("visa", "9995", "credit"),
-    "pm_card_authenticationRequired": ("visa", "3184", "credit"),
-}
-
-_CONFIRMABLE: Final = frozenset(
-    {
-        PaymentIntentStatus.REQUIRES_PAYMENT_METHOD,
-        PaymentIntentStatus.REQUIRES_CONFIRMATION,
-        PaymentIntentStatus.REQUIRES_ACTION,
-    }
-)
-_CANCELABLE: Final = _CONFIRMABLE | {PaymentIntentStatus.REQUIRES_CAPTURE}
-_AMOUNT_UPDATABLE: Final = _CONFIRMABLE
-# Stripe's status words, read through paykit.stripe.statuses (one mapping for both).
-_RENEWING: Final = frozenset(
-    word
-    for word, status in SUBSCRIPTION_STATUSES.items()
-    if status
-    in {
-        GatewaySubscriptionStatus.TRIALING,
-        GatewaySubscriptionStatus.ACTIVE,
-        GatewaySubscriptionStatus.PAST_DUE,
-    }
-)
-_ENDED: Final = frozenset(
-    word for word, status in SUBSCRIPTION_STATUSES.items() if status in ENDED_SUBSCRIPTION_STATUSES
-)
-_INTERVALS: Final = frozenset({"day", "week", "month", "year"})
-# Stripe expires an incomplete subscription whose first payment never succeeds.
-_INCOMPLETE_TTL: Final = timedelta(hours=23)
 _NAMESPACE: Final = re.compile(r"[A-Za-z0-9]{1,32}")
 _MAX_LATENCY: Final = 60.0
-# Stripe's largest amount for most currencies: eight digits of minor units.
 
 
 class _AmbiguousTimeout(Exception):
@@ -147,29 +82,6 @@ def _clone_error(error: PaykitError) -> PaykitError:
 
 def _ts(value: datetime) -> int:
     return int(value.timestamp())
-
-
-def _add_months(value: datetime, months: int) -> datetime:
-    total = value.month - 1 + months
-    year, month = value.year + total // 12, total % 12 + 1
-    day = min(value.day, calendar.monthrange(year, month)[1])
-    return value.replace(year=year, month=month, day=day)
-
-
-def _shift(anchor: datetime, interval: str, steps: int) -> datetime:
-    # Always computed from the anchor, never from the previous period end, so
-    # a 31st-of-the-month anchor comes back to the 31st after a short month.
-    if interval == "day":
-        return anchor + timedelta(days=steps)
-    if interval == "week":
-        return anchor + timedelta(weeks=steps)
-    if interval == "month":
-        return _add_months(anchor, steps)
-    return _add_months(anchor, 12 * steps)
-
-
-def _is_test_token(method_id: str) -> bool:
-    return method_id.startswith("pm_card_") or method_id in (_NETWORK_ERROR_METHOD, _TIMEOUT_METHOD)
 
 
 class FakeLedger:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
+from typing import Final
 
 from paykit.clock import ensure_utc
 from paykit.errors import (
@@ -23,17 +24,24 @@ from paykit.gateways.base import (
     GatewayPayment,
     PaymentIntentStatus,
 )
-from paykit.testing.fake.cards import FakeCards
-from paykit.testing.fake.ledger import (
-    _AMOUNT_UPDATABLE,
-    _CANCELABLE,
-    _CONFIRMABLE,
+from paykit.testing.fake.cards import (
     _DECLINES,
     _NEEDS_ACTION,
     _NETWORK_ERROR_METHOD,
     _TIMEOUT_METHOD,
-    _AmbiguousTimeout,
+    FakeCards,
 )
+from paykit.testing.fake.ledger import _AmbiguousTimeout
+
+_CONFIRMABLE: Final = frozenset(
+    {
+        PaymentIntentStatus.REQUIRES_PAYMENT_METHOD,
+        PaymentIntentStatus.REQUIRES_CONFIRMATION,
+        PaymentIntentStatus.REQUIRES_ACTION,
+    }
+)
+_CANCELABLE: Final = _CONFIRMABLE | {PaymentIntentStatus.REQUIRES_CAPTURE}
+_AMOUNT_UPDATABLE: Final = _CONFIRMABLE
 
 
 class FakePayments(FakeCards):

@@ -20,9 +20,7 @@ from paykit.gateways.base import (
     GatewayRefundStatus,
     PaymentIntentStatus,
 )
-from paykit.testing.fake.ledger import (
-    FakeLedger,
-)
+from paykit.testing.fake.ledger import FakeLedger
 
 
 class FakeRefunds(FakeLedger):

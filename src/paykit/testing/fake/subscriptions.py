@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import calendar
 import copy
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from paykit.errors import (
     GatewayCurrencyMismatch,
@@ -15,21 +16,50 @@ from paykit.gateways._checks import (
     check_key,
 )
 from paykit.gateways.base import (
+    ENDED_SUBSCRIPTION_STATUSES,
     GatewaySubscription,
     GatewaySubscriptionStatus,
 )
-from paykit.testing.fake.cards import FakeCards
+from paykit.stripe.statuses import SUBSCRIPTION_STATUSES
+from paykit.testing.fake.cards import _DECLINES, _NEEDS_ACTION, FakeCards
 from paykit.testing.fake.catalog import FakeCatalog
-from paykit.testing.fake.ledger import (
-    _DECLINES,
-    _ENDED,
-    _INCOMPLETE_TTL,
-    _NEEDS_ACTION,
-    _RENEWING,
-    _shift,
-    _Subscription,
-    _ts,
+from paykit.testing.fake.ledger import _Subscription, _ts
+
+# Stripe's status words, read through paykit.stripe.statuses (one mapping for both).
+_RENEWING: Final = frozenset(
+    word
+    for word, status in SUBSCRIPTION_STATUSES.items()
+    if status
+    in {
+        GatewaySubscriptionStatus.TRIALING,
+        GatewaySubscriptionStatus.ACTIVE,
+        GatewaySubscriptionStatus.PAST_DUE,
+    }
 )
+_ENDED: Final = frozenset(
+    word for word, status in SUBSCRIPTION_STATUSES.items() if status in ENDED_SUBSCRIPTION_STATUSES
+)
+# Stripe expires an incomplete subscription whose first payment never succeeds.
+_INCOMPLETE_TTL: Final = timedelta(hours=23)
+
+
+def _add_months(value: datetime, months: int) -> datetime:
+    total = value.month - 1 + months
+    year, month = value.year + total // 12, total % 12 + 1
+    day = min(value.day, calendar.monthrange(year, month)[1])
+    return value.replace(year=year, month=month, day=day)
+
+
+def _shift(anchor: datetime, interval: str, steps: int) -> datetime:
+    # Always computed from the anchor, never from the previous period end, so
+    # a 31st-of-the-month anchor comes back to the 31st after a short month.
+    if interval == "day":
+        return anchor + timedelta(days=steps)
+    if interval == "week":
+        return anchor + timedelta(weeks=steps)
+    if interval == "month":
+        return _add_months(anchor, steps)
+    return _add_months(anchor, 12 * steps)
 
 
 class FakeSubscriptions(FakeCatalog, FakeCards):
