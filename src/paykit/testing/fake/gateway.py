@@ -40,6 +40,9 @@ class FakeGateway(FakePayments, FakeRefunds, FakeSubscriptions):
     :meth:`fail_next_refund`, :meth:`hold_next_refund`, :meth:`settle_refund`,
     :meth:`authenticate`, :meth:`set_subscription_status`, and the catalogue
     helpers :meth:`add_product`, :meth:`add_price`, :meth:`add_coupon`.
+
+    Events: :attr:`events` and :meth:`drain_events` give the Stripe events a
+    real account would have sent for what the fake did (``docs/gateways.md``).
     """
 
 
