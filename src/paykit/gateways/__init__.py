@@ -28,16 +28,21 @@ from paykit.gateways.base import (
     PaymentGateway,
     PaymentIntentStatus,
 )
-from paykit.gateways.fake import FakeGateway
 
 if TYPE_CHECKING:
     from paykit.stripe.billing import subscription_from_stripe
     from paykit.stripe.gateway import StripeGateway
+    from paykit.testing.fake import FakeGateway
 
 
 def __getattr__(name: str) -> Any:
     # Loaded on first use, so `import paykit` never loads paykit.stripe nor the
     # stripe SDK (about 0.2 s) for hosts that do not use them.
+    if name == "FakeGateway":
+        # paykit.testing sits above the gateways: re-exported on first use.
+        from paykit.testing.fake import FakeGateway
+
+        return FakeGateway
     if name == "StripeGateway":
         from paykit.stripe.gateway import StripeGateway
 

@@ -25,7 +25,6 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from paykit.clock import FrozenClock
-from paykit.gateways import FakeGateway
 from paykit.testing._passwords import FAST_PASSWORD_HASHER
 from paykit.testing._webhooks import (
     STRIPE_API_VERSION,
@@ -36,6 +35,7 @@ from paykit.testing._webhooks import (
     stripe_event,
     stripe_object,
 )
+from paykit.testing.fake import FakeGateway
 
 if TYPE_CHECKING:
     from paykit.testing.gateway_contract import GatewayContract
