@@ -24,8 +24,6 @@ from paykit.services.subscriptions.statements import (
     INSERT_INVOICE,
     INVOICE_AND_SUBSCRIPTION,
     INVOICE_BY_STRIPE_ID,
-    INVOICE_COLUMNS,
-    INVOICES,
 )
 from paykit.services.subscriptions.statuses import INVOICE_RANK, INVOICE_STATUSES
 from paykit.services.subscriptions.sync import sync_subscription
@@ -49,16 +47,7 @@ _INVOICE_FIELDS = (
 )
 
 
-INVOICE_SYNC = SyncedTable(
-    model=Invoice,
-    table=INVOICES,
-    columns=INVOICE_COLUMNS,
-    inserts=INSERT_INVOICE,
-    fields=_INVOICE_FIELDS,
-    stripe_key="stripe_invoice_id",
-    action="invoice.synced",
-    resource="invoices",
-)
+INVOICE_SYNC = SyncedTable.of(Invoice, INSERT_INVOICE, _INVOICE_FIELDS, "stripe_invoice_id")
 
 
 def _read_invoice_input(

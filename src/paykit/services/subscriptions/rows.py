@@ -18,7 +18,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from paykit.context import RequestContext
 from paykit.models import new_id
 from paykit.services._audit import record_audit
-from paykit.services.subscriptions.statements import update_statement
+from paykit.services.subscriptions.statements import attribute_columns, update_statement
 
 _Row = TypeVar("_Row")
 
@@ -35,6 +35,18 @@ class SyncedTable:
     stripe_key: str
     action: str
     resource: str
+
+    @classmethod
+    def of(
+        cls, model: type[Any], inserts: Mapping[str, Any], fields: tuple[str, ...], stripe_key: str
+    ) -> SyncedTable:
+        """The table of ``model``, audited as ``<singular>.synced`` under its table name."""
+        table = cast(sa.Table, model.__table__)
+        singular = table.name.removesuffix("s")
+        columns = attribute_columns(model)
+        return cls(
+            model, table, columns, inserts, fields, stripe_key, f"{singular}.synced", table.name
+        )
 
 
 def conditional_update(

@@ -32,10 +32,6 @@ def attribute_columns(model: type[Any]) -> dict[str, str]:
     }
 
 
-SUBSCRIPTION_COLUMNS = attribute_columns(Subscription)
-INVOICE_COLUMNS = attribute_columns(Invoice)
-
-
 def _insert_new(insert: Any, table: sa.Table) -> Any:
     # ON CONFLICT DO NOTHING without a target: a parallel delivery that inserted
     # the same row first (or any other unique clash, such as an invoice number)

@@ -31,8 +31,6 @@ from paykit.services.subscriptions.statements import (
     INSERT_SUBSCRIPTION,
     SUBSCRIPTION_AND_REFERENCES,
     SUBSCRIPTION_BY_STRIPE_ID,
-    SUBSCRIPTION_COLUMNS,
-    SUBSCRIPTIONS,
 )
 from paykit.services.subscriptions.statuses import SUBSCRIPTION_STATUSES
 
@@ -55,15 +53,8 @@ _SYNCED_FIELDS = (
     "metadata_",
 )
 
-SUBSCRIPTION_SYNC = SyncedTable(
-    model=Subscription,
-    table=SUBSCRIPTIONS,
-    columns=SUBSCRIPTION_COLUMNS,
-    inserts=INSERT_SUBSCRIPTION,
-    fields=_SYNCED_FIELDS,
-    stripe_key="stripe_subscription_id",
-    action="subscription.synced",
-    resource="subscriptions",
+SUBSCRIPTION_SYNC = SyncedTable.of(
+    Subscription, INSERT_SUBSCRIPTION, _SYNCED_FIELDS, "stripe_subscription_id"
 )
 
 
