@@ -1,4 +1,4 @@
-"""The one entry point for paykit's checks: ``nox -s tests tests-lowest lint typecheck demo``."""
+"""paykit's one entry point for checks: ``nox -s tests tests-lowest drills lint typecheck``."""
 
 from __future__ import annotations
 
@@ -26,6 +26,20 @@ def tests(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     env = {"HYPOTHESIS_PROFILE": "ci"} if os.environ.get("CI") else {}
     session.run("pytest", *(session.posargs or ["-q"]), env=env)
+
+
+@nox.session(python=PYTHON)
+def drills(session: nox.Session) -> None:
+    """Backup, point-in-time recovery, replica and upgrade drills (tests/drills).
+
+    They need the PostgreSQL server of PAYKIT_TEST_DATABASE_URL and PostgreSQL's
+    server binaries (PAYKIT_PG_BINDIR, default the newest /usr/lib/postgresql/*/bin),
+    with which they start clusters of their own on free local ports (as the
+    ``postgres`` user when run as root) and stop them at the end. The upgrade
+    drill builds each release's wheel with hatchling. ``tests`` leaves them out.
+    """
+    session.install("-e", ".[test]", "hatchling>=1.21")
+    session.run("pytest", "tests/drills", *(session.posargs or ["-q"]))
 
 
 def lowest_constraints(pyproject: Path = Path("pyproject.toml")) -> str:

@@ -12,6 +12,9 @@ R times each (default 200), with p50 and p99 in milliseconds:
   walking the pages once);
 * **customer order history**: ``list_orders(actor=<customer>)`` at page 1 and
   at the customer's last page;
+* **catalog listing**: ``paykit.list_products()`` (the seed's catalog order,
+  featured first, newest first) at page 1 and page 1,000, over P products
+  (default 100,000) with two prices each, in K categories (default 10,000);
 
 each beside a hand-written reference on the same connection: one psycopg
 keyset query for the page's orders and one for their items and refunds, the
@@ -75,6 +78,80 @@ _FILL = [
        FROM generate_series(25, :orders, 25) g""",
     "ANALYZE users, products, prices, orders, order_items, refunds",
 ]
+
+_CATALOG = [
+    """INSERT INTO product_categories (id, name, slug, sort_order, created_at, updated_at)
+       SELECT 'c' || g, 'Category ' || g, 'cat-' || g, 0, now(), now()
+       FROM generate_series(1, :categories) g""",
+    """INSERT INTO products (id, name, description, slug, status, type, base_price, tags,
+                             featured, created_at, updated_at)
+       SELECT 'q' || lpad(g::text, 7, '0'), 'Product ' || g, 'A product for the benchmark',
+              'bench-q' || g,
+              (CASE WHEN mod(g, 10) = 0 THEN 'DRAFT' ELSE 'PUBLISHED' END)::product_status,
+              'ONE_TIME', 5 + mod(g, 200), '{}', mod(g, 20) = 0,
+              timestamptz '2024-01-01' + g * interval '1 minute',
+              timestamptz '2024-01-01' + g * interval '1 minute'
+       FROM generate_series(1, :products) g""",
+    """INSERT INTO prices (id, product_id, stripe_price_id, unit_amount, type, active,
+                           created_at, updated_at)
+       SELECT 'qp' || g || '_' || k, 'q' || lpad(g::text, 7, '0'), 'price_q' || g || '_' || k,
+              5 + mod(g, 200) + k, 'ONE_TIME', true, now(), now()
+       FROM generate_series(1, :products) g, generate_series(0, 1) k""",
+    """INSERT INTO product_category_links (product_id, category_id)
+       SELECT 'q' || lpad(g::text, 7, '0'), 'c' || (1 + mod(g, :categories))
+       FROM generate_series(1, :products) g""",
+    "ANALYZE products, prices, product_categories, product_category_links",
+]
+
+_PRODUCTS = """
+    SELECT id, name, slug, short_description, type, status, base_price, currency, featured,
+           tags, images, billing_interval, trial_days, created_at, published_at
+    FROM products
+    WHERE status = 'PUBLISHED' AND deleted_at IS NULL {after}
+    ORDER BY featured DESC, created_at DESC, id DESC
+    LIMIT %(limit)s"""
+_PRICES = """SELECT id, product_id, stripe_price_id, nickname, unit_amount, currency, type
+             FROM prices WHERE product_id = ANY(%(ids)s) AND active"""
+_REVIEW_COUNTS = """SELECT product_id, count(*) FROM product_reviews
+                    WHERE product_id = ANY(%(ids)s) AND hidden_at IS NULL GROUP BY product_id"""
+
+
+def hand_catalog(raw: Any, after: tuple[bool, Any, str] | None) -> list[Any]:
+    """The reference catalog page: products, their active prices, their review counts."""
+    params: dict[str, Any] = {"limit": PAGE + 1}
+    clause = ""
+    if after is not None:
+        clause = "AND (featured, created_at, id) < (%(f)s, %(at)s, %(id)s)"
+        params.update(f=after[0], at=after[1], id=after[2])
+    with raw.cursor() as cur:
+        cur.execute(_PRODUCTS.format(after=clause), params)
+        names = [c.name for c in cur.description]
+        products = [dict(zip(names, row, strict=True)) for row in cur.fetchall()][:PAGE]
+        ids = [p["id"] for p in products]
+        cur.execute(_PRICES, {"ids": ids})
+        pnames = [c.name for c in cur.description]
+        prices = [dict(zip(pnames, row, strict=True)) for row in cur.fetchall()]
+        cur.execute(_REVIEW_COUNTS, {"ids": ids})
+        counts = dict(cur.fetchall())
+    by_id = {
+        p["id"]: {**_money(p, "base_price"), "prices": [], "review_count": counts.get(p["id"], 0)}
+        for p in products
+    }
+    for price in prices:
+        by_id[price["product_id"]]["prices"].append(_money(price, "unit_amount"))
+    return list(by_id.values())
+
+
+def _catalog_cursor_at(session: Session, page: int) -> tuple[str | None, Any]:
+    cursor: str | None = None
+    last = None
+    for _ in range(page - 1):
+        result = paykit.list_products(session, limit=PAGE, cursor=cursor)
+        cursor = result.next_cursor
+        item = result.items[-1]
+        last = (item.featured, item.created_at, item.id)
+    return cursor, last
+
 
 _ORDERS = """
     SELECT id, order_number, user_id, status, currency, subtotal, discount_amount, tax_amount,
@@ -155,6 +232,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--customers", type=int, default=1_000)
+    parser.add_argument("--products", type=int, default=100_000)
+    parser.add_argument("--categories", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
@@ -171,7 +250,10 @@ def main() -> None:
                 conn.execute(
                     sa.text(statement), {"orders": args.orders, "customers": args.customers}
                 )
-        print(f"generated {args.orders:,} orders in {time.perf_counter() - started:.1f} s")
+        print(
+            f"generated {args.orders:,} orders, {args.products:,} products and "
+            f"{args.categories:,} categories in {time.perf_counter() - started:.1f} s"
+        )
         staff = Actor("u0", UserRole.SUPPORT)
         customer = Actor("u7", UserRole.CUSTOMER)
         own = args.orders // args.customers
@@ -195,6 +277,15 @@ def main() -> None:
                 theirs = _timed(lambda w=who, p=after: hand_page(raw, w, p), args.repeat)
                 rows.append((label, page, ours, theirs))
                 session.rollback()
+            for page in (1, 1000):
+                cursor, after = _catalog_cursor_at(session, page)
+                ours = _timed(
+                    lambda c=cursor: paykit.list_products(session, limit=PAGE, cursor=c),
+                    args.repeat,
+                )
+                theirs = _timed(lambda p=after: hand_catalog(raw, p), args.repeat)
+                rows.append(("catalog listing", page, ours, theirs))
+                session.rollback()
         print(
             f"\n{'listing':<18}{'page':>6}{'paykit p50/p99 ms':>22}{'SQL p50/p99 ms':>20}{'ratio':>8}"
         )
@@ -203,7 +294,7 @@ def main() -> None:
                 f"{label:<18}{page:>6}{ours[0]:>12.2f} /{ours[1]:>7.2f}"
                 f"{theirs[0]:>11.2f} /{theirs[1]:>6.2f}{ours[0] / theirs[0]:>8.2f}x"
             )
-        for label in ("staff history", "customer history"):
+        for label in ("staff history", "customer history", "catalog listing"):
             first, deep = [r for r in rows if r[0] == label]
             print(
                 f"{label}: page {deep[1]} / page 1 = {deep[2][0] / first[2][0]:.2f}x (paykit), "

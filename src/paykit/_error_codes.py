@@ -303,7 +303,7 @@ CODES: Final[tuple[tuple[str, str, str], ...]] = (
         "DecryptionError",
         "decryption_failed",
         "An encrypted value was tampered with or its key is gone.",
-    ),    # reviews, downloads, configuration, support (the read side)
+    ),  # reviews, downloads, configuration, support (the read side)
     ("Conflict", "review_exists", "The user has already reviewed this product."),
     ("ValidationError", "invalid_rating", "A rating is not a whole number of stars from 1 to 5."),
     ("PermissionDenied", "own_review", "Nobody votes for their own review."),
@@ -331,6 +331,20 @@ CODES: Final[tuple[tuple[str, str, str], ...]] = (
     ),
     ("InvalidState", "invalid_ticket_transition", "The ticket cannot move to that status."),
     ("ValidationError", "invalid_assignee", "Tickets are assigned to active staff only."),
+    # The catalog read side (paykit.services.catalog).
+    ("ValidationError", "invalid_sort", "A listing's `sort` is not one it offers."),
+    (
+        "ValidationError",
+        "invalid_search",
+        "A search text that is empty, has no word or is too long.",
+    ),
+    (
+        "ValidationError",
+        "invalid_price_range",
+        "A price filter whose minimum is above its maximum.",
+    ),
+    ("Conflict", "category_slug_taken", "Another category has this slug."),
+    ("InvalidState", "category_cycle", "A category cannot move under itself or its descendants."),
 )
 
 _HEADER: Final = """\

@@ -291,6 +291,46 @@ CASES: dict[str, Case] = {
         Action.MANAGE_DISCOUNTS,
         owner_may=False,
     ),
+    # The catalog read side: staff views and category writes; a draft is no one's resource.
+    "list_products": Case(
+        lambda w, o: {"status": "DRAFT"}, Action.MANAGE_PRODUCTS, owner_may=False
+    ),
+    "get_product": Case(
+        lambda w, o: {"id": f.product(w.session, status=m.ProductStatus.DRAFT).id},
+        Action.MANAGE_PRODUCTS,
+        owner_may=False,
+    ),
+    "list_products_admin": Case(lambda w, o: {}, Action.MANAGE_PRODUCTS, owner_may=False),
+    "low_stock_report": Case(lambda w, o: {}, Action.MANAGE_PRODUCTS, owner_may=False),
+    "create_category": Case(
+        lambda w, o: {"name": "Sweep", "slug": f"sweep-category-{next(_seq)}"},
+        Action.MANAGE_PRODUCTS,
+        owner_may=False,
+    ),
+    "rename_category": Case(
+        lambda w, o: {"category_id": f.category(w.session).id, "name": "Renamed"},
+        Action.MANAGE_PRODUCTS,
+        owner_may=False,
+    ),
+    "move_category": Case(
+        lambda w, o: {
+            "category_id": f.category(w.session).id,
+            "parent_id": f.category(w.session).id,
+        },
+        Action.MANAGE_PRODUCTS,
+        owner_may=False,
+    ),
+    "revenue": Case(
+        lambda w, o: {"start": T0, "end": T0 + timedelta(days=30)},
+        Action.READ_ANY_ORDER,
+        owner_may=False,
+    ),
+    "monthly_revenue": Case(
+        lambda w, o: {"year": 2026, "month": 3}, Action.READ_ANY_ORDER, owner_may=False
+    ),
+    "user_subscriptions": Case(
+        lambda w, o: {"user_id": o.id}, Action.MANAGE_ANY_SUBSCRIPTION, owner_may=True
+    ),
 }
 
 #: Actor-taking public names that are not services acting on someone's resource.

@@ -59,9 +59,7 @@ def _fill(session: Session) -> dict[str, Any]:
         )
     session.add(m.Session(user_id=user.id, token=f"h-old-{user.id}", expires_at=OLD))
     session.add(
-        m.Session(
-            user_id=user.id, token=f"h-new-{user.id}", expires_at=NOW + timedelta(days=1)
-        )
+        m.Session(user_id=user.id, token=f"h-new-{user.id}", expires_at=NOW + timedelta(days=1))
     )
     session.add(
         UserToken(

@@ -156,6 +156,31 @@ EXPECTED = [
     "vote_review_helpful",
     "webhooks",
 ]
+# The catalog read side (paykit.services.catalog).
+EXPECTED += [
+    "CategoryNode",
+    "CategoryRef",
+    "LowStockOut",
+    "PaymentMethodOut",
+    "PriceOut",
+    "ProductOut",
+    "ProductSummaryOut",
+    "ProductView",
+    "RevenueOut",
+    "SubscriptionOut",
+    "UserSubscriptionsOut",
+    "category_tree",
+    "create_category",
+    "get_product",
+    "list_products",
+    "list_products_admin",
+    "low_stock_report",
+    "monthly_revenue",
+    "move_category",
+    "rename_category",
+    "revenue",
+    "user_subscriptions",
+]
 
 
 def test_exports_are_locked() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -31,6 +31,7 @@ __all__ = [
     "ProductReview",
     "ReviewVote",
     "product_category_links",
+    "product_search_document",
 ]
 
 #: Products <-> categories (the seed's implicit ``Product.categories`` relation).
@@ -111,6 +112,56 @@ class Product(TimestampMixin, Base):
         return f"Product(id={self.id!r}, slug={self.slug!r})"
 
 
+# The catalog's sort orders (migration 0007): the seed's catalog page (featured,
+# newest first), newest first, and by price, each with the id as tie-breaker so
+# keyset pagination reads the index in order.
+_products = Product.__table__.c
+sa.Index(
+    "idx_products_catalog_order",
+    _products.status,
+    _products.featured.desc(),
+    _products.created_at.desc(),
+    _products.id.desc(),
+)
+sa.Index(
+    "idx_products_status_created_at",
+    _products.status,
+    _products.created_at.desc(),
+    _products.id.desc(),
+)
+sa.Index("idx_products_status_base_price", _products.status, _products.base_price, _products.id)
+
+
+def product_search_document() -> sa.ColumnElement[Any]:
+    """PostgreSQL's weighted ``tsvector`` of a product (name A, short description B, description C).
+
+    The GIN index ``idx_products_search`` is built on exactly this expression,
+    so a query must use it verbatim for the index to apply.
+    """
+
+    def part(column: sa.ColumnElement[Any], weight: str) -> sa.ColumnElement[Any]:
+        config: sa.ColumnElement[Any] = sa.literal_column("'english'::regconfig")
+        return sa.func.setweight(
+            sa.func.to_tsvector(config, sa.func.coalesce(column, "")),
+            sa.literal_column(f"'{weight}'"),
+        )
+
+    return (
+        part(_products.name, "A")
+        .op("||")(part(_products.short_description, "B"))
+        .op("||")(part(_products.description, "C"))
+    )
+
+
+# Full-text search (PostgreSQL only; SQLite searches with LIKE).
+sa.Index(
+    "idx_products_search",
+    product_search_document(),
+    postgresql_using="gin",
+    _table=cast(sa.Table, Product.__table__),  # the expression starts with a literal
+).ddl_if(dialect="postgresql")
+
+
 class Price(TimestampMixin, Base):
     """A price of a product, mirrored from the gateway (``stripe_price_id``)."""
 
@@ -163,6 +214,8 @@ class ProductCategory(TimestampMixin, Base):
     products: Mapped[list[Product]] = relationship(
         secondary=product_category_links, back_populates="categories", passive_deletes=True
     )
+
+    __table_args__ = (sa.Index("ix_product_categories_parent_id", "parent_id"),)
 
     def __repr__(self) -> str:
         return f"ProductCategory(id={self.id!r}, slug={self.slug!r})"

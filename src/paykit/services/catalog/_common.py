@@ -1,0 +1,147 @@
+"""What the catalog modules share: the reader's visibility, checks, keyset cursors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import QueryableAttribute, Session
+
+from paykit.errors import InvalidAmount, ValidationError
+from paykit.models import User, UserStatus
+from paykit.money import to_decimal
+from paykit.security.policy import Action, Actor, allows
+from paykit.services.reads import MAX_PAGE_SIZE, _bad_cursor, _fingerprint
+
+__all__ = [
+    "MAX_SEARCH_LENGTH",
+    "Key",
+    "check_limit",
+    "decode_cursor",
+    "encode_cursor",
+    "keyset_after",
+    "price_bound",
+    "staff_user",
+]
+
+MAX_SEARCH_LENGTH = 200
+_CENT = Decimal("0.01")
+_PRICE_LIMIT = Decimal(10) ** 8  # Numeric(10, 2)
+
+
+def staff_user(session: Session, actor: Actor | None, action: Action) -> User | None:
+    """The actor's user if it is active and its stored role allows ``action``, else None.
+
+    A stale ``Actor`` (demoted, suspended, unknown) gets the public view.
+    """
+    if actor is None:
+        return None
+    user = session.get(User, actor.user_id)
+    if user is None or user.status is not UserStatus.ACTIVE or user.deleted_at is not None:
+        return None
+    return user if allows(user.role, action) else None
+
+
+def check_limit(limit: int) -> None:
+    """``limit`` must be 1..100 (``invalid_limit``), as for every paykit listing."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValidationError(
+            f"limit must be an integer from 1 to {MAX_PAGE_SIZE}",
+            code="invalid_limit",
+            details={"field": "limit"},
+        )
+
+
+def price_bound(value: object, field: str) -> Decimal | None:
+    """A price filter bound: an exact, non-negative amount that fits the column."""
+    if value is None:
+        return None
+    amount = to_decimal(value, field=field)
+    if amount < 0 or amount >= _PRICE_LIMIT or amount != amount.quantize(_CENT):
+        raise InvalidAmount(
+            f"{field} must be an amount from 0 to 99999999.99 with at most 2 decimals",
+            details={"field": field},
+        )
+    return amount
+
+
+class Key:
+    """One column of a keyset sort: the expression and how its value travels in a cursor."""
+
+    def __init__(self, expr: sa.ColumnElement[Any] | QueryableAttribute[Any], kind: str) -> None:
+        self.expr: sa.ColumnElement[Any] = (
+            expr if isinstance(expr, sa.ColumnElement) else expr.expression
+        )
+        self.kind = kind  # bool | time | money | text | float | int
+
+    def dump(self, value: Any) -> Any:
+        if self.kind == "time":
+            return value.isoformat()
+        if self.kind == "money":
+            return str(value)
+        if self.kind == "float":
+            return float(value)
+        return value
+
+    def load(self, raw: Any) -> Any:
+        kind = self.kind
+        if kind == "bool" and isinstance(raw, bool):
+            return raw
+        if kind == "text" and isinstance(raw, str):
+            return raw
+        if kind == "int" and isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+        if kind == "float" and isinstance(raw, int | float) and not isinstance(raw, bool):
+            return float(raw)
+        if kind == "time" and isinstance(raw, str):
+            moment = datetime.fromisoformat(raw)
+            if moment.tzinfo is None:
+                raise ValueError("naive time in cursor")
+            return moment
+        if kind == "money" and isinstance(raw, str):
+            return price_bound(raw, "cursor")
+        raise ValueError(f"bad {kind} in cursor")
+
+
+def encode_cursor(flt: dict[str, Any], keys: Sequence[Key], values: Sequence[Any]) -> str:
+    """An opaque cursor: the position after a row, bound to the filter's fingerprint."""
+    body = {"f": _fingerprint(flt), "k": [k.dump(v) for k, v in zip(keys, values, strict=True)]}
+    return base64.urlsafe_b64encode(json.dumps(body).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, flt: dict[str, Any], keys: Sequence[Key]) -> list[Any]:
+    """The position a cursor names; ``invalid_cursor`` unless made for this very filter."""
+    if len(cursor) > 1024:
+        raise _bad_cursor()
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        body = json.loads(raw)
+        if not isinstance(body, dict) or body.get("f") != _fingerprint(flt):
+            raise _bad_cursor()
+        values = body["k"]
+        if not isinstance(values, list) or len(values) != len(keys):
+            raise _bad_cursor()
+        return [k.load(v) for k, v in zip(keys, values, strict=True)]
+    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError, InvalidAmount):
+        raise _bad_cursor() from None
+
+
+def keyset_after(
+    keys: Sequence[Key], values: Sequence[Any], *, descending: bool
+) -> sa.ColumnElement[bool]:
+    """Rows after the cursor's position, for a sort whose keys all go one way.
+
+    One row-value comparison, which PostgreSQL matches against a B-tree
+    index with the same column order (its directions all the same).
+    """
+    left = sa.tuple_(*(k.expr for k in keys))
+    right = sa.tuple_(
+        *(sa.literal(v, type_=k.expr.type) for k, v in zip(keys, values, strict=True))
+    )
+    return left < right if descending else left > right
