@@ -23,7 +23,7 @@ ALLOWED = ("migrations/versions/", "gateways/fake.py", "testing/")
 
 
 def offenders(src: Path) -> Iterator[str]:
-    """``path: N lines`` for each long module, ``path:line name: N lines`` for each long function."""
+    """``path: N lines`` per long module, ``path:line name: N lines`` per long function."""
     for path in sorted(src.rglob("*.py")):
         rel = path.relative_to(src).as_posix()
         if rel.startswith(ALLOWED):
