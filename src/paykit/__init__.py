@@ -229,225 +229,28 @@ if TYPE_CHECKING:
 
     __version__: str
 
-# Where each public name lives: module -> names, the same as the TYPE_CHECKING
-# block above (tests/unit/test_import_weight.py compares the two).
-_EXPORTS: dict[str, tuple[str, ...]] = {
-    "paykit.checks": (
-        "Finding",
-        "Report",
-        "check",
-    ),
-    "paykit.clock": (
-        "Clock",
-        "FrozenClock",
-        "SystemClock",
-    ),
-    "paykit.context": ("RequestContext",),
-    "paykit.db": ("create_engine",),
-    "paykit.errors": ("PaykitError",),
-    "paykit.gateways": (
-        "FakeGateway",
-        "PaymentGateway",
-    ),
-    "paykit.migrator": (
-        "current_revision",
-        "downgrade",
-        "head_revision",
-        "migrate",
-    ),
-    "paykit.money": (
-        "Currency",
-        "as_money",
-        "from_minor_units",
-        "get_currency",
-        "quantize",
-        "to_minor_units",
-    ),
-    "paykit.pricing": (
-        "DiscountRule",
-        "DiscountUsageCounts",
-        "LineInput",
-        "PricedLine",
-        "PricedOrder",
-        "RefundSplit",
-        "allocate",
-        "check_discount_eligibility",
-        "discount_amount",
-        "price_order",
-        "refund_split",
-        "refundable_amount",
-    ),
-    "paykit.security": (
-        "POLICY",
-        "Action",
-        "Actor",
-        "Keyring",
-        "PasswordHasher",
-        "configure_encryption",
-        "reencrypt_personal_data",
-    ),
-    "paykit.security.rls": (
-        "enable_row_level_security",
-        "set_actor",
-    ),
-    "paykit.services": (
-        "OrderResult",
-        "PaymentInfo",
-        "ReconcileReport",
-        "SeedResult",
-        "apply_discount",
-        "apply_payment",
-        "cancel_order",
-        "cancel_subscription",
-        "change_subscription",
-        "ensure_gateway_customer",
-        "fail_order_payment",
-        "issue_refund",
-        "mark_order_paid",
-        "pay_order",
-        "place_order",
-        "record_gateway_refund",
-        "release_expired_orders",
-        "resume_subscription",
-        "subscribe",
-        "sync_invoice",
-        "sync_order_payment",
-        "sync_refund",
-        "sync_subscription",
-    ),
-    "paykit.services.reconcile": ("reconcile",),
-    "paykit.services.seed": ("seed",),
-    "paykit.services.admin": (
-        "create_discount",
-        "create_price",
-        "create_product",
-        "set_price_active",
-        "update_discount",
-        "update_product",
-    ),
-    # --- catalog read side (paykit.services.catalog; docs/catalog.md)
-    "paykit.services.catalog": (
-        "CategoryNode",
-        "CategoryRef",
-        "LowStockOut",
-        "PaymentMethodOut",
-        "PriceOut",
-        "ProductOut",
-        "ProductSummaryOut",
-        "ProductView",
-        "RevenueOut",
-        "SubscriptionOut",
-        "UserSubscriptionsOut",
-        "category_tree",
-        "create_category",
-        "get_product",
-        "list_products",
-        "list_products_admin",
-        "low_stock_report",
-        "monthly_revenue",
-        "move_category",
-        "rename_category",
-        "revenue",
-        "user_subscriptions",
-    ),
-    "paykit.services.quotes": (
-        "Quote",
-        "QuoteLine",
-        "quote_order",
-    ),
-    "paykit.services.reads": (
-        "OrderItemOut",
-        "OrderOut",
-        "Page",
-        "PaymentOut",
-        "RefundOut",
-        "get_order",
-        "list_orders",
-    ),
-    "paykit.services.support": (
-        "OrderView",
-        "TicketOut",
-        "add_ticket_message",
-        "assign_ticket",
-        "list_tickets",
-        "open_ticket",
-        "set_order_internal_notes",
-        "set_ticket_status",
-        "ticket_messages",
-        "view_order",
-    ),
-    "paykit.services.throttle": (
-        "LoginThrottle",
-        "purge_login_attempts",
-    ),
-    "paykit.services.users": (
-        "LoginResult",
-        "UserSummary",
-        "change_password",
-        "delete_user",
-        "list_users",
-        "login",
-        "purge_expired_sessions",
-        "register_user",
-        "request_email_verification",
-        "request_password_reset",
-        "reset_password",
-        "revoke_all_sessions",
-        "revoke_session",
-        "set_user_role",
-        "set_user_status",
-        "update_profile",
-        "validate_session",
-        "verify_email",
-    ),
-    "paykit.services.config": (
-        "DEFAULT_CONFIG",
-        "ConfigKey",
-        "ConfigRegistry",
-        "get_config",
-        "get_config_values",
-        "set_config",
-    ),
-    "paykit.services.downloads": (
-        "DownloadGrant",
-        "DownloadLink",
-        "download_link",
-        "redeem_download",
-    ),
-    "paykit.services.retention": (
-        "DEFAULT_RETENTION",
-        "RetentionPolicy",
-        "RetentionReport",
-        "purge_old_records",
-    ),
-    "paykit.services.reviews": (
-        "RatingSummary",
-        "ReviewOut",
-        "VoteResult",
-        "create_review",
-        "delete_review",
-        "edit_review",
-        "get_review",
-        "hide_review",
-        "list_reviews",
-        "rating_summary",
-        "vote_review_helpful",
-    ),
-    "paykit.gateways.stripe": ("StripeGateway",),
-    "paykit.webhooks": (
-        "WebhookResponse",
-        "handle_webhook",
-        "replay_failed",
-    ),
-}
-_HOME: dict[str, str] = {name: module for module, names in _EXPORTS.items() for name in names}
+_HOME: dict[str, str] = {}
+
+
+def _home(name: str) -> str | None:
+    """The module that holds public ``name`` (the table is read on first use)."""
+    if not _HOME:
+        from paykit._exports import EXPORTS
+
+        _HOME.update({n: module for module, names in EXPORTS.items() for n in names})
+    return _HOME.get(name)
 
 
 def __getattr__(name: str) -> Any:
     """Import the module that holds ``name`` on first use, and keep the value here."""
     import importlib.util
 
-    module = _HOME.get(name)
+    if name == "_EXPORTS":
+        from paykit._exports import EXPORTS
+
+        return EXPORTS
+    # Dunder lookups (the import system's) must not load the table.
+    module = None if name.startswith("_") else _home(name)
     if module is not None:
         value = getattr(importlib.import_module(module), name)
     elif name == "__version__":

@@ -384,35 +384,27 @@ def _webhook_event_state() -> sa.Select[Any]:
     s = WebhookEventStatus
     return sa.select(WebhookEvent.id).where(
         sa.or_(
-            sa.and_(
-                WebhookEvent.status.in_((s.PROCESSED.value, s.IGNORED.value)),
-                sa.or_(
-                    WebhookEvent.processed_at.is_(None),
-                    WebhookEvent.attempts < 1,
-                    WebhookEvent.last_error.is_not(None),
-                ),
-            ),
-            sa.and_(
-                WebhookEvent.status == s.FAILED.value,
-                sa.or_(
-                    WebhookEvent.last_error.is_(None),
-                    WebhookEvent.attempts < 1,
-                    WebhookEvent.processed_at.is_not(None),
-                ),
-            ),
-            sa.and_(
-                WebhookEvent.status == s.DEAD.value,
-                sa.or_(WebhookEvent.last_error.is_(None), WebhookEvent.processed_at.is_not(None)),
-            ),
-            sa.and_(
-                WebhookEvent.status == s.PENDING.value,
-                sa.or_(
-                    WebhookEvent.processed_at.is_not(None), WebhookEvent.last_error.is_not(None)
-                ),
-            ),
+            _event_state_broken((s.PROCESSED, s.IGNORED), processed=True, failed=False),
+            _event_state_broken((s.FAILED,), processed=False, failed=True),
+            _event_state_broken((s.DEAD,), processed=False, failed=True, attempted=False),
+            _event_state_broken((s.PENDING,), processed=False, failed=False, attempted=False),
             WebhookEvent.status.not_in([member.value for member in s]),
         )
     )
+
+
+def _event_state_broken(
+    statuses: Sequence[WebhookEventStatus], *, processed: bool, failed: bool, attempted: bool = True
+) -> sa.ColumnElement[bool]:
+    """Events in ``statuses`` whose processed_at, last_error or attempts say otherwise."""
+    event = WebhookEvent
+    broken: list[sa.ColumnElement[bool]] = [
+        event.processed_at.is_(None) if processed else event.processed_at.is_not(None),
+        event.last_error.is_(None) if failed else event.last_error.is_not(None),
+    ]
+    if attempted:
+        broken.append(event.attempts < 1)
+    return sa.and_(event.status.in_([status.value for status in statuses]), sa.or_(*broken))
 
 
 INVARIANTS: tuple[Invariant, ...] = (

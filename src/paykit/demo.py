@@ -87,14 +87,8 @@ def print_database(session: Session, out: TextIO) -> None:
     )
 
 
-def checkout_story(session: Session, out: TextIO, *, clock: Clock | None = None) -> None:
-    """The checkout story of ``paykit demo``: a customer buys a stocked product with a
-    discount code, pays by card (FakeGateway), and support refunds part of it.
-
-    The caller owns the transaction; each run creates its own customer and codes,
-    so the story can be told again on the same database.
-    """
-    from paykit.gateways import FakeGateway
+def _story_rows(session: Session, run: str) -> tuple[User, User, Product, Price, str]:
+    """The story's customer, support agent, stocked product, its price and a 15% code."""
     from paykit.models import (
         Discount,
         DiscountType,
@@ -103,11 +97,7 @@ def checkout_story(session: Session, out: TextIO, *, clock: Clock | None = None)
         ProductType,
         UserRole,
     )
-    from paykit.services import issue_refund, pay_order, place_order
 
-    clock = clock or SystemClock()
-    gateway = FakeGateway(clock=clock, namespace=f"demo{new_id()[-8:]}")
-    run = new_id()[-6:]
     customer = User(email=f"ada.{run}@example.com", name="Ada Lovelace")
     support = User(email=f"support.{run}@example.com", name="Grace", role=UserRole.SUPPORT)
     product = Product(
@@ -137,6 +127,23 @@ def checkout_story(session: Session, out: TextIO, *, clock: Clock | None = None)
             Discount(code=code, name="Welcome", type=DiscountType.PERCENTAGE, value=Decimal("15")),
         ]
     )
+    return customer, support, product, price, code
+
+
+def checkout_story(session: Session, out: TextIO, *, clock: Clock | None = None) -> None:
+    """The checkout story of ``paykit demo``: a customer buys a stocked product with a
+    discount code, pays by card (FakeGateway), and support refunds part of it.
+
+    The caller owns the transaction; each run creates its own customer and codes,
+    so the story can be told again on the same database.
+    """
+    from paykit.gateways import FakeGateway
+    from paykit.services import issue_refund, pay_order, place_order
+
+    clock = clock or SystemClock()
+    gateway = FakeGateway(clock=clock, namespace=f"demo{new_id()[-8:]}")
+    run = new_id()[-6:]
+    customer, support, product, price, code = _story_rows(session, run)
     session.flush()
     print(
         f"\n1. {customer.name} finds '{product.name}' at {price.unit_amount} USD "

@@ -144,6 +144,9 @@ def test_a_failure_backs_off_blocks_its_object_and_ends_dead(
     # Revived, it gets its attempts back and is applied once the fault is gone.
     recorder.failing.clear()
     assert revive_dead(session, event_ids=[first]) == 1
+    row = _status(session, first)
+    assert (row.status, row.attempts, row.last_error) == ("pending", 0, None)
+    assert paykit.check(session, invariants=["webhook_event_state"]).ok
     assert _work(session, later).processed == 1
     assert _status(session, first).status == "processed"
 

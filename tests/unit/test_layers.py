@@ -31,7 +31,7 @@ LAYERS: Mapping[str, int] = {
     module: layer
     for layer, modules in enumerate(
         [
-            ("_error_codes", "_version"),
+            ("_error_codes", "_version", "_exports"),
             ("errors",),
             ("_arguments",),
             ("clock", "money", "context", "_encryption"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -14,7 +14,7 @@ from paykit.context import RequestContext
 from paykit.models import AuditLog
 from paykit.services._sql import insert_objects
 
-__all__ = ["MASK", "build_audit", "mask_values", "record_audit"]
+__all__ = ["MASK", "apply_changes", "build_audit", "mask_values", "record_audit", "record_changes"]
 
 MASK = "***"
 # Key fragments whose values are secrets or personal data: never written to the
@@ -161,3 +161,53 @@ def record_audit(
     )
     insert_objects(session, row)
     return row
+
+
+def apply_changes(
+    row: Any, values: Mapping[str, Any], *, keep_on_none: Callable[[str], bool]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Set each of ``values`` that differs on ``row``; the ``(old, new)`` of what changed.
+
+    A ``None`` value of a field for which ``keep_on_none(name)`` holds (a NOT NULL
+    column) means "leave it alone" and is skipped.
+    """
+    old: dict[str, Any] = {}
+    new: dict[str, Any] = {}
+    for name, value in values.items():
+        if value is None and keep_on_none(name):
+            continue
+        current = getattr(row, name)
+        if current != value:
+            old[name], new[name] = current, value
+            setattr(row, name, value)
+    return old, new
+
+
+def record_changes(
+    session: Session,
+    row: Any,
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    *,
+    action: str,
+    resource: str,
+    now: datetime,
+    actor_id: str | None,
+    context: RequestContext | None,
+) -> None:
+    """If anything changed: stamp ``row.updated_at``, audit ``old`` → ``new``, flush."""
+    if not new:
+        return
+    row.updated_at = now
+    record_audit(
+        session,
+        action=action,
+        resource=resource,
+        resource_id=row.id,
+        now=now,
+        actor_id=actor_id,
+        old=old,
+        new=new,
+        context=context,
+    )
+    session.flush()

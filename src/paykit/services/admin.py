@@ -36,7 +36,7 @@ from paykit.schemas.admin import (
 )
 from paykit.schemas.base import validate
 from paykit.security.policy import Action, Actor, authorize
-from paykit.services._audit import record_audit
+from paykit.services._audit import apply_changes, record_audit, record_changes
 
 __all__ = [
     "create_discount",
@@ -121,17 +121,13 @@ def update_product(
     product = session.get(Product, product_id)
     if product is None:
         raise NotFound(f"product {product_id} not found", details={"product_id": product_id})
-    old: dict[str, Any] = {}
-    new: dict[str, Any] = {}
-    for name in payload.model_fields_set:
-        value = getattr(payload, name)
-        if value is None and name not in ("short_description", "tax_rate"):
-            continue  # required columns: None means "leave alone"
-        if name == "base_price":
-            value = as_money(value, product.currency, field="base_price")
-        if getattr(product, name) != value:
-            old[name], new[name] = getattr(product, name), value
-            setattr(product, name, value)
+    values = {name: getattr(payload, name) for name in payload.model_fields_set}
+    if values.get("base_price") is not None:
+        values["base_price"] = as_money(values["base_price"], product.currency, field="base_price")
+    # Required columns: None means "leave alone".
+    old, new = apply_changes(
+        product, values, keep_on_none=lambda name: name not in ("short_description", "tax_rate")
+    )
     if product.status is ProductStatus.PUBLISHED and product.published_at is None:
         product.published_at = now
     # DELETED is the seed's soft delete: deleted_at says when, and leaving DELETED undoes it.
@@ -139,20 +135,17 @@ def update_product(
         deleted_at = now if product.status is ProductStatus.DELETED else None
         old["deleted_at"], new["deleted_at"] = product.deleted_at, deleted_at
         product.deleted_at = deleted_at
-    if new:
-        product.updated_at = now
-        record_audit(
-            session,
-            action="product.updated",
-            resource="products",
-            resource_id=product.id,
-            now=now,
-            actor_id=actor.user_id,
-            old=old,
-            new=new,
-            context=context,
-        )
-        session.flush()
+    record_changes(
+        session,
+        product,
+        old,
+        new,
+        action="product.updated",
+        resource="products",
+        now=now,
+        actor_id=actor.user_id,
+        context=context,
+    )
     return product
 
 
@@ -321,8 +314,6 @@ def update_discount(
     discount = session.get(Discount, discount_id, populate_existing=True)
     if discount is None:
         raise NotFound(f"discount {discount_id} not found", details={"discount_id": discount_id})
-    old: dict[str, Any] = {}
-    new: dict[str, Any] = {}
     # Every refusal before the first change: a refused call leaves nothing dirty.
     max_uses = payload.max_uses if "max_uses" in payload.model_fields_set else None
     if max_uses is not None and max_uses < discount.current_uses:
@@ -330,25 +321,17 @@ def update_discount(
             f"max_uses {max_uses} is below the {discount.current_uses} uses already made",
             code="max_uses_below_current",
         )
-    for name in payload.model_fields_set:
-        value = getattr(payload, name)
-        if value is None and name in ("name", "active"):
-            continue
-        if getattr(discount, name) != value:
-            old[name], new[name] = getattr(discount, name), value
-            setattr(discount, name, value)
-    if new:
-        discount.updated_at = now
-        record_audit(
-            session,
-            action="discount.updated",
-            resource="discounts",
-            resource_id=discount.id,
-            now=now,
-            actor_id=actor.user_id,
-            old=old,
-            new=new,
-            context=context,
-        )
-        session.flush()
+    values = {name: getattr(payload, name) for name in payload.model_fields_set}
+    old, new = apply_changes(discount, values, keep_on_none=lambda name: name in ("name", "active"))
+    record_changes(
+        session,
+        discount,
+        old,
+        new,
+        action="discount.updated",
+        resource="discounts",
+        now=now,
+        actor_id=actor.user_id,
+        context=context,
+    )
     return discount

@@ -121,16 +121,28 @@ class Page(pydantic.BaseModel, Generic[T]):
     next_cursor: str | None = None
 
 
-def _reader(session: Session, actor: Actor) -> User:
+def active_actor(
+    session: Session, actor: Actor, *, refusal: str, action: Action | None = None
+) -> User:
+    """The actor's stored user, if active and not deleted (``PermissionDenied``: ``refusal``)."""
     if not isinstance(actor, Actor):
         raise ValidationError("actor must be a paykit Actor", details={"field": "actor"})
     user = session.get(User, actor.user_id)
     if user is None or user.status is not UserStatus.ACTIVE or user.deleted_at is not None:
-        raise PermissionDenied(
-            "reading orders needs an active, authenticated user",
-            details={"action": Action.READ_ANY_ORDER.value, "actor_id": actor.user_id},
-        )
+        details = {"actor_id": actor.user_id}
+        if action is not None:
+            details = {"action": action.value, **details}
+        raise PermissionDenied(refusal, details=details)
     return user
+
+
+def _reader(session: Session, actor: Actor) -> User:
+    return active_actor(
+        session,
+        actor,
+        refusal="reading orders needs an active, authenticated user",
+        action=Action.READ_ANY_ORDER,
+    )
 
 
 def _view(order: Order, reader: User) -> OrderOut:
@@ -293,6 +305,36 @@ def _decode_cursor(cursor: str, flt: dict[str, Any]) -> tuple[datetime, str]:
 #: ``(created_at, id)`` position and is bound to the listing's filter.
 encode_position = _encode_cursor
 decode_position = _decode_cursor
+
+
+def newest_first(
+    session: Session,
+    query: sa.Select[Any],
+    model: Any,
+    *,
+    scope: dict[str, Any],
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Any], str | None]:
+    """One keyset page of ``query``'s ``model`` rows, newest first (``created_at``, ``id``).
+
+    The rows after ``cursor`` (made for the same ``scope``) and the next
+    page's cursor, or ``None`` on the last page.
+    """
+    if cursor is not None:
+        when, last_id = decode_position(cursor, scope)
+        query = query.where(
+            sa.or_(
+                model.created_at < when,
+                sa.and_(model.created_at == when, model.id < last_id),
+            )
+        )
+    ordered = query.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)
+    rows = list(session.scalars(ordered))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_position(scope, rows[-1].created_at, rows[-1].id) if more else None
+    return rows, next_cursor
 
 
 @checked

@@ -43,13 +43,12 @@ from paykit.models import (
     ProductStatus,
     ReviewVote,
     User,
-    UserStatus,
 )
 from paykit.security.policy import Action, Actor, allows
 from paykit.security.rls import system_scope
 from paykit.services._audit import record_audit
 from paykit.services._sql import savepoint
-from paykit.services.reads import Page, check_page_limit, decode_position, encode_position
+from paykit.services.reads import Page, active_actor, check_page_limit, newest_first
 
 __all__ = [
     "MAX_REVIEW_CHARS",
@@ -124,14 +123,7 @@ def _out(review: ProductReview) -> ReviewOut:
 
 
 def _author(session: Session, actor: Actor) -> User:
-    if not isinstance(actor, Actor):
-        raise ValidationError("actor must be a paykit Actor", details={"field": "actor"})
-    user = session.get(User, actor.user_id)
-    if user is None or user.status is not UserStatus.ACTIVE or user.deleted_at is not None:
-        raise PermissionDenied(
-            "reviews need an active, authenticated user", details={"actor_id": actor.user_id}
-        )
-    return user
+    return active_actor(session, actor, refusal="reviews need an active, authenticated user")
 
 
 def _rating(rating: int) -> int:
@@ -442,24 +434,9 @@ def list_reviews(
     staff = reader is not None and allows(reader.role, Action.MODERATE_REVIEWS)
     scope = {"reviews": product_id, "staff": staff}
     query = sa.select(ProductReview).where(*_visible(product_id, staff))
-    if cursor is not None:
-        when, last_id = decode_position(cursor, scope)
-        query = query.where(
-            sa.or_(
-                ProductReview.created_at < when,
-                sa.and_(ProductReview.created_at == when, ProductReview.id < last_id),
-            )
-        )
-    rows = list(
-        session.scalars(
-            query.order_by(ProductReview.created_at.desc(), ProductReview.id.desc()).limit(
-                limit + 1
-            )
-        )
+    rows, next_cursor = newest_first(
+        session, query, ProductReview, scope=scope, cursor=cursor, limit=limit
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_position(scope, rows[-1].created_at, rows[-1].id) if more else None
     return Page[ReviewOut](items=[_out(r) for r in rows], next_cursor=next_cursor)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -101,33 +102,7 @@ def seed(
 
     product = session.scalar(sa.select(Product).where(Product.slug == "premium-subscription"))
     if product is None:
-        product = Product(
-            name="Premium Subscription",
-            description="Access to all premium features",
-            slug="premium-subscription",
-            type=ProductType.SUBSCRIPTION,
-            status=ProductStatus.PUBLISHED,
-            base_price=Decimal("29.99"),
-            billing_interval="month",
-            trial_days=14,
-            published_at=now,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(product)
-        session.add(
-            Price(
-                product=product,
-                stripe_price_id="price_seed_premium_monthly",
-                nickname="Premium monthly",
-                unit_amount=Decimal("29.99"),
-                currency="USD",
-                recurring={"interval": "month", "interval_count": 1},
-                type=PriceType.RECURRING,
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        product = _premium_product(session, now)
         created.append("product:premium-subscription")
     if category not in product.categories:
         product.categories.append(category)
@@ -140,3 +115,35 @@ def seed(
         created=tuple(created),
         admin_password=generated,
     )
+
+
+def _premium_product(session: Session, now: datetime) -> Product:
+    """The "Premium Subscription" product with its monthly recurring price."""
+    product = Product(
+        name="Premium Subscription",
+        description="Access to all premium features",
+        slug="premium-subscription",
+        type=ProductType.SUBSCRIPTION,
+        status=ProductStatus.PUBLISHED,
+        base_price=Decimal("29.99"),
+        billing_interval="month",
+        trial_days=14,
+        published_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(product)
+    session.add(
+        Price(
+            product=product,
+            stripe_price_id="price_seed_premium_monthly",
+            nickname="Premium monthly",
+            unit_amount=Decimal("29.99"),
+            currency="USD",
+            recurring={"interval": "month", "interval_count": 1},
+            type=PriceType.RECURRING,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    return product

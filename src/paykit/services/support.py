@@ -37,7 +37,7 @@ from paykit.models import (
 )
 from paykit.security.policy import Action, Actor, allows, authorize, require
 from paykit.services._audit import record_audit
-from paykit.services.reads import Page, check_page_limit, decode_position, encode_position
+from paykit.services.reads import Page, check_page_limit, newest_first
 
 __all__ = [
     "TICKET_TRANSITIONS",
@@ -489,22 +489,7 @@ def list_tickets(
         query = query.where(SupportTicket.status == state)
     if level is not None:
         query = query.where(SupportTicket.priority == level)
-    if cursor is not None:
-        when, last_id = decode_position(cursor, scope)
-        query = query.where(
-            sa.or_(
-                SupportTicket.created_at < when,
-                sa.and_(SupportTicket.created_at == when, SupportTicket.id < last_id),
-            )
-        )
-    rows = list(
-        session.scalars(
-            query.order_by(SupportTicket.created_at.desc(), SupportTicket.id.desc()).limit(
-                limit + 1
-            )
-        )
+    rows, next_cursor = newest_first(
+        session, query, SupportTicket, scope=scope, cursor=cursor, limit=limit
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_position(scope, rows[-1].created_at, rows[-1].id) if more else None
     return Page[TicketOut](items=[_ticket_out(t) for t in rows], next_cursor=next_cursor)

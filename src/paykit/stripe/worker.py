@@ -156,15 +156,21 @@ def work_inbox(
 
 @checked
 def revive_dead(session: Session, *, event_ids: Sequence[str] | None = None) -> int:
-    """Put dead events (all, or those Stripe event ids) back to ``failed``, due now.
+    """Put dead events (all, or those Stripe event ids) back to ``pending``, due now.
 
-    Their attempt count restarts at 0, so a worker gives them the full number
-    of attempts again. Returns how many rows were revived.
+    Their attempt count restarts at 0 and the last error is cleared, so a
+    worker gives them the full number of attempts again (the error of each new
+    failure is recorded anew). Returns how many rows were revived.
     """
     statement = (
         sa.update(WebhookEvent)
         .where(WebhookEvent.status == WebhookEventStatus.DEAD.value)
-        .values(status=WebhookEventStatus.FAILED.value, attempts=0, next_attempt_at=None)
+        .values(
+            status=WebhookEventStatus.PENDING.value,
+            attempts=0,
+            last_error=None,
+            next_attempt_at=None,
+        )
     )
     if event_ids is not None:
         statement = statement.where(WebhookEvent.event_id.in_(list(event_ids)))

@@ -17,7 +17,7 @@ from paykit.schemas.base import validate
 from paykit.schemas.users import ProfileUpdate, RegisterUserInput
 from paykit.security.passwords import PasswordHasher
 from paykit.security.policy import Actor
-from paykit.services._audit import record_audit
+from paykit.services._audit import apply_changes, record_audit, record_changes
 from paykit.services.users._common import (
     _as_system,
     _hasher,
@@ -83,6 +83,9 @@ def register_user(
     return user
 
 
+_DEFAULTED = frozenset({"timezone", "language"})
+
+
 @checked
 def update_profile(
     session: Session,
@@ -109,27 +112,17 @@ def update_profile(
     if payload.billing_address is not None:
         values["billing_address"] = payload.billing_address.model_dump(exclude_none=True)
     _require_keys_for(values)
-    old: dict[str, Any] = {}
-    new: dict[str, Any] = {}
-    for name, value in values.items():
-        if name in ("timezone", "language") and value is None:
-            continue  # NOT NULL columns with defaults: None means "leave alone"
-        current = getattr(user, name)
-        if current != value:
-            old[name], new[name] = current, value
-            setattr(user, name, value)
-    if new:
-        user.updated_at = now
-        record_audit(
-            session,
-            action="user.profile_updated",
-            resource="users",
-            resource_id=user.id,
-            now=now,
-            actor_id=actor.user_id,
-            old=old,
-            new=new,
-            context=context,
-        )
-        session.flush()
+    # NOT NULL columns with defaults: None means "leave alone".
+    old, new = apply_changes(user, values, keep_on_none=_DEFAULTED.__contains__)
+    record_changes(
+        session,
+        user,
+        old,
+        new,
+        action="user.profile_updated",
+        resource="users",
+        now=now,
+        actor_id=actor.user_id,
+        context=context,
+    )
     return user
