@@ -56,6 +56,7 @@ def test_the_ledger_comparison_finds_a_charge_without_an_order(soak: ModuleType)
         shop.gateway.enabled = False
         shop.gateway.create_payment(
             amount_minor=1234,
+            customer_id=None,
             currency="USD",
             payment_method_id="pm_card_visa",
             confirm=True,
