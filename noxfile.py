@@ -109,3 +109,18 @@ def benchmarks(session: nox.Session) -> None:
     for script in sorted(os.listdir("benchmarks")):
         if script.endswith(".py") and not script.startswith("_"):
             session.run("python", f"benchmarks/{script}", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def soak(session: nox.Session) -> None:
+    """Load with faults: 5 minutes of mixed traffic from 8 workers on PostgreSQL, then the books.
+
+    benchmarks/soak.py against PAYKIT_BENCH_DATABASE_URL (default: the test
+    server); fails unless ``paykit check`` is clean and the gateway's ledger
+    agrees with the database to the cent. Arguments after ``--`` replace the
+    defaults (``nox -s soak -- --seconds 20``).
+    """
+    session.install("-e", ".[test]")
+    session.run(
+        "python", "benchmarks/soak.py", *(session.posargs or ["--seconds", "300", "--workers", "8"])
+    )

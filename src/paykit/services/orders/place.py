@@ -15,7 +15,13 @@ from sqlalchemy.orm import Session
 from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
-from paykit.errors import DiscountError, InsufficientStock, PaykitError, PaymentDeclined
+from paykit.errors import (
+    DiscountError,
+    IdempotencyConflict,
+    InsufficientStock,
+    PaykitError,
+    PaymentDeclined,
+)
 from paykit.gateways.base import GatewayPayment, PaymentGateway, PaymentIntentStatus
 from paykit.models import Order, OrderItem, OrderStatus, PaymentStatus, ProductType, new_id
 from paykit.money import to_minor_units
@@ -321,7 +327,17 @@ def _create_payment(
             idempotency_key=key,
         )
 
-    payment = create(gateway_key)
+    try:
+        payment = create(gateway_key)
+    except IdempotencyConflict:
+        if not replayable or customer.stripe_customer_id is None:
+            raise
+        # A rolled-back first attempt used this key before the customer had a
+        # gateway customer (one was committed in between, by a subscription say):
+        # its parameters cannot be reproduced. That payment was never confirmed
+        # (reconcile cancels it); a key derived from the customer keeps retries
+        # deterministic.
+        payment = create(f"{gateway_key}:customer:{customer.stripe_customer_id}")
     if not replayable:
         return payment  # a key made of the new order's id: never an earlier payment
     # A retry with the host's key may get the first attempt's answer replayed,
