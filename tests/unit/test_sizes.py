@@ -2,8 +2,9 @@
 600 lines, no function over 80, read from the source with ``ast``.
 
 Exempt: the migrations (a revision is written once and never edited), and the
-FakeGateway's current home (``gateways/fake.py``, ``testing/``): the move of
-the fake into ``paykit/testing/fake/``, split by concern, removes that entry.
+gateway contract suite (``testing/gateway_contract.py``, 977 lines: one pytest
+class of contract checks a host subclasses; splitting it into mixins by
+concern is open work, see the issue notes).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ SRC = Path(paykit.__file__).parent
 MAX_MODULE_LINES = 600
 MAX_FUNCTION_LINES = 80
 
-#: Paths (relative to ``paykit/``) left out. The fake's entries go with its move.
-ALLOWED = ("migrations/versions/", "gateways/fake.py", "testing/")
+#: Paths (relative to ``paykit/``) left out (see the module docstring).
+ALLOWED = ("migrations/versions/", "testing/gateway_contract.py")
 
 
 def offenders(src: Path) -> Iterator[str]:
@@ -47,7 +48,7 @@ def test_the_reader_finds_long_modules_and_functions(tmp_path: Path) -> None:
         f"def long():\n{body}\n" + "y = 1\n" * MAX_MODULE_LINES, encoding="utf-8"
     )
     (tmp_path / "testing").mkdir()
-    (tmp_path / "testing" / "exempt.py").write_text("z = 1\n" * 700, encoding="utf-8")
+    (tmp_path / "testing" / "gateway_contract.py").write_text("z = 1\n" * 700, encoding="utf-8")
     assert list(offenders(tmp_path)) == [
         f"long.py: {MAX_MODULE_LINES + MAX_FUNCTION_LINES + 2} lines",
         f"long.py:1 long: {MAX_FUNCTION_LINES + 1} lines",
