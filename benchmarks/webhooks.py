@@ -270,6 +270,52 @@ def check(engine: sa.Engine, subscriptions: int, events: int) -> None:
         raise SystemExit("wrong final state: " + "; ".join(problems))
 
 
+def _reference_round(
+    admin: sa.Engine, schema: str, args: argparse.Namespace, refs: list[float]
+) -> str:
+    """The same workload (a fresh schema, the same story) through the reference."""
+    import _webhook_reference as reference
+    from psycopg.conninfo import make_conninfo
+
+    ref_schema = f"{schema}_ref"
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {ref_schema} CASCADE")
+        conn.exec_driver_sql(f"CREATE SCHEMA {ref_schema}")
+    engine = paykit.create_engine(PG_URL, connect_args={"options": f"-csearch_path={ref_schema}"})
+    try:
+        paykit.migrate(engine)
+        _, clock, bodies = build(engine, args.subscriptions)
+        now = int(clock.now().timestamp())
+        signed = [(body, _signature(body, now)) for body in bodies]
+        dsn = make_conninfo(
+            PG_URL.replace("postgresql+psycopg", "postgresql"),
+            options=f"-csearch_path={ref_schema}",
+        )
+        if args.workers:
+            ingest_s, apply_s = reference.workers(dsn, signed, SECRET, now, args.workers)
+            with engine.connect() as conn:
+                stored = int(
+                    conn.scalar(sa.select(sa.func.count()).select_from(m.WebhookEvent)) or 0
+                )
+            refs.append(stored / apply_s)
+            text = (
+                f"reference ingest {len(bodies) / ingest_s:.0f} deliveries/s, "
+                f"apply {refs[-1]:.0f} events/s"
+            )
+        else:
+            elapsed = reference.inline(dsn, signed, SECRET, now)
+            refs.append(len(bodies) / elapsed)
+            text = f"reference {refs[-1]:.0f} events/s"
+        with engine.connect() as conn:
+            stored = int(conn.scalar(sa.select(sa.func.count()).select_from(m.WebhookEvent)) or 0)
+        check(engine, args.subscriptions, stored)  # the reference must reach the same state
+        return text
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {ref_schema} CASCADE")
+
+
 def _load() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -280,6 +326,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--shared-session", action="store_true", help="one session for all deliveries"
+    )
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="also run the hand-written psycopg reference on the same workload, side by side",
     )
     parser.add_argument(
         "--workers",
@@ -293,7 +344,8 @@ def main() -> None:
     with admin.begin() as conn:
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
     try:
-        rates = []
+        rates: list[float] = []
+        refs: list[float] = []
         for _ in range(args.rounds):
             with admin.begin() as conn:
                 conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
@@ -307,16 +359,18 @@ def main() -> None:
             if args.workers:
                 ingest, applied = run_workers(engine, gateway, clock, bodies, args.workers)
                 rates.append(applied)
-                print(
-                    f"round {len(rates)}: ingest {ingest:.0f} deliveries/s, "
-                    f"{args.workers} worker(s) apply {applied:.0f} events/s "
-                    f"(load {before} -> {_load()})"
+                line = (
+                    f"round {len(rates)}: paykit ingest {ingest:.0f} deliveries/s, "
+                    f"{args.workers} worker(s) apply {applied:.0f} events/s"
                 )
             else:
                 rates.append(
                     run(engine, gateway, clock, bodies, shared_session=args.shared_session)
                 )
-                print(f"round {len(rates)}: {rates[-1]:.0f} events/s (load {before} -> {_load()})")
+                line = f"round {len(rates)}: paykit {rates[-1]:.0f} events/s"
+            if args.reference:
+                line += "; " + _reference_round(admin, schema, args, refs)
+            print(f"{line} (load {before} -> {_load()})")
             with engine.connect() as conn:
                 stored = conn.scalar(sa.select(sa.func.count()).select_from(m.WebhookEvent))
                 subs = conn.scalar(sa.select(sa.func.count()).select_from(m.Subscription))
@@ -333,6 +387,11 @@ def main() -> None:
             f"events/s (verify + inbox + apply + commit): median {statistics.median(rates):.0f}, "
             f"rounds {', '.join(f'{r:.0f}' for r in rates)}  (target >= 300)"
         )
+        if refs:
+            print(
+                f"hand-written psycopg reference: median {statistics.median(refs):.0f} events/s; "
+                f"paykit / reference = {statistics.median(rates) / statistics.median(refs):.2f}x"
+            )
     finally:
         with admin.begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
