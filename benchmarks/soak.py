@@ -101,7 +101,8 @@ class FaultyGateway(FakeGateway):
     """A FakeGateway that injects latency, 5xx before and timeouts after its money calls.
 
     FakeGateway is thread-safe; the RNG and the counters here have a lock of their
-    own. Events the real gateway would send are put in ``events`` when it acts.
+    own. Events the real gateway would send are put in ``outbox`` when it acts
+    (a list of its own: ``FakeGateway.events`` holds the fake's).
     """
 
     def __init__(
@@ -120,7 +121,7 @@ class FaultyGateway(FakeGateway):
         self.rate_timeout = rate_timeout
         self.latency_ms = latency_ms
         self.injected: Counter[str] = Counter()
-        self.events: list[dict[str, Any]] = []
+        self.outbox: list[dict[str, Any]] = []
         self.soak_clock = clock
         self.enabled = True
 
@@ -144,7 +145,7 @@ class FaultyGateway(FakeGateway):
     def emit(self, event_type: str, obj: dict[str, Any]) -> None:
         event = stripe_event(event_type, obj, created=self.soak_clock.now())
         with self.rng_lock:
-            self.events.append(event)
+            self.outbox.append(event)
 
     def _faulty(self, operation: str, call: Callable[[], Any]) -> Any:
         delay, fault = self._draw()
@@ -539,7 +540,7 @@ def deliver(s: Session, shop: Shop, event: dict[str, Any]) -> int:
 
 def op_webhook(s: Session, shop: Shop, rng: random.Random, stats: Stats) -> str:
     with shop.gateway.rng_lock:
-        events = shop.gateway.events
+        events = shop.gateway.outbox
         rng.shuffle(events)
         batch = [events.pop() for _ in range(min(len(events), 3))]
     if not batch:
@@ -550,11 +551,11 @@ def op_webhook(s: Session, shop: Shop, rng: random.Random, stats: Stats) -> str:
             codes.append(with_retries(s, stats, lambda event=event: deliver(s, shop, event)))
         except BaseException:
             with shop.gateway.rng_lock:
-                shop.gateway.events.append(event)  # Stripe sends it again
+                shop.gateway.outbox.append(event)  # Stripe sends it again
             raise
         if rng.random() < 0.35:
             with shop.gateway.rng_lock:
-                shop.gateway.events.append(event)  # delivered again later
+                shop.gateway.outbox.append(event)  # delivered again later
     return "+".join(sorted(set(map(str, codes))))
 
 
@@ -689,7 +690,7 @@ def host_jobs(shop: Shop, stats: Stats) -> dict[str, int]:
     done: dict[str, int] = Counter()
     rng = random.Random(0)
     with Session(shop.engine, expire_on_commit=False) as s:
-        while shop.gateway.events:
+        while shop.gateway.outbox:
             op_webhook(s, shop, rng, stats)
             done["webhooks"] += 1
         shop.clock.advance(days=1)
@@ -702,7 +703,7 @@ def host_jobs(shop: Shop, stats: Stats) -> dict[str, int]:
         report = paykit.reconcile(s, gateway=shop.gateway, clock=shop.clock)
         s.commit()
         print(f"reconcile: {report}")
-        while shop.gateway.events:  # events of the jobs' own gateway calls
+        while shop.gateway.outbox:  # events of the jobs' own gateway calls
             op_webhook(s, shop, rng, stats)
             done["webhooks"] += 1
     return dict(done)
