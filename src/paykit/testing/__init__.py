@@ -59,7 +59,7 @@ __all__ = [
 # This must happen before the module is first imported, hence here.
 _pytest = sys.modules.get("pytest")
 if _pytest is not None and hasattr(_pytest, "register_assert_rewrite"):
-    _pytest.register_assert_rewrite("paykit.testing.gateway_contract")
+    _pytest.register_assert_rewrite("paykit.testing.gateway_contract", "paykit.testing.contract")
 del _pytest
 
 
