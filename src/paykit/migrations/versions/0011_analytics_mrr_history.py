@@ -1,0 +1,25 @@
+"""Analytics: an append-only MRR history of subscriptions (reserved for the analytics work)
+
+Revision ID: 0011
+Revises: 0010
+Create Date: 2026-11-30 23:40:00.000000
+
+Reserved in the chain so that parallel work can fill it in; until then it changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0011"
+down_revision: str | Sequence[str] | None = "0010"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Nothing yet."""
+
+
+def downgrade() -> None:
+    """Nothing yet."""
