@@ -186,15 +186,22 @@ def session(engine: Engine, request: pytest.FixtureRequest) -> Iterator[Session]
         db = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
         try:
             yield db
-            _check_left_behind(db, request.node.nodeid)
+            _check_left_behind(db, request.node)
         finally:
             db.close()
             outer.rollback()
 
 
-def _check_left_behind(db: Session, test_id: str) -> None:
+def _check_left_behind(db: Session, node: pytest.Item) -> None:
+    """``paykit.check`` on what a test leaves behind (``PAYKIT_CHECK_EACH_TEST``).
+
+    ``strict``: a finding fails the test, unless it is marked
+    ``@pytest.mark.partial_state("why")`` (a test of one step of a flow, or one
+    that breaks an invariant on purpose). Any other value: a file to which
+    each test's result is appended as one JSON line.
+    """
     target = os.environ.get("PAYKIT_CHECK_EACH_TEST")
-    if not target:
+    if not target or node.get_closest_marker("partial_state") is not None:
         return
     import json
 
@@ -202,8 +209,13 @@ def _check_left_behind(db: Session, test_id: str) -> None:
         result = paykit.check(db).to_dict()
     except Exception as exc:  # a test that leaves a failed transaction behind
         result = {"ok": None, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    if target == "strict":
+        if result.get("ok") is False:
+            found = [(f["invariant"], f["examples"]) for f in result.get("findings", [])]
+            pytest.fail(f"paykit.check finds what this test left behind: {found}")
+        return
     with open(target, "a", encoding="utf-8") as out:
-        out.write(json.dumps({"test": test_id, **result}) + "\n")
+        out.write(json.dumps({"test": node.nodeid, **result}) + "\n")
 
 
 @pytest.fixture

@@ -180,6 +180,9 @@ def test_deleting_a_product_sets_deleted_at_and_restoring_clears_it(
     assert born_deleted.deleted_at == later.now()
 
 
+@pytest.mark.partial_state(
+    "a discount with current_uses and no usage rows, to reach the limit quickly"
+)
 def test_a_refused_discount_update_leaves_nothing_changed(session: Session) -> None:
     # Found by the public-surface sweep: the max_uses check ran after earlier
     # fields had been set, so the refusal left a dirty Discount behind.

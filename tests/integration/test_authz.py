@@ -121,6 +121,7 @@ def test_admin_input_is_validated(session: Session) -> None:
         )
 
 
+@pytest.mark.partial_state("sets current_uses without usage rows, to reach the limit quickly")
 def test_max_uses_cannot_drop_below_uses_made(session: Session) -> None:
     boss = actor(session, m.UserRole.ADMIN)
     discount = admin.create_discount(

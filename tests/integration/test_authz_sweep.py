@@ -100,17 +100,8 @@ def _digital_item(w: World, owner: m.User) -> dict[str, Any]:
     product = f.product(
         w.session, type=m.ProductType.DIGITAL_DOWNLOAD, download_url="https://example.com/f"
     )
-    order = f.order(w.session, owner, status=m.OrderStatus.COMPLETED)
-    item = m.OrderItem(
-        order_id=order.id,
-        product_id=product.id,
-        price_id=f.price(w.session, product).id,
-        quantity=1,
-        unit_price=Decimal("10.00"),
-        total_price=Decimal("10.00"),
-    )
-    w.session.add(item)
-    w.session.flush()
+    order = f.order(w.session, owner, product=product, status=m.OrderStatus.COMPLETED)
+    item = order.items[0]
     return {"order_item_id": item.id}
 
 

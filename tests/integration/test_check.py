@@ -40,6 +40,8 @@ from paykit.services.orders import cancel_order, fail_order_payment
 from paykit.services.subscriptions import ensure_gateway_customer, subscribe
 from paykit.webhooks import handle_webhook
 
+pytestmark = pytest.mark.partial_state("corrupts the tables on purpose, to test paykit.check")
+
 ADDRESS = {"line1": "1 Main St", "city": "Springfield", "country": "US"}
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SECRET = "whsec_check"

@@ -12,6 +12,10 @@ from tests import factories as f
 
 from paykit import models as m
 
+pytestmark = pytest.mark.partial_state(
+    "writes rows directly, to test the database's own constraints"
+)
+
 
 def _rejects(session: Session, statement: sa.Executable) -> None:
     """``statement`` fails with an IntegrityError, and the session stays usable."""

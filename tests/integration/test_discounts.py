@@ -92,6 +92,7 @@ def test_check_discount_refuses_every_rule_with_the_order_codes(session: Session
     assert _check(session, customer, product, product_ids=[product.id, other.id]).id == row.id
 
 
+@pytest.mark.partial_state("one step of the discount module, without the order around it")
 def test_check_discount_counts_the_customers_uses_and_earlier_orders(session: Session) -> None:
     customer, product = f.user(session), f.product(session)
     row = _code(session, max_uses_per_customer=1, first_time_only=True)
@@ -125,6 +126,7 @@ def test_check_customer_limits_is_exact_inside_the_transaction(session: Session)
     assert row.id == ref.id
 
 
+@pytest.mark.partial_state("one step of the discount module, without the order around it")
 def test_take_use_counts_records_and_refuses_when_used_up(session: Session) -> None:
     customer = f.user(session)
     order = f.order(session, customer)

@@ -148,6 +148,7 @@ def _refund(session: Session) -> None:
         gateway=gateway,
         clock=CLOCK,
     ).order
+    order = paykit.pay_order(session, order_id=order.id, gateway=gateway, clock=CLOCK).order
     assert order.stripe_payment_intent_id is not None
     refund = m.Refund(
         order_id=order.id,
@@ -159,6 +160,7 @@ def _refund(session: Session) -> None:
     )
     session.add(refund)
     session.flush()
+    session.add(m.AuditLog(action="refund.created", resource="refund", resource_id=refund.id))
     assert (refund.reason, refund.status) == (m.RefundReason.DUPLICATE, m.RefundStatus.PENDING)
     synced = paykit.sync_refund(
         session,

@@ -403,6 +403,9 @@ def test_apply_discount_without_the_gateway_is_refused_when_there_is_a_payment(s
     assert order.total_amount == Decimal("10.00")
 
 
+@pytest.mark.partial_state(
+    "writes the cancellation directly, mid-call, as a racing transaction would"
+)
 def test_apply_discount_racing_a_cancellation_takes_no_use(shop: Shop) -> None:
     discount = shop.code("TEN", max_uses=5)
     order = shop.place().order

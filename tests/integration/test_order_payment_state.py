@@ -55,6 +55,7 @@ def _row(session: Session, order: m.Order) -> tuple[m.OrderStatus, Decimal]:
     return status, total
 
 
+@pytest.mark.partial_state("writes the order directly, as a concurrent transaction would, mid-call")
 @pytest.mark.parametrize("with_gateway", [False, True])
 def test_a_total_changed_since_the_read_is_not_completed(
     session: Session, with_gateway: bool
@@ -75,6 +76,7 @@ def test_a_total_changed_since_the_read_is_not_completed(
     assert _row(session, order) == (m.OrderStatus.PENDING, Decimal("15.00"))
 
 
+@pytest.mark.partial_state("writes the order directly, as a concurrent transaction would, mid-call")
 def test_an_order_cancelled_since_the_read_is_not_revived(session: Session) -> None:
     gateway = FakeGateway(clock=CLOCK)
     order, payment = _paid_at_gateway(session, gateway)

@@ -143,26 +143,8 @@ def test_get_order_has_items_refunds_and_payment_state(session: Session) -> None
         payment_status=m.PaymentStatus.SUCCEEDED,
         refunded_amount=Decimal("2.50"),
         stripe_payment_intent_id=f"pi_reads_{t.timestamp()}",
-    )
-    session.add(
-        m.OrderItem(
-            order_id=order.id,
-            product_id=product.id,
-            price_id=price.id,
-            quantity=2,
-            unit_price=Decimal("5.00"),
-            total_price=Decimal("10.00"),
-        )
-    )
-    session.add(
-        m.Refund(
-            order_id=order.id,
-            stripe_refund_id=f"re_reads_{t.timestamp()}",
-            amount=Decimal("2.50"),
-            currency="USD",
-            reason=m.RefundReason.REQUESTED_BY_CUSTOMER,
-            status=m.RefundStatus.SUCCEEDED,
-        )
+        product=product,
+        item={"price_id": price.id, "quantity": 2, "unit_price": Decimal("5.00")},
     )
     session.flush()
     session.expire_all()

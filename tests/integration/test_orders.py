@@ -229,6 +229,7 @@ def test_discount_is_recorded(shop: Shop) -> None:
     )
 
 
+@pytest.mark.partial_state("current_uses set directly, to reach the limit quickly")
 @pytest.mark.parametrize(
     ("kw", "code"),
     [

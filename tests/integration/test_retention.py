@@ -29,12 +29,6 @@ def _fill(session: Session) -> dict[str, Any]:
     user = f.user(session)
     old_order = f.order(session, user, created_at=OLD, updated_at=OLD)
     new_order = f.order(session, user, created_at=RECENT, updated_at=RECENT)
-    for order, at in ((old_order, OLD), (new_order, RECENT)):
-        session.add(
-            m.AuditLog(
-                action="order.created", resource="orders", resource_id=order.id, created_at=at
-            )
-        )
     for n, (status, at) in enumerate(
         [
             ("processed", OLD),
@@ -51,7 +45,7 @@ def _fill(session: Session) -> dict[str, Any]:
                 event_created_at=at,
                 payload={},
                 status=status,
-                attempts=1 if status == "failed" else 0,
+                attempts=0 if status == "pending" else 1,
                 last_error="boom" if status == "failed" else None,
                 received_at=at,
                 processed_at=at if status in ("processed", "ignored") else None,

@@ -30,20 +30,8 @@ def _actor(session: Session, role: m.UserRole = m.UserRole.CUSTOMER) -> Actor:
 def _bought(session: Session, actor: Actor, product: m.Product, **kw: Any) -> m.Order:
     user = session.get(m.User, actor.user_id)
     assert user is not None
-    order = f.order(session, user, status=kw.pop("status", m.OrderStatus.COMPLETED), **kw)
-    price = f.price(session, product)
-    session.add(
-        m.OrderItem(
-            order_id=order.id,
-            product_id=product.id,
-            price_id=price.id,
-            quantity=1,
-            unit_price=Decimal("10.00"),
-            total_price=Decimal("10.00"),
-        )
-    )
-    session.flush()
-    return order
+    status = kw.pop("status", m.OrderStatus.COMPLETED)
+    return f.order(session, user, product=product, status=status, **kw)
 
 
 def _review(session: Session, actor: Actor, product: m.Product, **kw: Any) -> paykit.ReviewOut:
@@ -137,8 +125,7 @@ def test_only_the_author_edits_and_a_refund_unverifies(session: Session) -> None
     review = _review(session, alice, product, title="Nice")
     with pytest.raises(NotFound):
         paykit.edit_review(session, actor=bob, review_id=review.id, rating=1, clock=CLOCK)
-    order.status = m.OrderStatus.REFUNDED
-    session.flush()
+    f.refund(session, order, order.total_amount)
     edited = paykit.edit_review(
         session, actor=alice, review_id=review.id, rating=3, title="", clock=CLOCK
     )
