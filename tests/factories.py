@@ -105,8 +105,8 @@ def order(
     total = kw.pop("total_amount", None)
     if subtotal is None:
         subtotal = Decimal("10.00") if total is None else total + discount - tax
-    if total is None:
-        total = subtotal - discount + tax
+    if total is None:  # a test may pass an inexact value on purpose (test_constraints)
+        total = subtotal if not (discount or tax) else subtotal - discount + tax
     at = kw.pop("created_at", None) or datetime.now(UTC)
     refunded = kw.pop("refunded_amount", total if status is m.OrderStatus.REFUNDED else None)
     paid = status in (m.OrderStatus.COMPLETED, m.OrderStatus.REFUNDED) or payment_status in (
