@@ -75,6 +75,16 @@ _PAYMENT_OF = {
     m.OrderStatus.CANCELLED: m.PaymentStatus.CANCELLED,
     m.OrderStatus.REFUNDED: m.PaymentStatus.REFUNDED,
 }
+_STATUS_OF = {payment: status for status, payment in _PAYMENT_OF.items()}
+_new_product = product  # ``order`` takes a ``product`` argument of its own
+
+
+def _audit(session: Session, action: str, row: m.Order | m.Refund, at: datetime, **kw: Any) -> None:
+    """The audit row the service that made ``row`` writes (``resource`` from ``action``)."""
+    resource = action.split(".")[0]
+    session.add(
+        m.AuditLog(action=action, resource=resource, resource_id=row.id, created_at=at, **kw)
+    )
 
 
 def order(
@@ -95,8 +105,7 @@ def order(
     """
     n = _n()
     if "status" not in kw and "payment_status" in kw:
-        by_payment = {p: o for o, p in _PAYMENT_OF.items()}
-        kw["status"] = by_payment[m.PaymentStatus(kw["payment_status"])]
+        kw["status"] = _STATUS_OF[m.PaymentStatus(kw["payment_status"])]
     status = m.OrderStatus(kw.pop("status", m.OrderStatus.PENDING))
     payment_status = m.PaymentStatus(kw.pop("payment_status", _PAYMENT_OF[status]))
     discount = kw.pop("discount_amount", Decimal("0.00"))
@@ -134,20 +143,18 @@ def order(
     )
     session.add(row)
     session.flush()
-    line_product = product or globals()["product"](session, base_price=subtotal)
+    line_product = product or _new_product(session, base_price=subtotal)
     fields: dict[str, Any] = {"quantity": 1, "unit_price": subtotal, **(item or {})}
     fields.setdefault("total_price", fields["unit_price"] * fields["quantity"])
     fields.setdefault("price_id", price(session, line_product, unit_amount=fields["unit_price"]).id)
     session.add(m.OrderItem(order_id=row.id, product_id=line_product.id, **fields))
-    session.add(
-        m.AuditLog(
-            action="order.created",
-            resource="order",
-            resource_id=row.id,
-            user_id=user_row.id,
-            new_values={"total_amount": str(total)},
-            created_at=at,
-        )
+    _audit(
+        session,
+        "order.created",
+        row,
+        at,
+        user_id=user_row.id,
+        new_values={"total_amount": str(total)},
     )
     session.flush()
     if refunded:
@@ -178,15 +185,7 @@ def refund(session: Session, order_row: m.Order, amount: Decimal, **kw: Any) -> 
     )
     session.add(row)
     session.flush()
-    session.add(
-        m.AuditLog(
-            action="refund.created",
-            resource="refund",
-            resource_id=row.id,
-            new_values={"amount": str(amount)},
-            created_at=at,
-        )
-    )
+    _audit(session, "refund.created", row, at, new_values={"amount": str(amount)})
     session.flush()
     if status is m.RefundStatus.SUCCEEDED:
         order_row.refunded_amount = (order_row.refunded_amount or Decimal(0)) + amount
