@@ -193,6 +193,18 @@ def test_signed_garbage_is_a_400(hook: Hook) -> None:
     assert response.body["error"]["code"] == "webhook_payload_invalid"
 
 
+@pytest.mark.parametrize("created", [67_768_036_191_676_800, -(10**15), "soon"])
+def test_an_event_time_beyond_any_date_is_a_400_and_nothing_stored(
+    hook: Hook, created: object
+) -> None:
+    event = make_event("customer.updated", fixture("customer"), created=NOW)
+    event["created"] = created
+    response = hook.deliver(event)
+    assert response.status_code == 400
+    assert response.body["error"]["code"] == "webhook_payload_invalid"
+    assert count(hook.session, m.WebhookEvent) == 0
+
+
 # --------------------------------------------------------------------- payments
 
 

@@ -141,6 +141,15 @@ def test_unknown_statuses_are_refused_never_guessed() -> None:
         read_subscription(raw)
 
 
+@pytest.mark.parametrize("field", ["trial_end", "canceled_at", "cancel_at"])
+@pytest.mark.parametrize("value", [67_768_036_191_676_800, -(10**15), 2**63])
+def test_a_timestamp_beyond_any_date_is_refused_not_a_crash(field: str, value: int) -> None:
+    raw = fixture("subscription")
+    raw[field] = value
+    with pytest.raises(ValidationError, match="out of range"):
+        read_subscription(raw)
+
+
 def test_a_subscription_event_gives_its_created_time() -> None:
     raw = fixture("subscription")
     event = {"object": "event", "id": "evt_1", "created": 1_700_000_000, "data": {"object": raw}}

@@ -8,7 +8,7 @@ every delivery runs them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final, cast
 
 import sqlalchemy as sa
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from paykit.errors import PaykitError
 from paykit.models import WebhookEvent, WebhookEventStatus, new_id
+from paykit.stripe.objects import timestamp
 
 __all__ = ["DONE", "MAX_ERROR", "STORED_ROW", "describe", "record_outcome", "store"]
 
@@ -86,7 +87,7 @@ def store(
             "object_id": None if obj.get("id") is None else str(obj["id"]),
             "api_version": event.get("api_version"),
             "livemode": bool(event.get("livemode")),
-            "event_created_at": datetime.fromtimestamp(int(event["created"]), tz=UTC),
+            "event_created_at": timestamp(event["created"]),
             "payload": dict(event),
             "status": expected.value,
             "attempts": 0 if pending else 1,

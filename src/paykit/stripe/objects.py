@@ -57,7 +57,11 @@ def timestamp(value: Any) -> datetime | None:
     """A Unix timestamp as an aware UTC datetime (``None`` stays ``None``)."""
     if value is None:
         return None
-    return datetime.fromtimestamp(int(value), tz=UTC)
+    seconds = int(value)
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError) as exc:  # beyond the platform's time_t or year 9999
+        raise ValueError(f"timestamp {seconds} is out of range") from exc
 
 
 def card_display(card: Any) -> dict[str, Any] | None:

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from paykit.clock import Clock, resolve_clock
 from paykit.errors import ConfigurationError, InvalidSignature, WebhookError
+from paykit.stripe.objects import timestamp
 
 __all__ = ["DEFAULT_TOLERANCE", "verify_event"]
 
@@ -141,7 +142,7 @@ def verify_event(
                 raise KeyError(name)
         if not isinstance((event.get("data") or {}).get("object"), dict):
             raise KeyError("data.object")
-        int(event["created"])
+        timestamp(event["created"])  # an int within datetime's range
     except (ValueError, TypeError, KeyError) as exc:
         raise WebhookError(
             f"the webhook payload is not a Stripe event ({exc})", code="webhook_payload_invalid"
