@@ -1,4 +1,4 @@
-"""paykit's one entry point for checks: ``nox -s tests tests-lowest drills lint typecheck``."""
+"""paykit's one entry point for checks: ``nox -s tests tests-lowest drills docs lint typecheck``."""
 
 from __future__ import annotations
 
@@ -80,11 +80,26 @@ def tests_lowest(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the documentation site (mkdocs.yml) into site/ with ``--strict``.
+
+    A broken link, a page missing from the nav or a docstring the API reference
+    cannot render fails the build. The doc blocks themselves run in ``tests``
+    (conftest.py); tests/docs/test_links.py checks links and paths.
+    """
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
+
+
+LINTED = ("src", "tests", "examples", "benchmarks", "noxfile.py", "conftest.py", "mkdocs_hooks.py")
+
+
+@nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
     session.install("ruff>=0.6")
-    session.run("ruff", "check", "src", "tests", "examples", "benchmarks", "noxfile.py")
-    session.run("ruff", "format", "--check", "src", "tests", "examples", "benchmarks", "noxfile.py")
+    session.run("ruff", "check", *LINTED)
+    session.run("ruff", "format", "--check", *LINTED)
 
 
 @nox.session(python=PYTHON)
