@@ -1,0 +1,72 @@
+"""Runs the Python code blocks of README.md and docs/ as tests (Sybil).
+
+Each Markdown file is one namespace: its blocks run top to bottom, each block
+a test item. A block that cannot run here (it needs Stripe keys, a web
+framework's request, a server) carries a skip directive with its reason in the
+Markdown itself, ``<!-- skip: next "why" -->``, and docs/testing.md lists
+them. Context a page takes for granted (an engine, a customer, a price) comes
+from an ``<!-- invisible-code-block: python -->`` comment just before the block,
+so the page shows what a reader needs and the test runs what the page says.
+
+Only README.md and docs/**.md are collected (pyproject's ``testpaths`` names
+them); every other Markdown file, tests/fixtures/*.md for one, is left alone.
+Each file runs in a fresh temporary folder, so ``sqlite:///shop.db`` is created
+there and not in the repository.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sybil import Sybil
+from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
+
+ROOT = Path(__file__).resolve().parent
+
+
+def _setup(namespace: dict[str, Any]) -> None:
+    folder = tempfile.mkdtemp(prefix="paykit-docs-")
+    namespace["__docs_cwd__"] = (os.getcwd(), folder)
+    os.chdir(folder)
+
+
+def _teardown(namespace: dict[str, Any]) -> None:
+    for value in list(namespace.values()):
+        dispose = getattr(value, "dispose", None)
+        if callable(dispose) and type(value).__name__ == "Engine":
+            dispose()
+    cwd, folder = namespace["__docs_cwd__"]
+    os.chdir(cwd)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+_collect_markdown = Sybil(
+    parsers=[PythonCodeBlockParser(), SkipParser()],
+    patterns=["*.md"],
+    path=str(ROOT),
+    setup=_setup,
+    teardown=_teardown,
+).pytest()
+
+
+def is_doc_file(path: Path) -> bool:
+    """README.md at the root, or a Markdown file under docs/."""
+    try:
+        relative = path.resolve().relative_to(ROOT)
+    except ValueError:
+        return False
+    if relative == Path("README.md"):
+        return True
+    return relative.parts[0] == "docs" and relative.suffix == ".md"
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """Sybil's collector, for the documentation's Markdown files only."""
+    if is_doc_file(file_path):
+        return _collect_markdown(file_path, parent)
+    return None
