@@ -16,6 +16,7 @@ there and not in the repository.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -36,6 +37,9 @@ def _setup(namespace: dict[str, Any]) -> None:
 
 
 def _teardown(namespace: dict[str, Any]) -> None:
+    for value in list(namespace.values()):  # what a failed block left open
+        if isinstance(value, contextlib.ExitStack):
+            value.close()
     for value in list(namespace.values()):
         dispose = getattr(value, "dispose", None)
         if callable(dispose) and type(value).__name__ == "Engine":
