@@ -14,12 +14,12 @@ from decimal import Decimal
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+from tests import factories
 
 import paykit
 from paykit import models as m
 from paykit.clock import FrozenClock
 from paykit.gateways import FakeGateway
-from tests import factories
 
 
 @dataclass
