@@ -139,6 +139,28 @@ def test_code_spans_naming_repository_paths_exist(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", page_ids())
+def test_paths_in_prose_and_skip_reasons_exist(name: str) -> None:
+    """``docs/x.md``, ``tests/...py`` or ``orders.md`` written as plain text."""
+    page = ROOT / name
+    raw = page.read_text(encoding="utf-8")
+    text = re.sub(r"\]\([^)]*\)", "]", without_code_spans(prose(raw)))
+    text += " " + " ".join(_SKIP.findall(raw))
+    missing = [
+        path
+        for path in re.findall(
+            r"(?<![\w/.-])((?:src|tests|docs|examples|benchmarks)/[\w/.-]*\w)", text
+        )
+        if not _repo_path_exists(path)
+    ]
+    for page_name in re.findall(r"(?<![\w/.-])([\w-]+\.md)\b", text):
+        if not any(
+            p.is_file() for p in (page.parent / page_name, DOCS / page_name, ROOT / page_name)
+        ):
+            missing.append(page_name)
+    assert not missing, f"{name} names files that do not exist: {missing}"
+
+
+@pytest.mark.parametrize("name", page_ids())
 def test_section_references_name_existing_headings(name: str) -> None:
     page = ROOT / name
     text = " ".join(without_code_spans(prose(page.read_text(encoding="utf-8"))).split())
