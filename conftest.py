@@ -41,9 +41,9 @@ def _teardown(namespace: dict[str, Any]) -> None:
         if isinstance(value, contextlib.ExitStack):
             value.close()
     for value in list(namespace.values()):
-        dispose = getattr(value, "dispose", None)
-        if callable(dispose) and type(value).__name__ == "Engine":
-            dispose()
+        for candidate in (value, getattr(value, "engine", None)):  # an Engine, a DocShop
+            if type(candidate).__name__ == "Engine":
+                candidate.dispose()
     cwd, folder = namespace["__docs_cwd__"]
     os.chdir(cwd)
     shutil.rmtree(folder, ignore_errors=True)
