@@ -37,13 +37,17 @@ def _setup(namespace: dict[str, Any]) -> None:
 
 
 def _teardown(namespace: dict[str, Any]) -> None:
-    for value in list(namespace.values()):  # what a failed block left open
-        if isinstance(value, contextlib.ExitStack):
+    # type(), not isinstance() or getattr(): a page may hold proxies (flask.request)
+    # that raise outside their context.
+    values = list(namespace.values())
+    for value in values:  # what a failed block left open
+        if type(value) is contextlib.ExitStack:
             value.close()
-    for value in list(namespace.values()):
-        for candidate in (value, getattr(value, "engine", None)):  # an Engine, a DocShop
-            if type(candidate).__name__ == "Engine":
-                candidate.dispose()
+    for value in values:
+        if type(value).__name__ == "DocShop":
+            value.engine.dispose()
+        elif type(value).__name__ == "Engine":
+            value.dispose()
     cwd, folder = namespace["__docs_cwd__"]
     os.chdir(cwd)
     shutil.rmtree(folder, ignore_errors=True)
