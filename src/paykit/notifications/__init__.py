@@ -83,7 +83,30 @@ _WHERE = {
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 
-__all__ = sorted(_MODULE_OF)
+
+__all__ = [
+    "BackgroundNotifier",
+    "EmailNotifier",
+    "EmailVerificationRequested",
+    "Event",
+    "FanOutNotifier",
+    "Notifier",
+    "OrderPaid",
+    "Outbox",
+    "PasswordResetRequested",
+    "PaymentFailed",
+    "RecordingNotifier",
+    "RefundFailed",
+    "RefundIssued",
+    "SubscriptionCancelled",
+    "SubscriptionCreated",
+    "SubscriptionRenewalFailed",
+    "TrialEnding",
+    "attach_notifier",
+    "detach_notifier",
+    "is_attached",
+    "notify",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -52,9 +52,7 @@ class EmailNotifier:
         try:
             import jinja2
         except ImportError as exc:  # pragma: no cover - depends on the install
-            raise ImportError(
-                "EmailNotifier needs Jinja2: pip install 'paykit[email]'"
-            ) from exc
+            raise ImportError("EmailNotifier needs Jinja2: pip install 'paykit[email]'") from exc
         self.sender = sender
         self.host = host
         self.port = port

@@ -88,9 +88,7 @@ class BackgroundNotifier:
         self.dropped = 0
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max_queue)
         self._closed = False
-        self._thread = threading.Thread(
-            target=self._run, name="paykit-notifier", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name="paykit-notifier", daemon=True)
         self._thread.start()
 
     def send(self, event: Event) -> None:
