@@ -197,7 +197,7 @@ class Inbox:
         self.messages: list[Any] = []
         self.arrived = threading.Event()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(envelope)
         self.arrived.set()
         return "250 Message accepted for delivery"
