@@ -288,3 +288,62 @@ def test_html_is_escaped_and_the_subject_is_one_line() -> None:
     assert "\n" not in message["Subject"]
     no_one = PasswordResetRequested(user_id=None, email=None, occurred_at=T0, reset_url="u")
     assert notifier.render(no_one) is None
+
+
+# --------------------------------------------------------------------- subscriptions
+
+
+def test_subscription_events_from_webhooks(shop: Shop) -> None:
+    import json
+
+    from tests.stripe_server import make_event, sign
+
+    from paykit.notifications import (
+        SubscriptionCancelled,
+        SubscriptionCreated,
+        SubscriptionRenewalFailed,
+        TrialEnding,
+    )
+    from paykit.services.subscriptions import ensure_gateway_customer
+    from paykit.webhooks import handle_webhook
+
+    session, gateway, now = shop.session, shop.gateway, int(T0.timestamp())
+    customer_id = ensure_gateway_customer(session, shop.customer, gateway, clock=shop.clock)
+    stripe_price = gateway.add_price(unit_amount=1000, currency="usd")
+    product = f.product(session, type=m.ProductType.SUBSCRIPTION)
+    f.price(session, product, stripe_price_id=stripe_price, type=m.PriceType.RECURRING)
+    gateway.attach_payment_method("pm_card_visa", customer_id=customer_id, idempotency_key="a")
+    sub = gateway.create_subscription(
+        customer_id=customer_id, price_id=stripe_price, trial_days=7, idempotency_key="t"
+    )
+    session.commit()
+    recorder = RecordingNotifier()
+    attach_notifier(session, recorder)
+
+    def deliver(kind: str, raw: dict[str, Any], created: int) -> None:
+        body = json.dumps(make_event(kind, raw, created=created)).encode()
+        response = handle_webhook(
+            session,
+            body,
+            sign(body, "whsec_n", timestamp=now),
+            secrets="whsec_n",
+            gateway=gateway,
+            clock=shop.clock,
+        )
+        assert response.status_code == 200, response.body
+        session.commit()
+
+    deliver("customer.subscription.created", dict(sub.raw), now)
+    deliver("customer.subscription.trial_will_end", dict(sub.raw), now + 1)
+    deliver("customer.subscription.updated", {**sub.raw, "status": "past_due"}, now + 2)
+    deliver("customer.subscription.deleted", {**sub.raw, "status": "canceled"}, now + 3)
+    kinds = [type(e) for e in recorder.events]
+    assert kinds == [
+        SubscriptionCreated,
+        TrialEnding,
+        SubscriptionRenewalFailed,
+        SubscriptionCancelled,
+    ]
+    [trial] = recorder.of_type(TrialEnding)
+    assert trial.email == shop.customer.email
+    assert trial.trial_end is not None
