@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import logging
 import smtplib
-import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
+from ssl import SSLContext, create_default_context
 from typing import Any
 
+from paykit._arguments import checked
 from paykit.notifications.events import Event
 
 __all__ = ["EmailNotifier"]
@@ -35,6 +36,7 @@ class EmailNotifier:
     up a request, and so failures are logged and counted there.
     """
 
+    @checked
     def __init__(
         self,
         *,
@@ -45,7 +47,7 @@ class EmailNotifier:
         starttls: bool = False,
         username: str | None = None,
         password: str | None = None,
-        ssl_context: ssl.SSLContext | None = None,
+        ssl_context: SSLContext | None = None,
         template_dirs: Iterable[str | Path] = (),
         context: Mapping[str, Any] | None = None,
     ) -> None:
@@ -109,7 +111,7 @@ class EmailNotifier:
             return
         with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
             if self.starttls:
-                smtp.starttls(context=self.ssl_context or ssl.create_default_context())
+                smtp.starttls(context=self.ssl_context or create_default_context())
             if self.username is not None:
                 smtp.login(self.username, self.password or "")
             smtp.send_message(message)

@@ -8,6 +8,8 @@ import threading
 from collections.abc import Iterable
 from typing import TypeVar
 
+from paykit._arguments import checked
+from paykit.errors import ValidationError
 from paykit.notifications.events import Event
 from paykit.notifications.outbox import Notifier
 
@@ -54,6 +56,13 @@ class FanOutNotifier:
 
     def __init__(self, notifiers: Iterable[Notifier]) -> None:
         self.notifiers = tuple(notifiers)
+        for notifier in self.notifiers:
+            if not isinstance(notifier, Notifier):
+                raise ValidationError(
+                    f"{notifier!r} is not a Notifier: it has no send(event) method",
+                    code="invalid_argument",
+                    details={"param": "notifiers"},
+                )
         self.failed = 0
 
     def send(self, event: Event) -> None:
@@ -78,9 +87,11 @@ class BackgroundNotifier:
     host. ``inner``'s failures are logged and counted in ``failed``. Call
     ``close()`` at shutdown (or use it as a context manager) to deliver what is
     queued; ``flush()`` waits until the queue is empty. Delivery is at most
-    once: events still queued when the process dies are lost.
+    once: events still queued when the process dies are lost. ``max_queue``
+    of 0 or less means unbounded.
     """
 
+    @checked
     def __init__(self, inner: Notifier, *, max_queue: int = 10_000) -> None:
         self.inner = inner
         self.sent = 0

@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
+from paykit._arguments import checked
 from paykit.notifications.events import Event
 
 __all__ = ["Notifier", "Outbox", "attach_notifier", "detach_notifier", "is_attached", "notify"]
@@ -125,6 +126,7 @@ _LISTENERS: tuple[tuple[str, Any], ...] = (
 )
 
 
+@checked
 def attach_notifier(session: Session, notifier: Notifier) -> Outbox:
     """Deliver the events this session's services emit to ``notifier``, after each commit.
 
@@ -132,10 +134,6 @@ def attach_notifier(session: Session, notifier: Notifier) -> Outbox:
     event); another notifier is added beside the first. Returns the session's
     :class:`Outbox` (its ``delivered`` and ``failed`` counts).
     """
-    if not isinstance(session, Session):
-        raise TypeError(f"attach_notifier needs a Session, not {type(session).__name__}")
-    if not callable(getattr(notifier, "send", None)):
-        raise TypeError(f"{notifier!r} is not a Notifier: it has no send(event) method")
     box = _outbox(session)
     if box is None:
         box = Outbox(session)
@@ -147,6 +145,7 @@ def attach_notifier(session: Session, notifier: Notifier) -> Outbox:
     return box
 
 
+@checked
 def detach_notifier(session: Session) -> None:
     """Stop notifying for this session; events still pending are dropped."""
     box = session.info.pop(_KEY, None)
@@ -155,16 +154,21 @@ def detach_notifier(session: Session) -> None:
             event.remove(session, name, listener)
 
 
+@checked
 def is_attached(session: Session) -> bool:
-    """Whether a notifier listens on ``session`` (services skip building events if not)."""
+    """Whether a notifier listens on ``session``."""
+    return attached(session)
+
+
+def attached(session: Session) -> bool:
+    """:func:`is_attached` without the argument check, for the services' hot path."""
     return _KEY in session.info
 
 
+@checked
 def notify(session: Session, item: Event) -> None:
     """Queue an event of the host's own (a password reset link, ...) on the session's
     outbox, delivered after the commit like paykit's; nothing if no notifier is attached."""
-    if not isinstance(item, Event):
-        raise TypeError(f"notify needs a paykit Event, not {type(item).__name__}")
     box = _outbox(session)
     if box is not None:
         box.queue(item)

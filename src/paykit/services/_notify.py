@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from paykit.models import Order, Refund, Subscription, User
 from paykit.notifications import events as ev
-from paykit.notifications.outbox import is_attached, notify
+from paykit.notifications.outbox import attached, notify
 
 __all__ = ["emit_for_audit"]
 
@@ -142,7 +142,7 @@ def emit_for_audit(
     new: Mapping[str, Any] | None,
 ) -> None:
     """Queue the event an audited change means for its customer, if a notifier listens."""
-    if resource_id is None or not is_attached(session):
+    if resource_id is None or not attached(session):
         return
     kind = _choose(resource, action, new or {})
     if kind is None:
