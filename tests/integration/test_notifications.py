@@ -296,9 +296,10 @@ def test_html_is_escaped_and_the_subject_is_one_line() -> None:
 def test_subscription_events_from_webhooks(shop: Shop) -> None:
     import json
 
-    from tests.stripe_server import make_event, sign
+    from tests.stripe_server import fixture, make_event, sign
 
     from paykit.notifications import (
+        InvoicePaymentFailed,
         SubscriptionCancelled,
         SubscriptionCreated,
         SubscriptionRenewalFailed,
@@ -336,14 +337,41 @@ def test_subscription_events_from_webhooks(shop: Shop) -> None:
     deliver("customer.subscription.created", dict(sub.raw), now)
     deliver("customer.subscription.trial_will_end", dict(sub.raw), now + 1)
     deliver("customer.subscription.updated", {**sub.raw, "status": "past_due"}, now + 2)
-    deliver("customer.subscription.deleted", {**sub.raw, "status": "canceled"}, now + 3)
+    invoice = fixture("invoice")
+    invoice.update(
+        id="in_notify",
+        subscription=sub.id,
+        parent=None,
+        currency="usd",
+        number="INV-N1",
+        status="open",
+        subtotal=1000,
+        total=1000,
+        total_taxes=[],
+        amount_paid=0,
+        amount_due=1000,
+        period_start=now,
+        period_end=now,
+        status_transitions={"paid_at": None},
+    )
+    del invoice["lines"]
+    deliver("invoice.payment_failed", invoice, now + 3)
+    deliver("customer.subscription.deleted", {**sub.raw, "status": "canceled"}, now + 4)
     kinds = [type(e) for e in recorder.events]
     assert kinds == [
         SubscriptionCreated,
         TrialEnding,
         SubscriptionRenewalFailed,
+        InvoicePaymentFailed,
         SubscriptionCancelled,
     ]
+    [failed] = recorder.of_type(InvoicePaymentFailed)
+    assert (failed.invoice_number, failed.amount_due, failed.currency) == (
+        "INV-N1",
+        Decimal("10.00"),
+        "USD",
+    )
+    assert failed.email == shop.customer.email
     [trial] = recorder.of_type(TrialEnding)
     assert trial.email == shop.customer.email
     assert trial.trial_end is not None

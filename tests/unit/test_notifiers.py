@@ -106,7 +106,7 @@ def test_templates_exist_for_every_paykit_event() -> None:
         for cls in vars(events).values()
         if isinstance(cls, type) and issubclass(cls, Event) and cls is not Event
     ]
-    assert len(kinds) == 10
+    assert len(kinds) == 11
     for cls in kinds:
         values = {
             f.name: (T0 if f.name in ("occurred_at", "trial_end") else "1")

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from paykit.notifications.events import (
         EmailVerificationRequested,
         Event,
+        InvoicePaymentFailed,
         OrderPaid,
         PasswordResetRequested,
         PaymentFailed,
@@ -57,6 +58,7 @@ _WHERE = {
     "paykit.notifications.events": (
         "EmailVerificationRequested",
         "Event",
+        "InvoicePaymentFailed",
         "OrderPaid",
         "PasswordResetRequested",
         "PaymentFailed",
@@ -90,6 +92,7 @@ __all__ = [
     "EmailVerificationRequested",
     "Event",
     "FanOutNotifier",
+    "InvoicePaymentFailed",
     "Notifier",
     "OrderPaid",
     "Outbox",

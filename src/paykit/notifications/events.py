@@ -15,6 +15,7 @@ from typing import ClassVar
 __all__ = [
     "EmailVerificationRequested",
     "Event",
+    "InvoicePaymentFailed",
     "OrderPaid",
     "PasswordResetRequested",
     "PaymentFailed",
@@ -113,6 +114,18 @@ class SubscriptionCancelled(Event):
 
     kind: ClassVar[str] = "subscription_cancelled"
     subscription_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InvoicePaymentFailed(Event):
+    """A subscription invoice's payment attempt failed (Stripe retries it)."""
+
+    kind: ClassVar[str] = "invoice_payment_failed"
+    invoice_id: str
+    invoice_number: str
+    subscription_id: str
+    amount_due: Decimal
+    currency: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from paykit.models import Order, Refund, Subscription, User
+from paykit.models import Invoice, Order, Refund, Subscription, User
 from paykit.notifications import events as ev
 from paykit.notifications.outbox import attached, notify
 
@@ -89,6 +89,27 @@ def _subscription(session: Session, subscription_id: str) -> dict[str, Any] | No
     }
 
 
+def _invoice(session: Session, invoice_id: str) -> dict[str, Any] | None:
+    row = session.execute(
+        sa.select(Invoice.id, Invoice.number, Invoice.subscription_id, Invoice.amount_due)
+        .add_columns(Invoice.currency, Subscription.user_id, User.email)
+        .join(Subscription, Subscription.id == Invoice.subscription_id)
+        .outerjoin(User, User.id == Subscription.user_id)
+        .where(Invoice.id == invoice_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    return {
+        "invoice_id": row.id,
+        "invoice_number": row.number,
+        "subscription_id": row.subscription_id,
+        "amount_due": row.amount_due,
+        "currency": row.currency,
+        "user_id": row.user_id,
+        "email": row.email,
+    }
+
+
 def _subscription_event(action: str, new: Mapping[str, Any]) -> type[ev.Event] | None:
     if action == "subscription.created":
         return ev.SubscriptionCreated
@@ -122,6 +143,8 @@ def _choose(resource: str, action: str, new: Mapping[str, Any]) -> type[ev.Event
             return ev.RefundFailed
     elif resource == "subscriptions":
         return _subscription_event(action, new)
+    elif resource == "invoices" and action == "invoice.payment_failed":
+        return ev.InvoicePaymentFailed
     return None
 
 
@@ -129,6 +152,7 @@ _READERS: Mapping[str, Callable[[Session, str], dict[str, Any] | None]] = {
     "orders": _order,
     "refunds": _refund,
     "subscriptions": _subscription,
+    "invoices": _invoice,
 }
 
 
