@@ -56,6 +56,7 @@ class FanOutNotifier:
 
     def __init__(self, notifiers: Iterable[Notifier]) -> None:
         self.notifiers = tuple(notifiers)
+        self._lock = threading.Lock()
         for notifier in self.notifiers:
             if not isinstance(notifier, Notifier):
                 raise ValidationError(
@@ -71,7 +72,8 @@ class FanOutNotifier:
             try:
                 notifier.send(event)
             except Exception:
-                self.failed += 1
+                with self._lock:  # several committing threads may share one fan-out
+                    self.failed += 1
                 log.exception("notifier %r failed on %s", notifier, event.kind)
 
 
@@ -99,20 +101,25 @@ class BackgroundNotifier:
         self.dropped = 0
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max_queue)
         self._closed = False
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="paykit-notifier", daemon=True)
         self._thread.start()
 
     def send(self, event: Event) -> None:
         """Queue ``event`` for the worker thread; never blocks."""
         if self._closed:
-            self.dropped += 1
+            self._drop()
             log.error("BackgroundNotifier is closed; %s dropped", event.kind)
             return
         try:
             self._queue.put_nowait(event)
         except queue.Full:
-            self.dropped += 1
+            self._drop()
             log.error("notification queue full; %s dropped", event.kind)
+
+    def _drop(self) -> None:
+        with self._lock:  # send() runs on every committing thread
+            self.dropped += 1
 
     def _run(self) -> None:
         while True:
