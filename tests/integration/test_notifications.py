@@ -375,3 +375,48 @@ def test_subscription_events_from_webhooks(shop: Shop) -> None:
     [trial] = recorder.of_type(TrialEnding)
     assert trial.email == shop.customer.email
     assert trial.trial_end is not None
+
+
+# --------------------------------------------------------------------- threads
+
+
+def test_parallel_sessions_share_one_background_notifier(fresh_engine: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    clock = FrozenClock(T0)
+    gateway = FakeGateway(clock=clock)
+    with Session(fresh_engine) as setup, setup.begin():
+        customer_id = f.user(setup).id
+        product = f.product(setup, base_price=Decimal("3.00"), stock_quantity=1000)
+        price_id = f.price(setup, product).id
+    recorder = RecordingNotifier()
+    background = BackgroundNotifier(recorder)
+
+    def buy(n: int) -> str | None:
+        with Session(fresh_engine) as session:
+            attach_notifier(session, background)
+            with session.begin():
+                placed = paykit.place_order(
+                    session,
+                    customer_id=customer_id,
+                    billing_address=ADDRESS,
+                    items=[{"price_id": price_id, "quantity": 1}],
+                    payment_method_id="pm_card_visa",
+                    gateway=gateway,
+                    clock=clock,
+                )
+            with session.begin():
+                paid = paykit.pay_order(
+                    session, order_id=placed.order.id, gateway=gateway, clock=clock
+                )
+                if n % 2:
+                    session.rollback()
+                    return None
+                return paid.order.id
+
+    with ThreadPoolExecutor(4) as pool:
+        committed = {i for i in pool.map(buy, range(12)) if i is not None}
+    background.close()
+    assert {e.order_id for e in recorder.of_type(OrderPaid)} == committed
+    assert len(recorder.events) == len(committed) == 6
+    assert (background.failed, background.dropped) == (0, 0)
