@@ -183,3 +183,18 @@ def test_a_rolled_back_async_transaction_sends_nothing(db_factory: DatabaseFacto
         return list(recorder.events)
 
     assert asyncio.run(go()) == []
+
+
+def test_the_async_sqlite_engine_has_paykit_settings(tmp_path: object) -> None:
+    async def go() -> tuple[object, object, object]:
+        engine = aio.create_async_engine(f"sqlite:///{tmp_path}/settings.db")
+        try:
+            async with engine.connect() as conn:
+                keys = await conn.scalar(sa.text("PRAGMA foreign_keys"))
+                journal = await conn.scalar(sa.text("PRAGMA journal_mode"))
+                timeout = await conn.scalar(sa.text("PRAGMA busy_timeout"))
+        finally:
+            await engine.dispose()
+        return keys, journal, timeout
+
+    assert asyncio.run(go()) == (1, "wal", 30_000)
