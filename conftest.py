@@ -19,7 +19,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
+import types
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,12 @@ def _setup(namespace: dict[str, Any]) -> None:
     folder = tempfile.mkdtemp(prefix="paykit-docs-")
     namespace["__docs_cwd__"] = (os.getcwd(), folder)
     os.chdir(folder)
+    # The page runs as a module of its own, so code that looks itself up by
+    # __name__ (Flask(__name__)) finds one; never as "__main__".
+    module = types.ModuleType(f"paykit_docs_{uuid.uuid4().hex[:12]}")
+    module.__file__ = os.path.join(folder, "page.py")
+    sys.modules[module.__name__] = module
+    namespace["__name__"] = module.__name__
 
 
 def _teardown(namespace: dict[str, Any]) -> None:
@@ -48,6 +57,7 @@ def _teardown(namespace: dict[str, Any]) -> None:
             value.engine.dispose()
         elif type(value).__name__ == "Engine":
             value.dispose()
+    sys.modules.pop(namespace.get("__name__", ""), None)
     cwd, folder = namespace["__docs_cwd__"]
     os.chdir(cwd)
     shutil.rmtree(folder, ignore_errors=True)
