@@ -41,6 +41,7 @@ from paykit.errors import (
 )
 from paykit.gateways import FakeGateway, GatewayPayment, GatewayPaymentMethod, GatewayRefund
 from paykit.testing import sign_webhook, stripe_event, stripe_object
+from tests.stripe_server_billing import billing_route, set_default_if_changed
 
 
 def fixture(name: str) -> dict[str, Any]:
@@ -366,7 +367,9 @@ class StripeServer:
 
         @route("POST", "customers", 1)
         def update_customer() -> dict[str, Any]:
-            # The fake already made the attached method the default; echo the customer.
+            # After an attach the fake already made the method the default; a
+            # later change of the default goes through the fake (billing routes).
+            set_default_if_changed(fake, oid, form, key)
             customer = fake.customers.get(oid)
             if customer is None:
                 raise NotFound(f"No such customer: '{oid}'")
@@ -524,6 +527,9 @@ class StripeServer:
         action = rest[1] if len(rest) > 1 else ""
         handler = routes.get((method, resource, len(rest), action))
         if handler is None:
+            billing = billing_route(fake, method, resource, rest, form, key, render_payment_method)
+            if billing is not None:
+                return 200, billing
             return 404, {
                 "error": {
                     "type": "invalid_request_error",

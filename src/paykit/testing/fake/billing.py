@@ -213,8 +213,7 @@ class FakeBilling(FakeCards):
                 raise self._not_found("payment_method", payment_method_id)
             if method.customer_id != customer_id:
                 raise GatewayError(
-                    f"PaymentMethod {payment_method_id} is not attached to customer "
-                    f"{customer_id}.",
+                    f"PaymentMethod {payment_method_id} is not attached to customer {customer_id}.",
                     code="payment_method_unexpected_state",
                     details={"payment_method_id": payment_method_id},
                 )
