@@ -29,6 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.stripe_server_billing import billing_route, set_default_if_changed
+
 from paykit.clock import Clock
 from paykit.errors import (
     GatewayError,
@@ -41,7 +43,6 @@ from paykit.errors import (
 )
 from paykit.gateways import FakeGateway, GatewayPayment, GatewayPaymentMethod, GatewayRefund
 from paykit.testing import sign_webhook, stripe_event, stripe_object
-from tests.stripe_server_billing import billing_route, set_default_if_changed
 
 
 def fixture(name: str) -> dict[str, Any]:

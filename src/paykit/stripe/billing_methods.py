@@ -23,7 +23,6 @@ from paykit.stripe.objects import id_of, timestamp
 
 __all__ = [
     "checkout_session_from_stripe",
-    "expiry_of",
     "invoice_details_from_stripe",
     "invoice_line_from_stripe",
     "require_mode",
@@ -106,22 +105,6 @@ def checkout_session_from_stripe(obj: Mapping[str, Any]) -> GatewayCheckoutSessi
         metadata={str(k): str(v) for k, v in (obj.get("metadata") or {}).items()},
         raw=obj,
     )
-
-
-def expiry_of(card: Any) -> tuple[int, int] | None:
-    """``(year, month)`` of a Stripe card summary's expiry, or ``None`` when absent or invalid."""
-    if not isinstance(card, Mapping):
-        return None
-    month, year = card.get("exp_month"), card.get("exp_year")
-    if isinstance(month, bool) or isinstance(year, bool):
-        return None
-    try:
-        month_i, year_i = int(month), int(year)
-    except (TypeError, ValueError):
-        return None
-    if not 1 <= month_i <= 12 or not 1970 <= year_i <= 9998:
-        return None
-    return year_i, month_i
 
 
 def require_mode(mode: str) -> str:

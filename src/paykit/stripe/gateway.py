@@ -52,6 +52,7 @@ from paykit.gateways.base import (
     GatewayProduct,
     GatewayRefund,
 )
+from paykit.stripe.billing_calls import BillingCalls
 from paykit.stripe.client import StripeApi
 from paykit.stripe.objects import (
     payment_from_stripe,
@@ -60,7 +61,6 @@ from paykit.stripe.objects import (
     product_from_stripe,
     refund_from_stripe,
 )
-from paykit.stripe.billing_calls import BillingCalls
 from paykit.stripe.subscription_calls import SubscriptionCalls
 
 if TYPE_CHECKING:

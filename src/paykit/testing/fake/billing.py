@@ -1,4 +1,4 @@
-"""``FakeGateway``: SetupIntents, saved cards, invoices and hosted checkout (``BillingMethodsGateway``).
+"""``FakeGateway``: SetupIntents, saved cards, invoices, checkout (``BillingMethodsGateway``).
 
 Invoices exist in the fake only when a test adds one (:meth:`FakeBilling.add_invoice`),
 and a checkout session completes only when a test says the customer finished it
@@ -34,10 +34,10 @@ from paykit.testing.fake.cards import (
     _NEEDS_ACTION,
     _NETWORK_ERROR_METHOD,
     _TIMEOUT_METHOD,
-    FakeCards,
     _is_test_token,
 )
 from paykit.testing.fake.ledger import _ts
+from paykit.testing.fake.subscriptions import FakeSubscriptions
 
 __all__ = ["FakeBilling"]
 
@@ -58,7 +58,7 @@ def _state_error(kind: str, object_id: str, status: str, verb: str) -> GatewayEr
     )
 
 
-class FakeBilling(FakeCards):
+class FakeBilling(FakeSubscriptions):
     """SetupIntents, saved cards, invoices and checkout sessions, in memory."""
 
     @property
@@ -78,7 +78,7 @@ class FakeBilling(FakeCards):
         def action() -> GatewaySetupIntent:
             self._customer(customer_id)
             intent_id = self._next_id("seti")
-            raw = {
+            raw: dict[str, Any] = {
                 "id": intent_id,
                 "object": "setup_intent",
                 "customer": customer_id,
@@ -440,7 +440,8 @@ class FakeBilling(FakeCards):
                 "price_id is required for mode=subscription and refused otherwise",
                 details={"param": "price_id"},
             )
-        params = {
+        meta = check_metadata(metadata)
+        params: dict[str, Any] = {
             "customer_id": customer_id,
             "mode": mode,
             "success_url": success_url,
@@ -448,7 +449,7 @@ class FakeBilling(FakeCards):
             "price_id": price_id,
             "quantity": quantity,
             "client_reference_id": client_reference_id,
-            "metadata": check_metadata(metadata),
+            "metadata": meta,
         }
 
         def action() -> GatewayCheckoutSession:
@@ -470,7 +471,7 @@ class FakeBilling(FakeCards):
                 "success_url": success_url,
                 "cancel_url": cancel_url,
                 "created": _ts(self._now()),
-                "metadata": dict(params["metadata"] or {}),
+                "metadata": dict(meta),
             }
             self._billing.checkouts[session_id] = raw
             self._billing.checkout_items[session_id] = (price_id, quantity)

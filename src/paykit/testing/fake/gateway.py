@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 from paykit.testing.fake.billing import FakeBilling
 from paykit.testing.fake.payments import FakePayments
 from paykit.testing.fake.refunds import FakeRefunds
-from paykit.testing.fake.subscriptions import FakeSubscriptions
 
 if TYPE_CHECKING:
     from paykit.gateways.base import PaymentGateway
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["FakeGateway"]
 
 
-class FakeGateway(FakePayments, FakeRefunds, FakeSubscriptions, FakeBilling):
+class FakeGateway(FakePayments, FakeRefunds, FakeBilling):
     """An in-memory :class:`~paykit.gateways.PaymentGateway` with Stripe's semantics.
 
     Ids numbered per instance (``pi_<namespace>_000001``, ...): ``namespace``
