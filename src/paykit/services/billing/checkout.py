@@ -7,6 +7,7 @@ customer's gateway customer and applies ``checkout.session.completed``
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from paykit._arguments import checked
@@ -15,13 +16,12 @@ from paykit.context import RequestContext
 from paykit.errors import ValidationError
 from paykit.gateways.base import PaymentGateway
 from paykit.gateways.billing import CHECKOUT_MODES, GatewayCheckoutSession
-from paykit.models import PaymentMethod, Subscription
+from paykit.models import PaymentMethod, Subscription, User
 from paykit.security.policy import Actor
 from paykit.services.billing._common import billing_gateway, gateway_key, owned_user
 from paykit.services.billing.payment_methods import store_payment_method
 from paykit.services.subscriptions import ensure_gateway_customer, sync_subscription
 from paykit.services.subscriptions._common import recurring_price
-from paykit.services.subscriptions.prices import user_by_customer
 
 __all__ = ["complete_checkout", "create_checkout_session", "save_setup_intent_method"]
 
@@ -126,12 +126,15 @@ def save_setup_intent_method(
 ) -> PaymentMethod | None:
     """Store the card a succeeded SetupIntent saved, as the gateway has it now.
 
-    ``None`` when there is none, or it has been detached since (a late event).
+    ``None`` when there is none, it has been detached since (a late event), or
+    its customer is no user of this application.
     """
     if not payment_method_id:
         return None
     method = billing_gateway(gateway).retrieve_payment_method(payment_method_id)
     if method.customer_id is None:
         return None
-    user = user_by_customer(session, method.customer_id)
+    user = session.scalar(sa.select(User).where(User.stripe_customer_id == method.customer_id))
+    if user is None:
+        return None  # not a customer of this application
     return store_payment_method(session, method, user_id=user.id, clock=clock, context=context)

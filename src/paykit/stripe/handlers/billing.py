@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from paykit.models import Subscription, WebhookEventStatus
 from paykit.services._audit import record_audit
-from paykit.services.subscriptions import sync_invoice, sync_subscription
-from paykit.stripe.events import read_invoice, read_subscription
+from paykit.services.subscriptions import sync_subscription
+from paykit.stripe.events import read_subscription
+from paykit.stripe.handlers.billing_methods import invoice_details_event
 from paykit.stripe.handlers.context import HandlerContext
 
 __all__ = ["invoice_event", "subscription_event", "trial_will_end"]
@@ -60,15 +61,5 @@ def trial_will_end(
 def invoice_event(
     session: Session, event: Mapping[str, Any], ctx: HandlerContext
 ) -> WebhookEventStatus:
-    invoice, created = read_invoice(event)
-    if invoice is None:
-        return WebhookEventStatus.IGNORED  # not a subscription's invoice
-    row = sync_invoice(
-        session,
-        invoice,
-        clock=ctx.clock,
-        gateway=ctx.gateway,
-        event_created=created,
-        context=ctx.request,
-    )
-    return WebhookEventStatus.IGNORED if row is None else WebhookEventStatus.PROCESSED
+    # The row, then what a customer sees on it (discount, links, lines).
+    return invoice_details_event(session, event, ctx)
