@@ -50,12 +50,8 @@ class _BillingState:
     checkout_items: dict[str, tuple[str | None, int]] = field(default_factory=dict)
 
 
-def _state_error(kind: str, object_id: str, status: str, verb: str) -> GatewayError:
-    return GatewayError(
-        f"You cannot {verb} this {kind} because it has a status of {status}.",
-        code=f"{kind}_unexpected_state",
-        details={f"{kind}_id": object_id, "status": status},
-    )
+def _refusal(kind: str, status: str, verb: str) -> str:
+    return f"You cannot {verb} this {kind} because it has a status of {status}."
 
 
 class FakeBilling(FakeSubscriptions):
@@ -126,7 +122,11 @@ class FakeBilling(FakeSubscriptions):
         if raw is None:
             raise self._not_found("setup_intent", intent_id)
         if raw["status"] not in ("requires_payment_method", "requires_action"):
-            raise _state_error("setup_intent", intent_id, raw["status"], "confirm")
+            raise GatewayError(
+                _refusal("setup_intent", raw["status"], "confirm"),
+                code="setup_intent_unexpected_state",
+                details={"setup_intent_id": intent_id, "status": raw["status"]},
+            )
         if token in (_NETWORK_ERROR_METHOD, _TIMEOUT_METHOD):
             raise self._network_error("confirm_setup_intent")
         if not _is_test_token(token):
@@ -348,7 +348,11 @@ class FakeBilling(FakeSubscriptions):
     def _pay_invoice(self, invoice_id: str, method_id: str | None) -> GatewayInvoiceDetails:
         raw = self._invoice(invoice_id)
         if raw["status"] != "open":
-            raise _state_error("invoice", invoice_id, raw["status"], "pay")
+            raise GatewayError(
+                _refusal("invoice", raw["status"], "pay"),
+                code="invoice_unexpected_state",
+                details={"invoice_id": invoice_id, "status": raw["status"]},
+            )
         customer = str(raw["customer"])
         method_id = method_id or self._default_method.get(customer)
         if method_id is None:
@@ -394,7 +398,11 @@ class FakeBilling(FakeSubscriptions):
         def action() -> GatewayInvoiceDetails:
             raw = self._invoice(invoice_id)
             if raw["status"] not in ("open", "uncollectible"):
-                raise _state_error("invoice", invoice_id, raw["status"], "void")
+                raise GatewayError(
+                    _refusal("invoice", raw["status"], "void"),
+                    code="invoice_unexpected_state",
+                    details={"invoice_id": invoice_id, "status": raw["status"]},
+                )
             raw.update(status="void", amount_remaining=0)
             raw["status_transitions"] = {
                 **raw["status_transitions"],
@@ -502,7 +510,11 @@ class FakeBilling(FakeSubscriptions):
             if raw is None:
                 raise NotFound(f"No such checkout_session: '{session_id}'")
             if raw["status"] != "open":
-                raise _state_error("checkout_session", session_id, raw["status"], "complete")
+                raise GatewayError(
+                    _refusal("checkout_session", raw["status"], "complete"),
+                    code="checkout_session_unexpected_state",
+                    details={"checkout_session_id": session_id, "status": raw["status"]},
+                )
             price_id, quantity = self._billing.checkout_items[session_id]
             customer = str(raw["customer"])
         if raw["mode"] == "subscription":
