@@ -21,6 +21,8 @@ from paykit.testing.contract._base import ContractBase, new_key
 __all__ = ["BillingContract"]
 
 MakeInvoice = Callable[[str, int], str]
+_OK = "https://shop.example/ok"
+_NO = "https://shop.example/no"
 
 
 def _billing(gateway: PaymentGateway) -> BillingMethodsGateway:
@@ -195,9 +197,12 @@ class BillingContract(ContractBase):
         self, gateway: PaymentGateway, customer: GatewayCustomer, recurring_price_id: str
     ) -> None:
         billing = _billing(gateway)
-        urls = {"success_url": "https://shop.example/ok", "cancel_url": "https://shop.example/no"}
         setup = billing.create_checkout_session(
-            customer_id=customer.id, mode="setup", idempotency_key=new_key(), **urls
+            customer_id=customer.id,
+            mode="setup",
+            idempotency_key=new_key(),
+            success_url=_OK,
+            cancel_url=_NO,
         )
         assert setup.status == "open"
         assert setup.mode == "setup"
@@ -209,7 +214,8 @@ class BillingContract(ContractBase):
             quantity=2,
             client_reference_id="user-1",
             idempotency_key=new_key(),
-            **urls,
+            success_url=_OK,
+            cancel_url=_NO,
         )
         assert sub.mode == "subscription"
         assert sub.customer_id == customer.id
@@ -220,12 +226,19 @@ class BillingContract(ContractBase):
         self, gateway: PaymentGateway, customer: GatewayCustomer
     ) -> None:
         billing = _billing(gateway)
-        urls = {"success_url": "https://shop.example/ok", "cancel_url": "https://shop.example/no"}
         with pytest.raises(ValidationError):
             billing.create_checkout_session(
-                customer_id=customer.id, mode="payment", idempotency_key=new_key(), **urls
+                customer_id=customer.id,
+                mode="payment",
+                idempotency_key=new_key(),
+                success_url=_OK,
+                cancel_url=_NO,
             )
         with pytest.raises(ValidationError):
             billing.create_checkout_session(
-                customer_id=customer.id, mode="subscription", idempotency_key=new_key(), **urls
+                customer_id=customer.id,
+                mode="subscription",
+                idempotency_key=new_key(),
+                success_url=_OK,
+                cancel_url=_NO,
             )
