@@ -11,14 +11,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from paykit.models import Subscription, WebhookEventStatus
+from paykit.models import Invoice, Subscription, WebhookEventStatus
 from paykit.services._audit import record_audit
 from paykit.services.subscriptions import sync_subscription
 from paykit.stripe.events import read_subscription
-from paykit.stripe.handlers.billing_methods import invoice_details_event
+from paykit.stripe.handlers.billing_methods import sync_invoice_event
 from paykit.stripe.handlers.context import HandlerContext
 
-__all__ = ["invoice_event", "subscription_event", "trial_will_end"]
+__all__ = ["invoice_event", "invoice_payment_failed", "subscription_event", "trial_will_end"]
 
 
 def _sync(session: Session, event: Mapping[str, Any], ctx: HandlerContext) -> Subscription:
@@ -58,8 +58,35 @@ def trial_will_end(
     return WebhookEventStatus.PROCESSED
 
 
+def _sync_invoice(
+    session: Session, event: Mapping[str, Any], ctx: HandlerContext
+) -> Invoice | None:
+    # The row, then what a customer sees on it (discount, links, lines).
+    return sync_invoice_event(session, event, ctx)
+
+
 def invoice_event(
     session: Session, event: Mapping[str, Any], ctx: HandlerContext
 ) -> WebhookEventStatus:
-    # The row, then what a customer sees on it (discount, links, lines).
-    return invoice_details_event(session, event, ctx)
+    row = _sync_invoice(session, event, ctx)
+    return WebhookEventStatus.IGNORED if row is None else WebhookEventStatus.PROCESSED
+
+
+def invoice_payment_failed(
+    session: Session, event: Mapping[str, Any], ctx: HandlerContext
+) -> WebhookEventStatus:
+    row = _sync_invoice(session, event, ctx)
+    if row is None:
+        return WebhookEventStatus.IGNORED
+    # The invoice stays open (Stripe retries): the failed attempt itself is what the
+    # customer hears about (paykit.notifications), so it is recorded here.
+    record_audit(
+        session,
+        action="invoice.payment_failed",
+        resource="invoices",
+        resource_id=row.id,
+        now=ctx.clock.now(),
+        new={"amount_due": row.amount_due, "currency": row.currency},
+        context=ctx.request,
+    )
+    return WebhookEventStatus.PROCESSED

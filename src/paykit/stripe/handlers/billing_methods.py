@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from paykit.models import WebhookEventStatus
+from paykit.models import Invoice, WebhookEventStatus
 from paykit.services.billing import complete_checkout, save_setup_intent_method
 from paykit.services.billing.invoices import sync_invoice_details
 from paykit.stripe.billing_methods import (
@@ -24,7 +24,7 @@ from paykit.stripe.billing_methods import (
 from paykit.stripe.events import event_object, malformed, read_invoice
 from paykit.stripe.handlers.context import HandlerContext
 
-__all__ = ["checkout_session_completed", "invoice_details_event", "setup_intent_succeeded"]
+__all__ = ["checkout_session_completed", "setup_intent_succeeded", "sync_invoice_event"]
 
 
 def setup_intent_succeeded(
@@ -49,16 +49,19 @@ def checkout_session_completed(
     return WebhookEventStatus.IGNORED if row is None else WebhookEventStatus.PROCESSED
 
 
-def invoice_details_event(
+def sync_invoice_event(
     session: Session, event: Mapping[str, Any], ctx: HandlerContext
-) -> WebhookEventStatus:
-    """``invoice.*``: the row, then its discount, hosted page, PDF and lines."""
+) -> Invoice | None:
+    """``invoice.*``: the row, then its discount, hosted page, PDF and lines.
+
+    ``None`` for an invoice of no subscription (not kept).
+    """
     invoice, created = read_invoice(event)
     if invoice is None:
-        return WebhookEventStatus.IGNORED  # not a subscription's invoice
+        return None
     with malformed("invoice"):
         details = invoice_details_from_stripe(event_object(event))
-    row = sync_invoice_details(
+    return sync_invoice_details(
         session,
         details,
         clock=ctx.clock,
@@ -66,4 +69,3 @@ def invoice_details_event(
         event_created=created,
         context=ctx.request,
     )
-    return WebhookEventStatus.IGNORED if row is None else WebhookEventStatus.PROCESSED
