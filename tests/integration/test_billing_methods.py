@@ -278,6 +278,18 @@ def test_expiring_cards(w: World) -> None:
         paykit.list_expiring_payment_methods(w.session, within_days=-1, clock=w.clock)
 
 
+def test_a_new_expiry_from_the_card_updater_is_kept(w: World) -> None:
+    card = w.save_card()
+    w.account.update_card(card.stripe_payment_method_id, exp_month=4, exp_year=2030)
+    assert [e["type"] for e in w.deliver_all()] == ["payment_method.automatically_updated"]
+    w.session.expire_all()
+    row = w.session.get(m.PaymentMethod, card.id)
+    assert row is not None
+    assert row.card is not None
+    assert (row.card["exp_month"], row.card["exp_year"]) == (4, 2030)
+    assert row.expires_at == datetime(2030, 5, 1, tzinfo=UTC)
+
+
 def test_a_late_setup_intent_event_does_not_bring_back_a_detached_card(w: World) -> None:
     intent = w.billing.create_setup_intent(customer_id=w.customer_id, idempotency_key="late-1")
     done = w.billing.confirm_setup_intent(

@@ -78,6 +78,8 @@ STRIPE_EVENT_OBJECTS: Final[Mapping[str, str]] = MappingProxyType(
         "payment_method.detached": "payment_method",
         "customer.updated": "customer",
         "setup_intent.succeeded": "setup_intent",
+        "payment_method.updated": "payment_method",
+        "payment_method.automatically_updated": "payment_method",
         "checkout.session.completed": "checkout.session",
     }
 )

@@ -18,6 +18,7 @@ from paykit.stripe.handlers.billing import (
 )
 from paykit.stripe.handlers.billing_methods import (
     checkout_session_completed,
+    payment_method_updated,
     setup_intent_succeeded,
 )
 from paykit.stripe.handlers.context import Handler, HandlerContext
@@ -62,6 +63,8 @@ HANDLERS: Mapping[str, Handler] = {
     "payment_method.detached": payment_method_detached,
     "customer.updated": customer_updated,
     "setup_intent.succeeded": setup_intent_succeeded,
+    "payment_method.updated": payment_method_updated,
+    "payment_method.automatically_updated": payment_method_updated,
     "checkout.session.completed": checkout_session_completed,
 }
 

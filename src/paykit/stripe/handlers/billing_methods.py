@@ -1,5 +1,6 @@
 """Webhook handlers for saved cards and checkout: ``setup_intent.succeeded``,
-``checkout.session.completed``; and the invoice details every ``invoice.*`` event carries.
+``payment_method.updated``/``.automatically_updated``, ``checkout.session.completed``;
+and the invoice details every ``invoice.*`` event carries.
 
 The card and checkout handlers read the gateway's current objects rather
 than the event's copy, so a replayed or late event applies today's state (a
@@ -11,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from paykit.models import Invoice, WebhookEventStatus
+from paykit.models import Invoice, PaymentMethod, WebhookEventStatus
 from paykit.services.billing import complete_checkout, save_setup_intent_method
 from paykit.services.billing.invoices import sync_invoice_details
 from paykit.stripe.billing_methods import (
@@ -24,7 +26,12 @@ from paykit.stripe.billing_methods import (
 from paykit.stripe.events import event_object, malformed, read_invoice
 from paykit.stripe.handlers.context import HandlerContext
 
-__all__ = ["checkout_session_completed", "setup_intent_succeeded", "sync_invoice_event"]
+__all__ = [
+    "checkout_session_completed",
+    "payment_method_updated",
+    "setup_intent_succeeded",
+    "sync_invoice_event",
+]
 
 
 def setup_intent_succeeded(
@@ -34,6 +41,24 @@ def setup_intent_succeeded(
         intent = setup_intent_from_stripe(event_object(event))
     row = save_setup_intent_method(
         session, intent.payment_method_id, gateway=ctx.gateway, clock=ctx.clock, context=ctx.request
+    )
+    return WebhookEventStatus.IGNORED if row is None else WebhookEventStatus.PROCESSED
+
+
+def payment_method_updated(
+    session: Session, event: Mapping[str, Any], ctx: HandlerContext
+) -> WebhookEventStatus:
+    """``payment_method.updated`` / ``.automatically_updated`` (the card updater's new
+    expiry): the stored row follows the gateway's current card; one never stored is left."""
+    with malformed("payment_method"):
+        method_id = str(event_object(event)["id"])
+    known = session.scalar(
+        sa.select(PaymentMethod.id).where(PaymentMethod.stripe_payment_method_id == method_id)
+    )
+    if known is None:
+        return WebhookEventStatus.IGNORED
+    row = save_setup_intent_method(
+        session, method_id, gateway=ctx.gateway, clock=ctx.clock, context=ctx.request
     )
     return WebhookEventStatus.IGNORED if row is None else WebhookEventStatus.PROCESSED
 

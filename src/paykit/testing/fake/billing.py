@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from paykit.errors import GatewayError, NotFound, PaymentDeclined, ValidationError
@@ -193,6 +193,23 @@ class FakeBilling(FakeSubscriptions):
             self._customer(customer_id)
             mine = [m for m in self._methods.values() if m.customer_id == customer_id]
             return mine[::-1]
+
+    def update_card(
+        self, payment_method_id: str, *, exp_month: int, exp_year: int
+    ) -> GatewayPaymentMethod:
+        """Test helper: the card network's updater gave a saved card a new expiry.
+
+        Emits ``payment_method.automatically_updated``.
+        """
+        with self._lock:
+            method = self._methods.get(payment_method_id)
+            if method is None:
+                raise self._not_found("payment_method", payment_method_id)
+            card = {**dict(method.card or {}), "exp_month": exp_month, "exp_year": exp_year}
+            method = replace(method, card=card)
+            self._methods[payment_method_id] = method
+            self._emit_method("payment_method.automatically_updated", method)
+            return method
 
     def set_default_payment_method(
         self, customer_id: str, *, payment_method_id: str, idempotency_key: str
