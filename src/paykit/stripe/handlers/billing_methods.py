@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from paykit.models import Invoice, PaymentMethod, WebhookEventStatus
+from paykit.models import Invoice, WebhookEventStatus
 from paykit.services.billing import complete_checkout, save_setup_intent_method
 from paykit.services.billing.invoices import sync_invoice_details
 from paykit.stripe.billing_methods import (
@@ -49,14 +48,9 @@ def payment_method_updated(
     session: Session, event: Mapping[str, Any], ctx: HandlerContext
 ) -> WebhookEventStatus:
     """``payment_method.updated`` / ``.automatically_updated`` (the card updater's new
-    expiry): the stored row follows the gateway's current card; one never stored is left."""
+    expiry): the row follows the gateway's current card (stored if it was missed)."""
     with malformed("payment_method"):
         method_id = str(event_object(event)["id"])
-    known = session.scalar(
-        sa.select(PaymentMethod.id).where(PaymentMethod.stripe_payment_method_id == method_id)
-    )
-    if known is None:
-        return WebhookEventStatus.IGNORED
     row = save_setup_intent_method(
         session, method_id, gateway=ctx.gateway, clock=ctx.clock, context=ctx.request
     )
