@@ -517,3 +517,29 @@ def test_checkout_refuses_bad_arguments(w: World, changes: dict[str, Any]) -> No
     with pytest.raises(ValidationError):
         paykit.create_checkout_session(w.session, **kwargs)
     assert len(w.account.calls) == calls
+
+
+def test_a_retried_payment_with_the_same_key_pays_once(w: World) -> None:
+    invoice_id = w.invoice(1000).id
+    w.account.drain_events()
+    attempt = w.session.begin_nested()
+    paykit.pay_invoice(
+        w.session, invoice_id=invoice_id, gateway=w.gateway, actor=w.actor, idempotency_key="r1"
+    )
+    attempt.rollback()  # the host's transaction failed after the gateway call
+    paid = paykit.pay_invoice(
+        w.session, invoice_id=invoice_id, gateway=w.gateway, actor=w.actor, idempotency_key="r1"
+    )
+    assert paid.status is m.InvoiceStatus.PAID
+    assert [e["type"] for e in w.account.drain_events()] == ["invoice.paid"]
+
+
+@pytest.mark.parametrize("bad", [None, 7, "in\x00x", ""])
+def test_invoice_ids_of_the_wrong_kind_are_refused(w: World, bad: Any) -> None:
+    calls = len(w.account.calls)
+    with pytest.raises((ValidationError, NotFound)) as info:
+        paykit.pay_invoice(w.session, invoice_id=bad, gateway=w.gateway, actor=w.actor)
+    assert info.value.code in ("invalid_argument", "not_found")
+    with pytest.raises((ValidationError, NotFound)):
+        paykit.get_invoice(w.session, invoice_id=bad, actor=w.actor)
+    assert len(w.account.calls) == calls
