@@ -76,3 +76,22 @@ def doc_shop(engine: Engine | None = None, *, url: str = "sqlite:///docs-shop.db
         return DocShop(
             engine, clock, gateway, customer.id, admin.id, support.id, mug_price.id, monthly.id
         )
+
+
+def deliver_events(shop: DocShop, secret: str = "whsec_docs") -> int:
+    """Send the events the fake gateway recorded to ``handle_webhook``, as Stripe would.
+
+    One transaction per event, each answered 200; returns how many were sent.
+    """
+    from paykit.testing import signed_webhook
+    from paykit.webhooks import handle_webhook
+
+    events = shop.gateway.drain_events()
+    for event in events:
+        body, header = signed_webhook(event, secret, shop.clock.now())
+        with Session(shop.engine) as session, session.begin():
+            answer = handle_webhook(
+                session, body, header, secrets=[secret], gateway=shop.gateway, clock=shop.clock
+            )
+        assert answer.status_code == 200, answer.body
+    return len(events)
