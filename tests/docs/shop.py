@@ -2,8 +2,9 @@
 
 The invisible blocks of README.md and docs/*.md (``<!-- invisible-code-block:
 python -->``) call these, so a visible block runs as printed against a
-migrated SQLite database with a customer, staff, a product with a one-time and
-a monthly price, a discount code and the in-memory ``FakeGateway``.
+migrated SQLite database with a customer, staff, a product with a one-time
+price, a plan with two monthly prices, a discount code and the in-memory
+``FakeGateway``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class DocShop:
     support_id: str
     price_id: str
     monthly_price_id: str
+    better_price_id: str
 
 
 def doc_shop(engine: Engine | None = None, *, url: str = "sqlite:///docs-shop.db") -> DocShop:
@@ -62,6 +64,14 @@ def doc_shop(engine: Engine | None = None, *, url: str = "sqlite:///docs-shop.db
             stripe_price_id=stripe_price,
             recurring={"interval": "month", "interval_count": 1},
         )
+        better = factories.price(
+            session,
+            plan,
+            unit_amount=Decimal("30.00"),
+            type=m.PriceType.RECURRING,
+            stripe_price_id=gateway.add_price(unit_amount=3000, currency="usd", interval="month"),
+            recurring={"interval": "month", "interval_count": 1},
+        )
         session.add(
             m.Discount(
                 code="LAUNCH20",
@@ -74,7 +84,15 @@ def doc_shop(engine: Engine | None = None, *, url: str = "sqlite:///docs-shop.db
         gateway.add_coupon(coupon_id="LAUNCH20", percent_off=20.0, duration="forever")
         session.flush()
         return DocShop(
-            engine, clock, gateway, customer.id, admin.id, support.id, mug_price.id, monthly.id
+            engine,
+            clock,
+            gateway,
+            customer.id,
+            admin.id,
+            support.id,
+            mug_price.id,
+            monthly.id,
+            better.id,
         )
 
 
