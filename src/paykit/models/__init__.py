@@ -38,7 +38,7 @@ from paykit.models.idempotency import IdempotencyKey
 from paykit.models.orders import Order, OrderItem
 from paykit.models.payments import PaymentMethod
 from paykit.models.refunds import Refund
-from paykit.models.subscriptions import Invoice, Subscription
+from paykit.models.subscriptions import Invoice, Subscription, SubscriptionItem
 from paykit.models.support import SupportTicket, TicketMessage
 from paykit.models.throttle import LoginAttempt
 from paykit.models.types import ExactDecimal, JSONDocument, StringArray, UTCDateTime
@@ -79,6 +79,7 @@ __all__ = [
     "Session",
     "StringArray",
     "Subscription",
+    "SubscriptionItem",
     "SubscriptionStatus",
     "SupportTicket",
     "SystemConfig",

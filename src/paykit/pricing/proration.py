@@ -26,7 +26,8 @@ raise :class:`~paykit.errors.ValidationError` / :class:`~paykit.errors.InvalidAm
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+import calendar
+from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
@@ -45,6 +46,7 @@ from paykit.pricing._units import _half_up, _units
 __all__ = [
     "ProratedChange",
     "ProrationLine",
+    "next_period_end",
     "period_amount",
     "prorate_change",
     "remaining_fraction",
@@ -210,4 +212,37 @@ def prorate_change(
         lines=tuple(lines),
         net=_clean_zero(_from_scaled_int(net, cur.exponent)),
         fraction=fraction,
+    )
+
+
+def _add_months(value: datetime, months: int) -> datetime:
+    total = value.month - 1 + months
+    year, month = value.year + total // 12, total % 12 + 1
+    day = min(value.day, calendar.monthrange(year, month)[1])
+    return value.replace(year=year, month=month, day=day)
+
+
+@checked
+def next_period_end(*, period_start: datetime, interval: str, interval_count: int = 1) -> datetime:
+    """The end of a billing period that starts at ``period_start`` (Stripe's calendar rules).
+
+    ``interval`` is ``day``, ``week``, ``month`` or ``year``; a month from the
+    31st ends on the last day of a shorter month.
+    """
+    start = _aware(period_start, "period_start")
+    if isinstance(interval_count, bool) or interval_count < 1:
+        raise ValidationError(
+            "interval_count must be 1 or more", details={"field": "interval_count"}
+        )
+    if interval == "day":
+        return start + timedelta(days=interval_count)
+    if interval == "week":
+        return start + timedelta(weeks=interval_count)
+    if interval == "month":
+        return _add_months(start, interval_count)
+    if interval == "year":
+        return _add_months(start, 12 * interval_count)
+    raise ValidationError(
+        f"unknown billing interval {interval!r}",
+        details={"field": "interval", "value": str(interval)},
     )

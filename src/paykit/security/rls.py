@@ -156,6 +156,9 @@ RLS_TABLES: Mapping[str, TablePolicy] = MappingProxyType(
         ),
         "subscriptions": TablePolicy.owned(f"user_id = {_USER}"),
         "invoices": TablePolicy.child("paykit_subscription_owner", "invoices.subscription_id"),
+        "subscription_items": TablePolicy.child(
+            "paykit_subscription_owner", "subscription_items.subscription_id"
+        ),
         "payment_methods": TablePolicy.owned(f"user_id = {_USER}"),
         "discount_usages": TablePolicy.owned(f"user_id = {_USER}"),
         "paykit_idempotency_keys": TablePolicy.owned(f"user_id = {_USER}"),

@@ -53,8 +53,27 @@ _SYNCED_FIELDS = (
     "metadata_",
 )
 
+# Kept by paykit, not by the gateway (migration 0013): a new row starts empty.
+_LOCAL_DEFAULTS = {
+    "cancellation_reason": None,
+    "cancellation_feedback": None,
+    "cancellation_comment": None,
+    "trial_end_behavior": None,
+    "past_due_since": None,
+    "payment_attempts": 0,
+    "next_payment_attempt_at": None,
+    "pending_price_id": None,
+    "pending_quantity": None,
+    "pending_change_at": None,
+    "pending_proration": Decimal("0.00"),
+}
+
 SUBSCRIPTION_SYNC = SyncedTable.of(
-    Subscription, INSERT_SUBSCRIPTION, _SYNCED_FIELDS, "stripe_subscription_id"
+    Subscription,
+    INSERT_SUBSCRIPTION,
+    _SYNCED_FIELDS,
+    "stripe_subscription_id",
+    defaults=_LOCAL_DEFAULTS,
 )
 
 
