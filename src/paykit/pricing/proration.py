@@ -25,8 +25,8 @@ raise :class:`~paykit.errors.ValidationError` / :class:`~paykit.errors.InvalidAm
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import calendar
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
