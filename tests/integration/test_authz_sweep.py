@@ -192,6 +192,11 @@ CASES: dict[str, Case] = {
         owner_may=True,
     ),
     "resume_subscription": Case(_cancel_scheduled, Action.MANAGE_ANY_SUBSCRIPTION, owner_may=True),
+    "preview_subscription_change": Case(
+        lambda w, o: {"subscription_id": _subscription(w, o).id, "quantity": 3},
+        Action.MANAGE_ANY_SUBSCRIPTION,
+        owner_may=True,
+    ),
     "update_profile": Case(
         lambda w, o: {"user_id": o.id, "changes": {"name": "Mallory"}},
         Action.MANAGE_USERS,

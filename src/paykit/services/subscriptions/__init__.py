@@ -43,12 +43,18 @@ from __future__ import annotations
 
 from paykit.services.subscriptions.changes import apply_scheduled_changes, change_subscription
 from paykit.services.subscriptions.customers import ensure_gateway_customer
+from paykit.services.subscriptions.dunning import (
+    enforce_grace_period,
+    record_payment_failure,
+    record_payment_success,
+)
 from paykit.services.subscriptions.invoices import sync_invoice
 from paykit.services.subscriptions.lifecycle import (
     CANCELLATION_FEEDBACK,
     cancel_subscription,
     resume_subscription,
 )
+from paykit.services.subscriptions.notices import NOTICE_KINDS, BillingNotice
 from paykit.services.subscriptions.proration import (
     InvoiceLine,
     SubscriptionChangePreview,
@@ -58,20 +64,33 @@ from paykit.services.subscriptions.statuses import INVOICE_STATUSES, SUBSCRIPTIO
 from paykit.services.subscriptions.subscribe import SCOPE_SUBSCRIBE as SCOPE_SUBSCRIBE
 from paykit.services.subscriptions.subscribe import subscribe
 from paykit.services.subscriptions.sync import sync_subscription
+from paykit.services.subscriptions.trials import (
+    TRIAL_END_BEHAVIORS,
+    end_trials,
+    trial_ending_notices,
+)
 
 __all__ = [
     "CANCELLATION_FEEDBACK",
     "INVOICE_STATUSES",
+    "NOTICE_KINDS",
     "SUBSCRIPTION_STATUSES",
+    "TRIAL_END_BEHAVIORS",
+    "BillingNotice",
     "InvoiceLine",
     "SubscriptionChangePreview",
     "apply_scheduled_changes",
     "cancel_subscription",
     "change_subscription",
+    "end_trials",
+    "enforce_grace_period",
     "ensure_gateway_customer",
     "preview_subscription_change",
+    "record_payment_failure",
+    "record_payment_success",
     "resume_subscription",
     "subscribe",
     "sync_invoice",
     "sync_subscription",
+    "trial_ending_notices",
 ]

@@ -59,6 +59,21 @@ def _audit(
     )
 
 
+def _replayed(
+    session: Session, row: Subscription, key: str, request: dict[str, object], now: datetime
+) -> bool:
+    """Claim the key; True if an earlier call with it already made this change."""
+    earlier = _idempotency.claim(
+        session,
+        scope=SCOPE_CHANGE,
+        key=key,
+        fingerprint=_idempotency.request_hash(request),
+        now=now,
+        user_id=row.user_id,
+    )
+    return earlier is not None
+
+
 @checked
 def change_subscription(
     session: Session,
@@ -91,30 +106,15 @@ def change_subscription(
     plan = plan_change(
         row, new_price, seats, proration=proration, at_period_end=at_period_end, now=now
     )
-    if idempotency_key is not None:
-        request = {
-            "subscription_id": row.id,
-            "price_id": new_price.id,
-            "quantity": seats,
-            "proration": proration,
-            "at_period_end": at_period_end,
-        }
-        earlier = _idempotency.claim(
-            session,
-            scope=SCOPE_CHANGE,
-            key=idempotency_key,
-            fingerprint=_idempotency.request_hash(request),
-            now=now,
-            user_id=row.user_id,
-        )
-        if earlier is not None:
-            return subscription(session, row.id)
     details: dict[str, object] = {
+        "subscription_id": row.id,
         "price_id": new_price.id,
         "quantity": seats,
         "proration": proration,
         "at_period_end": at_period_end,
     }
+    if idempotency_key is not None and _replayed(session, row, idempotency_key, details, now):
+        return subscription(session, row.id)
     if at_period_end:
         row.pending_price_id = new_price.id
         row.pending_quantity = seats

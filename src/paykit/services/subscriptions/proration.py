@@ -135,6 +135,35 @@ def _period_line(price: Price, quantity: int, start: datetime) -> InvoiceLine:
     )
 
 
+def _proration_lines(
+    row: Subscription, new_price: Price, new_quantity: int, now: datetime
+) -> list[InvoiceLine]:
+    currency = row.currency
+    change = prorate_change(
+        currency=currency,
+        period_start=row.current_period_start,
+        period_end=row.current_period_end,
+        at=now,
+        old_unit_amount=row.unit_amount,
+        old_quantity=row.quantity,
+        new_unit_amount=new_price.unit_amount,
+        new_quantity=new_quantity,
+    )
+    return [
+        InvoiceLine(
+            kind=line.kind,
+            description=f"{'Unused' if line.kind == 'credit' else 'Remaining'} time on "
+            f"{line.quantity} x {line.unit_amount} {currency}",
+            amount=line.amount,
+            quantity=line.quantity,
+            unit_amount=line.unit_amount,
+            period_start=line.period_start,
+            period_end=line.period_end,
+        )
+        for line in change.lines
+    ]
+
+
 def plan_change(
     row: Subscription,
     new_price: Price,
@@ -156,29 +185,7 @@ def plan_change(
     now = min(max(now, row.current_period_start), row.current_period_end)
     prorated: list[InvoiceLine] = []
     if not at_period_end and proration != "none" and row.status is not SubscriptionStatus.TRIALING:
-        change = prorate_change(
-            currency=currency,
-            period_start=row.current_period_start,
-            period_end=row.current_period_end,
-            at=now,
-            old_unit_amount=row.unit_amount,
-            old_quantity=row.quantity,
-            new_unit_amount=new_price.unit_amount,
-            new_quantity=new_quantity,
-        )
-        prorated = [
-            InvoiceLine(
-                kind=line.kind,
-                description=f"{'Unused' if line.kind == 'credit' else 'Remaining'} time on "
-                f"{line.quantity} x {line.unit_amount} {currency}",
-                amount=line.amount,
-                quantity=line.quantity,
-                unit_amount=line.unit_amount,
-                period_start=line.period_start,
-                period_end=line.period_end,
-            )
-            for line in change.lines
-        ]
+        prorated = _proration_lines(row, new_price, new_quantity, now)
     net = sum((line.amount for line in prorated), zero)
     pending = row.pending_proration
     now_lines: tuple[InvoiceLine, ...] = ()

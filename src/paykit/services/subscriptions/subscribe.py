@@ -26,6 +26,9 @@ from paykit.services.subscriptions.sync import sync_subscription
 
 __all__ = ["SCOPE_SUBSCRIBE", "subscribe"]
 
+TrialEndBehavior = Literal["cancel", "create_invoice"]
+"""What a trial without a payment method does when it ends (docs/subscriptions.md)."""
+
 SCOPE_SUBSCRIBE = "subscribe"
 """The idempotency scope of :func:`subscribe`."""
 
@@ -39,7 +42,7 @@ def subscribe(
     gateway: PaymentGateway,
     quantity: int = 1,
     trial_days: int | None = None,
-    trial_end_behavior: Literal["cancel", "create_invoice"] | None = None,
+    trial_end_behavior: TrialEndBehavior | None = None,
     discount_code: str | None = None,
     payment_method_id: str | None = None,
     clock: Clock | None = None,
