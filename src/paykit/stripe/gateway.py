@@ -59,10 +59,11 @@ from paykit.stripe.objects import (
     product_from_stripe,
     refund_from_stripe,
 )
-from paykit.stripe.subscription_calls import SubscriptionCalls
+from paykit.stripe.subscription_billing_calls import SubscriptionBillingCalls
 
 if TYPE_CHECKING:
     from paykit.gateways.base import PaymentGateway
+    from paykit.gateways.subscription_billing import SubscriptionBillingGateway
 
 __all__ = ["STRIPE_API_VERSION", "StripeGateway"]
 
@@ -74,7 +75,7 @@ created with the same version, so event payloads have the same shape.
 """
 
 
-class StripeGateway(SubscriptionCalls):
+class StripeGateway(SubscriptionBillingCalls):
     """A :class:`~paykit.gateways.PaymentGateway` talking to Stripe with ``stripe.StripeClient``.
 
     ``api_key`` is a secret key (``sk_live_...``/``sk_test_...``) or a
@@ -388,4 +389,7 @@ if TYPE_CHECKING:
     # runtime_checkable only checks that the names exist; this makes mypy
     # check every signature against the Protocol.
     def _conforms(gateway: StripeGateway) -> PaymentGateway:
+        return gateway
+
+    def _bills(gateway: StripeGateway) -> SubscriptionBillingGateway:
         return gateway

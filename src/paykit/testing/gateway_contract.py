@@ -38,12 +38,19 @@ from paykit.testing.contract._base import (
 from paykit.testing.contract.methods import MethodsContract
 from paykit.testing.contract.payments import PaymentsContract
 from paykit.testing.contract.refunds import RefundsContract
+from paykit.testing.contract.subscription_billing import SubscriptionBillingContract
 from paykit.testing.contract.subscriptions import SubscriptionsContract
 
 __all__ = ["DECLINING_CARDS", "SUCCEEDING_CARDS", "GatewayContract", "new_key"]
 
 
-class GatewayContract(PaymentsContract, RefundsContract, MethodsContract, SubscriptionsContract):
+class GatewayContract(
+    PaymentsContract,
+    RefundsContract,
+    MethodsContract,
+    SubscriptionsContract,
+    SubscriptionBillingContract,
+):
     """Tests for any ``PaymentGateway``.
 
     Subclass it in a ``test_*.py`` module under a name pytest collects

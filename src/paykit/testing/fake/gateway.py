@@ -14,15 +14,16 @@ from typing import TYPE_CHECKING
 
 from paykit.testing.fake.payments import FakePayments
 from paykit.testing.fake.refunds import FakeRefunds
-from paykit.testing.fake.subscriptions import FakeSubscriptions
+from paykit.testing.fake.subscription_billing import FakeSubscriptionBilling
 
 if TYPE_CHECKING:
     from paykit.gateways.base import PaymentGateway
+    from paykit.gateways.subscription_billing import SubscriptionBillingGateway
 
 __all__ = ["FakeGateway"]
 
 
-class FakeGateway(FakePayments, FakeRefunds, FakeSubscriptions):
+class FakeGateway(FakePayments, FakeRefunds, FakeSubscriptionBilling):
     """An in-memory :class:`~paykit.gateways.PaymentGateway` with Stripe's semantics.
 
     Ids numbered per instance (``pi_<namespace>_000001``, ...): ``namespace``
@@ -50,4 +51,7 @@ if TYPE_CHECKING:
     # runtime_checkable only checks that the names exist; this makes mypy
     # check every signature against the Protocol.
     def _conforms(gateway: FakeGateway) -> PaymentGateway:
+        return gateway
+
+    def _bills(gateway: FakeGateway) -> SubscriptionBillingGateway:
         return gateway
