@@ -23,7 +23,12 @@ from paykit.models import Price, Subscription, SubscriptionStatus, new_id
 from paykit.security.policy import Actor
 from paykit.services import _idempotency
 from paykit.services._audit import record_audit
-from paykit.services.subscriptions._common import owned_subscription, recurring_price, subscription
+from paykit.services.subscriptions._common import (
+    bounded,
+    owned_subscription,
+    recurring_price,
+    subscription,
+)
 from paykit.services.subscriptions.proration import (
     ProrationBehavior,
     check_change,
@@ -173,6 +178,7 @@ def apply_scheduled_changes(
     that runs twice, or two jobs in parallel, change the plan once.
     """
     now = resolve_clock(clock).now()
+    bounded(limit, "limit", 1, 10_000)
     due = session.scalars(
         sa.select(Subscription.id)
         .where(

@@ -35,7 +35,7 @@ from paykit.models import Subscription, SubscriptionStatus
 from paykit.money import MoneyInput, as_money
 from paykit.services._audit import record_audit
 from paykit.services.config import DEFAULT_CONFIG, ConfigRegistry, get_config
-from paykit.services.subscriptions._common import subscription
+from paykit.services.subscriptions._common import bounded, subscription
 from paykit.services.subscriptions.notices import BillingNotice
 from paykit.services.subscriptions.sync import sync_subscription
 
@@ -90,8 +90,8 @@ def record_payment_failure(
     now = resolve_clock(clock).now()
     row = subscription(session, subscription_id)
     amount = None if amount_due is None else as_money(amount_due, row.currency, field="amount_due")
-    if attempt is not None and attempt < 1:
-        raise ValidationError("attempt must be 1 or more", details={"field": "attempt"})
+    if attempt is not None:
+        bounded(attempt, "attempt", 1, 1000)
     counted = (
         _TABLE.c.payment_attempts + 1
         if attempt is None
@@ -241,6 +241,7 @@ def enforce_grace_period(
     meanwhile (``record_payment_success``) is no longer PAST_DUE and is left alone.
     """
     now = resolve_clock(clock).now()
+    bounded(limit, "limit", 1, 10_000)
     days = get_config(session, "billing.grace_period_days", registry=registry)
     outcome = get_config(session, "billing.grace_period_outcome", registry=registry)
     ids = session.scalars(

@@ -31,7 +31,7 @@ from paykit.gateways.base import PaymentGateway
 from paykit.models import PaymentMethod, Subscription, SubscriptionStatus
 from paykit.services._audit import record_audit
 from paykit.services.config import DEFAULT_CONFIG, ConfigRegistry, get_config
-from paykit.services.subscriptions._common import subscription
+from paykit.services.subscriptions._common import bounded, subscription
 from paykit.services.subscriptions.dunning import record_payment_failure
 from paykit.services.subscriptions.notices import BillingNotice
 from paykit.services.subscriptions.sync import sync_subscription
@@ -142,6 +142,7 @@ def end_trials(
     ``trial_end_behavior`` (or ``billing.trial_end_behavior``) says.
     """
     now = resolve_clock(clock).now()
+    bounded(limit, "limit", 1, 10_000)
     default = get_config(session, "billing.trial_end_behavior", registry=registry)
     ids = session.scalars(
         sa.select(Subscription.id)
