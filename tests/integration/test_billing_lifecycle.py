@@ -31,7 +31,12 @@ from paykit.services.subscriptions.dunning import (
     record_payment_failure,
     record_payment_success,
 )
-from paykit.services.subscriptions.trials import end_trials, trial_ending_notices
+from paykit.services.subscriptions.trials import (
+    end_trial,
+    end_trials,
+    extend_trial,
+    trial_ending_notices,
+)
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 SEAT = Decimal("10.00")
@@ -142,7 +147,10 @@ def test_change_now_prorates_once_per_key(world: World) -> None:
         idempotency_key="seats-5",
     )
     assert again.pending_proration == preview.pending_proration_after
-    assert [c for c, _ in w.gateway.calls].count("update_subscription") == 1
+    assert [c for c, _ in w.gateway.calls].count("change_subscription_items") == 1
+    assert [(p["behavior"], p["date"]) for p in w.gateway.prorations] == [
+        ("create_prorations", w.clock.now())
+    ]
 
 
 def test_always_invoice_bills_an_upgrade_now(world: World) -> None:
@@ -189,7 +197,7 @@ def test_change_at_period_end_waits_for_the_job(world: World) -> None:
         w.team.id,
         end,
     )
-    assert "update_subscription" not in [c for c, _ in w.gateway.calls]
+    assert "change_subscription_items" not in [c for c, _ in w.gateway.calls]
     assert apply_scheduled_changes(w.session, gateway=w.gateway, clock=w.clock) == []
     w.clock.set(end + timedelta(minutes=1))
     applied = apply_scheduled_changes(w.session, gateway=w.gateway, clock=w.clock)
@@ -401,3 +409,46 @@ def test_no_proration_during_a_trial(world: World) -> None:
     )
     assert preview.pending_proration_after == 0
     assert preview.next_invoice_total == Decimal("60.00")
+
+
+def test_extend_then_end_a_trial(world: World) -> None:
+    w = world
+    row = _sub(w, trial_days=7)
+    later = row.trial_end + timedelta(days=7)
+    extended = extend_trial(
+        w.session, subscription_id=row.id, trial_end=later, gateway=w.gateway, clock=w.clock
+    )
+    assert (extended.status, extended.trial_end, extended.current_period_end) == (
+        m.SubscriptionStatus.TRIALING,
+        later,
+        later,
+    )
+    w.clock.advance(timedelta(days=1))
+    ended = end_trial(w.session, subscription_id=row.id, gateway=w.gateway, clock=w.clock)
+    assert ended.status is m.SubscriptionStatus.ACTIVE
+    assert ended.current_period_start == w.clock.now()
+    with pytest.raises(errors.ValidationError):
+        end_trial(w.session, subscription_id=row.id, gateway=w.gateway, clock=w.clock)
+
+
+def test_a_trial_cannot_move_into_the_past_or_for_a_stranger(world: World) -> None:
+    w = world
+    row = _sub(w, trial_days=7)
+    before = row.trial_end
+    with pytest.raises(errors.ValidationError):
+        extend_trial(
+            w.session,
+            subscription_id=row.id,
+            trial_end=T0 - timedelta(days=1),
+            gateway=w.gateway,
+            clock=w.clock,
+        )
+    with pytest.raises(errors.NotFound):
+        end_trial(
+            w.session,
+            subscription_id=row.id,
+            gateway=w.gateway,
+            actor=Actor.of(f.user(w.session)),
+        )
+    assert row.trial_end == before
+    assert "set_trial_end" not in [c for c, _ in w.gateway.calls]

@@ -32,7 +32,7 @@ The modules, by concern:
   ``apply_scheduled_changes``;
 * :mod:`.lifecycle` -- ``cancel_subscription`` (with its reason), ``resume_subscription``;
 * :mod:`.notices` -- ``BillingNotice``, what a host tells its customer;
-* :mod:`.trials` -- ``end_trials``, ``trial_ending_notices``;
+* :mod:`.trials` -- ``extend_trial``, ``end_trial``, ``end_trials``, ``trial_ending_notices``;
 * :mod:`.dunning` -- ``record_payment_failure``, ``record_payment_success``,
   ``enforce_grace_period``.
 
@@ -66,7 +66,9 @@ from paykit.services.subscriptions.subscribe import subscribe
 from paykit.services.subscriptions.sync import sync_subscription
 from paykit.services.subscriptions.trials import (
     TRIAL_END_BEHAVIORS,
+    end_trial,
     end_trials,
+    extend_trial,
     trial_ending_notices,
 )
 
@@ -82,9 +84,11 @@ __all__ = [
     "apply_scheduled_changes",
     "cancel_subscription",
     "change_subscription",
+    "end_trial",
     "end_trials",
     "enforce_grace_period",
     "ensure_gateway_customer",
+    "extend_trial",
     "preview_subscription_change",
     "record_payment_failure",
     "record_payment_success",

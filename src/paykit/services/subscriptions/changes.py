@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
-from paykit.gateways.base import PaymentGateway
+from paykit.gateways.base import GatewaySubscription, PaymentGateway
+from paykit.gateways.subscription_billing import SubscriptionBillingGateway
 from paykit.models import Price, Subscription, SubscriptionStatus, new_id
 from paykit.security.policy import Actor
 from paykit.services import _idempotency
@@ -62,6 +63,38 @@ def _audit(
         new=new,
         context=context,
     )
+
+
+def _gateway_change(
+    gateway: PaymentGateway,
+    row: Subscription,
+    stripe_price_id: str | None,
+    quantity: int | None,
+    *,
+    proration: str,
+    at: datetime,
+    key: str,
+) -> GatewaySubscription:
+    """Tell the gateway the proration paykit previewed, when it can be told (its Protocol)."""
+    if isinstance(gateway, SubscriptionBillingGateway):
+        return gateway.change_subscription_items(
+            row.stripe_subscription_id,
+            price_id=stripe_price_id,
+            quantity=quantity,
+            proration_behavior=proration,
+            proration_date=at,
+            idempotency_key=key,
+        )
+    return gateway.update_subscription(
+        row.stripe_subscription_id, price_id=stripe_price_id, quantity=quantity, idempotency_key=key
+    )
+
+
+def _schedule(row: Subscription, price: Price, seats: int) -> None:
+    """Keep an end-of-period change for :func:`apply_scheduled_changes`."""
+    row.pending_price_id = price.id
+    row.pending_quantity = seats
+    row.pending_change_at = row.current_period_end
 
 
 def _replayed(
@@ -121,24 +154,17 @@ def change_subscription(
     if idempotency_key is not None and _replayed(session, row, idempotency_key, details, now):
         return subscription(session, row.id)
     if at_period_end:
-        row.pending_price_id = new_price.id
-        row.pending_quantity = seats
-        row.pending_change_at = row.current_period_end
-        _audit(
-            session,
-            row,
-            "subscription.change_scheduled",
-            details,
-            actor_id=actor_id,
-            now=now,
-            context=context,
-        )
+        _schedule(row, new_price, seats)
+        action = "subscription.change_scheduled"
     else:
-        result = gateway.update_subscription(
-            row.stripe_subscription_id,
-            price_id=None if price_id is None else new_price.stripe_price_id,
-            quantity=quantity,
-            idempotency_key=f"paykit:subscription-change:{row.id}:{idempotency_key or new_id()}",
+        result = _gateway_change(
+            gateway,
+            row,
+            None if price_id is None else new_price.stripe_price_id,
+            quantity,
+            proration=proration,
+            at=plan.effective_at,
+            key=f"paykit:subscription-change:{row.id}:{idempotency_key or new_id()}",
         )
         row = sync_subscription(session, result, clock=clock, gateway=gateway, context=context)
         row.pending_proration = plan.pending_proration_after
@@ -147,15 +173,8 @@ def change_subscription(
             pending_proration=str(plan.pending_proration_after),
             status=row.status.value,
         )
-        _audit(
-            session,
-            row,
-            "subscription.changed",
-            details,
-            actor_id=actor_id,
-            now=now,
-            context=context,
-        )
+        action = "subscription.changed"
+    _audit(session, row, action, details, actor_id=actor_id, now=now, context=context)
     if idempotency_key is not None:
         _idempotency.record(session, scope=SCOPE_CHANGE, key=idempotency_key, resource_id=row.id)
     session.flush()
@@ -207,11 +226,14 @@ def apply_scheduled_changes(
         assert price is not None
         assert row.pending_change_at is not None
         period = int(row.pending_change_at.timestamp())
-        result = gateway.update_subscription(
-            row.stripe_subscription_id,
-            price_id=price.stripe_price_id,
-            quantity=row.pending_quantity or row.quantity,
-            idempotency_key=f"paykit:scheduled-change:{row.id}:{period}",
+        result = _gateway_change(
+            gateway,
+            row,
+            price.stripe_price_id,
+            row.pending_quantity or row.quantity,
+            proration="none",
+            at=now,
+            key=f"paykit:scheduled-change:{row.id}:{period}",
         )
         new = {"price_id": price.id, "quantity": row.pending_quantity or row.quantity}
         synced = sync_subscription(session, result, clock=clock, gateway=gateway, context=context)

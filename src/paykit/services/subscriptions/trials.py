@@ -18,25 +18,27 @@ pause call yet.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from paykit._arguments import checked
-from paykit.clock import Clock, resolve_clock
+from paykit.clock import Clock, ensure_utc, resolve_clock
 from paykit.context import RequestContext
-from paykit.errors import GatewayError
+from paykit.errors import GatewayError, ValidationError
 from paykit.gateways.base import PaymentGateway
-from paykit.models import PaymentMethod, Subscription, SubscriptionStatus
+from paykit.gateways.subscription_billing import SubscriptionBillingGateway
+from paykit.models import PaymentMethod, Subscription, SubscriptionStatus, new_id
+from paykit.security.policy import Actor
 from paykit.services._audit import record_audit
 from paykit.services.config import DEFAULT_CONFIG, ConfigRegistry, get_config
-from paykit.services.subscriptions._common import bounded, subscription
+from paykit.services.subscriptions._common import bounded, owned_subscription, subscription
 from paykit.services.subscriptions.dunning import record_payment_failure
 from paykit.services.subscriptions.notices import BillingNotice
 from paykit.services.subscriptions.sync import sync_subscription
 
-__all__ = ["TRIAL_END_BEHAVIORS", "end_trials", "trial_ending_notices"]
+__all__ = ["TRIAL_END_BEHAVIORS", "end_trial", "end_trials", "extend_trial", "trial_ending_notices"]
 
 TRIAL_END_BEHAVIORS = ("cancel", "create_invoice")
 """What a trial without a payment method may do when it ends."""
@@ -179,3 +181,117 @@ def end_trials(
         )
     session.flush()
     return notices
+
+
+def _move_trial(
+    session: Session,
+    row: Subscription,
+    trial_end: datetime | None,
+    *,
+    action: str,
+    gateway: PaymentGateway,
+    key: str | None,
+    actor_id: str | None,
+    clock: Clock | None,
+    context: RequestContext | None,
+) -> Subscription:
+    if not isinstance(gateway, SubscriptionBillingGateway):
+        raise GatewayError(
+            "the gateway cannot move a trial (it does not implement SubscriptionBillingGateway)",
+            code="subscription_unexpected_state",
+            details={"subscription_id": row.id},
+        )
+    if row.status is not SubscriptionStatus.TRIALING:
+        raise ValidationError(
+            f"a {row.status.value} subscription has no trial to move",
+            code="subscription_not_changeable",
+            details={"subscription_id": row.id, "status": row.status.value},
+        )
+    now = resolve_clock(clock).now()
+    if trial_end is not None and ensure_utc(trial_end) <= now:
+        raise ValidationError(
+            "trial_end must be in the future",
+            code="invalid_argument",
+            details={"param": "trial_end"},
+        )
+    result = gateway.set_trial_end(
+        row.stripe_subscription_id,
+        trial_end=trial_end,
+        idempotency_key=f"paykit:{action}:{row.id}:{key or new_id()}",
+    )
+    synced = sync_subscription(session, result, clock=clock, gateway=gateway, context=context)
+    record_audit(
+        session,
+        action=f"subscription.{action}",
+        resource="subscriptions",
+        resource_id=synced.id,
+        now=now,
+        actor_id=actor_id or synced.user_id,
+        new={"trial_end": synced.trial_end, "status": synced.status.value},
+        context=context,
+    )
+    session.flush()
+    return synced
+
+
+@checked
+def extend_trial(
+    session: Session,
+    *,
+    subscription_id: str,
+    trial_end: datetime,
+    gateway: PaymentGateway,
+    clock: Clock | None = None,
+    idempotency_key: str | None = None,
+    actor_id: str | None = None,
+    actor: Actor | None = None,
+    context: RequestContext | None = None,
+) -> Subscription:
+    """Move a trial's end to ``trial_end`` (later or earlier, but in the future).
+
+    Needs a gateway that implements ``SubscriptionBillingGateway`` (both of
+    paykit's do). ``actor`` (or ``actor_id``) must own the subscription or hold
+    ``subscription.manage_any``.
+    """
+    row, acting = owned_subscription(session, subscription_id, actor, actor_id)
+    return _move_trial(
+        session,
+        row,
+        trial_end,
+        action="trial_extended",
+        gateway=gateway,
+        key=idempotency_key,
+        actor_id=acting,
+        clock=clock,
+        context=context,
+    )
+
+
+@checked
+def end_trial(
+    session: Session,
+    *,
+    subscription_id: str,
+    gateway: PaymentGateway,
+    clock: Clock | None = None,
+    idempotency_key: str | None = None,
+    actor_id: str | None = None,
+    actor: Actor | None = None,
+    context: RequestContext | None = None,
+) -> Subscription:
+    """End a trial now: the first paid period starts and the gateway charges it.
+
+    As :func:`extend_trial` for the gateway and the actor.
+    """
+    row, acting = owned_subscription(session, subscription_id, actor, actor_id)
+    return _move_trial(
+        session,
+        row,
+        None,
+        action="trial_ended_early",
+        gateway=gateway,
+        key=idempotency_key,
+        actor_id=acting,
+        clock=clock,
+        context=context,
+    )
