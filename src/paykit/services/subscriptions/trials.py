@@ -60,8 +60,9 @@ def trial_ending_notices(
     send each notice once by its ``key``.
     """
     now = resolve_clock(clock).now()
+    bounded(limit, "limit", 1, 10_000)
     window = (
-        days
+        bounded(days, "days", 0, 366)
         if days is not None
         else get_config(session, "billing.trial_notice_days", registry=registry)
     )
