@@ -257,7 +257,8 @@ def sync_subscription(
             return cast(Subscription, inserted)
         # A parallel delivery inserted it first: carry on as an update.
         row = session.scalars(SUBSCRIPTION_BY_STRIPE_ID, {"stripe_subscription_id": sub.id}).one()
-    return update_synced(
+    period_before = row.current_period_start
+    synced = update_synced(
         session,
         SUBSCRIPTION_SYNC,
         row,
@@ -268,3 +269,12 @@ def sync_subscription(
         actor_id=user_id,
         context=context,
     )
+    _renewed(session, synced, period_before)
+    return synced
+
+
+def _renewed(session: Session, row: Subscription, period_before: datetime) -> None:
+    # A new period began: its first invoice billed the prorations that waited for it.
+    if row.current_period_start > period_before and row.pending_proration:
+        row.pending_proration = Decimal("0.00")
+        session.flush()
