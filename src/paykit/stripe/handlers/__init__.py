@@ -17,6 +17,7 @@ from paykit.stripe.handlers.customers import (
     payment_method_attached,
     payment_method_detached,
 )
+from paykit.stripe.handlers.dunning import invoice_paid, invoice_payment_failed
 from paykit.stripe.handlers.payments import (
     charge_refunded,
     payment_canceled,
@@ -44,9 +45,9 @@ HANDLERS: Mapping[str, Handler] = {
     "invoice.created": invoice_event,
     "invoice.finalized": invoice_event,
     "invoice.updated": invoice_event,
-    "invoice.paid": invoice_event,
-    "invoice.payment_succeeded": invoice_event,
-    "invoice.payment_failed": invoice_event,
+    "invoice.paid": invoice_paid,
+    "invoice.payment_succeeded": invoice_paid,
+    "invoice.payment_failed": invoice_payment_failed,
     "invoice.voided": invoice_event,
     "invoice.marked_uncollectible": invoice_event,
     "payment_method.attached": payment_method_attached,
