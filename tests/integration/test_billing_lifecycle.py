@@ -452,3 +452,25 @@ def test_a_trial_cannot_move_into_the_past_or_for_a_stranger(world: World) -> No
         )
     assert row.trial_end == before
     assert "set_trial_end" not in [c for c, _ in w.gateway.calls]
+
+
+def test_items_follow_the_gateway(world: World) -> None:
+    w = world
+    row = _sub(w, quantity=3)
+
+    def items() -> list[tuple[str, int, Decimal]]:
+        w.session.expire_all()
+        found = w.session.scalars(
+            sa.select(m.SubscriptionItem).where(m.SubscriptionItem.subscription_id == row.id)
+        ).all()
+        return [(i.price_id, i.quantity, i.unit_amount) for i in found]
+
+    assert items() == [(w.seat.id, 3, Decimal("10.00"))]
+    change_subscription(
+        w.session, subscription_id=row.id, quantity=7, gateway=w.gateway, clock=w.clock
+    )
+    assert items() == [(w.seat.id, 7, Decimal("10.00"))]
+    change_subscription(
+        w.session, subscription_id=row.id, price_id=w.team.id, gateway=w.gateway, clock=w.clock
+    )
+    assert items() == [(w.team.id, 7, Decimal("15.00"))]

@@ -25,6 +25,7 @@ from paykit.errors import ValidationError
 from paykit.gateways.base import GatewaySubscription, PaymentGateway
 from paykit.models import Price, Subscription, SubscriptionStatus, User
 from paykit.money import from_minor_units
+from paykit.services.subscriptions.items import sync_items
 from paykit.services.subscriptions.prices import import_price, user_by_customer
 from paykit.services.subscriptions.rows import SyncedTable, changes, insert_synced, update_synced
 from paykit.services.subscriptions.statements import (
@@ -254,6 +255,7 @@ def sync_subscription(
             context=context,
         )
         if inserted is not None:
+            sync_items(session, cast(Subscription, inserted), sub)
             return cast(Subscription, inserted)
         # A parallel delivery inserted it first: carry on as an update.
         row = session.scalars(SUBSCRIPTION_BY_STRIPE_ID, {"stripe_subscription_id": sub.id}).one()
@@ -270,6 +272,7 @@ def sync_subscription(
         context=context,
     )
     _renewed(session, synced, period_before)
+    sync_items(session, synced, sub)
     return synced
 
 
