@@ -35,6 +35,7 @@ from paykit.testing.contract._base import (
     SUCCEEDING_CARDS,
     new_key,
 )
+from paykit.testing.contract.billing import BillingContract
 from paykit.testing.contract.methods import MethodsContract
 from paykit.testing.contract.payments import PaymentsContract
 from paykit.testing.contract.refunds import RefundsContract
@@ -49,6 +50,7 @@ class GatewayContract(
     RefundsContract,
     MethodsContract,
     SubscriptionsContract,
+    BillingContract,
     SubscriptionBillingContract,
 ):
     """Tests for any ``PaymentGateway``.
@@ -60,5 +62,7 @@ class GatewayContract(
     :class:`~paykit.testing.contract._base.ContractBase` (``customer``,
     ``paid``, ``card``, ``pay``, ``unpaid``) are there for your own extra
     tests in the subclass. The checks live by concern in
-    ``paykit.testing.contract``.
+    ``paykit.testing.contract``. The billing checks (``contract.billing``) run
+    when the gateway implements ``BillingMethodsGateway``; its invoice checks
+    also need a ``make_open_invoice`` fixture.
     """
