@@ -22,7 +22,6 @@ from paykit.models import Invoice, InvoiceStatus, WebhookEventStatus
 from paykit.services.subscriptions import (
     record_payment_failure,
     record_payment_success,
-    sync_invoice,
 )
 from paykit.stripe.events import read_invoice
 from paykit.stripe.handlers import billing
@@ -37,14 +36,11 @@ def invoice_payment_failed(
     """Sync and audit the invoice (:mod:`.billing`); while it is OPEN, the subscription
     goes PAST_DUE and the attempt is counted."""
     status = billing.invoice_payment_failed(session, event, ctx)
-    invoice, _ = read_invoice(event)
-    if status is not WebhookEventStatus.PROCESSED or invoice is None:
-        return status
-    row = session.scalars(
-        sa.select(Invoice).where(Invoice.stripe_invoice_id == invoice.id)
-    ).one_or_none()
+    row = _invoice_row(session, event, status)
     if row is None or row.status is not InvoiceStatus.OPEN:
         return status
+    invoice, _ = read_invoice(event)
+    assert invoice is not None
     attempt = invoice.raw.get("attempt_count")
     try:
         record_payment_failure(
@@ -64,21 +60,11 @@ def invoice_payment_failed(
 def invoice_paid(
     session: Session, event: Mapping[str, Any], ctx: HandlerContext
 ) -> WebhookEventStatus:
-    """Sync the invoice; a subscription in dunning is ACTIVE again."""
-    invoice, created = read_invoice(event)
-    if invoice is None:
-        return WebhookEventStatus.IGNORED
-    row = sync_invoice(
-        session,
-        invoice,
-        clock=ctx.clock,
-        gateway=ctx.gateway,
-        event_created=created,
-        context=ctx.request,
-    )
-    if row is None:
-        return WebhookEventStatus.IGNORED
-    if row.status is InvoiceStatus.PAID:
+    """Sync the invoice (:mod:`.billing`, lines and links too); a subscription in
+    dunning is ACTIVE again."""
+    status = billing.invoice_event(session, event, ctx)
+    row = _invoice_row(session, event, status)
+    if row is not None and row.status is InvoiceStatus.PAID:
         record_payment_success(
             session,
             subscription_id=row.subscription_id,
@@ -86,4 +72,15 @@ def invoice_paid(
             clock=ctx.clock,
             context=ctx.request,
         )
-    return WebhookEventStatus.PROCESSED
+    return status
+
+
+def _invoice_row(
+    session: Session, event: Mapping[str, Any], status: WebhookEventStatus
+) -> Invoice | None:
+    invoice, _ = read_invoice(event)
+    if status is not WebhookEventStatus.PROCESSED or invoice is None:
+        return None
+    return session.scalars(
+        sa.select(Invoice).where(Invoice.stripe_invoice_id == invoice.id)
+    ).one_or_none()
