@@ -24,11 +24,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
+from tests import factories
 
 from paykit import models as m
 from paykit.security.tokens import hash_token
 from paykit.testing import FakeGateway, FrozenClock
-from tests import factories
 
 SECRET = "whsec_http_adapters_test"
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -73,7 +73,11 @@ class Client:
         request = urllib.request.Request(self.base + path, data=data, method=method, headers=sent)
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
-                status, ctype, text = response.status, response.headers["Content-Type"], response.read()
+                status, ctype, text = (
+                    response.status,
+                    response.headers["Content-Type"],
+                    response.read(),
+                )
         except urllib.error.HTTPError as exc:
             status, ctype, text = exc.code, exc.headers.get("Content-Type", ""), exc.read()
         return Answer(status, ctype or "", json.loads(text) if text else None)
@@ -93,7 +97,9 @@ class Shop:
         names = sa.inspect(self.engine).get_table_names()
         with self.engine.connect() as conn:
             return {
-                name: conn.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar_one()
+                name: conn.execute(
+                    sa.select(sa.func.count()).select_from(sa.table(name))
+                ).scalar_one()
                 for name in names
             }
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 
-from paykit.testing import sign_webhook, signed_webhook
 from tests.http.conftest import SECRET, Client, Shop
+
+from paykit.testing import sign_webhook, signed_webhook
 
 PROBLEM = "application/problem+json"
 ADDRESS = {"line1": "1 Analytical Way", "city": "London", "country": "GB"}
@@ -59,7 +60,11 @@ def test_quote_checkout_orders_and_refund(shop_and_client: tuple[Shop, Client]) 
 
 def test_a_declined_card_leaves_a_payable_order(shop_and_client: tuple[Shop, Client]) -> None:
     shop, client = shop_and_client
-    body = {**_cart(shop), "billing_address": ADDRESS, "payment_method_id": "pm_card_chargeDeclined"}
+    body = {
+        **_cart(shop),
+        "billing_address": ADDRESS,
+        "payment_method_id": "pm_card_chargeDeclined",
+    }
     answer = client.call("POST", "/checkout", body, who="ada", headers={"Idempotency-Key": "d-1"})
     assert (answer.status, answer.code) == (402, "payment_declined"), answer.body
     assert answer.content_type == PROBLEM
@@ -101,34 +106,79 @@ def _attacks(shop: Shop, order_id: str) -> list[tuple[str, dict[str, object], in
     return [
         ("POST /checkout", {"payload": cart}, 401, "authentication_required"),
         ("GET /orders", {}, 401, "authentication_required"),
-        ("POST /quote", {"payload": _cart(shop), "headers": {"Authorization": "Bearer nope"}},
-         401, "invalid_token"),
+        (
+            "POST /quote",
+            {"payload": _cart(shop), "headers": {"Authorization": "Bearer nope"}},
+            401,
+            "invalid_token",
+        ),
         (f"GET /orders/{order_id}", {"who": "bob"}, 404, "not_found"),
-        (f"POST /orders/{order_id}/refunds", {"who": "bob", "payload": {}}, 403,
-         "permission_denied"),
-        (f"POST /orders/{order_id}/refunds", {"who": "ada", "payload": {}}, 403,
-         "permission_denied"),
+        (
+            f"POST /orders/{order_id}/refunds",
+            {"who": "bob", "payload": {}},
+            403,
+            "permission_denied",
+        ),
+        (
+            f"POST /orders/{order_id}/refunds",
+            {"who": "ada", "payload": {}},
+            403,
+            "permission_denied",
+        ),
         ("POST /checkout", {"who": "bob", "raw": b"{not json"}, 400, "invalid_json"),
         ("POST /checkout", {"who": "bob", "raw": b"[1, 2]"}, 400, "invalid_json"),
         ("POST /checkout", {"who": "bob", "raw": b"\xff\xfe"}, 400, "invalid_json"),
-        ("POST /checkout", {"who": "bob", "payload": {**cart, "items": "all"}}, 422,
-         "validation_error"),
-        ("POST /checkout",
-         {"who": "bob", "payload": {**cart, "items": [{"price_id": shop.ids["price"],
-                                                       "quantity": "2"}]}},
-         422, "validation_error"),
-        ("POST /checkout", {"who": "bob", "payload": {**cart, "customer_id": shop.ids["ada"]}},
-         422, "validation_error"),
-        ("POST /checkout", {"who": "bob", "payload": {**cart, "notes": "x" * 40_000}}, 413,
-         "request_too_large"),
-        ("POST /checkout", {"who": "bob", "raw": b"{" + b" " * 2_000_000 + b"}"}, 413,
-         "request_too_large"),
-        (f"POST /orders/{order_id}/refunds", {"who": "grace", "payload": {"amount": 10}}, 422,
-         "validation_error"),
-        (f"POST /orders/{order_id}/refunds", {"who": "grace", "payload": {"amount": "999.00"}},
-         422, "refund_exceeds_paid"),
-        ("POST /quote", {"who": "bob", "payload": {"items": [{"price_id": "nope"}]}}, 404,
-         "not_found"),
+        (
+            "POST /checkout",
+            {"who": "bob", "payload": {**cart, "items": "all"}},
+            422,
+            "validation_error",
+        ),
+        (
+            "POST /checkout",
+            {
+                "who": "bob",
+                "payload": {**cart, "items": [{"price_id": shop.ids["price"], "quantity": "2"}]},
+            },
+            422,
+            "validation_error",
+        ),
+        (
+            "POST /checkout",
+            {"who": "bob", "payload": {**cart, "customer_id": shop.ids["ada"]}},
+            422,
+            "validation_error",
+        ),
+        (
+            "POST /checkout",
+            {"who": "bob", "payload": {**cart, "notes": "x" * 40_000}},
+            413,
+            "request_too_large",
+        ),
+        (
+            "POST /checkout",
+            {"who": "bob", "raw": b"{" + b" " * 2_000_000 + b"}"},
+            413,
+            "request_too_large",
+        ),
+        (
+            f"POST /orders/{order_id}/refunds",
+            {"who": "grace", "payload": {"amount": 10}},
+            422,
+            "validation_error",
+        ),
+        (
+            f"POST /orders/{order_id}/refunds",
+            {"who": "grace", "payload": {"amount": "999.00"}},
+            422,
+            "refund_exceeds_paid",
+        ),
+        (
+            "POST /quote",
+            {"who": "bob", "payload": {"items": [{"price_id": "nope"}]}},
+            404,
+            "not_found",
+        ),
     ]
 
 

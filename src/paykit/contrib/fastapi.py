@@ -100,9 +100,7 @@ def mount_paykit(
     return router
 
 
-def _endpoint(
-    core: PaykitHTTP, route: Route
-) -> Callable[[fastapi.Request], Any]:
+def _endpoint(core: PaykitHTTP, route: Route) -> Callable[[fastapi.Request], Any]:
     async def endpoint(request: fastapi.Request) -> fastapi.Response:
         body = await _read(request, core.max_body) if route.method == "POST" else b""
         neutral = Request(
