@@ -30,11 +30,13 @@ from paykit.contrib._http import (
     PaykitHTTP,
     Request,
     Route,
+    problem,
 )
+from paykit.errors import PaykitError
 from paykit.gateways.base import PaymentGateway
 from paykit.services.reads import OrderOut, Page
 
-__all__ = ["mount_paykit", "paykit_router"]
+__all__ = ["mount_paykit", "paykit_router", "problem_handler"]
 
 #: What the OpenAPI schema shows each route answering with.
 _MODELS: dict[str, Any] = {
@@ -94,10 +96,25 @@ def mount_paykit(
     prefix: str = "/paykit",
     **options: Any,
 ) -> fastapi.APIRouter:
-    """Include :func:`paykit_router` in ``app`` under ``prefix``; returns the router."""
+    """Include :func:`paykit_router` in ``app`` under ``prefix``; returns the router.
+
+    Also installs :func:`problem_handler` for ``PaykitError``, so the host's own
+    routes that call paykit (a login, a registration) answer with problem+json too.
+    """
     router = paykit_router(bind, prefix=prefix, **options)
     app.include_router(router)
+    app.add_exception_handler(PaykitError, problem_handler)
     return router
+
+
+async def problem_handler(request: fastapi.Request, exc: Exception) -> fastapi.Response:
+    """A FastAPI exception handler: a ``PaykitError`` as an RFC 9457 problem."""
+    if not isinstance(exc, PaykitError):
+        raise exc
+    answer = problem(exc)
+    return fastapi.Response(
+        answer.json_bytes(), status_code=answer.status, media_type=answer.content_type
+    )
 
 
 def _endpoint(core: PaykitHTTP, route: Route) -> Callable[[fastapi.Request], Any]:

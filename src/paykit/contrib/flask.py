@@ -24,10 +24,18 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from paykit.clock import Clock
-from paykit.contrib._http import DEFAULT_MAX_BODY, Authenticate, PaykitHTTP, Request, Route
+from paykit.contrib._http import (
+    DEFAULT_MAX_BODY,
+    Authenticate,
+    PaykitHTTP,
+    Request,
+    Route,
+    problem,
+)
+from paykit.errors import PaykitError
 from paykit.gateways.base import PaymentGateway
 
-__all__ = ["paykit_blueprint"]
+__all__ = ["paykit_blueprint", "problem_response"]
 
 
 def paykit_blueprint(
@@ -43,7 +51,8 @@ def paykit_blueprint(
     """A ``Blueprint`` with paykit's quote, checkout, orders, refunds and Stripe webhook.
 
     The arguments are those of :class:`paykit.contrib.PaykitHTTP`; register it
-    with the ``url_prefix`` of your choice.
+    with the ``url_prefix`` of your choice. It also answers a ``PaykitError``
+    raised by any of the app's views (a login, a registration) with problem+json.
     """
     core = PaykitHTTP(
         bind,
@@ -61,7 +70,16 @@ def paykit_blueprint(
             view_func=_view(core, route),
             methods=[route.method],
         )
+    blueprint.app_errorhandler(PaykitError)(problem_response)
     return blueprint
+
+
+def problem_response(exc: PaykitError) -> flask.Response:
+    """A Flask error handler: a ``PaykitError`` as an RFC 9457 problem."""
+    answer = problem(exc)
+    return flask.Response(
+        answer.json_bytes(), status=answer.status, content_type=answer.content_type
+    )
 
 
 def _view(core: PaykitHTTP, route: Route) -> Callable[..., flask.Response]:
