@@ -25,7 +25,6 @@ import paykit
 from paykit.contrib.fastapi import mount_paykit
 from paykit.models import Price, PriceType, Product, ProductStatus, ProductType, UserRole
 
-
 PRICE = Decimal("12.50")
 
 
@@ -45,9 +44,22 @@ def seed(engine: Engine) -> None:
     """A mug on sale and a support agent who may refund (idempotent)."""
     with Session(engine) as session, session.begin():
         if session.scalar(select(Product).where(Product.slug == "mug")) is None:
-            mug = Product(name="Mug", description="Holds coffee.", slug="mug", base_price=PRICE,
-                          type=ProductType.ONE_TIME, status=ProductStatus.PUBLISHED)
-            session.add(Price(product=mug, unit_amount=PRICE, stripe_price_id="price_mug", type=PriceType.ONE_TIME))
+            mug = Product(
+                name="Mug",
+                description="Holds coffee.",
+                slug="mug",
+                base_price=PRICE,
+                type=ProductType.ONE_TIME,
+                status=ProductStatus.PUBLISHED,
+            )
+            session.add(
+                Price(
+                    product=mug,
+                    unit_amount=PRICE,
+                    stripe_price_id="price_mug",
+                    type=PriceType.ONE_TIME,
+                )
+            )
             agent = {"email": "agent@shop.test", "password": "agent-pass-1", "name": "Agent"}
             paykit.register_user(session, agent).role = UserRole.SUPPORT
 

@@ -9,6 +9,7 @@ agent, check out without a card and let a signed Stripe webhook complete it.
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 import time
@@ -35,6 +36,8 @@ def serve(framework: str, app: Any) -> Iterator[str]:
     """``app`` on a free local port, in a thread; yields its base URL."""
     if framework == "flask":
         from werkzeug.serving import make_server
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
 
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -65,7 +68,10 @@ def serve(framework: str, app: Any) -> Iterator[str]:
 def call(base: str, method: str, path: str, body: Any = None, **headers: str) -> Any:
     """One request; the decoded JSON answer (a problem+json answer raises, with its code)."""
     data = body if isinstance(body, bytes) else None if body is None else json.dumps(body).encode()
-    sent = {"Content-Type": "application/json", **{k.replace("_", "-"): v for k, v in headers.items()}}
+    sent = {
+        "Content-Type": "application/json",
+        **{k.replace("_", "-"): v for k, v in headers.items()},
+    }
     request = urllib.request.Request(base + path, data=data, method=method, headers=sent)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
