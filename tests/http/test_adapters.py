@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 
-from tests.http.conftest import SECRET, Client, Shop
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+from tests.http.conftest import SECRET, SERVERS, Client, Shop, make_shop
 
+from paykit.contrib import Request
+from paykit.models import User
 from paykit.testing import sign_webhook, signed_webhook
 
 PROBLEM = "application/problem+json"
@@ -197,3 +201,26 @@ def test_attackers_get_problems_and_write_nothing(shop_and_client: tuple[Shop, C
             failures.append(f"{where}: body {answer.body}")
     assert failures == []
     assert shop.counts() == before
+
+
+def test_a_host_authenticate_hook_and_the_session_cookie(
+    fresh_engine: Engine, framework: str
+) -> None:
+    """The host's own hook names the actor; without a hook, the paykit_session cookie works."""
+    shop, tokens = make_shop(fresh_engine)
+    build, serve = SERVERS[framework]
+
+    def by_header(session: Session, request: Request) -> User | None:
+        user_id = request.header("X-Host-User")
+        return None if user_id is None else session.get(User, user_id)
+
+    with serve(build(shop, authenticate=by_header)) as base:
+        client = Client(base + "/paykit", tokens)
+        mine = client.call("GET", "/orders", headers={"X-Host-User": shop.ids["bob"]})
+        assert (mine.status, mine.body["items"]) == (200, [])
+        nobody = client.call("GET", "/orders", who="bob")  # a paykit token means nothing here
+        assert (nobody.status, nobody.code) == (401, "authentication_required")
+    with serve(build(shop)) as base:
+        client = Client(base + "/paykit", tokens)
+        cookie = {"Cookie": f"paykit_session={tokens['bob']}"}
+        assert client.call("GET", "/orders", headers=cookie).status == 200
