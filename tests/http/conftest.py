@@ -13,6 +13,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -111,26 +112,26 @@ class Shop:
             return row
 
 
+def session_token(session: Session, user_id: str, now: datetime) -> str:
+    """A paykit login session for ``user_id``, valid for a day from ``now``; its bearer token."""
+    token = f"token-{uuid.uuid4().hex}"
+    expires = now + timedelta(days=1)
+    session.add(m.Session(user_id=user_id, token=hash_token(token), expires_at=expires))
+    session.flush()
+    return token
+
+
 def make_shop(engine: Engine) -> tuple[Shop, dict[str, str]]:
     """Customers ``ada`` and ``bob``, agent ``grace``, a mug with stock; their tokens."""
     clock = FrozenClock(T0)
     gateway = FakeGateway(clock=clock)
-    tokens: dict[str, str] = {}
     with Session(engine) as session, session.begin():
         users = {
             "ada": factories.user(session),
             "bob": factories.user(session),
             "grace": factories.user(session, role=m.UserRole.SUPPORT),
         }
-        for who, user in users.items():
-            tokens[who] = f"token-{who}-{user.id}"
-            session.add(
-                m.Session(
-                    user_id=user.id,
-                    token=hash_token(tokens[who]),
-                    expires_at=T0 + timedelta(days=1),
-                )
-            )
+        tokens = {who: session_token(session, user.id, T0) for who, user in users.items()}
         mug = factories.product(
             session, base_price=Decimal("12.50"), track_inventory=True, stock_quantity=10
         )
@@ -180,31 +181,26 @@ def serve_flask(app: Any) -> Iterator[str]:
         server.server_close()
 
 
-def fastapi_app(shop: Shop, **options: Any) -> Any:
+def fastapi_app(bind: Any, gateway: Any, clock: Any, secret: str = SECRET, **options: Any) -> Any:
+    """A FastAPI app with paykit mounted at /paykit."""
     from fastapi import FastAPI
 
     from paykit.contrib.fastapi import mount_paykit
 
     app = FastAPI()
-    mount_paykit(
-        app,
-        shop.engine,
-        gateway=shop.gateway,
-        clock=shop.clock,
-        webhook_secrets=[SECRET],
-        **options,
-    )
+    mount_paykit(app, bind, gateway=gateway, clock=clock, webhook_secrets=[secret], **options)
     return app
 
 
-def flask_app(shop: Shop, **options: Any) -> Any:
+def flask_app(bind: Any, gateway: Any, clock: Any, secret: str = SECRET, **options: Any) -> Any:
+    """A Flask app with paykit's blueprint registered at /paykit."""
     from flask import Flask
 
     from paykit.contrib.flask import paykit_blueprint
 
     app = Flask(__name__)
     blueprint = paykit_blueprint(
-        shop.engine, gateway=shop.gateway, clock=shop.clock, webhook_secrets=[SECRET], **options
+        bind, gateway=gateway, clock=clock, webhook_secrets=[secret], **options
     )
     app.register_blueprint(blueprint, url_prefix="/paykit")
     return app
@@ -225,5 +221,5 @@ def framework(request: pytest.FixtureRequest) -> str:
 def shop_and_client(fresh_engine: Engine, framework: str) -> Iterator[tuple[Shop, Client]]:
     shop, tokens = make_shop(fresh_engine)
     build, serve = SERVERS[framework]
-    with serve(build(shop, max_body=16 * 1024)) as base:
+    with serve(build(shop.engine, shop.gateway, shop.clock, max_body=16 * 1024)) as base:
         yield shop, Client(base + "/paykit", tokens)

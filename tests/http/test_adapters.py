@@ -214,13 +214,13 @@ def test_a_host_authenticate_hook_and_the_session_cookie(
         user_id = request.header("X-Host-User")
         return None if user_id is None else session.get(User, user_id)
 
-    with serve(build(shop, authenticate=by_header)) as base:
+    with serve(build(shop.engine, shop.gateway, shop.clock, authenticate=by_header)) as base:
         client = Client(base + "/paykit", tokens)
         mine = client.call("GET", "/orders", headers={"X-Host-User": shop.ids["bob"]})
         assert (mine.status, mine.body["items"]) == (200, [])
         nobody = client.call("GET", "/orders", who="bob")  # a paykit token means nothing here
         assert (nobody.status, nobody.code) == (401, "authentication_required")
-    with serve(build(shop)) as base:
+    with serve(build(shop.engine, shop.gateway, shop.clock)) as base:
         client = Client(base + "/paykit", tokens)
         cookie = {"Cookie": f"paykit_session={tokens['bob']}"}
         assert client.call("GET", "/orders", headers=cookie).status == 200
