@@ -183,6 +183,19 @@ def _attacks(shop: Shop, order_id: str) -> list[tuple[str, dict[str, object], in
             404,
             "not_found",
         ),
+        (
+            "POST /webhooks/stripe",
+            {"raw": b"{" + b" " * 2_000_000 + b"}"},
+            413,
+            "request_too_large",
+        ),
+        # Over the adapter's 16 KiB, under the webhook's 1 MiB: read, then refused unsigned.
+        (
+            "POST /webhooks/stripe",
+            {"raw": b'{"id": "evt_1", "pad": "' + b"x" * 100_000 + b'"}'},
+            400,
+            "invalid_signature",
+        ),
     ]
 
 

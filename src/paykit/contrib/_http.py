@@ -11,7 +11,8 @@ sends back the :class:`Response` it gets. Everything else lives here, once:
 * the actor, from the host's ``authenticate`` callable (default:
   :func:`bearer_session`, a paykit session token from ``Authorization: Bearer``
   or the ``paykit_session`` cookie); no actor is ``authentication_required``;
-* the body: at most ``max_body`` bytes (``request_too_large``, 413), a JSON
+* the body: at most ``max_body`` bytes (the webhook: at least 1 MiB)
+  (``request_too_large``, 413), a JSON
   object (``invalid_json``, 400), validated by paykit's pydantic schemas;
 * every :class:`~paykit.errors.PaykitError` as RFC 9457 ``application/problem+json``
   with its stable ``code`` and its ``http_status``;
@@ -53,6 +54,7 @@ from paykit.stripe.webhooks import handle_webhook
 __all__ = [
     "DEFAULT_MAX_BODY",
     "ROUTES",
+    "WEBHOOK_MAX_BODY",
     "PaykitHTTP",
     "Request",
     "Response",
@@ -64,7 +66,10 @@ __all__ = [
 log = logging.getLogger("paykit.contrib")
 
 DEFAULT_MAX_BODY = 64 * 1024
-"""The largest request body the adapters read, in bytes (a Stripe event is far smaller)."""
+"""The largest request body the adapters read, in bytes (a cart is far smaller)."""
+
+WEBHOOK_MAX_BODY = 1024 * 1024
+"""The largest webhook body: a Stripe event (an invoice with many lines) can pass 64 KiB."""
 
 PROBLEM_JSON = "application/problem+json"
 SESSION_COOKIE = "paykit_session"
@@ -117,6 +122,7 @@ class Route:
     summary: str
     status: int = 200
     auth: bool = True
+    max_body: int | None = None  # None: the adapter's max_body
 
 
 ROUTES: tuple[Route, ...] = (
@@ -125,7 +131,14 @@ ROUTES: tuple[Route, ...] = (
     Route("list_orders", "GET", "/orders", "The actor's orders, newest first"),
     Route("get_order", "GET", "/orders/{order_id}", "One order the actor may see"),
     Route("refund", "POST", "/orders/{order_id}/refunds", "Refund an order (staff)", 201),
-    Route("webhook", "POST", "/webhooks/stripe", "Stripe webhook endpoint", auth=False),
+    Route(
+        "webhook",
+        "POST",
+        "/webhooks/stripe",
+        "Stripe webhook endpoint",
+        auth=False,
+        max_body=WEBHOOK_MAX_BODY,
+    ),
 )
 
 
@@ -196,6 +209,10 @@ class PaykitHTTP:
     max_body: int = DEFAULT_MAX_BODY
     routes: tuple[Route, ...] = ROUTES
 
+    def limit(self, route: Route) -> int:
+        """The largest body ``route`` accepts, in bytes."""
+        return self.max_body if route.max_body is None else max(route.max_body, self.max_body)
+
     def session(self) -> Session:
         """A new session for one request."""
         if isinstance(self.bind, sa.Engine):
@@ -205,11 +222,12 @@ class PaykitHTTP:
     def dispatch(self, route: Route, request: Request) -> Response:
         """Run ``route`` for ``request``: one session, committed on success, else rolled back."""
         try:
-            if len(request.body) > self.max_body:
+            limit = self.limit(route)
+            if len(request.body) > limit:
                 raise ValidationError(
-                    f"the body is larger than {self.max_body} bytes",
+                    f"the body is larger than {limit} bytes",
                     code="request_too_large",
-                    details={"max_bytes": self.max_body},
+                    details={"max_bytes": limit},
                 )
             handler: Callable[[Session, Request], Response] = getattr(self, f"_{route.name}")
             with self.session() as session:

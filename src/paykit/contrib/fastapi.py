@@ -119,7 +119,7 @@ async def problem_handler(request: fastapi.Request, exc: Exception) -> fastapi.R
 
 def _endpoint(core: PaykitHTTP, route: Route) -> Callable[[fastapi.Request], Any]:
     async def endpoint(request: fastapi.Request) -> fastapi.Response:
-        body = await _read(request, core.max_body) if route.method == "POST" else b""
+        body = await _read(request, core.limit(route)) if route.method == "POST" else b""
         neutral = Request(
             route.method,
             params=dict(request.path_params),

@@ -87,11 +87,11 @@ def _view(core: PaykitHTTP, route: Route) -> Callable[..., flask.Response]:
         request = flask.request
         body = b""
         if route.method == "POST":
-            length = request.content_length
-            if length is not None and length > core.max_body:
-                body = b"\0" * (core.max_body + 1)
+            length, limit = request.content_length, core.limit(route)
+            if length is not None and length > limit:
+                body = b"\0" * (limit + 1)
             else:
-                body = request.stream.read(core.max_body + 1)
+                body = request.stream.read(limit + 1)
         neutral = Request(
             route.method,
             params=params,
