@@ -171,6 +171,7 @@ def _cmd_reconcile(args: argparse.Namespace, out: TextIO) -> int:
                 gateway=gateway,
                 older_than=timedelta(minutes=args.older_than_minutes),
                 since=timedelta(days=args.since_days),
+                dry_run=args.dry_run,
             )
     finally:
         engine.dispose()
@@ -397,6 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "reconcile":
             sub.add_argument("--older-than-minutes", type=int, default=15, metavar="N")
             sub.add_argument("--since-days", type=int, default=7, metavar="N")
+            sub.add_argument(
+                "--dry-run", action="store_true", help="say what would be done, do nothing"
+            )
         if name == "release-expired":
             sub.add_argument("--hold-minutes", type=int, default=30, metavar="N")
         if name == "check":
