@@ -14,6 +14,7 @@ from tests.http.conftest import SECRET, SERVERS, Client, Shop, make_shop
 
 from paykit.contrib import Request
 from paykit.models import User
+from paykit.notifications import OrderPaid, PaymentFailed, RecordingNotifier, RefundIssued
 from paykit.testing import sign_webhook, signed_webhook
 
 PROBLEM = "application/problem+json"
@@ -237,3 +238,25 @@ def test_a_host_authenticate_hook_and_the_session_cookie(
         client = Client(base + "/paykit", tokens)
         cookie = {"Cookie": f"paykit_session={tokens['bob']}"}
         assert client.call("GET", "/orders", headers=cookie).status == 200
+
+
+def test_events_reach_the_notifier_after_commit_only(fresh_engine: Engine, framework: str) -> None:
+    shop, tokens = make_shop(fresh_engine)
+    build, serve = SERVERS[framework]
+    notifier = RecordingNotifier()
+    cart = {**_cart(shop), "billing_address": ADDRESS}
+    with serve(build(shop.engine, shop.gateway, shop.clock, notifier=notifier)) as base:
+        client = Client(base + "/paykit", tokens)
+        paid = client.call(
+            "POST", "/checkout", {**cart, "payment_method_id": "pm_card_visa"}, who="ada"
+        )
+        declined = {**cart, "payment_method_id": "pm_card_chargeDeclined"}
+        assert client.call("POST", "/checkout", declined, who="ada").status == 402
+        refused = client.call("POST", f"/orders/{paid.body['id']}/refunds", {}, who="ada")
+        assert refused.status == 403
+        assert notifier.of_type(RefundIssued) == []  # a rolled-back request sends nothing
+        refund = client.call("POST", f"/orders/{paid.body['id']}/refunds", {}, who="grace")
+        assert refund.status == 201
+    assert [e.order_id for e in notifier.of_type(OrderPaid)] == [paid.body["id"]]
+    assert len(notifier.of_type(PaymentFailed)) == 1  # the declined attempt was committed
+    assert len(notifier.of_type(RefundIssued)) == 1

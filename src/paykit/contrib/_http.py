@@ -39,6 +39,7 @@ from paykit.clock import Clock
 from paykit.errors import AuthenticationError, PaykitError, PaymentDeclined, ValidationError
 from paykit.gateways.base import PaymentGateway
 from paykit.models import OrderStatus, Refund, RefundReason, User
+from paykit.notifications.outbox import Notifier, attach_notifier
 from paykit.schemas import PlaceOrderInput, validate
 from paykit.schemas.base import StrictModel
 from paykit.schemas.orders import OrderLine
@@ -199,6 +200,9 @@ class PaykitHTTP:
     the request's ``Actor`` (or a loaded ``User``), or None, which is refused as
     ``authentication_required``. ``webhook_secrets`` are the Stripe endpoint
     signing secrets (the webhook route refuses every delivery without one).
+    ``notifier`` is attached to every request's session (``attach_notifier``), so
+    paykit's events (order paid, payment failed, refund issued) reach it after the
+    request's commit, and never for a request that was rolled back.
     """
 
     bind: sa.Engine | Callable[[], Session]
@@ -208,16 +212,21 @@ class PaykitHTTP:
     webhook_secrets: Sequence[str] = ()
     max_body: int = DEFAULT_MAX_BODY
     routes: tuple[Route, ...] = ROUTES
+    notifier: Notifier | None = None
 
     def limit(self, route: Route) -> int:
         """The largest body ``route`` accepts, in bytes."""
         return self.max_body if route.max_body is None else max(route.max_body, self.max_body)
 
     def session(self) -> Session:
-        """A new session for one request."""
+        """A new session for one request, with the notifier attached."""
         if isinstance(self.bind, sa.Engine):
-            return Session(self.bind, expire_on_commit=False)
-        return self.bind()
+            session = Session(self.bind, expire_on_commit=False)
+        else:
+            session = self.bind()
+        if self.notifier is not None:
+            attach_notifier(session, self.notifier)
+        return session
 
     def dispatch(self, route: Route, request: Request) -> Response:
         """Run ``route`` for ``request``: one session, committed on success, else rolled back."""

@@ -34,6 +34,7 @@ from paykit.contrib._http import (
 )
 from paykit.errors import PaykitError
 from paykit.gateways.base import PaymentGateway
+from paykit.notifications.outbox import Notifier
 from paykit.services.reads import OrderOut, Page
 
 __all__ = ["mount_paykit", "paykit_router", "problem_handler"]
@@ -55,13 +56,14 @@ def paykit_router(
     clock: Clock | None = None,
     webhook_secrets: Sequence[str] = (),
     max_body: int = DEFAULT_MAX_BODY,
+    notifier: Notifier | None = None,
     prefix: str = "",
     tags: Sequence[str] = ("paykit",),
 ) -> fastapi.APIRouter:
     """An ``APIRouter`` with paykit's quote, checkout, orders, refunds and Stripe webhook.
 
     ``bind``, ``gateway``, ``authenticate``, ``clock``, ``webhook_secrets`` and
-    ``max_body`` are those of :class:`paykit.contrib.PaykitHTTP`.
+    ``max_body``, ``notifier`` are those of :class:`paykit.contrib.PaykitHTTP`.
     """
     core = PaykitHTTP(
         bind,
@@ -70,6 +72,7 @@ def paykit_router(
         clock=clock,
         webhook_secrets=tuple(webhook_secrets),
         max_body=max_body,
+        notifier=notifier,
     )
     router = fastapi.APIRouter(prefix=prefix, tags=list(tags))
     for route in core.routes:

@@ -34,6 +34,7 @@ from paykit.contrib._http import (
 )
 from paykit.errors import PaykitError
 from paykit.gateways.base import PaymentGateway
+from paykit.notifications.outbox import Notifier
 
 __all__ = ["paykit_blueprint", "problem_response"]
 
@@ -46,6 +47,7 @@ def paykit_blueprint(
     clock: Clock | None = None,
     webhook_secrets: Sequence[str] = (),
     max_body: int = DEFAULT_MAX_BODY,
+    notifier: Notifier | None = None,
     name: str = "paykit",
 ) -> flask.Blueprint:
     """A ``Blueprint`` with paykit's quote, checkout, orders, refunds and Stripe webhook.
@@ -61,6 +63,7 @@ def paykit_blueprint(
         clock=clock,
         webhook_secrets=tuple(webhook_secrets),
         max_body=max_body,
+        notifier=notifier,
     )
     blueprint = flask.Blueprint(name, __name__)
     for route in core.routes:
