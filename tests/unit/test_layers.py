@@ -40,7 +40,7 @@ LAYERS: Mapping[str, int] = {
             ("security", "gateways"),
             ("schemas", "migrator", "stripe"),
             ("migrations",),
-            ("services", "checks"),
+            ("services", "checks", "analytics"),
             ("stripe_hooks",),
             ("webhooks", "demo", "testing"),
             ("cli",),

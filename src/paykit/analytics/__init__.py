@@ -1,0 +1,25 @@
+"""paykit's analytics: revenue, customers, cohorts, the daily rollup and the HTML report.
+
+Every figure is computed set-based in SQL from the rows the services write;
+the readers never write (they run on a replica), and ``rollup``/``backfill``
+write only the ``analytics`` table, in the caller's transaction. Definitions:
+docs/analytics.md.
+"""
+
+from __future__ import annotations
+
+from paykit.analytics.cohorts import Cohort, CohortTable, cohorts
+from paykit.analytics.metrics import DailyRevenue, new_customers, revenue
+from paykit.analytics.rollup import RollupResult, backfill, rollup
+
+__all__ = [
+    "Cohort",
+    "CohortTable",
+    "DailyRevenue",
+    "RollupResult",
+    "backfill",
+    "cohorts",
+    "new_customers",
+    "revenue",
+    "rollup",
+]
