@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from paykit.analytics.cohorts import Cohort, CohortTable, cohorts
 from paykit.analytics.metrics import DailyRevenue, new_customers, revenue
+from paykit.analytics.report import render_report, write_report
 from paykit.analytics.rollup import RollupResult, backfill, rollup
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "backfill",
     "cohorts",
     "new_customers",
+    "render_report",
     "revenue",
     "rollup",
+    "write_report",
 ]
