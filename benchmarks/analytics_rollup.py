@@ -77,7 +77,7 @@ _FILL = [
                            discount_amount, total_amount, billing_address, payment_status,
                            refunded_amount, completed_at, cancelled_at, created_at, updated_at)
        SELECT 'o' || lpad(g::text, 8, '0'),
-              'u' || (1 + mod(g * 7919, :customers)),
+              'u' || (1 + mod(g::bigint * 7919, :customers)),
               'N' || g,
               (CASE WHEN mod(g, 20) < 17 THEN 'COMPLETED' WHEN mod(g, 20) = 17 THEN 'REFUNDED'
                     WHEN mod(g, 20) = 18 THEN 'PENDING' ELSE 'CANCELLED' END)::order_status,
