@@ -1,7 +1,7 @@
 """The HTML analytics report: rendered on both databases, checked in headless Chromium.
 
 The browser is Debian's ``chromium`` (``.ci/run`` installs it when it is
-missing). The check: the page's four plotly charts draw (their SVG is in the
+missing). The check: the page's five plotly charts draw (their SVG is in the
 DOM after the scripts ran), the console logs no error, and a screenshot is
 taken. ``PAYKIT_REPORT_SCREENSHOT=<path>`` keeps the screenshot (how
 docs/img/analytics-report.png was made).
@@ -33,6 +33,8 @@ START = date(2026, 1, 1)
 def _world(session: Session) -> None:
     """Ninety days of sales in two currencies, some refunds, customers who come back."""
     users = [f.user(session) for _ in range(12)]
+    names = ["Pro plan", "Team plan", "E-book", "Course", "Stickers", "Support pack"]
+    products = [f.product(session, name=name) for name in names]
     for n in range(90):
         day = START + timedelta(days=n)
         for k in range(1 + (n * 7) % 4):
@@ -45,6 +47,7 @@ def _world(session: Session) -> None:
                 status=m.OrderStatus.COMPLETED,
                 total_amount=total,
                 currency=currency,
+                product=products[(n * 3 + k) % len(products)],
                 created_at=datetime(day.year, day.month, day.day, 9 + k, tzinfo=UTC),
             )
             if (n + k) % 11 == 0:
@@ -93,7 +96,7 @@ def test_report_renders_on_each_database(session: Session) -> None:
     _world(session)
     html = analytics.render_report(session, start=START, end=date(2026, 3, 31), clock=NOW)
     assert html.startswith("<!doctype html>")
-    assert html.count('class="plotly-graph-div"') == 4
+    assert html.count('class="plotly-graph-div"') == 5
     assert "cdn.plot.ly" not in html.split("<body>", 1)[1].split("<script", 1)[0]
     assert "gross revenue USD" in html
     assert "Cohort retention" in html
@@ -117,10 +120,10 @@ def test_report_draws_in_headless_chromium(session: Session, tmp_path: Path) -> 
     url = page.resolve().as_uri()
     dom = _browser("--dump-dom", url)
     assert dom.returncode == 0, dom.stderr[-2000:]
-    assert dom.stdout.count('class="main-svg"') >= 4, "the charts did not draw"
+    assert dom.stdout.count('class="main-svg"') >= 5, "the charts did not draw"
     assert _console_errors(dom.stderr) == []
     shot = tmp_path / "report.png"
-    taken = _browser(f"--screenshot={shot}", "--window-size=1400,760", url)
+    taken = _browser(f"--screenshot={shot}", "--window-size=1400,1160", url)
     assert taken.returncode == 0, taken.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 20_000  # a blank page is a few kB

@@ -219,3 +219,33 @@ def test_today_is_allowed_and_partial(session: Session) -> None:
     paid(session, f.user(session), today, "3.00")
     analytics.rollup(session, day=today, clock=NOW)
     assert _rows(session, today)["gross_revenue:USD"] == Decimal("3.00")
+
+
+def test_revenue_by_product_and_category(session: Session) -> None:
+    books, music = f.category(session, name="Books"), f.category(session, name="Music")
+    novel = f.product(session, name="Novel", categories=[books])
+    album = f.product(session, name="Album", categories=[music, books])
+    plain = f.product(session, name="Plain")
+    who = f.user(session)
+    item = {"quantity": 2, "unit_price": Decimal("15.00")}
+    paid(session, who, D, "30.00", product=novel, item=item)
+    paid(session, who, D, "12.00", product=album, discount_amount=Decimal("2.00"))
+    paid(session, who, D, "5.00", product=plain, currency="EUR")
+    f.order(session, who, product=novel, total_amount=Decimal("50.00"), created_at=at(D))  # unpaid
+    rows = analytics.revenue_by_product(session, start=D, end=D, clock=NOW)
+    assert [(r.name, r.currency, r.revenue, r.quantity, r.orders) for r in rows] == [
+        ("Novel", "USD", Decimal("30.00"), 2, 1),
+        ("Album", "USD", Decimal("14.00"), 1, 1),  # the line, before the order's discount
+        ("Plain", "EUR", Decimal("5.00"), 1, 1),
+    ]
+    cats = analytics.revenue_by_category(session, start=D, end=D, clock=NOW)
+    assert [(r.name, r.revenue) for r in cats] == [
+        ("Books", Decimal("44.00")),  # the album is in both categories
+        ("Music", Decimal("14.00")),
+    ]
+    assert (
+        analytics.revenue_by_product(
+            session, start=D + timedelta(days=1), end=D + timedelta(days=1), clock=NOW
+        )
+        == []
+    )

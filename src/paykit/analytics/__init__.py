@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from paykit.analytics.cohorts import Cohort, CohortTable, cohorts
 from paykit.analytics.metrics import DailyRevenue, new_customers, revenue
+from paykit.analytics.products import ProductRevenue, revenue_by_category, revenue_by_product
 from paykit.analytics.report import render_report, write_report
 from paykit.analytics.rollup import RollupResult, backfill, rollup
 
@@ -17,12 +18,15 @@ __all__ = [
     "Cohort",
     "CohortTable",
     "DailyRevenue",
+    "ProductRevenue",
     "RollupResult",
     "backfill",
     "cohorts",
     "new_customers",
     "render_report",
     "revenue",
+    "revenue_by_category",
+    "revenue_by_product",
     "rollup",
     "write_report",
 ]

@@ -21,6 +21,7 @@ from paykit._arguments import checked
 from paykit.analytics._checks import check_range, today
 from paykit.analytics.cohorts import CohortTable, cohort_rows
 from paykit.analytics.metrics import DailyRevenue, new_customer_rows, revenue_rows
+from paykit.analytics.products import ProductRevenue, product_rows
 from paykit.clock import Clock
 from paykit.errors import ConfigurationError
 
@@ -137,6 +138,23 @@ def _charts(
     return [revenue, refunds, counts, heat]
 
 
+def _products_chart(go: ModuleType, products: list[ProductRevenue]) -> Any:
+    top = products[:10]
+    chart = go.Figure(layout=_layout("Revenue by product (top 10)"))
+    for currency in sorted({p.currency for p in top}):
+        mine = [p for p in top if p.currency == currency]
+        chart.add_trace(
+            go.Bar(
+                x=[float(p.revenue) for p in mine],
+                y=[p.name for p in mine],
+                name=currency,
+                orientation="h",
+            )
+        )
+    chart.update_yaxes(autorange="reversed")
+    return chart
+
+
 def _cards(rows: list[DailyRevenue], new: dict[date, int]) -> list[_Card]:
     gross: dict[str, Decimal] = {}
     net: dict[str, Decimal] = {}
@@ -162,7 +180,8 @@ def render_report(
     """The report of ``[start, end]`` (UTC days, both included) as one HTML document.
 
     Read-only. Revenue, refunds, orders and new customers per day, and the
-    cohort table of the range's months (up to 24) as a heat map. Raises
+    cohort table of the range's months (up to 24) as a heat map, and the ten
+    products with the most revenue. Raises
     ``ConfigurationError`` (``analytics_extra_missing``) without the
     ``analytics`` extra.
     """
@@ -174,7 +193,10 @@ def render_report(
     new = new_customer_rows(session, first, last)
     months = (last.year - first.year) * 12 + last.month - first.month + 1
     table = cohort_rows(session, first.replace(day=1), min(months, 24), latest)
-    figures = _charts(go, rows, days, new, table)
+    figures = [
+        *_charts(go, rows, days, new, table),
+        _products_chart(go, product_rows(session, first, last)),
+    ]
     charts = [
         fig.to_html(full_html=False, include_plotlyjs=(n == 0), config={"responsive": True})
         for n, fig in enumerate(figures)
