@@ -516,7 +516,8 @@ def test_reconcile_completes_orders_paid_at_the_gateway_and_cancels_orphans(
     with Session(fresh_engine) as s, s.begin():
         audit_rows = s.scalar(sa.select(sa.func.count()).select_from(m.AuditLog))
         preview = paykit.reconcile(s, gateway=gateway, clock=clock, dry_run=True)
-        assert not s.new and not s.dirty  # nothing written
+        assert not s.new  # nothing written
+        assert not s.dirty
         assert s.scalar(sa.select(sa.func.count()).select_from(m.AuditLog)) == audit_rows
         assert s.get(m.Order, kept.id).status is m.OrderStatus.PENDING
     assert (preview.dry_run, preview.completed, preview.cancelled_orphans) == (
