@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from tests import factories as f
+from tests.conftest import DatabaseFactory, require_postgres
 
 from paykit import analytics
 from paykit import models as m
@@ -249,3 +251,39 @@ def test_revenue_by_product_and_category(session: Session) -> None:
         )
         == []
     )
+
+
+def test_concurrent_rollups_of_a_day_wait_for_each_other(request: pytest.FixtureRequest) -> None:
+    """Two transactions roll up the same day at once: both commit, one set of rows is left.
+
+    (Without the advisory lock the second fails with ``integrity_error``.)
+    """
+    require_postgres()
+    factories: dict[str, DatabaseFactory] = request.getfixturevalue("_factories")
+    pg_engine = factories["postgresql"].migrated()
+    day = date(2026, 3, 3)
+    with Session(pg_engine) as session, session.begin():
+        paid(session, f.user(session), day, "9.00")
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        try:
+            with Session(pg_engine) as session, session.begin():
+                barrier.wait(timeout=30)
+                analytics.rollup(session, day=day, clock=NOW)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    with Session(pg_engine) as session, session.begin():
+        assert _rows(session, day)["gross_revenue:USD"] == Decimal("9.00")
+        count = session.scalar(
+            sa.select(sa.func.count()).select_from(m.Analytics).where(m.Analytics.date == day)
+        )
+        assert count == len(_rows(session, day))

@@ -97,8 +97,19 @@ def _owned(first: date, last: date) -> sa.Delete:
     )
 
 
+#: The PostgreSQL advisory lock key that serializes rollups (any days): ``hashtext``
+#: of this text, held until the caller's transaction ends.
+LOCK_NAME = "paykit.analytics.rollup"
+
+
 def write_days(session: Session, first: date, last: date) -> int:
-    """Compute and replace the rollup of ``[first, last]`` (checked days); rows written."""
+    """Compute and replace the rollup of ``[first, last]`` (checked days); rows written.
+
+    On PostgreSQL a transaction-scoped advisory lock makes concurrent rollups wait
+    for each other instead of colliding on ``(date, metric)``.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(LOCK_NAME))))
     figures: dict[date, list[DailyRevenue]] = {}
     for row in revenue_rows(session, first, last):
         figures.setdefault(row.day, []).append(row)
