@@ -27,7 +27,8 @@ def at(day: date, hour: int = 12) -> datetime:
 
 
 def paid(session: Session, user: m.User, day: date, total: str, **kw: Any) -> m.Order:
-    return f.order(
+    """A paid order; with ``discount_amount``, the discount code use that goes with it."""
+    row = f.order(
         session,
         user,
         status=m.OrderStatus.COMPLETED,
@@ -35,6 +36,27 @@ def paid(session: Session, user: m.User, day: date, total: str, **kw: Any) -> m.
         created_at=at(day, kw.pop("hour", 12)),
         **kw,
     )
+    if row.discount_amount:
+        code = m.Discount(
+            code=f"OFF-{row.order_number}",
+            name="Test discount",
+            type=m.DiscountType.FIXED_AMOUNT,
+            value=row.discount_amount,
+            currency=row.currency,
+            current_uses=1,
+        )
+        session.add(code)
+        session.flush()
+        session.add(
+            m.DiscountUsage(
+                discount_id=code.id,
+                user_id=user.id,
+                order_id=row.id,
+                amount_saved=row.discount_amount,
+            )
+        )
+        session.flush()
+    return row
 
 
 @pytest.fixture
