@@ -140,6 +140,11 @@ CODES: Final[tuple[tuple[str, str, str], ...]] = (
     ("ValidationError", "invalid_throttle", "A login throttle rule is out of range."),
     (
         "ValidationError",
+        "day_in_future",
+        "An analytics day after the clock's current UTC day: it has no figures yet.",
+    ),
+    (
+        "ValidationError",
         "unknown_invariant",
         "`check` was asked for an invariant it does not know.",
     ),
@@ -311,6 +316,11 @@ CODES: Final[tuple[tuple[str, str, str], ...]] = (
         "ConfigurationError",
         "configuration_error",
         "paykit is misconfigured (a database URL, a missing key).",
+    ),
+    (
+        "ConfigurationError",
+        "analytics_extra_missing",
+        "The HTML report needs the `analytics` extra: `pip install 'paykit[analytics]'`.",
     ),
     (
         "ConfigurationError",

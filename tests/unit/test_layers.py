@@ -39,7 +39,7 @@ LAYERS: Mapping[str, int] = {
             ("models", "db", "notifications"),
             ("security", "gateways"),
             ("schemas", "migrator", "stripe"),
-            ("migrations", "aio"),
+            ("migrations", "aio", "analytics"),
             ("services", "checks"),
             ("stripe_hooks",),
             ("webhooks", "demo", "testing"),
