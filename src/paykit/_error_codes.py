@@ -294,6 +294,12 @@ CODES: Final[tuple[tuple[str, str, str], ...]] = (
     ),
     (
         "ConfigurationError",
+        "schema_unavailable",
+        "paykit's schema (a PostgreSQL schema, or the SQLite file attached as one) is missing "
+        "or unusable; `details['schema']` names it and `details['hint']` says what to do.",
+    ),
+    (
+        "ConfigurationError",
         "encryption_not_configured",
         "Encrypted data needs a keyring; none is configured.",
     ),
