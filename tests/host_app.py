@@ -32,7 +32,6 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
-
 from tests import factories as f
 
 import paykit
@@ -43,16 +42,17 @@ from paykit.testing import FakeGateway, signed_webhook
 
 HOST_TABLES = ("users", "orders", "products")
 WEBHOOK_SECRET = "whsec_host_app"
+T0 = datetime(2026, 5, 1, tzinfo=UTC)
 ADDRESS = {"line1": "1 Main St", "city": "Springfield", "country": "US"}
 
-_ENV_PY = '''
+_ENV_PY = """
 from alembic import context
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=None)
 with context.begin_transaction():
     context.run_migrations()
-'''
+"""
 
 _HOST_0001 = '''
 """The host's own shop tables, with the names paykit uses too."""
@@ -134,7 +134,7 @@ class HostApp:
     paykit_engine: Engine  # paykit.use_schema(host_engine, schema): the same pool
     schema: str
     alembic_dir: Path
-    clock: FrozenClock = field(default_factory=lambda: FrozenClock(datetime(2026, 5, 1, tzinfo=UTC)))
+    clock: FrozenClock = field(default_factory=lambda: FrozenClock(T0))
     _drop_schemas: tuple[str, ...] = ()
     _admin_url: str | None = None
 
@@ -243,9 +243,7 @@ def build_host_app(
     admin.dispose()
     # The host's tables are unqualified (its search_path); paykit's schema is
     # created by paykit.migrate.
-    host_engine = create_engine(
-        pg_url, connect_args={"options": f"-csearch_path={host_schema}"}
-    )
+    host_engine = create_engine(pg_url, connect_args={"options": f"-csearch_path={host_schema}"})
     paykit_engine = paykit.use_schema(host_engine, schema)
     return HostApp(
         backend,
