@@ -122,6 +122,7 @@ class Shop:
 
     customer_id: str
     support_id: str
+    admin_id: str
     price_id: str
 
 
@@ -177,13 +178,14 @@ class HostApp:
             yield session
 
     def seed_shop(self) -> Shop:
-        """A customer, a support agent and one priced product, in paykit's tables."""
+        """A customer, a support agent, an admin and one priced product, in paykit's tables."""
         with self.session() as session:
             customer = f.user(session)
             support = f.user(session, role=m.UserRole.SUPPORT)
+            admin = f.user(session, role=m.UserRole.ADMIN)
             product = f.product(session, base_price=Decimal("40.00"), tax_rate=Decimal("0.10"))
             price = f.price(session, product)
-            return Shop(customer.id, support.id, price.id)
+            return Shop(customer.id, support.id, admin.id, price.id)
 
     def deliver(self, session: Session, event: dict[str, Any]) -> paykit.webhooks.WebhookResponse:
         """``handle_webhook`` with a correctly signed body, as Stripe would post it."""

@@ -11,12 +11,14 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from tests import factories as f
 from tests.conftest import pg_url, require_postgres
 from tests.host_app import ADDRESS, HOST_TABLES, HostApp, Shop, build_host_app
 
@@ -24,10 +26,12 @@ import paykit
 from paykit import errors
 from paykit import models as m
 from paykit.cli import main
+from paykit.clock import FrozenClock
 from paykit.db import create_engine
 from paykit.migrator import VERSION_TABLE
 from paykit.security import Actor
 from paykit.security.rls import enable_row_level_security, set_actor
+from paykit.stripe.worker import work_inbox
 
 
 @pytest.fixture
@@ -271,3 +275,122 @@ def test_row_level_security_in_a_schema(installed: HostApp) -> None:
         with host.host_engine.begin() as connection:
             connection.exec_driver_sql(f"DROP OWNED BY {role}")
             connection.exec_driver_sql(f"DROP ROLE {role}")
+
+
+# --------------------------------------------------------------------- the sweep
+# The key flows of paykit's public surface, each in a host whose own tables share
+# the names, with paykit in its schema (PAYKIT_TEST_SCHEMA=1 runs the whole
+# integration suite's fixtures in that shape too).
+
+
+def _users_and_sessions(host: HostApp, session: Session, shop: Shop) -> None:
+    hasher = paykit.security.PasswordHasher(rounds=4, allow_weak=True)
+    email = f"u{uuid.uuid4().hex[:8]}@example.com"
+    data = {"email": email, "password": "correct horse battery", "name": "Una Host"}
+    paykit.register_user(session, data, hasher=hasher, clock=host.clock)
+    result = paykit.login(
+        session, email=email, password="correct horse battery", hasher=hasher, clock=host.clock
+    )
+    assert paykit.validate_session(session, result.token, clock=host.clock).user_id
+
+
+def _catalog(host: HostApp, session: Session, shop: Shop) -> None:
+    admin = Actor(shop.admin_id, m.UserRole.ADMIN)
+    paykit.create_category(session, actor=admin, name="Tools", slug="tools", clock=host.clock)
+    assert [node.slug for node in paykit.category_tree(session)] == ["tools"]
+    page = paykit.list_products(session, search="product")
+    assert page.items
+    assert paykit.quote_order(
+        session, customer_id=shop.customer_id, items=[{"price_id": shop.price_id, "quantity": 2}]
+    ).total_amount == Decimal("88.00")
+
+
+def _orders_and_reads(host: HostApp, session: Session, shop: Shop) -> None:
+    placed = paykit.place_order(
+        session,
+        customer_id=shop.customer_id,
+        items=[{"price_id": shop.price_id, "quantity": 1}],
+        billing_address=ADDRESS,
+        payment_method_id="pm_card_visa",
+        gateway=host.gateway,
+        clock=host.clock,
+        idempotency_key="host-key-1",
+    )
+    again = paykit.place_order(
+        session,
+        customer_id=shop.customer_id,
+        items=[{"price_id": shop.price_id, "quantity": 1}],
+        billing_address=ADDRESS,
+        payment_method_id="pm_card_visa",
+        gateway=host.gateway,
+        clock=host.clock,
+        idempotency_key="host-key-1",
+    )
+    assert again.order.id == placed.order.id
+    customer = Actor(shop.customer_id, m.UserRole.CUSTOMER)
+    assert [o.id for o in paykit.list_orders(session, actor=customer).items] == [placed.order.id]
+    paykit.cancel_order(session, order_id=placed.order.id, gateway=host.gateway, clock=host.clock)
+    later = FrozenClock(host.clock.now() + timedelta(hours=2))
+    assert paykit.release_expired_orders(session, gateway=host.gateway, clock=later) == []
+
+
+def _reviews_and_operations(host: HostApp, session: Session, shop: Shop) -> None:
+    order_id = checkout_in(host, session, shop)
+    product_id = session.get(m.Order, order_id).items[0].product_id  # type: ignore[union-attr]
+    customer = Actor(shop.customer_id, m.UserRole.CUSTOMER)
+    paykit.create_review(
+        session, actor=customer, product_id=product_id, rating=5, content="Good", clock=host.clock
+    )
+    assert paykit.check(session).ok
+    paykit.purge_old_records(session, clock=host.clock, dry_run=True)
+
+
+def _subscriptions(host: HostApp, session: Session, shop: Shop) -> None:
+    stripe_price = host.gateway.add_price(unit_amount=1000, currency="usd")
+    product = f.product(session, type=m.ProductType.SUBSCRIPTION)
+    price = f.price(session, product, stripe_price_id=stripe_price, type=m.PriceType.RECURRING)
+    subscription = paykit.subscribe(
+        session,
+        user_id=shop.customer_id,
+        price_id=price.id,
+        payment_method_id="pm_card_visa",
+        gateway=host.gateway,
+        clock=host.clock,
+    )
+    assert subscription.status == m.SubscriptionStatus.ACTIVE
+    for event in host.gateway.drain_events():
+        assert host.deliver(session, event).status_code == 200
+    work_inbox(session, gateway=host.gateway, clock=host.clock)
+
+
+def checkout_in(host: HostApp, session: Session, shop: Shop) -> str:
+    placed = paykit.place_order(
+        session,
+        customer_id=shop.customer_id,
+        items=[{"price_id": shop.price_id, "quantity": 1}],
+        billing_address=ADDRESS,
+        payment_method_id="pm_card_visa",
+        gateway=host.gateway,
+        clock=host.clock,
+    )
+    paykit.pay_order(session, order_id=placed.order.id, gateway=host.gateway, clock=host.clock)
+    return placed.order.id
+
+
+FLOWS = {
+    "users_and_sessions": _users_and_sessions,
+    "catalog": _catalog,
+    "orders_and_reads": _orders_and_reads,
+    "reviews_and_operations": _reviews_and_operations,
+    "subscriptions": _subscriptions,
+}
+
+
+@pytest.mark.parametrize("flow", sorted(FLOWS))
+def test_key_flows_work_in_a_schema(installed: HostApp, flow: str) -> None:
+    host = installed
+    before = host.host_rows()
+    shop = host.seed_shop()
+    with host.session() as session:
+        FLOWS[flow](host, session, shop)
+    assert host.host_rows() == before
