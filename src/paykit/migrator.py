@@ -136,7 +136,9 @@ def _schema_connection(
             yield None
             return
         if not path.parent.is_dir():
-            raise _missing(schema, f"the folder of {str(path)!r} does not exist")
+            raise _missing(
+                schema, f"the folder of {str(path)!r} does not exist", "create the folder"
+            )
         with _connection(f"sqlite:///{path}") as connection:
             yield connection
         return
@@ -158,11 +160,13 @@ def _schema_connection(
             yield connection
 
 
-def _missing(schema: str, why: str) -> ConfigurationError:
+def _missing(
+    schema: str, why: str, hint: str = "create it, or grant CREATE on the database"
+) -> ConfigurationError:
     return ConfigurationError(
         f"paykit's schema {schema!r} is unavailable: {why}",
         code="schema_unavailable",
-        details={"schema": schema, "hint": "create it, or grant CREATE on the database"},
+        details={"schema": schema, "hint": hint},
     )
 
 
@@ -250,7 +254,7 @@ def downgrade(
         _migration_connection(bind, schema, create=False) as (connection, version_schema),
     ):
         if connection is None:
-            raise _missing(str(_schema(bind, schema)), "it does not exist")
+            raise _missing(str(_schema(bind, schema)), "it does not exist", "nothing to downgrade")
         command.downgrade(alembic_config(connection, schema=version_schema), revision)
 
 

@@ -394,3 +394,25 @@ def test_key_flows_work_in_a_schema(installed: HostApp, flow: str) -> None:
     with host.session() as session:
         FLOWS[flow](host, session, shop)
     assert host.host_rows() == before
+
+
+def test_migrate_through_a_connection_the_host_owns(host: HostApp) -> None:
+    """On PostgreSQL in the caller's transaction; on SQLite the schema's file commits on
+    its own connection."""
+    host.migrate_host()
+    with host.paykit_engine.connect() as connection:
+        paykit.migrate(connection)
+        assert paykit.current_revision(connection) == paykit.head_revision()
+        connection.commit()
+    assert paykit.current_revision(host.paykit_engine) == paykit.head_revision()
+    checkout(host, host.seed_shop())
+
+
+def test_a_missing_folder_for_the_schema_file(tmp_path: Path) -> None:
+    engine = create_engine(
+        f"sqlite:///{tmp_path / 'host.db'}", schema="billing", schema_file=tmp_path / "no" / "b.db"
+    )
+    with pytest.raises(errors.ConfigurationError) as caught:
+        paykit.migrate(engine)
+    assert caught.value.code == "schema_unavailable"
+    engine.dispose()
