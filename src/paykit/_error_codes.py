@@ -300,6 +300,12 @@ CODES: Final[tuple[tuple[str, str, str], ...]] = (
     ),
     (
         "ConfigurationError",
+        "table_name_collision",
+        "The database already has tables with paykit's names (a host's `users`, `orders`, ...); "
+        "`details['tables']` lists them: migrate with `schema=` (docs/hosting.md).",
+    ),
+    (
+        "ConfigurationError",
         "encryption_not_configured",
         "Encrypted data needs a keyring; none is configured.",
     ),

@@ -208,6 +208,26 @@ def _migration_connection(
         yield connection, name if on_pg else None
 
 
+def _refuse_collisions(connection: Connection, version_schema: str | None) -> None:
+    """A first migration onto tables that share paykit's names is refused, naming them."""
+    context = MigrationContext.configure(
+        connection, opts={"version_table": VERSION_TABLE, "version_table_schema": version_schema}
+    )
+    if context.get_current_heads():
+        return
+    from paykit.models import Base
+
+    existing = set(sa.inspect(connection).get_table_names(schema=version_schema))
+    taken = sorted(existing & set(Base.metadata.tables))
+    if taken:
+        raise ConfigurationError(
+            f"the database already has tables named like paykit's ({', '.join(taken[:5])}): "
+            "keep paykit's in a schema of their own, paykit.migrate(engine, schema='paykit')",
+            code="table_name_collision",
+            details={"tables": taken, "hint": "see docs/hosting.md"},
+        )
+
+
 @checked
 def migrate(
     bind: Engine | Connection | str | URL, revision: str = "head", *, schema: str | None = None
@@ -232,6 +252,7 @@ def migrate(
         _migration_connection(bind, schema, create=True) as (connection, version_schema),
     ):
         assert connection is not None  # create=True
+        _refuse_collisions(connection, version_schema)
         # "heads" also reaches every head of a history that briefly branched.
         config = alembic_config(connection, schema=version_schema)
         command.upgrade(config, "heads" if revision == "head" else revision)

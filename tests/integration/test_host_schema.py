@@ -416,3 +416,13 @@ def test_a_missing_folder_for_the_schema_file(tmp_path: Path) -> None:
         paykit.migrate(engine)
     assert caught.value.code == "schema_unavailable"
     engine.dispose()
+
+
+def test_paykit_without_a_schema_names_the_tables_it_would_collide_with(host: HostApp) -> None:
+    host.migrate_host()
+    with pytest.raises(errors.ConfigurationError) as caught:
+        paykit.migrate(host.host_engine)
+    assert caught.value.code == "table_name_collision"
+    assert caught.value.details["tables"] == ["orders", "products", "users"]
+    assert paykit.current_revision(host.host_engine) is None
+    assert host.host_revision() == "h0002"
