@@ -29,7 +29,7 @@ from paykit.cli import main
 from paykit.clock import FrozenClock
 from paykit.db import create_engine
 from paykit.migrator import VERSION_TABLE
-from paykit.security import Actor
+from paykit.security import Actor, Keyring, new_key, reencrypt_personal_data, use_keyring
 from paykit.security.rls import enable_row_level_security, set_actor
 from paykit.stripe.worker import work_inbox
 
@@ -426,3 +426,30 @@ def test_paykit_without_a_schema_names_the_tables_it_would_collide_with(host: Ho
     assert caught.value.details["tables"] == ["orders", "products", "users"]
     assert paykit.current_revision(host.host_engine) is None
     assert host.host_revision() == "h0002"
+
+
+def test_key_rotation_reencrypts_paykits_users_not_the_hosts(installed: HostApp) -> None:
+    """reencrypt_personal_data reads raw ciphertext through lightweight tables, which
+    schema_translate_map does not rewrite: they must name paykit's schema themselves."""
+    host = installed
+    before = host.host_rows()
+    ring = Keyring.generate("k1")
+    with use_keyring(ring), host.session() as session:
+        user = f.user(session)
+        paykit.update_profile(
+            session,
+            actor=Actor.of(user),
+            user_id=user.id,
+            changes={"phone": "+44 20 7946 0958", "tax_id": "GB999999973"},
+            clock=host.clock,
+        )
+    rotated = ring.with_key("k2", new_key())
+    with use_keyring(rotated), host.session() as session:
+        result = reencrypt_personal_data(session)
+        assert (result.rows_updated, result.remaining) == (1, 0)
+    only_new = Keyring({"k2": rotated.keys["k2"]}, "k2")
+    with use_keyring(only_new), host.session() as session:
+        loaded = session.get(m.User, user.id)
+        assert loaded is not None
+        assert loaded.phone == "+44 20 7946 0958"
+    assert host.host_rows() == before
