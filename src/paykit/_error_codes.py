@@ -402,6 +402,18 @@ CODES: Final[tuple[tuple[str, str, str], ...]] = (
     ),
     ("Conflict", "category_slug_taken", "Another category has this slug."),
     ("InvalidState", "category_cycle", "A category cannot move under itself or its descendants."),
+    # The web adapters (paykit.contrib).
+    (
+        "AuthenticationError",
+        "authentication_required",
+        "The endpoint needs an authenticated user and the request names none.",
+    ),
+    ("ValidationError", "invalid_json", "A request body is not a JSON object (HTTP 400)."),
+    (
+        "ValidationError",
+        "request_too_large",
+        "A request body is larger than the adapter accepts (HTTP 413).",
+    ),
 )
 
 _HEADER: Final = """\
