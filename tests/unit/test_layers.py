@@ -39,7 +39,7 @@ LAYERS: Mapping[str, int] = {
             ("models", "db"),
             ("security", "gateways"),
             ("schemas", "migrator", "stripe"),
-            ("migrations",),
+            ("migrations", "analytics"),
             ("services", "checks"),
             ("stripe_hooks",),
             ("webhooks", "demo", "testing"),

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from paykit._arguments import checked
+from paykit.analytics.history import record_mrr_change
 from paykit.clock import Clock, ensure_utc, resolve_clock
 from paykit.context import RequestContext
 from paykit.errors import ValidationError
@@ -173,6 +174,61 @@ def _read_subscription(
     return row, _References(sub.customer_id, sub.price_id, user_id, price)
 
 
+def _record(
+    session: Session, subscription_id: str, values: dict[str, Any], at: datetime, now: datetime
+) -> None:
+    """The state the row takes, in the MRR history at its instant (docs/analytics.md)."""
+    record_mrr_change(
+        session,
+        subscription_id=subscription_id,
+        user_id=values["user_id"],
+        price_id=values["price_id"],
+        status=values["status"],
+        currency=values["currency"],
+        unit_amount=values["unit_amount"],
+        quantity=values["quantity"],
+        effective_at=at,
+        now=now,
+    )
+
+
+def _record_late(
+    session: Session, row: Subscription, sub: GatewaySubscription, at: datetime, now: datetime
+) -> None:
+    """An older state the row skips still belongs in the history at its own instant.
+
+    Only from what is already known: an unknown price or status is not
+    imported or refused for an event the row ignores anyway.
+    """
+    status = SUBSCRIPTION_STATUSES.get(sub.status)
+    price = session.execute(
+        sa.select(Price.id, Price.unit_amount, Price.currency).where(
+            Price.stripe_price_id == sub.price_id
+        )
+    ).first()
+    if status is None or price is None:
+        return
+    currency = (sub.currency or price.currency).upper()
+    unit_amount = (
+        price.unit_amount
+        if sub.unit_amount_minor is None
+        else from_minor_units(int(sub.unit_amount_minor), currency)
+    )
+    record_mrr_change(
+        session,
+        subscription_id=row.id,
+        user_id=row.user_id,
+        price_id=price.id,
+        status=status,
+        currency=currency,
+        unit_amount=unit_amount,
+        quantity=sub.quantity,
+        effective_at=at,
+        now=now,
+        replace=False,
+    )
+
+
 @checked
 def sync_subscription(
     session: Session,
@@ -202,8 +258,6 @@ def sync_subscription(
     """
     now = resolve_clock(clock).now()
     sub, created = _read_subscription_input(subscription)
-    now = resolve_clock(clock).now()
-    sub, created = _read_subscription_input(subscription)
     if event_created is not None:
         created = ensure_utc(event_created)
     row, references = _read_subscription(session, sub)
@@ -211,6 +265,7 @@ def sync_subscription(
     values: dict[str, Any] | None = None
     if row is not None and created is not None and stored is not None:
         if created < stored:
+            _record_late(session, row, sub, created, now)
             return row  # a late delivery of an older state
         if created == stored:
             values = _subscription_values(session, sub, gateway, now, context, references)
@@ -235,9 +290,11 @@ def sync_subscription(
             context=context,
         )
         if inserted is not None:
+            _record(session, inserted.id, values, created or now, now)
             return cast(Subscription, inserted)
         # A parallel delivery inserted it first: carry on as an update.
         row = session.scalars(SUBSCRIPTION_BY_STRIPE_ID, {"stripe_subscription_id": sub.id}).one()
+    _record(session, row.id, values, created or now, now)
     return update_synced(
         session,
         SUBSCRIPTION_SYNC,
