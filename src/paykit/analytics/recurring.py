@@ -2,19 +2,17 @@
 
 Both read ``subscription_mrr_history`` only, never write, so they run on any
 session, a read-only replica's included. ``mrr`` is one set-based query: the
-latest row of each subscription at ``at``, summed. ``mrr_movements`` reads the
-rows of the currency up to the range's end in one ordered query and walks each
-customer's day-end values once, which is what makes the invariant exact:
-every day of every customer is classified as exactly one movement, whose
-amount is that customer's whole change that day.
+latest row of each subscription at ``at``, summed. ``mrr_movements`` is one
+set-based query too (window functions, on SQLite and PostgreSQL alike), and
+what makes its invariant exact is that every day of every customer is
+classified as exactly one movement whose amount is that customer's whole
+change that day, so the movements telescope to ``end_mrr - start_mrr``.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,16 +20,15 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from paykit._arguments import checked
-from paykit.analytics.definitions import MRR_QUANTUM, day_end, day_of
+from paykit.analytics.definitions import MRR_QUANTUM, day_end
 from paykit.clock import ensure_utc
 from paykit.errors import ValidationError
 from paykit.models import SubscriptionMrrHistory as H
 from paykit.models.types import ExactDecimal
 from paykit.money import normalize_currency
 
-__all__ = ["MrrMovements", "mrr", "mrr_movements"]
+__all__ = ["MrrMovements", "movements_statement", "mrr", "mrr_movements", "mrr_statement"]
 
-_ZERO = Decimal("0.0000")
 _MRR_TYPE = ExactDecimal(15, 4)
 
 
@@ -91,20 +88,75 @@ def mrr(session: Session, *, at: datetime, currency: str) -> Decimal:
     return Decimal(value).quantize(MRR_QUANTUM)
 
 
-def _day_totals(rows: Iterable[Any]) -> list[tuple[date, Decimal]]:
-    """One customer's MRR at the end of each day on which it changed, in day order."""
-    current: dict[str, Decimal] = {}
-    total = _ZERO
-    days: list[tuple[date, Decimal]] = []
-    for _, subscription_id, effective_at, value in rows:
-        total += value - current.get(subscription_id, _ZERO)
-        current[subscription_id] = value
-        day = day_of(effective_at)
-        if days and days[-1][0] == day:
-            days[-1] = (day, total)
-        else:
-            days.append((day, total))
-    return days
+def _day(moment: Any, dialect: str) -> Any:
+    """The UTC day a change belongs to (:func:`day_of`), in SQL: midnight closes a day."""
+    if dialect == "postgresql":
+        return sa.cast(
+            sa.func.timezone("UTC", moment) - sa.text("interval '1 microsecond'"), sa.Date
+        )
+    # SQLite holds 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC (paykit.models.types.UTCDateTime).
+    return sa.case(
+        (sa.func.substr(moment, 12) == "00:00:00.000000", sa.func.date(moment, "-1 day")),
+        else_=sa.func.date(moment),
+    )
+
+
+def movements_statement(start: date, end: date, currency: str, dialect: str) -> sa.Select[Any]:
+    """The query of :func:`mrr_movements`: new, expansion, contraction, churned, reactivation.
+
+    Set-based: each history row's change over its subscription's previous
+    row; summed per customer and day; a running sum per customer gives its
+    MRR at the end of each day it changed (``after``; ``before`` is
+    ``after - change``); whether it was ever > 0 at an earlier day end; then
+    each day in the range is classified as one movement of its whole change.
+    """
+    previous = sa.func.lag(H.mrr).over(partition_by=H.subscription_id, order_by=H.effective_at)
+    rows = (
+        sa.select(
+            H.user_id,
+            _day(H.effective_at, dialect).label("day"),
+            (H.mrr - sa.func.coalesce(previous, 0)).label("delta"),
+        )
+        .where(H.currency == currency, H.effective_at <= day_end(end))
+        .subquery("rows")
+    )
+    daily = (
+        sa.select(rows.c.user_id, rows.c.day, sa.func.sum(rows.c.delta).label("change"))
+        .group_by(rows.c.user_id, rows.c.day)
+        .subquery("daily")
+    )
+    running = sa.func.sum(daily.c.change).over(
+        partition_by=daily.c.user_id, order_by=daily.c.day, rows=(None, 0)
+    )
+    days = (
+        sa.select(daily.c.day, daily.c.change, running.label("after"))
+        .add_columns(daily.c.user_id)
+        .subquery("days")
+    )
+    ever = sa.func.max(sa.case((days.c.after > 0, 1), else_=0)).over(
+        partition_by=days.c.user_id, order_by=days.c.day, rows=(None, -1)
+    )
+    steps = sa.select(
+        days.c.day,
+        days.c.after,
+        (days.c.after - days.c.change).label("before"),
+        sa.func.coalesce(ever, 0).label("ever"),
+    ).subquery("steps")
+    first = start.isoformat() if dialect != "postgresql" else start
+    before, after = steps.c.before, steps.c.after
+    rising = sa.and_(before == 0, after > 0)
+
+    def total(condition: Any, amount: Any) -> Any:
+        summed = sa.func.coalesce(sa.func.sum(sa.case((condition, amount), else_=0)), 0)
+        return sa.type_coerce(summed, _MRR_TYPE)
+
+    return sa.select(
+        total(sa.and_(rising, steps.c.ever == 0), after),
+        total(sa.and_(before > 0, after > before), after - before),
+        total(sa.and_(after > 0, after < before), before - after),
+        total(sa.and_(before > 0, after == 0), before),
+        total(sa.and_(rising, steps.c.ever == 1), after),
+    ).where(steps.c.day >= first)
 
 
 @checked
@@ -121,51 +173,20 @@ def mrr_movements(session: Session, *, start: date, end: date, currency: str) ->
     if end < start:
         raise ValidationError("end is before start", code="invalid_argument")
     code = normalize_currency(currency)
-    rows = session.execute(
-        sa.select(H.user_id, H.subscription_id, H.effective_at, H.mrr)
-        .where(H.currency == code, H.effective_at <= day_end(end))
-        .order_by(H.user_id, H.effective_at, H.subscription_id)
-    )
-    sums = dict.fromkeys(
-        ("start", "new", "expansion", "contraction", "churned", "react", "end"), _ZERO
-    )
-    for _, customer_rows in itertools.groupby(rows, key=lambda row: row[0]):
-        ever = False
-        before = _ZERO
-        started = False
-        for day, total in _day_totals(customer_rows):
-            if day >= start and not started:
-                sums["start"] += before
-                started = True
-            if day >= start:
-                _classify(sums, before, total, ever)
-            ever = ever or total > 0
-            before = total
-        if not started:
-            sums["start"] += before
-        sums["end"] += before
+    dialect = session.get_bind().dialect.name
+    found = session.execute(movements_statement(start, end, code, dialect)).one()
+    new, expansion, contraction, churned, reactivation = (Decimal(v) for v in found)
+    first = session.execute(mrr_statement(day_end(start - timedelta(days=1)), code)).scalar_one()
+    last = session.execute(mrr_statement(day_end(end), code)).scalar_one()
     return MrrMovements(
         code,
         start,
         end,
-        sums["start"],
-        sums["new"],
-        sums["expansion"],
-        sums["contraction"],
-        sums["churned"],
-        sums["react"],
-        sums["end"],
+        Decimal(first).quantize(MRR_QUANTUM),
+        new,
+        expansion,
+        contraction,
+        churned,
+        reactivation,
+        Decimal(last).quantize(MRR_QUANTUM),
     )
-
-
-def _classify(sums: dict[str, Decimal], before: Decimal, after: Decimal, ever: bool) -> None:
-    if after == before:
-        return
-    if before == 0:
-        sums["react" if ever else "new"] += after
-    elif after == 0:
-        sums["churned"] += before
-    elif after > before:
-        sums["expansion"] += after - before
-    else:
-        sums["contraction"] += before - after
