@@ -172,6 +172,8 @@ def mrr_movements(session: Session, *, start: date, end: date, currency: str) ->
         raise ValidationError("start and end are dates", code="invalid_argument")
     if end < start:
         raise ValidationError("end is before start", code="invalid_argument")
+    if start.year < 2 or end.year > 9998:
+        raise ValidationError("start and end must lie within years 2-9998", code="invalid_argument")
     code = normalize_currency(currency)
     dialect = session.get_bind().dialect.name
     found = session.execute(movements_statement(start, end, code, dialect)).one()
