@@ -284,6 +284,16 @@ CODES: Final[tuple[tuple[str, str, str], ...]] = (
     ),
     (
         "ConfigurationError",
+        "schema_not_migrated",
+        "The database was never migrated or is behind this paykit: run `paykit migrate`.",
+    ),
+    (
+        "ConfigurationError",
+        "archive_unwritable",
+        "`paykit purge --archive FILE` cannot open FILE for appending.",
+    ),
+    (
+        "ConfigurationError",
         "unsupported_database",
         "The database URL names a database other than SQLite or PostgreSQL.",
     ),

@@ -41,22 +41,38 @@ def _database_url(args: argparse.Namespace) -> str:
     return url
 
 
-def _engine(args: argparse.Namespace) -> Engine:
+def _engine(args: argparse.Namespace, *, migrated: bool = True) -> Engine:
+    """The database's engine, reachable, and (``migrated``) at paykit's newest schema.
+
+    A command that reads or writes paykit's tables on a database that was never
+    migrated, or is behind this version, says so and how to fix it, rather than
+    failing on the first missing table or column.
+    """
+    from paykit.migrator import current_revision, head_revision
+
     engine = create_engine(_database_url(args))
+    where = engine.url.render_as_string(hide_password=True)
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
+            revision = current_revision(conn) if migrated else None
     except sa.exc.SQLAlchemyError as exc:
         engine.dispose()
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        raise ConfigurationError(f"cannot connect to {where}: {reason}") from exc
+    if migrated and revision != (head := head_revision()):
+        engine.dispose()
+        state = "was never migrated" if revision is None else f"is at revision {revision}"
         raise ConfigurationError(
-            f"cannot connect to {engine.url.render_as_string(hide_password=True)}: {reason}"
-        ) from exc
+            f"{where} {state}, this paykit needs {head}: run 'paykit migrate' first",
+            code="schema_not_migrated",
+            details={"revision": revision, "head": head},
+        )
     return engine
 
 
 def _cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
-    engine = _engine(args)
+    engine = _engine(args, migrated=False)
     try:
         migrate(engine)
         from paykit.migrator import current_revision
@@ -101,7 +117,7 @@ def _seed(engine: Engine, out: TextIO, password: str | None) -> None:
 
 def _cmd_seed(args: argparse.Namespace, out: TextIO) -> int:
     password = _admin_password()
-    engine = _engine(args)
+    engine = _engine(args, migrated=False)
     try:
         migrate(engine)
         _seed(engine, out, password)
@@ -114,7 +130,7 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     from paykit.demo import checkout_story, print_database
 
     password = _admin_password()
-    engine = _engine(args)
+    engine = _engine(args, migrated=False)
     try:
         migrate(engine)
         _seed(engine, out, password)
@@ -155,6 +171,7 @@ def _cmd_reconcile(args: argparse.Namespace, out: TextIO) -> int:
                 gateway=gateway,
                 older_than=timedelta(minutes=args.older_than_minutes),
                 since=timedelta(days=args.since_days),
+                dry_run=args.dry_run,
             )
     finally:
         engine.dispose()
@@ -207,6 +224,19 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     return 0 if report.ok else EXIT_INCONSISTENT
 
 
+def _open_archive(path: str, engine: Engine) -> TextIO:
+    """The archive file, opened for appending, or a ConfigurationError naming the path."""
+    try:
+        return open(path, "a", encoding="utf-8")  # closed by the caller
+    except OSError as exc:
+        engine.dispose()
+        raise ConfigurationError(
+            f"cannot open the archive file {path}: {exc.strerror or exc}",
+            code="archive_unwritable",
+            details={"path": path},
+        ) from None
+
+
 def _cmd_purge(args: argparse.Namespace, out: TextIO) -> int:
     import json
     from datetime import timedelta
@@ -221,13 +251,13 @@ def _cmd_purge(args: argparse.Namespace, out: TextIO) -> int:
         webhook_events=days(args.webhook_days),
         idempotency_keys=days(args.idempotency_days),
     )
-    archive_file = open(args.archive, "a", encoding="utf-8") if args.archive else None  # noqa: SIM115
+    engine = _engine(args)
+    archive_file = _open_archive(args.archive, engine) if args.archive else None
 
     def archive(kind: str, row: dict[str, object]) -> None:
         assert archive_file is not None
         archive_file.write(json.dumps({"kind": kind, "row": row}, default=str) + "\n")
 
-    engine = _engine(args)
     try:
         with Session(engine) as session, session.begin():
             report = purge_old_records(
@@ -236,6 +266,11 @@ def _cmd_purge(args: argparse.Namespace, out: TextIO) -> int:
                 dry_run=args.dry_run,
                 archive=archive if archive_file is not None else None,
             )
+            if archive_file is not None:
+                # The archived rows reach the disk before their deletion commits: a
+                # crash or a full disk may leave a row archived twice, never lost.
+                archive_file.flush()
+                os.fsync(archive_file.fileno())
     finally:
         engine.dispose()
         if archive_file is not None:
@@ -363,6 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "reconcile":
             sub.add_argument("--older-than-minutes", type=int, default=15, metavar="N")
             sub.add_argument("--since-days", type=int, default=7, metavar="N")
+            sub.add_argument(
+                "--dry-run", action="store_true", help="say what would be done, do nothing"
+            )
         if name == "release-expired":
             sub.add_argument("--hold-minutes", type=int, default=30, metavar="N")
         if name == "check":

@@ -221,6 +221,9 @@ def test_reconcile_and_release_expired_against_a_stripe_server(
         env = dict(
             subprocess_env, PAYKIT_STRIPE_API_KEY="sk_test_cli", PAYKIT_STRIPE_API_BASE=server.url
         )
+        preview = run("reconcile", "--dry-run", env=env)
+        assert preview.returncode == 0, preview.stderr
+        assert f"would be: payment without an order, cancelled: {orphan}" in preview.stdout
         done = run("reconcile", env=env)
         assert done.returncode == 0, done.stderr
         assert f"order paid at the gateway, completed: {paid_in_browser.id}" in done.stdout

@@ -107,3 +107,47 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path:
     assert debug.returncode == 1
     assert "Traceback" in debug.stderr
     assert "RuntimeError: boom" in debug.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["check"], ["purge", "--dry-run"], ["webhooks", "list"]],
+    ids=lambda c: c[0],
+)
+def test_a_database_never_migrated_is_one_line_saying_run_migrate(
+    tmp_path: Path, command: list[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    line = one_line(run("--database-url", url, *command))
+    assert "never migrated" in line
+    assert "paykit migrate" in line
+    assert paykit.head_revision() in line
+
+
+def test_a_database_behind_this_paykit_names_both_revisions(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    paykit.migrate(url, revision="0004")
+    line = one_line(run("--database-url", url, "check"))
+    assert "at revision 0004" in line
+    assert paykit.head_revision() in line
+
+
+def test_an_archive_file_that_cannot_be_opened_is_one_line_and_deletes_nothing(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'db.db'}"
+    paykit.migrate(url)
+    engine = paykit.create_engine(url)
+    with engine.begin() as conn:  # an audit row far older than any retention period
+        conn.exec_driver_sql(
+            "INSERT INTO audit_logs (id, action, resource, created_at)"
+            " VALUES ('a1', 'user.login', 'users', '2000-01-01 00:00:00.000000')"
+        )
+    missing = tmp_path / "no-such-folder" / "archive.jsonl"
+    line = one_line(run("--database-url", url, "purge", "--archive", str(missing)))
+    assert "cannot open the archive file" in line
+    assert str(missing) in line
+    assert errors.ERROR_CODES["archive_unwritable"].error is errors.ConfigurationError
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM audit_logs").scalar() == 1
+    engine.dispose()

@@ -514,7 +514,22 @@ def test_reconcile_completes_orders_paid_at_the_gateway_and_cancels_orphans(
     assert early.actions == 0  # too young: a transaction may still be in flight
     clock.advance(minutes=20)
     with Session(fresh_engine) as s, s.begin():
+        audit_rows = s.scalar(sa.select(sa.func.count()).select_from(m.AuditLog))
+        preview = paykit.reconcile(s, gateway=gateway, clock=clock, dry_run=True)
+        assert not s.new  # nothing written
+        assert not s.dirty
+        assert s.scalar(sa.select(sa.func.count()).select_from(m.AuditLog)) == audit_rows
+        assert s.get(m.Order, kept.id).status is m.OrderStatus.PENDING
+    assert (preview.dry_run, preview.completed, preview.cancelled_orphans) == (
+        True,
+        [kept.id],
+        [lost],
+    )
+    assert "would be: payment without an order, cancelled" in str(preview)
+    assert gateway.payments[lost].status != "canceled"  # no gateway write either
+    with Session(fresh_engine) as s, s.begin():
         report = paykit.reconcile(s, gateway=gateway, clock=clock)
+    assert report.to_dict() == {**preview.to_dict(), "dry_run": False}
     assert report.completed == [kept.id]
     assert report.cancelled_orphans == [lost]
     assert gateway.payments[lost].status == "canceled"

@@ -21,11 +21,13 @@ from paykit.errors import (
     InvalidState,
     InvalidToken,
     PermissionDenied,
+    TooManyAttempts,
     ValidationError,
 )
 from paykit.security import Actor, Keyring, PasswordHasher, use_keyring
 from paykit.security.passwords import hash_rounds
 from paykit.services import users as svc
+from paykit.services.throttle import LoginThrottle
 
 FAST = PasswordHasher(rounds=4, allow_weak=True)
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -211,6 +213,62 @@ def test_password_reset_for_unknown_email_gives_no_token(
 ) -> None:
     assert svc.request_password_reset(session, email="nobody@example.com", clock=clock) is None
     assert svc.request_password_reset(session, email="garbage", clock=clock) is None
+
+
+def test_change_password_is_throttled_like_a_login(session: Session, clock: FrozenClock) -> None:
+    """A stolen session cannot guess the current password through change_password."""
+    user = register(session, clock)
+    attempt = {
+        "user_id": user.id,
+        "new_password": "brand new pw",
+        "hasher": FAST,
+        "clock": clock,
+        "throttle": LoginThrottle(max_attempts=3),
+    }
+    for _ in range(3):
+        with pytest.raises(AuthenticationError):
+            svc.change_password(session, current_password="a wrong guess", **attempt)
+    with pytest.raises(TooManyAttempts) as refused:
+        svc.change_password(session, current_password="correct horse", **attempt)
+    assert refused.value.details["scope"] == "email"
+    assert FAST.verify("correct horse", user.password)  # the password did not change
+    with pytest.raises(TooManyAttempts):  # and login shares the same counter
+        svc.login(
+            session,
+            email=user.email,
+            password="correct horse",
+            hasher=FAST,
+            clock=clock,
+            throttle=LoginThrottle(max_attempts=3),
+        )
+    clock.advance(timedelta(minutes=16))  # the window ends
+    svc.change_password(session, current_password="correct horse", **attempt)
+    assert FAST.verify("brand new pw", user.password)
+
+
+def test_a_successful_change_gives_the_attempt_back(session: Session, clock: FrozenClock) -> None:
+    user = register(session, clock)
+    throttle = LoginThrottle(max_attempts=2)
+    for number in range(4):  # more changes than attempts: each success clears the counter
+        svc.change_password(
+            session,
+            user_id=user.id,
+            current_password="correct horse" if number == 0 else f"new password {number - 1}",
+            new_password=f"new password {number}",
+            hasher=FAST,
+            clock=clock,
+            throttle=throttle,
+        )
+    with pytest.raises(ValidationError, match="throttle"):
+        svc.change_password(
+            session,
+            user_id=user.id,
+            current_password="new password 3",
+            new_password="another one",
+            hasher=FAST,
+            clock=clock,
+            throttle="5 per minute",  # type: ignore[arg-type]
+        )
 
 
 def test_change_password_needs_current_and_ends_other_sessions(

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from paykit.context import RequestContext
 from paykit.models import AuditLog
+from paykit.services._notify import emit_for_audit
 from paykit.services._sql import insert_objects
 
 __all__ = ["MASK", "apply_changes", "build_audit", "mask_values", "record_audit", "record_changes"]
@@ -146,7 +147,8 @@ def record_audit(
     context: RequestContext | None = None,
     metadata: Mapping[str, Any] | None = None,
 ) -> AuditLog:
-    """Write an ``AuditLog`` row now (the fields as :func:`build_audit`)."""
+    """Write an ``AuditLog`` row now (the fields as :func:`build_audit`), and queue the
+    notification event the change means, if a notifier is attached to the session."""
     row = build_audit(
         session,
         action=action,
@@ -160,6 +162,9 @@ def record_audit(
         metadata=metadata,
     )
     insert_objects(session, row)
+    emit_for_audit(
+        session, action=action, resource=resource, resource_id=resource_id, now=now, new=new
+    )
     return row
 
 

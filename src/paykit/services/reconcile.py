@@ -143,6 +143,7 @@ class ReconcileReport:
     refunded_orphans: list[str] = field(default_factory=list)  # payment ids
     cancelled_orphans: list[str] = field(default_factory=list)  # payment ids
     errors: list[str] = field(default_factory=list)
+    dry_run: bool = False  # True: the lists say what a real run would do; nothing was done
 
     @property
     def actions(self) -> int:
@@ -169,6 +170,7 @@ class ReconcileReport:
             "refunded_orphans": list(self.refunded_orphans),
             "cancelled_orphans": list(self.cancelled_orphans),
             "errors": list(self.errors),
+            "dry_run": self.dry_run,
         }
 
     def __str__(self) -> str:
@@ -184,8 +186,11 @@ class ReconcileReport:
             ("payment without an order, cancelled", self.cancelled_orphans),
             ("error", self.errors),
         )
+        prefix = "would be: " if self.dry_run else ""
         for label, items in labels:
-            lines.extend(f"{label}: {item}" for item in items)
+            lines.extend(
+                f"{prefix if items is not self.errors else ''}{label}: {item}" for item in items
+            )
         if not self.actions and not self.errors:
             lines.append("nothing to do")
         return "\n".join(lines)
@@ -200,6 +205,7 @@ def reconcile(
     older_than: timedelta = timedelta(minutes=15),
     since: timedelta = timedelta(days=7),
     context: RequestContext | None = None,
+    dry_run: bool = False,
 ) -> ReconcileReport:
     """Bring paykit's books in line with the gateway.
 
@@ -213,16 +219,32 @@ def reconcile(
        row. ``older_than`` leaves room for transactions still in flight.
 
     Idempotent: a second run finds nothing to do. The session is flushed,
-    never committed.
+    never committed. ``dry_run=True`` only reads (the database and the
+    gateway) and returns the report a real run would give, marked
+    ``dry_run``: no gateway write, no database write.
     """
     older_than = _check_duration(older_than, "older_than")
     since = _check_duration(since, "since")
+    if not isinstance(dry_run, bool):
+        raise ValidationError("dry_run must be a boolean", details={"param": "dry_run"})
     now = resolve_clock(clock).now()
-    report = ReconcileReport()
+    report = ReconcileReport(dry_run=dry_run)
     _reconcile_orders(session, gateway, now - older_than, report, clock, context)
     _reconcile_orphans(session, gateway, now - since, now - older_than, report, now, context)
-    session.flush()
+    if not dry_run:
+        session.flush()
     return report
+
+
+def _would_apply(order: Order, payment: GatewayPayment, report: ReconcileReport) -> None:
+    """What apply_payment would do to an open order, in the report, without doing it."""
+    if payment.status is PaymentIntentStatus.SUCCEEDED:
+        # A payment of another amount is refunded and its order cancelled.
+        (report.completed if _matches(order, payment) else report.cancelled).append(order.id)
+    elif payment.status is PaymentIntentStatus.CANCELED:
+        report.cancelled.append(order.id)
+    elif payment.status is PaymentIntentStatus.PROCESSING and order.status is OrderStatus.PENDING:
+        report.processing.append(order.id)
 
 
 def _reconcile_orders(
@@ -257,6 +279,9 @@ def _reconcile_orders(
     for order in orders:
         payment = truths.get(order.id)
         if payment is None or payment.status in _UNCONFIRMED:
+            continue
+        if report.dry_run:
+            _would_apply(order, payment, report)
             continue
         before_status = order.status
         try:
@@ -308,6 +333,12 @@ def _reconcile_orphans(
     done = _already_settled(session, [p.id for p in orphans])
     for payment in orphans:
         if payment.id in done:
+            continue
+        if report.dry_run:
+            if payment.status is PaymentIntentStatus.SUCCEEDED:
+                report.refunded_orphans.append(payment.id)
+            elif payment.status in _UNCONFIRMED:
+                report.cancelled_orphans.append(payment.id)
             continue
         key = f"paykit:reconcile:{payment.id}"
         try:

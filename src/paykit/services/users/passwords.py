@@ -17,6 +17,12 @@ from paykit.schemas.base import validate
 from paykit.schemas.users import ChangePasswordInput, LoginInput
 from paykit.security.passwords import PasswordHasher
 from paykit.services._audit import record_audit
+from paykit.services.throttle import (
+    DEFAULT_LOGIN_THROTTLE,
+    LoginThrottle,
+    release_login_attempt,
+    reserve_login_attempt,
+)
 from paykit.services.users._common import (
     _DISABLED,
     PASSWORD_RESET_TTL,
@@ -41,19 +47,37 @@ def change_password(
     hasher: PasswordHasher | None = None,
     clock: Clock | None = None,
     context: RequestContext | None = None,
+    throttle: LoginThrottle | None = DEFAULT_LOGIN_THROTTLE,
 ) -> User:
     """Set a new password, proving the current one; ends every other session.
 
     ``current_token`` is the session the request came with, which stays open;
     without it every session ends. A wrong current password is an
-    ``AuthenticationError``.
+    ``AuthenticationError``. Proving the current password counts as a login
+    attempt (``throttle``, the same counters as :func:`login`'s), so a stolen
+    session cannot guess the password here either: past the limit the call is
+    ``TooManyAttempts``; as for a login, **the host commits after catching
+    either error**, or the attempt is not counted.
     """
     now = resolve_clock(clock).now()
     hash_with = _hasher(hasher)
     payload = validate(ChangePasswordInput, {"new_password": new_password})
+    if throttle is not None and not isinstance(throttle, LoginThrottle):
+        raise ValidationError("throttle must be a LoginThrottle", code="invalid_throttle")
     user = _user(session, user_id)
     if user.status in _DISABLED:
         raise AccountDisabled(f"this account is {user.status.value.lower()}")
+    counters = (
+        ()
+        if throttle is None
+        else reserve_login_attempt(
+            session,
+            email=user.email,
+            ip_address=context.ip_address if context else None,
+            throttle=throttle,
+            clock=clock,
+        )
+    )
     if not hash_with.verify(current_password, user.password):
         record_audit(
             session,
@@ -66,6 +90,7 @@ def change_password(
         )
         session.flush()
         raise AuthenticationError("the current password is wrong")
+    release_login_attempt(session, counters)
     user.password = hash_with.hash(payload.new_password)
     user.updated_at = now
     ended = _end_sessions(session, user.id, keep_token=current_token)

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from paykit.stripe.handlers.billing import invoice_event, subscription_event, trial_will_end
+from paykit.stripe.handlers.billing import (
+    invoice_event,
+    invoice_payment_failed,
+    subscription_event,
+    trial_will_end,
+)
 from paykit.stripe.handlers.context import Handler, HandlerContext
 from paykit.stripe.handlers.customers import (
     customer_updated,
@@ -46,7 +51,7 @@ HANDLERS: Mapping[str, Handler] = {
     "invoice.updated": invoice_event,
     "invoice.paid": invoice_event,
     "invoice.payment_succeeded": invoice_event,
-    "invoice.payment_failed": invoice_event,
+    "invoice.payment_failed": invoice_payment_failed,
     "invoice.voided": invoice_event,
     "invoice.marked_uncollectible": invoice_event,
     "payment_method.attached": payment_method_attached,

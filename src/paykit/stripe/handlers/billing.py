@@ -11,13 +11,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from paykit.models import Subscription, WebhookEventStatus
+from paykit.models import Invoice, Subscription, WebhookEventStatus
 from paykit.services._audit import record_audit
 from paykit.services.subscriptions import sync_invoice, sync_subscription
 from paykit.stripe.events import read_invoice, read_subscription
 from paykit.stripe.handlers.context import HandlerContext
 
-__all__ = ["invoice_event", "subscription_event", "trial_will_end"]
+__all__ = ["invoice_event", "invoice_payment_failed", "subscription_event", "trial_will_end"]
 
 
 def _sync(session: Session, event: Mapping[str, Any], ctx: HandlerContext) -> Subscription:
@@ -57,13 +57,13 @@ def trial_will_end(
     return WebhookEventStatus.PROCESSED
 
 
-def invoice_event(
+def _sync_invoice(
     session: Session, event: Mapping[str, Any], ctx: HandlerContext
-) -> WebhookEventStatus:
+) -> Invoice | None:
     invoice, created = read_invoice(event)
     if invoice is None:
-        return WebhookEventStatus.IGNORED  # not a subscription's invoice
-    row = sync_invoice(
+        return None  # not a subscription's invoice
+    return sync_invoice(
         session,
         invoice,
         clock=ctx.clock,
@@ -71,4 +71,30 @@ def invoice_event(
         event_created=created,
         context=ctx.request,
     )
+
+
+def invoice_event(
+    session: Session, event: Mapping[str, Any], ctx: HandlerContext
+) -> WebhookEventStatus:
+    row = _sync_invoice(session, event, ctx)
     return WebhookEventStatus.IGNORED if row is None else WebhookEventStatus.PROCESSED
+
+
+def invoice_payment_failed(
+    session: Session, event: Mapping[str, Any], ctx: HandlerContext
+) -> WebhookEventStatus:
+    row = _sync_invoice(session, event, ctx)
+    if row is None:
+        return WebhookEventStatus.IGNORED
+    # The invoice stays open (Stripe retries): the failed attempt itself is what the
+    # customer hears about (paykit.notifications), so it is recorded here.
+    record_audit(
+        session,
+        action="invoice.payment_failed",
+        resource="invoices",
+        resource_id=row.id,
+        now=ctx.clock.now(),
+        new={"amount_due": row.amount_due, "currency": row.currency},
+        context=ctx.request,
+    )
+    return WebhookEventStatus.PROCESSED

@@ -1,0 +1,180 @@
+"""The one place services turn their state changes into notification events.
+
+Every state change a customer hears about is already written to the audit log
+(``record_audit``), so the events are read off that one call: no service knows
+about notifications, let alone e-mail. Nothing runs unless a notifier is
+attached to the session (``paykit.notifications.attach_notifier``); then one
+small read resolves the recipient, and the event waits in the session's outbox
+until the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from paykit.models import Invoice, Order, Refund, Subscription, User
+from paykit.notifications import events as ev
+from paykit.notifications.outbox import attached, notify
+
+__all__ = ["emit_for_audit"]
+
+_FAILED_REFUND = frozenset({"FAILED", "CANCELED"})
+_RENEWAL_FAILED = frozenset({"PAST_DUE", "UNPAID"})
+
+
+def _word(value: Any) -> str:
+    return str(getattr(value, "value", value))
+
+
+def _order(session: Session, order_id: str) -> dict[str, Any] | None:
+    row = session.execute(
+        sa.select(Order.id, Order.order_number, Order.total_amount, Order.currency, Order.user_id)
+        .add_columns(User.email)
+        .outerjoin(User, User.id == Order.user_id)
+        .where(Order.id == order_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    return {
+        "order_id": row.id,
+        "order_number": row.order_number,
+        "amount": row.total_amount,
+        "currency": row.currency,
+        "user_id": row.user_id,
+        "email": row.email,
+    }
+
+
+def _refund(session: Session, refund_id: str) -> dict[str, Any] | None:
+    row = session.execute(
+        sa.select(Refund.id, Refund.amount, Refund.currency, Order.id.label("order_id"))
+        .add_columns(Order.order_number, Order.user_id, User.email)
+        .join(Order, Order.id == Refund.order_id)
+        .outerjoin(User, User.id == Order.user_id)
+        .where(Refund.id == refund_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    return {
+        "refund_id": row.id,
+        "order_id": row.order_id,
+        "order_number": row.order_number,
+        "amount": row.amount,
+        "currency": row.currency,
+        "user_id": row.user_id,
+        "email": row.email,
+    }
+
+
+def _subscription(session: Session, subscription_id: str) -> dict[str, Any] | None:
+    row = session.execute(
+        sa.select(Subscription.id, Subscription.user_id, Subscription.status)
+        .add_columns(Subscription.trial_end, User.email)
+        .outerjoin(User, User.id == Subscription.user_id)
+        .where(Subscription.id == subscription_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    return {
+        "subscription_id": row.id,
+        "user_id": row.user_id,
+        "email": row.email,
+        "status": _word(row.status),
+        "trial_end": row.trial_end,
+    }
+
+
+def _invoice(session: Session, invoice_id: str) -> dict[str, Any] | None:
+    row = session.execute(
+        sa.select(Invoice.id, Invoice.number, Invoice.subscription_id, Invoice.amount_due)
+        .add_columns(Invoice.currency, Subscription.user_id, User.email)
+        .join(Subscription, Subscription.id == Invoice.subscription_id)
+        .outerjoin(User, User.id == Subscription.user_id)
+        .where(Invoice.id == invoice_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    return {
+        "invoice_id": row.id,
+        "invoice_number": row.number,
+        "subscription_id": row.subscription_id,
+        "amount_due": row.amount_due,
+        "currency": row.currency,
+        "user_id": row.user_id,
+        "email": row.email,
+    }
+
+
+def _subscription_event(action: str, new: Mapping[str, Any]) -> type[ev.Event] | None:
+    if action == "subscription.created":
+        return ev.SubscriptionCreated
+    if action == "subscription.cancelled":
+        return ev.SubscriptionCancelled
+    if action == "subscription.trial_will_end":
+        return ev.TrialEnding
+    if action != "subscription.synced" or "status" not in new:
+        return None
+    if "stripe_subscription_id" in new:  # the row was inserted by this sync
+        return ev.SubscriptionCreated
+    status = _word(new["status"])
+    if status in _RENEWAL_FAILED:
+        return ev.SubscriptionRenewalFailed
+    if status == "CANCELLED":
+        return ev.SubscriptionCancelled
+    return None
+
+
+def _choose(resource: str, action: str, new: Mapping[str, Any]) -> type[ev.Event] | None:
+    if resource == "orders":
+        if action == "order.paid":
+            return ev.OrderPaid
+        if action in ("order.payment_declined", "order.payment_attempt_failed"):
+            return ev.PaymentFailed
+    elif resource == "refunds":
+        if action == "refund.created":
+            failed = _word(new.get("status")) in _FAILED_REFUND
+            return ev.RefundFailed if failed else ev.RefundIssued
+        if action in ("refund.failed", "refund.canceled"):
+            return ev.RefundFailed
+    elif resource == "subscriptions":
+        return _subscription_event(action, new)
+    elif resource == "invoices" and action == "invoice.payment_failed":
+        return ev.InvoicePaymentFailed
+    return None
+
+
+_READERS: Mapping[str, Callable[[Session, str], dict[str, Any] | None]] = {
+    "orders": _order,
+    "refunds": _refund,
+    "subscriptions": _subscription,
+    "invoices": _invoice,
+}
+
+
+def emit_for_audit(
+    session: Session,
+    *,
+    action: str,
+    resource: str,
+    resource_id: str | None,
+    now: datetime,
+    new: Mapping[str, Any] | None,
+) -> None:
+    """Queue the event an audited change means for its customer, if a notifier listens."""
+    if resource_id is None or not attached(session):
+        return
+    kind = _choose(resource, action, new or {})
+    if kind is None:
+        return
+    values = _READERS[resource](session, resource_id)
+    if values is None:
+        return
+    if kind is ev.PaymentFailed:
+        values["decline_code"] = (new or {}).get("decline_code")
+    names = kind.__dataclass_fields__
+    notify(session, kind(occurred_at=now, **{k: v for k, v in values.items() if k in names}))
