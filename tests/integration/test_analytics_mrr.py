@@ -110,3 +110,17 @@ def test_bad_ranges_are_refused(session: Session, kwargs: dict[str, object], err
     with pytest.raises(error) as caught:
         paykit.mrr_movements(session, **kwargs)  # type: ignore[arg-type]
     assert isinstance(caught.value, PaykitError)
+
+
+def test_reads_run_in_a_read_only_transaction(engine: sa.Engine, backend: str) -> None:
+    """What a PostgreSQL replica allows: mrr and mrr_movements never write."""
+    if backend != "postgresql":
+        pytest.skip("READ ONLY transactions are PostgreSQL's")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+        session = Session(bind=conn)
+        assert paykit.mrr(session, at=T0, currency="USD") >= 0
+        assert paykit.mrr_movements(
+            session, start=T0.date(), end=T0.date() + timedelta(days=31), currency="USD"
+        ).balanced
+        conn.rollback()
