@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import cast
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -34,6 +34,7 @@ __all__ = ["record_mrr_change"]
 
 _TABLE = cast(sa.Table, SubscriptionMrrHistory.__table__)
 _KEY = ["subscription_id", "effective_at"]
+_UNREAD: Any = object()
 _REPLACED = ("user_id", "currency", "status", "monthly_amount", "mrr", "created_at")
 
 
@@ -50,6 +51,7 @@ def record_mrr_change(
     effective_at: datetime,
     now: datetime,
     replace: bool = True,
+    recurring: Any = _UNREAD,
 ) -> None:
     """Record the subscription's MRR contribution in force from ``effective_at``.
 
@@ -57,11 +59,14 @@ def record_mrr_change(
     counts towards MRR while ``status`` is ACTIVE or PAST_DUE. With
     ``replace`` (a state the subscription row took), a row already at
     ``effective_at`` is overwritten; without it (a late, older event) it is
-    kept. Writes one row (``INSERT ... ON CONFLICT``), never commits.
+    kept. ``recurring`` is the price's ``recurring`` JSON when the caller has
+    it (read from the price otherwise). Writes one row (``INSERT ... ON
+    CONFLICT``), never commits.
     """
-    recurring = session.execute(
-        sa.select(Price.recurring).where(Price.id == price_id)
-    ).scalar_one_or_none()
+    if recurring is _UNREAD:
+        recurring = session.execute(
+            sa.select(Price.recurring).where(Price.id == price_id)
+        ).scalar_one_or_none()
     interval, count = interval_of(recurring)
     status_value = status.value if isinstance(status, Enum) else str(status)
     amount = monthly_amount(unit_amount, quantity, interval, count)

@@ -78,6 +78,7 @@ class _PriceRef:
     product_id: str
     unit_amount: Decimal
     currency: str
+    recurring: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +98,8 @@ def _subscription_values(
     now: datetime,
     context: RequestContext | None,
     references: _References | None = None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], Any]:
+    """The row's values, and the price's ``recurring`` (for the MRR history)."""
     status = SUBSCRIPTION_STATUSES.get(sub.status)
     if status is None:
         raise ValidationError(f"unknown subscription status {sub.status!r}")
@@ -109,7 +111,14 @@ def _subscription_values(
     else:
         # One round trip for the common case (both known); the slow path explains what is missing.
         known = session.execute(
-            sa.select(User.id, Price.id, Price.product_id, Price.unit_amount, Price.currency)
+            sa.select(
+                User.id,
+                Price.id,
+                Price.product_id,
+                Price.unit_amount,
+                Price.currency,
+                Price.recurring,
+            )
             .join(Price, Price.stripe_price_id == sub.price_id)
             .where(User.stripe_customer_id == sub.customer_id)
         ).first()
@@ -120,7 +129,13 @@ def _subscription_values(
             user_id = user_by_customer(session, sub.customer_id).id
     if price is None:
         imported = import_price(session, sub.price_id, gateway, now, context)
-        price = _PriceRef(imported.id, imported.product_id, imported.unit_amount, imported.currency)
+        price = _PriceRef(
+            imported.id,
+            imported.product_id,
+            imported.unit_amount,
+            imported.currency,
+            imported.recurring,
+        )
     currency = sub.currency or price.currency
     cancel_at = sub.cancel_at
     # Newer Stripe versions may express "cancel at period end" as cancel_at equal to
@@ -149,7 +164,7 @@ def _subscription_values(
         ),
         "quantity": sub.quantity,
         "metadata_": dict(sub.metadata),
-    }
+    }, price.recurring
 
 
 def _read_subscription(
@@ -169,13 +184,22 @@ def _read_subscription(
             SUBSCRIPTION_BY_STRIPE_ID, {"stripe_subscription_id": sub.id}
         ).one_or_none()
         return row, None
-    row, user_id, price_id, product_id, unit_amount, currency = found
-    price = None if price_id is None else _PriceRef(price_id, product_id, unit_amount, currency)
+    row, user_id, price_id, product_id, unit_amount, currency, recurring = found
+    price = (
+        None
+        if price_id is None
+        else _PriceRef(price_id, product_id, unit_amount, currency, recurring)
+    )
     return row, _References(sub.customer_id, sub.price_id, user_id, price)
 
 
 def _record(
-    session: Session, subscription_id: str, values: dict[str, Any], at: datetime, now: datetime
+    session: Session,
+    subscription_id: str,
+    values: dict[str, Any],
+    recurring: Any,
+    at: datetime,
+    now: datetime,
 ) -> None:
     """The state the row takes, in the MRR history at its instant (docs/analytics.md)."""
     record_mrr_change(
@@ -189,6 +213,7 @@ def _record(
         quantity=values["quantity"],
         effective_at=at,
         now=now,
+        recurring=recurring,
     )
 
 
@@ -202,7 +227,7 @@ def _record_late(
     """
     status = SUBSCRIPTION_STATUSES.get(sub.status)
     price = session.execute(
-        sa.select(Price.id, Price.unit_amount, Price.currency).where(
+        sa.select(Price.id, Price.unit_amount, Price.currency, Price.recurring).where(
             Price.stripe_price_id == sub.price_id
         )
     ).first()
@@ -226,6 +251,7 @@ def _record_late(
         effective_at=at,
         now=now,
         replace=False,
+        recurring=price.recurring,
     )
 
 
@@ -268,7 +294,9 @@ def sync_subscription(
             _record_late(session, row, sub, created, now)
             return row  # a late delivery of an older state
         if created == stored:
-            values = _subscription_values(session, sub, gateway, now, context, references)
+            values, recurring = _subscription_values(
+                session, sub, gateway, now, context, references
+            )
             if not changes(row, values, _SYNCED_FIELDS):
                 return row  # the same event again, or one that says the same
             if gateway is not None:
@@ -276,7 +304,7 @@ def sync_subscription(
                 sub = gateway.retrieve_subscription(sub.id)
                 values = None
     if values is None:
-        values = _subscription_values(session, sub, gateway, now, context, references)
+        values, recurring = _subscription_values(session, sub, gateway, now, context, references)
     user_id = values["user_id"]
     if row is None:
         inserted = insert_synced(
@@ -290,11 +318,11 @@ def sync_subscription(
             context=context,
         )
         if inserted is not None:
-            _record(session, inserted.id, values, created or now, now)
+            _record(session, inserted.id, values, recurring, created or now, now)
             return cast(Subscription, inserted)
         # A parallel delivery inserted it first: carry on as an update.
         row = session.scalars(SUBSCRIPTION_BY_STRIPE_ID, {"stripe_subscription_id": sub.id}).one()
-    _record(session, row.id, values, created or now, now)
+    _record(session, row.id, values, recurring, created or now, now)
     return update_synced(
         session,
         SUBSCRIPTION_SYNC,
