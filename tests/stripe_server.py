@@ -29,6 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.stripe_server_billing import billing_route, set_default_if_changed
+
 from paykit.clock import Clock
 from paykit.errors import (
     GatewayError,
@@ -366,7 +368,9 @@ class StripeServer:
 
         @route("POST", "customers", 1)
         def update_customer() -> dict[str, Any]:
-            # The fake already made the attached method the default; echo the customer.
+            # After an attach the fake already made the method the default; a
+            # later change of the default goes through the fake (billing routes).
+            set_default_if_changed(fake, oid, form, key)
             customer = fake.customers.get(oid)
             if customer is None:
                 raise NotFound(f"No such customer: '{oid}'")
@@ -524,6 +528,9 @@ class StripeServer:
         action = rest[1] if len(rest) > 1 else ""
         handler = routes.get((method, resource, len(rest), action))
         if handler is None:
+            billing = billing_route(fake, method, resource, rest, form, key, render_payment_method)
+            if billing is not None:
+                return 200, billing
             return 404, {
                 "error": {
                     "type": "invalid_request_error",

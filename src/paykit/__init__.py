@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         FakeGateway,
         PaymentGateway,
     )
+    from paykit.gateways.billing import BillingMethodsGateway
     from paykit.gateways.stripe import StripeGateway
     from paykit.migrator import (
         current_revision,
@@ -114,6 +115,19 @@ if TYPE_CHECKING:
         set_price_active,
         update_discount,
         update_product,
+    )
+    from paykit.services.billing import (
+        InvoiceView,
+        create_checkout_session,
+        detach_payment_method,
+        get_invoice,
+        list_expiring_payment_methods,
+        list_invoices,
+        list_payment_methods,
+        pay_invoice,
+        set_default_payment_method,
+        start_payment_method_setup,
+        void_invoice,
     )
 
     # --- catalog read side (paykit.services.catalog; docs/catalog.md)
@@ -461,4 +475,20 @@ __all__ += [
     "rename_category",
     "revenue",
     "user_subscriptions",
+]
+
+# Saved cards, invoices, hosted checkout (paykit.services.billing; docs/billing.md).
+__all__ += [
+    "BillingMethodsGateway",
+    "InvoiceView",
+    "create_checkout_session",
+    "detach_payment_method",
+    "get_invoice",
+    "list_expiring_payment_methods",
+    "list_invoices",
+    "list_payment_methods",
+    "pay_invoice",
+    "set_default_payment_method",
+    "start_payment_method_setup",
+    "void_invoice",
 ]

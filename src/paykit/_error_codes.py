@@ -240,6 +240,26 @@ CODES: Final[tuple[tuple[str, str, str], ...]] = (
     ),
     (
         "GatewayError",
+        "invoice_unexpected_state",
+        "The invoice's state does not allow the call (paying a paid one, voiding a void one).",
+    ),
+    (
+        "GatewayError",
+        "invoice_payment_intent_requires_action",
+        "Paying the invoice needs the customer to authenticate (3-D Secure).",
+    ),
+    (
+        "GatewayError",
+        "setup_intent_unexpected_state",
+        "The SetupIntent's state does not allow the call.",
+    ),
+    (
+        "GatewayError",
+        "checkout_session_unexpected_state",
+        "The checkout session's state does not allow the call.",
+    ),
+    (
+        "GatewayError",
         "refund_unexpected_state",
         "The gateway refund's state does not allow the call.",
     ),

@@ -220,5 +220,20 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "handle_webhook",
         "replay_failed",
     ),
+    # --- saved cards, invoices, hosted checkout (paykit.services.billing; docs/billing.md)
+    "paykit.gateways.billing": ("BillingMethodsGateway",),
+    "paykit.services.billing": (
+        "InvoiceView",
+        "create_checkout_session",
+        "detach_payment_method",
+        "get_invoice",
+        "list_expiring_payment_methods",
+        "list_invoices",
+        "list_payment_methods",
+        "pay_invoice",
+        "set_default_payment_method",
+        "start_payment_method_setup",
+        "void_invoice",
+    ),
 }
 """Module -> the public names it holds."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import stripe
@@ -29,3 +29,11 @@ class TestStripeGatewayContract(GatewayContract):
     @pytest.fixture
     def recurring_price_id(self, stripe_server: StripeServer) -> str:
         return stripe_server.fake.add_price(unit_amount=2000, currency="usd", interval="month")
+
+    @pytest.fixture
+    def make_open_invoice(self, stripe_server: StripeServer) -> Callable[[str, int], str]:
+        def make(customer_id: str, amount: int) -> str:
+            lines = [{"amount": amount, "description": "Pro plan"}]
+            return stripe_server.fake.add_invoice(customer_id=customer_id, lines=lines).invoice.id
+
+        return make

@@ -29,6 +29,7 @@ from paykit.clock import FrozenClock
 from paykit.errors import NotFound, PaykitError, PermissionDenied
 from paykit.gateways import FakeGateway
 from paykit.security import POLICY, Action, Actor, Keyring, use_keyring
+from paykit.services.billing import store_payment_method, sync_invoice_details
 from paykit.services.subscriptions import cancel_subscription, ensure_gateway_customer, subscribe
 
 ACTOR_PARAMS = ("actor", "actor_id")
@@ -57,6 +58,27 @@ def _subscription(w: World, owner: m.User) -> m.Subscription:
     return subscribe(
         w.session, user_id=owner.id, price_id=w.price.id, gateway=w.gateway, clock=w.clock
     )
+
+
+def _saved_method(w: World, owner: m.User) -> dict[str, Any]:
+    customer = ensure_gateway_customer(w.session, owner, w.gateway, clock=w.clock)
+    method = w.gateway.attach_payment_method(
+        "pm_card_visa", customer_id=customer, idempotency_key=f"pm-saved-{owner.id}"
+    )
+    row = store_payment_method(w.session, method, user_id=owner.id, clock=w.clock)
+    return {"payment_method_id": row.id, "gateway": w.gateway}
+
+
+def _open_invoice(w: World, owner: m.User) -> dict[str, Any]:
+    sub = _subscription(w, owner)
+    details = w.gateway.add_invoice(
+        customer_id=sub.user.stripe_customer_id or "",
+        subscription_id=sub.stripe_subscription_id,
+        lines=[{"amount": 2000, "description": "Pro plan"}],
+    )
+    row = sync_invoice_details(w.session, details, clock=w.clock)
+    assert row is not None
+    return {"invoice_id": row.id, "gateway": w.gateway}
 
 
 def _paid_order(w: World, owner: m.User) -> m.Order:
@@ -321,6 +343,41 @@ CASES: dict[str, Case] = {
     ),
     "user_subscriptions": Case(
         lambda w, o: {"user_id": o.id}, Action.MANAGE_ANY_SUBSCRIPTION, owner_may=True
+    ),
+    # Saved cards, invoices, hosted checkout (docs/billing.md).
+    "start_payment_method_setup": Case(
+        lambda w, o: {"user_id": o.id, "gateway": w.gateway},
+        Action.MANAGE_ANY_BILLING,
+        owner_may=True,
+    ),
+    "list_payment_methods": Case(
+        lambda w, o: {"user_id": o.id}, Action.MANAGE_ANY_BILLING, owner_may=True
+    ),
+    "set_default_payment_method": Case(_saved_method, Action.MANAGE_ANY_BILLING, owner_may=True),
+    "detach_payment_method": Case(_saved_method, Action.MANAGE_ANY_BILLING, owner_may=True),
+    "list_expiring_payment_methods": Case(
+        lambda w, o: {"user_id": o.id}, Action.MANAGE_ANY_BILLING, owner_may=True
+    ),
+    "list_invoices": Case(
+        lambda w, o: {"user_id": o.id}, Action.MANAGE_ANY_BILLING, owner_may=True
+    ),
+    "get_invoice": Case(
+        lambda w, o: {"invoice_id": _open_invoice(w, o)["invoice_id"]},
+        Action.MANAGE_ANY_BILLING,
+        owner_may=True,
+    ),
+    "pay_invoice": Case(_open_invoice, Action.MANAGE_ANY_BILLING, owner_may=True),
+    "void_invoice": Case(_open_invoice, Action.VOID_INVOICE, owner_may=False),
+    "create_checkout_session": Case(
+        lambda w, o: {
+            "user_id": o.id,
+            "mode": "setup",
+            "success_url": "https://shop.example/ok",
+            "cancel_url": "https://shop.example/no",
+            "gateway": w.gateway,
+        },
+        Action.MANAGE_ANY_BILLING,
+        owner_may=True,
     ),
 }
 

@@ -73,6 +73,9 @@ BOBS = {
     "audit_logs": "action",
     "paykit_login_attempts": "subject",
     "sessions": "token",
+    "subscriptions": "stripe_subscription_id",
+    "invoices": "stripe_invoice_id",
+    "invoice_lines": "stripe_line_id",
 }
 
 
@@ -103,6 +106,43 @@ def _bobs_other_rows(session: Session, bob: m.User, order: m.Order, product: m.P
             m.Session(user_id=bob.id, token="bob-session", expires_at=now),
             m.ProductReview(product_id=product.id, user_id=bob.id, rating=5, content="Great"),
         ]
+    )
+    session.flush()
+    _bobs_invoice(session, bob, product)
+
+
+def _bobs_invoice(session: Session, bob: m.User, product: m.Product) -> None:
+    """Bob's subscription, one invoice and its line (invoice_lines' RLS goes through both)."""
+    now = CLOCK.now()
+    price = session.scalars(sa.select(m.Price).where(m.Price.product_id == product.id)).first()
+    assert price is not None
+    sub = m.Subscription(
+        user_id=bob.id,
+        product_id=product.id,
+        price_id=price.id,
+        stripe_subscription_id="sub_bob",
+        status=m.SubscriptionStatus.ACTIVE,
+        current_period_start=now,
+        current_period_end=now,
+        unit_amount=Decimal("10.00"),
+    )
+    session.add(sub)
+    session.flush()
+    invoice = m.Invoice(
+        subscription_id=sub.id,
+        stripe_invoice_id="in_bob",
+        number="BOB-1",
+        status=m.InvoiceStatus.OPEN,
+        subtotal=Decimal("10.00"),
+        total=Decimal("10.00"),
+        amount_due=Decimal("10.00"),
+        period_start=now,
+        period_end=now,
+    )
+    session.add(invoice)
+    session.flush()
+    session.add(
+        m.InvoiceLine(invoice_id=invoice.id, stripe_line_id="il_bob", amount=Decimal("10.00"))
     )
     session.flush()
 
@@ -578,3 +618,16 @@ def test_a_customers_own_flows_work_under_rls(world: World) -> None:
         set_system(session)
         assert session.get(m.User, dave.id).status is m.UserStatus.DELETED  # type: ignore[union-attr]
         session.rollback()
+
+
+def test_a_customer_reads_their_invoice_lines_and_only_staff_write_them(world: World) -> None:
+    with world.app.begin() as conn:
+        set_actor(conn, world.bob)
+        assert _ids(conn, "SELECT stripe_line_id FROM invoice_lines") == {"il_bob"}
+        changed = conn.execute(sa.text("UPDATE invoice_lines SET amount = amount"))
+        assert changed.rowcount == 0
+    with world.app.begin() as conn:
+        set_actor(conn, world.support)
+        assert _ids(conn, "SELECT stripe_line_id FROM invoice_lines") == {"il_bob"}
+        changed = conn.execute(sa.text("UPDATE invoice_lines SET amount = amount"))
+        assert changed.rowcount == 1

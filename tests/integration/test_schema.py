@@ -117,6 +117,11 @@ def test_no_unexpected_columns(engine: Engine) -> None:
         ("invoices", "stripe_event_created_at"),
         # Review moderation (migration 0008; docs/schema.md, docs/storefront.md).
         ("product_reviews", "hidden_at"),
+        # Card expiry and invoice details (migration 0012; docs/schema.md, docs/billing.md).
+        ("payment_methods", "expires_at"),
+        ("invoices", "discount"),
+        ("invoices", "hosted_invoice_url"),
+        ("invoices", "invoice_pdf"),
     }
     actual = {key for key in _columns(engine) if key[0] in set(seed_schema.models().values())}
     assert actual - expected == set()

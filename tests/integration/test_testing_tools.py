@@ -49,7 +49,9 @@ def test_every_built_event_is_applied(session: Session, event_type: str) -> None
     stripe_price = gateway.add_price(unit_amount=1000, currency="usd", interval="month")
     product = f.product(session, type=m.ProductType.SUBSCRIPTION)
     f.price(session, product, stripe_price_id=stripe_price, type=m.PriceType.RECURRING)
-    gateway.attach_payment_method("pm_card_visa", customer_id=customer_id, idempotency_key="a")
+    method = gateway.attach_payment_method(
+        "pm_card_visa", customer_id=customer_id, idempotency_key="a"
+    )
     sub = gateway.create_subscription(
         customer_id=customer_id, price_id=stripe_price, idempotency_key="s"
     )
@@ -57,7 +59,15 @@ def test_every_built_event_is_applied(session: Session, event_type: str) -> None
         "customer": {"id": customer_id},
         "invoice": {"customer": customer_id, "subscription": sub.id},
         "payment_method": {"customer": customer_id} if event_type.endswith("attached") else {},
+        "setup_intent": {"customer": customer_id, "payment_method": method.id},
+        "checkout.session": {
+            "customer": customer_id,
+            "mode": "subscription",
+            "subscription": sub.id,
+        },
     }
+    if event_type.endswith("updated") and event_type.startswith("payment_method."):
+        links["payment_method"] = {"id": method.id, "customer": customer_id}
     resource = STRIPE_EVENT_OBJECTS[event_type]
     if resource == "subscription":
         event = stripe_event(event_type, object=sub.raw, created=T0)

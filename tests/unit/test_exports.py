@@ -185,6 +185,22 @@ EXPECTED += [
     "user_subscriptions",
 ]
 
+# Saved cards, invoices, hosted checkout (paykit.services.billing).
+EXPECTED += [
+    "BillingMethodsGateway",
+    "InvoiceView",
+    "create_checkout_session",
+    "detach_payment_method",
+    "get_invoice",
+    "list_expiring_payment_methods",
+    "list_invoices",
+    "list_payment_methods",
+    "pay_invoice",
+    "set_default_payment_method",
+    "start_payment_method_setup",
+    "void_invoice",
+]
+
 
 def test_exports_are_locked() -> None:
     assert paykit.__all__ == EXPECTED

@@ -296,7 +296,7 @@ def test_unknown_event_type_or_resource_is_refused() -> None:
     with pytest.raises(ValueError, match="object="):
         stripe_event("plan.created")
     with pytest.raises(KeyError):
-        stripe_object("checkout.session")
+        stripe_object("balance_transaction")
 
 
 # --------------------------------------------------------------------- fast hasher

@@ -35,6 +35,7 @@ from paykit.models.enums import (
     UserStatus,
 )
 from paykit.models.idempotency import IdempotencyKey
+from paykit.models.invoice_lines import InvoiceLine
 from paykit.models.orders import Order, OrderItem
 from paykit.models.payments import PaymentMethod
 from paykit.models.refunds import Refund
@@ -56,6 +57,7 @@ __all__ = [
     "ExactDecimal",
     "IdempotencyKey",
     "Invoice",
+    "InvoiceLine",
     "InvoiceStatus",
     "JSONDocument",
     "LoginAttempt",

@@ -91,6 +91,11 @@ class Invoice(TimestampMixin, Base):
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Not in the seed (docs/schema.md): as on Subscription, the newest event applied.
     stripe_event_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Not in the seed (docs/billing.md): the discounts' total and the gateway's
+    # hosted page and PDF, so a host can show an invoice without calling Stripe.
+    discount: Mapped[Decimal] = mapped_column(money(), default=Decimal("0.00"), server_default="0")
+    hosted_invoice_url: Mapped[str | None] = mapped_column(sa.Text())
+    invoice_pdf: Mapped[str | None] = mapped_column(sa.Text())
 
     subscription: Mapped[Subscription] = relationship(back_populates="invoices")
 

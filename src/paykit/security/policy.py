@@ -55,6 +55,8 @@ class Action(StrEnum):
     WRITE_INTERNAL_MESSAGES = "ticket.write_internal_messages"
     MODERATE_REVIEWS = "review.moderate"  # hide, show and delete anyone's review
     MANAGE_CONFIG = "config.manage"  # set system configuration
+    MANAGE_ANY_BILLING = "billing.manage_any"  # another's payment methods, invoices, checkout
+    VOID_INVOICE = "invoice.void"  # void an open invoice (nobody owes it any more)
 
 
 _STAFF = frozenset({UserRole.SUPPORT, UserRole.ADMIN})
@@ -81,6 +83,8 @@ POLICY: Mapping[Action, frozenset[UserRole]] = MappingProxyType(
         Action.WRITE_INTERNAL_MESSAGES: _STAFF,
         Action.MODERATE_REVIEWS: _STAFF,
         Action.MANAGE_CONFIG: _ADMIN,
+        Action.MANAGE_ANY_BILLING: _STAFF,
+        Action.VOID_INVOICE: _ADMIN,
     }
 )
 

@@ -133,6 +133,13 @@ def _order_is_mine(order_id: str) -> str:
     return f"EXISTS (SELECT 1 FROM orders o WHERE o.id = {order_id} AND o.user_id = {_USER})"
 
 
+def _invoice_is_mine(invoice_id: str) -> str:
+    return (
+        "EXISTS (SELECT 1 FROM invoices i JOIN subscriptions s ON s.id = i.subscription_id "
+        f"WHERE i.id = {invoice_id} AND s.user_id = {_USER})"
+    )
+
+
 #: Every table that holds a customer's data -> its policy. Reasons per table
 #: are in docs/security.md ("Row-level security on PostgreSQL").
 RLS_TABLES: Mapping[str, TablePolicy] = MappingProxyType(
@@ -157,6 +164,14 @@ RLS_TABLES: Mapping[str, TablePolicy] = MappingProxyType(
         "subscriptions": TablePolicy.owned(f"user_id = {_USER}"),
         "subscription_mrr_history": TablePolicy.owned(f"user_id = {_USER}"),
         "invoices": TablePolicy.child("paykit_subscription_owner", "invoices.subscription_id"),
+        # A customer reads the lines of their invoices; only staff and jobs
+        # (the webhook sync) write them, as for refunds.
+        "invoice_lines": TablePolicy(
+            select=f"({_STAFF}) OR {_invoice_is_mine('invoice_lines.invoice_id')}",
+            insert=_STAFF,
+            update=_STAFF,
+            delete=_STAFF,
+        ),
         "payment_methods": TablePolicy.owned(f"user_id = {_USER}"),
         "discount_usages": TablePolicy.owned(f"user_id = {_USER}"),
         "paykit_idempotency_keys": TablePolicy.owned(f"user_id = {_USER}"),

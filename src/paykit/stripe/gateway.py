@@ -3,7 +3,8 @@
 With :mod:`~paykit.stripe.client` and :mod:`~paykit.stripe.errors`, the only
 modules of paykit that import the stripe SDK; loaded on first use of
 ``StripeGateway``. The subscription calls are in
-:mod:`~paykit.stripe.subscription_calls`.
+:mod:`~paykit.stripe.subscription_calls`, the saved-card, invoice and checkout
+calls in :mod:`~paykit.stripe.billing_calls`.
 
 Built on the official ``stripe`` package (``stripe.StripeClient``). Nothing is
 created at import: a client exists only once a ``StripeGateway`` is built, so
@@ -51,6 +52,7 @@ from paykit.gateways.base import (
     GatewayProduct,
     GatewayRefund,
 )
+from paykit.stripe.billing_calls import BillingCalls
 from paykit.stripe.client import StripeApi
 from paykit.stripe.objects import (
     payment_from_stripe,
@@ -63,6 +65,7 @@ from paykit.stripe.subscription_calls import SubscriptionCalls
 
 if TYPE_CHECKING:
     from paykit.gateways.base import PaymentGateway
+    from paykit.gateways.billing import BillingMethodsGateway
 
 __all__ = ["STRIPE_API_VERSION", "StripeGateway"]
 
@@ -74,7 +77,7 @@ created with the same version, so event payloads have the same shape.
 """
 
 
-class StripeGateway(SubscriptionCalls):
+class StripeGateway(SubscriptionCalls, BillingCalls):
     """A :class:`~paykit.gateways.PaymentGateway` talking to Stripe with ``stripe.StripeClient``.
 
     ``api_key`` is a secret key (``sk_live_...``/``sk_test_...``) or a
@@ -388,4 +391,7 @@ if TYPE_CHECKING:
     # runtime_checkable only checks that the names exist; this makes mypy
     # check every signature against the Protocol.
     def _conforms(gateway: StripeGateway) -> PaymentGateway:
+        return gateway
+
+    def _conforms_billing(gateway: StripeGateway) -> BillingMethodsGateway:
         return gateway

@@ -36,6 +36,7 @@ STRIPE_API_VERSION: Final = "2026-10-28.endive"
 STRIPE_FIXTURE_NAMES: Final = frozenset(
     {
         "charge",
+        "checkout.session",
         "customer",
         "event",
         "invoice",
@@ -44,6 +45,7 @@ STRIPE_FIXTURE_NAMES: Final = frozenset(
         "price",
         "product",
         "refund",
+        "setup_intent",
         "subscription",
     }
 )
@@ -75,6 +77,10 @@ STRIPE_EVENT_OBJECTS: Final[Mapping[str, str]] = MappingProxyType(
         "payment_method.attached": "payment_method",
         "payment_method.detached": "payment_method",
         "customer.updated": "customer",
+        "setup_intent.succeeded": "setup_intent",
+        "payment_method.updated": "payment_method",
+        "payment_method.automatically_updated": "payment_method",
+        "checkout.session.completed": "checkout.session",
     }
 )
 """Every event type paykit's webhook handlers apply, with the resource its
@@ -163,6 +169,8 @@ _EVENT_STATE: Final[Mapping[str, Mapping[str, Any]]] = {
     "invoice.marked_uncollectible": {"status": "uncollectible", "parent": None},
     "payment_method.attached": {"customer": "cus_QXg1o8vcGmoR32"},
     "payment_method.detached": {"customer": None},
+    "setup_intent.succeeded": {"status": "succeeded", "last_setup_error": None},
+    "checkout.session.completed": {"status": "complete"},
 }
 
 

@@ -35,6 +35,7 @@ from paykit.testing.contract._base import (
     SUCCEEDING_CARDS,
     new_key,
 )
+from paykit.testing.contract.billing import BillingContract
 from paykit.testing.contract.methods import MethodsContract
 from paykit.testing.contract.payments import PaymentsContract
 from paykit.testing.contract.refunds import RefundsContract
@@ -43,7 +44,9 @@ from paykit.testing.contract.subscriptions import SubscriptionsContract
 __all__ = ["DECLINING_CARDS", "SUCCEEDING_CARDS", "GatewayContract", "new_key"]
 
 
-class GatewayContract(PaymentsContract, RefundsContract, MethodsContract, SubscriptionsContract):
+class GatewayContract(
+    PaymentsContract, RefundsContract, MethodsContract, SubscriptionsContract, BillingContract
+):
     """Tests for any ``PaymentGateway``.
 
     Subclass it in a ``test_*.py`` module under a name pytest collects
@@ -53,5 +56,7 @@ class GatewayContract(PaymentsContract, RefundsContract, MethodsContract, Subscr
     :class:`~paykit.testing.contract._base.ContractBase` (``customer``,
     ``paid``, ``card``, ``pay``, ``unpaid``) are there for your own extra
     tests in the subclass. The checks live by concern in
-    ``paykit.testing.contract``.
+    ``paykit.testing.contract``. The billing checks (``contract.billing``) run
+    when the gateway implements ``BillingMethodsGateway``; its invoice checks
+    also need a ``make_open_invoice`` fixture.
     """

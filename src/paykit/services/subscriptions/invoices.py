@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy.orm import Session
@@ -48,6 +49,14 @@ _INVOICE_FIELDS = (
 
 
 INVOICE_SYNC = SyncedTable.of(Invoice, INSERT_INVOICE, _INVOICE_FIELDS, "stripe_invoice_id")
+
+# Columns a new row starts with that the snapshot does not carry: what a
+# customer sees on the invoice, written by paykit.services.billing afterwards.
+_DETAIL_DEFAULTS: dict[str, Any] = {
+    "discount": Decimal("0.00"),
+    "hosted_invoice_url": None,
+    "invoice_pdf": None,
+}
 
 
 def _read_invoice_input(
@@ -154,7 +163,7 @@ def sync_invoice(
             session,
             INVOICE_SYNC,
             stripe_id,
-            values,
+            {**values, **_DETAIL_DEFAULTS},
             created=created,
             now=now,
             actor_id=sub_user_id,

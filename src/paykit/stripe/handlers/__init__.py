@@ -16,6 +16,11 @@ from paykit.stripe.handlers.billing import (
     subscription_event,
     trial_will_end,
 )
+from paykit.stripe.handlers.billing_methods import (
+    checkout_session_completed,
+    payment_method_updated,
+    setup_intent_succeeded,
+)
 from paykit.stripe.handlers.context import Handler, HandlerContext
 from paykit.stripe.handlers.customers import (
     customer_updated,
@@ -57,6 +62,10 @@ HANDLERS: Mapping[str, Handler] = {
     "payment_method.attached": payment_method_attached,
     "payment_method.detached": payment_method_detached,
     "customer.updated": customer_updated,
+    "setup_intent.succeeded": setup_intent_succeeded,
+    "payment_method.updated": payment_method_updated,
+    "payment_method.automatically_updated": payment_method_updated,
+    "checkout.session.completed": checkout_session_completed,
 }
 
 HANDLED_EVENT_TYPES: frozenset[str] = frozenset(HANDLERS)

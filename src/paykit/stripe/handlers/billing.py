@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from paykit.models import Invoice, Subscription, WebhookEventStatus
 from paykit.services._audit import record_audit
-from paykit.services.subscriptions import sync_invoice, sync_subscription
-from paykit.stripe.events import read_invoice, read_subscription
+from paykit.services.subscriptions import sync_subscription
+from paykit.stripe.events import read_subscription
+from paykit.stripe.handlers.billing_methods import sync_invoice_event
 from paykit.stripe.handlers.context import HandlerContext
 
 __all__ = ["invoice_event", "invoice_payment_failed", "subscription_event", "trial_will_end"]
@@ -60,17 +61,8 @@ def trial_will_end(
 def _sync_invoice(
     session: Session, event: Mapping[str, Any], ctx: HandlerContext
 ) -> Invoice | None:
-    invoice, created = read_invoice(event)
-    if invoice is None:
-        return None  # not a subscription's invoice
-    return sync_invoice(
-        session,
-        invoice,
-        clock=ctx.clock,
-        gateway=ctx.gateway,
-        event_created=created,
-        context=ctx.request,
-    )
+    # The row, then what a customer sees on it (discount, links, lines).
+    return sync_invoice_event(session, event, ctx)
 
 
 def invoice_event(

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from paykit.models import PaymentMethod, User, WebhookEvent, WebhookEventStatus
 from paykit.services._audit import record_audit
 from paykit.services._sql import affected
+from paykit.services.billing._common import card_expires_at
 from paykit.stripe.events import event_created, event_object
 from paykit.stripe.handlers.context import HandlerContext
 from paykit.stripe.objects import card_display
@@ -67,6 +68,7 @@ def payment_method_attached(
         "type": str(obj.get("type") or "card"),
         "card": display,
         "billing_details": obj.get("billing_details"),
+        "expires_at": card_expires_at(display),
         "updated_at": now,
     }
     stripe_id = str(obj["id"])

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from paykit.testing.fake.billing import FakeBilling
 from paykit.testing.fake.payments import FakePayments
 from paykit.testing.fake.refunds import FakeRefunds
-from paykit.testing.fake.subscriptions import FakeSubscriptions
 
 if TYPE_CHECKING:
     from paykit.gateways.base import PaymentGateway
+    from paykit.gateways.billing import BillingMethodsGateway
 
 __all__ = ["FakeGateway"]
 
 
-class FakeGateway(FakePayments, FakeRefunds, FakeSubscriptions):
+class FakeGateway(FakePayments, FakeRefunds, FakeBilling):
     """An in-memory :class:`~paykit.gateways.PaymentGateway` with Stripe's semantics.
 
     Ids numbered per instance (``pi_<namespace>_000001``, ...): ``namespace``
@@ -38,7 +39,8 @@ class FakeGateway(FakePayments, FakeRefunds, FakeSubscriptions):
     payments), :attr:`refunds`, :attr:`calls`, :attr:`customers`,
     :attr:`payment_methods`, :attr:`subscriptions`. Test-side steering:
     :meth:`fail_next_refund`, :meth:`hold_next_refund`, :meth:`settle_refund`,
-    :meth:`authenticate`, :meth:`set_subscription_status`, and the catalogue
+    :meth:`authenticate`, :meth:`set_subscription_status`, :meth:`add_invoice`,
+    :meth:`complete_checkout_session`, and the catalogue
     helpers :meth:`add_product`, :meth:`add_price`, :meth:`add_coupon`.
 
     Events: :attr:`events` and :meth:`drain_events` give the Stripe events a
@@ -50,4 +52,7 @@ if TYPE_CHECKING:
     # runtime_checkable only checks that the names exist; this makes mypy
     # check every signature against the Protocol.
     def _conforms(gateway: FakeGateway) -> PaymentGateway:
+        return gateway
+
+    def _conforms_billing(gateway: FakeGateway) -> BillingMethodsGateway:
         return gateway

@@ -1,0 +1,561 @@
+"""``FakeGateway``: SetupIntents, saved cards, invoices, checkout (``BillingMethodsGateway``).
+
+Invoices exist in the fake only when a test adds one (:meth:`FakeBilling.add_invoice`),
+and a checkout session completes only when a test says the customer finished it
+(:meth:`FakeBilling.complete_checkout_session`): the two things a browser or
+Stripe's billing engine would do.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from paykit.errors import GatewayError, NotFound, PaymentDeclined, ValidationError
+from paykit.gateways._checks import check_count, check_key, check_metadata
+from paykit.gateways.base import GatewayPaymentMethod
+from paykit.gateways.billing import (
+    GatewayCheckoutSession,
+    GatewayInvoiceDetails,
+    GatewaySetupIntent,
+)
+from paykit.stripe.billing_methods import (
+    checkout_session_from_stripe,
+    invoice_details_from_stripe,
+    require_mode,
+    setup_intent_from_stripe,
+)
+from paykit.testing._webhooks import stripe_object
+from paykit.testing.fake.cards import (
+    _CARDS,
+    _DECLINES,
+    _NEEDS_ACTION,
+    _NETWORK_ERROR_METHOD,
+    _TIMEOUT_METHOD,
+    _is_test_token,
+)
+from paykit.testing.fake.ledger import _ts
+from paykit.testing.fake.subscriptions import FakeSubscriptions
+
+__all__ = ["FakeBilling"]
+
+
+@dataclass(slots=True)
+class _BillingState:
+    setup_intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    checkouts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    checkout_items: dict[str, tuple[str | None, int]] = field(default_factory=dict)
+
+
+def _refusal(kind: str, status: str, verb: str) -> str:
+    return f"You cannot {verb} this {kind} because it has a status of {status}."
+
+
+class FakeBilling(FakeSubscriptions):
+    """SetupIntents, saved cards, invoices and checkout sessions, in memory."""
+
+    @property
+    def _billing(self) -> _BillingState:
+        state = self.__dict__.get("_billing_state")
+        if state is None:
+            state = self.__dict__["_billing_state"] = _BillingState()
+        return state
+
+    # ----------------------------------------------------------------- setup intents
+
+    def create_setup_intent(self, *, customer_id: str, idempotency_key: str) -> GatewaySetupIntent:
+        """A SetupIntent (``seti_...``) in ``requires_payment_method``, with its client secret."""
+        self._enter("create_setup_intent", customer_id=customer_id, idempotency_key=idempotency_key)
+        check_key(idempotency_key)
+
+        def action() -> GatewaySetupIntent:
+            self._customer(customer_id)
+            intent_id = self._next_id("seti")
+            raw: dict[str, Any] = {
+                "id": intent_id,
+                "object": "setup_intent",
+                "customer": customer_id,
+                "status": "requires_payment_method",
+                "client_secret": f"{intent_id}_secret_{secrets.token_hex(8)}",
+                "payment_method": None,
+                "usage": "off_session",
+                "created": _ts(self._now()),
+                "last_setup_error": None,
+                "metadata": {},
+            }
+            self._billing.setup_intents[intent_id] = raw
+            return setup_intent_from_stripe(raw)
+
+        return self._idempotent(
+            "create_setup_intent", idempotency_key, {"customer_id": customer_id}, action
+        )
+
+    def confirm_setup_intent(
+        self, setup_intent_id: str, *, payment_method_id: str, idempotency_key: str
+    ) -> GatewaySetupIntent:
+        """Save ``payment_method_id`` (a test token) as a new ``pm_...`` of the customer.
+
+        Declining test cards raise ``PaymentDeclined``; 3-D Secure cards leave
+        the intent in ``requires_action``. Emits ``payment_method.attached`` and
+        ``setup_intent.succeeded``. The customer's default does not change.
+        """
+        self._enter(
+            "confirm_setup_intent",
+            setup_intent_id=setup_intent_id,
+            payment_method_id=payment_method_id,
+            idempotency_key=idempotency_key,
+        )
+        check_key(idempotency_key)
+        params = {"setup_intent_id": setup_intent_id, "payment_method_id": payment_method_id}
+        return self._idempotent(
+            "confirm_setup_intent",
+            idempotency_key,
+            params,
+            lambda: self._confirm_setup(setup_intent_id, payment_method_id),
+        )
+
+    def _confirm_setup(self, intent_id: str, token: str) -> GatewaySetupIntent:
+        raw = self._billing.setup_intents.get(intent_id)
+        if raw is None:
+            raise self._not_found("setup_intent", intent_id)
+        if raw["status"] not in ("requires_payment_method", "requires_action"):
+            raise GatewayError(
+                _refusal("setup_intent", raw["status"], "confirm"),
+                code="setup_intent_unexpected_state",
+                details={"setup_intent_id": intent_id, "status": raw["status"]},
+            )
+        if token in (_NETWORK_ERROR_METHOD, _TIMEOUT_METHOD):
+            raise self._network_error("confirm_setup_intent")
+        if not _is_test_token(token):
+            raise self._not_found("payment_method", token)
+        if token in _DECLINES:
+            raw["last_setup_error"] = {"code": "card_declined", "decline_code": _DECLINES[token]}
+            raise PaymentDeclined(
+                "Your card was declined.",
+                decline_code=_DECLINES[token],
+                details={"setup_intent_id": intent_id},
+            )
+        if token in _NEEDS_ACTION and raw["status"] == "requires_payment_method":
+            raw["status"] = "requires_action"
+            return setup_intent_from_stripe(raw)
+        method = self._saved_card(token, str(raw["customer"]))
+        raw.update(status="succeeded", payment_method=method.id, last_setup_error=None)
+        self._emit_method("payment_method.attached", method)
+        self._emit("setup_intent.succeeded", raw)
+        return setup_intent_from_stripe(raw)
+
+    def _saved_card(self, token: str, customer_id: str) -> GatewayPaymentMethod:
+        brand, last4, funding = _CARDS.get(token, _CARDS["pm_card_visa"])
+        method = GatewayPaymentMethod(
+            id=self._next_id("pm"),
+            customer_id=customer_id,
+            type="card",
+            card={
+                "brand": brand,
+                "last4": last4,
+                "funding": funding,
+                "exp_month": 12,
+                "exp_year": self._now().year + 5,
+                "country": "US",
+            },
+        )
+        self._methods[method.id] = method
+        self._method_source[method.id] = token
+        return method
+
+    def retrieve_setup_intent(self, setup_intent_id: str) -> GatewaySetupIntent:
+        """The SetupIntent as it is now."""
+        self._enter("retrieve_setup_intent", setup_intent_id=setup_intent_id)
+        with self._lock:
+            raw = self._billing.setup_intents.get(setup_intent_id)
+            if raw is None:
+                raise self._not_found("setup_intent", setup_intent_id)
+            return setup_intent_from_stripe(raw)
+
+    # ----------------------------------------------------------------- saved cards
+
+    def retrieve_payment_method(self, payment_method_id: str) -> GatewayPaymentMethod:
+        """A payment method created by attaching or by a SetupIntent."""
+        self._enter("retrieve_payment_method", payment_method_id=payment_method_id)
+        with self._lock:
+            method = self._methods.get(payment_method_id)
+            if method is None:
+                raise self._not_found("payment_method", payment_method_id)
+            return method
+
+    def list_payment_methods(self, customer_id: str) -> list[GatewayPaymentMethod]:
+        """The customer's attached methods, newest first."""
+        self._enter("list_payment_methods", customer_id=customer_id)
+        with self._lock:
+            self._customer(customer_id)
+            mine = [m for m in self._methods.values() if m.customer_id == customer_id]
+            return mine[::-1]
+
+    def update_card(
+        self, payment_method_id: str, *, exp_month: int, exp_year: int
+    ) -> GatewayPaymentMethod:
+        """Test helper: the card network's updater gave a saved card a new expiry.
+
+        Emits ``payment_method.automatically_updated``.
+        """
+        with self._lock:
+            method = self._methods.get(payment_method_id)
+            if method is None:
+                raise self._not_found("payment_method", payment_method_id)
+            card = {**dict(method.card or {}), "exp_month": exp_month, "exp_year": exp_year}
+            method = replace(method, card=card)
+            self._methods[payment_method_id] = method
+            self._emit_method("payment_method.automatically_updated", method)
+            return method
+
+    def set_default_payment_method(
+        self, customer_id: str, *, payment_method_id: str, idempotency_key: str
+    ) -> GatewayPaymentMethod:
+        """Make an attached method the customer's default; emits ``customer.updated``."""
+        self._enter(
+            "set_default_payment_method",
+            customer_id=customer_id,
+            payment_method_id=payment_method_id,
+            idempotency_key=idempotency_key,
+        )
+        check_key(idempotency_key)
+
+        def action() -> GatewayPaymentMethod:
+            customer = self._customer(customer_id)
+            method = self._methods.get(payment_method_id)
+            if method is None:
+                raise self._not_found("payment_method", payment_method_id)
+            if method.customer_id != customer_id:
+                raise GatewayError(
+                    f"PaymentMethod {payment_method_id} is not attached to customer {customer_id}.",
+                    code="payment_method_unexpected_state",
+                    details={"payment_method_id": payment_method_id},
+                )
+            self._default_method[customer_id] = method.id
+            obj = stripe_object("customer", id=customer.id, email=customer.email)
+            obj["invoice_settings"] = {"default_payment_method": method.id}
+            obj["metadata"] = {}
+            self._emit("customer.updated", obj)
+            return method
+
+        params = {"customer_id": customer_id, "payment_method_id": payment_method_id}
+        return self._idempotent("set_default_payment_method", idempotency_key, params, action)
+
+    # ----------------------------------------------------------------- invoices
+
+    def add_invoice(
+        self,
+        *,
+        customer_id: str,
+        subscription_id: str | None = None,
+        lines: Sequence[Mapping[str, Any]],
+        currency: str = "usd",
+        discount: int = 0,
+        tax: int = 0,
+        status: str = "open",
+    ) -> GatewayInvoiceDetails:
+        """Test helper: an invoice Stripe's billing engine would have made, emitted as
+        ``invoice.finalized`` (``open``) or ``invoice.created`` (``draft``).
+
+        Each line is ``{"amount": int, "description": ..., "quantity": 1,
+        "price": None, "proration": False}``; the subtotal is their sum and the
+        total ``subtotal - discount + tax``.
+        """
+        if status not in ("draft", "open"):
+            raise ValidationError("status must be draft or open")
+        with self._lock:
+            self._customer(customer_id)
+            now = _ts(self._now())
+            invoice_id = self._next_id("in")
+            data = [self._line(invoice_id, line, currency, now) for line in lines]
+            subtotal = sum(int(line["amount"]) for line in data)
+            total = subtotal - int(discount) + int(tax)
+            raw = stripe_object(
+                "invoice",
+                id=invoice_id,
+                customer=customer_id,
+                subscription=subscription_id,
+                parent=None,
+                status=status,
+                currency=currency.lower(),
+                number=None if status == "draft" else f"FAKE-{invoice_id[-6:]}",
+                subtotal=subtotal,
+                total=total,
+                tax=tax,
+                total_taxes=[],
+                total_discount_amounts=[{"amount": int(discount), "discount": "di_fake"}]
+                if discount
+                else [],
+                amount_due=total,
+                amount_paid=0,
+                amount_remaining=total,
+                attempt_count=0,
+                due_date=None,
+                created=now,
+                period_start=now,
+                period_end=now,
+                status_transitions={"paid_at": None, "voided_at": None, "finalized_at": now},
+                hosted_invoice_url=f"https://invoice.stripe.com/i/{invoice_id}",
+                invoice_pdf=f"https://pay.stripe.com/invoice/{invoice_id}/pdf",
+                lines={"object": "list", "data": data, "has_more": False},
+            )
+            raw["metadata"] = {}
+            self._billing.invoices[invoice_id] = raw
+            self._emit("invoice.finalized" if status == "open" else "invoice.created", raw)
+            return invoice_details_from_stripe(raw)
+
+    def _line(
+        self, invoice_id: str, line: Mapping[str, Any], currency: str, now: int
+    ) -> dict[str, Any]:
+        amount = line.get("amount")
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise ValidationError("each line needs an integer amount (minor units)")
+        start = int(line.get("period_start", now))
+        return {
+            "id": self._next_id("il"),
+            "object": "line_item",
+            "invoice": invoice_id,
+            "amount": amount,
+            "currency": currency.lower(),
+            "description": line.get("description"),
+            "quantity": int(line.get("quantity", 1)),
+            "price": line.get("price"),
+            "proration": bool(line.get("proration", False)),
+            "period": {"start": start, "end": int(line.get("period_end", start))},
+        }
+
+    def _invoice(self, invoice_id: str) -> dict[str, Any]:
+        raw = self._billing.invoices.get(invoice_id)
+        if raw is None:
+            raise self._not_found("invoice", invoice_id)
+        return raw
+
+    def retrieve_invoice(self, invoice_id: str) -> GatewayInvoiceDetails:
+        """The invoice with its lines."""
+        self._enter("retrieve_invoice", invoice_id=invoice_id)
+        with self._lock:
+            return invoice_details_from_stripe(self._invoice(invoice_id))
+
+    def pay_invoice(
+        self, invoice_id: str, *, payment_method_id: str | None = None, idempotency_key: str
+    ) -> GatewayInvoiceDetails:
+        """Pay an open invoice with the method or the customer's default.
+
+        A declining card raises ``PaymentDeclined`` (``invoice.payment_failed``
+        emitted, the invoice stays open); success emits ``invoice.paid``.
+        """
+        self._enter(
+            "pay_invoice",
+            invoice_id=invoice_id,
+            payment_method_id=payment_method_id,
+            idempotency_key=idempotency_key,
+        )
+        check_key(idempotency_key)
+        params = {"invoice_id": invoice_id, "payment_method_id": payment_method_id}
+        return self._idempotent(
+            "pay_invoice",
+            idempotency_key,
+            params,
+            lambda: self._pay_invoice(invoice_id, payment_method_id),
+        )
+
+    def _pay_invoice(self, invoice_id: str, method_id: str | None) -> GatewayInvoiceDetails:
+        raw = self._invoice(invoice_id)
+        if raw["status"] != "open":
+            raise GatewayError(
+                _refusal("invoice", raw["status"], "pay"),
+                code="invoice_unexpected_state",
+                details={"invoice_id": invoice_id, "status": raw["status"]},
+            )
+        customer = str(raw["customer"])
+        method_id = method_id or self._default_method.get(customer)
+        if method_id is None:
+            raise GatewayError(
+                "This customer has no attached payment source or default payment method.",
+                code="missing_payment_method",
+                details={"invoice_id": invoice_id},
+            )
+        token = self._usable_method(method_id, customer)
+        if token in (_NETWORK_ERROR_METHOD, _TIMEOUT_METHOD):
+            raise self._network_error("pay_invoice")
+        raw["attempt_count"] = int(raw.get("attempt_count") or 0) + 1
+        raw["attempted"] = True
+        if token in _DECLINES or token in _NEEDS_ACTION:
+            self._emit("invoice.payment_failed", raw)
+            if token in _NEEDS_ACTION:
+                raise GatewayError(
+                    "Payment for this invoice requires authentication by the customer.",
+                    code="invoice_payment_intent_requires_action",
+                    details={"invoice_id": invoice_id},
+                )
+            raise PaymentDeclined(
+                "Your card was declined.",
+                decline_code=_DECLINES[token],
+                details={"invoice_id": invoice_id, "payment_method_id": method_id},
+            )
+        now = _ts(self._now())
+        raw.update(
+            status="paid",
+            amount_paid=raw["amount_due"],
+            amount_remaining=0,
+            default_payment_method=method_id,
+        )
+        raw["status_transitions"] = {**raw["status_transitions"], "paid_at": now}
+        self._emit("invoice.paid", raw)
+        return invoice_details_from_stripe(raw)
+
+    def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> GatewayInvoiceDetails:
+        """Void an open (or uncollectible) invoice; emits ``invoice.voided``."""
+        self._enter("void_invoice", invoice_id=invoice_id, idempotency_key=idempotency_key)
+        check_key(idempotency_key)
+
+        def action() -> GatewayInvoiceDetails:
+            raw = self._invoice(invoice_id)
+            if raw["status"] not in ("open", "uncollectible"):
+                raise GatewayError(
+                    _refusal("invoice", raw["status"], "void"),
+                    code="invoice_unexpected_state",
+                    details={"invoice_id": invoice_id, "status": raw["status"]},
+                )
+            raw.update(status="void", amount_remaining=0)
+            raw["status_transitions"] = {
+                **raw["status_transitions"],
+                "voided_at": _ts(self._now()),
+            }
+            self._emit("invoice.voided", raw)
+            return invoice_details_from_stripe(raw)
+
+        return self._idempotent("void_invoice", idempotency_key, {"invoice_id": invoice_id}, action)
+
+    # ----------------------------------------------------------------- checkout
+
+    def create_checkout_session(
+        self,
+        *,
+        customer_id: str,
+        mode: str,
+        success_url: str,
+        cancel_url: str,
+        price_id: str | None = None,
+        quantity: int = 1,
+        client_reference_id: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        idempotency_key: str,
+    ) -> GatewayCheckoutSession:
+        """An open hosted checkout session (``cs_...``) with its ``url``."""
+        self._enter(
+            "create_checkout_session",
+            customer_id=customer_id,
+            mode=mode,
+            price_id=price_id,
+            quantity=quantity,
+            idempotency_key=idempotency_key,
+        )
+        check_key(idempotency_key)
+        require_mode(mode)
+        check_count(quantity, "quantity")
+        for name, url in (("success_url", success_url), ("cancel_url", cancel_url)):
+            if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+                raise ValidationError(f"{name} must be an http(s) URL", details={"param": name})
+        if (mode == "subscription") != (price_id is not None):
+            raise ValidationError(
+                "price_id is required for mode=subscription and refused otherwise",
+                details={"param": "price_id"},
+            )
+        meta = check_metadata(metadata)
+        params: dict[str, Any] = {
+            "customer_id": customer_id,
+            "mode": mode,
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "price_id": price_id,
+            "quantity": quantity,
+            "client_reference_id": client_reference_id,
+            "metadata": meta,
+        }
+
+        def action() -> GatewayCheckoutSession:
+            self._customer(customer_id)
+            if price_id is not None and price_id not in self._prices:
+                raise self._not_found("price", price_id)
+            session_id = self._next_id("cs")
+            raw = {
+                "id": session_id,
+                "object": "checkout.session",
+                "url": f"https://checkout.stripe.com/c/pay/{session_id}",
+                "status": "open",
+                "payment_status": "unpaid",
+                "mode": mode,
+                "customer": customer_id,
+                "client_reference_id": client_reference_id,
+                "subscription": None,
+                "setup_intent": None,
+                "success_url": success_url,
+                "cancel_url": cancel_url,
+                "created": _ts(self._now()),
+                "metadata": dict(meta),
+            }
+            self._billing.checkouts[session_id] = raw
+            self._billing.checkout_items[session_id] = (price_id, quantity)
+            return checkout_session_from_stripe(raw)
+
+        return self._idempotent("create_checkout_session", idempotency_key, params, action)
+
+    def retrieve_checkout_session(self, session_id: str) -> GatewayCheckoutSession:
+        """The checkout session as it is now."""
+        self._enter("retrieve_checkout_session", session_id=session_id)
+        with self._lock:
+            raw = self._billing.checkouts.get(session_id)
+            if raw is None:
+                raise self._not_found("checkout_session", session_id)
+            return checkout_session_from_stripe(raw)
+
+    def complete_checkout_session(
+        self, session_id: str, *, payment_method_id: str = "pm_card_visa"
+    ) -> GatewayCheckoutSession:
+        """Test helper: the customer finished the hosted page with ``payment_method_id``.
+
+        ``subscription`` mode attaches the card and starts the subscription;
+        ``setup`` mode saves the card through a SetupIntent. Emits what Stripe
+        would, ending with ``checkout.session.completed``.
+        """
+        with self._lock:
+            raw = self._billing.checkouts.get(session_id)
+            if raw is None:
+                raise NotFound(f"No such checkout_session: '{session_id}'")
+            if raw["status"] != "open":
+                raise GatewayError(
+                    _refusal("checkout_session", raw["status"], "complete"),
+                    code="checkout_session_unexpected_state",
+                    details={"checkout_session_id": session_id, "status": raw["status"]},
+                )
+            price_id, quantity = self._billing.checkout_items[session_id]
+            customer = str(raw["customer"])
+        if raw["mode"] == "subscription":
+            assert price_id is not None
+            method = self.attach_payment_method(
+                payment_method_id, customer_id=customer, idempotency_key=f"{session_id}:attach"
+            )
+            sub = self.create_subscription(
+                customer_id=customer,
+                price_id=price_id,
+                quantity=quantity,
+                payment_method_id=method.id,
+                idempotency_key=f"{session_id}:subscription",
+            )
+            changes: dict[str, Any] = {"subscription": sub.id, "payment_status": "paid"}
+        else:
+            intent = self.create_setup_intent(
+                customer_id=customer, idempotency_key=f"{session_id}:setup"
+            )
+            intent = self.confirm_setup_intent(
+                intent.id, payment_method_id=payment_method_id, idempotency_key=f"{session_id}:ok"
+            )
+            changes = {"setup_intent": intent.id, "payment_status": "no_payment_required"}
+        with self._lock:
+            raw.update(status="complete", **changes)
+            self._emit("checkout.session.completed", raw)
+            return checkout_session_from_stripe(raw)
