@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.stripe_server_billing import billing_route, set_default_if_changed
+from tests.stripe_server_subscriptions import billing_update
 
 from paykit.clock import Clock
 from paykit.errors import (
@@ -496,6 +497,9 @@ class StripeServer:
 
         @route("POST", "subscriptions", 1)
         def update_subscription() -> dict[str, Any]:
+            billed = billing_update(fake, oid, form, key)  # tests/stripe_server_subscriptions.py
+            if billed is not None:
+                return billed
             item = (form.get("items") or [{}])[0]
             flag = form.get("cancel_at_period_end")
             if flag is not None and _bool(flag) and "items" not in form:

@@ -64,6 +64,21 @@ CODES: Final[tuple[tuple[str, str, str], ...]] = (
         "price_not_recurring",
         "A subscription was asked for a price that is not recurring.",
     ),
+    (
+        "ValidationError",
+        "proration_outside_period",
+        "A proration was asked for a time outside the subscription's current period.",
+    ),
+    (
+        "ValidationError",
+        "subscription_not_changeable",
+        "The subscription's status (cancelled, incomplete, unpaid) does not allow the change.",
+    ),
+    (
+        "ValidationError",
+        "subscription_currency_mismatch",
+        "A subscription was asked to change to a price in another currency.",
+    ),
     ("ValidationError", "product_not_available", "An order line's product is not published."),
     (
         "ValidationError",

@@ -58,6 +58,11 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "refund_split",
         "refundable_amount",
     ),
+    "paykit.pricing.proration": (
+        "ProratedChange",
+        "ProrationLine",
+        "prorate_change",
+    ),
     "paykit.security": (
         "POLICY",
         "Action",
@@ -95,6 +100,21 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "sync_order_payment",
         "sync_refund",
         "sync_subscription",
+    ),
+    # --- subscription lifecycle (docs/subscriptions.md)
+    "paykit.services.subscriptions": (
+        "BillingNotice",
+        "InvoiceLine",
+        "SubscriptionChangePreview",
+        "apply_scheduled_changes",
+        "end_trial",
+        "end_trials",
+        "enforce_grace_period",
+        "extend_trial",
+        "preview_subscription_change",
+        "record_payment_failure",
+        "record_payment_success",
+        "trial_ending_notices",
     ),
     "paykit.services.reconcile": ("reconcile",),
     "paykit.services.seed": ("seed",),

@@ -127,6 +127,17 @@ def _digital_item(w: World, owner: m.User) -> dict[str, Any]:
     return {"order_item_id": item.id}
 
 
+def _trialing(w: World, owner: m.User) -> m.Subscription:
+    return subscribe(
+        w.session,
+        user_id=owner.id,
+        price_id=w.price.id,
+        gateway=w.gateway,
+        clock=w.clock,
+        trial_days=14,
+    )
+
+
 def _cancel_scheduled(w: World, owner: m.User) -> dict[str, Any]:
     sub = _subscription(w, owner)
     cancel_subscription(w.session, subscription_id=sub.id, gateway=w.gateway, clock=w.clock)
@@ -214,6 +225,25 @@ CASES: dict[str, Case] = {
         owner_may=True,
     ),
     "resume_subscription": Case(_cancel_scheduled, Action.MANAGE_ANY_SUBSCRIPTION, owner_may=True),
+    "extend_trial": Case(
+        lambda w, o: {
+            "subscription_id": _trialing(w, o).id,
+            "gateway": w.gateway,
+            "trial_end": w.clock.now() + timedelta(days=30),
+        },
+        Action.MANAGE_ANY_SUBSCRIPTION,
+        owner_may=True,
+    ),
+    "end_trial": Case(
+        lambda w, o: {"subscription_id": _trialing(w, o).id, "gateway": w.gateway},
+        Action.MANAGE_ANY_SUBSCRIPTION,
+        owner_may=True,
+    ),
+    "preview_subscription_change": Case(
+        lambda w, o: {"subscription_id": _subscription(w, o).id, "quantity": 3},
+        Action.MANAGE_ANY_SUBSCRIPTION,
+        owner_may=True,
+    ),
     "update_profile": Case(
         lambda w, o: {"user_id": o.id, "changes": {"name": "Mallory"}},
         Action.MANAGE_USERS,

@@ -117,6 +117,24 @@ def test_no_unexpected_columns(engine: Engine) -> None:
         ("invoices", "stripe_event_created_at"),
         # Review moderation (migration 0008; docs/schema.md, docs/storefront.md).
         ("product_reviews", "hidden_at"),
+        # Subscription lifecycle: cancellation details, trials, dunning, scheduled
+        # changes, prorations (migration 0013; docs/schema.md, docs/subscriptions.md).
+        *(
+            ("subscriptions", column)
+            for column in (
+                "cancellation_reason",
+                "cancellation_feedback",
+                "cancellation_comment",
+                "trial_end_behavior",
+                "past_due_since",
+                "payment_attempts",
+                "next_payment_attempt_at",
+                "pending_price_id",
+                "pending_quantity",
+                "pending_change_at",
+                "pending_proration",
+            )
+        ),
         # Card expiry and invoice details (migration 0012; docs/schema.md, docs/billing.md).
         ("payment_methods", "expires_at"),
         ("invoices", "discount"),

@@ -39,7 +39,7 @@ from paykit.models.invoice_lines import InvoiceLine
 from paykit.models.orders import Order, OrderItem
 from paykit.models.payments import PaymentMethod
 from paykit.models.refunds import Refund
-from paykit.models.subscriptions import Invoice, Subscription
+from paykit.models.subscriptions import Invoice, Subscription, SubscriptionItem
 from paykit.models.support import SupportTicket, TicketMessage
 from paykit.models.throttle import LoginAttempt
 from paykit.models.types import ExactDecimal, JSONDocument, StringArray, UTCDateTime
@@ -81,6 +81,7 @@ __all__ = [
     "Session",
     "StringArray",
     "Subscription",
+    "SubscriptionItem",
     "SubscriptionMrrHistory",
     "SubscriptionStatus",
     "SupportTicket",

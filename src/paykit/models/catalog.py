@@ -182,7 +182,7 @@ class Price(TimestampMixin, Base):
         back_populates="price", passive_deletes="all"
     )
     subscriptions: Mapped[list[Subscription]] = relationship(
-        back_populates="price", passive_deletes="all"
+        back_populates="price", passive_deletes="all", foreign_keys="Subscription.price_id"
     )
 
     __table_args__ = (sa.Index("ix_prices_product_id", "product_id"),)

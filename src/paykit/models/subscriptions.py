@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from paykit.models.catalog import Price, Product
     from paykit.models.users import User
 
-__all__ = ["Invoice", "Subscription"]
+__all__ = ["Invoice", "Subscription", "SubscriptionItem"]
 
 
 class Subscription(TimestampMixin, Base):
@@ -49,10 +49,30 @@ class Subscription(TimestampMixin, Base):
     # Not in the seed (docs/schema.md): the gateway time of the newest event
     # applied, so an older, late delivery never overwrites a newer state.
     stripe_event_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Not in the seed (docs/schema.md, migration 0013): why it was cancelled
+    # (Stripe's cancellation_details), what a trial without a payment method
+    # does when it ends, dunning state, and a change scheduled for period end.
+    cancellation_reason: Mapped[str | None] = mapped_column(sa.Text())
+    cancellation_feedback: Mapped[str | None] = mapped_column(sa.Text())
+    cancellation_comment: Mapped[str | None] = mapped_column(sa.Text())
+    trial_end_behavior: Mapped[str | None] = mapped_column(sa.Text())
+    past_due_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    payment_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_payment_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    pending_price_id: Mapped[str | None] = mapped_column(sa.Text(), fk("prices.id", "RESTRICT"))
+    pending_quantity: Mapped[int | None] = mapped_column()
+    pending_change_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Net of the prorations waiting for the next invoice (create_prorations).
+    pending_proration: Mapped[Decimal] = mapped_column(
+        money(), default=Decimal("0.00"), server_default="0"
+    )
 
     user: Mapped[User] = relationship(back_populates="subscriptions")
     product: Mapped[Product] = relationship(back_populates="subscriptions")
-    price: Mapped[Price] = relationship(back_populates="subscriptions")
+    price: Mapped[Price] = relationship(back_populates="subscriptions", foreign_keys=[price_id])
+    items: Mapped[list[SubscriptionItem]] = relationship(
+        back_populates="subscription", passive_deletes=True, order_by="SubscriptionItem.created_at"
+    )
     invoices: Mapped[list[Invoice]] = relationship(
         back_populates="subscription", passive_deletes="all"
     )
@@ -61,6 +81,11 @@ class Subscription(TimestampMixin, Base):
         sa.Index("idx_subscriptions_user_id", "user_id"),
         sa.Index("idx_subscriptions_status", "status"),
         sa.Index("idx_subscriptions_current_period_end", "current_period_end"),
+        sa.Index("ix_subscriptions_past_due_since", "past_due_since"),
+        sa.CheckConstraint("payment_attempts >= 0", name="payment_attempts_not_negative"),
+        sa.CheckConstraint(
+            "pending_quantity IS NULL OR pending_quantity >= 1", name="pending_quantity_positive"
+        ),
     )
 
     def __repr__(self) -> str:
@@ -103,3 +128,32 @@ class Invoice(TimestampMixin, Base):
 
     def __repr__(self) -> str:
         return f"Invoice(id={self.id!r}, number={self.number!r}, status={self.status!r})"
+
+
+class SubscriptionItem(TimestampMixin, Base):
+    """One price times a quantity (seats) of a subscription (not in the seed; migration 0013).
+
+    The subscription's own ``price_id``/``quantity`` stay those of its first
+    item, as before; a per-seat plan has one item whose ``quantity`` is the seats.
+    """
+
+    __tablename__ = "subscription_items"
+
+    id: Mapped[str] = id_column()
+    subscription_id: Mapped[str] = mapped_column(sa.Text(), fk("subscriptions.id", "CASCADE"))
+    price_id: Mapped[str] = mapped_column(sa.Text(), fk("prices.id", "RESTRICT"))
+    stripe_subscription_item_id: Mapped[str | None] = mapped_column(sa.Text(), unique=True)
+    quantity: Mapped[int] = mapped_column(default=1, server_default="1")
+    unit_amount: Mapped[Decimal] = mapped_column(money())
+    currency: Mapped[str] = mapped_column(sa.Text(), default="USD", server_default="USD")
+
+    subscription: Mapped[Subscription] = relationship(back_populates="items")
+
+    __table_args__ = (
+        sa.UniqueConstraint("subscription_id", "price_id"),
+        sa.CheckConstraint("quantity >= 1", name="quantity_positive"),
+        sa.CheckConstraint("unit_amount >= 0", name="unit_amount_not_negative"),
+    )
+
+    def __repr__(self) -> str:
+        return f"SubscriptionItem(id={self.id!r}, quantity={self.quantity!r})"

@@ -164,6 +164,9 @@ RLS_TABLES: Mapping[str, TablePolicy] = MappingProxyType(
         "subscriptions": TablePolicy.owned(f"user_id = {_USER}"),
         "subscription_mrr_history": TablePolicy.owned(f"user_id = {_USER}"),
         "invoices": TablePolicy.child("paykit_subscription_owner", "invoices.subscription_id"),
+        "subscription_items": TablePolicy.child(
+            "paykit_subscription_owner", "subscription_items.subscription_id"
+        ),
         # A customer reads the lines of their invoices; only staff and jobs
         # (the webhook sync) write them, as for refunds.
         "invoice_lines": TablePolicy(

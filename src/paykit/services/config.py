@@ -19,7 +19,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 import sqlalchemy as sa
@@ -137,6 +137,36 @@ DEFAULT_CONFIG = ConfigRegistry(
                 pydantic.constr(min_length=1, max_length=200),
                 "paykit store",
                 "The shop's name, as e-mails and invoices show it.",
+            ),
+            ConfigKey(
+                "billing.retry_schedule_days",
+                pydantic.conlist(pydantic.conint(ge=1, le=60), min_length=1, max_length=10),
+                [3, 5, 7],
+                "Days between a failed renewal and each retry (docs/subscriptions.md, dunning).",
+            ),
+            ConfigKey(
+                "billing.grace_period_days",
+                pydantic.conint(ge=0, le=90),
+                14,
+                "Days a PAST_DUE subscription keeps access before enforce_grace_period ends it.",
+            ),
+            ConfigKey(
+                "billing.grace_period_outcome",
+                Literal["cancel", "unpaid"],
+                "cancel",
+                "What enforce_grace_period does at the end of the grace period: cancel or UNPAID.",
+            ),
+            ConfigKey(
+                "billing.trial_end_behavior",
+                Literal["cancel", "create_invoice"],
+                "cancel",
+                "What a trial without a payment method does when it ends (end_trials).",
+            ),
+            ConfigKey(
+                "billing.trial_notice_days",
+                pydantic.conint(ge=0, le=30),
+                3,
+                "How many days before a trial ends trial_ending_notices reports it.",
             ),
         )
     }

@@ -61,11 +61,12 @@ from paykit.stripe.objects import (
     product_from_stripe,
     refund_from_stripe,
 )
-from paykit.stripe.subscription_calls import SubscriptionCalls
+from paykit.stripe.subscription_billing_calls import SubscriptionBillingCalls
 
 if TYPE_CHECKING:
     from paykit.gateways.base import PaymentGateway
     from paykit.gateways.billing import BillingMethodsGateway
+    from paykit.gateways.subscription_billing import SubscriptionBillingGateway
 
 __all__ = ["STRIPE_API_VERSION", "StripeGateway"]
 
@@ -77,7 +78,7 @@ created with the same version, so event payloads have the same shape.
 """
 
 
-class StripeGateway(SubscriptionCalls, BillingCalls):
+class StripeGateway(SubscriptionBillingCalls, BillingCalls):
     """A :class:`~paykit.gateways.PaymentGateway` talking to Stripe with ``stripe.StripeClient``.
 
     ``api_key`` is a secret key (``sk_live_...``/``sk_test_...``) or a
@@ -391,6 +392,9 @@ if TYPE_CHECKING:
     # runtime_checkable only checks that the names exist; this makes mypy
     # check every signature against the Protocol.
     def _conforms(gateway: StripeGateway) -> PaymentGateway:
+        return gateway
+
+    def _bills(gateway: StripeGateway) -> SubscriptionBillingGateway:
         return gateway
 
     def _conforms_billing(gateway: StripeGateway) -> BillingMethodsGateway:

@@ -39,13 +39,19 @@ from paykit.testing.contract.billing import BillingContract
 from paykit.testing.contract.methods import MethodsContract
 from paykit.testing.contract.payments import PaymentsContract
 from paykit.testing.contract.refunds import RefundsContract
+from paykit.testing.contract.subscription_billing import SubscriptionBillingContract
 from paykit.testing.contract.subscriptions import SubscriptionsContract
 
 __all__ = ["DECLINING_CARDS", "SUCCEEDING_CARDS", "GatewayContract", "new_key"]
 
 
 class GatewayContract(
-    PaymentsContract, RefundsContract, MethodsContract, SubscriptionsContract, BillingContract
+    PaymentsContract,
+    RefundsContract,
+    MethodsContract,
+    SubscriptionsContract,
+    BillingContract,
+    SubscriptionBillingContract,
 ):
     """Tests for any ``PaymentGateway``.
 

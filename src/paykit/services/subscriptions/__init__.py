@@ -27,33 +27,74 @@ The modules, by concern:
 * :mod:`.customers` -- ``ensure_gateway_customer``;
 * :mod:`._common` -- the lookups the lifecycle shares (subscription, recurring price, owner);
 * :mod:`.subscribe` -- ``subscribe``;
-* :mod:`.lifecycle` -- ``change_subscription``, ``cancel_subscription``, ``resume_subscription``.
+* :mod:`.proration` -- ``preview_subscription_change``: what a change would bill;
+* :mod:`.changes` -- ``change_subscription`` (prorated, or at the period's end),
+  ``apply_scheduled_changes``;
+* :mod:`.lifecycle` -- ``cancel_subscription`` (with its reason), ``resume_subscription``;
+* :mod:`.notices` -- ``BillingNotice``, what a host tells its customer;
+* :mod:`.trials` -- ``extend_trial``, ``end_trial``, ``end_trials``, ``trial_ending_notices``;
+* :mod:`.dunning` -- ``record_payment_failure``, ``record_payment_success``,
+  ``enforce_grace_period``.
 
 The discount rules live in :mod:`paykit.services.discounts`.
 """
 
 from __future__ import annotations
 
+from paykit.services.subscriptions.changes import apply_scheduled_changes, change_subscription
 from paykit.services.subscriptions.customers import ensure_gateway_customer
+from paykit.services.subscriptions.dunning import (
+    enforce_grace_period,
+    record_payment_failure,
+    record_payment_success,
+)
 from paykit.services.subscriptions.invoices import sync_invoice
 from paykit.services.subscriptions.lifecycle import (
+    CANCELLATION_FEEDBACK,
     cancel_subscription,
-    change_subscription,
     resume_subscription,
+)
+from paykit.services.subscriptions.notices import NOTICE_KINDS, BillingNotice
+from paykit.services.subscriptions.proration import (
+    InvoiceLine,
+    SubscriptionChangePreview,
+    preview_subscription_change,
 )
 from paykit.services.subscriptions.statuses import INVOICE_STATUSES, SUBSCRIPTION_STATUSES
 from paykit.services.subscriptions.subscribe import SCOPE_SUBSCRIBE as SCOPE_SUBSCRIBE
 from paykit.services.subscriptions.subscribe import subscribe
 from paykit.services.subscriptions.sync import sync_subscription
+from paykit.services.subscriptions.trials import (
+    TRIAL_END_BEHAVIORS,
+    end_trial,
+    end_trials,
+    extend_trial,
+    trial_ending_notices,
+)
 
 __all__ = [
+    "CANCELLATION_FEEDBACK",
     "INVOICE_STATUSES",
+    "NOTICE_KINDS",
     "SUBSCRIPTION_STATUSES",
+    "TRIAL_END_BEHAVIORS",
+    "BillingNotice",
+    "InvoiceLine",
+    "SubscriptionChangePreview",
+    "apply_scheduled_changes",
     "cancel_subscription",
     "change_subscription",
+    "end_trial",
+    "end_trials",
+    "enforce_grace_period",
     "ensure_gateway_customer",
+    "extend_trial",
+    "preview_subscription_change",
+    "record_payment_failure",
+    "record_payment_success",
     "resume_subscription",
     "subscribe",
     "sync_invoice",
     "sync_subscription",
+    "trial_ending_notices",
 ]

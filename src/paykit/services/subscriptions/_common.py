@@ -49,3 +49,14 @@ def owned_subscription(
         ),
     )
     return row, acting
+
+
+def bounded(value: int, name: str, low: int, high: int) -> int:
+    """``value`` if ``low <= value <= high``, else ``ValidationError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(
+            f"{name} must be a whole number from {low} to {high}",
+            code="invalid_argument",
+            details={"param": name},
+        )
+    return value

@@ -1,5 +1,6 @@
-"""Changing a subscription at the gateway: ``change_subscription``, ``cancel_subscription``,
-``resume_subscription``. The gateway acts first (no row lock held), then its answer is synced.
+"""Cancelling and resuming a subscription at the gateway: ``cancel_subscription``,
+``resume_subscription`` (``change_subscription`` is in :mod:`.changes`).
+The gateway acts first (no row lock held), then its answer is synced.
 """
 
 from __future__ import annotations
@@ -17,10 +18,24 @@ from paykit.gateways.base import GatewaySubscription, PaymentGateway
 from paykit.models import Subscription, new_id
 from paykit.security.policy import Actor
 from paykit.services._audit import record_audit
-from paykit.services.subscriptions._common import owned_subscription, recurring_price
+from paykit.services.subscriptions._common import owned_subscription
 from paykit.services.subscriptions.sync import sync_subscription
 
-__all__ = ["cancel_subscription", "change_subscription", "resume_subscription"]
+__all__ = ["CANCELLATION_FEEDBACK", "cancel_subscription", "resume_subscription"]
+
+CANCELLATION_FEEDBACK = (
+    "customer_service",
+    "low_quality",
+    "missing_features",
+    "other",
+    "switched_service",
+    "too_complex",
+    "too_expensive",
+    "unused",
+)
+"""The feedback words a cancellation may carry (Stripe's ``cancellation_details.feedback``)."""
+
+_MAX_COMMENT = 500
 
 
 def _gateway_key(action: str, row: Subscription, idempotency_key: str | None) -> str:
@@ -38,9 +53,14 @@ def _after_change(
     clock: Clock | None,
     gateway: PaymentGateway,
     context: RequestContext | None,
+    clear_cancellation: bool = False,
 ) -> Subscription:
     now = resolve_clock(clock).now()
     synced = sync_subscription(session, result, clock=clock, gateway=gateway, context=context)
+    if clear_cancellation:
+        synced.cancellation_reason = None
+        synced.cancellation_feedback = None
+        synced.cancellation_comment = None
     record_audit(
         session,
         action=action,
@@ -55,49 +75,19 @@ def _after_change(
     return synced
 
 
-@checked
-def change_subscription(
-    session: Session,
-    *,
-    subscription_id: str,
-    gateway: PaymentGateway,
-    price_id: str | None = None,
-    quantity: int | None = None,
-    clock: Clock | None = None,
-    idempotency_key: str | None = None,
-    actor_id: str | None = None,
-    actor: Actor | None = None,
-    context: RequestContext | None = None,
-) -> Subscription:
-    """Switch a subscription to another recurring price (a paykit ``Price`` id) and/or quantity.
-
-    Proration follows the gateway's default (Stripe: prorate on the next invoice).
-
-    ``actor`` (or ``actor_id``) must own the subscription or hold
-    ``subscription.manage_any``; without one the host acts on its own authority
-    (docs/security.md).
-    """
-    row, actor_id = owned_subscription(session, subscription_id, actor, actor_id)
-    if price_id is None and quantity is None:
-        raise ValidationError("give price_id, quantity or both")
-    new_price = None if price_id is None else recurring_price(session, price_id)
-    result = gateway.update_subscription(
-        row.stripe_subscription_id,
-        price_id=None if new_price is None else new_price.stripe_price_id,
-        quantity=quantity,
-        idempotency_key=_gateway_key("subscription-change", row, idempotency_key),
-    )
-    return _after_change(
-        session,
-        row,
-        result,
-        action="subscription.changed",
-        actor_id=actor_id,
-        details={"price_id": price_id, "quantity": quantity},
-        clock=clock,
-        gateway=gateway,
-        context=context,
-    )
+def _check_details(feedback: str | None, comment: str | None) -> None:
+    if feedback is not None and feedback not in CANCELLATION_FEEDBACK:
+        raise ValidationError(
+            f"feedback must be one of {', '.join(CANCELLATION_FEEDBACK)}",
+            code="invalid_argument",
+            details={"param": "feedback"},
+        )
+    if comment is not None and (len(comment) > _MAX_COMMENT or "\x00" in comment):
+        raise ValidationError(
+            f"comment must be at most {_MAX_COMMENT} characters, without NUL",
+            code="invalid_argument",
+            details={"param": "comment"},
+        )
 
 
 @checked
@@ -107,13 +97,20 @@ def cancel_subscription(
     subscription_id: str,
     gateway: PaymentGateway,
     at_period_end: bool = True,
+    feedback: str | None = None,
+    comment: str | None = None,
     clock: Clock | None = None,
     idempotency_key: str | None = None,
     actor_id: str | None = None,
     actor: Actor | None = None,
     context: RequestContext | None = None,
 ) -> Subscription:
-    """Cancel at the end of the current period (default) or at once.
+    """Cancel at the end of the current period (default) or at once, with why.
+
+    The row keeps Stripe's ``cancellation_details``: ``cancellation_reason``
+    ``cancellation_requested``, ``feedback`` (one of :data:`CANCELLATION_FEEDBACK`)
+    and a free ``comment`` (up to 500 characters, stored as given, never
+    rendered by paykit). Resuming clears them.
 
     Cancelling one that the gateway already has as canceled (a retry after a
     timeout, a cancellation in the dashboard) syncs it and returns it.
@@ -123,6 +120,7 @@ def cancel_subscription(
     (docs/security.md).
     """
     row, actor_id = owned_subscription(session, subscription_id, actor, actor_id)
+    _check_details(feedback, comment)
     try:
         result = gateway.cancel_subscription(
             row.stripe_subscription_id,
@@ -135,13 +133,16 @@ def cancel_subscription(
         result = gateway.retrieve_subscription(row.stripe_subscription_id)
         if str(result.status) != "canceled":
             raise
+    row.cancellation_reason = "cancellation_requested"
+    row.cancellation_feedback = feedback
+    row.cancellation_comment = comment
     return _after_change(
         session,
         row,
         result,
         action="subscription.cancelled" if not at_period_end else "subscription.cancel_scheduled",
         actor_id=actor_id,
-        details={"at_period_end": at_period_end},
+        details={"at_period_end": at_period_end, "feedback": feedback},
         clock=clock,
         gateway=gateway,
         context=context,
@@ -176,6 +177,7 @@ def resume_subscription(
         row,
         result,
         action="subscription.resumed",
+        clear_cancellation=True,
         actor_id=actor_id,
         details={},
         clock=clock,

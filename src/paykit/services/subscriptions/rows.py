@@ -35,17 +35,32 @@ class SyncedTable:
     stripe_key: str
     action: str
     resource: str
+    # Columns the gateway does not sync, with the value a new row starts with.
+    defaults: Mapping[str, Any]
 
     @classmethod
     def of(
-        cls, model: type[Any], inserts: Mapping[str, Any], fields: tuple[str, ...], stripe_key: str
+        cls,
+        model: type[Any],
+        inserts: Mapping[str, Any],
+        fields: tuple[str, ...],
+        stripe_key: str,
+        defaults: Mapping[str, Any] | None = None,
     ) -> SyncedTable:
         """The table of ``model``, audited as ``<singular>.synced`` under its table name."""
         table = cast(sa.Table, model.__table__)
         singular = table.name.removesuffix("s")
         columns = attribute_columns(model)
         return cls(
-            model, table, columns, inserts, fields, stripe_key, f"{singular}.synced", table.name
+            model,
+            table,
+            columns,
+            inserts,
+            fields,
+            stripe_key,
+            f"{singular}.synced",
+            table.name,
+            dict(defaults or {}),
         )
 
 
@@ -131,6 +146,7 @@ def insert_synced(
         {
             "id": new_id(),
             kind.stripe_key: stripe_id,
+            **kind.defaults,
             **values,
             "stripe_event_created_at": created,
             "created_at": now,

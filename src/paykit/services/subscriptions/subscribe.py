@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
@@ -26,6 +26,9 @@ from paykit.services.subscriptions.sync import sync_subscription
 
 __all__ = ["SCOPE_SUBSCRIBE", "subscribe"]
 
+TrialEndBehavior = Literal["cancel", "create_invoice"]
+"""What a trial without a payment method does when it ends (docs/subscriptions.md)."""
+
 SCOPE_SUBSCRIBE = "subscribe"
 """The idempotency scope of :func:`subscribe`."""
 
@@ -39,6 +42,7 @@ def subscribe(
     gateway: PaymentGateway,
     quantity: int = 1,
     trial_days: int | None = None,
+    trial_end_behavior: TrialEndBehavior | None = None,
     discount_code: str | None = None,
     payment_method_id: str | None = None,
     clock: Clock | None = None,
@@ -48,6 +52,8 @@ def subscribe(
     """Subscribe a user to a recurring price (a paykit ``Price`` id) and store the result.
 
     ``trial_days`` defaults to the product's ``trial_days`` (0 means none).
+    ``trial_end_behavior`` is what the trial does if it ends without a payment
+    method (``cancel`` or ``create_invoice``; default: ``billing.trial_end_behavior``).
     ``discount_code`` names a paykit Discount; the gateway receives the coupon
     whose id is that code (create it at Stripe with ``id=<code>``), and a use
     is counted (``DiscountError`` when used up). A declined first charge gives an
@@ -65,6 +71,7 @@ def subscribe(
             "price_id": price_id,
             "quantity": quantity,
             "trial_days": trial_days,
+            "trial_end_behavior": trial_end_behavior,
             "discount_code": discount_code,
             "payment_method_id": payment_method_id,
         }
@@ -92,6 +99,7 @@ def subscribe(
         idempotency_key=key,
     )
     row = sync_subscription(session, result, clock=clock, gateway=gateway, context=context)
+    row.trial_end_behavior = trial_end_behavior
     if discount is not None:
         _take_use(session, discount, user, result, gateway=gateway, key=key, now=now)
     new = {

@@ -26,6 +26,7 @@ from paykit.errors import ValidationError
 from paykit.gateways.base import GatewaySubscription, PaymentGateway
 from paykit.models import Price, Subscription, SubscriptionStatus, User
 from paykit.money import from_minor_units
+from paykit.services.subscriptions.items import sync_items
 from paykit.services.subscriptions.prices import import_price, user_by_customer
 from paykit.services.subscriptions.rows import SyncedTable, changes, insert_synced, update_synced
 from paykit.services.subscriptions.statements import (
@@ -54,8 +55,27 @@ _SYNCED_FIELDS = (
     "metadata_",
 )
 
+# Kept by paykit, not by the gateway (migration 0013): a new row starts empty.
+_LOCAL_DEFAULTS = {
+    "cancellation_reason": None,
+    "cancellation_feedback": None,
+    "cancellation_comment": None,
+    "trial_end_behavior": None,
+    "past_due_since": None,
+    "payment_attempts": 0,
+    "next_payment_attempt_at": None,
+    "pending_price_id": None,
+    "pending_quantity": None,
+    "pending_change_at": None,
+    "pending_proration": Decimal("0.00"),
+}
+
 SUBSCRIPTION_SYNC = SyncedTable.of(
-    Subscription, INSERT_SUBSCRIPTION, _SYNCED_FIELDS, "stripe_subscription_id"
+    Subscription,
+    INSERT_SUBSCRIPTION,
+    _SYNCED_FIELDS,
+    "stripe_subscription_id",
+    defaults=_LOCAL_DEFAULTS,
 )
 
 
@@ -319,11 +339,13 @@ def sync_subscription(
         )
         if inserted is not None:
             _record(session, inserted.id, values, recurring, created or now, now)
+            sync_items(session, cast(Subscription, inserted), sub)
             return cast(Subscription, inserted)
         # A parallel delivery inserted it first: carry on as an update.
         row = session.scalars(SUBSCRIPTION_BY_STRIPE_ID, {"stripe_subscription_id": sub.id}).one()
     _record(session, row.id, values, recurring, created or now, now)
-    return update_synced(
+    period_before = row.current_period_start
+    synced = update_synced(
         session,
         SUBSCRIPTION_SYNC,
         row,
@@ -334,3 +356,13 @@ def sync_subscription(
         actor_id=user_id,
         context=context,
     )
+    _renewed(session, synced, period_before)
+    sync_items(session, synced, sub)
+    return synced
+
+
+def _renewed(session: Session, row: Subscription, period_before: datetime) -> None:
+    # A new period began: its first invoice billed the prorations that waited for it.
+    if row.current_period_start > period_before and row.pending_proration:
+        row.pending_proration = Decimal("0.00")
+        session.flush()

@@ -10,12 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from paykit.stripe.handlers.billing import (
-    invoice_event,
-    invoice_payment_failed,
-    subscription_event,
-    trial_will_end,
-)
+from paykit.stripe.handlers.billing import invoice_event, subscription_event, trial_will_end
 from paykit.stripe.handlers.billing_methods import (
     checkout_session_completed,
     payment_method_updated,
@@ -27,6 +22,7 @@ from paykit.stripe.handlers.customers import (
     payment_method_attached,
     payment_method_detached,
 )
+from paykit.stripe.handlers.dunning import invoice_paid, invoice_payment_failed
 from paykit.stripe.handlers.payments import (
     charge_refunded,
     payment_canceled,
@@ -54,8 +50,8 @@ HANDLERS: Mapping[str, Handler] = {
     "invoice.created": invoice_event,
     "invoice.finalized": invoice_event,
     "invoice.updated": invoice_event,
-    "invoice.paid": invoice_event,
-    "invoice.payment_succeeded": invoice_event,
+    "invoice.paid": invoice_paid,
+    "invoice.payment_succeeded": invoice_paid,
     "invoice.payment_failed": invoice_payment_failed,
     "invoice.voided": invoice_event,
     "invoice.marked_uncollectible": invoice_event,

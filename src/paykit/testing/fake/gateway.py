@@ -15,15 +15,17 @@ from typing import TYPE_CHECKING
 from paykit.testing.fake.billing import FakeBilling
 from paykit.testing.fake.payments import FakePayments
 from paykit.testing.fake.refunds import FakeRefunds
+from paykit.testing.fake.subscription_billing import FakeSubscriptionBilling
 
 if TYPE_CHECKING:
     from paykit.gateways.base import PaymentGateway
     from paykit.gateways.billing import BillingMethodsGateway
+    from paykit.gateways.subscription_billing import SubscriptionBillingGateway
 
 __all__ = ["FakeGateway"]
 
 
-class FakeGateway(FakePayments, FakeRefunds, FakeBilling):
+class FakeGateway(FakePayments, FakeRefunds, FakeBilling, FakeSubscriptionBilling):
     """An in-memory :class:`~paykit.gateways.PaymentGateway` with Stripe's semantics.
 
     Ids numbered per instance (``pi_<namespace>_000001``, ...): ``namespace``
@@ -52,6 +54,9 @@ if TYPE_CHECKING:
     # runtime_checkable only checks that the names exist; this makes mypy
     # check every signature against the Protocol.
     def _conforms(gateway: FakeGateway) -> PaymentGateway:
+        return gateway
+
+    def _bills(gateway: FakeGateway) -> SubscriptionBillingGateway:
         return gateway
 
     def _conforms_billing(gateway: FakeGateway) -> BillingMethodsGateway:

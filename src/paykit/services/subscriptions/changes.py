@@ -1,0 +1,254 @@
+"""``change_subscription`` (now, prorated, or at the period's end) and
+``apply_scheduled_changes``, the job that carries out end-of-period changes.
+
+The gateway acts first (no row lock held), then its answer is synced and the
+prorations waiting for the next invoice are kept on the row
+(``pending_proration``). A change at the period's end calls no gateway: it is
+stored (``pending_price_id``, ``pending_quantity``) and made by
+:func:`apply_scheduled_changes` once the period is over.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from paykit._arguments import checked
+from paykit.clock import Clock, resolve_clock
+from paykit.context import RequestContext
+from paykit.gateways.base import GatewaySubscription, PaymentGateway
+from paykit.gateways.subscription_billing import SubscriptionBillingGateway
+from paykit.models import Price, Subscription, SubscriptionStatus, new_id
+from paykit.security.policy import Actor
+from paykit.services import _idempotency
+from paykit.services._audit import record_audit
+from paykit.services.subscriptions._common import (
+    bounded,
+    owned_subscription,
+    recurring_price,
+    subscription,
+)
+from paykit.services.subscriptions.proration import (
+    ProrationBehavior,
+    check_change,
+    plan_change,
+)
+from paykit.services.subscriptions.sync import sync_subscription
+
+__all__ = ["SCOPE_CHANGE", "apply_scheduled_changes", "change_subscription"]
+
+SCOPE_CHANGE = "subscription-change"
+"""The idempotency scope of :func:`change_subscription`."""
+
+
+def _audit(
+    session: Session,
+    row: Subscription,
+    action: str,
+    new: dict[str, object],
+    *,
+    actor_id: str | None,
+    now: datetime,
+    context: RequestContext | None,
+) -> None:
+    record_audit(
+        session,
+        action=action,
+        resource="subscriptions",
+        resource_id=row.id,
+        now=now,
+        actor_id=actor_id or row.user_id,
+        new=new,
+        context=context,
+    )
+
+
+def _gateway_change(
+    gateway: PaymentGateway,
+    row: Subscription,
+    stripe_price_id: str | None,
+    quantity: int | None,
+    *,
+    proration: str,
+    at: datetime,
+    key: str,
+) -> GatewaySubscription:
+    """Tell the gateway the proration paykit previewed, when it can be told (its Protocol)."""
+    if isinstance(gateway, SubscriptionBillingGateway):
+        return gateway.change_subscription_items(
+            row.stripe_subscription_id,
+            price_id=stripe_price_id,
+            quantity=quantity,
+            proration_behavior=proration,
+            proration_date=at,
+            idempotency_key=key,
+        )
+    return gateway.update_subscription(
+        row.stripe_subscription_id, price_id=stripe_price_id, quantity=quantity, idempotency_key=key
+    )
+
+
+def _schedule(row: Subscription, price: Price, seats: int) -> None:
+    """Keep an end-of-period change for :func:`apply_scheduled_changes`."""
+    row.pending_price_id = price.id
+    row.pending_quantity = seats
+    row.pending_change_at = row.current_period_end
+
+
+def _replayed(
+    session: Session, row: Subscription, key: str, request: dict[str, object], now: datetime
+) -> bool:
+    """Claim the key; True if an earlier call with it already made this change."""
+    earlier = _idempotency.claim(
+        session,
+        scope=SCOPE_CHANGE,
+        key=key,
+        fingerprint=_idempotency.request_hash(request),
+        now=now,
+        user_id=row.user_id,
+    )
+    return earlier is not None
+
+
+@checked
+def change_subscription(
+    session: Session,
+    *,
+    subscription_id: str,
+    gateway: PaymentGateway,
+    price_id: str | None = None,
+    quantity: int | None = None,
+    proration: ProrationBehavior = "create_prorations",
+    at_period_end: bool = False,
+    clock: Clock | None = None,
+    idempotency_key: str | None = None,
+    actor_id: str | None = None,
+    actor: Actor | None = None,
+    context: RequestContext | None = None,
+) -> Subscription:
+    """Switch to another recurring price (a paykit ``Price`` id) and/or seat count.
+
+    ``proration`` and ``at_period_end`` bill it as :func:`preview_subscription_change`
+    shows (docs/subscriptions.md); the same ``idempotency_key`` makes one
+    change and one gateway call. ``actor`` (or ``actor_id``) must own the
+    subscription or hold ``subscription.manage_any``; without one the host acts
+    on its own authority (docs/security.md).
+    """
+    now = resolve_clock(clock).now()
+    row, actor_id = owned_subscription(session, subscription_id, actor, actor_id)
+    check_change(row, price_id, quantity, proration)
+    new_price = row.price if price_id is None else recurring_price(session, price_id)
+    seats = row.quantity if quantity is None else quantity
+    plan = plan_change(
+        row, new_price, seats, proration=proration, at_period_end=at_period_end, now=now
+    )
+    details: dict[str, object] = {
+        "subscription_id": row.id,
+        "price_id": new_price.id,
+        "quantity": seats,
+        "proration": proration,
+        "at_period_end": at_period_end,
+    }
+    if idempotency_key is not None and _replayed(session, row, idempotency_key, details, now):
+        return subscription(session, row.id)
+    if at_period_end:
+        _schedule(row, new_price, seats)
+        action = "subscription.change_scheduled"
+    else:
+        result = _gateway_change(
+            gateway,
+            row,
+            None if price_id is None else new_price.stripe_price_id,
+            quantity,
+            proration=proration,
+            at=plan.effective_at,
+            key=f"paykit:subscription-change:{row.id}:{idempotency_key or new_id()}",
+        )
+        row = sync_subscription(session, result, clock=clock, gateway=gateway, context=context)
+        row.pending_proration = plan.pending_proration_after
+        details.update(
+            amount_due_now=str(plan.amount_due_now),
+            pending_proration=str(plan.pending_proration_after),
+            status=row.status.value,
+        )
+        action = "subscription.changed"
+    _audit(session, row, action, details, actor_id=actor_id, now=now, context=context)
+    if idempotency_key is not None:
+        _idempotency.record(session, scope=SCOPE_CHANGE, key=idempotency_key, resource_id=row.id)
+    session.flush()
+    return row
+
+
+@checked
+def apply_scheduled_changes(
+    session: Session,
+    *,
+    gateway: PaymentGateway,
+    clock: Clock | None = None,
+    limit: int = 100,
+    context: RequestContext | None = None,
+) -> list[Subscription]:
+    """Make the end-of-period changes whose period is over; the subscriptions changed.
+
+    Run it from a periodic job (every few minutes). Each change reaches the
+    gateway with a key derived from the subscription and its period, so a job
+    that runs twice, or two jobs in parallel, change the plan once.
+    """
+    now = resolve_clock(clock).now()
+    bounded(limit, "limit", 1, 10_000)
+    due = session.scalars(
+        sa.select(Subscription.id)
+        .where(
+            sa.or_(
+                Subscription.pending_price_id.is_not(None),
+                Subscription.pending_quantity.is_not(None),
+            ),
+            Subscription.pending_change_at <= now,
+            Subscription.status.in_(
+                [
+                    SubscriptionStatus.ACTIVE,
+                    SubscriptionStatus.PAST_DUE,
+                    SubscriptionStatus.TRIALING,
+                ]
+            ),
+        )
+        .order_by(Subscription.pending_change_at, Subscription.id)
+        .limit(limit)
+    ).all()
+    changed = []
+    for sub_id in due:
+        row = subscription(session, sub_id)
+        price = (
+            row.price if row.pending_price_id is None else session.get(Price, row.pending_price_id)
+        )
+        assert price is not None
+        assert row.pending_change_at is not None
+        period = int(row.pending_change_at.timestamp())
+        result = _gateway_change(
+            gateway,
+            row,
+            price.stripe_price_id,
+            row.pending_quantity or row.quantity,
+            proration="none",
+            at=now,
+            key=f"paykit:scheduled-change:{row.id}:{period}",
+        )
+        new = {"price_id": price.id, "quantity": row.pending_quantity or row.quantity}
+        synced = sync_subscription(session, result, clock=clock, gateway=gateway, context=context)
+        synced.pending_price_id = None
+        synced.pending_quantity = None
+        synced.pending_change_at = None
+        _audit(
+            session,
+            synced,
+            "subscription.scheduled_change_applied",
+            new,
+            actor_id=None,
+            now=now,
+            context=context,
+        )
+        changed.append(synced)
+    session.flush()
+    return changed

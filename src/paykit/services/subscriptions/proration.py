@@ -1,0 +1,267 @@
+"""Plan and seat changes with prorations: ``preview_subscription_change`` and
+``change_subscription_prorated``; changes scheduled for the period's end and
+``apply_scheduled_changes``, the job that carries them out.
+
+The arithmetic is :mod:`paykit.pricing.proration`'s; this module reads the
+stored subscription, picks the lines each proration behaviour puts where, and
+keeps the prorations waiting for the next invoice (``pending_proration``).
+Behaviours, as Stripe's ``proration_behavior``:
+
+* ``create_prorations`` (default): credit and charge wait for the next invoice;
+  nothing is due now.
+* ``always_invoice``: the net is invoiced now (``amount_due_now``); a net credit
+  is carried to the next invoice instead.
+* ``none``: no prorations; the new price and seats bill from the next invoice.
+
+A subscription still in its trial is never prorated (nothing was paid for the
+trial). ``at_period_end=True`` changes nothing now and has no prorations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from sqlalchemy.orm import Session
+
+from paykit._arguments import checked
+from paykit.clock import Clock, resolve_clock
+from paykit.errors import ValidationError
+from paykit.models import Price, Subscription, SubscriptionStatus
+from paykit.money import quantize
+from paykit.pricing.proration import next_period_end, period_amount, prorate_change
+from paykit.security.policy import Actor
+from paykit.services.subscriptions._common import owned_subscription, recurring_price
+
+__all__ = [
+    "InvoiceLine",
+    "ProrationBehavior",
+    "SubscriptionChangePreview",
+    "plan_change",
+    "preview_subscription_change",
+]
+
+ProrationBehavior = Literal["create_prorations", "always_invoice", "none"]
+"""How a change in the middle of a period is billed (Stripe's ``proration_behavior``)."""
+
+_BEHAVIORS = ("create_prorations", "always_invoice", "none")
+_OPEN = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InvoiceLine:
+    """One line of an invoice preview; ``amount`` is negative for a credit.
+
+    ``kind``: ``subscription`` (a full period), ``credit``/``charge`` (a
+    proration of this change), ``pending_proration`` (earlier changes' net).
+    """
+
+    kind: str
+    description: str
+    amount: Decimal
+    quantity: int | None
+    unit_amount: Decimal | None
+    period_start: datetime
+    period_end: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscriptionChangePreview:
+    """What a change would bill, computed without changing anything.
+
+    ``lines_now``/``amount_due_now``: invoiced at once (``always_invoice``).
+    ``next_invoice_lines``/``next_invoice_total``: the invoice at
+    ``next_invoice_date`` (the current period's end), a net credit floored at
+    zero there too (Stripe keeps the rest as customer balance; paykit reports it
+    as ``credit_carried``).
+    """
+
+    subscription_id: str
+    currency: str
+    proration: str
+    at_period_end: bool
+    effective_at: datetime
+    price_id: str
+    quantity: int
+    lines_now: tuple[InvoiceLine, ...]
+    amount_due_now: Decimal
+    next_invoice_date: datetime
+    next_invoice_lines: tuple[InvoiceLine, ...]
+    next_invoice_total: Decimal
+    credit_carried: Decimal
+    pending_proration_after: Decimal
+
+
+def _check_change(
+    row: Subscription, price_id: str | None, quantity: int | None, proration: str
+) -> None:
+    if price_id is None and quantity is None:
+        raise ValidationError("give price_id, quantity or both")
+    if quantity is not None and quantity < 1:
+        raise ValidationError("quantity must be 1 or more", details={"field": "quantity"})
+    if proration not in _BEHAVIORS:
+        raise ValidationError(
+            f"proration must be one of {', '.join(_BEHAVIORS)}",
+            code="invalid_argument",
+            details={"param": "proration", "value": str(proration)},
+        )
+    if row.status not in _OPEN:
+        raise ValidationError(
+            f"a {row.status.value} subscription cannot change",
+            code="subscription_not_changeable",
+            details={"subscription_id": row.id, "status": row.status.value},
+        )
+
+
+def _period_line(price: Price, quantity: int, start: datetime) -> InvoiceLine:
+    recurring = price.recurring or {}
+    end = next_period_end(
+        period_start=start,
+        interval=str(recurring.get("interval") or "month"),
+        interval_count=int(recurring.get("interval_count") or 1),
+    )
+    return InvoiceLine(
+        kind="subscription",
+        description=f"{quantity} x {price.nickname or price.id}",
+        amount=period_amount(
+            unit_amount=price.unit_amount, quantity=quantity, currency=price.currency
+        ),
+        quantity=quantity,
+        unit_amount=price.unit_amount,
+        period_start=start,
+        period_end=end,
+    )
+
+
+def _proration_lines(
+    row: Subscription, new_price: Price, new_quantity: int, now: datetime
+) -> list[InvoiceLine]:
+    currency = row.currency
+    change = prorate_change(
+        currency=currency,
+        period_start=row.current_period_start,
+        period_end=row.current_period_end,
+        at=now,
+        old_unit_amount=row.unit_amount,
+        old_quantity=row.quantity,
+        new_unit_amount=new_price.unit_amount,
+        new_quantity=new_quantity,
+    )
+    return [
+        InvoiceLine(
+            kind=line.kind,
+            description=f"{'Unused' if line.kind == 'credit' else 'Remaining'} time on "
+            f"{line.quantity} x {line.unit_amount} {currency}",
+            amount=line.amount,
+            quantity=line.quantity,
+            unit_amount=line.unit_amount,
+            period_start=line.period_start,
+            period_end=line.period_end,
+        )
+        for line in change.lines
+    ]
+
+
+def plan_change(
+    row: Subscription,
+    new_price: Price,
+    new_quantity: int,
+    *,
+    proration: str,
+    at_period_end: bool,
+    now: datetime,
+) -> SubscriptionChangePreview:
+    """The preview of one change of a stored subscription (shared by preview and change)."""
+    currency = row.currency
+    if new_price.currency.upper() != currency.upper():
+        raise ValidationError(
+            "the new price's currency differs from the subscription's",
+            code="subscription_currency_mismatch",
+            details={"price_id": new_price.id, "currency": new_price.currency},
+        )
+    zero = quantize(0, currency)
+    now = min(max(now, row.current_period_start), row.current_period_end)
+    prorated: list[InvoiceLine] = []
+    if not at_period_end and proration != "none" and row.status is not SubscriptionStatus.TRIALING:
+        prorated = _proration_lines(row, new_price, new_quantity, now)
+    net = sum((line.amount for line in prorated), zero)
+    pending = row.pending_proration
+    now_lines: tuple[InvoiceLine, ...] = ()
+    due_now = zero
+    if proration == "always_invoice" and net > 0:
+        now_lines, due_now = tuple(prorated), net
+    else:
+        pending += net
+    next_lines = [_period_line(new_price, new_quantity, row.current_period_end)]
+    if pending:
+        next_lines.append(
+            InvoiceLine(
+                kind="pending_proration",
+                description="Prorations of changes in this period",
+                amount=pending,
+                quantity=None,
+                unit_amount=None,
+                period_start=row.current_period_start,
+                period_end=row.current_period_end,
+            )
+        )
+    raw_total = sum((line.amount for line in next_lines), zero)
+    return SubscriptionChangePreview(
+        subscription_id=row.id,
+        currency=currency,
+        proration=proration,
+        at_period_end=at_period_end,
+        effective_at=row.current_period_end if at_period_end else now,
+        price_id=new_price.id,
+        quantity=new_quantity,
+        lines_now=now_lines,
+        amount_due_now=due_now,
+        next_invoice_date=row.current_period_end,
+        next_invoice_lines=tuple(next_lines),
+        next_invoice_total=max(raw_total, zero),
+        credit_carried=-min(raw_total, zero),
+        pending_proration_after=pending,
+    )
+
+
+@checked
+def preview_subscription_change(
+    session: Session,
+    *,
+    subscription_id: str,
+    price_id: str | None = None,
+    quantity: int | None = None,
+    proration: ProrationBehavior = "create_prorations",
+    at_period_end: bool = False,
+    clock: Clock | None = None,
+    actor_id: str | None = None,
+    actor: Actor | None = None,
+) -> SubscriptionChangePreview:
+    """What changing to ``price_id`` (a paykit ``Price`` id) and/or ``quantity`` would bill.
+
+    Changes nothing and calls no gateway: the amounts come from the stored
+    subscription and :mod:`paykit.pricing.proration` (rules in docs/subscriptions.md).
+    ``actor`` (or ``actor_id``) must own the subscription or hold
+    ``subscription.manage_any``.
+    """
+    now = resolve_clock(clock).now()
+    row, _ = owned_subscription(session, subscription_id, actor, actor_id)
+    _check_change(row, price_id, quantity, proration)
+    new_price = row.price if price_id is None else recurring_price(session, price_id)
+    return plan_change(
+        row,
+        new_price,
+        row.quantity if quantity is None else quantity,
+        proration=proration,
+        at_period_end=at_period_end,
+        now=now,
+    )
+
+
+def check_change(
+    row: Subscription, price_id: str | None, quantity: int | None, proration: str
+) -> None:
+    """Refuse a change that cannot be made (shared with the change service)."""
+    _check_change(row, price_id, quantity, proration)

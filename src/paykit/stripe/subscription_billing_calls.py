@@ -1,0 +1,66 @@
+"""``StripeGateway``'s ``SubscriptionBillingGateway`` calls: prorated item changes, trial moves."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from paykit.clock import ensure_utc
+from paykit.gateways._checks import check_count, check_key
+from paykit.gateways.base import GatewaySubscription
+from paykit.gateways.subscription_billing import check_proration_behavior
+from paykit.stripe.billing import subscription_from_stripe
+from paykit.stripe.subscription_calls import SubscriptionCalls
+
+__all__ = ["SubscriptionBillingCalls"]
+
+
+class SubscriptionBillingCalls(SubscriptionCalls):
+    """``POST /v1/subscriptions/{id}`` with ``proration_behavior`` or ``trial_end``."""
+
+    def change_subscription_items(
+        self,
+        subscription_id: str,
+        *,
+        price_id: str | None = None,
+        quantity: int | None = None,
+        proration_behavior: str,
+        proration_date: datetime | None = None,
+        idempotency_key: str,
+    ) -> GatewaySubscription:
+        """Change the first item's price and/or quantity, prorated as Stripe is told."""
+        check_key(idempotency_key)
+        check_proration_behavior(proration_behavior)
+        if quantity is not None:
+            check_count(quantity, "quantity")
+        current = self._subscription(subscription_id)
+        self._refuse_if_ended(current, "update")
+        item: dict[str, Any] = {"id": current["items"]["data"][0]["id"]}
+        if price_id is not None:
+            item["price"] = price_id
+        if quantity is not None:
+            item["quantity"] = quantity
+        params: dict[str, Any] = {"items": [item], "proration_behavior": proration_behavior}
+        if proration_date is not None:
+            params["proration_date"] = int(ensure_utc(proration_date).timestamp())
+        obj = self._api.post(
+            f"/v1/subscriptions/{subscription_id}",
+            params,
+            idempotency_key=idempotency_key,
+            object_id=subscription_id,
+        )
+        return subscription_from_stripe(obj)
+
+    def set_trial_end(
+        self, subscription_id: str, *, trial_end: datetime | None, idempotency_key: str
+    ) -> GatewaySubscription:
+        """Move the trial's end (``trial_end=now`` when ``None``), without prorations."""
+        check_key(idempotency_key)
+        value: Any = "now" if trial_end is None else int(ensure_utc(trial_end).timestamp())
+        obj = self._api.post(
+            f"/v1/subscriptions/{subscription_id}",
+            {"trial_end": value, "proration_behavior": "none"},
+            idempotency_key=idempotency_key,
+            object_id=subscription_id,
+        )
+        return subscription_from_stripe(obj)

@@ -1,0 +1,138 @@
+"""``FakeGateway``: prorated item changes and trial moves (``SubscriptionBillingGateway``).
+
+The fake issues no invoices, so a proration is recorded, not billed:
+:attr:`FakeSubscriptionBilling.prorations` lists each change's behaviour and
+date for a test to assert on.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime
+from typing import Any
+
+from paykit.clock import ensure_utc
+from paykit.errors import GatewayCurrencyMismatch, GatewayError, ValidationError
+from paykit.gateways._checks import check_count, check_key
+from paykit.gateways.base import GatewaySubscription
+from paykit.gateways.subscription_billing import check_proration_behavior
+from paykit.testing.fake.ledger import _Subscription, _ts
+from paykit.testing.fake.subscriptions import FakeSubscriptions
+
+__all__ = ["FakeSubscriptionBilling"]
+
+
+class FakeSubscriptionBilling(FakeSubscriptions):
+    """``change_subscription_items`` and ``set_trial_end``, as Stripe answers them."""
+
+    @property
+    def prorations(self) -> list[dict[str, Any]]:
+        """Each prorated change: ``subscription_id``, ``behavior``, ``date`` (a copy)."""
+        with self._lock:
+            return copy.deepcopy(self.__dict__.setdefault("_prorations", []))
+
+    def change_subscription_items(
+        self,
+        subscription_id: str,
+        *,
+        price_id: str | None = None,
+        quantity: int | None = None,
+        proration_behavior: str,
+        proration_date: datetime | None = None,
+        idempotency_key: str,
+    ) -> GatewaySubscription:
+        """Change the first item's price and/or quantity; the proration is recorded."""
+        self._enter(
+            "change_subscription_items",
+            subscription_id=subscription_id,
+            price_id=price_id,
+            quantity=quantity,
+            proration_behavior=proration_behavior,
+            proration_date=proration_date,
+            idempotency_key=idempotency_key,
+        )
+        check_key(idempotency_key)
+        check_proration_behavior(proration_behavior)
+        if quantity is not None:
+            check_count(quantity, "quantity")
+        when = None if proration_date is None else ensure_utc(proration_date)
+        params = {
+            "subscription_id": subscription_id,
+            "price_id": price_id,
+            "quantity": quantity,
+            "proration_behavior": proration_behavior,
+            "proration_date": None if when is None else _ts(when),
+        }
+
+        def action() -> GatewaySubscription:
+            sub = self._subscription(subscription_id)
+            self._refuse_if_ended(sub, "update")
+            item = sub.raw["items"]["data"][0]
+            if price_id is not None and price_id != item["price"]["id"]:
+                price = self._recurring_price(price_id)
+                if price["currency"] != sub.raw["currency"]:
+                    raise GatewayCurrencyMismatch(
+                        "The price's currency differs from the subscription's.",
+                        details={"subscription_id": subscription_id, "price_id": price_id},
+                    )
+                item["price"] = copy.deepcopy(price)
+            if quantity is not None:
+                item["quantity"] = quantity
+            self.__dict__.setdefault("_prorations", []).append(
+                {
+                    "subscription_id": subscription_id,
+                    "behavior": proration_behavior,
+                    "date": when or self._now(),
+                }
+            )
+            self._emit_subscription(sub)
+            return self._subscription_view(subscription_id)
+
+        return self._idempotent("change_subscription_items", idempotency_key, params, action)
+
+    def set_trial_end(
+        self, subscription_id: str, *, trial_end: datetime | None, idempotency_key: str
+    ) -> GatewaySubscription:
+        """Move a trial's end (``None``: now, and the first paid period starts)."""
+        self._enter(
+            "set_trial_end",
+            subscription_id=subscription_id,
+            trial_end=trial_end,
+            idempotency_key=idempotency_key,
+        )
+        check_key(idempotency_key)
+        end = None if trial_end is None else ensure_utc(trial_end).replace(microsecond=0)
+        params = {
+            "subscription_id": subscription_id,
+            "trial_end": None if end is None else _ts(end),
+        }
+
+        def action() -> GatewaySubscription:
+            sub = self._subscription(subscription_id)
+            if sub.raw["status"] != "trialing":
+                raise GatewayError(
+                    f"Subscription {subscription_id} is {sub.raw['status']}, not trialing.",
+                    code="subscription_unexpected_state",
+                    details={"subscription_id": subscription_id, "status": sub.raw["status"]},
+                )
+            now = self._now()
+            if end is not None and end <= now:
+                raise ValidationError(
+                    "trial_end must be in the future",
+                    code="invalid_argument",
+                    details={"param": "trial_end"},
+                )
+            self._move_trial(sub, end or now, ended=end is None)
+            self._emit_subscription(sub)
+            return self._subscription_view(subscription_id)
+
+        return self._idempotent("set_trial_end", idempotency_key, params, action)
+
+    def _move_trial(self, sub: _Subscription, end: datetime, *, ended: bool) -> None:
+        sub.anchor = end
+        sub.raw["trial_end"] = _ts(end)
+        sub.raw["billing_cycle_anchor"] = _ts(end)
+        if ended:
+            sub.raw["status"] = "active"
+            sub.period_index = 0
+        self._set_period(sub)
