@@ -344,6 +344,19 @@ def sync_subscription(
         # A parallel delivery inserted it first: carry on as an update.
         row = session.scalars(SUBSCRIPTION_BY_STRIPE_ID, {"stripe_subscription_id": sub.id}).one()
     _record(session, row.id, values, recurring, created or now, now)
+    return _update(session, row, sub, values, created, now, context)
+
+
+def _update(
+    session: Session,
+    row: Subscription,
+    sub: GatewaySubscription,
+    values: dict[str, Any],
+    created: datetime | None,
+    now: datetime,
+    context: RequestContext | None,
+) -> Subscription:
+    """The guarded UPDATE of a known row, then what a renewal and the items need."""
     period_before = row.current_period_start
     synced = update_synced(
         session,
@@ -353,7 +366,7 @@ def sync_subscription(
         created=created,
         guard=None if created is None else {"guard_created": created},
         now=now,
-        actor_id=user_id,
+        actor_id=values["user_id"],
         context=context,
     )
     _renewed(session, synced, period_before)
