@@ -123,6 +123,7 @@ if TYPE_CHECKING:
     )
     from paykit.services.billing import (
         InvoiceView,
+        RetryResult,
         create_checkout_session,
         detach_payment_method,
         get_invoice,
@@ -130,6 +131,7 @@ if TYPE_CHECKING:
         list_invoices,
         list_payment_methods,
         pay_invoice,
+        retry_invoice,
         set_default_payment_method,
         start_payment_method_setup,
         void_invoice,
@@ -515,6 +517,7 @@ __all__ += [
 __all__ += [
     "BillingMethodsGateway",
     "InvoiceView",
+    "RetryResult",
     "create_checkout_session",
     "detach_payment_method",
     "get_invoice",
@@ -522,6 +525,7 @@ __all__ += [
     "list_invoices",
     "list_payment_methods",
     "pay_invoice",
+    "retry_invoice",
     "set_default_payment_method",
     "start_payment_method_setup",
     "void_invoice",

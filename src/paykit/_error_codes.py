@@ -140,6 +140,11 @@ CODES: Final[tuple[tuple[str, str, str], ...]] = (
     ("ValidationError", "invalid_throttle", "A login throttle rule is out of range."),
     (
         "ValidationError",
+        "day_in_future",
+        "An analytics day after the clock's current UTC day: it has no figures yet.",
+    ),
+    (
+        "ValidationError",
         "unknown_invariant",
         "`check` was asked for an invariant it does not know.",
     ),
@@ -314,6 +319,11 @@ CODES: Final[tuple[tuple[str, str, str], ...]] = (
     ),
     (
         "ConfigurationError",
+        "analytics_extra_missing",
+        "The HTML report needs the `analytics` extra: `pip install 'paykit[analytics]'`.",
+    ),
+    (
+        "ConfigurationError",
         "webhook_tolerance_invalid",
         "The webhook tolerance is not None or a whole number of seconds >= 0.",
     ),
@@ -390,6 +400,18 @@ CODES: Final[tuple[tuple[str, str, str], ...]] = (
     ),
     ("Conflict", "category_slug_taken", "Another category has this slug."),
     ("InvalidState", "category_cycle", "A category cannot move under itself or its descendants."),
+    # The web adapters (paykit.contrib).
+    (
+        "AuthenticationError",
+        "authentication_required",
+        "The endpoint needs an authenticated user and the request names none.",
+    ),
+    ("ValidationError", "invalid_json", "A request body is not a JSON object (HTTP 400)."),
+    (
+        "ValidationError",
+        "request_too_large",
+        "A request body is larger than the adapter accepts (HTTP 413).",
+    ),
 )
 
 _HEADER: Final = """\

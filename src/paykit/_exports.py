@@ -244,6 +244,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
     "paykit.gateways.billing": ("BillingMethodsGateway",),
     "paykit.services.billing": (
         "InvoiceView",
+        "RetryResult",
         "create_checkout_session",
         "detach_payment_method",
         "get_invoice",
@@ -251,6 +252,7 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "list_invoices",
         "list_payment_methods",
         "pay_invoice",
+        "retry_invoice",
         "set_default_payment_method",
         "start_payment_method_setup",
         "void_invoice",

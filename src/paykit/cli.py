@@ -1,4 +1,4 @@
-"""The ``paykit`` console script: migrate, seed, demo, check, reconcile, release-expired.
+"""The ``paykit`` console script: migrate, seed, demo, check, reconcile, analytics, ….
 
 The CLI is a host application: unlike the services, it commits. Every error it
 expects (a malformed or unreachable database URL, bad input) becomes one line
@@ -332,6 +332,62 @@ def _cmd_webhooks(args: argparse.Namespace, out: TextIO) -> int:
         engine.dispose()
 
 
+def _cmd_analytics(args: argparse.Namespace, out: TextIO) -> int:
+    from datetime import timedelta
+
+    from paykit.analytics import backfill, write_report
+    from paykit.analytics._checks import check_range, today
+    from paykit.analytics.rollup import CHUNK_DAYS
+
+    if args.action == "report":
+        if args.start is None or args.end is None or args.out is None:
+            raise ValidationError("report needs --from, --to and --out", code="invalid_argument")
+    elif args.day is not None:
+        if args.start is not None or args.end is not None:
+            raise ValidationError("give --day, or --from and --to", code="invalid_argument")
+        args.start = args.end = args.day
+    elif args.start is None or args.end is None:
+        raise ValidationError("rollup needs --day, or --from and --to", code="invalid_argument")
+    check_range(args.start, args.end, latest=today(None))  # before a connection or a chunk
+    engine = _engine(args)
+    try:
+        if args.action == "report":
+            with Session(engine) as session:
+                path = write_report(session, start=args.start, end=args.end, out=args.out)
+            print(f"wrote {path}", file=out)
+            return 0
+        total, days, chunk = 0, (args.end - args.start).days + 1, args.start
+        while chunk <= args.end:  # one transaction per chunk: a long backfill resumes
+            last = min(chunk + timedelta(days=CHUNK_DAYS - 1), args.end)
+            with Session(engine) as session, session.begin():
+                total += backfill(session, start=chunk, end=last).rows
+            done = (last - args.start).days + 1
+            bar = "#" * (30 * done // days)
+            print(f"\rrollup [{bar:<30}] {done}/{days} days", end="", file=sys.stderr)
+            chunk = last + timedelta(days=1)
+        print(file=sys.stderr)
+        print(f"rolled up {days} day(s), {total} row(s), {args.start} to {args.end}", file=out)
+        return 0
+    finally:
+        engine.dispose()
+
+
+def _analytics_options(sub: argparse.ArgumentParser) -> None:
+    from datetime import date
+
+    def day(text: str) -> date:
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a day (YYYY-MM-DD): {text!r}") from None
+
+    sub.add_argument("action", choices=["rollup", "report"])
+    sub.add_argument("--day", type=day, default=None, help="rollup: this UTC day")
+    sub.add_argument("--from", dest="start", type=day, default=None, metavar="DAY")
+    sub.add_argument("--to", dest="end", type=day, default=None, metavar="DAY")
+    sub.add_argument("--out", default=None, metavar="FILE", help="report: the HTML file")
+
+
 def _webhooks_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("action", choices=["work", "list", "replay"])
     sub.add_argument("--workers", type=int, default=1, metavar="N", help="work: threads")
@@ -376,6 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
         "check": _cmd_check,
         "purge": _cmd_purge,
         "webhooks": _cmd_webhooks,
+        "analytics": _cmd_analytics,
     }
     helps = {
         "migrate": "upgrade the database to paykit's latest schema",
@@ -390,6 +447,8 @@ def build_parser() -> argparse.ArgumentParser:
         "and tokens past their retention age (--dry-run counts only)",
         "webhooks": "the webhook inbox: `work` applies due events (any number of workers, "
         "PAYKIT_STRIPE_API_KEY), `list` shows them, `replay` revives dead ones",
+        "analytics": "`rollup` writes days' metrics into `analytics` (--day, or --from/--to; "
+        "idempotent), `report` writes an HTML report (--from --to --out; the analytics extra)",
     }
     for name, handler in handlers.items():
         sub = commands.add_parser(name, help=helps[name], description=helps[name])
@@ -409,6 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
             _purge_options(sub)
         if name == "webhooks":
             _webhooks_options(sub)
+        if name == "analytics":
+            _analytics_options(sub)
     return parser
 
 

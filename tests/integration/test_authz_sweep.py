@@ -397,6 +397,7 @@ CASES: dict[str, Case] = {
         owner_may=True,
     ),
     "pay_invoice": Case(_open_invoice, Action.MANAGE_ANY_BILLING, owner_may=True),
+    "retry_invoice": Case(_open_invoice, Action.MANAGE_ANY_BILLING, owner_may=True),
     "void_invoice": Case(_open_invoice, Action.VOID_INVOICE, owner_may=False),
     "create_checkout_session": Case(
         lambda w, o: {

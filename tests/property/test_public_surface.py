@@ -24,7 +24,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, is_dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from tests.conftest import DatabaseFactory, require_postgres
 
 import paykit
-from paykit import errors
+from paykit import analytics, errors
 from paykit import models as m
 from paykit.clock import FrozenClock
 from paykit.gateways import FakeGateway
@@ -97,6 +97,15 @@ def public_callables() -> dict[str, Callable[..., Any]]:
 
 
 SURFACE = public_callables()
+# paykit.analytics (not re-exported at the top): its readers, the rollup and the report.
+# write_report only adds a file write to render_report: its own test covers it.
+SURFACE.update(
+    {
+        f"analytics.{name}": getattr(analytics, name)
+        for name in analytics.__all__
+        if inspect.isfunction(getattr(analytics, name)) and name != "write_report"
+    }
+)
 
 # They open connections and transactions of their own on what they are given:
 # they get URLs of throw-away in-memory databases, never the world's connection.
@@ -501,6 +510,8 @@ def _for_name(world: World, func: str, param: str, name: str) -> st.SearchStrate
         "float": st.floats(min_value=0, max_value=1),
         "bool": st.booleans(),
         "datetime": st.datetimes(timezones=st.just(UTC)),
+        # Around the sweep's clock (T0 + 1 day): past days, today and future ones.
+        "date": st.dates(min_value=date(2025, 12, 1), max_value=date(2026, 3, 9)),
         "timedelta": st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=30)),
         "Decimal": money,
         "MoneyInput": money,

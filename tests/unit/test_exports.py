@@ -204,6 +204,7 @@ EXPECTED += [
 EXPECTED += [
     "BillingMethodsGateway",
     "InvoiceView",
+    "RetryResult",
     "create_checkout_session",
     "detach_payment_method",
     "get_invoice",
@@ -211,6 +212,7 @@ EXPECTED += [
     "list_invoices",
     "list_payment_methods",
     "pay_invoice",
+    "retry_invoice",
     "set_default_payment_method",
     "start_payment_method_setup",
     "void_invoice",

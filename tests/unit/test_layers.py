@@ -43,7 +43,7 @@ LAYERS: Mapping[str, int] = {
             ("services", "checks"),
             ("stripe_hooks",),
             ("webhooks", "demo", "testing"),
-            ("cli",),
+            ("cli", "contrib"),
         ]
     )
     for module in modules

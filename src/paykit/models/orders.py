@@ -76,6 +76,9 @@ class Order(TimestampMixin, Base):
         sa.Index("idx_orders_status_created_at", "status", "created_at"),
         # Staff order history, newest first, keyset on (created_at, id): revision 0008.
         sa.Index("ix_orders_created_at_id", "created_at", "id"),
+        # The analytics rollup: a day's paid orders, a customer's earlier ones (0015).
+        sa.Index("ix_orders_completed_at", "completed_at"),
+        sa.Index("ix_orders_user_id_completed_at", "user_id", "completed_at"),
     )
 
     def __repr__(self) -> str:

@@ -43,6 +43,8 @@ class Refund(TimestampMixin, Base):
     __table_args__ = (
         sa.CheckConstraint("amount > 0", name="positive_amount"),
         sa.Index("ix_refunds_order_id", "order_id"),
+        # The analytics rollup's day ranges: revision 0015.
+        sa.Index("ix_refunds_processed_at", "processed_at"),
     )
 
     def __repr__(self) -> str:

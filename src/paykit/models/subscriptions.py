@@ -124,7 +124,11 @@ class Invoice(TimestampMixin, Base):
 
     subscription: Mapped[Subscription] = relationship(back_populates="invoices")
 
-    __table_args__ = (sa.Index("ix_invoices_subscription_id", "subscription_id"),)
+    __table_args__ = (
+        sa.Index("ix_invoices_subscription_id", "subscription_id"),
+        # The analytics rollup's day ranges: revision 0015.
+        sa.Index("ix_invoices_paid_at", "paid_at"),
+    )
 
     def __repr__(self) -> str:
         return f"Invoice(id={self.id!r}, number={self.number!r}, status={self.status!r})"

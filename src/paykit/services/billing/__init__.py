@@ -21,9 +21,11 @@ from paykit.services.billing.payment_methods import (
     start_payment_method_setup,
     store_payment_method,
 )
+from paykit.services.billing.retry import RetryResult, retry_invoice
 
 __all__ = [
     "InvoiceView",
+    "RetryResult",
     "complete_checkout",
     "create_checkout_session",
     "detach_payment_method",
@@ -32,6 +34,7 @@ __all__ = [
     "list_invoices",
     "list_payment_methods",
     "pay_invoice",
+    "retry_invoice",
     "save_setup_intent_method",
     "set_default_payment_method",
     "start_payment_method_setup",

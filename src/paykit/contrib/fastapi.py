@@ -1,0 +1,155 @@
+"""paykit's endpoints as a FastAPI ``APIRouter`` (extra ``paykit[fastapi]``).
+
+::
+
+    from paykit.contrib.fastapi import mount_paykit
+
+    app = FastAPI()
+    mount_paykit(app, engine, gateway=gateway, webhook_secrets=[secret])
+
+Each endpoint reads the raw body (at most ``max_body`` bytes) on the event loop
+and runs paykit's synchronous services in the thread pool, so a database or
+gateway round trip never blocks the loop. See docs/hosts/fastapi.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import fastapi
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from paykit.clock import Clock
+from paykit.contrib._http import (
+    DEFAULT_MAX_BODY,
+    PROBLEM_JSON,
+    Authenticate,
+    PaykitHTTP,
+    Request,
+    Route,
+    problem,
+)
+from paykit.errors import PaykitError
+from paykit.gateways.base import PaymentGateway
+from paykit.notifications.outbox import Notifier
+from paykit.services.reads import OrderOut, Page
+
+__all__ = ["mount_paykit", "paykit_router", "problem_handler"]
+
+#: What the OpenAPI schema shows each route answering with.
+_MODELS: dict[str, Any] = {
+    "checkout": OrderOut,
+    "get_order": OrderOut,
+    "list_orders": Page[OrderOut],
+}
+_PROBLEM = {"description": "An RFC 9457 problem", "content": {PROBLEM_JSON: {}}}
+
+
+def paykit_router(
+    bind: sa.Engine | Callable[[], Session],
+    *,
+    gateway: PaymentGateway,
+    authenticate: Authenticate | None = None,
+    clock: Clock | None = None,
+    webhook_secrets: Sequence[str] = (),
+    max_body: int = DEFAULT_MAX_BODY,
+    notifier: Notifier | None = None,
+    prefix: str = "",
+    tags: Sequence[str] = ("paykit",),
+) -> fastapi.APIRouter:
+    """An ``APIRouter`` with paykit's quote, checkout, orders, refunds and Stripe webhook.
+
+    ``bind``, ``gateway``, ``authenticate``, ``clock``, ``webhook_secrets`` and
+    ``max_body``, ``notifier`` are those of :class:`paykit.contrib.PaykitHTTP`.
+    """
+    core = PaykitHTTP(
+        bind,
+        gateway,
+        authenticate=authenticate,
+        clock=clock,
+        webhook_secrets=tuple(webhook_secrets),
+        max_body=max_body,
+        notifier=notifier,
+    )
+    router = fastapi.APIRouter(prefix=prefix, tags=list(tags))
+    for route in core.routes:
+        model = _MODELS.get(route.name)
+        responses: dict[int | str, dict[str, Any]] = {"4XX": _PROBLEM}
+        if model is not None:
+            responses[route.status] = {"model": model}
+        router.add_api_route(
+            route.path,
+            _endpoint(core, route),
+            methods=[route.method],
+            summary=route.summary,
+            name=f"paykit_{route.name}",
+            status_code=route.status,
+            responses=responses,
+        )
+    return router
+
+
+def mount_paykit(
+    app: fastapi.FastAPI,
+    bind: sa.Engine | Callable[[], Session],
+    *,
+    prefix: str = "/paykit",
+    **options: Any,
+) -> fastapi.APIRouter:
+    """Include :func:`paykit_router` in ``app`` under ``prefix``; returns the router.
+
+    Also installs :func:`problem_handler` for ``PaykitError``, so the host's own
+    routes that call paykit (a login, a registration) answer with problem+json too.
+    """
+    router = paykit_router(bind, prefix=prefix, **options)
+    app.include_router(router)
+    app.add_exception_handler(PaykitError, problem_handler)
+    return router
+
+
+async def problem_handler(request: fastapi.Request, exc: Exception) -> fastapi.Response:
+    """A FastAPI exception handler: a ``PaykitError`` as an RFC 9457 problem."""
+    if not isinstance(exc, PaykitError):
+        raise exc
+    answer = problem(exc)
+    return fastapi.Response(
+        answer.json_bytes(), status_code=answer.status, media_type=answer.content_type
+    )
+
+
+def _endpoint(core: PaykitHTTP, route: Route) -> Callable[[fastapi.Request], Any]:
+    async def endpoint(request: fastapi.Request) -> fastapi.Response:
+        body = await _read(request, core.limit(route)) if route.method == "POST" else b""
+        neutral = Request(
+            route.method,
+            params=dict(request.path_params),
+            query=dict(request.query_params),
+            headers=dict(request.headers),
+            body=body,
+            cookies=dict(request.cookies),
+        )
+        answer = await run_in_threadpool(core.dispatch, route, neutral)
+        return fastapi.Response(
+            answer.json_bytes(), status_code=answer.status, media_type=answer.content_type
+        )
+
+    endpoint.__name__ = f"paykit_{route.name}"
+    return endpoint
+
+
+async def _read(request: fastapi.Request, limit: int) -> bytes:
+    """The body, or its first ``limit + 1`` bytes (which the core refuses as too large)."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        return b"\0" * (limit + 1)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            break
+    return b"".join(chunks)
