@@ -34,7 +34,7 @@ if TYPE_CHECKING:
         SystemClock,
     )
     from paykit.context import RequestContext
-    from paykit.db import create_engine
+    from paykit.db import create_engine, use_schema
     from paykit.errors import PaykitError
     from paykit.gateways import (
         FakeGateway,
@@ -486,6 +486,9 @@ __all__ = [
     "vote_review_helpful",
     "webhooks",
 ]
+
+# paykit beside a host's own tables (docs/hosting.md).
+__all__ += ["use_schema"]
 
 # The catalog read side (paykit.services.catalog; docs/catalog.md).
 __all__ += [

@@ -24,7 +24,10 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "SystemClock",
     ),
     "paykit.context": ("RequestContext",),
-    "paykit.db": ("create_engine",),
+    "paykit.db": (
+        "create_engine",
+        "use_schema",
+    ),
     "paykit.errors": ("PaykitError",),
     "paykit.gateways": (
         "FakeGateway",

@@ -174,6 +174,8 @@ EXPECTED = [
     "vote_review_helpful",
     "webhooks",
 ]
+# paykit beside a host's own tables (docs/hosting.md).
+EXPECTED += ["use_schema"]
 # The catalog read side (paykit.services.catalog).
 EXPECTED += [
     "CategoryNode",

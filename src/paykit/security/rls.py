@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from paykit._arguments import checked
+from paykit.db import schema_of, schema_search_path
 from paykit.security.policy import Actor
 
 __all__ = [
@@ -225,10 +226,13 @@ RLS_EXEMPT: Mapping[str, str] = MappingProxyType(
 
 @contextmanager
 def _connection(bind: Engine | Connection) -> Iterator[Connection]:
+    # The DDL below names tables without a schema: for an engine made by
+    # paykit.use_schema, paykit's schema is the search path meanwhile.
     if isinstance(bind, Connection):
-        yield bind
+        with schema_search_path(bind, schema_of(bind)):
+            yield bind
     else:
-        with bind.begin() as connection:
+        with bind.begin() as connection, schema_search_path(connection, schema_of(connection)):
             yield connection
 
 
