@@ -18,6 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from paykit import errors, models, webhooks
+    from paykit.analytics import (
+        MrrMovements,
+        mrr,
+        mrr_movements,
+    )
     from paykit.checks import (
         Finding,
         Report,
@@ -338,6 +343,7 @@ __all__ = [
     "LineInput",
     "LoginResult",
     "LoginThrottle",
+    "MrrMovements",
     "OrderItemOut",
     "OrderOut",
     "OrderResult",
@@ -424,6 +430,8 @@ __all__ = [
     "mark_order_paid",
     "migrate",
     "models",
+    "mrr",
+    "mrr_movements",
     "open_ticket",
     "pay_order",
     "place_order",

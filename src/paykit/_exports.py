@@ -8,6 +8,11 @@ The same as the ``TYPE_CHECKING`` block of ``paykit/__init__.py``
 from __future__ import annotations
 
 EXPORTS: dict[str, tuple[str, ...]] = {
+    "paykit.analytics": (
+        "MrrMovements",
+        "mrr",
+        "mrr_movements",
+    ),
     "paykit.checks": (
         "Finding",
         "Report",

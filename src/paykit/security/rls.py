@@ -163,6 +163,7 @@ RLS_TABLES: Mapping[str, TablePolicy] = MappingProxyType(
             delete=_STAFF,
         ),
         "subscriptions": TablePolicy.owned(f"user_id = {_USER}"),
+        "subscription_mrr_history": TablePolicy.owned(f"user_id = {_USER}"),
         "invoices": TablePolicy.child("paykit_subscription_owner", "invoices.subscription_id"),
         "subscription_items": TablePolicy.child(
             "paykit_subscription_owner", "subscription_items.subscription_id"
