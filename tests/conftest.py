@@ -57,6 +57,15 @@ def require_postgres() -> None:
         pytest.skip(reason)
 
 
+#: ``PAYKIT_TEST_SCHEMA=1``: every database the fixtures make is a host whose own
+#: namespace is empty, with paykit's tables in a schema of their own
+#: (``paykit.use_schema``: a PostgreSQL schema, or an attached SQLite file), so
+#: the suite checks that paykit works when it is not the host's default
+#: namespace (docs/hosting.md). Tests that read tables with hand-written SQL
+#: assume the default namespace and do not apply in that mode.
+SCHEMA_MODE = os.environ.get("PAYKIT_TEST_SCHEMA", "") not in ("", "0")
+
+
 class DatabaseFactory:
     """Makes empty databases on one backend and cleans them up at the end."""
 
@@ -82,9 +91,17 @@ class DatabaseFactory:
     def empty(self, *, shared: bool = False, **engine_kwargs: object) -> Engine:
         url, kwargs = self.url_and_kwargs()
         kwargs.update(engine_kwargs)
+        if SCHEMA_MODE:
+            kwargs["schema"] = self._paykit_schema()
         engine = create_engine(url, **kwargs)
         (self._shared if shared else self._engines).append(engine)
         return engine
+
+    def _paykit_schema(self) -> str:
+        schema = f"pk_{uuid.uuid4().hex[:12]}"
+        if self.backend == "postgresql":
+            self._schemas.append(schema)  # paykit.migrate creates it; close() drops it
+        return schema
 
     def migrated(self, *, shared: bool = False, **engine_kwargs: object) -> Engine:
         engine = self.empty(shared=shared, **engine_kwargs)

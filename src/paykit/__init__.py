@@ -18,6 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from paykit import errors, models, webhooks
+    from paykit.analytics import (
+        MrrMovements,
+        mrr,
+        mrr_movements,
+    )
     from paykit.checks import (
         Finding,
         Report,
@@ -29,7 +34,7 @@ if TYPE_CHECKING:
         SystemClock,
     )
     from paykit.context import RequestContext
-    from paykit.db import create_engine
+    from paykit.db import create_engine, use_schema
     from paykit.errors import PaykitError
     from paykit.gateways import (
         FakeGateway,
@@ -338,6 +343,7 @@ __all__ = [
     "LineInput",
     "LoginResult",
     "LoginThrottle",
+    "MrrMovements",
     "OrderItemOut",
     "OrderOut",
     "OrderResult",
@@ -424,6 +430,8 @@ __all__ = [
     "mark_order_paid",
     "migrate",
     "models",
+    "mrr",
+    "mrr_movements",
     "open_ticket",
     "pay_order",
     "place_order",
@@ -478,6 +486,9 @@ __all__ = [
     "vote_review_helpful",
     "webhooks",
 ]
+
+# paykit beside a host's own tables (docs/hosting.md).
+__all__ += ["use_schema"]
 
 # The catalog read side (paykit.services.catalog; docs/catalog.md).
 __all__ += [

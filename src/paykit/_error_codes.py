@@ -349,6 +349,18 @@ CODES: Final[tuple[tuple[str, str, str], ...]] = (
     ),
     (
         "ConfigurationError",
+        "schema_unavailable",
+        "paykit's schema (a PostgreSQL schema, or the SQLite file attached as one) is missing "
+        "or unusable; `details['schema']` names it and `details['hint']` says what to do.",
+    ),
+    (
+        "ConfigurationError",
+        "table_name_collision",
+        "The database already has tables with paykit's names (a host's `users`, `orders`, ...); "
+        "`details['tables']` lists them: migrate with `schema=` (docs/hosting.md).",
+    ),
+    (
+        "ConfigurationError",
         "encryption_not_configured",
         "Encrypted data needs a keyring; none is configured.",
     ),

@@ -8,6 +8,11 @@ The same as the ``TYPE_CHECKING`` block of ``paykit/__init__.py``
 from __future__ import annotations
 
 EXPORTS: dict[str, tuple[str, ...]] = {
+    "paykit.analytics": (
+        "MrrMovements",
+        "mrr",
+        "mrr_movements",
+    ),
     "paykit.checks": (
         "Finding",
         "Report",
@@ -19,7 +24,10 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "SystemClock",
     ),
     "paykit.context": ("RequestContext",),
-    "paykit.db": ("create_engine",),
+    "paykit.db": (
+        "create_engine",
+        "use_schema",
+    ),
     "paykit.errors": ("PaykitError",),
     "paykit.gateways": (
         "FakeGateway",

@@ -41,6 +41,12 @@ def _database_url(args: argparse.Namespace) -> str:
     return url
 
 
+def _schema(args: argparse.Namespace) -> str | None:
+    """``--schema`` or ``$PAYKIT_DB_SCHEMA``: where paykit's tables live (docs/hosting.md)."""
+    schema: str | None = getattr(args, "schema", None) or os.environ.get("PAYKIT_DB_SCHEMA")
+    return schema or None
+
+
 def _engine(args: argparse.Namespace, *, migrated: bool = True) -> Engine:
     """The database's engine, reachable, and (``migrated``) at paykit's newest schema.
 
@@ -50,7 +56,7 @@ def _engine(args: argparse.Namespace, *, migrated: bool = True) -> Engine:
     """
     from paykit.migrator import current_revision, head_revision
 
-    engine = create_engine(_database_url(args))
+    engine = create_engine(_database_url(args), schema=_schema(args))
     where = engine.url.render_as_string(hide_password=True)
     try:
         with engine.connect() as conn:
@@ -77,7 +83,9 @@ def _cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
         migrate(engine)
         from paykit.migrator import current_revision
 
-        print(f"paykit schema at revision {current_revision(engine)}", file=out)
+        schema = _schema(args)
+        where = f" (in schema {schema})" if schema else ""
+        print(f"paykit schema at revision {current_revision(engine)}{where}", file=out)
     finally:
         engine.dispose()
     return 0
@@ -418,6 +426,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--database-url",
         help=f"database URL (default: $PAYKIT_DATABASE_URL or {DEFAULT_DATABASE_URL})",
     )
+    parser.add_argument(
+        "--schema",
+        help="keep paykit's tables in this schema, beside the host's own tables "
+        "(PostgreSQL schema, or on SQLite the file <schema>.db attached as it; "
+        "default: $PAYKIT_DB_SCHEMA, or none)",
+    )
     from paykit import __version__
 
     parser.add_argument("--version", action="version", version=f"paykit {__version__}")
@@ -453,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, handler in handlers.items():
         sub = commands.add_parser(name, help=helps[name], description=helps[name])
         sub.add_argument("--database-url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        sub.add_argument("--schema", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         sub.set_defaults(handler=handler)
         if name == "reconcile":
             sub.add_argument("--older-than-minutes", type=int, default=15, metavar="N")

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -21,8 +22,16 @@ from alembic.util.exc import CommandError
 from sqlalchemy.engine import URL, Connection, Engine
 
 from paykit._arguments import checked
-from paykit.db import create_engine
-from paykit.errors import ValidationError
+from paykit.db import (
+    attached_file,
+    check_schema_name,
+    create_engine,
+    make_url,
+    schema_file_path,
+    schema_of,
+    schema_search_path,
+)
+from paykit.errors import ConfigurationError, ValidationError
 
 __all__ = [
     "VERSION_TABLE",
@@ -62,13 +71,18 @@ def include_paykit_object(
     return True
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
-    """An Alembic ``Config`` for paykit's migrations, bound to ``connection`` if given."""
+def alembic_config(connection: Connection | None = None, *, schema: str | None = None) -> Config:
+    """An Alembic ``Config`` for paykit's migrations, bound to ``connection`` if given.
+
+    With ``schema`` (PostgreSQL), the version table lives in that schema.
+    """
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.set_main_option("version_table", VERSION_TABLE)
     if connection is not None:
         config.attributes["connection"] = connection
+    if schema is not None:
+        config.attributes["version_table_schema"] = schema
     return config
 
 
@@ -84,6 +98,76 @@ def _connection(bind: Engine | Connection | str | URL) -> Iterator[Connection]:
     finally:
         if not isinstance(bind, Engine):
             engine.dispose()
+
+
+def _schema(bind: Engine | Connection | str | URL, schema: str | None) -> str | None:
+    if schema is not None:
+        return check_schema_name(schema)
+    return schema_of(bind) if isinstance(bind, Engine | Connection) else None
+
+
+def _backend(bind: Engine | Connection | str | URL) -> str:
+    if isinstance(bind, Engine | Connection):
+        return bind.dialect.name
+    return make_url(bind).get_backend_name()
+
+
+def _sqlite_file(bind: Engine | Connection | str | URL, schema: str) -> Path:
+    if isinstance(bind, Engine | Connection):
+        return attached_file(bind, schema)
+    return schema_file_path(make_url(bind), schema)
+
+
+@contextmanager
+def _schema_connection(
+    bind: Engine | Connection | str | URL, schema: str, *, create: bool
+) -> Iterator[Connection | None]:
+    """A connection whose unqualified table names mean paykit's tables in ``schema``.
+
+    SQLite: a connection of the schema's own file (not the host's ATTACH), so
+    paykit's migrations, written without a schema, run as written; it commits
+    on its own. PostgreSQL: ``bind``'s connection with ``schema`` (created if
+    ``create``) as the search path. None when the schema does not exist and
+    ``create`` is false.
+    """
+    if _backend(bind) == "sqlite":
+        path = _sqlite_file(bind, schema)
+        if not path.is_file() and not create:
+            yield None
+            return
+        if not path.parent.is_dir():
+            raise _missing(
+                schema, f"the folder of {str(path)!r} does not exist", "create the folder"
+            )
+        with _connection(f"sqlite:///{path}") as connection:
+            yield connection
+        return
+    with _connection(bind) as connection:
+        exists = connection.execute(
+            sa.text("SELECT to_regnamespace(:s) IS NOT NULL"), {"s": schema}
+        ).scalar_one()
+        if not exists and not create:
+            yield None
+            return
+        if not exists:
+            try:
+                with connection.begin_nested():
+                    connection.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            except sa.exc.DBAPIError as exc:
+                reason = str(exc.orig).strip().splitlines()[0]
+                raise _missing(schema, f"cannot create it: {reason}") from exc
+        with schema_search_path(connection, schema):
+            yield connection
+
+
+def _missing(
+    schema: str, why: str, hint: str = "create it, or grant CREATE on the database"
+) -> ConfigurationError:
+    return ConfigurationError(
+        f"paykit's schema {schema!r} is unavailable: {why}",
+        code="schema_unavailable",
+        details={"schema": schema, "hint": hint},
+    )
 
 
 # What paykit's history can be moved to; alembic asserts on some other strings.
@@ -109,40 +193,107 @@ def _revision_errors(revision: str) -> Iterator[None]:
         ) from None
 
 
+@contextmanager
+def _migration_connection(
+    bind: Engine | Connection | str | URL, schema: str | None, *, create: bool
+) -> Iterator[tuple[Connection | None, str | None]]:
+    """(connection, the version table's schema) for ``bind`` and ``schema``."""
+    name = _schema(bind, schema)
+    if name is None:
+        with _connection(bind) as connection:
+            yield connection, None
+        return
+    with _schema_connection(bind, name, create=create) as connection:
+        on_pg = connection is not None and connection.dialect.name == "postgresql"
+        yield connection, name if on_pg else None
+
+
+def _refuse_collisions(connection: Connection, version_schema: str | None) -> None:
+    """A first migration onto tables that share paykit's names is refused, naming them."""
+    context = MigrationContext.configure(
+        connection, opts={"version_table": VERSION_TABLE, "version_table_schema": version_schema}
+    )
+    if context.get_current_heads():
+        return
+    from paykit.models import Base
+
+    existing = set(sa.inspect(connection).get_table_names(schema=version_schema))
+    taken = sorted(existing & set(Base.metadata.tables))
+    if taken:
+        raise ConfigurationError(
+            f"the database already has tables named like paykit's ({', '.join(taken[:5])}): "
+            "keep paykit's in a schema of their own, paykit.migrate(engine, schema='paykit')",
+            code="table_name_collision",
+            details={"tables": taken, "hint": "see docs/hosting.md"},
+        )
+
+
 @checked
-def migrate(bind: Engine | Connection | str | URL, revision: str = "head") -> None:
+def migrate(
+    bind: Engine | Connection | str | URL, revision: str = "head", *, schema: str | None = None
+) -> None:
     """Upgrade the database to ``revision`` (default: the latest). Idempotent.
 
     ``bind`` is an Engine, a Connection (the caller owns its transaction) or a
     database URL. On PostgreSQL with row-level security turned on
     (:func:`paykit.security.rls.enable_row_level_security`), the policies are
     re-applied for the new revision.
+
+    ``schema`` (default: the one of an engine made by
+    :func:`paykit.use_schema`) puts paykit's tables and its version table in
+    their own namespace, beside a host's tables of the same names: a
+    PostgreSQL schema, created if missing, or on SQLite the schema's own file,
+    migrated through a connection of its own (see docs/hosting.md).
     """
     from paykit.security.rls import refresh_row_level_security
 
-    with _connection(bind) as connection, _revision_errors(revision):
+    with (
+        _revision_errors(revision),
+        _migration_connection(bind, schema, create=True) as (connection, version_schema),
+    ):
+        assert connection is not None  # create=True
+        _refuse_collisions(connection, version_schema)
         # "heads" also reaches every head of a history that briefly branched.
-        command.upgrade(alembic_config(connection), "heads" if revision == "head" else revision)
+        config = alembic_config(connection, schema=version_schema)
+        command.upgrade(config, "heads" if revision == "head" else revision)
         # A database with row-level security on gets the policies of the new
         # revision (new tables, changed rules) in the same transaction.
         refresh_row_level_security(connection)
 
 
 @checked
-def downgrade(bind: Engine | Connection | str | URL, revision: str = "base") -> None:
-    """Downgrade the database to ``revision`` (default: ``base``, dropping paykit's tables)."""
-    with _connection(bind) as connection, _revision_errors(revision):
-        command.downgrade(alembic_config(connection), revision)
+def downgrade(
+    bind: Engine | Connection | str | URL, revision: str = "base", *, schema: str | None = None
+) -> None:
+    """Downgrade the database to ``revision`` (default: ``base``, dropping paykit's tables).
+
+    ``schema`` as for :func:`migrate`; a schema that does not exist is
+    ``schema_unavailable``.
+    """
+    with (
+        _revision_errors(revision),
+        _migration_connection(bind, schema, create=False) as (connection, version_schema),
+    ):
+        if connection is None:
+            raise _missing(str(_schema(bind, schema)), "it does not exist", "nothing to downgrade")
+        command.downgrade(alembic_config(connection, schema=version_schema), revision)
 
 
 @checked
-def current_revision(bind: Engine | Connection | str | URL) -> str | None:
+def current_revision(
+    bind: Engine | Connection | str | URL, *, schema: str | None = None
+) -> str | None:
     """The paykit revision the database is at, or None if paykit was never migrated there.
 
-    (Several heads, should a history branch, are joined with commas.)
+    (Several heads, should a history branch, are joined with commas.) With
+    ``schema`` (as for :func:`migrate`), the revision of that schema; None if
+    it does not exist.
     """
-    with _connection(bind) as connection:
-        context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    with _migration_connection(bind, schema, create=False) as (connection, version_schema):
+        if connection is None:
+            return None
+        opts = {"version_table": VERSION_TABLE, "version_table_schema": version_schema}
+        context = MigrationContext.configure(connection, opts=opts)
         heads = context.get_current_heads()
         return ",".join(sorted(heads)) if heads else None
 

@@ -648,12 +648,19 @@ def _changes(conn: Connection, before: int | None = None) -> int:
     ):
         return before
     if "oids" not in _pg_tables:
+        # paykit's schema: the connection's own, or (PAYKIT_TEST_SCHEMA=1) use_schema's.
+        schema = (
+            conn.get_execution_options().get("paykit_schema")
+            or conn.exec_driver_sql("SELECT current_schema()").scalar_one()
+        )
         _pg_tables["oids"] = list(
             conn.exec_driver_sql(
-                "SELECT oid FROM pg_class WHERE relnamespace = current_schema()::regnamespace "
-                "AND relkind = 'r' AND relname NOT IN ('audit_logs', 'paykit_login_attempts')"
+                "SELECT oid FROM pg_class WHERE relnamespace = to_regnamespace(%s) "
+                "AND relkind = 'r' AND relname NOT IN ('audit_logs', 'paykit_login_attempts')",
+                (schema,),
             ).scalars()
         )
+        assert _pg_tables["oids"], f"no paykit table in schema {schema!r}"
     return int(conn.exec_driver_sql(_PG_CHANGES, (_pg_tables["oids"],)).scalar_one())
 
 

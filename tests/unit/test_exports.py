@@ -31,6 +31,7 @@ EXPECTED = [
     "LineInput",
     "LoginResult",
     "LoginThrottle",
+    "MrrMovements",
     "OrderItemOut",
     "OrderOut",
     "OrderResult",
@@ -117,6 +118,8 @@ EXPECTED = [
     "mark_order_paid",
     "migrate",
     "models",
+    "mrr",
+    "mrr_movements",
     "open_ticket",
     "pay_order",
     "place_order",
@@ -171,6 +174,8 @@ EXPECTED = [
     "vote_review_helpful",
     "webhooks",
 ]
+# paykit beside a host's own tables (docs/hosting.md).
+EXPECTED += ["use_schema"]
 # The catalog read side (paykit.services.catalog).
 EXPECTED += [
     "CategoryNode",

@@ -1,28 +1,54 @@
-"""paykit's analytics: revenue, customers, cohorts, the daily rollup and the HTML report.
+"""paykit's analytics: MRR and its movements, revenue, customers, cohorts, the daily rollup
+and the HTML report (definitions: docs/analytics.md).
 
-Every figure is computed set-based in SQL from the rows the services write;
-the readers never write (they run on a replica), and ``rollup``/``backfill``
-write only the ``analytics`` table, in the caller's transaction. Definitions:
-docs/analytics.md.
+``history`` records each state of a subscription's MRR contribution (called by
+``sync_subscription``); ``recurring`` computes MRR at an instant and its
+movements over days from that history; ``definitions`` holds the MRR rules
+(normalisation to a month, rounding, counting statuses, day boundaries) as
+pure functions. Every figure is computed set-based in SQL from the rows the
+services write; the readers never write (they run on a replica), and
+``rollup``/``backfill`` write only the ``analytics`` table, in the caller's
+transaction. This package sits just below ``services`` and imports none.
 """
 
 from __future__ import annotations
 
 from paykit.analytics.cohorts import Cohort, CohortTable, cohorts
+from paykit.analytics.definitions import (
+    COUNTING_STATUSES,
+    MRR_QUANTUM,
+    day_end,
+    day_of,
+    interval_of,
+    monthly_amount,
+)
+from paykit.analytics.history import record_mrr_change
 from paykit.analytics.metrics import DailyRevenue, new_customers, revenue
 from paykit.analytics.products import ProductRevenue, revenue_by_category, revenue_by_product
+from paykit.analytics.recurring import MrrMovements, mrr, mrr_movements, mrr_statement
 from paykit.analytics.report import render_report, write_report
 from paykit.analytics.rollup import RollupResult, backfill, rollup
 
 __all__ = [
+    "COUNTING_STATUSES",
+    "MRR_QUANTUM",
     "Cohort",
     "CohortTable",
     "DailyRevenue",
+    "MrrMovements",
     "ProductRevenue",
     "RollupResult",
     "backfill",
     "cohorts",
+    "day_end",
+    "day_of",
+    "interval_of",
+    "monthly_amount",
+    "mrr",
+    "mrr_movements",
+    "mrr_statement",
     "new_customers",
+    "record_mrr_change",
     "render_report",
     "revenue",
     "revenue_by_category",

@@ -15,6 +15,9 @@ from paykit.models import Base
 config = context.config
 target_metadata = Base.metadata
 version_table = config.get_main_option("version_table") or "paykit_alembic_version"
+# The schema paykit's tables live in (PostgreSQL; see paykit.migrate(schema=...)):
+# the migration connection has it as its search path, and the version table is there too.
+version_table_schema = config.attributes.get("version_table_schema")
 
 
 def run_migrations_offline() -> None:
@@ -47,6 +50,7 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
         connection=connection,
         target_metadata=target_metadata,
         version_table=version_table,
+        version_table_schema=version_table_schema,
         include_object=include_paykit_object,
         compare_type=True,
         render_as_batch=connection.dialect.name == "sqlite",

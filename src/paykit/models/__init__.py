@@ -5,7 +5,7 @@ snake_case of the seed's field names; the seed's ``metadata`` JSON fields are th
 attribute ``metadata_`` (SQLAlchemy reserves ``metadata``) on the column ``metadata``.
 """
 
-from paykit.models.analytics import Analytics
+from paykit.models.analytics import Analytics, SubscriptionMrrHistory
 from paykit.models.audit import AuditLog
 from paykit.models.base import NAMING_CONVENTION, Base, new_id
 from paykit.models.catalog import (
@@ -82,6 +82,7 @@ __all__ = [
     "StringArray",
     "Subscription",
     "SubscriptionItem",
+    "SubscriptionMrrHistory",
     "SubscriptionStatus",
     "SupportTicket",
     "SystemConfig",

@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from paykit._arguments import checked
+from paykit.db import schema_of, schema_search_path
 from paykit.security.policy import Actor
 
 __all__ = [
@@ -162,6 +163,7 @@ RLS_TABLES: Mapping[str, TablePolicy] = MappingProxyType(
             delete=_STAFF,
         ),
         "subscriptions": TablePolicy.owned(f"user_id = {_USER}"),
+        "subscription_mrr_history": TablePolicy.owned(f"user_id = {_USER}"),
         "invoices": TablePolicy.child("paykit_subscription_owner", "invoices.subscription_id"),
         "subscription_items": TablePolicy.child(
             "paykit_subscription_owner", "subscription_items.subscription_id"
@@ -224,10 +226,13 @@ RLS_EXEMPT: Mapping[str, str] = MappingProxyType(
 
 @contextmanager
 def _connection(bind: Engine | Connection) -> Iterator[Connection]:
+    # The DDL below names tables without a schema: for an engine made by
+    # paykit.use_schema, paykit's schema is the search path meanwhile.
     if isinstance(bind, Connection):
-        yield bind
+        with schema_search_path(bind, schema_of(bind)):
+            yield bind
     else:
-        with bind.begin() as connection:
+        with bind.begin() as connection, schema_search_path(connection, schema_of(connection)):
             yield connection
 
 

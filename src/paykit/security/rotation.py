@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from paykit._arguments import checked
+from paykit.db import schema_of
 from paykit.errors import DecryptionError
 from paykit.security.encryption import (
     CIPHERTEXT_PREFIX,
@@ -84,9 +85,15 @@ def reencrypt_personal_data(
     ring = keyring or require_keyring()
     active_prefix = f"{CIPHERTEXT_PREFIX}{ring.active_key_id}:"
     values = rows = remaining = 0
+    # Lightweight tables (raw ciphertext, no decrypting column types) are not
+    # rewritten by schema_translate_map: they name paykit's schema themselves.
+    schema = schema_of(session.connection())
     for table_name, columns in ENCRYPTED_COLUMNS.items():
         table = sa.table(
-            table_name, sa.column("id", sa.Text()), *(sa.column(c, sa.Text()) for c in columns)
+            table_name,
+            sa.column("id", sa.Text()),
+            *(sa.column(c, sa.Text()) for c in columns),
+            schema=schema,
         )
         stale = sa.or_(
             *(

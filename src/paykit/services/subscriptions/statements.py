@@ -65,6 +65,7 @@ SUBSCRIPTION_AND_REFERENCES = (
         Price.product_id.label("ref_product_id"),
         Price.unit_amount.label("ref_unit_amount"),
         Price.currency.label("ref_currency"),
+        Price.recurring.label("ref_recurring"),
     )
     .select_from(User)
     .outerjoin(Price, Price.stripe_price_id == sa.bindparam("stripe_price_id"))

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from paykit._arguments import checked
+from paykit.analytics.history import record_mrr_change
 from paykit.clock import Clock, ensure_utc, resolve_clock
 from paykit.context import RequestContext
 from paykit.errors import ValidationError
@@ -97,6 +98,7 @@ class _PriceRef:
     product_id: str
     unit_amount: Decimal
     currency: str
+    recurring: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +118,8 @@ def _subscription_values(
     now: datetime,
     context: RequestContext | None,
     references: _References | None = None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], Any]:
+    """The row's values, and the price's ``recurring`` (for the MRR history)."""
     status = SUBSCRIPTION_STATUSES.get(sub.status)
     if status is None:
         raise ValidationError(f"unknown subscription status {sub.status!r}")
@@ -128,7 +131,14 @@ def _subscription_values(
     else:
         # One round trip for the common case (both known); the slow path explains what is missing.
         known = session.execute(
-            sa.select(User.id, Price.id, Price.product_id, Price.unit_amount, Price.currency)
+            sa.select(
+                User.id,
+                Price.id,
+                Price.product_id,
+                Price.unit_amount,
+                Price.currency,
+                Price.recurring,
+            )
             .join(Price, Price.stripe_price_id == sub.price_id)
             .where(User.stripe_customer_id == sub.customer_id)
         ).first()
@@ -139,7 +149,13 @@ def _subscription_values(
             user_id = user_by_customer(session, sub.customer_id).id
     if price is None:
         imported = import_price(session, sub.price_id, gateway, now, context)
-        price = _PriceRef(imported.id, imported.product_id, imported.unit_amount, imported.currency)
+        price = _PriceRef(
+            imported.id,
+            imported.product_id,
+            imported.unit_amount,
+            imported.currency,
+            imported.recurring,
+        )
     currency = sub.currency or price.currency
     cancel_at = sub.cancel_at
     # Newer Stripe versions may express "cancel at period end" as cancel_at equal to
@@ -168,7 +184,7 @@ def _subscription_values(
         ),
         "quantity": sub.quantity,
         "metadata_": dict(sub.metadata),
-    }
+    }, price.recurring
 
 
 def _read_subscription(
@@ -188,9 +204,75 @@ def _read_subscription(
             SUBSCRIPTION_BY_STRIPE_ID, {"stripe_subscription_id": sub.id}
         ).one_or_none()
         return row, None
-    row, user_id, price_id, product_id, unit_amount, currency = found
-    price = None if price_id is None else _PriceRef(price_id, product_id, unit_amount, currency)
+    row, user_id, price_id, product_id, unit_amount, currency, recurring = found
+    price = (
+        None
+        if price_id is None
+        else _PriceRef(price_id, product_id, unit_amount, currency, recurring)
+    )
     return row, _References(sub.customer_id, sub.price_id, user_id, price)
+
+
+def _record(
+    session: Session,
+    subscription_id: str,
+    values: dict[str, Any],
+    recurring: Any,
+    at: datetime,
+    now: datetime,
+) -> None:
+    """The state the row takes, in the MRR history at its instant (docs/analytics.md)."""
+    record_mrr_change(
+        session,
+        subscription_id=subscription_id,
+        user_id=values["user_id"],
+        price_id=values["price_id"],
+        status=values["status"],
+        currency=values["currency"],
+        unit_amount=values["unit_amount"],
+        quantity=values["quantity"],
+        effective_at=at,
+        now=now,
+        recurring=recurring,
+    )
+
+
+def _record_late(
+    session: Session, row: Subscription, sub: GatewaySubscription, at: datetime, now: datetime
+) -> None:
+    """An older state the row skips still belongs in the history at its own instant.
+
+    Only from what is already known: an unknown price or status is not
+    imported or refused for an event the row ignores anyway.
+    """
+    status = SUBSCRIPTION_STATUSES.get(sub.status)
+    price = session.execute(
+        sa.select(Price.id, Price.unit_amount, Price.currency, Price.recurring).where(
+            Price.stripe_price_id == sub.price_id
+        )
+    ).first()
+    if status is None or price is None:
+        return
+    currency = (sub.currency or price.currency).upper()
+    unit_amount = (
+        price.unit_amount
+        if sub.unit_amount_minor is None
+        else from_minor_units(int(sub.unit_amount_minor), currency)
+    )
+    record_mrr_change(
+        session,
+        subscription_id=row.id,
+        user_id=row.user_id,
+        price_id=price.id,
+        status=status,
+        currency=currency,
+        unit_amount=unit_amount,
+        quantity=sub.quantity,
+        effective_at=at,
+        now=now,
+        replace=False,
+        recurring=price.recurring,
+    )
 
 
 @checked
@@ -222,8 +304,6 @@ def sync_subscription(
     """
     now = resolve_clock(clock).now()
     sub, created = _read_subscription_input(subscription)
-    now = resolve_clock(clock).now()
-    sub, created = _read_subscription_input(subscription)
     if event_created is not None:
         created = ensure_utc(event_created)
     row, references = _read_subscription(session, sub)
@@ -231,9 +311,12 @@ def sync_subscription(
     values: dict[str, Any] | None = None
     if row is not None and created is not None and stored is not None:
         if created < stored:
+            _record_late(session, row, sub, created, now)
             return row  # a late delivery of an older state
         if created == stored:
-            values = _subscription_values(session, sub, gateway, now, context, references)
+            values, recurring = _subscription_values(
+                session, sub, gateway, now, context, references
+            )
             if not changes(row, values, _SYNCED_FIELDS):
                 return row  # the same event again, or one that says the same
             if gateway is not None:
@@ -241,7 +324,7 @@ def sync_subscription(
                 sub = gateway.retrieve_subscription(sub.id)
                 values = None
     if values is None:
-        values = _subscription_values(session, sub, gateway, now, context, references)
+        values, recurring = _subscription_values(session, sub, gateway, now, context, references)
     user_id = values["user_id"]
     if row is None:
         inserted = insert_synced(
@@ -255,10 +338,25 @@ def sync_subscription(
             context=context,
         )
         if inserted is not None:
+            _record(session, inserted.id, values, recurring, created or now, now)
             sync_items(session, cast(Subscription, inserted), sub)
             return cast(Subscription, inserted)
         # A parallel delivery inserted it first: carry on as an update.
         row = session.scalars(SUBSCRIPTION_BY_STRIPE_ID, {"stripe_subscription_id": sub.id}).one()
+    _record(session, row.id, values, recurring, created or now, now)
+    return _update(session, row, sub, values, created, now, context)
+
+
+def _update(
+    session: Session,
+    row: Subscription,
+    sub: GatewaySubscription,
+    values: dict[str, Any],
+    created: datetime | None,
+    now: datetime,
+    context: RequestContext | None,
+) -> Subscription:
+    """The guarded UPDATE of a known row, then what a renewal and the items need."""
     period_before = row.current_period_start
     synced = update_synced(
         session,
@@ -268,7 +366,7 @@ def sync_subscription(
         created=created,
         guard=None if created is None else {"guard_created": created},
         now=now,
-        actor_id=user_id,
+        actor_id=values["user_id"],
         context=context,
     )
     _renewed(session, synced, period_before)

@@ -1,0 +1,94 @@
+"""Recording: every state of a subscription's MRR contribution, with its instant.
+
+``sync_subscription`` (and so ``subscribe``, ``change_subscription``,
+``cancel_subscription``, ``resume_subscription``, which sync what the gateway
+returns) calls :func:`record_mrr_change` in the caller's transaction. The
+instant is the gateway's event time, or the clock's time for a snapshot
+without one. One row per subscription and instant:
+
+* a state the subscription row takes replaces the row of its instant (the
+  row and the history agree on which of two same-second events is last);
+* a late delivery of an older event (which the subscription row skips) is
+  still recorded at its own instant, unless that instant already has a row:
+  the history is the same whatever order the webhooks arrived in, and a
+  re-delivered event adds nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from paykit.analytics.definitions import COUNTING_STATUSES, interval_of, monthly_amount
+from paykit.clock import ensure_utc
+from paykit.models import Price, SubscriptionMrrHistory
+from paykit.models.base import new_id
+
+__all__ = ["record_mrr_change"]
+
+_TABLE = cast(sa.Table, SubscriptionMrrHistory.__table__)
+_KEY = ["subscription_id", "effective_at"]
+_UNREAD: Any = object()
+_REPLACED = ("user_id", "currency", "status", "monthly_amount", "mrr", "created_at")
+
+
+def record_mrr_change(
+    session: Session,
+    *,
+    subscription_id: str,
+    user_id: str,
+    price_id: str,
+    status: str | Enum,
+    currency: str,
+    unit_amount: Decimal,
+    quantity: int,
+    effective_at: datetime,
+    now: datetime,
+    replace: bool = True,
+    recurring: Any = _UNREAD,
+) -> None:
+    """Record the subscription's MRR contribution in force from ``effective_at``.
+
+    The monthly amount follows the price's interval (docs/analytics.md); it
+    counts towards MRR while ``status`` is ACTIVE or PAST_DUE. With
+    ``replace`` (a state the subscription row took), a row already at
+    ``effective_at`` is overwritten; without it (a late, older event) it is
+    kept. ``recurring`` is the price's ``recurring`` JSON when the caller has
+    it (read from the price otherwise). Writes one row (``INSERT ... ON
+    CONFLICT``), never commits.
+    """
+    if recurring is _UNREAD:
+        recurring = session.execute(
+            sa.select(Price.recurring).where(Price.id == price_id)
+        ).scalar_one_or_none()
+    interval, count = interval_of(recurring)
+    status_value = status.value if isinstance(status, Enum) else str(status)
+    amount = monthly_amount(unit_amount, quantity, interval, count)
+    values = {
+        "id": new_id(),
+        "subscription_id": subscription_id,
+        "user_id": user_id,
+        "effective_at": ensure_utc(effective_at),
+        "currency": currency.upper(),
+        "status": status_value,
+        "monthly_amount": amount,
+        "mrr": amount if status_value in COUNTING_STATUSES else Decimal("0.0000"),
+        "created_at": now,
+    }
+    dialect = session.get_bind().dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_TABLE)
+    statement = insert.values(values)
+    if replace:
+        statement = statement.on_conflict_do_update(
+            index_elements=_KEY,
+            set_={name: statement.excluded[name] for name in _REPLACED},
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=_KEY)
+    session.execute(statement)
