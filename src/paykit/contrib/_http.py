@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -36,6 +37,8 @@ from pydantic import Field
 from sqlalchemy.orm import Session
 
 from paykit.clock import Clock
+from paykit.contrib import _routes_catalog
+from paykit.contrib._wire import Request, Response
 from paykit.errors import AuthenticationError, PaykitError, PaymentDeclined, ValidationError
 from paykit.gateways.base import PaymentGateway
 from paykit.models import OrderStatus, Refund, RefundReason, User
@@ -75,38 +78,13 @@ WEBHOOK_MAX_BODY = 1024 * 1024
 PROBLEM_JSON = "application/problem+json"
 SESSION_COOKIE = "paykit_session"
 
+#: The endpoints that live in the ``_routes_*`` modules, by route name.
+_HANDLERS: dict[str, Callable[[PaykitHTTP, Session, Request], Response]] = {
+    **_routes_catalog.HANDLERS,
+}
+
 #: The adapters' own refusals, which no service raises: HTTP's own statuses fit better.
 _STATUS = {"invalid_json": 400, "request_too_large": 413}
-
-
-@dataclass(frozen=True)
-class Request:
-    """One HTTP request as the core needs it; header names are matched case-insensitively."""
-
-    method: str
-    params: Mapping[str, str] = field(default_factory=dict)
-    query: Mapping[str, str] = field(default_factory=dict)
-    headers: Mapping[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    cookies: Mapping[str, str] = field(default_factory=dict)
-
-    def header(self, name: str) -> str | None:
-        """The header's value, or None."""
-        wanted = name.lower()
-        return next((v for k, v in self.headers.items() if k.lower() == wanted), None)
-
-
-@dataclass(frozen=True)
-class Response:
-    """What to send back: status, a JSON-safe body and its content type."""
-
-    status: int
-    body: Any
-    content_type: str = "application/json"
-
-    def json_bytes(self) -> bytes:
-        """The body serialized as compact UTF-8 JSON."""
-        return json.dumps(self.body, separators=(",", ":")).encode("utf-8")
 
 
 Authenticate = Callable[[Session, Request], Actor | User | None]
@@ -132,6 +110,9 @@ ROUTES: tuple[Route, ...] = (
     Route("list_orders", "GET", "/orders", "The actor's orders, newest first"),
     Route("get_order", "GET", "/orders/{order_id}", "One order the actor may see"),
     Route("refund", "POST", "/orders/{order_id}/refunds", "Refund an order (staff)", 201),
+    Route("list_products", "GET", "/products", "One page of the catalog", auth=False),
+    Route("get_product", "GET", "/products/{product_id}", "One product by id", auth=False),
+    Route("get_product_by_slug", "GET", "/products/slug/{slug}", "One product by slug", auth=False),
     Route(
         "webhook",
         "POST",
@@ -238,7 +219,7 @@ class PaykitHTTP:
                     code="request_too_large",
                     details={"max_bytes": limit},
                 )
-            handler: Callable[[Session, Request], Response] = getattr(self, f"_{route.name}")
+            handler = self._handler(route)
             with self.session() as session:
                 try:
                     response = handler(session, request)
@@ -254,9 +235,20 @@ class PaykitHTTP:
             body = {"type": "about:blank", "title": "Internal server error", "status": 500}
             return Response(500, {**body, "code": "internal_error"}, PROBLEM_JSON)
 
+    def _handler(self, route: Route) -> Callable[[Session, Request], Response]:
+        extra = _HANDLERS.get(route.name)
+        if extra is not None:
+            return functools.partial(extra, self)
+        found: Callable[[Session, Request], Response] = getattr(self, f"_{route.name}")
+        return found
+
     # -- the endpoints ---------------------------------------------------------------
 
     def _actor(self, session: Session, request: Request) -> Actor:
+        return self.actor(session, request)
+
+    def actor(self, session: Session, request: Request) -> Actor:
+        """The request's actor from the ``authenticate`` hook, or ``authentication_required``."""
         hook = self.authenticate
         found = (
             hook(session, request)

@@ -35,6 +35,7 @@ from paykit.contrib._http import (
 from paykit.errors import PaykitError
 from paykit.gateways.base import PaymentGateway
 from paykit.notifications.outbox import Notifier
+from paykit.services.catalog.out import ProductOut, ProductView
 from paykit.services.reads import OrderOut, Page
 
 __all__ = ["mount_paykit", "paykit_router", "problem_handler"]
@@ -44,6 +45,9 @@ _MODELS: dict[str, Any] = {
     "checkout": OrderOut,
     "get_order": OrderOut,
     "list_orders": Page[OrderOut],
+    "list_products": Page[ProductOut],
+    "get_product": ProductView,
+    "get_product_by_slug": ProductView,
 }
 _PROBLEM = {"description": "An RFC 9457 problem", "content": {PROBLEM_JSON: {}}}
 

@@ -1,0 +1,66 @@
+"""The catalog endpoints of the web adapters: public, no authentication.
+
+``GET /products`` is :func:`paykit.list_products` with its filters and cursor
+as query parameters (only PUBLISHED products: a ``status`` parameter is refused
+as an unknown one); ``GET /products/{product_id}`` and
+``GET /products/slug/{slug}`` are :func:`paykit.get_product` (a draft, an
+archived or an unknown product is ``not_found``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import Field
+from sqlalchemy.orm import Session
+
+from paykit.contrib._wire import Request, Response
+from paykit.models import ProductType
+from paykit.schemas import validate
+from paykit.schemas.base import StrictModel
+from paykit.services.catalog.products import get_product, list_products
+
+if TYPE_CHECKING:
+    from paykit.contrib._http import PaykitHTTP
+
+__all__ = ["HANDLERS"]
+
+_Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+
+
+class _ProductQuery(StrictModel):
+    search: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    category_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    type: ProductType | None = None
+    featured: bool | None = None
+    min_price: _Money | None = None
+    max_price: _Money | None = None
+    currency: Annotated[str, Field(pattern=r"^[A-Za-z]{3}$")] | None = None
+    sort: Annotated[str, Field(pattern=r"^[a-z_]{1,32}$")] = "featured"
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    cursor: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+
+
+def _list_products(core: PaykitHTTP, session: Session, request: Request) -> Response:
+    query = validate(_ProductQuery, dict(request.query))
+    page = list_products(session, **query.model_dump(exclude_none=True))
+    return Response(200, page.model_dump(mode="json"))
+
+
+def _get_product(core: PaykitHTTP, session: Session, request: Request) -> Response:
+    product = get_product(session, id=request.params["product_id"])
+    return Response(200, product.model_dump(mode="json"))
+
+
+def _get_product_by_slug(core: PaykitHTTP, session: Session, request: Request) -> Response:
+    product = get_product(session, slug=request.params["slug"])
+    return Response(200, product.model_dump(mode="json"))
+
+
+HANDLERS: dict[str, Callable[[PaykitHTTP, Session, Request], Response]] = {
+    "list_products": _list_products,
+    "get_product": _get_product,
+    "get_product_by_slug": _get_product_by_slug,
+}

@@ -1,0 +1,40 @@
+"""The web adapters' framework-neutral request and response (shared by the route modules)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Request", "Response"]
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request as the core needs it; header names are matched case-insensitively."""
+
+    method: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    cookies: Mapping[str, str] = field(default_factory=dict)
+
+    def header(self, name: str) -> str | None:
+        """The header's value, or None."""
+        wanted = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == wanted), None)
+
+
+@dataclass(frozen=True)
+class Response:
+    """What to send back: status, a JSON-safe body and its content type."""
+
+    status: int
+    body: Any
+    content_type: str = "application/json"
+
+    def json_bytes(self) -> bytes:
+        """The body serialized as compact UTF-8 JSON."""
+        return json.dumps(self.body, separators=(",", ":")).encode("utf-8")
