@@ -37,8 +37,9 @@ from pydantic import Field
 from sqlalchemy.orm import Session
 
 from paykit.clock import Clock
-from paykit.contrib import _routes_catalog
+from paykit.contrib import _routes_account, _routes_catalog
 from paykit.contrib._wire import Request, Response
+from paykit.contrib._wire import json_object as _json_object
 from paykit.errors import AuthenticationError, PaykitError, PaymentDeclined, ValidationError
 from paykit.gateways.base import PaymentGateway
 from paykit.models import OrderStatus, Refund, RefundReason, User
@@ -81,6 +82,7 @@ SESSION_COOKIE = "paykit_session"
 #: The endpoints that live in the ``_routes_*`` modules, by route name.
 _HANDLERS: dict[str, Callable[[PaykitHTTP, Session, Request], Response]] = {
     **_routes_catalog.HANDLERS,
+    **_routes_account.HANDLERS,
 }
 
 #: The adapters' own refusals, which no service raises: HTTP's own statuses fit better.
@@ -113,6 +115,13 @@ ROUTES: tuple[Route, ...] = (
     Route("list_products", "GET", "/products", "One page of the catalog", auth=False),
     Route("get_product", "GET", "/products/{product_id}", "One product by id", auth=False),
     Route("get_product_by_slug", "GET", "/products/slug/{slug}", "One product by slug", auth=False),
+    Route("list_subscriptions", "GET", "/subscriptions", "The actor's live subscriptions"),
+    Route(
+        "cancel_subscription",
+        "POST",
+        "/subscriptions/{subscription_id}/cancel",
+        "Cancel one of the actor's subscriptions (at period end by default)",
+    ),
     Route(
         "webhook",
         "POST",
@@ -368,21 +377,6 @@ class PaykitHTTP:
                 PROBLEM_JSON,
             )
         return Response(result.status_code, _jsonable(result.body))
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    """The body as a JSON object, or ``invalid_json``."""
-    try:
-        data = json.loads(body.decode("utf-8"), parse_float=Decimal, parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        data = None
-    if not isinstance(data, dict):
-        raise ValidationError("the body must be a JSON object", code="invalid_json")
-    return data
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _refund_view(refund: Refund) -> dict[str, Any]:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Request", "Response"]
+from paykit.errors import ValidationError
+
+__all__ = ["Request", "Response", "json_object"]
 
 
 @dataclass(frozen=True)
@@ -38,3 +41,18 @@ class Response:
     def json_bytes(self) -> bytes:
         """The body serialized as compact UTF-8 JSON."""
         return json.dumps(self.body, separators=(",", ":")).encode("utf-8")
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or ``invalid_json``."""
+    try:
+        data = json.loads(body.decode("utf-8"), parse_float=Decimal, parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        data = None
+    if not isinstance(data, dict):
+        raise ValidationError("the body must be a JSON object", code="invalid_json")
+    return data
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")

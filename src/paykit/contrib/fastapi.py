@@ -35,7 +35,7 @@ from paykit.contrib._http import (
 from paykit.errors import PaykitError
 from paykit.gateways.base import PaymentGateway
 from paykit.notifications.outbox import Notifier
-from paykit.services.catalog.out import ProductOut, ProductView
+from paykit.services.catalog.out import ProductOut, ProductView, UserSubscriptionsOut
 from paykit.services.reads import OrderOut, Page
 
 __all__ = ["mount_paykit", "paykit_router", "problem_handler"]
@@ -48,6 +48,7 @@ _MODELS: dict[str, Any] = {
     "list_products": Page[ProductOut],
     "get_product": ProductView,
     "get_product_by_slug": ProductView,
+    "list_subscriptions": UserSubscriptionsOut,
 }
 _PROBLEM = {"description": "An RFC 9457 problem", "content": {PROBLEM_JSON: {}}}
 

@@ -1,0 +1,84 @@
+"""The logged-in user's own billing endpoints of the web adapters.
+
+The actor comes from the adapter's ``authenticate`` hook; each endpoint reads
+or changes only the actor's own rows (another user's id is ``not_found``).
+
+* ``GET /subscriptions``: :func:`paykit.user_subscriptions` of the actor (the
+  TRIALING and ACTIVE ones, and the default payment method);
+* ``POST /subscriptions/{subscription_id}/cancel``:
+  :func:`paykit.cancel_subscription`, at the period's end unless the body says
+  ``"at_period_end": false``; ``feedback`` and ``comment`` are optional.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import Field, StrictBool
+from sqlalchemy.orm import Session
+
+from paykit.contrib._wire import Request, Response, json_object
+from paykit.models import Subscription
+from paykit.schemas import validate
+from paykit.schemas.base import StrictModel
+from paykit.services.catalog.queries import user_subscriptions
+from paykit.services.subscriptions.lifecycle import cancel_subscription
+
+if TYPE_CHECKING:
+    from paykit.contrib._http import PaykitHTTP
+
+__all__ = ["HANDLERS"]
+
+
+class _CancelBody(StrictModel):
+    at_period_end: StrictBool = True
+    feedback: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    comment: Annotated[str, Field(max_length=500)] | None = None
+
+
+def _list_subscriptions(core: PaykitHTTP, session: Session, request: Request) -> Response:
+    actor = core.actor(session, request)
+    mine = user_subscriptions(session, actor=actor, user_id=actor.user_id)
+    return Response(200, mine.model_dump(mode="json"))
+
+
+def _cancel_subscription(core: PaykitHTTP, session: Session, request: Request) -> Response:
+    actor = core.actor(session, request)
+    body = validate(_CancelBody, json_object(request.body))
+    row = cancel_subscription(
+        session,
+        subscription_id=request.params["subscription_id"],
+        gateway=core.gateway,
+        at_period_end=body.at_period_end,
+        feedback=body.feedback,
+        comment=body.comment,
+        clock=core.clock,
+        idempotency_key=request.header("Idempotency-Key"),
+        actor=actor,
+    )
+    return Response(200, subscription_view(row))
+
+
+def subscription_view(row: Subscription) -> dict[str, Any]:
+    """A subscription row as the adapters answer with it (JSON-safe)."""
+    return {
+        "id": row.id,
+        "status": row.status.value,
+        "product_id": row.product_id,
+        "price_id": row.price_id,
+        "quantity": row.quantity,
+        "unit_amount": str(row.unit_amount),
+        "currency": row.currency,
+        "current_period_start": row.current_period_start.isoformat(),
+        "current_period_end": row.current_period_end.isoformat(),
+        "cancel_at_period_end": row.cancel_at_period_end,
+        "canceled_at": row.canceled_at.isoformat() if row.canceled_at else None,
+        "cancellation_feedback": row.cancellation_feedback,
+    }
+
+
+HANDLERS: dict[str, Callable[[PaykitHTTP, Session, Request], Response]] = {
+    "list_subscriptions": _list_subscriptions,
+    "cancel_subscription": _cancel_subscription,
+}
