@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass

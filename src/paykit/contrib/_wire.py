@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from paykit.errors import ValidationError
