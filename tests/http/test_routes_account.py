@@ -1,6 +1,7 @@
 """The logged-in user's subscriptions over real HTTP (FastAPI and Flask, SQLite and PostgreSQL).
 
-The owner lists and cancels their own; nobody, another customer, or a bad body
+The owner lists and cancels their subscriptions, lists, sets default and detaches
+their saved cards; nobody, another customer, or a bad body
 gets a problem and writes nothing.
 """
 
@@ -14,6 +15,8 @@ from tests import factories
 from tests.http.conftest import Client, Shop
 
 from paykit import models as m
+from paykit.services.billing.payment_methods import store_payment_method
+from paykit.services.subscriptions.customers import ensure_gateway_customer
 from paykit.services.subscriptions.subscribe import subscribe
 
 PROBLEM = "application/problem+json"
@@ -113,3 +116,83 @@ def test_subscription_refusals_are_problems_and_write_nothing(
         row = session.get(m.Subscription, subs["ada"])
         assert row is not None
         assert not row.cancel_at_period_end
+
+
+def _methods(shop: Shop) -> dict[str, str]:
+    """Saved cards: ada's visa and mastercard, bob's visa. Their paykit row ids."""
+    ids = {}
+    with Session(shop.engine) as session, session.begin():
+        for key, who, token in (
+            ("ada_visa", "ada", "pm_card_visa"),
+            ("ada_mc", "ada", "pm_card_mastercard"),
+            ("bob_visa", "bob", "pm_card_visa"),
+        ):
+            user = session.get(m.User, shop.ids[who])
+            assert user is not None
+            customer = ensure_gateway_customer(session, user, shop.gateway, clock=shop.clock)
+            method = shop.gateway.attach_payment_method(
+                token, customer_id=customer, idempotency_key=f"pm-{key}"
+            )
+            row = store_payment_method(session, method, user_id=user.id, clock=shop.clock)
+            ids[key] = row.id
+    return ids
+
+
+def test_the_owner_lists_sets_default_and_detaches_methods(
+    shop_and_client: tuple[Shop, Client],
+) -> None:
+    shop, client = shop_and_client
+    ids = _methods(shop)
+    mine = client.call("GET", "/payment-methods", who="ada")
+    assert mine.status == 200, mine.body
+    assert sorted(p["id"] for p in mine.body["items"]) == sorted([ids["ada_visa"], ids["ada_mc"]])
+    assert all(
+        set(p["card"]) <= {"brand", "last4", "exp_month", "exp_year", "funding", "country"}
+        for p in mine.body["items"]
+    )
+
+    made = client.call("POST", f"/payment-methods/{ids['ada_visa']}/default", who="ada")
+    assert made.status == 200, made.body
+    assert (made.body["id"], made.body["is_default"]) == (ids["ada_visa"], True)
+    first = client.call("GET", "/payment-methods", who="ada").body["items"][0]
+    assert (first["id"], first["is_default"]) == (ids["ada_visa"], True)
+
+    gone = client.call("DELETE", f"/payment-methods/{ids['ada_mc']}", who="ada")
+    assert gone.status == 200, gone.body
+    assert gone.body == {"id": ids["ada_mc"], "detached": True}
+    left = client.call("GET", "/payment-methods", who="ada").body["items"]
+    assert [p["id"] for p in left] == [ids["ada_visa"]]
+    theirs = client.call("GET", "/payment-methods", who="bob").body["items"]
+    assert [p["id"] for p in theirs] == [ids["bob_visa"]]
+
+
+def test_payment_method_refusals_are_problems_and_write_nothing(
+    shop_and_client: tuple[Shop, Client],
+) -> None:
+    shop, client = shop_and_client
+    ids = _methods(shop)
+    victim = f"/payment-methods/{ids['ada_visa']}"
+    attacks: list[tuple[str, dict[str, object], int, str]] = [
+        ("GET /payment-methods", {}, 401, "authentication_required"),
+        (f"POST {victim}/default", {}, 401, "authentication_required"),
+        (f"DELETE {victim}", {}, 401, "authentication_required"),
+        (f"POST {victim}/default", {"who": "bob"}, 404, "not_found"),
+        (f"DELETE {victim}", {"who": "bob"}, 404, "not_found"),
+        ("DELETE /payment-methods/pm_nope", {"who": "ada"}, 404, "not_found"),
+        (
+            "POST /payment-methods/pm_nope/default",
+            {"headers": {"Authorization": "Bearer forged"}},
+            401,
+            "invalid_token",
+        ),
+    ]
+    before = shop.counts()
+    failures = []
+    for where, options, status, code in attacks:
+        method, path = where.split(" ", 1)
+        answer = client.call(method, path, **options)  # type: ignore[arg-type]
+        got = (answer.status, answer.code, answer.content_type)
+        if got != (status, code, PROBLEM):
+            failures.append(f"{where}: {got} {json.dumps(answer.body)[:200]}")
+    assert failures == []
+    assert shop.counts() == before

@@ -121,6 +121,19 @@ ROUTES: tuple[Route, ...] = (
         "/subscriptions/{subscription_id}/cancel",
         "Cancel one of the actor's subscriptions (at period end by default)",
     ),
+    Route("list_payment_methods", "GET", "/payment-methods", "The actor's saved payment methods"),
+    Route(
+        "set_default_payment_method",
+        "POST",
+        "/payment-methods/{payment_method_id}/default",
+        "Make one of the actor's saved payment methods the default",
+    ),
+    Route(
+        "detach_payment_method",
+        "DELETE",
+        "/payment-methods/{payment_method_id}",
+        "Detach one of the actor's saved payment methods",
+    ),
     Route(
         "webhook",
         "POST",

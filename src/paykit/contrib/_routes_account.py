@@ -19,16 +19,23 @@ from pydantic import Field, StrictBool
 from sqlalchemy.orm import Session
 
 from paykit.contrib._wire import Request, Response, json_object
-from paykit.models import Subscription
+from paykit.models import PaymentMethod, Subscription
 from paykit.schemas import validate
 from paykit.schemas.base import StrictModel
+from paykit.services.billing.payment_methods import (
+    detach_payment_method,
+    list_payment_methods,
+    set_default_payment_method,
+)
 from paykit.services.catalog.queries import user_subscriptions
 from paykit.services.subscriptions.lifecycle import cancel_subscription
 
 if TYPE_CHECKING:
     from paykit.contrib._http import PaykitHTTP
 
-__all__ = ["HANDLERS"]
+__all__ = ["HANDLERS", "payment_method_view", "subscription_view"]
+
+_CARD_FIELDS = ("brand", "last4", "exp_month", "exp_year", "funding", "country")
 
 
 class _CancelBody(StrictModel):
@@ -78,7 +85,55 @@ def subscription_view(row: Subscription) -> dict[str, Any]:
     }
 
 
+def _list_payment_methods(core: PaykitHTTP, session: Session, request: Request) -> Response:
+    actor = core.actor(session, request)
+    rows = list_payment_methods(session, user_id=actor.user_id, actor=actor)
+    return Response(200, {"items": [payment_method_view(row) for row in rows]})
+
+
+def _set_default_payment_method(core: PaykitHTTP, session: Session, request: Request) -> Response:
+    actor = core.actor(session, request)
+    row = set_default_payment_method(
+        session,
+        payment_method_id=request.params["payment_method_id"],
+        gateway=core.gateway,
+        actor=actor,
+        clock=core.clock,
+        idempotency_key=request.header("Idempotency-Key"),
+    )
+    return Response(200, payment_method_view(row))
+
+
+def _detach_payment_method(core: PaykitHTTP, session: Session, request: Request) -> Response:
+    actor = core.actor(session, request)
+    method_id = request.params["payment_method_id"]
+    detach_payment_method(
+        session,
+        payment_method_id=method_id,
+        gateway=core.gateway,
+        actor=actor,
+        clock=core.clock,
+        idempotency_key=request.header("Idempotency-Key"),
+    )
+    return Response(200, {"id": method_id, "detached": True})
+
+
+def payment_method_view(row: PaymentMethod) -> dict[str, Any]:
+    """A saved payment method as the adapters answer with it: card display data only."""
+    card = row.card if isinstance(row.card, dict) else {}
+    return {
+        "id": row.id,
+        "type": row.type,
+        "is_default": row.is_default,
+        "card": {k: card[k] for k in _CARD_FIELDS if k in card} or None,
+        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+    }
+
+
 HANDLERS: dict[str, Callable[[PaykitHTTP, Session, Request], Response]] = {
     "list_subscriptions": _list_subscriptions,
     "cancel_subscription": _cancel_subscription,
+    "list_payment_methods": _list_payment_methods,
+    "set_default_payment_method": _set_default_payment_method,
+    "detach_payment_method": _detach_payment_method,
 }
