@@ -114,6 +114,20 @@ ROUTES: tuple[Route, ...] = (
     Route("list_products", "GET", "/products", "One page of the catalog", auth=False),
     Route("get_product", "GET", "/products/{product_id}", "One product by id", auth=False),
     Route("get_product_by_slug", "GET", "/products/slug/{slug}", "One product by slug", auth=False),
+    Route(
+        "list_reviews",
+        "GET",
+        "/products/{product_id}/reviews",
+        "A product's visible reviews, newest first",
+        auth=False,
+    ),
+    Route(
+        "create_review",
+        "POST",
+        "/products/{product_id}/reviews",
+        "Review a product as the actor",
+        201,
+    ),
     Route("list_subscriptions", "GET", "/subscriptions", "The actor's live subscriptions"),
     Route(
         "cancel_subscription",

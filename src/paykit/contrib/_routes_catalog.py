@@ -5,6 +5,11 @@ as query parameters (only PUBLISHED products: a ``status`` parameter is refused
 as an unknown one); ``GET /products/{product_id}`` and
 ``GET /products/slug/{slug}`` are :func:`paykit.get_product` (a draft, an
 archived or an unknown product is ``not_found``).
+
+``GET /products/{product_id}/reviews`` is :func:`paykit.list_reviews` (the
+visible ones, newest first, ``limit`` and ``cursor``), public;
+``POST /products/{product_id}/reviews`` is :func:`paykit.create_review` by the
+authenticated actor (``rating``, ``content``, optional ``title``).
 """
 
 from __future__ import annotations
@@ -13,14 +18,15 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
-from pydantic import Field
+from pydantic import Field, StrictInt, StrictStr
 from sqlalchemy.orm import Session
 
-from paykit.contrib._wire import Request, Response
+from paykit.contrib._wire import Request, Response, json_object
 from paykit.models import ProductType
 from paykit.schemas import validate
 from paykit.schemas.base import StrictModel
 from paykit.services.catalog.products import get_product, list_products
+from paykit.services.reviews import create_review, list_reviews
 
 if TYPE_CHECKING:
     from paykit.contrib._http import PaykitHTTP
@@ -59,8 +65,44 @@ def _get_product_by_slug(core: PaykitHTTP, session: Session, request: Request) -
     return Response(200, product.model_dump(mode="json"))
 
 
+class _PageQuery(StrictModel):
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    cursor: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+
+
+class _ReviewBody(StrictModel):
+    rating: StrictInt
+    content: Annotated[StrictStr, Field(max_length=10_000)]
+    title: Annotated[StrictStr, Field(max_length=200)] | None = None
+
+
+def _list_reviews(core: PaykitHTTP, session: Session, request: Request) -> Response:
+    query = validate(_PageQuery, dict(request.query))
+    page = list_reviews(
+        session, product_id=request.params["product_id"], limit=query.limit, cursor=query.cursor
+    )
+    return Response(200, page.model_dump(mode="json"))
+
+
+def _create_review(core: PaykitHTTP, session: Session, request: Request) -> Response:
+    actor = core.actor(session, request)
+    body = validate(_ReviewBody, json_object(request.body))
+    review = create_review(
+        session,
+        actor=actor,
+        product_id=request.params["product_id"],
+        rating=body.rating,
+        content=body.content,
+        title=body.title,
+        clock=core.clock,
+    )
+    return Response(201, review.model_dump(mode="json"))
+
+
 HANDLERS: dict[str, Callable[[PaykitHTTP, Session, Request], Response]] = {
     "list_products": _list_products,
     "get_product": _get_product,
     "get_product_by_slug": _get_product_by_slug,
+    "list_reviews": _list_reviews,
+    "create_review": _create_review,
 }

@@ -37,6 +37,7 @@ from paykit.gateways.base import PaymentGateway
 from paykit.notifications.outbox import Notifier
 from paykit.services.catalog.out import ProductOut, ProductView, UserSubscriptionsOut
 from paykit.services.reads import OrderOut, Page
+from paykit.services.reviews import ReviewOut
 
 __all__ = ["mount_paykit", "paykit_router", "problem_handler"]
 
@@ -49,6 +50,8 @@ _MODELS: dict[str, Any] = {
     "get_product": ProductView,
     "get_product_by_slug": ProductView,
     "list_subscriptions": UserSubscriptionsOut,
+    "list_reviews": Page[ReviewOut],
+    "create_review": ReviewOut,
 }
 _PROBLEM = {"description": "An RFC 9457 problem", "content": {PROBLEM_JSON: {}}}
 
