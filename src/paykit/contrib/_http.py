@@ -149,6 +149,13 @@ ROUTES: tuple[Route, ...] = (
         "Detach one of the actor's saved payment methods",
     ),
     Route(
+        "download_link",
+        "POST",
+        "/order-items/{order_item_id}/download-link",
+        "A signed download link for a paid digital item the actor bought",
+        201,
+    ),
+    Route(
         "webhook",
         "POST",
         "/webhooks/stripe",

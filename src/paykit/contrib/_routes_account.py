@@ -28,6 +28,7 @@ from paykit.services.billing.payment_methods import (
     set_default_payment_method,
 )
 from paykit.services.catalog.queries import user_subscriptions
+from paykit.services.downloads import download_link
 from paykit.services.subscriptions.lifecycle import cancel_subscription
 
 if TYPE_CHECKING:
@@ -118,6 +119,19 @@ def _detach_payment_method(core: PaykitHTTP, session: Session, request: Request)
     return Response(200, {"id": method_id, "detached": True})
 
 
+def _download_link(core: PaykitHTTP, session: Session, request: Request) -> Response:
+    actor = core.actor(session, request)
+    link = download_link(
+        session, actor=actor, order_item_id=request.params["order_item_id"], clock=core.clock
+    )
+    view = {
+        "token": link.token,
+        "order_item_id": link.order_item_id,
+        "expires_at": link.expires_at.isoformat(),
+    }
+    return Response(201, view)
+
+
 def payment_method_view(row: PaymentMethod) -> dict[str, Any]:
     """A saved payment method as the adapters answer with it: card display data only."""
     card = row.card if isinstance(row.card, dict) else {}
@@ -136,4 +150,5 @@ HANDLERS: dict[str, Callable[[PaykitHTTP, Session, Request], Response]] = {
     "list_payment_methods": _list_payment_methods,
     "set_default_payment_method": _set_default_payment_method,
     "detach_payment_method": _detach_payment_method,
+    "download_link": _download_link,
 }
