@@ -1,4 +1,4 @@
-"""Web framework adapters: paykit's checkout, orders, refunds and webhook as HTTP endpoints.
+"""Web framework adapters: paykit's checkout, orders, catalog, account and webhook endpoints.
 
 ``paykit.contrib.fastapi`` (extra ``paykit[fastapi]``) gives an ``APIRouter``,
 ``paykit.contrib.flask`` (extra ``paykit[flask]``) a ``Blueprint``; both are thin

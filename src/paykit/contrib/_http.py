@@ -17,6 +17,13 @@ sends back the :class:`Response` it gets. Everything else lives here, once:
 * every :class:`~paykit.errors.PaykitError` as RFC 9457 ``application/problem+json``
   with its stable ``code`` and its ``http_status``;
 * the ``Idempotency-Key`` header, passed to the service as its ``idempotency_key``.
+
+The quote, checkout, orders, refunds and webhook handlers are methods here; the
+catalog and review handlers live in :mod:`paykit.contrib._routes_catalog`, the
+actor's subscriptions, payment methods and download links in
+:mod:`paykit.contrib._routes_account` (``HANDLERS`` by route name; each takes
+this object, the session and the request). Request and Response are in
+:mod:`paykit.contrib._wire`.
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ def paykit_router(
     prefix: str = "",
     tags: Sequence[str] = ("paykit",),
 ) -> fastapi.APIRouter:
-    """An ``APIRouter`` with paykit's quote, checkout, orders, refunds and Stripe webhook.
+    """An ``APIRouter`` with paykit's endpoints (:data:`paykit.contrib._http.ROUTES`).
 
     ``bind``, ``gateway``, ``authenticate``, ``clock``, ``webhook_secrets`` and
     ``max_body``, ``notifier`` are those of :class:`paykit.contrib.PaykitHTTP`.

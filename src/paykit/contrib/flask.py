@@ -50,7 +50,7 @@ def paykit_blueprint(
     notifier: Notifier | None = None,
     name: str = "paykit",
 ) -> flask.Blueprint:
-    """A ``Blueprint`` with paykit's quote, checkout, orders, refunds and Stripe webhook.
+    """A ``Blueprint`` with paykit's endpoints (:data:`paykit.contrib._http.ROUTES`).
 
     The arguments are those of :class:`paykit.contrib.PaykitHTTP`; register it
     with the ``url_prefix`` of your choice. It also answers a ``PaykitError``
