@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from tests import factories
 from tests.http.conftest import Client, Shop
@@ -81,3 +82,19 @@ def test_catalog_refusals_are_problems_and_write_nothing(
             failures.append(f"{path}: {got} {json.dumps(answer.body)[:200]}")
     assert failures == []
     assert shop.counts() == before
+
+
+def test_the_openapi_schema_lists_every_route() -> None:
+    from fastapi import FastAPI
+
+    from paykit.contrib._http import ROUTES
+    from paykit.contrib.fastapi import mount_paykit
+    from paykit.testing import FakeGateway
+
+    app = FastAPI()
+    mount_paykit(app, sa.create_engine("sqlite://"), gateway=FakeGateway())
+    schema = app.openapi()
+    paths = {(method.upper(), path) for path, ops in schema["paths"].items() for method in ops}
+    assert paths == {(r.method, "/paykit" + r.path) for r in ROUTES}
+    listing = schema["paths"]["/paykit/products"]["get"]["responses"]["200"]
+    assert "ProductOut" in json.dumps(listing)
