@@ -80,6 +80,8 @@ def test_subscription_refusals_are_problems_and_write_nothing(
         ("GET /subscriptions", {}, 401, "authentication_required"),
         (f"POST {cancel}", {"payload": {}}, 401, "authentication_required"),
         (f"POST {cancel}", {"payload": {}, "who": "bob"}, 404, "not_found"),
+        # Staff may cancel anyone's through the service, not through the customer's route.
+        (f"POST {cancel}", {"payload": {}, "who": "grace"}, 404, "not_found"),
         ("POST /subscriptions/sub_nope/cancel", {"payload": {}, "who": "ada"}, 404, "not_found"),
         (f"POST {cancel}", {"raw": b"[]", "who": "ada"}, 400, "invalid_json"),
         (
@@ -178,6 +180,8 @@ def test_payment_method_refusals_are_problems_and_write_nothing(
         (f"DELETE {victim}", {}, 401, "authentication_required"),
         (f"POST {victim}/default", {"who": "bob"}, 404, "not_found"),
         (f"DELETE {victim}", {"who": "bob"}, 404, "not_found"),
+        (f"POST {victim}/default", {"who": "grace"}, 404, "not_found"),
+        (f"DELETE {victim}", {"who": "grace"}, 404, "not_found"),
         ("DELETE /payment-methods/pm_nope", {"who": "ada"}, 404, "not_found"),
         (
             "POST /payment-methods/pm_nope/default",

@@ -74,6 +74,7 @@ def test_download_refusals_are_problems_and_write_nothing(
     attacks: list[tuple[str, dict[str, object], int, str]] = [
         (ids["paid"], {}, 401, "authentication_required"),
         (ids["paid"], {"who": "bob"}, 404, "not_found"),
+        (ids["paid"], {"who": "grace"}, 404, "not_found"),  # the customer's route: owner only
         ("no-such-item", {"who": "ada"}, 404, "not_found"),
         (ids["unpaid"], {"who": "ada"}, 409, "download_not_paid"),
         (ids["used_up"], {"who": "ada"}, 403, "download_limit_reached"),

@@ -72,6 +72,7 @@ def test_review_refusals_are_problems_and_write_nothing(
         (f"POST {path}", {"payload": {**good, "content": " "}, "who": "bob"}, 422, "invalid_text"),
         (f"POST {path}", {"raw": b"{", "who": "bob"}, 400, "invalid_json"),
         (f"GET {path}?limit=0", {}, 422, "validation_error"),
+        (f"GET /products/{draft}/reviews", {}, 404, "not_found"),
         (f"GET {path}?cursor=forged", {}, 422, "invalid_cursor"),
     ]
     before = shop.counts()

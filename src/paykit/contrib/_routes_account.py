@@ -1,7 +1,9 @@
 """The logged-in user's own billing endpoints of the web adapters.
 
 The actor comes from the adapter's ``authenticate`` hook; each endpoint reads
-or changes only the actor's own rows (another user's id is ``not_found``).
+or changes only the actor's own rows: another user's id is ``not_found``, for
+staff too (the services let SUPPORT and ADMIN act on anyone's; these routes are
+the customer's own account pages, so :func:`_owned` checks the owner first).
 
 * ``GET /subscriptions``: :func:`paykit.user_subscriptions` of the actor (the
   TRIALING and ACTIVE ones, and the default payment method);
@@ -15,11 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
+import sqlalchemy as sa
 from pydantic import Field, StrictBool
 from sqlalchemy.orm import Session
 
 from paykit.contrib._wire import Request, Response, json_object
-from paykit.models import PaymentMethod, Subscription
+from paykit.errors import NotFound
+from paykit.models import Order, OrderItem, PaymentMethod, Subscription
 from paykit.schemas import validate
 from paykit.schemas.base import StrictModel
 from paykit.services.billing.payment_methods import (
@@ -45,6 +49,22 @@ class _CancelBody(StrictModel):
     comment: Annotated[str, Field(max_length=500)] | None = None
 
 
+def _owned(session: Session, query: sa.Select[Any], user_id: str, what: str, id: str) -> None:
+    """``not_found`` unless ``query`` (the row's owner id) names ``user_id``."""
+    if session.scalar(query) != user_id:
+        raise NotFound(f"{what} {id} not found", details={f"{what.replace(' ', '_')}_id": id})
+
+
+def _own_subscription(session: Session, user_id: str, id: str) -> None:
+    query = sa.select(Subscription.user_id).where(Subscription.id == id)
+    _owned(session, query, user_id, "subscription", id)
+
+
+def _own_method(session: Session, user_id: str, id: str) -> None:
+    query = sa.select(PaymentMethod.user_id).where(PaymentMethod.id == id)
+    _owned(session, query, user_id, "payment method", id)
+
+
 def _list_subscriptions(core: PaykitHTTP, session: Session, request: Request) -> Response:
     actor = core.actor(session, request)
     mine = user_subscriptions(session, actor=actor, user_id=actor.user_id)
@@ -54,6 +74,7 @@ def _list_subscriptions(core: PaykitHTTP, session: Session, request: Request) ->
 def _cancel_subscription(core: PaykitHTTP, session: Session, request: Request) -> Response:
     actor = core.actor(session, request)
     body = validate(_CancelBody, json_object(request.body))
+    _own_subscription(session, actor.user_id, request.params["subscription_id"])
     row = cancel_subscription(
         session,
         subscription_id=request.params["subscription_id"],
@@ -94,6 +115,7 @@ def _list_payment_methods(core: PaykitHTTP, session: Session, request: Request) 
 
 def _set_default_payment_method(core: PaykitHTTP, session: Session, request: Request) -> Response:
     actor = core.actor(session, request)
+    _own_method(session, actor.user_id, request.params["payment_method_id"])
     row = set_default_payment_method(
         session,
         payment_method_id=request.params["payment_method_id"],
@@ -108,6 +130,7 @@ def _set_default_payment_method(core: PaykitHTTP, session: Session, request: Req
 def _detach_payment_method(core: PaykitHTTP, session: Session, request: Request) -> Response:
     actor = core.actor(session, request)
     method_id = request.params["payment_method_id"]
+    _own_method(session, actor.user_id, method_id)
     detach_payment_method(
         session,
         payment_method_id=method_id,
@@ -121,9 +144,10 @@ def _detach_payment_method(core: PaykitHTTP, session: Session, request: Request)
 
 def _download_link(core: PaykitHTTP, session: Session, request: Request) -> Response:
     actor = core.actor(session, request)
-    link = download_link(
-        session, actor=actor, order_item_id=request.params["order_item_id"], clock=core.clock
-    )
+    item_id = request.params["order_item_id"]
+    owner = sa.select(Order.user_id).join(OrderItem).where(OrderItem.id == item_id)
+    _owned(session, owner, actor.user_id, "order item", item_id)
+    link = download_link(session, actor=actor, order_item_id=item_id, clock=core.clock)
     view = {
         "token": link.token,
         "order_item_id": link.order_item_id,

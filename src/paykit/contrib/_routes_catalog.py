@@ -7,7 +7,8 @@ as an unknown one); ``GET /products/{product_id}`` and
 archived or an unknown product is ``not_found``).
 
 ``GET /products/{product_id}/reviews`` is :func:`paykit.list_reviews` (the
-visible ones, newest first, ``limit`` and ``cursor``), public;
+visible ones, newest first, ``limit`` and ``cursor``), public, of a PUBLISHED
+product only (like ``GET /products/{product_id}``, so drafts are not confirmed);
 ``POST /products/{product_id}/reviews`` is :func:`paykit.create_review` by the
 authenticated actor (``rating``, ``content``, optional ``title``).
 """
@@ -18,11 +19,13 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
+import sqlalchemy as sa
 from pydantic import Field, StrictInt, StrictStr
 from sqlalchemy.orm import Session
 
 from paykit.contrib._wire import Request, Response, json_object
-from paykit.models import ProductType
+from paykit.errors import NotFound
+from paykit.models import Product, ProductStatus, ProductType
 from paykit.schemas import validate
 from paykit.schemas.base import StrictModel
 from paykit.services.catalog.products import get_product, list_products
@@ -78,9 +81,17 @@ class _ReviewBody(StrictModel):
 
 def _list_reviews(core: PaykitHTTP, session: Session, request: Request) -> Response:
     query = validate(_PageQuery, dict(request.query))
-    page = list_reviews(
-        session, product_id=request.params["product_id"], limit=query.limit, cursor=query.cursor
+    product_id = request.params["product_id"]
+    published = session.scalar(
+        sa.select(Product.id).where(
+            Product.id == product_id,
+            Product.status == ProductStatus.PUBLISHED,
+            Product.deleted_at.is_(None),
+        )
     )
+    if published is None:
+        raise NotFound(f"product {product_id} not found", details={"product_id": product_id})
+    page = list_reviews(session, product_id=product_id, limit=query.limit, cursor=query.cursor)
     return Response(200, page.model_dump(mode="json"))
 
 
