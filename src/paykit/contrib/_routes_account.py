@@ -73,7 +73,7 @@ def _list_subscriptions(core: PaykitHTTP, session: Session, request: Request) ->
 
 def _cancel_subscription(core: PaykitHTTP, session: Session, request: Request) -> Response:
     actor = core.actor(session, request)
-    body = validate(_CancelBody, json_object(request.body))
+    body = validate(_CancelBody, json_object(request.body) if request.body.strip() else {})
     _own_subscription(session, actor.user_id, request.params["subscription_id"])
     row = cancel_subscription(
         session,
