@@ -133,7 +133,8 @@ def test_demo_twice_leaves_the_database_as_seeded(tmp_path: Path) -> None:
         engine.dispose()
     assert after_first["users"] == 1  # the admin only: the story's customer was rolled back
     assert after_first["orders"] == 0
-    assert "Users (1)" in second.stdout and "Prices (1)" in second.stdout
+    assert "Users (1)" in second.stdout
+    assert "Prices (1)" in second.stdout
 
 
 def test_demo_labels_a_prices_stripe_id_as_such(subprocess_env: dict[str, str]) -> None:
