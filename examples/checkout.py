@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -36,16 +37,17 @@ def main() -> None:
     paykit.migrate(engine)
     clock = paykit.FrozenClock(datetime(2025, 11, 25, 9, 30, tzinfo=UTC))
     gateway = paykit.FakeGateway(clock=clock)  # in production: paykit.gateways.StripeGateway
+    run = uuid.uuid4().hex[:6]  # this run's rows: run the example again on the same file
 
     # The host owns each transaction: set up the shop and commit it. (Objects stay
     # readable after the commit because expire_on_commit is off.)
     with Session(engine, expire_on_commit=False) as session, session.begin():
-        customer = User(email="ada@example.com", name="Ada Lovelace")
-        agent = User(email="grace@example.com", name="Grace Hopper", role=UserRole.SUPPORT)
+        customer = User(email=f"ada-{run}@example.com", name="Ada Lovelace")
+        agent = User(email=f"grace-{run}@example.com", name="Grace Hopper", role=UserRole.SUPPORT)
         mug = Product(
             name="Paykit Mug",
             description="Holds coffee; survives deploys.",
-            slug="paykit-mug",
+            slug=f"paykit-mug-{run}",
             type=ProductType.ONE_TIME,
             status=ProductStatus.PUBLISHED,
             base_price=Decimal("12.50"),
@@ -55,12 +57,12 @@ def main() -> None:
         )
         mug_price = Price(
             product=mug,
-            stripe_price_id="price_mug",
+            stripe_price_id=f"price_mug_{run}",
             unit_amount=Decimal("12.50"),
             type=PriceType.ONE_TIME,
         )
         launch = Discount(
-            code="LAUNCH20",
+            code=f"LAUNCH20-{run.upper()}",
             name="Launch week",
             type=DiscountType.PERCENTAGE,
             value=Decimal("20"),
@@ -78,11 +80,11 @@ def main() -> None:
             customer_id=customer.id,
             items=[{"price_id": mug_price.id, "quantity": 3}],
             billing_address={"line1": "1 Analytical Way", "city": "London", "country": "GB"},
-            discount_code="LAUNCH20",
+            discount_code=f"LAUNCH20-{run.upper()}",
             payment_method_id="pm_card_visa",  # Stripe's test card: succeeds
             gateway=gateway,
             clock=clock,
-            idempotency_key="checkout-ada-1",  # a retry with this key cannot charge twice
+            idempotency_key=f"checkout-{run}",  # a retry with this key cannot charge twice
         )
         order = result.order
         print(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -27,14 +28,15 @@ def main() -> None:
     paykit.migrate(engine)
     clock = paykit.FrozenClock(datetime(2026, 1, 1, tzinfo=UTC))
     gateway = paykit.FakeGateway(clock=clock)  # in production: paykit.gateways.StripeGateway
-    gateway.add_price(unit_amount=1000, currency="usd", price_id="price_seat")
-    gateway.add_price(unit_amount=1500, currency="usd", price_id="price_team_seat")
+    run = uuid.uuid4().hex[:6]  # this run's rows: run the example again on the same file
+    price_seat = gateway.add_price(unit_amount=1000, currency="usd", price_id=f"price_seat_{run}")
+    price_team = gateway.add_price(unit_amount=1500, currency="usd", price_id=f"price_team_{run}")
 
     with Session(engine, expire_on_commit=False) as session, session.begin():
         team = Product(
             name="Team plan",
             description="Per seat, per month.",
-            slug="team",
+            slug=f"team-{run}",
             type=ProductType.SUBSCRIPTION,
             status=ProductStatus.PUBLISHED,
             base_price=Decimal("10.00"),
@@ -42,26 +44,26 @@ def main() -> None:
         monthly = {"interval": "month", "interval_count": 1}
         seat = Price(
             product=team,
-            stripe_price_id="price_seat",
+            stripe_price_id=price_seat,
             unit_amount=Decimal("10.00"),
             type=PriceType.RECURRING,
             recurring=monthly,
         )
         better = Price(
             product=team,
-            stripe_price_id="price_team_seat",
+            stripe_price_id=price_team,
             unit_amount=Decimal("15.00"),
             type=PriceType.RECURRING,
             recurring=monthly,
         )
-        ada = User(email="ada@example.com", name="Ada Lovelace")
+        ada = User(email=f"ada-{run}@example.com", name="Ada Lovelace")
         session.add_all([team, seat, better, ada])
         session.flush()
         customer = paykit.ensure_gateway_customer(session, ada, gateway, clock=clock)
-        gateway.attach_payment_method("pm_card_visa", customer_id=customer, idempotency_key="pm")
-        session.add(
-            PaymentMethod(user_id=ada.id, stripe_payment_method_id="pm_card_visa", type="card")
-        )
+        card = gateway.attach_payment_method(
+            "pm_card_visa", customer_id=customer, idempotency_key=f"pm-{run}"
+        )  # Stripe's test card token; the attached card gets an id of its own
+        session.add(PaymentMethod(user_id=ada.id, stripe_payment_method_id=card.id, type="card"))
         sub = paykit.subscribe(
             session,
             user_id=ada.id,
@@ -101,7 +103,7 @@ def main() -> None:
             quantity=5,
             gateway=gateway,
             clock=clock,
-            idempotency_key="add-two-seats",
+            idempotency_key=f"add-two-seats-{run}",
         )
         print(f"seats now {sub.quantity}, prorations waiting {sub.pending_proration}")
         paykit.change_subscription(

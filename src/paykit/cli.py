@@ -145,8 +145,14 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
         with Session(engine) as session:
             print_database(session, out)
         print("\nThe checkout story (FakeGateway, no real money):", file=out)
-        with Session(engine) as session, session.begin():
-            checkout_story(session, out)
+        with Session(engine) as session:
+            session.begin()
+            try:
+                checkout_story(session, out)
+            finally:
+                # Shown, not kept: the demo database stays as seeded, however often it runs.
+                session.rollback()
+        print("\n(The story ran in a transaction that was rolled back.)", file=out)
     finally:
         engine.dispose()
     return 0
@@ -464,8 +470,15 @@ def build_parser() -> argparse.ArgumentParser:
         "analytics": "`rollup` writes days' metrics into `analytics` (--day, or --from/--to; "
         "idempotent), `report` writes an HTML report (--from --to --out; the analytics extra)",
     }
+    admin = (
+        "The admin user is admin@example.com. Its password is $PAYKIT_ADMIN_PASSWORD "
+        "(checked against the password policy), or, if that is unset, a random one "
+        "printed once when the admin is created."
+    )
+    descriptions = {"seed": f"{helps['seed']}. {admin}", "demo": f"{helps['demo']}. {admin}"}
     for name, handler in handlers.items():
-        sub = commands.add_parser(name, help=helps[name], description=helps[name])
+        description = descriptions.get(name, helps[name])
+        sub = commands.add_parser(name, help=helps[name], description=description)
         sub.add_argument("--database-url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         sub.add_argument("--schema", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         sub.set_defaults(handler=handler)

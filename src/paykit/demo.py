@@ -67,13 +67,14 @@ def print_database(session: Session, out: TextIO) -> None:
         ),
         file=out,
     )
-    prices = session.scalars(sa.select(Price).order_by(Price.stripe_price_id)).all()
+    prices = session.scalars(sa.select(Price).order_by(Price.stripe_price_id, Price.id)).all()
     print(
         format_table(
             "Prices",
-            ["id", "product", "amount", "type", "active"],
+            ["id", "stripe price id", "product", "amount", "type", "active"],
             [
                 (
+                    p.id,
                     p.stripe_price_id,
                     p.product.slug,
                     f"{p.unit_amount} {p.currency}",

@@ -200,8 +200,9 @@ def test_every_docs_page_is_in_the_nav_and_the_nav_names_only_pages() -> None:
 
 
 def test_testing_md_lists_every_skipped_doc_block() -> None:
+    # A page is named as from docs/ (hosts/worker.md), so the name is a link that resolves.
     directives = {
-        (page.name, reason)
+        (page.relative_to(DOCS).as_posix() if page.is_relative_to(DOCS) else page.name, reason)
         for page in PAGES
         for reason in _SKIP.findall(without_code_spans(page.read_text(encoding="utf-8")))
     }

@@ -1,9 +1,11 @@
 """README's Quickstart: its two commands are what CI runs and what noxfile.py offers.
 
-The second command is in .ci/run verbatim. The first one (``nox -s demo``) is
-run for real in a fresh virtual environment, from a copy of the repository,
-when ``PAYKIT_RUN_QUICKSTART=1`` is set: it installs nox and paykit from the
-package index and takes minutes, so the default run skips it with that reason.
+The second command is in .ci/run verbatim; it makes ``.venv`` itself, so it runs
+on a fresh clone and on a Debian system Python (no ``pip install`` outside a
+virtual environment). The first one (``nox -s demo``) is run for real, from a
+copy of the repository, when ``PAYKIT_RUN_QUICKSTART=1`` is set: it installs nox
+and paykit from the package index and takes minutes, so the default run skips it
+with that reason.
 """
 
 from __future__ import annotations
@@ -41,6 +43,15 @@ def test_quickstart_is_two_commands_on_sessions_that_exist() -> None:
 def test_ci_runs_the_second_quickstart_command_verbatim() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert quickstart_commands()[1] in ci
+
+
+def test_quickstart_and_ci_install_nox_into_a_virtual_environment() -> None:
+    """Never ``pip install`` into the system Python (PEP 668 refuses it on Debian)."""
+    for command in quickstart_commands():
+        assert command.startswith("python3 -m venv .venv && .venv/bin/pip install"), command
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert not re.search(r"^\s*nox\b", ci, re.M), "CI calls a nox that is not .venv's"
+    assert not re.search(r"^\s*python3 -m pip install", ci, re.M)
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -106,6 +107,60 @@ def test_demo_prints_the_seeded_tables_and_the_checkout(subprocess_env: dict[str
         assert text in result.stdout
     again = run("demo", env=subprocess_env)  # the story can be told twice on one database
     assert again.returncode == 0, again.stderr
+
+
+def _row_counts(engine: sa.Engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        return {
+            table.name: connection.scalar(sa.select(sa.func.count()).select_from(table)) or 0
+            for table in m.Base.metadata.sorted_tables
+        }
+
+
+def test_demo_twice_leaves_the_database_as_seeded(tmp_path: Path) -> None:
+    """Both runs on one SQLite file: the story is rolled back, so no table grows."""
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    env = dict(os.environ, PAYKIT_DATABASE_URL=url)
+    first = run("demo", env=env)
+    assert first.returncode == 0, first.stderr
+    engine = create_engine(url)
+    try:
+        after_first = _row_counts(engine)
+        second = run("demo", env=env)
+        assert second.returncode == 0, second.stderr
+        assert _row_counts(engine) == after_first
+    finally:
+        engine.dispose()
+    assert after_first["users"] == 1  # the admin only: the story's customer was rolled back
+    assert after_first["orders"] == 0
+    assert "Users (1)" in second.stdout
+    assert "Prices (1)" in second.stdout
+
+
+def test_demo_labels_a_prices_stripe_id_as_such(subprocess_env: dict[str, str]) -> None:
+    result = run("demo", env=subprocess_env)
+    assert result.returncode == 0, result.stderr
+    engine = _engine(subprocess_env)
+    try:
+        with Session(engine) as session:
+            price = session.scalars(sa.select(m.Price)).one()
+            price_id, stripe_id = price.id, price.stripe_price_id
+    finally:
+        engine.dispose()
+    table = result.stdout[result.stdout.index("Prices (1)") :]
+    header = next(line for line in table.splitlines() if line.startswith("| id"))
+    row = next(line for line in table.splitlines() if price_id in line)
+    assert [c.strip() for c in header.strip("|").split("|")][:2] == ["id", "stripe price id"]
+    assert [c.strip() for c in row.strip("|").split("|")][:2] == [price_id, stripe_id]
+
+
+@pytest.mark.parametrize("command", ["seed", "demo"])
+def test_help_of_seed_and_demo_names_the_admin_password_variable(command: str) -> None:
+    result = run(command, "--help")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "$PAYKIT_ADMIN_PASSWORD" in text
+    assert "admin@example.com" in text
 
 
 def test_database_url_flag_wins_over_environment(tmp_path: Path) -> None:

@@ -16,15 +16,16 @@ def test_there_are_examples() -> None:
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
-def test_example_runs(script: Path, tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, str(script), str(tmp_path / "example.db")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip(), "an example should show what it did"
-    assert "Traceback" not in result.stderr
+def test_example_runs_and_runs_again_on_the_same_database(script: Path, tmp_path: Path) -> None:
+    for attempt in ("first", "second"):  # a reader runs an example more than once
+        result = subprocess.run(
+            [sys.executable, str(script), str(tmp_path / "example.db")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+            check=False,
+        )
+        assert result.returncode == 0, f"{attempt} run: {result.stderr}"
+        assert result.stdout.strip(), "an example should show what it did"
+        assert "Traceback" not in result.stderr, f"{attempt} run: {result.stderr}"

@@ -281,7 +281,8 @@ class FakeBilling(FakeSubscriptions):
                 parent=None,
                 status=status,
                 currency=currency.lower(),
-                number=None if status == "draft" else f"FAKE-{invoice_id[-6:]}",
+                # FAKE-000001 for namespace "fake"; unique per fake, as at Stripe per account
+                number=None if status == "draft" else self._invoice_number(invoice_id),
                 subtotal=subtotal,
                 total=total,
                 tax=tax,
@@ -306,6 +307,9 @@ class FakeBilling(FakeSubscriptions):
             self._billing.invoices[invoice_id] = raw
             self._emit("invoice.finalized" if status == "open" else "invoice.created", raw)
             return invoice_details_from_stripe(raw)
+
+    def _invoice_number(self, invoice_id: str) -> str:
+        return f"{self._namespace.upper()}-{invoice_id[-6:]}"
 
     def _line(
         self, invoice_id: str, line: Mapping[str, Any], currency: str, now: int
