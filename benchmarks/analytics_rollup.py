@@ -13,7 +13,8 @@ PostgreSQL schema, over the UTC year 2025:
 * S subscriptions (default 100,000), started evenly over the year, monthly, one
   PAID invoice per month from their start to the end of the year (about
   650,000 invoices: the year of history the rollup reads), a fifth of them
-  cancelled after three months;
+  cancelled after three months, every 7th adding a seat after two; their
+  ``subscription_mrr_history`` (about 134,000 rows) for the MRR metrics;
 
 then ``ANALYZE``. Measures, with the clock frozen at 2026-01-15:
 
@@ -26,7 +27,9 @@ then ``ANALYZE``. Measures, with the clock frozen at 2026-01-15:
 each beside a hand-written reference on the same connection: psycopg, the same
 four grouped queries in plain SQL (orders, invoices, refunds by UTC day and
 currency; new customers by their first payment), then the same DELETE and a
-multi-row INSERT. Both write the same rows (checked). Prints seconds and the
+multi-row INSERT. Both write the same rows (checked; the reference leaves the
+MRR rows, which it does not compute, as paykit wrote them). The MRR part of one
+day is also timed alone. Prints seconds and the
 ratio paykit / reference. Target (issue 14): one day <= 2 s.
 
 PostgreSQL comes from PAYKIT_BENCH_DATABASE_URL (default: the test server);
@@ -51,6 +54,7 @@ from sqlalchemy.orm import Session
 
 import paykit
 from paykit import analytics
+from paykit.analytics.rollup import mrr_rows as rollup_mrr_rows
 from paykit.clock import FrozenClock
 
 PG_URL = os.environ.get(
@@ -126,7 +130,21 @@ _FILL = [
        FROM subscriptions s, generate_series(0, 11) k
        WHERE s.created_at + k * interval '1 month' < timestamptz '2026-01-01 00:00+00'
          AND (s.canceled_at IS NULL OR s.created_at + k * interval '1 month' < s.canceled_at)""",
-    "ANALYZE users, orders, refunds, subscriptions, invoices",
+    # Their MRR history (what the services record): ACTIVE from the start; every 7th
+    # adds a seat after two months; the cancelled fifth drop to 0 after three.
+    """INSERT INTO subscription_mrr_history (id, subscription_id, user_id, effective_at,
+                                            currency, status, monthly_amount, mrr, created_at)
+       SELECT 'h' || s.id || '_' || e.k, s.id, s.user_id, s.created_at + e.shift, s.currency,
+              e.status, 29 * (s.quantity + e.extra),
+              CASE WHEN e.status = 'ACTIVE' THEN 29 * (s.quantity + e.extra) ELSE 0 END,
+              s.created_at
+       FROM subscriptions s
+       JOIN (VALUES (0, interval '0', 'ACTIVE', 0), (1, interval '2 months', 'ACTIVE', 1),
+                    (2, interval '3 months', 'CANCELLED', 0)) e(k, shift, status, extra)
+         ON e.k = 0
+         OR (e.k = 1 AND mod(substr(s.id, 2)::int, 7) = 0)
+         OR (e.k = 2 AND s.canceled_at IS NOT NULL)""",
+    "ANALYZE users, orders, refunds, subscriptions, invoices, subscription_mrr_history",
 ]
 
 # The hand-written reference: the same definitions, plain SQL through psycopg.
@@ -247,6 +265,12 @@ def paykit_rollup(engine: sa.Engine, first: date, last: date) -> int:
         return analytics.backfill(session, start=first, end=last, clock=CLOCK).rows
 
 
+def _mrr_only(engine: sa.Engine, day: date) -> int:
+    """The MRR part of one day's rollup alone (computed, not written)."""
+    with Session(engine) as session:
+        return len(rollup_mrr_rows(session, day, day))
+
+
 def _snapshot(engine: sa.Engine, first: date, last: date) -> list[tuple[Any, ...]]:
     with engine.connect() as conn:
         return [
@@ -306,7 +330,14 @@ def main() -> None:
         with engine.connect() as conn:
             counts = {
                 t: conn.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar_one()
-                for t in ("orders", "refunds", "subscriptions", "invoices", "users")
+                for t in (
+                    "orders",
+                    "refunds",
+                    "subscriptions",
+                    "invoices",
+                    "users",
+                    "subscription_mrr_history",
+                )
             }
         print(f"generated in {time.perf_counter() - t0:.1f} s: {counts}")
         day_p = _timed(lambda: paykit_rollup(engine, DAY, DAY), args.repeat)
@@ -319,11 +350,16 @@ def main() -> None:
         ref_year = _snapshot(engine, *YEAR)
         differ = sorted(set(ref_year) ^ set(rows_year))[:6]
         assert not differ, f"paykit and the reference differ (year): {differ}"
+        day_m = _timed(lambda: _mrr_only(engine, DAY), args.repeat)
         mp, mr = statistics.median(day_p), statistics.median(day_r)
         print(f"\none day ({DAY}, {len(rows_p)} rows), {args.repeat} runs:")
         print(f"  paykit rollup     median {mp:.3f} s  worst {max(day_p):.3f} s")
         print(f"  hand-written SQL  median {mr:.3f} s  worst {max(day_r):.3f} s")
         print(f"  ratio {mp / mr:.2f}x; target one day <= 2 s: {'met' if mp <= 2 else 'NOT met'}")
+        mrr_rows = sum(1 for r in rows_p if str(r[1]).startswith("mrr"))
+        print(
+            f"  of which the MRR rows ({mrr_rows}) alone: median {statistics.median(day_m):.3f} s"
+        )
         print(f"a year's backfill ({YEAR[0]} .. {YEAR[1]}, {len(rows_year)} rows), once:")
         print(f"  paykit backfill   {year_p:.1f} s")
         print(f"  hand-written SQL  {year_r:.1f} s")

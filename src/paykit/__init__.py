@@ -20,8 +20,12 @@ if TYPE_CHECKING:
     from paykit import errors, models, webhooks
     from paykit.analytics import (
         MrrMovements,
+        arpu,
+        customer_churn_rate,
+        ltv,
         mrr,
         mrr_movements,
+        revenue_churn,
     )
     from paykit.checks import (
         Finding,
@@ -383,6 +387,7 @@ __all__ = [
     "apply_discount",
     "apply_payment",
     "apply_scheduled_changes",
+    "arpu",
     "as_money",
     "assign_ticket",
     "cancel_order",
@@ -398,6 +403,7 @@ __all__ = [
     "create_product",
     "create_review",
     "current_revision",
+    "customer_churn_rate",
     "delete_review",
     "delete_user",
     "discount_amount",
@@ -427,6 +433,7 @@ __all__ = [
     "list_tickets",
     "list_users",
     "login",
+    "ltv",
     "mark_order_paid",
     "migrate",
     "models",
@@ -459,6 +466,7 @@ __all__ = [
     "request_password_reset",
     "reset_password",
     "resume_subscription",
+    "revenue_churn",
     "revoke_all_sessions",
     "revoke_session",
     "seed",

@@ -10,8 +10,12 @@ from __future__ import annotations
 EXPORTS: dict[str, tuple[str, ...]] = {
     "paykit.analytics": (
         "MrrMovements",
+        "arpu",
+        "customer_churn_rate",
+        "ltv",
         "mrr",
         "mrr_movements",
+        "revenue_churn",
     ),
     "paykit.checks": (
         "Finding",

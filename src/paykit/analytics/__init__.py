@@ -1,5 +1,5 @@
-"""paykit's analytics: MRR and its movements, revenue, customers, cohorts, the daily rollup
-and the HTML report (definitions: docs/analytics.md).
+"""paykit's analytics: MRR and its movements, churn, ARPU, LTV, revenue, customers, cohorts,
+the daily rollup and the HTML report (definitions: docs/analytics.md).
 
 ``history`` records each state of a subscription's MRR contribution (called by
 ``sync_subscription``); ``recurring`` computes MRR at an instant and its
@@ -13,6 +13,7 @@ transaction. This package sits just below ``services`` and imports none.
 
 from __future__ import annotations
 
+from paykit.analytics.churn import arpu, customer_churn_rate, ltv, revenue_churn
 from paykit.analytics.cohorts import Cohort, CohortTable, cohorts
 from paykit.analytics.definitions import (
     COUNTING_STATUSES,
@@ -38,11 +39,14 @@ __all__ = [
     "MrrMovements",
     "ProductRevenue",
     "RollupResult",
+    "arpu",
     "backfill",
     "cohorts",
+    "customer_churn_rate",
     "day_end",
     "day_of",
     "interval_of",
+    "ltv",
     "monthly_amount",
     "mrr",
     "mrr_movements",
@@ -53,6 +57,7 @@ __all__ = [
     "revenue",
     "revenue_by_category",
     "revenue_by_product",
+    "revenue_churn",
     "rollup",
     "write_report",
 ]

@@ -27,7 +27,17 @@ from paykit.models import SubscriptionMrrHistory as H
 from paykit.models.types import ExactDecimal
 from paykit.money import normalize_currency
 
-__all__ = ["MrrMovements", "movements_statement", "mrr", "mrr_movements", "mrr_statement"]
+__all__ = [
+    "MrrMovements",
+    "check_days",
+    "daily_movements_statement",
+    "first_day",
+    "movements_statement",
+    "mrr",
+    "mrr_movements",
+    "mrr_statement",
+    "steps_statement",
+]
 
 _MRR_TYPE = ExactDecimal(15, 4)
 
@@ -101,14 +111,13 @@ def _day(moment: Any, dialect: str) -> Any:
     )
 
 
-def movements_statement(start: date, end: date, currency: str, dialect: str) -> sa.Select[Any]:
-    """The query of :func:`mrr_movements`: new, expansion, contraction, churned, reactivation.
+def _steps(end: date, currency: str, dialect: str) -> Any:
+    """Each customer's days with a change up to ``end``: ``day``, ``before``, ``after``, ``ever``.
 
     Set-based: each history row's change over its subscription's previous
     row; summed per customer and day; a running sum per customer gives its
     MRR at the end of each day it changed (``after``; ``before`` is
-    ``after - change``); whether it was ever > 0 at an earlier day end; then
-    each day in the range is classified as one movement of its whole change.
+    ``after - change``); whether it was ever > 0 at an earlier day end.
     """
     previous = sa.func.lag(H.mrr).over(partition_by=H.subscription_id, order_by=H.effective_at)
     rows = (
@@ -136,13 +145,17 @@ def movements_statement(start: date, end: date, currency: str, dialect: str) -> 
     ever = sa.func.max(sa.case((days.c.after > 0, 1), else_=0)).over(
         partition_by=days.c.user_id, order_by=days.c.day, rows=(None, -1)
     )
-    steps = sa.select(
+    return sa.select(
+        days.c.user_id,
         days.c.day,
         days.c.after,
         (days.c.after - days.c.change).label("before"),
         sa.func.coalesce(ever, 0).label("ever"),
     ).subquery("steps")
-    first = start.isoformat() if dialect != "postgresql" else start
+
+
+def _movement_totals(steps: Any) -> list[Any]:
+    """new, expansion, contraction, churned, reactivation: each day one movement of its change."""
     before, after = steps.c.before, steps.c.after
     rising = sa.and_(before == 0, after > 0)
 
@@ -150,13 +163,61 @@ def movements_statement(start: date, end: date, currency: str, dialect: str) -> 
         summed = sa.func.coalesce(sa.func.sum(sa.case((condition, amount), else_=0)), 0)
         return sa.type_coerce(summed, _MRR_TYPE)
 
-    return sa.select(
+    return [
         total(sa.and_(rising, steps.c.ever == 0), after),
         total(sa.and_(before > 0, after > before), after - before),
         total(sa.and_(after > 0, after < before), before - after),
         total(sa.and_(before > 0, after == 0), before),
         total(sa.and_(rising, steps.c.ever == 1), after),
-    ).where(steps.c.day >= first)
+    ]
+
+
+def _first(start: date, dialect: str) -> Any:
+    return start.isoformat() if dialect != "postgresql" else start
+
+
+def movements_statement(start: date, end: date, currency: str, dialect: str) -> sa.Select[Any]:
+    """The query of :func:`mrr_movements`: new, expansion, contraction, churned, reactivation.
+
+    Each customer's change on each day (:func:`_steps`) in the range is
+    classified as one movement of its whole change, and the movements summed.
+    """
+    steps = _steps(end, currency, dialect)
+    return sa.select(*_movement_totals(steps)).where(steps.c.day >= _first(start, dialect))
+
+
+def daily_movements_statement(
+    start: date, end: date, currency: str, dialect: str
+) -> sa.Select[Any]:
+    """:func:`movements_statement` per day: ``day`` then the five movements, for each
+    day of ``[start, end]`` with a change (a day without a row moved nothing)."""
+    steps = _steps(end, currency, dialect)
+    return (
+        sa.select(steps.c.day, *_movement_totals(steps))
+        .where(steps.c.day >= _first(start, dialect))
+        .group_by(steps.c.day)
+    )
+
+
+def check_days(start: date, end: date) -> None:
+    """Refuse a range of days that is not one: datetimes, ``end < start``, the calendar's edges."""
+    if isinstance(start, datetime) or isinstance(end, datetime):
+        raise ValidationError("start and end are dates", code="invalid_argument")
+    if end < start:
+        raise ValidationError("end is before start", code="invalid_argument")
+    if start.year < 2 or end.year > 9998:
+        raise ValidationError("start and end must lie within years 2-9998", code="invalid_argument")
+
+
+def steps_statement(end: date, currency: str, dialect: str) -> Any:
+    """Each customer's days with a change up to ``end`` (``user_id``, ``day``, ``before``,
+    ``after``, ``ever``), as a subquery: what the movements classify."""
+    return _steps(end, currency, dialect)
+
+
+def first_day(start: date, dialect: str) -> Any:
+    """``start`` as the SQL of :func:`steps_statement`'s ``day`` compares it."""
+    return _first(start, dialect)
 
 
 @checked
@@ -168,12 +229,7 @@ def mrr_movements(session: Session, *, start: date, end: date, currency: str) ->
     an expansion, a fall staying > 0 a contraction, a fall to 0 churned.
     Read only.
     """
-    if isinstance(start, datetime) or isinstance(end, datetime):
-        raise ValidationError("start and end are dates", code="invalid_argument")
-    if end < start:
-        raise ValidationError("end is before start", code="invalid_argument")
-    if start.year < 2 or end.year > 9998:
-        raise ValidationError("start and end must lie within years 2-9998", code="invalid_argument")
+    check_days(start, end)
     code = normalize_currency(currency)
     dialect = session.get_bind().dialect.name
     found = session.execute(movements_statement(start, end, code, dialect)).one()

@@ -20,11 +20,21 @@ from sqlalchemy.orm import Session
 
 from paykit._arguments import checked
 from paykit.analytics._checks import check_day, check_range, today
+from paykit.analytics.definitions import MRR_QUANTUM, day_end
 from paykit.analytics.metrics import DailyRevenue, new_customer_rows, revenue_rows
+from paykit.analytics.recurring import daily_movements_statement, mrr_statement
 from paykit.clock import Clock
 from paykit.models import Analytics
+from paykit.models import SubscriptionMrrHistory as H
 
-__all__ = ["COUNT_METRICS", "MONEY_METRICS", "RollupResult", "backfill", "rollup"]
+__all__ = [
+    "COUNT_METRICS",
+    "MONEY_METRICS",
+    "MRR_METRICS",
+    "RollupResult",
+    "backfill",
+    "rollup",
+]
 
 #: Money metrics, written as ``<name>:<CURRENCY>`` for each currency seen that day.
 MONEY_METRICS = (
@@ -33,6 +43,16 @@ MONEY_METRICS = (
     "net_revenue",
     "discount_cost",
     "average_order_value",
+)
+#: MRR metrics, ``<name>:<CURRENCY>`` every day for each currency of the subscriptions'
+#: history: MRR at the day's end, then the day's movements (``mrr_movements``).
+MRR_METRICS = (
+    "mrr",
+    "mrr_new",
+    "mrr_expansion",
+    "mrr_contraction",
+    "mrr_churned",
+    "mrr_reactivation",
 )
 #: Counts, one row a day (zero included); ``order_count``'s metadata splits it by currency.
 COUNT_METRICS = ("order_count", "invoice_count", "new_customers")
@@ -90,11 +110,48 @@ def _day_rows(day: date, figures: list[DailyRevenue], new: int) -> list[dict[str
 
 def _owned(first: date, last: date) -> sa.Delete:
     names = [Analytics.metric.in_(COUNT_METRICS)] + [
-        Analytics.metric.startswith(f"{name}:", autoescape=True) for name in MONEY_METRICS
+        Analytics.metric.startswith(f"{name}:", autoescape=True)
+        for name in MONEY_METRICS + MRR_METRICS
     ]
     return sa.delete(Analytics).where(
         Analytics.date >= first, Analytics.date <= last, sa.or_(*names)
     )
+
+
+def _day_value(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def mrr_rows(session: Session, first: date, last: date) -> list[dict[str, Any]]:
+    """The :data:`MRR_METRICS` rows of ``[first, last]``: per currency, one grouped
+    movements query and one MRR query; each day's end MRR is the previous day's
+    plus its movements (the invariant makes that exactly ``mrr`` at the day's end)."""
+    dialect = session.get_bind().dialect.name
+    currencies = session.scalars(
+        sa.select(H.currency).where(H.effective_at <= day_end(last)).distinct()
+    ).all()
+    zero = Decimal("0.0000")
+    rows: list[dict[str, Any]] = []
+    for currency in sorted(currencies):
+        moved = {
+            _day_value(day): [Decimal(v).quantize(MRR_QUANTUM) for v in values]
+            for day, *values in session.execute(
+                daily_movements_statement(first, last, currency, dialect)
+            )
+        }
+        start = session.execute(mrr_statement(day_end(first - timedelta(days=1)), currency))
+        level = Decimal(start.scalar_one()).quantize(MRR_QUANTUM)
+        day = first
+        while day <= last:
+            new, expansion, contraction, churned, reactivation = moved.get(day, [zero] * 5)
+            level += new + reactivation + expansion - contraction - churned
+            values = (level, new, expansion, contraction, churned, reactivation)
+            rows.extend(
+                {"date": day, "metric": f"{name}:{currency}", "value": value, "metadata_": {}}
+                for name, value in zip(MRR_METRICS, values, strict=True)
+            )
+            day += timedelta(days=1)
+    return rows
 
 
 #: The PostgreSQL advisory lock key that serializes rollups (any days): ``hashtext``
@@ -119,6 +176,7 @@ def write_days(session: Session, first: date, last: date) -> int:
     while day <= last:
         rows.extend(_day_rows(day, figures.get(day, []), new.get(day, 0)))
         day += timedelta(days=1)
+    rows.extend(mrr_rows(session, first, last))
     session.flush()
     session.execute(_owned(first, last), execution_options={"synchronize_session": False})
     if rows:
