@@ -15,7 +15,7 @@ from tests.integration.test_analytics_rollup_mrr import _customer, _price
 
 import paykit
 from paykit import models as m
-from paykit.analytics import day_end
+from paykit.analytics.definitions import day_end
 from paykit.clock import FrozenClock
 from paykit.errors import ValidationError
 from paykit.gateways import FakeGateway

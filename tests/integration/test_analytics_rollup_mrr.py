@@ -12,7 +12,7 @@ from tests import factories as f
 import paykit
 from paykit import analytics
 from paykit import models as m
-from paykit.analytics import day_end
+from paykit.analytics.definitions import day_end
 from paykit.clock import FrozenClock
 from paykit.gateways import FakeGateway
 from paykit.services.subscriptions import (

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from paykit.analytics import day_end, day_of, interval_of, monthly_amount
+from paykit.analytics.definitions import day_end, day_of, interval_of, monthly_amount
 from paykit.errors import ValidationError
 
 

@@ -9,24 +9,21 @@ pure functions. Every figure is computed set-based in SQL from the rows the
 services write; the readers never write (they run on a replica), and
 ``rollup``/``backfill`` write only the ``analytics`` table, in the caller's
 transaction. This package sits just below ``services`` and imports none.
+
+The building blocks (``definitions.monthly_amount``, ``day_of``, ``day_end``,
+``interval_of``; ``recurring.mrr_statement``; ``history.record_mrr_change``,
+which ``sync_subscription`` calls) are importable from their modules but are
+not the public surface: they take already-checked values.
 """
 
 from __future__ import annotations
 
 from paykit.analytics.churn import arpu, customer_churn_rate, ltv, revenue_churn
 from paykit.analytics.cohorts import Cohort, CohortTable, cohorts
-from paykit.analytics.definitions import (
-    COUNTING_STATUSES,
-    MRR_QUANTUM,
-    day_end,
-    day_of,
-    interval_of,
-    monthly_amount,
-)
-from paykit.analytics.history import record_mrr_change
+from paykit.analytics.definitions import COUNTING_STATUSES, MRR_QUANTUM
 from paykit.analytics.metrics import DailyRevenue, new_customers, revenue
 from paykit.analytics.products import ProductRevenue, revenue_by_category, revenue_by_product
-from paykit.analytics.recurring import MrrMovements, mrr, mrr_movements, mrr_statement
+from paykit.analytics.recurring import MrrMovements, mrr, mrr_movements
 from paykit.analytics.report import render_report, write_report
 from paykit.analytics.rollup import RollupResult, backfill, rollup
 
@@ -43,16 +40,10 @@ __all__ = [
     "backfill",
     "cohorts",
     "customer_churn_rate",
-    "day_end",
-    "day_of",
-    "interval_of",
     "ltv",
-    "monthly_amount",
     "mrr",
     "mrr_movements",
-    "mrr_statement",
     "new_customers",
-    "record_mrr_change",
     "render_report",
     "revenue",
     "revenue_by_category",

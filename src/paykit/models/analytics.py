@@ -39,7 +39,7 @@ class SubscriptionMrrHistory(CreatedAtMixin, Base):
     """One state of a subscription's MRR contribution, in force from ``effective_at``.
 
     Not in the seed (docs/schema.md, docs/analytics.md): written by
-    ``sync_subscription`` through :func:`paykit.analytics.record_mrr_change`.
+    ``sync_subscription`` through :func:`paykit.analytics.history.record_mrr_change`.
     The contribution of a subscription at an instant ``t`` is the row with the
     greatest ``effective_at <= t``; one row per subscription and instant.
     """
