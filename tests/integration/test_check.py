@@ -14,6 +14,7 @@ invariant that thing breaks.
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -35,6 +36,7 @@ from paykit import models as m
 from paykit.checks import INVARIANTS
 from paykit.clock import FrozenClock
 from paykit.db import create_engine
+from paykit.demo import checkout_story
 from paykit.gateways import FakeGateway
 from paykit.services.orders import cancel_order, fail_order_payment
 from paykit.services.subscriptions import ensure_gateway_customer, subscribe
@@ -526,17 +528,20 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_check_exit_status_and_report(subprocess_env: dict[str, str]) -> None:
-    # The demo places and pays an order with a discount through the services.
+    # The demo migrates and seeds; its checkout story (an order with a discount,
+    # placed and paid through the services) is committed here, as a host would.
     assert _cli("demo", env=subprocess_env).returncode == 0
-    clean = _cli("check", env=subprocess_env)
-    assert (clean.returncode, clean.stderr) == (0, "")
-    assert clean.stdout.strip() == f"paykit check: OK ({len(INVARIANTS)} invariants hold)"
-
     options = subprocess_env.get("PGOPTIONS")
     engine = create_engine(
         subprocess_env["PAYKIT_DATABASE_URL"],
         **({"connect_args": {"options": options}} if options else {}),
     )
+    with Session(engine) as session, session.begin():
+        checkout_story(session, io.StringIO())
+    clean = _cli("check", env=subprocess_env)
+    assert (clean.returncode, clean.stderr) == (0, "")
+    assert clean.stdout.strip() == f"paykit check: OK ({len(INVARIANTS)} invariants hold)"
+
     with Session(engine) as session, session.begin():
         order_id = session.scalars(sa.select(m.Order.id)).one()
         session.execute(sa.delete(m.AuditLog).where(m.AuditLog.resource_id == order_id))
