@@ -29,7 +29,6 @@ from paykit.stripe.billing_methods import (
 )
 from paykit.testing._webhooks import stripe_object
 from paykit.testing.fake.cards import (
-    _CARDS,
     _DECLINES,
     _NEEDS_ACTION,
     _NETWORK_ERROR_METHOD,
@@ -146,25 +145,6 @@ class FakeBilling(FakeSubscriptions):
         self._emit_method("payment_method.attached", method)
         self._emit("setup_intent.succeeded", raw)
         return setup_intent_from_stripe(raw)
-
-    def _saved_card(self, token: str, customer_id: str) -> GatewayPaymentMethod:
-        brand, last4, funding = _CARDS.get(token, _CARDS["pm_card_visa"])
-        method = GatewayPaymentMethod(
-            id=self._next_id("pm"),
-            customer_id=customer_id,
-            type="card",
-            card={
-                "brand": brand,
-                "last4": last4,
-                "funding": funding,
-                "exp_month": 12,
-                "exp_year": self._now().year + 5,
-                "country": "US",
-            },
-        )
-        self._methods[method.id] = method
-        self._method_source[method.id] = token
-        return method
 
     def retrieve_setup_intent(self, setup_intent_id: str) -> GatewaySetupIntent:
         """The SetupIntent as it is now."""

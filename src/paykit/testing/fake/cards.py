@@ -122,22 +122,7 @@ class FakeCards(FakeLedger):
                 )
             if not _is_test_token(payment_method_id):
                 raise self._not_found("payment_method", payment_method_id)
-            brand, last4, funding = _CARDS.get(payment_method_id, _CARDS["pm_card_visa"])
-            method = GatewayPaymentMethod(
-                id=self._next_id("pm"),
-                customer_id=customer_id,
-                type="card",
-                card={
-                    "brand": brand,
-                    "last4": last4,
-                    "funding": funding,
-                    "exp_month": 12,
-                    "exp_year": self._now().year + 5,
-                    "country": "US",
-                },
-            )
-            self._methods[method.id] = method
-            self._method_source[method.id] = payment_method_id
+            method = self._saved_card(payment_method_id, customer_id)
             self._default_method[customer_id] = method.id
             self._emit_method("payment_method.attached", method)
             return method
@@ -199,6 +184,26 @@ class FakeCards(FakeLedger):
         if _is_test_token(method_id):
             return method_id
         raise self._not_found("payment_method", method_id)
+
+    def _saved_card(self, token: str, customer_id: str) -> GatewayPaymentMethod:
+        """A new saved card for ``customer_id`` from a test token (its brand, last4, funding)."""
+        brand, last4, funding = _CARDS.get(token, _CARDS["pm_card_visa"])
+        method = GatewayPaymentMethod(
+            id=self._next_id("pm"),
+            customer_id=customer_id,
+            type="card",
+            card={
+                "brand": brand,
+                "last4": last4,
+                "funding": funding,
+                "exp_month": 12,
+                "exp_year": self._now().year + 5,
+                "country": "US",
+            },
+        )
+        self._methods[method.id] = method
+        self._method_source[method.id] = token
+        return method
 
     def _emit_method(self, event_type: str, method: GatewayPaymentMethod) -> None:
         obj = stripe_object("payment_method", id=method.id, customer=method.customer_id)
