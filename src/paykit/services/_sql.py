@@ -10,7 +10,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-__all__ = ["affected", "insert_objects", "savepoint"]
+__all__ = ["affected", "insert_objects", "row_values", "savepoint"]
 
 
 @contextmanager
@@ -90,6 +90,27 @@ def _multi_table_insert(shape: tuple[tuple[sa.Table, int], ...]) -> Any:
     return statement
 
 
+def row_values(obj: Any) -> dict[str, Any]:
+    """The INSERT values of a new ORM object, by column name. Column defaults that
+    live in Python (ids, timestamps, ``{}``) are filled in on the object first,
+    so it holds exactly what is written."""
+    state = obj.__dict__
+    row: dict[str, Any] = {}
+    for name, attr, default in _plan(type(obj)).columns:
+        if attr in state:
+            value = state[attr]
+        else:
+            if default is None:
+                value = None
+            elif default.is_callable:
+                value = default.arg(None)
+            else:
+                value = default.arg
+            setattr(obj, attr, value)
+        row[name] = value
+    return row
+
+
 def insert_objects(session: Session, *objects: Any) -> None:
     """INSERT new ORM objects with Core statements, then attach them to the session
     as if they had been loaded.
@@ -107,22 +128,7 @@ def insert_objects(session: Session, *objects: Any) -> None:
         session.flush()  # rows these may reference (a new user, say) must exist first
     by_table: dict[sa.Table, list[dict[str, Any]]] = {}
     for obj in objects:
-        plan = _plan(type(obj))
-        state = obj.__dict__
-        row: dict[str, Any] = {}
-        for name, attr, default in plan.columns:
-            if attr in state:
-                value = state[attr]
-            else:
-                if default is None:
-                    value = None
-                elif default.is_callable:
-                    value = default.arg(None)
-                else:
-                    value = default.arg
-                setattr(obj, attr, value)
-            row[name] = value
-        by_table.setdefault(plan.table, []).append(row)
+        by_table.setdefault(_plan(type(obj)).table, []).append(row_values(obj))
     connection = session.connection()
     if connection.dialect.name == "postgresql" and len(by_table) > 1:
         shape = tuple((table, len(rows)) for table, rows in by_table.items())

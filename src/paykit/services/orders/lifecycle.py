@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
@@ -20,19 +21,24 @@ from paykit.errors import GatewayError, InvalidState, NotFound, PaykitError, Val
 from paykit.gateways.base import GatewayPayment, PaymentGateway, PaymentIntentStatus
 from paykit.models import (
     Order,
+    OrderItem,
     OrderStatus,
     PaymentStatus,
     RefundReason,
 )
 from paykit.money import from_minor_units, to_minor_units
 from paykit.security.policy import Action, Actor, acting_user_id, authorize_owner
-from paykit.services._audit import record_audit
+from paykit.services._audit import build_audit, record_audit
+from paykit.services._notify import emit_for_audit
+from paykit.services._sql import row_values
 from paykit.services.orders.reserve import release
 from paykit.services.orders.statements import (
     CLOSE_UNPAID,
     DIGITAL_ITEMS,
     MARK_PAID,
     MARK_PAID_AS_READ,
+    MARK_PAID_AS_READ_IN_ONE,
+    MARK_PAID_IN_ONE,
     MOVE_OPEN,
     OPEN,
     ORDER,
@@ -52,6 +58,11 @@ __all__ = [
     "sync_order_payment",
 ]
 
+#: (column name, attribute key) of every column of an order.
+_ORDER_KEYS = tuple(
+    (column.name, Order.__mapper__.get_property_by_column(column).key)
+    for column in Order.__table__.c
+)
 _RETRYABLE = (
     PaymentIntentStatus.REQUIRES_PAYMENT_METHOD,
     PaymentIntentStatus.REQUIRES_CONFIRMATION,
@@ -209,9 +220,9 @@ def mark_order_paid(
                 details={"order_id": order.id},
             )
         _payment_matches(order, payment)
-    if _won(session, MARK_PAID, {"t_order_id": order.id, "t_now": now}):
-        _paid(session, order, now, context)
-    elif order.status is OrderStatus.CANCELLED:
+    if _complete(session, order, now, context, MARK_PAID, {}):
+        return order
+    if order.status is OrderStatus.CANCELLED:
         raise InvalidState(
             f"order {order.order_number} was cancelled before its payment succeeded",
             code="order_cancelled",
@@ -219,6 +230,76 @@ def mark_order_paid(
         )
     session.refresh(order)
     return order
+
+
+_IN_ONE = {MARK_PAID: MARK_PAID_IN_ONE, MARK_PAID_AS_READ: MARK_PAID_AS_READ_IN_ONE}
+_PAID_VALUES = {"status": "COMPLETED", "payment_status": "SUCCEEDED"}
+
+
+def _complete(
+    session: Session,
+    order: Order,
+    now: datetime,
+    context: RequestContext | None,
+    statement: Any,
+    params: dict[str, Any],
+) -> bool:
+    """Run ``statement`` (MARK_PAID or MARK_PAID_AS_READ) and, if it won, what follows
+    (:func:`_paid`), leaving ``order`` as fresh as a refresh would; True if it won.
+
+    On PostgreSQL all of it is one statement (see ``statements._paid_in_one``)
+    whose RETURNING row is the order as it now is."""
+    params = {**params, "t_order_id": order.id, "t_now": now}
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        if not _won(session, statement, params):
+            return False
+        _paid(session, order, now, context)
+        session.refresh(order)
+        return True
+    audit = build_audit(
+        session,
+        action="order.paid",
+        resource="orders",
+        resource_id=order.id,
+        now=now,
+        actor_id=order.user_id,
+        new=_PAID_VALUES,
+        context=context,
+    )
+    for name, value in row_values(audit).items():
+        params[f"a_{name}"] = value
+    row = connection.execute(_IN_ONE[statement], params).first()
+    if row is None:
+        return False
+    _loaded(session, order, row)
+    emit_for_audit(
+        session,
+        action="order.paid",
+        resource="orders",
+        resource_id=order.id,
+        now=now,
+        new=_PAID_VALUES,
+    )
+    return True
+
+
+def _loaded(session: Session, order: Order, row: Any) -> None:
+    """Set ``order`` to ``row`` (all its columns) as a refresh would, and expire the
+    access expiry of its items loaded in the session (the statement set it)."""
+    values = row._mapping
+    for column, key in _ORDER_KEYS:
+        set_committed_value(order, key, values[column])
+    for item in _loaded_items(session, order.id):
+        session.expire(item, ["access_expires_at"])
+
+
+def _loaded_items(session: Session, order_id: str) -> list[OrderItem]:
+    return [
+        obj
+        for obj in session.identity_map.values()
+        if isinstance(obj, OrderItem) and obj.__dict__.get("order_id") == order_id
+    ]
 
 
 def _paid(session: Session, order: Order, now: datetime, context: RequestContext | None) -> None:
@@ -231,7 +312,7 @@ def _paid(session: Session, order: Order, now: datetime, context: RequestContext
         resource_id=order.id,
         now=now,
         actor_id=order.user_id,
-        new={"status": "COMPLETED", "payment_status": "SUCCEEDED"},
+        new=_PAID_VALUES,
         context=context,
     )
     session.flush()
@@ -251,17 +332,8 @@ def _paid_as_read(
     decides from a fresh read."""
     if order.status not in OPEN or order not in session or not _amount_matches(order, payment):
         return False
-    params = {
-        "t_order_id": order.id,
-        "t_now": now,
-        "t_total": order.total_amount,
-        "t_currency": order.currency,
-    }
-    if not _won(session, MARK_PAID_AS_READ, params):
-        return False
-    _paid(session, order, now, context)
-    session.refresh(order)
-    return True
+    params = {"t_total": order.total_amount, "t_currency": order.currency}
+    return _complete(session, order, now, context, MARK_PAID_AS_READ, params)
 
 
 def close_unpaid(
