@@ -224,7 +224,8 @@ def test_faults_after_place_order(bench: Bench) -> None:
             clock=bench.clock,
         )
 
-    assert run_with_faults(bench, operation, lambda: None) >= 2  # 2 statements on PostgreSQL
+    # PostgreSQL writes the order's rows, its stock and its discount use in one statement.
+    assert run_with_faults(bench, operation, lambda: None) >= 1
 
 
 def test_faults_after_pay_order(bench: Bench) -> None:

@@ -65,16 +65,17 @@ def _plan(cls: type[Any]) -> _Plan:
     return plan
 
 
-_MULTI: dict[tuple[tuple[sa.Table, int], ...], Any] = {}
+_MULTI: dict[tuple[tuple[tuple[sa.Table, int], ...], Any], Any] = {}
 
 
-def _multi_table_insert(shape: tuple[tuple[sa.Table, int], ...]) -> Any:
-    """One statement inserting ``rows`` rows into each table, as data-modifying CTEs.
+def _multi_table_insert(shape: tuple[tuple[sa.Table, int], ...], then: Any = None) -> Any:
+    """One statement inserting ``rows`` rows into each table, as data-modifying CTEs
+    (of ``then``, a prebuilt SELECT, when given).
 
     Built once per shape with named parameters, so SQLAlchemy compiles it once:
     a statement carrying literal values would be compiled on every call.
     """
-    statement = _MULTI.get(shape)
+    statement = _MULTI.get((shape, then))
     if statement is None:
         ctes = []
         for n, (table, count) in enumerate(shape):
@@ -85,8 +86,8 @@ def _multi_table_insert(shape: tuple[tuple[sa.Table, int], ...]) -> Any:
                 }
                 insert = table.insert().values(row).returning(*table.primary_key.columns)
                 ctes.append(insert.cte(f"paykit_{n}_{k}"))
-        statement = sa.select(sa.literal(1)).add_cte(*ctes)
-        _MULTI[shape] = statement
+        statement = (sa.select(sa.literal(1)) if then is None else then).add_cte(*ctes)
+        _MULTI[(shape, then)] = statement
     return statement
 
 
@@ -111,7 +112,7 @@ def row_values(obj: Any) -> dict[str, Any]:
     return row
 
 
-def insert_objects(session: Session, *objects: Any) -> None:
+def insert_objects(session: Session, *objects: Any, then: Any = None) -> Any:
     """INSERT new ORM objects with Core statements, then attach them to the session
     as if they had been loaded.
 
@@ -123,6 +124,11 @@ def insert_objects(session: Session, *objects: Any) -> None:
     in one statement, each table's INSERT a data-modifying CTE: one round trip,
     and the foreign keys are checked at the end of the statement, when every
     row exists.
+
+    ``then`` is an optional ``(statement, parameters)`` pair, a SELECT run after
+    the inserts; its first row is returned. On PostgreSQL the inserts ride
+    along with it as its CTEs (its parameter names must not start with ``t<n>r``),
+    all in one round trip.
     """
     if session.new or session.dirty or session.deleted:
         session.flush()  # rows these may reference (a new user, say) must exist first
@@ -130,7 +136,8 @@ def insert_objects(session: Session, *objects: Any) -> None:
     for obj in objects:
         by_table.setdefault(_plan(type(obj)).table, []).append(row_values(obj))
     connection = session.connection()
-    if connection.dialect.name == "postgresql" and len(by_table) > 1:
+    result = None
+    if connection.dialect.name == "postgresql" and (len(by_table) > 1 or then is not None):
         shape = tuple((table, len(rows)) for table, rows in by_table.items())
         params = {
             f"t{n}r{k}_{name}": value
@@ -138,13 +145,21 @@ def insert_objects(session: Session, *objects: Any) -> None:
             for k, row in enumerate(rows)
             for name, value in row.items()
         }
-        connection.execute(_multi_table_insert(shape), params)
+        if then is None:
+            connection.execute(_multi_table_insert(shape), params)
+        else:
+            statement, then_params = then
+            params.update(then_params)
+            result = connection.execute(_multi_table_insert(shape, statement), params).first()
     else:
         for table, rows in by_table.items():
             connection.execute(table.insert(), rows)
+        if then is not None:
+            result = connection.execute(*then).first()
     # All detached first: adding a parent cascades to its children, which must
     # already carry identities by then or they would be INSERTed again.
     for obj in objects:
         make_transient_to_detached(obj)
     for obj in objects:
         session.add(obj)
+    return result

@@ -42,15 +42,59 @@ __all__ = [
 SAVEPOINT = "paykit_reserve"
 
 
-def insert_rows(session: Session, *rows: object) -> None:
-    """INSERT new ORM objects with ``paykit.services.orders.insert_objects``.
+def insert_rows(session: Session, *rows: object, then: Any = None) -> Any:
+    """INSERT new ORM objects with ``paykit.services.orders.insert_objects``; with
+    ``then`` (a statement and its parameters), run it too, in the same statement
+    where possible, and return its first row.
 
     Looked up on the package at call time: that name is the seam through which
     the fault-injection tests make the database fail after the gateway call.
     """
     from paykit.services import orders
 
-    orders.insert_objects(session, *rows)
+    return orders.insert_objects(session, *rows, then=then)
+
+
+def _use_params(
+    session: Session,
+    *,
+    discount: DiscountRef | None,
+    customer_id: str,
+    order_id: str,
+    amount_saved: Decimal,
+    now: datetime,
+) -> dict[str, Any] | None:
+    """The per-customer checks (which lock the customer row first), then the
+    parameters of the use to take; None without a discount."""
+    if discount is None:
+        return None
+    discounts.check_customer_limits(session, discount, customer_id=customer_id, order_id=order_id)
+    return discounts.use_params(
+        discount, customer_id=customer_id, order_id=order_id, amount_saved=amount_saved, now=now
+    )
+
+
+def _in_one(session: Session, stock: Sequence[tuple[str, int]], discount: Any) -> bool:
+    """Whether stock and use go in one statement (PostgreSQL, one product and a code)."""
+    return (
+        discount is not None
+        and len(stock) == 1
+        and session.connection().dialect.name == "postgresql"
+    )
+
+
+def _take_params(stock: Sequence[tuple[str, int]], params: dict[str, Any]) -> dict[str, Any]:
+    ((product_id, quantity),) = stock
+    return {**params, "product_id": product_id, "quantity": quantity}
+
+
+def _check_taken(row: Any, stock: Sequence[tuple[str, int]], discount: DiscountRef) -> None:
+    """Raise unless the one-statement take took the stock and the use."""
+    ((product_id, quantity),) = stock
+    if row.stock != 1:
+        raise out_of_stock(product_id, quantity)
+    if row.uses != 1:
+        raise discounts.used_up(discount)
 
 
 def reserve(
@@ -65,25 +109,19 @@ def reserve(
 ) -> None:
     """Take stock and a discount use, or raise; locks in the fixed order customer,
     products by id, discount. Runs inside the caller's savepoint."""
-    params: dict[str, Any] | None = None
-    if discount is not None:
-        discounts.check_customer_limits(
-            session, discount, customer_id=customer_id, order_id=order_id
-        )
-        params = discounts.use_params(
-            discount, customer_id=customer_id, order_id=order_id, amount_saved=amount_saved, now=now
-        )
+    params = _use_params(
+        session,
+        discount=discount,
+        customer_id=customer_id,
+        order_id=order_id,
+        amount_saved=amount_saved,
+        now=now,
+    )
     connection = session.connection()
-    if params is not None and len(stock) == 1 and connection.dialect.name == "postgresql":
-        assert discount is not None
-        ((product_id, quantity),) = stock
-        row = connection.execute(
-            TAKE_STOCK_AND_USE, {**params, "product_id": product_id, "quantity": quantity}
-        ).one()
-        if row.stock != 1:
-            raise out_of_stock(product_id, quantity)
-        if row.uses != 1:
-            raise discounts.used_up(discount)
+    if _in_one(session, stock, discount):
+        assert discount is not None and params is not None
+        row = connection.execute(TAKE_STOCK_AND_USE, _take_params(stock, params)).one()
+        _check_taken(row, stock, discount)
         return
     for product_id, quantity in sorted(stock):
         taken = connection.execute(
@@ -125,14 +163,34 @@ def insert_and_reserve(session: Session, *, rows: Sequence[object], **kwargs: An
     """
     try:
         with savepoint(session, SAVEPOINT):
-            insert_rows(session, *rows)
-            reserve(session, **kwargs)
+            _insert_and_take(session, rows, **kwargs)
     except BaseException:
         for row in rows:
             if row in session:
                 session.expunge(row)
             make_transient(row)  # so the caller may insert it again, as a refusal
         raise
+
+
+def _insert_and_take(
+    session: Session,
+    rows: Sequence[object],
+    *,
+    stock: Sequence[tuple[str, int]],
+    discount: DiscountRef | None,
+    **kwargs: Any,
+) -> None:
+    """The rows, then the counters; on PostgreSQL, for one product and a code (the
+    common checkout), rows, stock, use and its record in one statement: the
+    inserts ride along with ``TAKE_STOCK_AND_USE`` as data-modifying CTEs."""
+    if not _in_one(session, stock, discount):
+        insert_rows(session, *rows)
+        reserve(session, stock=stock, discount=discount, **kwargs)
+        return
+    params = _use_params(session, discount=discount, **kwargs)
+    assert discount is not None and params is not None
+    row = insert_rows(session, *rows, then=(TAKE_STOCK_AND_USE, _take_params(stock, params)))
+    _check_taken(row, stock, discount)
 
 
 def reserve_or_undo(
