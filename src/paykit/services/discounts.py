@@ -353,12 +353,16 @@ _RECORD_USE = sa.insert(DiscountUsage).values(
 )
 
 
-def record_use_from(taken: Any) -> Any:
+def record_use_from(taken: Any, names: Mapping[str, str] | None = None) -> Any:
     """INSERT the usage row once per row of ``taken`` (a ``TAKE_USE ... RETURNING
-    id`` CTE): no use taken, no row recorded. Parameters as :func:`use_params`."""
+    id`` CTE): no use taken, no row recorded. Parameters as :func:`use_params`;
+    ``names`` binds some columns to parameters of other names instead."""
     column = DiscountUsage.__table__.c
+    names = names or {}
     values = [
-        sa.bindparam(f"u_{name}", type_=column[name].type) if name != "discount_id" else taken.c.id
+        sa.bindparam(names.get(name, f"u_{name}"), type_=column[name].type)
+        if name != "discount_id"
+        else taken.c.id
         for name in _USAGE_COLUMNS
     ]
     return (

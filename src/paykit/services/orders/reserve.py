@@ -28,6 +28,7 @@ from paykit.services.orders.statements import (
     STOCK_BY_PRODUCT,
     TAKE_STOCK,
     TAKE_STOCK_AND_USE,
+    TAKE_STOCK_AND_USE_WITH_ORDER,
 )
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
 ]
 
 SAVEPOINT = "paykit_reserve"
+_FROM_ORDER = frozenset({"u_user_id", "u_order_id", "u_created_at", "u_discount_id"})
 
 
 def insert_rows(session: Session, *rows: object, then: Any = None) -> Any:
@@ -119,7 +121,8 @@ def reserve(
     )
     connection = session.connection()
     if _in_one(session, stock, discount):
-        assert discount is not None and params is not None
+        assert discount is not None
+        assert params is not None
         row = connection.execute(TAKE_STOCK_AND_USE, _take_params(stock, params)).one()
         _check_taken(row, stock, discount)
         return
@@ -188,8 +191,18 @@ def _insert_and_take(
         reserve(session, stock=stock, discount=discount, **kwargs)
         return
     params = _use_params(session, discount=discount, **kwargs)
-    assert discount is not None and params is not None
-    row = insert_rows(session, *rows, then=(TAKE_STOCK_AND_USE, _take_params(stock, params)))
+    assert discount is not None
+    assert params is not None
+    order = rows[0]
+    if not isinstance(order, Order) or (order.id, order.user_id, order.created_at) != (
+        params["u_order_id"],
+        params["u_user_id"],
+        params["u_created_at"],
+    ):
+        # The usage row binds the order row's parameters (t0r0_...).
+        raise TypeError("insert_and_reserve: the order's row must come first")
+    take = {k: v for k, v in _take_params(stock, params).items() if k not in _FROM_ORDER}
+    row = insert_rows(session, *rows, then=(TAKE_STOCK_AND_USE_WITH_ORDER, take))
     _check_taken(row, stock, discount)
 
 

@@ -117,7 +117,7 @@ TAKE_STOCK = (
 )
 
 
-def _take_stock_and_use() -> Any:
+def _take_stock_and_use(names: dict[str, str] | None = None) -> Any:
     # PostgreSQL, one product and a discount (the common checkout): stock, the
     # discount use and its record in one statement. The discount's UPDATE
     # reads the stock UPDATE's RETURNING, so the product row is locked before
@@ -125,7 +125,7 @@ def _take_stock_and_use() -> Any:
     # no use is taken when the stock was not.
     stock = TAKE_STOCK.returning(Product.id).cte("stock_taken")
     taken = TAKE_USE.where(sa.exists(sa.select(stock.c.id))).returning(Discount.id).cte("taken")
-    recorded = record_use_from(taken).cte("recorded")
+    recorded = record_use_from(taken, names).cte("recorded")
     return sa.select(
         sa.select(sa.func.count()).select_from(stock).scalar_subquery().label("stock"),
         sa.select(sa.func.count()).select_from(recorded).scalar_subquery().label("uses"),
@@ -133,6 +133,13 @@ def _take_stock_and_use() -> Any:
 
 
 TAKE_STOCK_AND_USE = _take_stock_and_use()
+#: The same, for riding along with the order's own INSERT (``insert_objects(...,
+#: then=...)``, the order its first row): the usage row's customer, order and time
+#: are bound to the order row's parameters. Fewer parameters (at most 50) let
+#: psycopg cache the statement's conversion.
+TAKE_STOCK_AND_USE_WITH_ORDER = _take_stock_and_use(
+    {"user_id": "t0r0_user_id", "order_id": "t0r0_id", "created_at": "t0r0_created_at"}
+)
 
 # --- order state changes ----------------------------------------------------------
 
