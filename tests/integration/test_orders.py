@@ -422,6 +422,20 @@ def test_rollback_of_place_order_and_retry_reuses_the_unconfirmed_payment(shop: 
 # --- completion, failure, cancellation ------------------------------------------------
 
 
+def test_pay_order_sets_access_on_the_items_already_loaded(shop: Shop) -> None:
+    # place_order leaves the items in the session; paying gives them their expiry
+    # there too (no reload needed), digital ones only.
+    placed = shop.order(
+        items=[{"price_id": shop.ebook_price.id}, {"price_id": shop.widget_price.id}],
+        payment_method_id="pm_card_visa",
+    )
+    items = {item.product_id: item for item in placed.order.items}
+    paykit.pay_order(shop.session, order_id=placed.order.id, gateway=shop.gateway, clock=shop.clock)
+    shop.session.expunge_all()  # what the host reads now comes from memory only
+    assert items[shop.ebook.id].access_expires_at == START + timedelta(days=30)
+    assert items[shop.widget.id].access_expires_at is None
+
+
 def test_mark_paid_from_the_gateway_payment(shop: Shop) -> None:
     result = shop.order(items=[{"price_id": shop.ebook_price.id}])
     payment = shop.gateway.confirm_payment(

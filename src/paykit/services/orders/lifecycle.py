@@ -58,6 +58,7 @@ __all__ = [
     "sync_order_payment",
 ]
 
+_ITEM = OrderItem.__mapper__
 #: (column name, attribute key) of every column of an order.
 _ORDER_KEYS = tuple(
     (column.name, Order.__mapper__.get_property_by_column(column).key)
@@ -285,21 +286,15 @@ def _complete(
 
 
 def _loaded(session: Session, order: Order, row: Any) -> None:
-    """Set ``order`` to ``row`` (all its columns) as a refresh would, and expire the
-    access expiry of its items loaded in the session (the statement set it)."""
+    """Set ``order`` to ``row`` (all its columns) as a refresh would, and the access
+    expiry the statement gave its digital items on those loaded in the session."""
     values = row._mapping
     for column, key in _ORDER_KEYS:
         set_committed_value(order, key, values[column])
-    for item in _loaded_items(session, order.id):
-        session.expire(item, ["access_expires_at"])
-
-
-def _loaded_items(session: Session, order_id: str) -> list[OrderItem]:
-    return [
-        obj
-        for obj in session.identity_map.values()
-        if isinstance(obj, OrderItem) and obj.__dict__.get("order_id") == order_id
-    ]
+    for item_id, until in zip(row.access_ids or (), row.access_until or (), strict=True):
+        item = session.identity_map.get(_ITEM.identity_key_from_primary_key((item_id,)))
+        if item is not None:
+            set_committed_value(item, "access_expires_at", until)
 
 
 def _paid(session: Session, order: Order, now: datetime, context: RequestContext | None) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from paykit.models import (
     AuditLog,
@@ -192,7 +193,7 @@ def _paid_in_one(mark_paid: Any) -> Any:
                 else_=_NOW + sa.func.make_interval(0, 0, 0, 0, days * 24),
             )
         )
-        .returning(OrderItem.id)
+        .returning(OrderItem.id, OrderItem.access_expires_at)
         .cte("access")
     )
     columns = [c.name for c in AuditLog.__table__.c]
@@ -206,7 +207,16 @@ def _paid_in_one(mark_paid: Any) -> Any:
         .returning(AuditLog.id)
         .cte("audit")
     )
-    return sa.select(paid).add_cte(access, audit)
+    granted = [
+        sa.select(sa.func.array_agg(aggregate_order_by(column, access.c.id)))
+        .scalar_subquery()
+        .label(label)
+        for column, label in (
+            (access.c.id, "access_ids"),
+            (access.c.access_expires_at, "access_until"),
+        )
+    ]
+    return sa.select(paid, *granted).add_cte(access, audit)
 
 
 #: :data:`MARK_PAID` with its effects, and :data:`MARK_PAID_AS_READ` with them
