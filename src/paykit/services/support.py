@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import Enum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import pydantic
 import sqlalchemy as sa
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session, selectinload
 from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
-from paykit.errors import InvalidState, NotFound, PermissionDenied, ValidationError
+from paykit.errors import InvalidState, PermissionDenied, ValidationError
 from paykit.models import (
     Order,
     OrderItem,
@@ -36,7 +37,8 @@ from paykit.models import (
     UserStatus,
 )
 from paykit.security.policy import Action, Actor, allows, authorize, require
-from paykit.services._audit import record_audit
+from paykit.services._audit import Audit, apply_changes
+from paykit.services._lookup import found, load, owner_or_may
 from paykit.services.reads import Page, check_page_limit, newest_first
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
 ]
 
 _MAX_TEXT = 20_000
+_E = TypeVar("_E", bound=Enum)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,13 @@ def _actor_user(session: Session, actor: Actor) -> User:
     return user
 
 
+def _member(kind: type[_E], value: object, what: str, **error: Any) -> _E:
+    try:
+        return kind(str(value).upper())
+    except ValueError:
+        raise ValidationError(f"unknown {what} {value!r}", **error) from None
+
+
 def _text(value: str, field: str) -> str:
     text = value.strip()
     if not text or len(text) > _MAX_TEXT or "\x00" in text:
@@ -100,11 +110,13 @@ def _text(value: str, field: str) -> str:
 def view_order(session: Session, *, actor: Actor, order_id: str) -> OrderView:
     """Read an order as ``actor``: a customer their own only, without internal notes."""
     user = _actor_user(session, actor)
-    order = session.scalar(
-        sa.select(Order).where(Order.id == order_id).options(selectinload(Order.items))
+    query = sa.select(Order).where(Order.id == order_id).options(selectinload(Order.items))
+    order = found(
+        session.scalar(query),
+        "order",
+        order_id,
+        visible=lambda row: owner_or_may(user, row.user_id, Action.READ_ANY_ORDER),
     )
-    if order is None or (order.user_id != user.id and not allows(user.role, Action.READ_ANY_ORDER)):
-        raise NotFound(f"order {order_id} not found", details={"order_id": order_id})
     internal = allows(user.role, Action.READ_INTERNAL_NOTES)
     return OrderView(
         id=order.id,
@@ -142,23 +154,14 @@ def set_order_internal_notes(
     """Replace an order's internal notes (SUPPORT and ADMIN only)."""
     now = resolve_clock(clock).now()
     authorize(session, actor, Action.WRITE_INTERNAL_NOTES)
-    order = session.get(Order, order_id)
-    if order is None:
-        raise NotFound(f"order {order_id} not found", details={"order_id": order_id})
+    order = load(session, Order, order_id, "order")
     order.internal_notes = _text(notes, "notes") if notes is not None else None
     order.updated_at = now
-    record_audit(
-        session,
-        action="order.internal_notes_changed",
-        resource="orders",
-        resource_id=order.id,
-        now=now,
-        actor_id=actor.user_id,
-        # The content itself is staff-only; the audit log says that it changed.
-        new={"internal_notes": "changed" if notes is not None else None},
-        context=context,
+    # The content itself is staff-only; the audit log says that it changed.
+    new = {"internal_notes": "changed" if notes is not None else None}
+    Audit(session, now, actor.user_id, context).record(
+        "order.internal_notes_changed", "orders", order.id, new=new
     )
-    session.flush()
     return order
 
 
@@ -176,10 +179,7 @@ def open_ticket(
     """Open a support ticket for the acting user."""
     now = resolve_clock(clock).now()
     user = _actor_user(session, actor)
-    try:
-        level = TicketPriority(str(priority).upper())
-    except ValueError:
-        raise ValidationError(f"unknown priority {priority!r}") from None
+    level = _member(TicketPriority, priority, "priority")
     subject_text = _text(subject, "subject")
     if len(subject_text) > 200:
         raise ValidationError("subject must be at most 200 characters", code="invalid_text")
@@ -193,25 +193,19 @@ def open_ticket(
     )
     session.add(ticket)
     session.flush()
-    record_audit(
-        session,
-        action="ticket.opened",
-        resource="support_tickets",
-        resource_id=ticket.id,
-        now=now,
-        actor_id=user.id,
-        new={"priority": level.value},
-        context=context,
-    )
-    session.flush()
+    audit = Audit(session, now, user.id, context)
+    audit.record("ticket.opened", "support_tickets", ticket.id, new={"priority": level.value})
     return ticket
 
 
 def _ticket_for(session: Session, user: User, ticket_id: str, action: Action) -> SupportTicket:
-    ticket = session.get(SupportTicket, ticket_id)
-    if ticket is None or (ticket.customer_id != user.id and not allows(user.role, action)):
-        raise NotFound(f"ticket {ticket_id} not found", details={"ticket_id": ticket_id})
-    return ticket
+    return load(
+        session,
+        SupportTicket,
+        ticket_id,
+        "ticket",
+        visible=lambda ticket: owner_or_may(user, ticket.customer_id, action),
+    )
 
 
 @checked
@@ -241,17 +235,12 @@ def add_ticket_message(
     session.add(message)
     ticket.updated_at = now
     session.flush()
-    record_audit(
-        session,
-        action="ticket.message_added",
-        resource="ticket_messages",
-        resource_id=message.id,
-        now=now,
-        actor_id=user.id,
+    Audit(session, now, user.id, context).record(
+        "ticket.message_added",
+        "ticket_messages",
+        message.id,
         new={"ticket_id": ticket.id, "is_internal": internal},
-        context=context,
     )
-    session.flush()
     return message
 
 
@@ -318,12 +307,9 @@ _DONE = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
 
 
 def _ticket_status(status: TicketStatus | str) -> TicketStatus:
-    try:
-        return TicketStatus(str(status).upper())
-    except ValueError:
-        raise ValidationError(
-            f"unknown ticket status {status!r}", code="invalid_status", details={"field": "status"}
-        ) from None
+    return _member(
+        TicketStatus, status, "ticket status", code="invalid_status", details={"field": "status"}
+    )
 
 
 @checked
@@ -373,18 +359,13 @@ def set_ticket_status(
         ticket.resolved_at = now
     elif target not in _DONE:
         ticket.resolved_at = None
-    record_audit(
-        session,
-        action="ticket.status_changed",
-        resource="support_tickets",
-        resource_id=ticket.id,
-        now=now,
-        actor_id=user.id,
+    Audit(session, now, user.id, context).record(
+        "ticket.status_changed",
+        "support_tickets",
+        ticket.id,
         old={"status": current.value},
         new={"status": target.value},
-        context=context,
     )
-    session.flush()
     return _ticket_out(ticket)
 
 
@@ -419,22 +400,9 @@ def assign_ticket(
                 code="invalid_assignee",
                 details={"field": "assignee_id"},
             )
-    previous = ticket.assignee_id
-    if previous != assignee_id:
-        ticket.assignee_id = assignee_id
-        ticket.updated_at = now
-        record_audit(
-            session,
-            action="ticket.assigned",
-            resource="support_tickets",
-            resource_id=ticket.id,
-            now=now,
-            actor_id=user.id,
-            old={"assignee_id": previous},
-            new={"assignee_id": assignee_id},
-            context=context,
-        )
-        session.flush()
+    old, new = apply_changes(ticket, {"assignee_id": assignee_id}, keep_on_none=lambda _: False)
+    audit = Audit(session, now, user.id, context)
+    audit.changes(ticket, old, new, action="ticket.assigned", resource="support_tickets")
     return _ticket_out(ticket)
 
 
@@ -467,12 +435,11 @@ def list_tickets(
             )
         customer_id = user.id
     state = None if status is None else _ticket_status(status)
-    try:
-        level = None if priority is None else TicketPriority(str(priority).upper())
-    except ValueError:
-        raise ValidationError(
-            f"unknown priority {priority!r}", details={"field": "priority"}
-        ) from None
+    level = (
+        None
+        if priority is None
+        else _member(TicketPriority, priority, "priority", details={"field": "priority"})
+    )
     scope = {
         "tickets": user.id,
         "customer": customer_id,

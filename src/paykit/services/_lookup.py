@@ -1,0 +1,58 @@
+"""Loading a row the caller named: the row, or ``NotFound`` with the services' one wording.
+
+Every service says a missing (or, for this reader, invisible) row the same
+way: ``NotFound("<noun> <id> not found", details={"<noun>_id": id})``. A row
+the actor may not see is refused with the same error as one that does not
+exist, so ids of other customers' rows are not confirmed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+
+from paykit.errors import NotFound
+from paykit.models import User
+from paykit.security.policy import Action, allows
+
+__all__ = ["found", "load", "owner_or_may"]
+
+_T = TypeVar("_T")
+
+
+def found(
+    row: _T | None,
+    noun: str,
+    row_id: str,
+    *,
+    visible: Callable[[_T], bool] | None = None,
+    key: str | None = None,
+) -> _T:
+    """``row`` if it exists and ``visible(row)`` holds, else ``NotFound`` naming ``noun``.
+
+    The details name the id under ``key`` (default ``"<noun>_id"``).
+    """
+    if row is None or (visible is not None and not visible(row)):
+        raise NotFound(f"{noun} {row_id} not found", details={key or f"{noun}_id": row_id})
+    return row
+
+
+def load(
+    session: Session,
+    model: type[_T],
+    row_id: str,
+    noun: str,
+    *,
+    visible: Callable[[_T], bool] | None = None,
+    key: str | None = None,
+    **options: Any,
+) -> _T:
+    """``session.get(model, row_id, **options)``, through :func:`found`."""
+    return found(session.get(model, row_id, **options), noun, row_id, visible=visible, key=key)
+
+
+def owner_or_may(user: User, owner_id: str | None, action: Action) -> bool:
+    """Whether ``user`` owns the row (``owner_id``) or its stored role allows ``action``."""
+    return owner_id == user.id or allows(user.role, action)
