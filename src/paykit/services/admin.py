@@ -37,7 +37,7 @@ from paykit.schemas.admin import (
 from paykit.schemas.base import validate
 from paykit.security.policy import Action, Actor, authorize
 from paykit.services._audit import Audit, apply_changes
-from paykit.services._lookup import load
+from paykit.services._rows import insert_or, load
 
 __all__ = [
     "create_discount",
@@ -50,12 +50,7 @@ __all__ = [
 
 
 def _insert(session: Session, row: object, what: str, code: str) -> None:
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except sa.exc.IntegrityError as exc:
-        raise Conflict(f"{what} already exists", code=code) from exc
+    insert_or(session, row, Conflict(f"{what} already exists", code=code))
 
 
 @checked

@@ -38,7 +38,7 @@ from paykit.models import (
 )
 from paykit.security.policy import Action, Actor, allows, authorize, require
 from paykit.services._audit import Audit, apply_changes
-from paykit.services._lookup import found, load, owner_or_may
+from paykit.services._rows import found, load, owner_or_may
 from paykit.services.reads import Page, check_page_limit, newest_first
 
 __all__ = [

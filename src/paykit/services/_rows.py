@@ -1,9 +1,11 @@
-"""Loading a row the caller named: the row, or ``NotFound`` with the services' one wording.
+"""A row the caller named, or ``NotFound``; a new row inserted, or ``Conflict``.
 
 Every service says a missing (or, for this reader, invisible) row the same
 way: ``NotFound("<noun> <id> not found", details={"<noun>_id": id})``. A row
 the actor may not see is refused with the same error as one that does not
-exist, so ids of other customers' rows are not confirmed.
+exist, so ids of other customers' rows are not confirmed. An insert that
+breaks a unique constraint (a taken slug, code or key) is the caller's
+``Conflict``, raised from a savepoint so the transaction stays usable.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from paykit.errors import NotFound
+from paykit.errors import NotFound, PaykitError
 from paykit.models import User
 from paykit.security.policy import Action, allows
 
-__all__ = ["found", "load", "owner_or_may"]
+__all__ = ["found", "insert_or", "load", "owner_or_may"]
 
 _T = TypeVar("_T")
 
@@ -56,3 +59,17 @@ def load(
 def owner_or_may(user: User, owner_id: str | None, action: Action) -> bool:
     """Whether ``user`` owns the row (``owner_id``) or its stored role allows ``action``."""
     return owner_id == user.id or allows(user.role, action)
+
+
+def insert_or(session: Session, row: object, error: PaykitError) -> None:
+    """Insert ``row`` in a savepoint; a unique constraint it breaks raises ``error``.
+
+    The savepoint keeps the caller's transaction usable after the refusal (a
+    parallel writer that took the key first is refused the same way).
+    """
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except sa.exc.IntegrityError as exc:
+        raise error from exc
