@@ -12,9 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from enum import Enum
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any
 
 import pydantic
 import sqlalchemy as sa
@@ -38,6 +37,7 @@ from paykit.models import (
 )
 from paykit.security.policy import Action, Actor, allows, authorize, require
 from paykit.services._audit import Audit, apply_changes
+from paykit.services._choices import member
 from paykit.services._rows import found, load, owner_or_may
 from paykit.services.reads import Page, check_page_limit, newest_first
 
@@ -56,7 +56,6 @@ __all__ = [
 ]
 
 _MAX_TEXT = 20_000
-_E = TypeVar("_E", bound=Enum)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,13 +89,6 @@ def _actor_user(session: Session, actor: Actor) -> User:
     if user is None or user.status is not UserStatus.ACTIVE:
         raise PermissionDenied("an active user is required", details={"actor_id": actor.user_id})
     return user
-
-
-def _member(kind: type[_E], value: object, what: str, **error: Any) -> _E:
-    try:
-        return kind(str(value).upper())
-    except ValueError:
-        raise ValidationError(f"unknown {what} {value!r}", **error) from None
 
 
 def _text(value: str, field: str) -> str:
@@ -179,7 +171,7 @@ def open_ticket(
     """Open a support ticket for the acting user."""
     now = resolve_clock(clock).now()
     user = _actor_user(session, actor)
-    level = _member(TicketPriority, priority, "priority")
+    level = member(TicketPriority, priority, "priority")
     subject_text = _text(subject, "subject")
     if len(subject_text) > 200:
         raise ValidationError("subject must be at most 200 characters", code="invalid_text")
@@ -307,7 +299,7 @@ _DONE = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
 
 
 def _ticket_status(status: TicketStatus | str) -> TicketStatus:
-    return _member(
+    return member(
         TicketStatus, status, "ticket status", code="invalid_status", details={"field": "status"}
     )
 
@@ -438,7 +430,7 @@ def list_tickets(
     level = (
         None
         if priority is None
-        else _member(TicketPriority, priority, "priority", details={"field": "priority"})
+        else member(TicketPriority, priority, "priority", details={"field": "priority"})
     )
     scope = {
         "tickets": user.id,
