@@ -34,10 +34,7 @@ from paykit.security.policy import Action, Actor, authorize
 from paykit.services.catalog._common import (
     MAX_SEARCH_LENGTH,
     Key,
-    check_limit,
-    decode_cursor,
-    encode_cursor,
-    keyset_after,
+    keyset_page,
     price_bound,
     staff_user,
 )
@@ -49,7 +46,7 @@ from paykit.services.catalog.out import (
     ProductOut,
     ProductView,
 )
-from paykit.services.reads import Page
+from paykit.services.reads import Page, check_page_limit
 from paykit.services.reviews import rating_summary
 
 __all__ = [
@@ -202,7 +199,7 @@ def _list(
     limit: int,
     cursor: str | None,
 ) -> Page[ProductOut]:
-    check_limit(limit)
+    check_page_limit(limit)
     text = _search_text(search)
     low, high = price_bound(min_price, "min_price"), price_bound(max_price, "max_price")
     if low is not None and high is not None and low > high:
@@ -249,20 +246,12 @@ def _list(
         query = query.where(Product.base_price <= high)
     if code is not None:
         query = query.where(Product.currency == code)
-    if cursor is not None:
-        query = query.where(
-            keyset_after(keys, decode_cursor(cursor, flt, keys), descending=descending)
-        )
-    order = [k.expr.desc() if descending else k.expr.asc() for k in keys]
-    rows = session.execute(query.order_by(*order).limit(limit + 1)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    ids = [row[0].id for row in rows]
+    products, next_cursor = keyset_page(
+        session, query, keys, flt, cursor=cursor, limit=limit, descending=descending
+    )
+    ids = [product.id for product in products]
     prices, reviews = _active_prices(session, ids), _review_counts(session, ids)
-    items = [
-        ProductOut(**_fields(row[0], prices[row[0].id], reviews.get(row[0].id, 0))) for row in rows
-    ]
-    next_cursor = encode_cursor(flt, keys, list(rows[-1][1:])) if more else None
+    items = [ProductOut(**_fields(p, prices[p.id], reviews.get(p.id, 0))) for p in products]
     return Page[ProductOut](items=items, next_cursor=next_cursor)
 
 
@@ -431,7 +420,7 @@ def low_stock_report(
     DELETED products are left out. For a user allowed to manage products.
     """
     authorize(session, actor, Action.MANAGE_PRODUCTS)
-    check_limit(limit)
+    check_page_limit(limit)
     if threshold is not None and not 0 <= threshold <= 2**31 - 1:
         raise ValidationError(
             "threshold must be from 0 to 2147483647",
@@ -445,18 +434,14 @@ def low_stock_report(
         if threshold is not None
         else Product.low_stock_threshold
     )
-    query = sa.select(Product).where(
+    query = sa.select(Product, *(k.expr for k in keys)).where(
         Product.track_inventory.is_(True),
         Product.status != ProductStatus.DELETED,
         Product.stock_quantity <= limit_column,
     )
-    if cursor is not None:
-        query = query.where(keyset_after(keys, decode_cursor(cursor, flt, keys), descending=False))
-    rows = session.scalars(
-        query.order_by(Product.stock_quantity, Product.id).limit(limit + 1)
-    ).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, next_cursor = keyset_page(
+        session, query, keys, flt, cursor=cursor, limit=limit, descending=False
+    )
     items = [
         LowStockOut(
             id=p.id,
@@ -468,8 +453,4 @@ def low_stock_report(
         )
         for p in rows
     ]
-    last = rows[-1] if rows else None
-    next_cursor = (
-        encode_cursor(flt, keys, [last.stock_quantity, last.id]) if more and last else None
-    )
     return Page[LowStockOut](items=items, next_cursor=next_cursor)
