@@ -16,13 +16,14 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from paykit.errors import NotFound, PaykitError
+from paykit.errors import NotFound, PaykitError, PermissionDenied
 from paykit.models import User
 from paykit.security.policy import Action, allows
 
-__all__ = ["found", "insert_or", "load", "owner_or_may"]
+__all__ = ["found", "insert_or", "listing_owner", "load", "owner_or_may", "where_given"]
 
 _T = TypeVar("_T")
+_S = TypeVar("_S")
 
 
 def found(
@@ -73,3 +74,26 @@ def insert_or(session: Session, row: object, error: PaykitError) -> None:
             session.flush()
     except sa.exc.IntegrityError as exc:
         raise error from exc
+
+
+def listing_owner(user: User, customer_id: str | None, action: Action, rows: str) -> str | None:
+    """Whose ``rows`` a listing may show ``user``: anyone's (or ``customer_id``'s) when the
+    stored role allows ``action``, else the user's own; naming another customer is then
+    ``PermissionDenied``."""
+    if allows(user.role, action):
+        return customer_id
+    if customer_id is not None and customer_id != user.id:
+        raise PermissionDenied(
+            f"a customer may list only their own {rows}",
+            details={"action": action.value, "actor_id": user.id},
+        )
+    return user.id
+
+
+def where_given(query: sa.Select[_S], *filters: tuple[Any, object]) -> sa.Select[_S]:
+    """``query`` narrowed by ``column == value`` for each ``(column, value)`` whose value
+    is not ``None`` (a listing's optional filters)."""
+    for column, value in filters:
+        if value is not None:
+            query = query.where(column == value)
+    return query

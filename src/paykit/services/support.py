@@ -38,7 +38,7 @@ from paykit.models import (
 from paykit.security.policy import Action, Actor, allows, authorize, require
 from paykit.services._audit import Audit, apply_changes
 from paykit.services._choices import member
-from paykit.services._rows import found, load, owner_or_may
+from paykit.services._rows import found, listing_owner, load, owner_or_may, where_given
 from paykit.services.reads import Page, check_page_limit, newest_first
 
 __all__ = [
@@ -419,13 +419,7 @@ def list_tickets(
     """
     user = _actor_user(session, actor)
     check_page_limit(limit)
-    if not allows(user.role, Action.READ_ANY_TICKET):
-        if customer_id is not None and customer_id != user.id:
-            raise PermissionDenied(
-                "a customer may list only their own tickets",
-                details={"action": Action.READ_ANY_TICKET.value, "actor_id": user.id},
-            )
-        customer_id = user.id
+    customer_id = listing_owner(user, customer_id, Action.READ_ANY_TICKET, "tickets")
     state = None if status is None else _ticket_status(status)
     level = (
         None
@@ -439,15 +433,13 @@ def list_tickets(
         "status": state.value if state else None,
         "priority": level.value if level else None,
     }
-    query = sa.select(SupportTicket)
-    if customer_id is not None:
-        query = query.where(SupportTicket.customer_id == customer_id)
-    if assignee_id is not None:
-        query = query.where(SupportTicket.assignee_id == assignee_id)
-    if state is not None:
-        query = query.where(SupportTicket.status == state)
-    if level is not None:
-        query = query.where(SupportTicket.priority == level)
+    query = where_given(
+        sa.select(SupportTicket),
+        (SupportTicket.customer_id, customer_id),
+        (SupportTicket.assignee_id, assignee_id),
+        (SupportTicket.status, state),
+        (SupportTicket.priority, level),
+    )
     rows, next_cursor = newest_first(
         session, query, SupportTicket, scope=scope, cursor=cursor, limit=limit
     )
