@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from tests import factories
 from tests.http.conftest import Client, Shop
@@ -280,3 +281,42 @@ def test_the_openapi_schema_shows_the_account_and_admin_models() -> None:
     assert {where: model for where, model in expected.items() if model not in shown[where]} == {}
     problem = paths["/paykit/subscriptions"]["post"]["responses"]["4XX"]
     assert PROBLEM in problem["content"]
+
+
+def test_a_renewal_notice_reaches_the_notifier_through_the_webhook_route(
+    fresh_engine: Engine, framework: str
+) -> None:
+    from tests.http.conftest import SECRET, SERVERS, make_shop
+    from tests.stripe_server import sign
+
+    from paykit.notifications import RecordingNotifier, RenewalUpcoming
+
+    shop, tokens = make_shop(fresh_engine)
+    ids = _plans(shop)
+    recorder = RecordingNotifier()
+    build, serve = SERVERS[framework]
+    with serve(build(shop.engine, shop.gateway, shop.clock, notifier=recorder)) as base:
+        client = Client(base + "/paykit", tokens)
+        sub = client.call("POST", "/subscriptions", {"price_id": ids["pro"]}, who="ada")
+        assert sub.status == 201, sub.body
+        with Session(shop.engine) as session:
+            row = session.get(m.Subscription, sub.body["id"])
+            assert row is not None
+            stripe_id, period_end = row.stripe_subscription_id, row.current_period_end
+        shop.gateway.drain_events()
+        shop.gateway.announce_renewal(stripe_id)
+        [event] = shop.gateway.drain_events()
+        body = json.dumps(event).encode()
+        signature = sign(body, SECRET, timestamp=int(shop.clock.now().timestamp()))
+        for _ in range(2):  # Stripe retries: the second delivery is a duplicate
+            answer = client.call(
+                "POST", "/webhooks/stripe", raw=body, headers={"Stripe-Signature": signature}
+            )
+            assert answer.status == 200, answer.body
+    [notice] = recorder.of_type(RenewalUpcoming)
+    assert (notice.subscription_id, notice.user_id) == (sub.body["id"], shop.ids["ada"])
+    assert (notice.amount_due, notice.currency, notice.renews_at) == (
+        Decimal("29.00"),
+        "USD",
+        period_end,
+    )
