@@ -303,6 +303,41 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
             "resume_subscription", idempotency_key, {"subscription_id": subscription_id}, action
         )
 
+    def announce_renewal(self, subscription_id: str) -> dict[str, Any]:
+        """Emit Stripe's ``invoice.upcoming`` for the subscription's next renewal.
+
+        Stripe sends it on its own some days before a renewal; the fake's clock
+        moves only when a test moves it, so the test asks for it. Returns the
+        upcoming invoice (an id-less preview, as Stripe's is).
+        """
+        with self._lock:
+            sub = self._subscription(subscription_id)
+            self._refuse_if_ended(sub, "renew")
+            item = sub.raw["items"]["data"][0]
+            amount = int(item["price"]["unit_amount"]) * int(item["quantity"])
+            end = item["current_period_end"]
+            invoice: dict[str, Any] = {
+                "id": None,
+                "object": "invoice",
+                "billing_reason": "upcoming",
+                "customer": sub.raw["customer"],
+                "currency": sub.raw["currency"],
+                "amount_due": amount,
+                "subtotal": amount,
+                "total": amount,
+                "status": "draft",
+                "next_payment_attempt": end,
+                "period_start": item["current_period_start"],
+                "period_end": end,
+                "parent": {
+                    "type": "subscription_details",
+                    "subscription_details": {"subscription": subscription_id},
+                },
+                "created": _ts(self._now()),
+            }
+            self._emit("invoice.upcoming", invoice)
+            return copy.deepcopy(invoice)
+
     def _emit_subscription(self, sub: _Subscription, deleted: bool = False) -> None:
         event_type = "deleted" if deleted else "updated"
         self._emit(f"customer.subscription.{event_type}", sub.raw)
