@@ -1,8 +1,9 @@
 """``FakeGateway``: prorated item changes and trial moves (``SubscriptionBillingGateway``).
 
-The fake issues no invoices, so a proration is recorded, not billed:
-:attr:`FakeSubscriptionBilling.prorations` lists each change's behaviour and
-date for a test to assert on.
+A prorated change adds pending invoice items (or, ``always_invoice``, an
+invoice now) through the billing engine (:mod:`.invoicing`);
+:attr:`FakeSubscriptionBilling.prorations` also lists each change's behaviour
+and date for a test to assert on.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from paykit.errors import GatewayCurrencyMismatch, GatewayError, ValidationError
 from paykit.gateways._checks import check_count, check_key
 from paykit.gateways.base import GatewaySubscription
 from paykit.gateways.subscription_billing import check_proration_behavior
+from paykit.testing.fake.invoicing import FakeInvoicing
 from paykit.testing.fake.ledger import _Subscription, _ts
-from paykit.testing.fake.subscriptions import FakeSubscriptions
 
 __all__ = ["FakeSubscriptionBilling"]
 
 
-class FakeSubscriptionBilling(FakeSubscriptions):
+class FakeSubscriptionBilling(FakeInvoicing):
     """``change_subscription_items`` and ``set_trial_end``, as Stripe answers them."""
 
     @property
@@ -68,6 +69,7 @@ class FakeSubscriptionBilling(FakeSubscriptions):
             sub = self._subscription(subscription_id)
             self._refuse_if_ended(sub, "update")
             item = sub.raw["items"]["data"][0]
+            price = item["price"]
             if price_id is not None and price_id != item["price"]["id"]:
                 price = self._recurring_price(price_id)
                 if price["currency"] != sub.raw["currency"]:
@@ -75,6 +77,15 @@ class FakeSubscriptionBilling(FakeSubscriptions):
                         "The price's currency differs from the subscription's.",
                         details={"subscription_id": subscription_id, "price_id": price_id},
                     )
+            self._prorate(
+                sub,
+                item,
+                price,
+                item["quantity"] if quantity is None else quantity,
+                behavior=proration_behavior,
+                at=when or self._now(),
+            )
+            if price is not item["price"]:
                 item["price"] = copy.deepcopy(price)
             if quantity is not None:
                 item["quantity"] = quantity

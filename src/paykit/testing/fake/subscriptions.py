@@ -10,6 +10,7 @@ from typing import Any, Final
 from paykit.errors import (
     GatewayCurrencyMismatch,
     GatewayError,
+    ValidationError,
 )
 from paykit.gateways._checks import (
     check_count,
@@ -39,6 +40,20 @@ _RENEWING: Final = frozenset(
 _ENDED: Final = frozenset(
     word for word, status in SUBSCRIPTION_STATUSES.items() if status in ENDED_SUBSCRIPTION_STATUSES
 )
+TRIAL_END_BEHAVIORS: Final = ("create_invoice", "pause", "cancel")
+"""Stripe's ``trial_settings.end_behavior.missing_payment_method`` values."""
+
+
+def check_trial_end_behavior(value: object) -> None:
+    """``ValidationError`` unless ``value`` is ``None`` or one of :data:`TRIAL_END_BEHAVIORS`."""
+    if value is not None and (not isinstance(value, str) or value not in TRIAL_END_BEHAVIORS):
+        raise ValidationError(
+            f"trial_end_behavior must be one of {', '.join(TRIAL_END_BEHAVIORS)}",
+            code="invalid_argument",
+            details={"param": "trial_end_behavior"},
+        )
+
+
 # Stripe expires an incomplete subscription whose first payment never succeeds.
 _INCOMPLETE_TTL: Final = timedelta(hours=23)
 
@@ -109,13 +124,18 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
         trial_days: int | None = None,
         coupon: str | None = None,
         payment_method_id: str | None = None,
+        trial_end_behavior: str | None = None,
         idempotency_key: str,
     ) -> GatewaySubscription:
         """Subscribe a customer (``sub_fake_...``); see ``PaymentGateway.create_subscription``.
 
-        Without ``payment_method_id`` the customer's most recently attached
-        method is charged. A card that declines or needs 3-D Secure gives an
-        ``incomplete`` subscription. The first charge is not a ``charges`` entry.
+        Without ``payment_method_id`` the customer's default method is charged;
+        with it, it becomes the subscription's ``default_payment_method``
+        (renewals charge it first). A card that declines or needs 3-D Secure
+        gives an ``incomplete`` subscription. The first charge is not a
+        ``charges`` entry. ``trial_end_behavior`` is Stripe's
+        ``trial_settings.end_behavior.missing_payment_method`` (``create_invoice``,
+        the default, ``pause`` or ``cancel``).
         """
         self._enter(
             "create_subscription",
@@ -125,12 +145,14 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
             trial_days=trial_days,
             coupon=coupon,
             payment_method_id=payment_method_id,
+            trial_end_behavior=trial_end_behavior,
             idempotency_key=idempotency_key,
         )
         check_key(idempotency_key)
         check_count(quantity, "quantity")
         if trial_days is not None:
             check_count(trial_days, "trial_days")
+        check_trial_end_behavior(trial_end_behavior)
         params = {
             "customer_id": customer_id,
             "price_id": price_id,
@@ -138,6 +160,7 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
             "trial_days": trial_days,
             "coupon": coupon,
             "payment_method_id": payment_method_id,
+            "trial_end_behavior": trial_end_behavior,
         }
 
         def action() -> GatewaySubscription:
@@ -153,8 +176,19 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
             status, anchor, index = _start(now, trial_days, source, customer_id)
             sub_id = self._next_id("sub")
             raw = self._new_subscription(
-                sub_id, customer_id, price, quantity, method_id, status, now, anchor, trial_days
+                sub_id,
+                customer_id,
+                price,
+                quantity,
+                payment_method_id,
+                status,
+                now,
+                anchor,
+                trial_days,
             )
+            raw["trial_settings"] = {
+                "end_behavior": {"missing_payment_method": trial_end_behavior or "create_invoice"}
+            }
             if coupon_obj is not None:
                 coupon_obj["times_redeemed"] += 1
                 raw["discounts"] = [
@@ -210,13 +244,24 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
             sub = self._subscription(subscription_id)
             self._refuse_if_ended(sub, "update")
             item = sub.raw["items"]["data"][0]
+            new_price = item["price"]
             if price_id is not None and price_id != item["price"]["id"]:
-                price = self._recurring_price(price_id)
-                if price["currency"] != sub.raw["currency"]:
+                new_price = self._recurring_price(price_id)
+                if new_price["currency"] != sub.raw["currency"]:
                     raise GatewayCurrencyMismatch(
                         "The price's currency differs from the subscription's.",
                         details={"subscription_id": subscription_id, "price_id": price_id},
                     )
+            self._prorate(
+                sub,
+                item,
+                new_price,
+                item["quantity"] if quantity is None else quantity,
+                behavior="create_prorations",
+                at=self._now(),
+            )
+            if new_price is not item["price"]:
+                price = new_price
                 item["price"] = copy.deepcopy(price)
                 recurring = price["recurring"]
                 interval = (recurring["interval"], recurring["interval_count"])
@@ -288,6 +333,7 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
                 sub.anchor, sub.period_index = self._now(), 0
                 sub.raw["billing_cycle_anchor"] = _ts(sub.anchor)
                 self._set_period(sub)
+                self._invoice_new_period(sub)
             elif sub.raw["cancel_at_period_end"]:
                 self._set_cancel_at_period_end(sub, False)
             else:
@@ -307,16 +353,31 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
         event_type = "deleted" if deleted else "updated"
         self._emit(f"customer.subscription.{event_type}", sub.raw)
 
+    def _prorate(
+        self,
+        sub: _Subscription,
+        item: dict[str, Any],
+        new_price: dict[str, Any],
+        new_quantity: int,
+        *,
+        behavior: str,
+        at: datetime,
+    ) -> None:
+        """Hook: the billing engine (``invoicing``) records the change's prorations."""
+
+    def _invoice_new_period(self, sub: _Subscription) -> None:
+        """Hook: the billing engine invoices a period that starts now."""
+
     def _set_period(self, sub: _Subscription) -> None:
-        item = sub.raw["items"]["data"][0]
         if sub.period_index < 0:
             start = datetime.fromtimestamp(sub.raw["trial_start"], tz=UTC)
             end = sub.anchor
         else:
             start = _shift(sub.anchor, sub.interval, sub.interval_count * sub.period_index)
             end = _shift(sub.anchor, sub.interval, sub.interval_count * (sub.period_index + 1))
-        item["current_period_start"] = _ts(start)
-        item["current_period_end"] = _ts(end)
+        for item in sub.raw["items"]["data"]:
+            item["current_period_start"] = _ts(start)
+            item["current_period_end"] = _ts(end)
         if sub.raw["cancel_at_period_end"]:
             sub.raw["cancel_at"] = _ts(end)
 
