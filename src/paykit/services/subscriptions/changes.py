@@ -10,7 +10,7 @@ stored (``pending_price_id``, ``pending_quantity``) and made by
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
+from paykit.errors import ValidationError
 from paykit.gateways.base import GatewaySubscription, PaymentGateway
 from paykit.gateways.subscription_billing import SubscriptionBillingGateway
 from paykit.models import Price, Subscription, SubscriptionStatus, new_id
@@ -188,6 +189,7 @@ def apply_scheduled_changes(
     gateway: PaymentGateway,
     clock: Clock | None = None,
     limit: int = 100,
+    ahead: timedelta = timedelta(0),
     context: RequestContext | None = None,
 ) -> list[Subscription]:
     """Make the end-of-period changes whose period is over; the subscriptions changed.
@@ -195,9 +197,21 @@ def apply_scheduled_changes(
     Run it from a periodic job (every few minutes). Each change reaches the
     gateway with a key derived from the subscription and its period, so a job
     that runs twice, or two jobs in parallel, change the plan once.
+
+    ``ahead`` also makes the changes whose period ends within that time (at
+    most a day), without prorations. A gateway that bills the renewal at the
+    period's end (Stripe, FakeGateway) bills the old plan for the next period
+    if the change reaches it only afterwards; a job run every few minutes with
+    ``ahead=timedelta(hours=1)`` gets the new plan onto the renewal invoice.
     """
     now = resolve_clock(clock).now()
     bounded(limit, "limit", 1, 10_000)
+    if not isinstance(ahead, timedelta) or not timedelta(0) <= ahead <= timedelta(days=1):
+        raise ValidationError(
+            "ahead must be a timedelta from 0 to 1 day",
+            code="invalid_argument",
+            details={"param": "ahead"},
+        )
     due = session.scalars(
         sa.select(Subscription.id)
         .where(
@@ -205,7 +219,7 @@ def apply_scheduled_changes(
                 Subscription.pending_price_id.is_not(None),
                 Subscription.pending_quantity.is_not(None),
             ),
-            Subscription.pending_change_at <= now,
+            Subscription.pending_change_at <= now + ahead,
             Subscription.status.in_(
                 [
                     SubscriptionStatus.ACTIVE,
