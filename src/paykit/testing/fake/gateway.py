@@ -14,17 +14,18 @@ from typing import TYPE_CHECKING
 
 from paykit.testing.fake.payments import FakePayments
 from paykit.testing.fake.refunds import FakeRefunds
-from paykit.testing.fake.subscription_billing import FakeSubscriptionBilling
+from paykit.testing.fake.renewal_billing import FakeRenewalBilling
 
 if TYPE_CHECKING:
     from paykit.gateways.base import PaymentGateway
     from paykit.gateways.billing import BillingMethodsGateway
+    from paykit.gateways.renewal_billing import RenewalBillingGateway
     from paykit.gateways.subscription_billing import SubscriptionBillingGateway
 
 __all__ = ["FakeGateway"]
 
 
-class FakeGateway(FakePayments, FakeRefunds, FakeSubscriptionBilling):
+class FakeGateway(FakePayments, FakeRefunds, FakeRenewalBilling):
     """An in-memory :class:`~paykit.gateways.PaymentGateway` with Stripe's semantics.
 
     Ids numbered per instance (``pi_<namespace>_000001``, ...): ``namespace``
@@ -61,4 +62,7 @@ if TYPE_CHECKING:
         return gateway
 
     def _conforms_billing(gateway: FakeGateway) -> BillingMethodsGateway:
+        return gateway
+
+    def _renews(gateway: FakeGateway) -> RenewalBillingGateway:
         return gateway

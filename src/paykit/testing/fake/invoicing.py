@@ -259,7 +259,9 @@ class FakeInvoicing(FakeBilling):
         own = sub.raw.get("default_payment_method")
         return own or self._default_method.get(str(sub.raw["customer"]))
 
-    def _discount(self, sub: _Subscription, subtotal: int, at: int) -> tuple[int, str | None]:
+    def _discount(
+        self, sub: _Subscription, subtotal: int, at: int, *, count: bool = True
+    ) -> tuple[int, str | None]:
         for discount in sub.raw.get("discounts") or []:
             coupon = self._coupons.get(discount["source"]["coupon"])
             if coupon is None or not self._discount_applies(discount, coupon, at):
@@ -268,9 +270,9 @@ class FakeInvoicing(FakeBilling):
                 amount = half_up(subtotal * Fraction(str(coupon["percent_off"])) / 100)
             else:
                 amount = int(coupon["amount_off"])
-            self._engine.discount_uses[discount["id"]] = (
-                self._engine.discount_uses.get(discount["id"], 0) + 1
-            )
+            if count:
+                uses = self._engine.discount_uses
+                uses[discount["id"]] = uses.get(discount["id"], 0) + 1
             return max(0, min(amount, subtotal)), str(discount["id"])
         return 0, None
 
@@ -287,24 +289,44 @@ class FakeInvoicing(FakeBilling):
         self, sub: _Subscription, lines: list[dict[str, Any]], reason: str, period: tuple[int, int]
     ) -> dict[str, Any]:
         """Issue, finalize and try to pay one invoice of ``sub``; emits what Stripe would."""
-        raw_sub = sub.raw
-        sub_id, customer = str(raw_sub["id"]), str(raw_sub["customer"])
-        currency = str(raw_sub["currency"])
         now = _ts(self.__dict__.get("_event_time") or self._now())
-        invoice_id = self._next_id("in")
-        items = lines + self._engine.pending.pop(sub_id, [])
+        items = lines + self._engine.pending.pop(str(sub.raw["id"]), [])
+        raw = self._invoice_raw(sub, items, reason, period, now, invoice_id=self._next_id("in"))
+        customer = str(sub.raw["customer"])
+        self._engine.balances[customer] = int(raw["ending_balance"])
+        self._billing.invoices[raw["id"]] = raw
+        sub.raw["latest_invoice"] = raw["id"]
+        self._emit("invoice.created", raw)
+        raw.update(status="open", number=self._invoice_number(raw["id"]))
+        raw["status_transitions"] = {**raw["status_transitions"], "finalized_at": now}
+        self._emit("invoice.finalized", raw)
+        self._collect(sub, raw, now)
+        return raw
+
+    def _invoice_raw(
+        self,
+        sub: _Subscription,
+        items: list[dict[str, Any]],
+        reason: str,
+        period: tuple[int, int],
+        now: int,
+        *,
+        invoice_id: str,
+        preview: bool = False,
+    ) -> dict[str, Any]:
+        """A draft invoice of ``sub`` with ``items``, its discount and the customer's balance."""
+        customer, currency = str(sub.raw["customer"]), str(sub.raw["currency"])
         data = [self._line(invoice_id, line, currency, now) for line in items]
         subtotal = sum(int(line["amount"]) for line in data)
-        discount, discount_id = self._discount(sub, subtotal, now)
+        discount, discount_id = self._discount(sub, subtotal, now, count=not preview)
         total = subtotal - discount
         starting = self._engine.balances.get(customer, 0)
         amount_due = max(total + starting, 0)
-        self._engine.balances[customer] = min(total + starting, 0)
         raw = stripe_object(
             "invoice",
             id=invoice_id,
             customer=customer,
-            subscription=sub_id,
+            subscription=sub.raw["id"],
             parent=None,
             status="draft",
             currency=currency,
@@ -325,22 +347,16 @@ class FakeInvoicing(FakeBilling):
             attempt_count=0,
             attempted=False,
             due_date=None,
+            next_payment_attempt=None,
             created=now,
             period_start=period[0],
             period_end=period[1],
             status_transitions={"paid_at": None, "voided_at": None, "finalized_at": None},
-            hosted_invoice_url=f"https://invoice.stripe.com/i/{invoice_id}",
-            invoice_pdf=f"https://pay.stripe.com/invoice/{invoice_id}/pdf",
+            hosted_invoice_url=None if preview else f"https://invoice.stripe.com/i/{invoice_id}",
+            invoice_pdf=None if preview else f"https://pay.stripe.com/invoice/{invoice_id}/pdf",
             lines={"object": "list", "data": data, "has_more": False},
         )
         raw["metadata"] = {}
-        self._billing.invoices[invoice_id] = raw
-        raw_sub["latest_invoice"] = invoice_id
-        self._emit("invoice.created", raw)
-        raw.update(status="open", number=self._invoice_number(invoice_id))
-        raw["status_transitions"] = {**raw["status_transitions"], "finalized_at": now}
-        self._emit("invoice.finalized", raw)
-        self._collect(sub, raw, now)
         return raw
 
     def _collect(self, sub: _Subscription, raw: dict[str, Any], now: int) -> None:

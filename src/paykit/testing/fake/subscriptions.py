@@ -10,7 +10,6 @@ from typing import Any, Final
 from paykit.errors import (
     GatewayCurrencyMismatch,
     GatewayError,
-    ValidationError,
 )
 from paykit.gateways._checks import (
     check_count,
@@ -21,6 +20,7 @@ from paykit.gateways.base import (
     GatewaySubscription,
     GatewaySubscriptionStatus,
 )
+from paykit.gateways.renewal_billing import check_trial_end_behavior
 from paykit.stripe.statuses import SUBSCRIPTION_STATUSES
 from paykit.testing.fake.cards import _DECLINES, _NEEDS_ACTION, FakeCards
 from paykit.testing.fake.catalog import FakeCatalog
@@ -40,20 +40,6 @@ _RENEWING: Final = frozenset(
 _ENDED: Final = frozenset(
     word for word, status in SUBSCRIPTION_STATUSES.items() if status in ENDED_SUBSCRIPTION_STATUSES
 )
-TRIAL_END_BEHAVIORS: Final = ("create_invoice", "pause", "cancel")
-"""Stripe's ``trial_settings.end_behavior.missing_payment_method`` values."""
-
-
-def check_trial_end_behavior(value: object) -> None:
-    """``ValidationError`` unless ``value`` is ``None`` or one of :data:`TRIAL_END_BEHAVIORS`."""
-    if value is not None and (not isinstance(value, str) or value not in TRIAL_END_BEHAVIORS):
-        raise ValidationError(
-            f"trial_end_behavior must be one of {', '.join(TRIAL_END_BEHAVIORS)}",
-            code="invalid_argument",
-            details={"param": "trial_end_behavior"},
-        )
-
-
 # Stripe expires an incomplete subscription whose first payment never succeeds.
 _INCOMPLETE_TTL: Final = timedelta(hours=23)
 
@@ -152,7 +138,8 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
         check_count(quantity, "quantity")
         if trial_days is not None:
             check_count(trial_days, "trial_days")
-        check_trial_end_behavior(trial_end_behavior)
+        if trial_end_behavior is not None:
+            check_trial_end_behavior(trial_end_behavior)
         params = {
             "customer_id": customer_id,
             "price_id": price_id,
