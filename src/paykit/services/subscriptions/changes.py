@@ -182,6 +182,15 @@ def change_subscription(
     return row
 
 
+def _check_ahead(ahead: object) -> None:
+    if not isinstance(ahead, timedelta) or not timedelta(0) <= ahead <= timedelta(days=1):
+        raise ValidationError(
+            "ahead must be a timedelta from 0 to 1 day",
+            code="invalid_argument",
+            details={"param": "ahead"},
+        )
+
+
 @checked
 def apply_scheduled_changes(
     session: Session,
@@ -198,20 +207,13 @@ def apply_scheduled_changes(
     gateway with a key derived from the subscription and its period, so a job
     that runs twice, or two jobs in parallel, change the plan once.
 
-    ``ahead`` also makes the changes whose period ends within that time (at
-    most a day), without prorations. A gateway that bills the renewal at the
-    period's end (Stripe, FakeGateway) bills the old plan for the next period
-    if the change reaches it only afterwards; a job run every few minutes with
-    ``ahead=timedelta(hours=1)`` gets the new plan onto the renewal invoice.
+    ``ahead`` (at most a day) also makes those whose period ends within it: a
+    gateway that invoices at the period's end (Stripe, FakeGateway) bills the
+    old plan if the change comes later (docs/subscriptions.md).
     """
     now = resolve_clock(clock).now()
     bounded(limit, "limit", 1, 10_000)
-    if not isinstance(ahead, timedelta) or not timedelta(0) <= ahead <= timedelta(days=1):
-        raise ValidationError(
-            "ahead must be a timedelta from 0 to 1 day",
-            code="invalid_argument",
-            details={"param": "ahead"},
-        )
+    _check_ahead(ahead)
     due = session.scalars(
         sa.select(Subscription.id)
         .where(

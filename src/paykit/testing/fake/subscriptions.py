@@ -77,7 +77,8 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
     ) -> GatewaySubscription:
         """Force a subscription's status, e.g. ``past_due`` or ``paused``, to test sync code.
 
-        Renewals in the fake always succeed; this is how a test simulates dunning.
+        Renewals are billed as at Stripe (``invoicing``): a failed renewal charge
+        already gives ``past_due``; this forces any status directly.
         """
         new_status = GatewaySubscriptionStatus(status)
         with self._lock:
@@ -93,8 +94,9 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
     def retrieve_subscription(self, subscription_id: str) -> GatewaySubscription:
         """The subscription, brought up to the clock's now.
 
-        Periods that ended have renewed (renewals always succeed in the fake),
-        a trial that ended is ``active``, a pending end-of-period cancellation
+        Periods that ended have renewed and were invoiced and charged (see
+        :meth:`advance_clock`), a trial that ended is ``active`` (or
+        ``past_due``, ``paused``, ``canceled``), a pending end-of-period cancellation
         has taken effect, an ``incomplete`` one older than 23 hours has expired.
         """
         self._enter("retrieve_subscription", subscription_id=subscription_id)
@@ -151,49 +153,56 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
         }
 
         def action() -> GatewaySubscription:
-            self._customer(customer_id)
-            price = self._recurring_price(price_id)
-            coupon_obj = self._coupon(coupon) if coupon is not None else None
-            method_id = payment_method_id or self._default_method.get(customer_id)
-            source = None
-            if method_id is not None:
-                source = self._usable_method(method_id, customer_id)
-            now = self._now()
-            recurring = price["recurring"]
-            status, anchor, index = _start(now, trial_days, source, customer_id)
-            sub_id = self._next_id("sub")
-            raw = self._new_subscription(
-                sub_id,
-                customer_id,
-                price,
-                quantity,
-                payment_method_id,
-                status,
-                now,
-                anchor,
-                trial_days,
-            )
-            raw["trial_settings"] = {
-                "end_behavior": {"missing_payment_method": trial_end_behavior or "create_invoice"}
-            }
-            if coupon_obj is not None:
-                coupon_obj["times_redeemed"] += 1
-                raw["discounts"] = [
-                    _new_discount(self._next_id("di"), sub_id, customer_id, coupon_obj, now)
-                ]
-            sub = _Subscription(
-                raw=raw,
-                anchor=anchor,
-                interval=recurring["interval"],
-                interval_count=recurring["interval_count"],
-                period_index=index,
-            )
-            self._set_period(sub)
-            self._subscriptions[sub_id] = sub
-            self._emit("customer.subscription.created", sub.raw)
-            return self._subscription_view(sub_id)
+            return self._create(params)
 
         return self._idempotent("create_subscription", idempotency_key, params, action)
+
+    def _create(self, params: dict[str, Any]) -> GatewaySubscription:
+        customer_id, price_id = params["customer_id"], params["price_id"]
+        quantity, trial_days = params["quantity"], params["trial_days"]
+        coupon, payment_method_id = params["coupon"], params["payment_method_id"]
+        trial_end_behavior = params["trial_end_behavior"]
+        self._customer(customer_id)
+        price = self._recurring_price(price_id)
+        coupon_obj = self._coupon(coupon) if coupon is not None else None
+        method_id = payment_method_id or self._default_method.get(customer_id)
+        source = None
+        if method_id is not None:
+            source = self._usable_method(method_id, customer_id)
+        now = self._now()
+        recurring = price["recurring"]
+        status, anchor, index = _start(now, trial_days, source, customer_id)
+        sub_id = self._next_id("sub")
+        raw = self._new_subscription(
+            sub_id,
+            customer_id,
+            price,
+            quantity,
+            payment_method_id,
+            status,
+            now,
+            anchor,
+            trial_days,
+        )
+        raw["trial_settings"] = {
+            "end_behavior": {"missing_payment_method": trial_end_behavior or "create_invoice"}
+        }
+        if coupon_obj is not None:
+            coupon_obj["times_redeemed"] += 1
+            raw["discounts"] = [
+                _new_discount(self._next_id("di"), sub_id, customer_id, coupon_obj, now)
+            ]
+        sub = _Subscription(
+            raw=raw,
+            anchor=anchor,
+            interval=recurring["interval"],
+            interval_count=recurring["interval_count"],
+            period_index=index,
+        )
+        self._set_period(sub)
+        self._subscriptions[sub_id] = sub
+        self._emit("customer.subscription.created", sub.raw)
+        return self._subscription_view(sub_id)
 
     def update_subscription(
         self,
