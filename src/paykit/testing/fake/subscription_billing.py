@@ -147,3 +147,5 @@ class FakeSubscriptionBilling(FakeInvoicing):
             sub.raw["status"] = "active"
             sub.period_index = 0
         self._set_period(sub)
+        if ended:  # as at Stripe: the first period is invoiced and charged now
+            self._invoice_new_period(sub)
