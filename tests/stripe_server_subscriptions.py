@@ -51,5 +51,6 @@ def billing_update(
             proration_behavior=form["proration_behavior"],
             proration_date=None if date is None else datetime.fromtimestamp(int(date), tz=UTC),
             idempotency_key=key,
+            item_id=item.get("id"),
         ).raw
     )

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -50,6 +51,7 @@ class World:
     user: m.User
     customer: str
     seat: m.Price
+    addon: m.Price
 
     def card(self, token: str) -> m.PaymentMethod:
         method: GatewayPaymentMethod = self.gateway.attach_payment_method(
@@ -99,9 +101,18 @@ def world(request: pytest.FixtureRequest, session: Session) -> Iterator[World]:
         type=m.PriceType.RECURRING,
         recurring={"interval": "month", "interval_count": 1},
     )
+    account.add_price(unit_amount=500, currency="usd", price_id="price_addon")
+    addon = f.price(
+        session,
+        product,
+        stripe_price_id="price_addon",
+        unit_amount=Decimal("5.00"),
+        type=m.PriceType.RECURRING,
+        recurring={"interval": "month", "interval_count": 1},
+    )
     user = f.user(session)
     customer = ensure_gateway_customer(session, user, gateway, clock=clock)
-    yield World(session, clock, gateway, account, user, customer, seat)
+    yield World(session, clock, gateway, account, user, customer, seat, addon)
     if server is not None:
         server.stop()
 
@@ -304,3 +315,94 @@ def test_a_trial_without_a_method_cancels_or_invoices(
 def test_a_trial_end_behavior_is_refused_when_unknown(world: World) -> None:
     with pytest.raises(ValidationError):
         _seats(world, trial_days=14, trial_end_behavior="explode")
+
+
+# ------------------------------------------------------------------ several items
+
+
+def test_a_change_names_its_item_when_there_are_several(world: World) -> None:
+    w = world
+    w.card("pm_card_visa")
+    row = _seats(w)
+    w.account.add_subscription_item(row.stripe_subscription_id, price_id="price_addon", quantity=2)
+    w.deliver()
+    assert _items(w, row) == {w.seat.id: 3, w.addon.id: 2}
+    with pytest.raises(ValidationError) as ambiguous:
+        change_subscription(
+            w.session, subscription_id=row.id, quantity=5, gateway=w.gateway, clock=w.clock
+        )
+    assert ambiguous.value.code == "subscription_item_ambiguous"
+    with pytest.raises(NotFound):
+        change_subscription(
+            w.session,
+            subscription_id=row.id,
+            item="si_missing",
+            quantity=5,
+            gateway=w.gateway,
+            clock=w.clock,
+        )
+    with pytest.raises(ValidationError) as later:
+        change_subscription(
+            w.session,
+            subscription_id=row.id,
+            item=w.addon.id,
+            quantity=5,
+            at_period_end=True,
+            gateway=w.gateway,
+            clock=w.clock,
+        )
+    assert later.value.code == "invalid_argument"
+
+    # Half-way through the period (by seconds), 2 -> 4 add-ons; the seats stay 3.
+    start, end = row.current_period_start, row.current_period_end
+    w.clock.set(start + (end - start) / 2)
+    at = w.clock.now()
+    changed = change_subscription(
+        w.session,
+        subscription_id=row.id,
+        item=w.addon.id,
+        quantity=4,
+        gateway=w.gateway,
+        clock=w.clock,
+        idempotency_key="addons",
+    )
+    w.deliver()
+    assert changed.quantity == 3
+    assert _items(w, row) == {w.seat.id: 3, w.addon.id: 4}
+    snapshot = w.gateway.retrieve_subscription(row.stripe_subscription_id)
+    assert sorted(i.quantity for i in snapshot.items) == [3, 4]
+    by_name = change_subscription(
+        w.session,
+        subscription_id=row.id,
+        item=w.seat.id,
+        quantity=3,
+        proration="none",
+        gateway=w.gateway,
+        clock=w.clock,
+    )
+    assert by_name.quantity == 3
+
+    # The renewal bills both items and the add-ons' proration (independent arithmetic).
+    left = Fraction(int((end - at).total_seconds()), int((end - start).total_seconds()))
+    proration = _half_up(4 * 500 * left) - _half_up(2 * 500 * left)
+    [renewal] = w.advance(end + timedelta(minutes=1))
+    assert renewal.invoice.total_minor == 3 * 1000 + 4 * 500 + proration
+    assert sorted(line.amount_minor for line in renewal.lines if not line.proration) == [
+        2000,
+        3000,
+    ]
+
+
+def _items(w: World, row: m.Subscription) -> dict[str, int]:
+    found = (
+        w.session.query(m.SubscriptionItem)
+        .filter_by(subscription_id=row.id)
+        .populate_existing()  # sync_items writes with Core statements
+        .all()
+    )
+    return {item.price_id: item.quantity for item in found}
+
+
+def _half_up(value: Fraction) -> int:
+    whole, rest = divmod(value.numerator, value.denominator)
+    return whole + (1 if 2 * rest >= value.denominator else 0)

@@ -41,8 +41,10 @@ class FakeSubscriptionBilling(FakeInvoicing):
         proration_behavior: str,
         proration_date: datetime | None = None,
         idempotency_key: str,
+        item_id: str | None = None,
     ) -> GatewaySubscription:
-        """Change the first item's price and/or quantity; the proration is recorded."""
+        """Change an item's price and/or quantity (``item_id``; ``None``: the first);
+        the prorations become pending invoice items."""
         self._enter(
             "change_subscription_items",
             subscription_id=subscription_id,
@@ -51,6 +53,7 @@ class FakeSubscriptionBilling(FakeInvoicing):
             proration_behavior=proration_behavior,
             proration_date=proration_date,
             idempotency_key=idempotency_key,
+            item_id=item_id,
         )
         check_key(idempotency_key)
         check_proration_behavior(proration_behavior)
@@ -63,12 +66,13 @@ class FakeSubscriptionBilling(FakeInvoicing):
             "quantity": quantity,
             "proration_behavior": proration_behavior,
             "proration_date": None if when is None else _ts(when),
+            "item_id": item_id,
         }
 
         def action() -> GatewaySubscription:
             sub = self._subscription(subscription_id)
             self._refuse_if_ended(sub, "update")
-            item = sub.raw["items"]["data"][0]
+            item = self._item(sub, item_id)
             price = item["price"]
             if price_id is not None and price_id != item["price"]["id"]:
                 price = self._recurring_price(price_id)
@@ -100,6 +104,50 @@ class FakeSubscriptionBilling(FakeInvoicing):
             return self._subscription_view(subscription_id)
 
         return self._idempotent("change_subscription_items", idempotency_key, params, action)
+
+    def _item(self, sub: _Subscription, item_id: str | None) -> dict[str, Any]:
+        items: list[dict[str, Any]] = sub.raw["items"]["data"]
+        if item_id is None:
+            return items[0]
+        for item in items:
+            if item["id"] == item_id:
+                return item
+        raise self._not_found("subscription_item", item_id)
+
+    def add_subscription_item(
+        self, subscription_id: str, *, price_id: str, quantity: int = 1
+    ) -> GatewaySubscription:
+        """Test helper: a second (third, ...) item, as a dashboard edit would add one.
+
+        Same currency and interval as the subscription; billed from the next
+        renewal (no proration). Emits ``customer.subscription.updated``.
+        """
+        check_count(quantity, "quantity")
+        with self._lock:
+            sub = self._subscription(subscription_id)
+            self._refuse_if_ended(sub, "update")
+            price = self._recurring_price(price_id)
+            if price["currency"] != sub.raw["currency"]:
+                raise GatewayCurrencyMismatch(
+                    "The price's currency differs from the subscription's.",
+                    details={"subscription_id": subscription_id, "price_id": price_id},
+                )
+            first = sub.raw["items"]["data"][0]
+            sub.raw["items"]["data"].append(
+                {
+                    "id": self._next_id("si"),
+                    "object": "subscription_item",
+                    "created": _ts(self._now()),
+                    "metadata": {},
+                    "price": copy.deepcopy(price),
+                    "quantity": quantity,
+                    "subscription": subscription_id,
+                    "current_period_start": first["current_period_start"],
+                    "current_period_end": first["current_period_end"],
+                }
+            )
+            self._emit_subscription(sub)
+            return self._subscription_view(subscription_id)
 
     def set_trial_end(
         self, subscription_id: str, *, trial_end: datetime | None, idempotency_key: str
