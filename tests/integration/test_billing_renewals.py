@@ -406,3 +406,34 @@ def _items(w: World, row: m.Subscription) -> dict[str, int]:
 def _half_up(value: Fraction) -> int:
     whole, rest = divmod(value.numerator, value.denominator)
     return whole + (1 if 2 * rest >= value.denominator else 0)
+
+
+def test_the_test_servers_test_clock_bills_like_the_fake() -> None:
+    """``POST /v1/test_helpers/test_clocks/{id}/advance`` moves the account's clock and bills."""
+    import urllib.parse
+    import urllib.request
+
+    clock = FrozenClock(T0)
+    servers = serve(clock)
+    server = next(servers)
+    try:
+        fake = server.fake
+        fake.add_price(unit_amount=1000, currency="usd", price_id="price_seat")
+        customer = fake.create_customer(email="ada@example.com", idempotency_key="c")
+        fake.attach_payment_method("pm_card_visa", customer_id=customer.id, idempotency_key="p")
+        sub = fake.create_subscription(
+            customer_id=customer.id, price_id="price_seat", quantity=2, idempotency_key="s"
+        )
+        frozen = int((sub.current_period_end + timedelta(minutes=1)).timestamp())
+        request = urllib.request.Request(
+            f"{server.url}/v1/test_helpers/test_clocks/clock_1/advance",
+            data=urllib.parse.urlencode({"frozen_time": frozen}).encode(),
+            method="POST",
+        )
+        with urllib.request.urlopen(request) as answer:  # the loopback test server
+            assert json.loads(answer.read())["status"] == "ready"
+        assert clock.now() == datetime.fromtimestamp(frozen, tz=UTC)
+        paid = [e for e in fake.drain_events() if e["type"] == "invoice.paid"]
+        assert [e["data"]["object"]["total"] for e in paid] == [2000]
+    finally:
+        server.stop()
