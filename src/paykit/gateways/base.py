@@ -235,7 +235,9 @@ class GatewaySubscription:
     Times are aware UTC datetimes. The price fields are those of the first
     item, the only one paykit models (``items`` holds them all);
     ``unit_amount_minor`` is the price's unit amount; ``currency`` is upper
-    case. ``cancel_at`` is a scheduled cancellation time, if any. ``raw`` is
+    case. ``cancel_at`` is a scheduled cancellation time, if any.
+    ``default_payment_method_id`` is the subscription's own payment method
+    (renewals charge it before the customer's default), if it has one. ``raw`` is
     the gateway's own object (Stripe-shaped for StripeGateway and FakeGateway),
     not read by any service. Build one from a Stripe object with
     :func:`paykit.stripe.subscription_from_stripe`.
@@ -258,6 +260,7 @@ class GatewaySubscription:
     cancel_at: datetime | None = None
     metadata: Mapping[str, str] = field(default_factory=dict, hash=False)
     items: tuple[GatewaySubscriptionItem, ...] = ()
+    default_payment_method_id: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, hash=False, repr=False)
 
     def __post_init__(self) -> None:

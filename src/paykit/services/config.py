@@ -158,7 +158,7 @@ DEFAULT_CONFIG = ConfigRegistry(
             ),
             ConfigKey(
                 "billing.trial_end_behavior",
-                Literal["cancel", "create_invoice"],
+                Literal["cancel", "pause", "create_invoice"],
                 "cancel",
                 "What a trial without a payment method does when it ends (end_trials).",
             ),

@@ -26,7 +26,7 @@ from paykit.errors import ValidationError
 from paykit.gateways.base import GatewaySubscription, PaymentGateway
 from paykit.models import Price, Subscription, SubscriptionStatus, User
 from paykit.money import from_minor_units
-from paykit.services.subscriptions.items import sync_items
+from paykit.services.subscriptions.items import items_differ, sync_items
 from paykit.services.subscriptions.prices import import_price, user_by_customer
 from paykit.services.subscriptions.rows import SyncedTable, changes, insert_synced, update_synced
 from paykit.services.subscriptions.statements import (
@@ -318,7 +318,12 @@ def sync_subscription(
                 session, sub, gateway, now, context, references
             )
             if not changes(row, values, _SYNCED_FIELDS):
-                return row  # the same event again, or one that says the same
+                # The same event again, or one that says the same of the row; its
+                # items may still differ (an item added or changed besides the first).
+                if items_differ(session, row, sub):
+                    fresh = sub if gateway is None else gateway.retrieve_subscription(sub.id)
+                    sync_items(session, row, fresh)
+                return row
             if gateway is not None:
                 # Two states stamped with one second: only the gateway knows which is last.
                 sub = gateway.retrieve_subscription(sub.id)
