@@ -210,7 +210,7 @@ def test_mrr_buckets_add_up_and_match_the_readers(session: Session) -> None:
             assert month.customer_churn == paykit.customer_churn_rate(
                 session, start=first, end=last, currency=currency
             )
-    assert churn["USD"][1].customer_churn is not None and churn["USD"][1].customer_churn > 0
+    assert churn["USD"][1].customer_churn == Decimal("0.3333")  # 1 of 3 paying on Feb 1 left
 
 
 def test_missing_extra_is_a_clear_error(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
