@@ -26,13 +26,15 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from paykit._arguments import checked
 from paykit.analytics.definitions import COUNTING_STATUSES, subscription_monthly_amount
-from paykit.clock import ensure_utc
-from paykit.models import Price, SubscriptionMrrHistory
+from paykit.clock import Clock, ensure_utc, resolve_clock
+from paykit.errors import ValidationError
+from paykit.models import Price, Subscription, SubscriptionItem, SubscriptionMrrHistory
 from paykit.models.base import new_id
 from paykit.money import from_minor_units
 
-__all__ = ["item_amounts", "record_mrr_change"]
+__all__ = ["backfill_mrr_history", "item_amounts", "record_mrr_change"]
 
 _TABLE = cast(sa.Table, SubscriptionMrrHistory.__table__)
 _KEY = ["subscription_id", "effective_at"]
@@ -143,3 +145,97 @@ def item_amounts(
         )
         lines.append((unit, int(item.quantity), price[1]))
     return lines
+
+
+def _missing(after: str, limit: int) -> sa.Select[Any]:
+    """The next ``limit`` subscriptions (by id, after ``after``) with no history row."""
+    return (
+        sa.select(
+            Subscription.id,
+            Subscription.user_id,
+            Subscription.status,
+            Subscription.currency,
+            Subscription.unit_amount,
+            Subscription.quantity,
+            Price.recurring,
+            sa.func.coalesce(Subscription.stripe_event_created_at, Subscription.updated_at),
+        )
+        .join(Price, Price.id == Subscription.price_id)
+        .where(
+            Subscription.id > after,
+            ~sa.exists().where(SubscriptionMrrHistory.subscription_id == Subscription.id),
+        )
+        .order_by(Subscription.id)
+        .limit(limit)
+    )
+
+
+def _items_of(session: Session, ids: list[str]) -> dict[str, list[tuple[Decimal, int, Any]]]:
+    found = session.execute(
+        sa.select(
+            SubscriptionItem.subscription_id,
+            SubscriptionItem.unit_amount,
+            SubscriptionItem.quantity,
+            Price.recurring,
+        )
+        .join(Price, Price.id == SubscriptionItem.price_id)
+        .where(SubscriptionItem.subscription_id.in_(ids))
+    )
+    items: dict[str, list[tuple[Decimal, int, Any]]] = {}
+    for subscription_id, unit_amount, quantity, recurring in found:
+        items.setdefault(subscription_id, []).append((unit_amount, quantity, recurring))
+    return items
+
+
+@checked
+def backfill_mrr_history(
+    session: Session, *, clock: Clock | None = None, batch_size: int = 1000
+) -> int:
+    """Give each subscription without MRR history one row: its current state, as of its
+    last known change; returns how many rows it wrote.
+
+    For subscriptions synced before revision ``0011`` (docs/analytics.md, "History
+    before 0011"). The instant is the gateway time of the newest event applied to
+    the row (``stripe_event_created_at``), else its ``updated_at``; the monthly
+    amount sums its ``subscription_items`` (each by its price's interval), or its
+    own price times quantity without items. Idempotent: a subscription with any
+    history row is left alone, and a row already at that instant is kept. Writes
+    in the caller's transaction (``flush()``, never ``commit()``).
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValidationError(
+            "batch_size must be a positive integer",
+            code="invalid_argument",
+            details={"parameter": "batch_size"},
+        )
+    now = resolve_clock(clock).now()
+    dialect = session.get_bind().dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_TABLE)
+    statement = insert.on_conflict_do_nothing(index_elements=_KEY).returning(_TABLE.c.id)
+    written, after = 0, ""
+    while True:
+        batch = session.execute(_missing(after, batch_size)).all()
+        if not batch:
+            return written
+        items = _items_of(session, [row[0] for row in batch])
+        values = []
+        for sub_id, user_id, status, currency, unit_amount, quantity, recurring, at in batch:
+            lines = items.get(sub_id) or [(unit_amount, quantity, recurring)]
+            amount = subscription_monthly_amount(lines)
+            status_value = status.value if isinstance(status, Enum) else str(status)
+            values.append(
+                {
+                    "id": new_id(),
+                    "subscription_id": sub_id,
+                    "user_id": user_id,
+                    "effective_at": ensure_utc(at),
+                    "currency": currency.upper(),
+                    "status": status_value,
+                    "monthly_amount": amount,
+                    "mrr": amount if status_value in COUNTING_STATUSES else Decimal("0.0000"),
+                    "created_at": now,
+                }
+            )
+        written += len(session.execute(statement, values).all())
+        session.flush()
+        after = batch[-1][0]
