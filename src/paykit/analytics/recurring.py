@@ -219,7 +219,7 @@ def first_day(start: date, dialect: str) -> Any:
 def mrr_movements(session: Session, *, start: date, end: date, currency: str) -> MrrMovements:
     """MRR movements in ``currency`` over the days ``start`` to ``end`` (both included).
 
-    Per customer, day by day (UTC, a day ends at midnight): 0 to > 0 for the
+    Per customer, day by day (UTC days, ``[00:00, 24:00)``): 0 to > 0 for the
     first time ever is new, 0 to > 0 again a reactivation, a rise while > 0
     an expansion, a fall staying > 0 a contraction, a fall to 0 churned.
     Read only.

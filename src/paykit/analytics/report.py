@@ -133,7 +133,7 @@ def _charts(
             texttemplate="%{text}",
             hovertemplate="%{y}, %{x}: %{z:.1f}%<extra></extra>",
         ),
-        layout=_layout("Cohort retention (% of the cohort with MRR or a payment)"),
+        layout=_layout("Cohort retention (% with MRR or a payment)"),
     )
     heat.update_yaxes(autorange="reversed")
     return [revenue, refunds, counts, heat]
