@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import pytest
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from tests import factories as f
 
@@ -109,3 +111,21 @@ def test_a_subscriber_without_orders_is_retained_while_their_mrr_lasts(session: 
     #                            Jan  Feb (a, c, e)  Mar (a)  Apr (a)
     assert january.retained == (5, 3, 1, 1)
     assert [c.customers for c in table.cohorts[1:]] == [0, 0, 0]
+
+
+def test_cohorts_and_the_report_run_in_a_read_only_transaction(
+    engine: sa.Engine, backend: str
+) -> None:
+    """What a PostgreSQL replica allows: the cohorts and the report's MRR charts never write."""
+    if backend != "postgresql":
+        pytest.skip("READ ONLY transactions are PostgreSQL's")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+        session = Session(bind=conn)
+        table = analytics.cohorts(session, first_month=date(2026, 1, 1), months=4, clock=CLOCK)
+        assert len(table.cohorts) == 4
+        html = analytics.render_report(
+            session, start=date(2026, 1, 1), end=date(2026, 4, 15), clock=CLOCK
+        )
+        assert "Churn by month" in html
+        conn.rollback()
