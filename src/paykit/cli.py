@@ -336,10 +336,19 @@ def _cmd_webhooks(args: argparse.Namespace, out: TextIO) -> int:
 def _cmd_analytics(args: argparse.Namespace, out: TextIO) -> int:
     from datetime import timedelta
 
-    from paykit.analytics import backfill, write_report
+    from paykit.analytics import backfill, backfill_mrr_history, write_report
     from paykit.analytics._checks import check_range, today
     from paykit.analytics.rollup import CHUNK_DAYS
 
+    if args.action == "backfill-history":
+        engine = _engine(args)
+        try:
+            with Session(engine) as session, session.begin():
+                written = backfill_mrr_history(session)
+            print(f"recorded the current state of {written} subscription(s)", file=out)
+            return 0
+        finally:
+            engine.dispose()
     if args.action == "report":
         if args.start is None or args.end is None or args.out is None:
             raise ValidationError("report needs --from, --to and --out", code="invalid_argument")
@@ -379,7 +388,7 @@ def _analytics_options(sub: argparse.ArgumentParser) -> None:
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a day (YYYY-MM-DD): {text!r}") from None
 
-    sub.add_argument("action", choices=["rollup", "report"])
+    sub.add_argument("action", choices=["rollup", "report", "backfill-history"])
     sub.add_argument("--day", type=day, default=None, help="rollup: this UTC day")
     sub.add_argument("--from", dest="start", type=day, default=None, metavar="DAY")
     sub.add_argument("--to", dest="end", type=day, default=None, metavar="DAY")
@@ -452,7 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
         "webhooks": "the webhook inbox: `work` applies due events (any number of workers, "
         "PAYKIT_STRIPE_API_KEY), `list` shows them, `replay` revives dead ones",
         "analytics": "`rollup` writes days' metrics into `analytics` (--day, or --from/--to; "
-        "idempotent), `report` writes an HTML report (--from --to --out; the analytics extra)",
+        "idempotent), `report` writes an HTML report (--from --to --out; the analytics extra), "
+        "`backfill-history` records subscriptions without MRR history (idempotent)",
     }
     admin = (
         "The admin user is admin@example.com. Its password is $PAYKIT_ADMIN_PASSWORD "

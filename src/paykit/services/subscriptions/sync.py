@@ -220,8 +220,12 @@ def _record(
     recurring: Any,
     at: datetime,
     now: datetime,
+    sub: GatewaySubscription,
 ) -> None:
-    """The state the row takes, in the MRR history at its instant (docs/analytics.md)."""
+    """The state the row takes, in the MRR history at its instant (docs/analytics.md).
+
+    Its monthly amount is the sum over all the snapshot's items.
+    """
     record_mrr_change(
         session,
         subscription_id=subscription_id,
@@ -234,6 +238,8 @@ def _record(
         effective_at=at,
         now=now,
         recurring=recurring,
+        items=sub.items,
+        stripe_price_id=sub.price_id,
     )
 
 
@@ -272,6 +278,8 @@ def _record_late(
         now=now,
         replace=False,
         recurring=price.recurring,
+        items=sub.items,
+        stripe_price_id=sub.price_id,
     )
 
 
@@ -343,12 +351,12 @@ def sync_subscription(
             context=context,
         )
         if inserted is not None:
-            _record(session, inserted.id, values, recurring, created or now, now)
+            _record(session, inserted.id, values, recurring, created or now, now, sub)
             sync_items(session, cast(Subscription, inserted), sub)
             return cast(Subscription, inserted)
         # A parallel delivery inserted it first: carry on as an update.
         row = session.scalars(SUBSCRIPTION_BY_STRIPE_ID, {"stripe_subscription_id": sub.id}).one()
-    _record(session, row.id, values, recurring, created or now, now)
+    _record(session, row.id, values, recurring, created or now, now, sub)
     return _update(session, row, sub, values, created, now, context)
 
 
