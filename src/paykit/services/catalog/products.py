@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from paykit._arguments import checked
@@ -49,7 +50,7 @@ from paykit.services.catalog.out import (
     ProductOut,
     ProductView,
 )
-from paykit.services.reads import Page
+from paykit.services.reads import Page, assemble
 from paykit.services.reviews import rating_summary
 
 __all__ = [
@@ -140,28 +141,88 @@ def _price_out(price: Price) -> PriceOut:
     )
 
 
+_PRICE_COLUMNS = (
+    Price.id,
+    Price.nickname,
+    Price.unit_amount,
+    Price.currency,
+    sa.type_coerce(Price.type, sa.Text()).label("type"),
+    Price.recurring,
+)
+_PRICE_FIELDS = ("id", "nickname", "unit_amount", "currency", "type", "recurring")
+_ACTIVE_PRICES = (
+    sa.select(Price.product_id, *_PRICE_COLUMNS)
+    .where(Price.product_id.in_(sa.bindparam("ids", expanding=True)), Price.active.is_(True))
+    .order_by(Price.product_id, Price.unit_amount, Price.id)
+)
+_REVIEW_COUNTS = (
+    sa.select(ProductReview.product_id, sa.func.count())
+    .where(
+        ProductReview.product_id.in_(sa.bindparam("ids", expanding=True)),
+        ProductReview.hidden_at.is_(None),
+    )
+    .group_by(ProductReview.product_id)
+)
+
+
 def _active_prices(session: Session, ids: Sequence[str]) -> dict[str, list[PriceOut]]:
     found: dict[str, list[PriceOut]] = defaultdict(list)
     if ids:
-        rows = session.scalars(
-            sa.select(Price)
-            .where(Price.product_id.in_(ids), Price.active.is_(True))
-            .order_by(Price.product_id, Price.unit_amount, Price.id)
-        )
-        for price in rows:
-            found[price.product_id].append(_price_out(price))
+        for product_id, *values in session.connection().execute(_ACTIVE_PRICES, {"ids": ids}):
+            found[product_id].append(
+                assemble(PriceOut, dict(zip(_PRICE_FIELDS, values, strict=True)))
+            )
     return found
 
 
 def _review_counts(session: Session, ids: Sequence[str]) -> dict[str, int]:
     if not ids:
         return {}
-    rows = session.execute(
-        sa.select(ProductReview.product_id, sa.func.count())
-        .where(ProductReview.product_id.in_(ids), ProductReview.hidden_at.is_(None))
-        .group_by(ProductReview.product_id)
-    )
+    rows = session.connection().execute(_REVIEW_COUNTS, {"ids": ids})
     return {product_id: int(count) for product_id, count in rows}
+
+
+def _prices_json(product_id: Any) -> Any:
+    """PostgreSQL: a product's active prices as a JSON array (amounts as text), cheapest first."""
+    values = [
+        sa.cast(Price.unit_amount, sa.Text()) if c is Price.unit_amount else c
+        for c in _PRICE_COLUMNS
+    ]
+    aggregated = sa.func.json_agg(
+        postgresql.aggregate_order_by(
+            sa.func.json_build_array(*values), Price.unit_amount, Price.id
+        )
+    )
+    return (
+        sa.select(sa.func.coalesce(aggregated, sa.literal_column("'[]'::json")))
+        .where(Price.product_id == product_id, Price.active.is_(True))
+        .scalar_subquery()
+    )
+
+
+def _reviews_count(product_id: Any) -> Any:
+    return (
+        sa.select(sa.func.count())
+        .where(ProductReview.product_id == product_id, ProductReview.hidden_at.is_(None))
+        .scalar_subquery()
+    )
+
+
+def _parse_prices(raw: list[list[Any]]) -> list[PriceOut]:
+    return [
+        assemble(
+            PriceOut,
+            {
+                "id": p[0],
+                "nickname": p[1],
+                "unit_amount": Decimal(p[2]),
+                "currency": p[3],
+                "type": p[4],
+                "recurring": p[5],
+            },
+        )
+        for p in raw
+    ]
 
 
 def _fields(product: Product, prices: list[PriceOut], reviews: int) -> dict[str, Any]:
@@ -227,7 +288,7 @@ def _list(
         "currency": code,
         "sort": sort,
     }
-    query = sa.select(Product, *(k.expr for k in keys))
+    query = sa.select(*_PRODUCT_COLUMNS, *(k.expr.label(f"key{n}") for n, k in enumerate(keys)))
     if len(statuses) == 1:
         query = query.where(Product.status == statuses[0])
     else:
@@ -254,16 +315,70 @@ def _list(
             keyset_after(keys, decode_cursor(cursor, flt, keys), descending=descending)
         )
     order = [k.expr.desc() if descending else k.expr.asc() for k in keys]
-    rows = session.execute(query.order_by(*order).limit(limit + 1)).all()
+    query = query.order_by(*order).limit(limit + 1)
+    return _page_of(session, query, flt, keys, descending, limit)
+
+
+# A catalog page reads rows, not ORM objects. On PostgreSQL one statement
+# carries the page's active prices (a JSON array, amounts as text) and visible
+# review counts beside each product, computed for the page's rows only; SQLite
+# reads them with two more statements (in-process, a round trip costs nothing).
+_PRODUCT_COLUMNS = (
+    Product.id,
+    Product.name,
+    Product.slug,
+    Product.short_description,
+    sa.type_coerce(Product.type, sa.Text()).label("type"),
+    sa.type_coerce(Product.status, sa.Text()).label("status"),
+    Product.base_price,
+    Product.currency,
+    Product.featured,
+    Product.tags,
+    Product.images,
+    Product.billing_interval,
+    Product.trial_days,
+    Product.created_at,
+    Product.published_at,
+)
+_PRODUCT_FIELDS = tuple(c.key for c in _PRODUCT_COLUMNS)
+_PRODUCT_PAGE = Page[ProductOut]
+
+
+def _page_of(
+    session: Session,
+    query: sa.Select[Any],
+    flt: dict[str, Any],
+    keys: list[Key],
+    descending: bool,
+    limit: int,
+) -> Page[ProductOut]:
+    page = query.subquery("page")
+    sort = [page.c[f"key{n}"] for n in range(len(keys))]
+    postgres = session.get_bind().dialect.name == "postgresql"
+    columns: list[Any] = [page]
+    if postgres:
+        columns += [_prices_json(page.c.id), _reviews_count(page.c.id)]
+    statement = sa.select(*columns).order_by(*(c.desc() if descending else c.asc() for c in sort))
+    rows = session.connection().execute(statement).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    ids = [row[0].id for row in rows]
-    prices, reviews = _active_prices(session, ids), _review_counts(session, ids)
-    items = [
-        ProductOut(**_fields(row[0], prices[row[0].id], reviews.get(row[0].id, 0))) for row in rows
-    ]
-    next_cursor = encode_cursor(flt, keys, list(rows[-1][1:])) if more else None
-    return Page[ProductOut](items=items, next_cursor=next_cursor)
+    width = len(_PRODUCT_FIELDS)
+    if postgres:
+        extras = [(_parse_prices(row[-2]), row[-1]) for row in rows]
+    else:
+        ids = [row.id for row in rows]
+        prices, reviews = _active_prices(session, ids), _review_counts(session, ids)
+        extras = [(prices[row.id], reviews.get(row.id, 0)) for row in rows]
+    items = []
+    for row, (found, count) in zip(rows, extras, strict=True):
+        fields = dict(zip(_PRODUCT_FIELDS, row[:width], strict=True))
+        fields["tags"] = list(fields["tags"] or [])
+        fields["images"] = list(fields["images"] or [])
+        fields["prices"], fields["review_count"] = found, count
+        items.append(assemble(ProductOut, fields))
+    key_values = list(rows[-1][width : width + len(keys)]) if rows else []
+    next_cursor = encode_cursor(flt, keys, key_values) if more else None
+    return assemble(_PRODUCT_PAGE, {"items": items, "next_cursor": next_cursor})
 
 
 @checked
