@@ -80,20 +80,53 @@ def _search_text(search: str | None) -> str | None:
     return text
 
 
-def _matches(session: Session, text: str) -> tuple[sa.ColumnElement[bool], Key]:
-    """The search condition and its relevance key (PostgreSQL: full text; SQLite: LIKE)."""
+#: SQLite's FTS5 index of products (revision 0018), when the build has FTS5.
+_FTS = sa.table("products_fts", sa.column("product_id"))
+#: bm25 weights of its columns: product_id (unindexed), name, short description, description.
+_BM25_WEIGHTS = (0.0, 10.0, 5.0, 1.0)
+
+
+def _has_fts(session: Session) -> bool:
+    found = session.connection().exec_driver_sql(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'products_fts'"
+    )
+    return found.first() is not None
+
+
+def _fts_query(words: Sequence[str]) -> str:
+    """Every word as a quoted FTS5 prefix term: user text never reaches FTS5's syntax."""
+    return " ".join('"' + word.replace('"', '""') + '"*' for word in words)
+
+
+def _matches(
+    session: Session, text: str
+) -> tuple[sa.ColumnElement[bool], Key, tuple[Any, Any] | None]:
+    """The search condition, its relevance key and a table to join, if any.
+
+    PostgreSQL: full text on the GIN index. SQLite with FTS5 (revision 0018):
+    the ``products_fts`` index, every word as a prefix, ranked by ``bm25``
+    (name above short description above description). SQLite without it: LIKE.
+    """
     if session.get_bind().dialect.name == "postgresql":
         query = sa.func.websearch_to_tsquery(sa.literal_column("'english'::regconfig"), text)
         document = product_search_document()
         # float8, not ts_rank's float4: the driver rounds a float4 to its shortest
         # decimal, which would not compare equal to itself in the next page's keyset.
         rank: sa.ColumnElement[float] = sa.cast(sa.func.ts_rank(document, query), sa.Double())
-        return document.op("@@")(query), Key(rank, "float")
+        return document.op("@@")(query), Key(rank, "float"), None
+    words = _WORD.findall(text)[:16]
+    if _has_fts(session):
+        table = sa.literal_column("products_fts")
+        condition = table.op("MATCH")(sa.literal(_fts_query(words), sa.Text()))
+        # bm25 is lower for a better match; the key is its negation, so the
+        # descending relevance sort puts the best first.
+        score = -sa.func.bm25(table, *_BM25_WEIGHTS)
+        join = (_FTS, _FTS.c.product_id == Product.id)
+        return condition, Key(sa.type_coerce(score, sa.Double()), "float"), join
     # Every word must appear in the name, short description or description
     # (LIKE ignores ASCII case); a name match ranks above a description match.
-    words = _WORD.findall(text)[:16]
     conditions = []
-    score: sa.ColumnElement[Any] = sa.literal(0)
+    like_score: sa.ColumnElement[Any] = sa.literal(0)
     for word in words:
         pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
@@ -103,12 +136,12 @@ def _matches(session: Session, text: str) -> tuple[sa.ColumnElement[bool], Key]:
         conditions.append(
             sa.or_(like(Product.name), like(Product.short_description), like(Product.description))
         )
-        score = (
-            score
+        like_score = (
+            like_score
             + sa.case((like(Product.name), 2), else_=0)
             + sa.case((like(Product.short_description), 1), else_=0)
         )
-    return sa.and_(*conditions), Key(sa.type_coerce(score, sa.Integer()), "int")
+    return sa.and_(*conditions), Key(sa.type_coerce(like_score, sa.Integer()), "int"), None
 
 
 def _sort_keys(sort: str, relevance: Key | None) -> tuple[list[Key], bool]:
@@ -274,7 +307,7 @@ def _list(
         )
     code = normalize_currency(currency) if currency is not None else None
     kind = ProductType(type) if type is not None else None
-    condition, relevance = _matches(session, text) if text is not None else (None, None)
+    condition, relevance, join = _matches(session, text) if text is not None else (None, None, None)
     keys, descending = _sort_keys(sort, relevance)
     flt = {
         "scope": scope,
@@ -289,10 +322,16 @@ def _list(
         "sort": sort,
     }
     query = sa.select(*_PRODUCT_COLUMNS, *(k.expr.label(f"key{n}") for n, k in enumerate(keys)))
-    if len(statuses) == 1:
-        query = query.where(Product.status == statuses[0])
-    else:
-        query = query.where(Product.status.in_(statuses))
+    # The statuses are rendered into the SQL text: with a bound status a prepared
+    # statement's generic plan stops trusting the catalog-order index (it sorted
+    # every product, 5 ms instead of 0.4 ms at 100,000 products).
+    query = query.where(
+        Product.status.in_(
+            sa.bindparam("statuses", list(statuses), expanding=True, literal_execute=True)
+        )
+    )
+    if join is not None:
+        query = query.join(*join)
     if condition is not None:
         query = query.where(condition)
     if category_id is not None:
