@@ -298,7 +298,7 @@ def __getattr__(name: str) -> Any:
     if module is not None:
         value = getattr(importlib.import_module(module), name)
     elif name == "__version__":
-        value = _version()
+        value = _installed_version()
     elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}"):
         # A submodule (paykit.services, paykit.security, ...): before names were
         # loaded lazily, `import paykit` imported them all, and hosts read them so.
@@ -313,7 +313,8 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-def _version() -> str:
+def _installed_version() -> str:
+    # Not named _version: importing the submodule paykit._version would rebind that name.
     from importlib.metadata import PackageNotFoundError, version
 
     try:

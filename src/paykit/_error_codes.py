@@ -104,6 +104,11 @@ CODES: Final[tuple[tuple[str, str, str], ...]] = (
     ("Conflict", "stripe_price_id_taken", "Another price mirrors this gateway price id."),
     ("Conflict", "discount_code_taken", "Another discount has this code."),
     (
+        "Conflict",
+        "invoice_number_taken",
+        "Another gateway invoice already holds this invoice number; nothing was written.",
+    ),
+    (
         "IdempotencyConflict",
         "idempotency_conflict",
         "An idempotency key was reused with other parameters.",

@@ -22,6 +22,9 @@ from paykit import errors
 from paykit import models as m
 
 ADDRESS = {"line1": "1 Old Road", "city": "Springfield", "country": "US"}
+# Since 0.2.0 checkout is two calls: place_order reserves (the order stays PENDING)
+# and pay_order charges, after the host committed the first. 0.1.0 charged in one.
+TWO_CALL_CHECKOUT = hasattr(paykit, "pay_order")
 
 
 def main(url: str, out: str) -> None:
@@ -67,7 +70,7 @@ def main(url: str, out: str) -> None:
 
         def order(key: str, **kw: object) -> m.Order:
             clock.advance(timedelta(minutes=1))
-            return paykit.place_order(
+            placed = paykit.place_order(
                 session,
                 customer_id=customer.id,
                 billing_address=ADDRESS,
@@ -77,6 +80,10 @@ def main(url: str, out: str) -> None:
                 idempotency_key=key,
                 **kw,
             ).order
+            if not (TWO_CALL_CHECKOUT and "payment_method_id" in kw):
+                return placed
+            session.commit()
+            return paykit.pay_order(session, order_id=placed.id, gateway=gateway, clock=clock).order
 
         orders = {
             "paid": order("old-paid", payment_method_id="pm_card_visa"),
@@ -88,7 +95,7 @@ def main(url: str, out: str) -> None:
         }
         try:
             order("old-declined", payment_method_id="pm_card_chargeDeclined")
-        except errors.PaymentDeclined as declined:  # 0.1.0 keeps it CANCELLED/FAILED
+        except errors.PaymentDeclined as declined:  # CANCELLED/FAILED in 0.1.0, PENDING since
             orders["declined"] = session.get(m.Order, declined.details["order_id"])
         paykit.issue_refund(
             session,

@@ -10,9 +10,12 @@ import dataclasses
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
+import sqlalchemy as sa
 from tests.integration.test_subscriptions import T0, World, new_sub, world
 
 from paykit import models as m
+from paykit.errors import Conflict
 from paykit.gateways import (
     FakeGateway,
     GatewayInvoice,
@@ -114,3 +117,39 @@ def test_an_invoice_snapshot_is_synced_and_one_of_no_subscription_skipped(world:
         Decimal("22.00"),
     )
     assert sync_invoice(w.session, dataclasses.replace(invoice, subscription_id=None)) is None
+
+
+def test_two_invoices_with_one_number_are_a_conflict_not_a_driver_error(world: World) -> None:
+    # Invoice numbers are unique in paykit's table; a second gateway invoice carrying
+    # a number another one holds (two accounts or gateways writing into one database)
+    # is refused with a stable code, inserted or updated, and nothing is written.
+    w = world
+    sub = new_sub(w)
+    sync_subscription(w.session, sub, clock=w.clock)
+    first = GatewayInvoice(
+        id="in_number_1",
+        subscription_id=sub.id,
+        status=GatewayInvoiceStatus.OPEN,
+        currency="usd",
+        number="INV-0001",
+        subtotal_minor=2000,
+        tax_minor=0,
+        total_minor=2000,
+        amount_paid_minor=0,
+        amount_due_minor=2000,
+        period_start=T0,
+        period_end=T0 + timedelta(days=31),
+    )
+    assert sync_invoice(w.session, first, clock=w.clock, event_created=T0) is not None
+    second = dataclasses.replace(first, id="in_number_2")
+    with pytest.raises(Conflict) as raised:
+        sync_invoice(w.session, second, clock=w.clock, event_created=T0)
+    assert raised.value.code == "invoice_number_taken"
+    draft = dataclasses.replace(first, id="in_number_3", number=None)
+    assert sync_invoice(w.session, draft, clock=w.clock, event_created=T0) is not None
+    finalized = dataclasses.replace(draft, number="INV-0001")
+    with pytest.raises(Conflict) as raised:
+        sync_invoice(w.session, finalized, clock=w.clock, event_created=T0 + timedelta(seconds=1))
+    assert raised.value.code == "invoice_number_taken"
+    numbers = w.session.scalars(sa.select(m.Invoice.number).order_by(m.Invoice.number)).all()
+    assert numbers == ["INV-0001", "in_number_3"]

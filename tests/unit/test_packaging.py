@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from importlib import metadata, resources
 
 import paykit
@@ -9,6 +11,14 @@ import paykit
 
 def test_version_comes_from_metadata() -> None:
     assert paykit.__version__ == metadata.version("paykit")
+
+
+def test_version_survives_the_version_submodule_being_imported_first() -> None:
+    # Importing paykit._version binds that name on the package; __version__ must not
+    # then call the module (it did, in a process that had imported it first).
+    code = "import paykit._version, paykit; print(paykit.__version__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == metadata.version("paykit")
 
 
 def test_py_typed_and_migrations_ship_in_the_package() -> None:

@@ -11,12 +11,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from paykit._arguments import checked
 from paykit.clock import Clock, ensure_utc, resolve_clock
 from paykit.context import RequestContext
-from paykit.errors import NotFound
+from paykit.errors import Conflict, NotFound
 from paykit.gateways.base import GatewayInvoice, PaymentGateway
 from paykit.models import Invoice
 from paykit.services.subscriptions.prices import money
@@ -119,6 +120,25 @@ def _invoice_subscription(
     return sub.id, sub.user_id, row
 
 
+def _number_taken(number: str, stripe_id: str) -> Conflict:
+    return Conflict(
+        f"invoice number {number!r} of {stripe_id} is held by another gateway invoice",
+        code="invoice_number_taken",
+        details={"number": number, "stripe_invoice_id": stripe_id},
+    )
+
+
+def _refuse_a_taken_number(session: Session, number: str, stripe_id: str) -> None:
+    """Refuse a number that another gateway invoice holds (the column is unique)."""
+    holder = session.scalar(
+        sa.select(Invoice.stripe_invoice_id).where(
+            Invoice.number == number, Invoice.stripe_invoice_id != stripe_id
+        )
+    )
+    if holder is not None:
+        raise _number_taken(number, stripe_id)
+
+
 @checked
 def sync_invoice(
     session: Session,
@@ -145,10 +165,6 @@ def sync_invoice(
     snapshot, created = _read_invoice_input(invoice)
     if snapshot is None or snapshot.subscription_id is None:
         return None
-    now = resolve_clock(clock).now()
-    snapshot, created = _read_invoice_input(invoice)
-    if snapshot is None or snapshot.subscription_id is None:
-        return None
     stripe_id = snapshot.id
     # Read every value before the first write: a malformed invoice changes nothing.
     values = _invoice_values(snapshot, "")
@@ -158,6 +174,7 @@ def sync_invoice(
         session, snapshot.subscription_id, stripe_id, clock=clock, gateway=gateway
     )
     values["subscription_id"] = sub_id
+    _refuse_a_taken_number(session, values["number"], stripe_id)
     if row is None:
         inserted = insert_synced(
             session,
@@ -171,8 +188,11 @@ def sync_invoice(
         )
         if inserted is not None:
             return cast(Invoice, inserted)
-        # A parallel delivery inserted it first: carry on as an update.
-        row = session.scalars(INVOICE_BY_STRIPE_ID, {"stripe_invoice_id": stripe_id}).one()
+        # A parallel delivery inserted it first: carry on as an update. No row
+        # means the conflict was another invoice's number, inserted in parallel.
+        row = session.scalars(INVOICE_BY_STRIPE_ID, {"stripe_invoice_id": stripe_id}).one_or_none()
+        if row is None:
+            raise _number_taken(values["number"], stripe_id)
     guard: dict[str, Any] | None = None
     if created is not None:
         stored = row.stripe_event_created_at
