@@ -16,15 +16,17 @@ R times each (default 200), with p50 and p99 in milliseconds:
   featured first, newest first) at page 1 and page 1,000, over P products
   (default 100,000) with two prices each, in K categories (default 10,000);
 
-each beside a hand-written reference on the same connection: one psycopg
-keyset query for the page's orders and one for their items and refunds, the
-rows turned into plain dicts with the amounts as strings (what a JSON API
-needs; paykit's call also checks the actor's role and builds pydantic
-``OrderOut`` models). It prints the ratios paykit / reference and page
-1,000 / page 1 (the targets of issue 12: both within 1.5x).
+each beside a hand-written psycopg reference doing the same work on the same
+connection: one statement with the reader's stored-role check, the keyset
+page and its children as JSON (items and refunds; active prices and review
+counts), the rows turned into plain dicts with the amounts as strings (what a
+JSON API needs; paykit's call builds its pydantic output models). paykit and
+the reference run in interleaved rounds. It prints the ratios paykit /
+reference and page 1,000 / page 1 (the targets of issue 12: both within 1.5x).
 
 PostgreSQL comes from PAYKIT_BENCH_DATABASE_URL (default: the test server);
-the schema is dropped afterwards unless ``--keep`` is given.
+the schema is dropped afterwards unless ``--keep`` is given; ``--schema NAME``
+measures a kept schema again without generating it.
 """
 
 from __future__ import annotations

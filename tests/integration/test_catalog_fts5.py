@@ -107,7 +107,7 @@ def test_search_syntax_is_text_never_a_raw_error(lite: Session, text: str) -> No
 
 
 def test_without_the_fts5_table_search_falls_back_to_like(
-    _factories: dict[str, DatabaseFactory],
+    _factories: dict[str, DatabaseFactory],  # noqa: PT019 (used: a fresh database)
 ) -> None:
     engine = _factories["sqlite"].migrated()
     with engine.begin() as conn:

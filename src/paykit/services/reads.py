@@ -128,14 +128,16 @@ _set = object.__setattr__
 def assemble(cls: type[M], values: dict[str, Any]) -> M:
     """``cls.model_construct(**values)`` for values that already have the fields' types.
 
-    ``values`` must name every field of ``cls`` (it becomes the instance's
-    ``__dict__``). What model_construct does, minus its per-field loop over
+    ``values`` must name every field of ``cls`` (a missing one is a
+    ``KeyError``). What model_construct does, minus its per-field loop over
     aliases and defaults, which costs more than the rest of a listing page;
     ``tests/unit/test_read_models.py`` holds it equal to validation.
     """
+    # In field order: a nested model's JSON follows its __dict__'s order.
+    ordered = {name: values[name] for name in cls.__pydantic_fields__}
     model = cls.__new__(cls)
-    _set(model, "__dict__", values)
-    _set(model, "__pydantic_fields_set__", set(values))
+    _set(model, "__dict__", ordered)
+    _set(model, "__pydantic_fields_set__", set(ordered))
     _set(model, "__pydantic_extra__", None)
     _set(model, "__pydantic_private__", None)
     return model
