@@ -351,8 +351,8 @@ def main() -> None:
     engine = paykit.create_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
     keep = args.keep or args.schema is not None
     try:
-        paykit.migrate(engine)
-        if args.schema is None:
+        if args.schema is None:  # a kept schema is migrated already
+            paykit.migrate(engine)
             _generate(engine, args)
         rows = _measure(engine, args)
         print(
