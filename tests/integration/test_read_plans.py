@@ -191,3 +191,25 @@ def test_a_deep_page_seeks_to_its_position(big: Engine) -> None:
         session.rollback()
     assert scans, "no scan of orders"
     assert all("created_at" in scan.get("Index Cond", "") for scan in scans), scans
+
+
+@pytest.mark.parametrize(
+    ("name", "call"),
+    [
+        ("staff history", lambda s: paykit.list_orders(s, actor=STAFF)),
+        ("staff history, page 3", lambda s: _deep(s, STAFF, 2)),
+        ("customer history", lambda s: paykit.list_orders(s, actor=CUSTOMER)),
+        ("staff, one status", lambda s: paykit.list_orders(s, actor=STAFF, status="REFUNDED")),
+        ("catalog", lambda s: paykit.list_products(s)),
+        ("catalog, newest", lambda s: paykit.list_products(s, sort="newest")),
+    ],
+)
+def test_a_page_is_one_statement(big: Engine, name: str, call: Callable[[Session], Any]) -> None:
+    """On PostgreSQL a listing page is one round trip: reader check, rows and children."""
+    with Session(big) as session:
+        call(session)  # a deep page walks its earlier pages first: count only the last
+        with _captured(session) as statements:
+            page = call(session)
+        session.rollback()
+    assert page.items, name
+    assert len(statements) == (3 if "page 3" in name else 1), statements
