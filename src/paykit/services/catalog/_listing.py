@@ -259,7 +259,10 @@ def _statement(shape: _Shape) -> tuple[sa.Select[Any], list[Key], bool]:
     """The page statement of one shape, its sort keys and their direction."""
     condition, relevance = _matches(shape.search, shape.words) if shape.search else (None, None)
     keys, descending = _sort_keys(shape.sort, relevance)
-    query = sa.select(*_PRODUCT_COLUMNS, *(k.expr.label(f"key{n}") for n, k in enumerate(keys)))
+    product_columns: tuple[Any, ...] = (
+        _PG_PRODUCT_COLUMNS if shape.dialect == "postgresql" else _PRODUCT_COLUMNS
+    )
+    query = sa.select(*product_columns, *(k.expr.label(f"key{n}") for n, k in enumerate(keys)))
     # The statuses are rendered into the SQL text: with a bound status a prepared
     # statement's generic plan stops trusting the catalog-order index (it sorted
     # every product, 5 ms instead of 0.4 ms at 100,000 products).
@@ -328,6 +331,12 @@ _PRODUCT_COLUMNS = (
     Product.published_at,
 )
 _PRODUCT_FIELDS = tuple(c.key for c in _PRODUCT_COLUMNS)
+#: PostgreSQL: psycopg already returns ``text[]`` as a list and ``jsonb`` parsed,
+#: so tags and images skip SQLAlchemy's per-value result processing there.
+_PG_PRODUCT_COLUMNS = tuple(
+    sa.type_coerce(c, sa.types.NullType()).label(c.key) if c.key in ("tags", "images") else c
+    for c in _PRODUCT_COLUMNS
+)
 _PRODUCT_PAGE = Page[ProductOut]
 
 
