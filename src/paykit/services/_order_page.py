@@ -30,6 +30,13 @@ def _text(column: Any) -> sa.ColumnElement[str]:
     return sa.type_coerce(column, sa.Text())
 
 
+def _money(column: Any) -> Any:
+    # PostgreSQL's NUMERIC(10, 2) comes from psycopg as a Decimal with two
+    # places already: read it as plain Numeric, skipping the per-value quantize
+    # of ExactDecimal (SQLite keeps ExactDecimal: it stores minor units).
+    return sa.type_coerce(column, sa.Numeric(10, 2, asdecimal=True)).label(column.key)
+
+
 ORDER_COLUMNS = (
     Order.id,
     Order.order_number,
@@ -49,6 +56,10 @@ ORDER_COLUMNS = (
     Order.created_at,
     Order.completed_at,
     Order.cancelled_at,
+)
+
+_MONEY_KEYS = frozenset(
+    {"subtotal", "discount_amount", "tax_amount", "total_amount", "refunded_amount"}
 )
 
 #: An order's items, in ``OrderItemOut`` field order (PostgreSQL JSON and SQLite rows).
@@ -71,12 +82,17 @@ _REFUND_FIELDS = (
     Refund.created_at,
     Refund.processed_at,
 )
-_MONEY_TYPES = (sa.Numeric,)
+
+
+def _is_money(column: Any) -> bool:
+    kind = column.type
+    return isinstance(kind, sa.Numeric) or isinstance(getattr(kind, "impl", None), sa.Numeric)
 
 
 def _json_children(fields: tuple[Any, ...], key: Any, order: tuple[Any, ...]) -> Any:
     """``coalesce(json_agg(json_build_array(...) ORDER BY ...), '[]')`` of one order's rows."""
-    values = [sa.cast(f, sa.Text()) if isinstance(f.type, _MONEY_TYPES) else f for f in fields]
+    # Money as text: a JSON number would reach Python as a float.
+    values = [sa.cast(f, sa.Text()) if _is_money(f) else f for f in fields]
     aggregated = sa.func.json_agg(
         postgresql.aggregate_order_by(sa.func.json_build_array(*values), *order)
     )
@@ -100,6 +116,7 @@ def page_statement(
     """
     columns: list[Any] = list(ORDER_COLUMNS)
     if dialect == "postgresql":
+        columns = [_money(c) if getattr(c, "key", None) in _MONEY_KEYS else c for c in columns]
         columns.append(
             _json_children(_ITEM_FIELDS, OrderItem.order_id, (OrderItem.id,)).label("items")
         )
