@@ -229,6 +229,7 @@ def _parse_prices(raw: list[list[Any]]) -> list[PriceOut]:
                 "type": p[4],
                 "recurring": p[5],
             },
+            in_order=True,
         )
         for p in raw
     ]
@@ -333,8 +334,13 @@ _PRODUCT_COLUMNS = (
 _PRODUCT_FIELDS = tuple(c.key for c in _PRODUCT_COLUMNS)
 #: PostgreSQL: psycopg already returns ``text[]`` as a list and ``jsonb`` parsed,
 #: so tags and images skip SQLAlchemy's per-value result processing there.
+#: base_price, NUMERIC(10, 2), comes as a Decimal with two places already.
 _PG_PRODUCT_COLUMNS = tuple(
-    sa.type_coerce(c, sa.types.NullType()).label(c.key) if c.key in ("tags", "images") else c
+    sa.type_coerce(c, sa.types.NullType()).label(c.key)
+    if c.key in ("tags", "images")
+    else sa.type_coerce(c, sa.Numeric(10, 2, asdecimal=True)).label(c.key)
+    if c.key == "base_price"
+    else c
     for c in _PRODUCT_COLUMNS
 )
 _PRODUCT_PAGE = Page[ProductOut]
@@ -440,7 +446,7 @@ def _page_of(
         fields["tags"] = list(fields["tags"] or [])
         fields["images"] = list(fields["images"] or [])
         fields["prices"], fields["review_count"] = found, count
-        items.append(assemble(ProductOut, fields))
+        items.append(assemble(ProductOut, fields, in_order=True))  # built in field order
     key_values = list(rows[-1][width : width + len(keys)]) if rows else []
     next_cursor = encode_cursor(flt, keys, key_values) if more else None
     return assemble(_PRODUCT_PAGE, {"items": items, "next_cursor": next_cursor})
