@@ -16,15 +16,17 @@ R times each (default 200), with p50 and p99 in milliseconds:
   featured first, newest first) at page 1 and page 1,000, over P products
   (default 100,000) with two prices each, in K categories (default 10,000);
 
-each beside a hand-written reference on the same connection: one psycopg
-keyset query for the page's orders and one for their items and refunds, the
-rows turned into plain dicts with the amounts as strings (what a JSON API
-needs; paykit's call also checks the actor's role and builds pydantic
-``OrderOut`` models). It prints the ratios paykit / reference and page
-1,000 / page 1 (the targets of issue 12: both within 1.5x).
+each beside a hand-written psycopg reference doing the same work on the same
+connection: one statement with the reader's stored-role check, the keyset
+page and its children as JSON (items and refunds; active prices and review
+counts), the rows turned into plain dicts with the amounts as strings (what a
+JSON API needs; paykit's call builds its pydantic output models). paykit and
+the reference run in interleaved rounds. It prints the ratios paykit /
+reference and page 1,000 / page 1 (the targets of issue 12: both within 1.5x).
 
 PostgreSQL comes from PAYKIT_BENCH_DATABASE_URL (default: the test server);
-the schema is dropped afterwards unless ``--keep`` is given.
+the schema is dropped afterwards unless ``--keep`` is given; ``--schema NAME``
+measures a kept schema again without generating it.
 """
 
 from __future__ import annotations
@@ -104,20 +106,27 @@ _CATALOG = [
 ]
 
 _PRODUCTS = """
-    SELECT id, name, slug, short_description, type, status, base_price, currency, featured,
-           tags, images, billing_interval, trial_days, created_at, published_at
-    FROM products
-    WHERE status = 'PUBLISHED' AND deleted_at IS NULL {after}
-    ORDER BY featured DESC, created_at DESC, id DESC
-    LIMIT %(limit)s"""
-_PRICES = """SELECT id, product_id, stripe_price_id, nickname, unit_amount, currency, type
-             FROM prices WHERE product_id = ANY(%(ids)s) AND active"""
-_REVIEW_COUNTS = """SELECT product_id, count(*) FROM product_reviews
-                    WHERE product_id = ANY(%(ids)s) AND hidden_at IS NULL GROUP BY product_id"""
+    SELECT p.*,
+           (SELECT coalesce(json_agg(json_build_array(
+                       r.id, r.nickname, r.unit_amount::text, r.currency, r.type, r.recurring)
+                   ORDER BY r.unit_amount, r.id), '[]'::json)
+            FROM prices r WHERE r.product_id = p.id AND r.active) AS prices,
+           (SELECT count(*) FROM product_reviews v
+            WHERE v.product_id = p.id AND v.hidden_at IS NULL) AS review_count
+    FROM (SELECT id, name, slug, short_description, type, status, base_price, currency,
+                 featured, tags, images, billing_interval, trial_days, created_at,
+                 published_at
+          FROM products
+          WHERE status = 'PUBLISHED' {after}
+          ORDER BY featured DESC, created_at DESC, id DESC
+          LIMIT %(limit)s) p
+    ORDER BY p.featured DESC, p.created_at DESC, p.id DESC"""
+_PRICE_KEYS = ("id", "nickname", "unit_amount", "currency", "type", "recurring")
 
 
 def hand_catalog(raw: Any, after: tuple[bool, Any, str] | None) -> list[Any]:
-    """The reference catalog page: products, their active prices, their review counts."""
+    """The reference catalog page, one statement as paykit's: products, active prices,
+    visible review counts, as plain dicts with the amounts as strings."""
     params: dict[str, Any] = {"limit": PAGE + 1}
     clause = ""
     if after is not None:
@@ -126,20 +135,13 @@ def hand_catalog(raw: Any, after: tuple[bool, Any, str] | None) -> list[Any]:
     with raw.cursor() as cur:
         cur.execute(_PRODUCTS.format(after=clause), params)
         names = [c.name for c in cur.description]
-        products = [dict(zip(names, row, strict=True)) for row in cur.fetchall()][:PAGE]
-        ids = [p["id"] for p in products]
-        cur.execute(_PRICES, {"ids": ids})
-        pnames = [c.name for c in cur.description]
-        prices = [dict(zip(pnames, row, strict=True)) for row in cur.fetchall()]
-        cur.execute(_REVIEW_COUNTS, {"ids": ids})
-        counts = dict(cur.fetchall())
-    by_id = {
-        p["id"]: {**_money(p, "base_price"), "prices": [], "review_count": counts.get(p["id"], 0)}
-        for p in products
-    }
-    for price in prices:
-        by_id[price["product_id"]]["prices"].append(_money(price, "unit_amount"))
-    return list(by_id.values())
+        rows = cur.fetchall()[:PAGE]
+    page = []
+    for row in rows:
+        product = _money(dict(zip(names, row, strict=True)), "base_price")
+        product["prices"] = [dict(zip(_PRICE_KEYS, p, strict=True)) for p in product["prices"]]
+        page.append(product)
+    return page
 
 
 def _catalog_cursor_at(session: Session, page: int) -> tuple[str | None, Any]:
@@ -154,66 +156,106 @@ def _catalog_cursor_at(session: Session, page: int) -> tuple[str | None, Any]:
 
 
 _ORDERS = """
-    SELECT id, order_number, user_id, status, currency, subtotal, discount_amount, tax_amount,
-           total_amount, payment_status, payment_method, stripe_payment_intent_id,
-           refunded_amount, notes, created_at, completed_at, cancelled_at
-    FROM orders
-    WHERE {where}
-    ORDER BY created_at DESC, id DESC
-    LIMIT %(limit)s"""
-_ITEMS = """SELECT id, order_id, product_id, price_id, quantity, unit_price, total_price,
-                   download_count, access_expires_at
-            FROM order_items WHERE order_id = ANY(%(ids)s)"""
-_REFUNDS = """SELECT id, order_id, amount, currency, reason, status, created_at, processed_at
-              FROM refunds WHERE order_id = ANY(%(ids)s)"""
+    SELECT r.role, p.*
+    FROM (SELECT role FROM users
+          WHERE id = %(reader)s AND status = 'ACTIVE' AND deleted_at IS NULL) r
+    LEFT JOIN (
+        SELECT o.id, o.order_number, o.user_id, o.status, o.currency, o.subtotal,
+               o.discount_amount, o.tax_amount, o.total_amount, o.payment_status,
+               o.payment_method, o.stripe_payment_intent_id, o.refunded_amount, o.notes,
+               o.internal_notes, o.created_at, o.completed_at, o.cancelled_at,
+               (SELECT coalesce(json_agg(json_build_array(
+                           i.id, i.product_id, i.price_id, i.quantity, i.unit_price::text,
+                           i.total_price::text, i.download_count, i.access_expires_at)
+                       ORDER BY i.id), '[]'::json)
+                FROM order_items i WHERE i.order_id = o.id) AS items,
+               (SELECT coalesce(json_agg(json_build_array(
+                           f.id, f.amount::text, f.currency, f.reason, f.status, f.created_at,
+                           f.processed_at)
+                       ORDER BY f.created_at, f.id), '[]'::json)
+                FROM refunds f WHERE f.order_id = o.id) AS refunds
+        FROM orders o
+        WHERE {where}
+        ORDER BY o.created_at DESC, o.id DESC
+        LIMIT %(limit)s
+    ) p ON true
+    ORDER BY p.created_at DESC, p.id DESC"""
+_ITEM_KEYS = (
+    "id",
+    "product_id",
+    "price_id",
+    "quantity",
+    "unit_price",
+    "total_price",
+    "download_count",
+    "access_expires_at",
+)
+_REFUND_KEYS = ("id", "amount", "currency", "reason", "status", "created_at", "processed_at")
 
 
 def _money(row: dict[str, Any], *names: str) -> dict[str, Any]:
     return {k: (str(v) if k in names else v) for k, v in row.items()}
 
 
-def hand_page(raw: Any, customer: str | None, after: tuple[Any, str] | None) -> list[Any]:
-    """The reference: the page's orders, then their items and refunds, as plain dicts."""
-    where, params = ["true"], {"limit": PAGE + 1}
+def hand_page(
+    raw: Any, reader: Actor, customer: str | None, after: tuple[Any, str] | None
+) -> list[Any]:
+    """The reference: one statement, as paykit's, with the rows turned into plain dicts.
+
+    The same work as ``list_orders``: the reader's stored role is checked (an
+    inactive reader or another role is refused), internal notes only reach a
+    role that may read them, the page's items and refunds come along.
+    """
+    where, params = ["true"], {"limit": PAGE + 1, "reader": reader.user_id}
     if customer is not None:
-        where.append("user_id = %(customer)s")
+        where.append("o.user_id = %(customer)s")
         params["customer"] = customer
     if after is not None:
-        where.append("(created_at, id) < (%(at)s, %(id)s)")
+        where.append("(o.created_at, o.id) < (%(at)s, %(id)s)")
         params.update(at=after[0], id=after[1])
     with raw.cursor() as cur:
         cur.execute(_ORDERS.format(where=" AND ".join(where)), params)
         names = [c.name for c in cur.description]
-        orders = [dict(zip(names, row, strict=True)) for row in cur.fetchall()][:PAGE]
-        ids = [o["id"] for o in orders]
-        cur.execute(_ITEMS, {"ids": ids})
-        inames = [c.name for c in cur.description]
-        items = [dict(zip(inames, row, strict=True)) for row in cur.fetchall()]
-        cur.execute(_REFUNDS, {"ids": ids})
-        rnames = [c.name for c in cur.description]
-        refunds = [dict(zip(rnames, row, strict=True)) for row in cur.fetchall()]
-    by_order: dict[str, dict[str, Any]] = {
-        o["id"]: {
-            **_money(o, "subtotal", "discount_amount", "tax_amount", "total_amount"),
-            "items": [],
-            "refunds": [],
-        }
-        for o in orders
-    }
-    for item in items:
-        by_order[item["order_id"]]["items"].append(_money(item, "unit_price", "total_price"))
-    for refund in refunds:
-        by_order[refund["order_id"]]["refunds"].append(_money(refund, "amount"))
-    return list(by_order.values())
+        rows = cur.fetchall()
+    if not rows or rows[0][0] != reader.role.value:
+        raise PermissionError(reader.user_id)
+    notes = reader.role is not UserRole.CUSTOMER
+    page = []
+    for row in rows[:PAGE]:
+        order = dict(zip(names[1:], row[1:], strict=True))
+        if order["id"] is None:
+            continue
+        if not notes:
+            order["internal_notes"] = None
+        order = _money(
+            order, "subtotal", "discount_amount", "tax_amount", "total_amount", "refunded_amount"
+        )
+        order["items"] = [dict(zip(_ITEM_KEYS, i, strict=True)) for i in order["items"]]
+        order["refunds"] = [dict(zip(_REFUND_KEYS, r, strict=True)) for r in order["refunds"]]
+        page.append(order)
+    return page
 
 
-def _timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float]:
-    samples = []
+def _interleaved(
+    pairs: list[tuple[Callable[[], Any], Callable[[], Any]]], repeat: int
+) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+    """p50 and p99 (ms) of each pair's two calls, run in interleaved rounds.
+
+    Every round times each call once, alternating paykit and reference, so a
+    burst of load on the shared machine hits both sides alike.
+    """
+    samples: list[tuple[list[float], list[float]]] = [([], []) for _ in pairs]
     for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
+        for (ours, theirs), (mine, ref) in zip(pairs, samples, strict=True):
+            for fn, into in ((ours, mine), (theirs, ref)):
+                started = time.perf_counter()
+                fn()
+                into.append((time.perf_counter() - started) * 1000)
+    return [(_stats(mine), _stats(ref)) for mine, ref in samples]
+
+
+def _stats(samples: list[float]) -> tuple[float, float]:
+    samples = sorted(samples)
     return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.99))]
 
 
@@ -228,6 +270,69 @@ def _cursor_at(session: Session, actor: Actor, page: int) -> tuple[str | None, A
     return cursor, last
 
 
+def _generate(engine: sa.Engine, args: argparse.Namespace) -> None:
+    started = time.perf_counter()
+    sizes = {
+        "orders": args.orders,
+        "customers": args.customers,
+        "products": args.products,
+        "categories": args.categories,
+    }
+    with engine.begin() as conn:
+        for statement in _FILL + _CATALOG:
+            names = [k for k in sizes if f":{k}" in statement]
+            conn.execute(sa.text(statement), {k: sizes[k] for k in names})
+    print(
+        f"generated {args.orders:,} orders, {args.products:,} products and "
+        f"{args.categories:,} categories in {time.perf_counter() - started:.1f} s"
+    )
+
+
+def _measure(engine: sa.Engine, args: argparse.Namespace) -> list[Any]:
+    staff = Actor("u0", UserRole.SUPPORT)
+    customer = Actor("u7", UserRole.CUSTOMER)
+    own = args.orders // args.customers
+    last_page = max(1, -(-own // PAGE))
+    with Session(engine) as session:
+        raw = session.connection().connection.driver_connection
+        labels: list[tuple[str, int]] = []
+        pairs: list[tuple[Callable[[], Any], Callable[[], Any]]] = []
+        for label, actor, who, page in (
+            ("staff history", staff, None, 1),
+            ("staff history", staff, None, 1000),
+            ("customer history", customer, "u7", 1),
+            ("customer history", customer, "u7", last_page),
+        ):
+            cursor, after = _cursor_at(session, actor, page)
+            labels.append((label, page))
+            pairs.append(
+                (
+                    lambda a=actor, c=cursor: paykit.list_orders(
+                        session, actor=a, limit=PAGE, cursor=c
+                    ),
+                    lambda a=actor, w=who, p=after: hand_page(raw, a, w, p),
+                )
+            )
+        for page in (1, 1000):
+            cursor, after = _catalog_cursor_at(session, page)
+            labels.append(("catalog listing", page))
+            pairs.append(
+                (
+                    lambda c=cursor: paykit.list_products(session, limit=PAGE, cursor=c),
+                    lambda p=after: hand_catalog(raw, p),
+                )
+            )
+        for ours, theirs in pairs:  # warm both sides (caches, plans) before timing
+            for _ in range(5):
+                ours(), theirs()
+        timings = _interleaved(pairs, args.repeat)
+        session.rollback()
+    return [
+        (label, page, ours, theirs)
+        for (label, page), (ours, theirs) in zip(labels, timings, strict=True)
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=1_000_000)
@@ -235,57 +340,21 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=100_000)
     parser.add_argument("--categories", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=200)
-    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="keep the generated schema")
+    parser.add_argument("--schema", help="measure a schema kept by an earlier --keep run")
     args = parser.parse_args()
-    schema = f"bench_read_{uuid.uuid4().hex[:8]}"
+    schema = args.schema or f"bench_read_{uuid.uuid4().hex[:8]}"
     admin = paykit.create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    if args.schema is None:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
     engine = paykit.create_engine(PG_URL, connect_args={"options": f"-csearch_path={schema}"})
+    keep = args.keep or args.schema is not None
     try:
-        paykit.migrate(engine)
-        started = time.perf_counter()
-        with engine.begin() as conn:
-            for statement in _FILL:
-                conn.execute(
-                    sa.text(statement), {"orders": args.orders, "customers": args.customers}
-                )
-        print(
-            f"generated {args.orders:,} orders, {args.products:,} products and "
-            f"{args.categories:,} categories in {time.perf_counter() - started:.1f} s"
-        )
-        staff = Actor("u0", UserRole.SUPPORT)
-        customer = Actor("u7", UserRole.CUSTOMER)
-        own = args.orders // args.customers
-        last_page = max(1, -(-own // PAGE))
-        with Session(engine) as session:
-            raw = session.connection().connection.driver_connection
-            rows = []
-            for label, actor, who, page in (
-                ("staff history", staff, None, 1),
-                ("staff history", staff, None, 1000),
-                ("customer history", customer, "u7", 1),
-                ("customer history", customer, "u7", last_page),
-            ):
-                cursor, after = _cursor_at(session, actor, page)
-                ours = _timed(
-                    lambda a=actor, c=cursor: paykit.list_orders(
-                        session, actor=a, limit=PAGE, cursor=c
-                    ),
-                    args.repeat,
-                )
-                theirs = _timed(lambda w=who, p=after: hand_page(raw, w, p), args.repeat)
-                rows.append((label, page, ours, theirs))
-                session.rollback()
-            for page in (1, 1000):
-                cursor, after = _catalog_cursor_at(session, page)
-                ours = _timed(
-                    lambda c=cursor: paykit.list_products(session, limit=PAGE, cursor=c),
-                    args.repeat,
-                )
-                theirs = _timed(lambda p=after: hand_catalog(raw, p), args.repeat)
-                rows.append(("catalog listing", page, ours, theirs))
-                session.rollback()
+        if args.schema is None:  # a kept schema is migrated already
+            paykit.migrate(engine)
+            _generate(engine, args)
+        rows = _measure(engine, args)
         print(
             f"\n{'listing':<18}{'page':>6}{'paykit p50/p99 ms':>22}{'SQL p50/p99 ms':>20}{'ratio':>8}"
         )
@@ -302,7 +371,9 @@ def main() -> None:
             )
     finally:
         engine.dispose()
-        if not args.keep:
+        if keep:
+            print(f"schema kept: {schema} (measure again with --schema {schema})")
+        else:
             with admin.begin() as conn:
                 conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
         admin.dispose()

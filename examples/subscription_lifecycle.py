@@ -63,7 +63,8 @@ def main() -> None:
         card = gateway.attach_payment_method(
             "pm_card_visa", customer_id=customer, idempotency_key=f"pm-{run}"
         )  # Stripe's test card token; the attached card gets an id of its own
-        session.add(PaymentMethod(user_id=ada.id, stripe_payment_method_id=card.id, type="card"))
+        saved = PaymentMethod(user_id=ada.id, stripe_payment_method_id=card.id, type="card")
+        session.add(saved)
         sub = paykit.subscribe(
             session,
             user_id=ada.id,
@@ -115,6 +116,17 @@ def main() -> None:
             clock=clock,
         )
         print(f"plan change scheduled for {sub.pending_change_at:%Y-%m-%d}")
+        upcoming = paykit.upcoming_invoice(session, subscription_id=sub.id, clock=clock)
+        print(f"upcoming invoice {upcoming.total} on {upcoming.next_payment_date:%Y-%m-%d}")
+        paykit.set_subscription_default_payment_method(
+            session,
+            subscription_id=sub.id,
+            payment_method_id=saved.id,
+            gateway=gateway,
+            clock=clock,
+            idempotency_key=f"team-card-{run}",
+        )
+        print("renewals charge the team card first")
 
     # The period ends: the scheduled change is made; the renewal fails once, then is paid.
     clock.set(sub.current_period_end + timedelta(minutes=5))

@@ -483,6 +483,7 @@ class StripeServer:
             item = form["items"][0]
             discounts = form.get("discounts") or [{}]
             trial = form.get("trial_period_days")
+            settings = (form.get("trial_settings") or {}).get("end_behavior") or {}
             return dict(
                 fake.create_subscription(
                     customer_id=form["customer"],
@@ -491,6 +492,7 @@ class StripeServer:
                     trial_days=None if trial is None else int(trial),
                     coupon=discounts[0].get("coupon"),
                     payment_method_id=form.get("default_payment_method"),
+                    trial_end_behavior=settings.get("missing_payment_method"),
                     idempotency_key=key,
                 ).raw
             )

@@ -7,6 +7,7 @@ routes do not answer; the state behind the answers is the server's FakeGateway.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from paykit.gateways import FakeGateway, GatewayPaymentMethod
@@ -58,6 +59,12 @@ def billing_route(
             "has_more": False,
             "data": [render_method(m) for m in methods],
         }
+    if shape == ("POST", "invoices", 1, "") and oid == "create_preview":
+        return _invoice(fake.upcoming_invoice(form["subscription"]))
+    if resource == "test_helpers" and rest[:1] == ["test_clocks"] and rest[2:] == ["advance"]:
+        # Stripe's test clock: the one clock of the fake account moves, and it bills.
+        fake.advance_clock(datetime.fromtimestamp(int(form["frozen_time"]), tz=UTC))
+        return {"id": rest[1], "object": "test_helpers.test_clock", "status": "ready"}
     if shape == ("GET", "invoices", 1, ""):
         return _invoice(fake.retrieve_invoice(oid))
     if shape == ("POST", "invoices", 2, "pay"):

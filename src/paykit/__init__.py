@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         PaymentGateway,
     )
     from paykit.gateways.billing import BillingMethodsGateway
+    from paykit.gateways.renewal_billing import RenewalBillingGateway
     from paykit.gateways.stripe import StripeGateway
     from paykit.migrator import (
         current_revision,
@@ -228,6 +229,11 @@ if TYPE_CHECKING:
         record_payment_failure,
         record_payment_success,
         trial_ending_notices,
+    )
+    from paykit.services.subscriptions.renewals import (
+        UpcomingInvoice,
+        set_subscription_default_payment_method,
+        upcoming_invoice,
     )
     from paykit.services.support import (
         OrderView,
@@ -541,4 +547,12 @@ __all__ += [
     "set_default_payment_method",
     "start_payment_method_setup",
     "void_invoice",
+]
+
+# Renewals: who pays, what the next invoice is (docs/subscriptions.md).
+__all__ += [
+    "RenewalBillingGateway",
+    "UpcomingInvoice",
+    "set_subscription_default_payment_method",
+    "upcoming_invoice",
 ]

@@ -71,6 +71,11 @@ CODES: Final[tuple[tuple[str, str, str], ...]] = (
     ),
     (
         "ValidationError",
+        "subscription_item_ambiguous",
+        "A change names no item of a subscription that has several.",
+    ),
+    (
+        "ValidationError",
         "subscription_not_changeable",
         "The subscription's status (cancelled, incomplete, unpaid) does not allow the change.",
     ),

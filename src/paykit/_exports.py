@@ -264,5 +264,12 @@ EXPORTS: dict[str, tuple[str, ...]] = {
         "start_payment_method_setup",
         "void_invoice",
     ),
+    # --- renewals: who pays, what the next invoice is (docs/subscriptions.md)
+    "paykit.gateways.renewal_billing": ("RenewalBillingGateway",),
+    "paykit.services.subscriptions.renewals": (
+        "UpcomingInvoice",
+        "set_subscription_default_payment_method",
+        "upcoming_invoice",
+    ),
 }
 """Module -> the public names it holds."""

@@ -11,7 +11,8 @@ import argparse
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, NoReturn, TextIO
 
 import sqlalchemy as sa
@@ -77,17 +78,24 @@ def _engine(args: argparse.Namespace, *, migrated: bool = True) -> Engine:
     return engine
 
 
-def _cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
-    engine = _engine(args, migrated=False)
+@contextmanager
+def _database(args: argparse.Namespace, *, migrated: bool = True) -> Iterator[Engine]:
+    """:func:`_engine` for the length of a command, disposed of however the command ends."""
+    engine = _engine(args, migrated=migrated)
     try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _cmd_migrate(args: argparse.Namespace, out: TextIO) -> int:
+    with _database(args, migrated=False) as engine:
         migrate(engine)
         from paykit.migrator import current_revision
 
         schema = _schema(args)
         where = f" (in schema {schema})" if schema else ""
         print(f"paykit schema at revision {current_revision(engine)}{where}", file=out)
-    finally:
-        engine.dispose()
     return 0
 
 
@@ -125,12 +133,9 @@ def _seed(engine: Engine, out: TextIO, password: str | None) -> None:
 
 def _cmd_seed(args: argparse.Namespace, out: TextIO) -> int:
     password = _admin_password()
-    engine = _engine(args, migrated=False)
-    try:
+    with _database(args, migrated=False) as engine:
         migrate(engine)
         _seed(engine, out, password)
-    finally:
-        engine.dispose()
     return 0
 
 
@@ -138,8 +143,7 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     from paykit.demo import checkout_story, print_database
 
     password = _admin_password()
-    engine = _engine(args, migrated=False)
-    try:
+    with _database(args, migrated=False) as engine:
         migrate(engine)
         _seed(engine, out, password)
         with Session(engine) as session:
@@ -153,8 +157,6 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
                 # Shown, not kept: the demo database stays as seeded, however often it runs.
                 session.rollback()
         print("\n(The story ran in a transaction that was rolled back.)", file=out)
-    finally:
-        engine.dispose()
     return 0
 
 
@@ -177,18 +179,14 @@ def _cmd_reconcile(args: argparse.Namespace, out: TextIO) -> int:
     from paykit.services.reconcile import reconcile
 
     gateway = _gateway()
-    engine = _engine(args)
-    try:
-        with Session(engine) as session, session.begin():
-            report = reconcile(
-                session,
-                gateway=gateway,
-                older_than=timedelta(minutes=args.older_than_minutes),
-                since=timedelta(days=args.since_days),
-                dry_run=args.dry_run,
-            )
-    finally:
-        engine.dispose()
+    with _database(args) as engine, Session(engine) as session, session.begin():
+        report = reconcile(
+            session,
+            gateway=gateway,
+            older_than=timedelta(minutes=args.older_than_minutes),
+            since=timedelta(days=args.since_days),
+            dry_run=args.dry_run,
+        )
     print(report, file=out)
     return EXIT_ERROR if report.errors else 0
 
@@ -199,15 +197,11 @@ def _cmd_release_expired(args: argparse.Namespace, out: TextIO) -> int:
     from paykit.services.reconcile import release_expired_orders
 
     gateway = _gateway()
-    engine = _engine(args)
-    try:
-        with Session(engine) as session, session.begin():
-            released = release_expired_orders(
-                session, gateway=gateway, hold=timedelta(minutes=args.hold_minutes)
-            )
-            lines = [f"{order.order_number}: {order.status.value}" for order in released]
-    finally:
-        engine.dispose()
+    with _database(args) as engine, Session(engine) as session, session.begin():
+        released = release_expired_orders(
+            session, gateway=gateway, hold=timedelta(minutes=args.hold_minutes)
+        )
+        lines = [f"{order.order_number}: {order.status.value}" for order in released]
     print("\n".join(lines) if lines else "no expired orders", file=out)
     return 0
 
@@ -217,20 +211,16 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
 
     from paykit.checks import check
 
-    engine = _engine(args)
-    try:
-        with engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                # One snapshot for every query, so concurrent writers cannot make
-                # a false finding; read only, so the check can never write.
-                conn = conn.execution_options(
-                    isolation_level="REPEATABLE READ", postgresql_readonly=True
-                )
-            with Session(bind=conn) as session:
-                report = check(session, invariants=args.only)
-            conn.rollback()
-    finally:
-        engine.dispose()
+    with _database(args) as engine, engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            # One snapshot for every query, so concurrent writers cannot make
+            # a false finding; read only, so the check can never write.
+            conn = conn.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+        with Session(bind=conn) as session:
+            report = check(session, invariants=args.only)
+        conn.rollback()
     if args.json:
         print(json.dumps(report.to_dict(), indent=2), file=out)
     else:
@@ -299,8 +289,7 @@ def _cmd_webhooks(args: argparse.Namespace, out: TextIO) -> int:
 
     from paykit.stripe.worker import list_inbox, revive_dead, work_inbox
 
-    engine = _engine(args)
-    try:
+    with _database(args) as engine:
         if args.action == "list":
             with Session(engine) as session:
                 rows = list_inbox(session, status=args.status, limit=args.limit)
@@ -342,17 +331,24 @@ def _cmd_webhooks(args: argparse.Namespace, out: TextIO) -> int:
             thread.join()
         print(", ".join(f"{name} {count}" for name, count in totals.items()), file=out)
         return 0
-    finally:
-        engine.dispose()
 
 
 def _cmd_analytics(args: argparse.Namespace, out: TextIO) -> int:
     from datetime import timedelta
 
-    from paykit.analytics import backfill, write_report
+    from paykit.analytics import backfill, backfill_mrr_history, write_report
     from paykit.analytics._checks import check_range, today
     from paykit.analytics.rollup import CHUNK_DAYS
 
+    if args.action == "backfill-history":
+        engine = _engine(args)
+        try:
+            with Session(engine) as session, session.begin():
+                written = backfill_mrr_history(session)
+            print(f"recorded the current state of {written} subscription(s)", file=out)
+            return 0
+        finally:
+            engine.dispose()
     if args.action == "report":
         if args.start is None or args.end is None or args.out is None:
             raise ValidationError("report needs --from, --to and --out", code="invalid_argument")
@@ -363,8 +359,7 @@ def _cmd_analytics(args: argparse.Namespace, out: TextIO) -> int:
     elif args.start is None or args.end is None:
         raise ValidationError("rollup needs --day, or --from and --to", code="invalid_argument")
     check_range(args.start, args.end, latest=today(None))  # before a connection or a chunk
-    engine = _engine(args)
-    try:
+    with _database(args) as engine:
         if args.action == "report":
             with Session(engine) as session:
                 path = write_report(session, start=args.start, end=args.end, out=args.out)
@@ -382,8 +377,6 @@ def _cmd_analytics(args: argparse.Namespace, out: TextIO) -> int:
         print(file=sys.stderr)
         print(f"rolled up {days} day(s), {total} row(s), {args.start} to {args.end}", file=out)
         return 0
-    finally:
-        engine.dispose()
 
 
 def _analytics_options(sub: argparse.ArgumentParser) -> None:
@@ -395,7 +388,7 @@ def _analytics_options(sub: argparse.ArgumentParser) -> None:
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a day (YYYY-MM-DD): {text!r}") from None
 
-    sub.add_argument("action", choices=["rollup", "report"])
+    sub.add_argument("action", choices=["rollup", "report", "backfill-history"])
     sub.add_argument("--day", type=day, default=None, help="rollup: this UTC day")
     sub.add_argument("--from", dest="start", type=day, default=None, metavar="DAY")
     sub.add_argument("--to", dest="end", type=day, default=None, metavar="DAY")
@@ -468,7 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
         "webhooks": "the webhook inbox: `work` applies due events (any number of workers, "
         "PAYKIT_STRIPE_API_KEY), `list` shows them, `replay` revives dead ones",
         "analytics": "`rollup` writes days' metrics into `analytics` (--day, or --from/--to; "
-        "idempotent), `report` writes an HTML report (--from --to --out; the analytics extra)",
+        "idempotent), `report` writes an HTML report (--from --to --out; the analytics extra), "
+        "`backfill-history` records subscriptions without MRR history (idempotent)",
     }
     admin = (
         "The admin user is admin@example.com. Its password is $PAYKIT_ADMIN_PASSWORD "

@@ -244,6 +244,20 @@ CASES: dict[str, Case] = {
         Action.MANAGE_ANY_SUBSCRIPTION,
         owner_may=True,
     ),
+    "set_subscription_default_payment_method": Case(
+        lambda w, o: {
+            "subscription_id": _subscription(w, o).id,
+            "payment_method_id": _saved_method(w, o)["payment_method_id"],
+            "gateway": w.gateway,
+        },
+        Action.MANAGE_ANY_SUBSCRIPTION,
+        owner_may=True,
+    ),
+    "upcoming_invoice": Case(
+        lambda w, o: {"subscription_id": _subscription(w, o).id},
+        Action.MANAGE_ANY_SUBSCRIPTION,
+        owner_may=True,
+    ),
     "update_profile": Case(
         lambda w, o: {"user_id": o.id, "changes": {"name": "Mallory"}},
         Action.MANAGE_USERS,

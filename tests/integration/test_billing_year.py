@@ -2,15 +2,19 @@
 
 Trial, conversion, two seat changes with prorations, a failed renewal and its
 recovery, a plan change at the period's end, a cancellation with a reason.
-Each renewal's invoice total is what ``preview_subscription_change`` shows just
-before the period ends (FakeGateway issues no invoices; the host would see
-this figure), stored through ``sync_invoice``, and held against an independent
-computation below (integer cents and ``Fraction`` seconds, written apart from
-``paykit.pricing.proration``).
+Time passes at the gateway as at Stripe (``FakeGateway.advance_clock``, a test
+clock; behind StripeGateway the test server's account): it issues each renewal
+invoice and charges it, and every event it sends is delivered through
+``paykit.webhooks.handle_webhook``, which is how paykit records the invoices.
+Each gateway-issued invoice total, and each stored one, is held against an
+independent computation below (integer cents and ``Fraction`` seconds, written
+apart from ``paykit.pricing.proration`` and from the fake's billing engine);
+paykit's own preview of the next invoice is held against it too.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,8 +30,9 @@ from tests.stripe_server import StripeServer, serve
 
 from paykit import models as m
 from paykit.clock import FrozenClock
-from paykit.gateways import FakeGateway, GatewayInvoice, PaymentGateway
+from paykit.gateways import FakeGateway, PaymentGateway
 from paykit.gateways.stripe import StripeGateway
+from paykit.services.billing import retry_invoice, set_default_payment_method
 from paykit.services.subscriptions import (
     apply_scheduled_changes,
     cancel_subscription,
@@ -35,14 +40,13 @@ from paykit.services.subscriptions import (
     end_trials,
     ensure_gateway_customer,
     preview_subscription_change,
-    record_payment_failure,
-    record_payment_success,
     subscribe,
-    sync_invoice,
-    sync_subscription,
 )
+from paykit.testing import sign_webhook
+from paykit.webhooks import handle_webhook
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+SECRET = "whsec_year"
 
 
 # ------------------------------------------------------------------ the independent computation
@@ -76,9 +80,12 @@ class Year:
     session: Session
     clock: FrozenClock
     gateway: PaymentGateway
+    account: FakeGateway  # the gateway's account: FakeGateway itself, or the server's
     user: m.User
     seat: m.Price
     team: m.Price
+    visa: m.PaymentMethod
+    issued: list[int]  # every invoice total the gateway issued, in order
 
 
 @pytest.fixture(params=["fake", "stripe"])
@@ -86,8 +93,8 @@ def year(request: pytest.FixtureRequest, session: Session) -> Iterator[Year]:
     clock = FrozenClock(T0)
     server: StripeServer | None = None
     if request.param == "fake":
-        account = gateway_fake = FakeGateway(clock=clock)
-        gateway: PaymentGateway = gateway_fake
+        account = FakeGateway(clock=clock)
+        gateway: PaymentGateway = account
     else:
         stripe.enable_telemetry = False
         servers = serve(clock)
@@ -116,18 +123,32 @@ def year(request: pytest.FixtureRequest, session: Session) -> Iterator[Year]:
     )
     user = f.user(session)
     customer = ensure_gateway_customer(session, user, gateway, clock=clock)
-    gateway.attach_payment_method("pm_card_visa", customer_id=customer, idempotency_key="pm")
-    session.add(
-        m.PaymentMethod(user_id=user.id, stripe_payment_method_id="pm_card_visa", type="card")
-    )
+    card = gateway.attach_payment_method("pm_card_visa", customer_id=customer, idempotency_key="pm")
+    visa = m.PaymentMethod(user_id=user.id, stripe_payment_method_id=card.id, type="card")
+    session.add(visa)
     session.flush()
-    yield Year(session, clock, gateway, user, seat, team)
+    yield Year(session, clock, gateway, account, user, seat, team, visa, [])
     if server is not None:
         server.stop()
 
 
-def upcoming(y: Year, row: m.Subscription) -> Decimal:
-    """The next invoice's total as paykit previews it (the scheduled plan, if any)."""
+def deliver(y: Year) -> None:
+    """Every event the gateway's account sent so far, through paykit's webhook path."""
+    for event in y.account.drain_events():
+        body = json.dumps(event).encode()
+        response = handle_webhook(
+            y.session,
+            body,
+            sign_webhook(body, SECRET, y.clock.now()),
+            secrets=[SECRET],
+            gateway=y.gateway,
+            clock=y.clock,
+        )
+        assert response.status_code == 200, (event["type"], response.body)
+
+
+def upcoming(y: Year, row: m.Subscription) -> int:
+    """The next invoice's total in cents as paykit previews it (the scheduled plan, if any)."""
     preview = preview_subscription_change(
         y.session,
         subscription_id=row.id,
@@ -136,46 +157,29 @@ def upcoming(y: Year, row: m.Subscription) -> Decimal:
         at_period_end=True,
         clock=y.clock,
     )
-    return preview.next_invoice_total
+    return cents(preview.next_invoice_total)
 
 
-def renew(y: Year, row: m.Subscription, invoices: list[Decimal]) -> m.Subscription:
-    """Just before the period ends: take the invoice total; then cross into the next period."""
-    y.clock.set(row.current_period_end - timedelta(seconds=1))
-    total = upcoming(y, row)
-    start, end = row.current_period_end, row.current_period_end
-    y.clock.set(row.current_period_end + timedelta(minutes=1))
-    apply_scheduled_changes(y.session, gateway=y.gateway, clock=y.clock)
-    row = sync_subscription(
-        y.session, y.gateway.retrieve_subscription(row.stripe_subscription_id), clock=y.clock
-    )
-    number = len(invoices) + 1
-    sync_invoice(
-        y.session,
-        GatewayInvoice(
-            id=f"in_year_{number}",
-            subscription_id=row.stripe_subscription_id,
-            status="paid",
-            currency="usd",
-            number=f"YEAR-{number:04d}",
-            subtotal_minor=cents(total),
-            tax_minor=0,
-            total_minor=cents(total),
-            amount_paid_minor=cents(total),
-            amount_due_minor=cents(total),
-            period_start=start,
-            period_end=row.current_period_end if row.current_period_end > end else end,
-            paid_at=y.clock.now(),
-        ),
-        clock=y.clock,
-    )
-    invoices.append(total)
+def advance(y: Year, to: datetime) -> None:
+    """Time passes at the gateway (a test clock); what it billed reaches paykit by webhook."""
+    y.issued.extend(invoice.invoice.total_minor for invoice in y.account.advance_clock(to))
+    deliver(y)
+
+
+def renew(y: Year, row: m.Subscription, previews: list[int]) -> m.Subscription:
+    """Just before the period ends, paykit's preview; then the gateway renews."""
+    y.clock.set(row.current_period_end - timedelta(minutes=30))
+    apply_scheduled_changes(y.session, gateway=y.gateway, clock=y.clock, ahead=timedelta(hours=1))
+    deliver(y)
+    previews.append(upcoming(y, row))
+    advance(y, row.current_period_end + timedelta(minutes=1))
+    y.session.refresh(row)
     return row
 
 
 def test_a_year_of_a_per_seat_subscription(year: Year) -> None:
     y = year
-    invoices: list[Decimal] = []
+    previews: list[int] = []
     expected: list[int] = []
     row = subscribe(
         y.session,
@@ -186,19 +190,17 @@ def test_a_year_of_a_per_seat_subscription(year: Year) -> None:
         gateway=y.gateway,
         clock=y.clock,
     )
+    deliver(y)
     assert row.status is m.SubscriptionStatus.TRIALING
 
-    # Trial end (Jan 15): it converts; the first invoice is 3 seats.
-    y.clock.set(row.trial_end - timedelta(seconds=1))
-    first = upcoming(y, row)
-    y.clock.set(row.trial_end + timedelta(seconds=1))
-    notices = end_trials(y.session, gateway=y.gateway, clock=y.clock)
-    assert [n.details["outcome"] for n in notices] == ["converted"]
+    # Trial end (Jan 15): the gateway converts it and invoices the first period, 3 seats;
+    # the webhooks already told paykit, so the trial job finds nothing left to settle.
+    row = renew(y, row, previews)
     assert row.status is m.SubscriptionStatus.ACTIVE
-    invoices.append(first)
+    assert end_trials(y.session, gateway=y.gateway, clock=y.clock) == []
     expected.append(3 * 1000)
 
-    row = renew(y, row, invoices)  # Feb 15
+    row = renew(y, row, previews)  # Feb 15
     expected.append(3 * 1000)
 
     # Mar 1: 3 -> 5 seats, prorated onto the next invoice.
@@ -212,10 +214,11 @@ def test_a_year_of_a_per_seat_subscription(year: Year) -> None:
         clock=y.clock,
         idempotency_key="seats-5",
     )
+    deliver(y)
     first_proration = proration_cents(start, end, at, 3 * 1000, 5 * 1000)
-    row = renew(y, row, invoices)  # Mar 15
+    row = renew(y, row, previews)  # Mar 15
     expected.append(5 * 1000 + first_proration)
-    row = renew(y, row, invoices)  # Apr 15
+    row = renew(y, row, previews)  # Apr 15
     expected.append(5 * 1000)
 
     # May 10: 5 -> 4 seats, a net credit on the next invoice.
@@ -229,24 +232,37 @@ def test_a_year_of_a_per_seat_subscription(year: Year) -> None:
         clock=y.clock,
         idempotency_key="seats-4",
     )
+    deliver(y)
     second_proration = proration_cents(start, end, at, 5 * 1000, 4 * 1000)
     assert second_proration < 0
-    row = renew(y, row, invoices)  # May 15
+    row = renew(y, row, previews)  # May 15
     expected.append(4 * 1000 + second_proration)
 
-    # Jun 15: the renewal fails, dunning starts; the retry three days later succeeds.
-    row = renew(y, row, invoices)  # Jun 15
+    # Jun 15: the card on file now declines, so the renewal fails and dunning starts.
+    declining = y.gateway.attach_payment_method(
+        "pm_card_chargeDeclined",
+        customer_id=y.user.stripe_customer_id,
+        idempotency_key="declining",
+    )
+    deliver(y)
+    row = renew(y, row, previews)  # Jun 15
     expected.append(4 * 1000)
-    failed = record_payment_failure(
-        y.session, subscription_id=row.id, amount_due=invoices[-1], attempt=1, clock=y.clock
-    )
     assert row.status is m.SubscriptionStatus.PAST_DUE
-    assert failed.due_at == y.clock.now() + timedelta(days=3)
-    y.clock.set(failed.due_at)
-    paid = record_payment_success(
-        y.session, subscription_id=row.id, amount_paid=invoices[-1], clock=y.clock
+    assert declining.id not in {y.visa.stripe_payment_method_id}
+    failed = y.session.scalars(
+        sa.select(m.Invoice).where(
+            m.Invoice.subscription_id == row.id, m.Invoice.status == m.InvoiceStatus.OPEN
+        )
+    ).one()
+    # Three days later the customer makes the visa card the default again; the retry pays.
+    y.clock.advance(timedelta(days=3))
+    set_default_payment_method(
+        y.session, payment_method_id=y.visa.id, gateway=y.gateway, clock=y.clock
     )
-    assert paid is not None
+    retried = retry_invoice(y.session, invoice_id=failed.id, gateway=y.gateway, clock=y.clock)
+    assert retried.paid
+    deliver(y)
+    y.session.refresh(row)
     assert (row.status, row.payment_attempts) == (m.SubscriptionStatus.ACTIVE, 0)
 
     # Jul 1: the team plan from the next period on.
@@ -259,11 +275,11 @@ def test_a_year_of_a_per_seat_subscription(year: Year) -> None:
         gateway=y.gateway,
         clock=y.clock,
     )
-    row = renew(y, row, invoices)  # Jul 15: the scheduled change is made first
+    row = renew(y, row, previews)  # Jul 15: the scheduled change reached the gateway first
     expected.append(4 * 1500)
     assert (row.price_id, row.quantity, row.pending_price_id) == (y.team.id, 4, None)
     for _ in range(5):  # Aug 15 .. Dec 15
-        row = renew(y, row, invoices)
+        row = renew(y, row, previews)
         expected.append(4 * 1500)
 
     # Dec 20: cancelled at the period's end, with why.
@@ -276,19 +292,20 @@ def test_a_year_of_a_per_seat_subscription(year: Year) -> None:
         comment="Moved to an in-house tool.",
         clock=y.clock,
     )
+    deliver(y)
     assert (done.cancel_at_period_end, done.cancellation_feedback) == (True, "switched_service")
-    y.clock.set(done.current_period_end + timedelta(minutes=1))
-    ended = sync_subscription(
-        y.session, y.gateway.retrieve_subscription(row.stripe_subscription_id), clock=y.clock
-    )
-    assert ended.status is m.SubscriptionStatus.CANCELLED
-    assert ended.cancellation_reason == "cancellation_requested"
+    advance(y, done.current_period_end + timedelta(minutes=1))
+    y.session.refresh(row)
+    assert row.status is m.SubscriptionStatus.CANCELLED
+    assert row.cancellation_reason == "cancellation_requested"
 
-    assert [cents(total) for total in invoices] == expected
-    assert len(invoices) == 12
+    assert len(expected) == 12
+    assert y.issued == expected  # what the gateway billed
+    assert previews == expected  # what paykit previewed just before each renewal
     stored = y.session.scalars(
-        sa.select(m.Invoice.total)
+        sa.select(m.Invoice)
         .where(m.Invoice.subscription_id == row.id)
         .order_by(m.Invoice.period_start)
     ).all()
-    assert [cents(total) for total in stored] == expected[1:]
+    assert [cents(invoice.total) for invoice in stored] == expected  # what the webhooks stored
+    assert {invoice.status for invoice in stored} == {m.InvoiceStatus.PAID}

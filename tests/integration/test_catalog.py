@@ -550,3 +550,23 @@ def test_bad_arguments_are_refused_with_a_code(
     assert caught.value.code == code
     if code == "invalid_amount":
         assert isinstance(caught.value, InvalidAmount)
+
+
+def test_a_listed_product_is_the_product_page_s_summary(session: Session) -> None:
+    """The listing's assembled rows (prices as JSON on PostgreSQL) equal the product page."""
+    word = _tag()
+    product = _product(session, None, T, name=f"Lamp {word}", tags=["a", "b"])
+    f.price(session, product, unit_amount=Decimal("10.00"))
+    f.price(session, product, unit_amount=Decimal("2.50"), recurring={"interval": "month"})
+    session.flush()
+    session.expire_all()  # the product page reads the database, as the listing does
+    listed = paykit.list_products(session, search=word).items
+    page = paykit.get_product(session, id=product.id)
+    assert [p.id for p in listed] == [product.id]
+    summary = page.model_dump(include=set(listed[0].model_fields))
+    assert listed[0].model_dump() == summary
+    data = json.loads(listed[0].model_dump_json())
+    assert [p["unit_amount"] for p in data["prices"]] == ["2.50", "10.00"]
+    assert data["prices"][0]["recurring"] == {"interval": "month"}
+    assert data["tags"] == ["a", "b"]
+    assert type(listed[0].prices[0].unit_amount) is Decimal

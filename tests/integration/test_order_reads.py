@@ -162,6 +162,50 @@ def test_get_order_has_items_refunds_and_payment_state(session: Session) -> None
     assert data["payment"]["refunded_amount"] == "2.50"
 
 
+def test_a_listed_order_is_exactly_the_order_get_order_returns(session: Session) -> None:
+    """The listing's assembled models (one statement, JSON children) equal get_order's."""
+    alice = _actor(session)
+    staff = _actor(session, m.UserRole.SUPPORT)
+    product = f.product(session)
+    price = f.price(session, product)
+    t = _window()
+    placed = [
+        _order(
+            session,
+            alice,
+            t + timedelta(minutes=n),
+            status=m.OrderStatus.COMPLETED,
+            refunded_amount=Decimal("1.25") * n,
+            internal_notes=f"note {n}",
+            product=product,
+            item={"price_id": price.id, "quantity": 2, "unit_price": Decimal("5.00")},
+        )
+        for n in range(3)
+    ]
+    session.flush()
+    session.expire_all()  # get_order reads the database, as the listing does
+    for reader in (alice, staff):
+        page = paykit.list_orders(
+            session, actor=reader, customer_id=alice.user_id, created_from=t, limit=2
+        )
+        rest = paykit.list_orders(
+            session,
+            actor=reader,
+            customer_id=alice.user_id,
+            created_from=t,
+            limit=2,
+            cursor=page.next_cursor,
+        )
+        listed = page.items + rest.items
+        assert [o.id for o in listed] == [o.id for o in reversed(placed)]
+        for order in listed:
+            single = paykit.get_order(session, actor=reader, order_id=order.id)
+            assert order == single
+            assert order.model_dump_json() == single.model_dump_json()
+            assert order.model_dump() == single.model_dump()
+            assert type(order.items[0].unit_price) is Decimal
+
+
 def test_status_and_date_filters(session: Session) -> None:
     t = _window()
     alice = _actor(session)

@@ -154,3 +154,62 @@ def _deep(session: Session, actor: Actor, pages: int, **kw: Any) -> Any:
 def test_order_reads_use_indexes(big: Engine, name: str, call: Callable[[Session], Any]) -> None:
     nodes = _assert_indexed(big, call)
     assert any("Index" in node for node, _ in nodes), name
+
+
+def _nodes(plan: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(plan, dict):
+        if "Node Type" in plan:
+            yield plan
+        for value in plan.values():
+            yield from _nodes(value)
+    elif isinstance(plan, list):
+        for value in plan:
+            yield from _nodes(value)
+
+
+def test_a_deep_page_seeks_to_its_position(big: Engine) -> None:
+    """The staff history's keyset is an index condition, not a filter over every earlier row.
+
+    (A customer's 50 orders are read by a bitmap scan of their user_id index
+    and sorted: the planner's choice for so few rows.)
+    """
+    actor = STAFF
+    with Session(big) as session:
+        page = _deep(session, actor, 1)
+        assert page.next_cursor is not None
+        with _captured(session) as statements:
+            paykit.list_orders(session, actor=actor, cursor=page.next_cursor)
+        raw = session.connection().connection.driver_connection
+        assert raw is not None
+        scans = []
+        for statement, parameters in statements:
+            with raw.cursor() as cursor:
+                cursor.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
+                plan = cursor.fetchone()[0]
+            plan = json.loads(plan) if isinstance(plan, str) else plan
+            scans += [n for n in _nodes(plan) if n.get("Relation Name") == "orders"]
+        session.rollback()
+    assert scans, "no scan of orders"
+    assert all("created_at" in scan.get("Index Cond", "") for scan in scans), scans
+
+
+@pytest.mark.parametrize(
+    ("name", "call"),
+    [
+        ("staff history", lambda s: paykit.list_orders(s, actor=STAFF)),
+        ("staff history, page 3", lambda s: _deep(s, STAFF, 2)),
+        ("customer history", lambda s: paykit.list_orders(s, actor=CUSTOMER)),
+        ("staff, one status", lambda s: paykit.list_orders(s, actor=STAFF, status="REFUNDED")),
+        ("catalog", lambda s: paykit.list_products(s)),
+        ("catalog, newest", lambda s: paykit.list_products(s, sort="newest")),
+    ],
+)
+def test_a_page_is_one_statement(big: Engine, name: str, call: Callable[[Session], Any]) -> None:
+    """On PostgreSQL a listing page is one round trip: reader check, rows and children."""
+    with Session(big) as session:
+        call(session)  # a deep page walks its earlier pages first: count only the last
+        with _captured(session) as statements:
+            page = call(session)
+        session.rollback()
+    assert page.items, name
+    assert len(statements) == (3 if "page 3" in name else 1), statements

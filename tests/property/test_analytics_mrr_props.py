@@ -2,7 +2,8 @@
 
 Random subscription stories (creations, upgrades and downgrades between prices
 of one currency, quantity changes, trials, past-due spells, cancellations,
-reactivations; several currencies and intervals) are delivered to
+reactivations; several currencies and intervals; some states with a second
+item of another price and interval) are delivered to
 ``sync_subscription`` as webhooks in a shuffled order with duplicates. For
 every day of the story, ``paykit.mrr`` must equal MRR computed here, from the
 story alone, with arithmetic of this file's own; ``mrr_movements`` must equal
@@ -26,7 +27,7 @@ from tests import factories as f
 import paykit
 from paykit import models as m
 from paykit.clock import FrozenClock
-from paykit.gateways.base import GatewaySubscription
+from paykit.gateways.base import GatewaySubscription, GatewaySubscriptionItem
 from paykit.services.subscriptions import sync_subscription
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -61,21 +62,29 @@ class Event:
     price: int
     quantity: int
     status: str
+    #: a second item (another price of the currency, maybe another interval), 2 seats
+    extra: int | None = None
 
 
-def monthly(price: int, quantity: int) -> Decimal:
-    """This file's own normalisation: exact long division, then half-up to 4 places."""
-    _, _, amount, interval, count = PRICES[price]
-    num, den = PER_MONTH[interval]
+def monthly(price: int, quantity: int, extra: int | None = None) -> Decimal:
+    """This file's own normalisation: exact long division of every item's amount, summed,
+    then half-up to 4 places once (per subscription, not per item)."""
+    items = [(price, quantity)] + ([] if extra is None else [(extra, 2)])
     with decimal.localcontext(prec=60):
-        exact = Decimal(amount) * quantity * num / (den * count)
+        exact = Decimal(0)
+        for slot, seats in items:
+            _, _, amount, interval, count = PRICES[slot]
+            num, den = PER_MONTH[interval]
+            exact += Decimal(amount) * seats * num / (den * count)
     return exact.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
 
 
-def _story_steps() -> st.SearchStrategy[list[tuple[int, int, int, str]]]:
-    """A subscription's states: (seconds since the previous one, price slot, quantity, status)."""
+def _story_steps() -> st.SearchStrategy[list[tuple[int, int, int, str, int | None]]]:
+    """A subscription's states: (seconds since the previous one, price slot, quantity, status,
+    offset of a second item's slot or None)."""
     gap = st.one_of(st.integers(1, 72).map(lambda hours: hours * 3600), st.integers(1, 3 * 86400))
-    step = st.tuples(gap, st.integers(0, 2), st.integers(1, 5), st.sampled_from(STATUSES))
+    extra = st.one_of(st.none(), st.integers(1, 5))
+    step = st.tuples(gap, st.integers(0, 2), st.integers(1, 5), st.sampled_from(STATUSES), extra)
     return st.lists(step, min_size=1, max_size=6)
 
 
@@ -87,10 +96,12 @@ def stories(draw: st.DrawFn) -> tuple[list[Event], list[int]]:
         currency = draw(st.sampled_from(CURRENCIES))
         slots = [i for i, p in enumerate(PRICES) if p[1] == currency]
         at = T0 + timedelta(seconds=draw(st.integers(0, 5 * 86400)))
-        for n, (gap, slot, quantity, status) in enumerate(draw(_story_steps())):
+        for n, (gap, slot, quantity, status, offset) in enumerate(draw(_story_steps())):
             at = at if n == 0 else at + timedelta(seconds=gap)
             price = slots[slot % len(slots)]
-            events.append(Event(sub, customer, at, price, quantity, status))
+            extra = None if offset is None else slots[(slot + offset) % len(slots)]
+            extra = None if extra == price else extra
+            events.append(Event(sub, customer, at, price, quantity, status, extra))
     # Every event at least once, in any order, some again.
     extra = draw(st.lists(st.integers(0, len(events) - 1), max_size=4))
     order = draw(st.permutations(list(range(len(events))) + extra))
@@ -115,6 +126,18 @@ def _snapshot(event: Event) -> GatewaySubscription:
         canceled_at=event.at if event.status == "canceled" else None,
         trial_start=event.at if trial else None,
         trial_end=event.at + timedelta(days=14) if trial else None,
+        items=()
+        if event.extra is None
+        else tuple(
+            GatewaySubscriptionItem(
+                id=None,
+                price_id=PRICES[slot][0],
+                product_id=None,
+                quantity=seats,
+                unit_amount_minor=None,
+            )
+            for slot, seats in ((event.price, event.quantity), (event.extra, 2))
+        ),
     )
 
 
@@ -136,7 +159,8 @@ def _setup(session: Session) -> None:
 
 
 def _end_of(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+    """The last instant of a UTC day: a day is [00:00, 24:00), so the next midnight is not in it."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1, microseconds=-1)
 
 
 def model_mrr(events: list[Event], at: datetime) -> dict[tuple[int, str], Decimal]:
@@ -148,7 +172,8 @@ def model_mrr(events: list[Event], at: datetime) -> dict[tuple[int, str], Decima
     out: dict[tuple[int, str], Decimal] = defaultdict(lambda: Decimal("0.0000"))
     for event in latest.values():
         if event.status in COUNTING:
-            out[event.customer, PRICES[event.price][1]] += monthly(event.price, event.quantity)
+            amount = monthly(event.price, event.quantity, event.extra)
+            out[event.customer, PRICES[event.price][1]] += amount
     return out
 
 

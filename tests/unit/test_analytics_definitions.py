@@ -44,7 +44,9 @@ def test_interval_of_defaults_to_monthly() -> None:
     assert interval_of({"interval": "year", "interval_count": 2}) == ("year", 2)
 
 
-def test_a_change_at_midnight_belongs_to_the_day_it_ends() -> None:
-    assert day_of(datetime(2026, 3, 2, tzinfo=UTC)) == date(2026, 3, 1)
-    assert day_of(datetime(2026, 3, 2, 0, 0, 1, tzinfo=UTC)) == date(2026, 3, 2)
-    assert day_end(date(2026, 3, 1)) == datetime(2026, 3, 2, tzinfo=UTC)
+def test_a_change_at_midnight_belongs_to_the_day_it_starts() -> None:
+    """Days are [00:00, 24:00) UTC, for MRR as for revenue (docs/analytics.md)."""
+    assert day_of(datetime(2026, 3, 2, tzinfo=UTC)) == date(2026, 3, 2)
+    assert day_of(datetime(2026, 3, 1, 23, 59, 59, 999999, tzinfo=UTC)) == date(2026, 3, 1)
+    assert day_end(date(2026, 3, 1)) == datetime(2026, 3, 1, 23, 59, 59, 999999, tzinfo=UTC)
+    assert day_of(day_end(date(2026, 3, 1))) == date(2026, 3, 1)

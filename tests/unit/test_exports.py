@@ -224,6 +224,14 @@ EXPECTED += [
     "void_invoice",
 ]
 
+# Renewals: who pays, what the next invoice is (docs/subscriptions.md).
+EXPECTED += [
+    "RenewalBillingGateway",
+    "UpcomingInvoice",
+    "set_subscription_default_payment_method",
+    "upcoming_invoice",
+]
+
 
 def test_exports_are_locked() -> None:
     assert paykit.__all__ == EXPECTED

@@ -710,6 +710,7 @@ def test_cancel_at_period_end_takes_effect_at_period_end(
 def test_trial_ends_into_an_active_period(
     fake: FakeGateway, clock: FrozenClock, customer_id: str, monthly: str
 ) -> None:
+    fake.attach_payment_method("pm_card_visa", customer_id=customer_id, idempotency_key="pm")
     sub = fake.create_subscription(
         customer_id=customer_id, price_id=monthly, trial_days=7, idempotency_key="s"
     )

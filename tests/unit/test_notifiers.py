@@ -106,10 +106,10 @@ def test_templates_exist_for_every_paykit_event() -> None:
         for cls in vars(events).values()
         if isinstance(cls, type) and issubclass(cls, Event) and cls is not Event
     ]
-    assert len(kinds) == 11
+    assert len(kinds) == 12
     for cls in kinds:
         values = {
-            f.name: (T0 if f.name in ("occurred_at", "trial_end") else "1")
+            f.name: (T0 if f.name in ("occurred_at", "trial_end", "renews_at") else "1")
             for f in dataclasses.fields(cls)
         }
         values["email"] = "a@example.com"

@@ -108,7 +108,7 @@ def test_only_the_gateway_its_client_and_its_error_table_import_the_sdk() -> Non
             for node in ast.walk(ast.parse(path.read_text()))
         )
     )
-    assert importers == ["client.py", "errors.py", "gateway.py"]
+    assert importers == ["async_gateway.py", "client.py", "errors.py", "gateway.py"]
 
 
 # --------------------------------------------------------------------- reading Stripe objects

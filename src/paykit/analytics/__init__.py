@@ -2,7 +2,8 @@
 the daily rollup and the HTML report (definitions: docs/analytics.md).
 
 ``history`` records each state of a subscription's MRR contribution (called by
-``sync_subscription``); ``recurring`` computes MRR at an instant and its
+``sync_subscription``; ``backfill_mrr_history`` gives subscriptions from before
+revision 0011 their current state); ``recurring`` computes MRR at an instant and its
 movements over days from that history; ``definitions`` holds the MRR rules
 (normalisation to a month, rounding, counting statuses, day boundaries) as
 pure functions. Every figure is computed set-based in SQL from the rows the
@@ -21,6 +22,7 @@ from __future__ import annotations
 from paykit.analytics.churn import arpu, customer_churn_rate, ltv, revenue_churn
 from paykit.analytics.cohorts import Cohort, CohortTable, cohorts
 from paykit.analytics.definitions import COUNTING_STATUSES, MRR_QUANTUM
+from paykit.analytics.history import backfill_mrr_history
 from paykit.analytics.metrics import DailyRevenue, new_customers, revenue
 from paykit.analytics.products import ProductRevenue, revenue_by_category, revenue_by_product
 from paykit.analytics.recurring import MrrMovements, mrr, mrr_movements
@@ -38,6 +40,7 @@ __all__ = [
     "RollupResult",
     "arpu",
     "backfill",
+    "backfill_mrr_history",
     "cohorts",
     "customer_churn_rate",
     "ltv",

@@ -84,7 +84,7 @@ def customer_churn_rate(
 
     A customer is churned in the range when their MRR fell to 0 on one of its
     days (the ``churned`` movement; counted once however often it happened);
-    the base is the customers with MRR > 0 at the midnight starting ``start``.
+    the base is the customers with MRR > 0 at the end of the day before ``start``.
     ``None`` when that base is empty. Read only.
     """
     check_days(start, end)

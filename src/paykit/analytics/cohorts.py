@@ -2,7 +2,8 @@
 
 A customer's cohort is the UTC month of their first payment (a paid order or
 a paid invoice). They are retained in month ``k`` of their cohort when they
-paid in that month (docs/analytics.md, "Cohorts").
+had MRR > 0 at some instant of that month (``subscription_mrr_history``) or
+paid in it (docs/analytics.md, "Cohorts").
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from paykit.analytics._checks import check_day, today
 from paykit.analytics._sql import midnight, month_of, payments
 from paykit.clock import Clock
 from paykit.errors import ValidationError
+from paykit.models import SubscriptionMrrHistory as H
+from paykit.models.types import UTCDateTime
 
 __all__ = ["Cohort", "CohortTable", "cohorts"]
 
@@ -62,29 +65,73 @@ class CohortTable:
     cohorts: tuple[Cohort, ...]
 
 
+def _month_start(index: int) -> date:
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _months(first: int, end: int) -> sa.Subquery:
+    """The months ``first`` … ``end - 1`` (indexes) as rows: ``month`` (text), ``lo``, ``hi``."""
+    stamp = UTCDateTime()
+    rows = [
+        sa.select(
+            sa.literal(_month_name(n), sa.Text()).label("month"),
+            sa.literal(midnight(_month_start(n)), stamp).label("lo"),
+            sa.literal(midnight(_month_start(n + 1)), stamp).label("hi"),
+        )
+        for n in range(first, end)
+    ]
+    return sa.union_all(*rows).subquery("months")
+
+
+def mrr_months(first: int, end: int) -> sa.Select[tuple[str, str]]:
+    """``(user_id, month)`` for each month of ``first`` … ``end - 1`` in which the customer
+    had MRR > 0 at some instant: a subscription's history row with ``mrr > 0`` whose
+    span (from its ``effective_at`` to the subscription's next row) meets the month."""
+    following = sa.func.lead(H.effective_at).over(
+        partition_by=H.subscription_id, order_by=H.effective_at
+    )
+    spans = sa.select(
+        H.user_id, H.mrr, H.effective_at.label("since"), following.label("until")
+    ).subquery("spans")
+    months = _months(first, end)
+    return (
+        sa.select(spans.c.user_id, months.c.month)
+        .join(
+            months,
+            sa.and_(
+                spans.c.since < months.c.hi,
+                sa.or_(spans.c.until.is_(None), spans.c.until > months.c.lo),
+            ),
+        )
+        .where(spans.c.mrr > 0)
+    )
+
+
 def cohort_rows(session: Session, first: date, months: int, latest: date) -> CohortTable:
     """:func:`cohorts` without the argument checks."""
     start = first.year * 12 + first.month - 1
     now = latest.year * 12 + latest.month - 1
     last = min(start + months - 1, now)
     end_index = min(start + 2 * months - 1, now) + 1
-    window_end = midnight(date(end_index // 12, end_index % 12 + 1, 1))
-    paid = payments(None, window_end)
+    paid = payments(None, midnight(_month_start(end_index)))
     month = month_of(session, paid.c.at)
-    activity = (
-        sa.select(paid.c.user_id.label("user_id"), month.label("month"))
-        .group_by(paid.c.user_id, month)
-        .subquery("activity")
-    )
+    paying = sa.select(paid.c.user_id.label("user_id"), month.label("month"))
+    paid_months = paying.subquery("paid_months")
     firsts = (
-        sa.select(activity.c.user_id, sa.func.min(activity.c.month).label("cohort"))
-        .group_by(activity.c.user_id)
+        sa.select(paid_months.c.user_id, sa.func.min(paid_months.c.month).label("cohort"))
+        .group_by(paid_months.c.user_id)
         .subquery("firsts")
     )
+    # union, not union all: one row per customer and month, however they were active.
+    activity = sa.union(paying, mrr_months(start, end_index)).subquery("activity")
     counts = session.execute(
         sa.select(firsts.c.cohort, activity.c.month, sa.func.count())
         .join(activity, activity.c.user_id == firsts.c.user_id)
-        .where(firsts.c.cohort >= _month_name(start), firsts.c.cohort <= _month_name(last))
+        .where(
+            firsts.c.cohort >= _month_name(start),
+            firsts.c.cohort <= _month_name(last),
+            activity.c.month >= firsts.c.cohort,
+        )
         .group_by(firsts.c.cohort, activity.c.month)
     ).all()
     table: dict[int, dict[int, int]] = {}

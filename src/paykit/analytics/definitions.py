@@ -8,6 +8,7 @@ rounded amounts, so every figure built from them adds up to the last digit.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
@@ -18,10 +19,12 @@ from paykit.errors import ValidationError
 __all__ = [
     "COUNTING_STATUSES",
     "MRR_QUANTUM",
+    "RESOLUTION",
     "day_end",
     "day_of",
     "interval_of",
     "monthly_amount",
+    "subscription_monthly_amount",
 ]
 
 #: Statuses whose subscriptions count towards MRR (the values of ``SubscriptionStatus``).
@@ -39,6 +42,17 @@ _PER_MONTH: dict[str, Fraction] = {
 }
 
 
+def _exact_monthly(
+    unit_amount: Decimal, quantity: int, interval: str, interval_count: int
+) -> Fraction:
+    factor = _PER_MONTH.get(interval)
+    if factor is None:
+        raise ValidationError(f"unknown billing interval {interval!r}")
+    if interval_count < 1:
+        raise ValidationError(f"interval_count must be at least 1, not {interval_count}")
+    return Fraction(unit_amount) * quantity * factor / interval_count
+
+
 def monthly_amount(
     unit_amount: Decimal, quantity: int, interval: str = "month", interval_count: int = 1
 ) -> Decimal:
@@ -48,13 +62,21 @@ def monthly_amount(
     (12 * ``interval_count``); day * 365 / (12 * ``interval_count``). The
     product is exact (a fraction) and is rounded once, at the end.
     """
-    factor = _PER_MONTH.get(interval)
-    if factor is None:
-        raise ValidationError(f"unknown billing interval {interval!r}")
-    if interval_count < 1:
-        raise ValidationError(f"interval_count must be at least 1, not {interval_count}")
-    exact = Fraction(unit_amount) * quantity * factor / interval_count
-    return _round_half_up(exact)
+    return _round_half_up(_exact_monthly(unit_amount, quantity, interval, interval_count))
+
+
+def subscription_monthly_amount(items: Iterable[tuple[Decimal, int, Any]]) -> Decimal:
+    """A subscription's monthly amount: the sum over its items, rounded once.
+
+    Each item is ``(unit_amount, quantity, recurring)`` (``recurring`` is its
+    price's JSON, :func:`interval_of`); each is normalised to a month exactly,
+    the exact sum is rounded half-up to 4 decimals: per subscription, not per
+    item. No items is 0.
+    """
+    total = Fraction(0)
+    for unit_amount, quantity, recurring in items:
+        total += _exact_monthly(unit_amount, quantity, *interval_of(recurring))
+    return _round_half_up(total)
 
 
 def _round_half_up(value: Fraction) -> Decimal:
@@ -77,15 +99,25 @@ def interval_of(recurring: Any) -> tuple[str, int]:
     return interval, int(count)
 
 
+#: The resolution of paykit's instants (Python, PostgreSQL's timestamptz, SQLite's text).
+RESOLUTION = timedelta(microseconds=1)
+
+
 def day_end(day: date) -> datetime:
-    """The instant day ``day`` ends: midnight UTC at the start of the next day."""
-    return datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
+    """The last instant of UTC day ``day``: one microsecond before the next midnight.
+
+    A day is ``[midnight, next midnight)``, the calendar day of a timestamp
+    (``datetime.date()``, SQL's ``date``), the same for MRR as for revenue. So
+    the state in force at the end of ``day`` is the one in force at this
+    instant: every change stamped before the next midnight, none stamped at it.
+    """
+    return datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC) - RESOLUTION
 
 
 def day_of(moment: datetime) -> date:
-    """The UTC day a change at ``moment`` belongs to.
+    """The UTC day a change at ``moment`` belongs to: its calendar day in UTC.
 
-    A day is ``(midnight, next midnight]``: a change stamped exactly at
-    midnight is in force at the end of the day that midnight closes.
+    A day is ``[midnight, next midnight)``: a change stamped exactly at
+    midnight belongs to the day that midnight starts.
     """
-    return (moment.astimezone(UTC) - timedelta(microseconds=1)).date()
+    return moment.astimezone(UTC).date()

@@ -99,16 +99,11 @@ def mrr(session: Session, *, at: datetime, currency: str) -> Decimal:
 
 
 def _day(moment: Any, dialect: str) -> Any:
-    """The UTC day a change belongs to (:func:`day_of`), in SQL: midnight closes a day."""
+    """The UTC day a change belongs to (:func:`day_of`), in SQL: its calendar day in UTC."""
     if dialect == "postgresql":
-        return sa.cast(
-            sa.func.timezone("UTC", moment) - sa.text("interval '1 microsecond'"), sa.Date
-        )
+        return sa.cast(sa.func.timezone("UTC", moment), sa.Date)
     # SQLite holds 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC (paykit.models.types.UTCDateTime).
-    return sa.case(
-        (sa.func.substr(moment, 12) == "00:00:00.000000", sa.func.date(moment, "-1 day")),
-        else_=sa.func.date(moment),
-    )
+    return sa.func.substr(moment, 1, 10)
 
 
 def _steps(end: date, currency: str, dialect: str) -> Any:
@@ -224,7 +219,7 @@ def first_day(start: date, dialect: str) -> Any:
 def mrr_movements(session: Session, *, start: date, end: date, currency: str) -> MrrMovements:
     """MRR movements in ``currency`` over the days ``start`` to ``end`` (both included).
 
-    Per customer, day by day (UTC, a day ends at midnight): 0 to > 0 for the
+    Per customer, day by day (UTC days, ``[00:00, 24:00)``): 0 to > 0 for the
     first time ever is new, 0 to > 0 again a reactivation, a rise while > 0
     an expansion, a fall staying > 0 a contraction, a fall to 0 churned.
     Read only.

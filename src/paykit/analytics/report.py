@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from paykit._arguments import checked
 from paykit.analytics._checks import check_range, today
+from paykit.analytics._report_mrr import ChurnMonth, MrrBucket, churn_series, mrr_series
 from paykit.analytics.cohorts import CohortTable, cohort_rows
 from paykit.analytics.metrics import DailyRevenue, new_customer_rows, revenue_rows
 from paykit.analytics.products import ProductRevenue, product_rows
@@ -132,10 +133,84 @@ def _charts(
             texttemplate="%{text}",
             hovertemplate="%{y}, %{x}: %{z:.1f}%<extra></extra>",
         ),
-        layout=_layout("Cohort retention (% of the cohort paying)"),
+        layout=_layout("Cohort retention (% with MRR or a payment)"),
     )
     heat.update_yaxes(autorange="reversed")
     return [revenue, refunds, counts, heat]
+
+
+#: The movements of the MRR chart: (rollup metric, legend, sign, colour).
+_MOVEMENTS = (
+    ("mrr_new", "new", 1, "#2ca02c"),
+    ("mrr_expansion", "expansion", 1, "#98df8a"),
+    ("mrr_reactivation", "reactivation", 1, "#17becf"),
+    ("mrr_contraction", "contraction", -1, "#ff9896"),
+    ("mrr_churned", "churned", -1, "#d62728"),
+)
+
+
+def _mrr_chart(go: ModuleType, currency: str, buckets: list[MrrBucket]) -> Any:
+    """Movements as relative (stacked) bars, losses below zero; MRR at each end as a line."""
+    x = [b.label for b in buckets]
+    chart = go.Figure(layout=_layout(f"MRR {currency}: movements and MRR"))
+    for name, label, sign, colour in _MOVEMENTS:
+        chart.add_trace(
+            go.Bar(
+                x=x,
+                y=[sign * float(b.moved.get(name, 0)) for b in buckets],
+                name=label,
+                marker_color=colour,
+            )
+        )
+    chart.add_trace(
+        go.Scatter(
+            x=x,
+            y=[float(b.end_mrr) for b in buckets],
+            name="MRR",
+            mode="lines+markers" if len(x) <= 31 else "lines",
+            line={"color": "#1f3b73", "width": 2},
+            yaxis="y2",
+        )
+    )
+    chart.update_layout(
+        barmode="relative",
+        height=400,
+        yaxis={"title": {"text": "movements"}, "domain": [0, 0.46], "zeroline": True},
+        yaxis2={
+            "title": {"text": "MRR"},
+            "domain": [0.54, 1],
+            "anchor": "x",
+            "rangemode": "tozero",
+        },
+    )
+    if buckets and len(buckets[0].label) == 7:
+        chart.update_xaxes(type="category")  # months: "2026-01" is a month, not a day
+    return chart
+
+
+def _churn_chart(go: ModuleType, churn: dict[str, list[ChurnMonth]]) -> Any:
+    """Customer churn rate and revenue churn by month, in % (a gap where undefined)."""
+    chart = go.Figure(layout=_layout("Churn by month (% of the month's start)"))
+    for currency, months in sorted(churn.items()):
+        x = [m.label for m in months]
+        for label, values in (
+            ("customer churn", [m.customer_churn for m in months]),
+            ("revenue churn", [m.revenue_churn for m in months]),
+        ):
+            chart.add_trace(
+                go.Bar(
+                    x=x,
+                    y=[None if v is None else float(v) * 100 for v in values],
+                    name=f"{label} {currency}",
+                )
+            )
+    chart.update_layout(
+        barmode="group",
+        height=400,
+        xaxis={"type": "category"},
+        yaxis={"ticksuffix": "%", "rangemode": "tozero"},
+    )
+    return chart
 
 
 def _products_chart(go: ModuleType, products: list[ProductRevenue]) -> Any:
@@ -155,13 +230,16 @@ def _products_chart(go: ModuleType, products: list[ProductRevenue]) -> Any:
     return chart
 
 
-def _cards(rows: list[DailyRevenue], new: dict[date, int]) -> list[_Card]:
+def _cards(
+    rows: list[DailyRevenue], new: dict[date, int], mrr: dict[str, list[MrrBucket]]
+) -> list[_Card]:
     gross: dict[str, Decimal] = {}
     net: dict[str, Decimal] = {}
     for row in rows:
         gross[row.currency] = gross.get(row.currency, Decimal(0)) + row.gross
         net[row.currency] = net.get(row.currency, Decimal(0)) + row.net
-    cards = [_Card(f"gross revenue {c}", f"{v:,}") for c, v in sorted(gross.items())]
+    cards = [_Card(f"MRR {c} at the end", f"{b[-1].end_mrr:,.2f}") for c, b in mrr.items() if b]
+    cards += [_Card(f"gross revenue {c}", f"{v:,}") for c, v in sorted(gross.items())]
     cards += [_Card(f"net revenue {c}", f"{v:,}") for c, v in sorted(net.items())]
     cards.append(_Card("paid orders", f"{sum(r.orders for r in rows):,}"))
     cards.append(_Card("new customers", f"{sum(new.values()):,}"))
@@ -179,8 +257,11 @@ def render_report(
 ) -> str:
     """The report of ``[start, end]`` (UTC days, both included) as one HTML document.
 
-    Read-only. Revenue, refunds, orders and new customers per day, and the
-    cohort table of the range's months (up to 24) as a heat map, and the ten
+    Read-only. Per currency, MRR stacked by movement (new, expansion and
+    reactivation above zero, contraction and churned below) with the MRR line,
+    by day (ranges up to 92 days) or month; customer and revenue churn by
+    month; revenue, refunds, orders and new customers per day; the cohort
+    table of the range's months (up to 24) as a heat map; and the ten
     products with the most revenue. Raises
     ``ConfigurationError`` (``analytics_extra_missing``) without the
     ``analytics`` extra.
@@ -193,7 +274,13 @@ def render_report(
     new = new_customer_rows(session, first, last)
     months = (last.year - first.year) * 12 + last.month - first.month + 1
     table = cohort_rows(session, first.replace(day=1), min(months, 24), latest)
+    mrr = mrr_series(session, first, last)
+    if not mrr:  # no subscription history yet: one empty chart says so
+        mrr = {"(none)": []}
+    churn = churn_series(session, first, last, {c: b for c, b in mrr.items() if b})
     figures = [
+        *(_mrr_chart(go, currency, buckets) for currency, buckets in mrr.items()),
+        _churn_chart(go, churn),
         *_charts(go, rows, days, new, table),
         _products_chart(go, product_rows(session, first, last)),
     ]
@@ -210,7 +297,7 @@ def render_report(
         start=first.isoformat(),
         end=last.isoformat(),
         generated=generated,
-        cards=_cards(rows, new),
+        cards=_cards(rows, new, mrr),
         charts=charts,
     )
     return html

@@ -20,10 +20,12 @@ sends back the :class:`Response` it gets. Everything else lives here, once:
 
 The quote, checkout, orders, refunds and webhook handlers are methods here; the
 catalog and review handlers live in :mod:`paykit.contrib._routes_catalog`, the
-actor's subscriptions, payment methods and download links in
-:mod:`paykit.contrib._routes_account` (``HANDLERS`` by route name; each takes
-this object, the session and the request). Request and Response are in
-:mod:`paykit.contrib._wire`.
+actor's subscriptions in :mod:`paykit.contrib._routes_subscriptions`, their
+payment methods and download links in :mod:`paykit.contrib._routes_account`, the
+admin catalog in :mod:`paykit.contrib._routes_admin` (each with its ``ROUTES``
+and ``HANDLERS`` by route name; a handler takes this object, the session and the
+request). Route, Request and Response are in :mod:`paykit.contrib._wire`, the
+answers' pydantic models in :mod:`paykit.contrib._models`.
 """
 
 from __future__ import annotations
@@ -43,8 +45,13 @@ from pydantic import Field
 from sqlalchemy.orm import Session
 
 from paykit.clock import Clock
-from paykit.contrib import _routes_account, _routes_catalog
-from paykit.contrib._wire import Request, Response
+from paykit.contrib import (
+    _routes_account,
+    _routes_admin,
+    _routes_catalog,
+    _routes_subscriptions,
+)
+from paykit.contrib._wire import Request, Response, Route
 from paykit.contrib._wire import json_object as _json_object
 from paykit.errors import AuthenticationError, PaykitError, PaymentDeclined, ValidationError
 from paykit.gateways.base import PaymentGateway
@@ -83,12 +90,16 @@ WEBHOOK_MAX_BODY = 1024 * 1024
 """The largest webhook body: a Stripe event (an invoice with many lines) can pass 64 KiB."""
 
 PROBLEM_JSON = "application/problem+json"
+BODY_METHODS = frozenset({"POST", "PATCH", "PUT"})
+"""The methods whose request body the adapters read."""
 SESSION_COOKIE = "paykit_session"
 
 #: The endpoints that live in the ``_routes_*`` modules, by route name.
 _HANDLERS: dict[str, Callable[[PaykitHTTP, Session, Request], Response]] = {
     **_routes_catalog.HANDLERS,
+    **_routes_subscriptions.HANDLERS,
     **_routes_account.HANDLERS,
+    **_routes_admin.HANDLERS,
 }
 
 #: The adapters' own refusals, which no service raises: HTTP's own statuses fit better.
@@ -99,69 +110,16 @@ Authenticate = Callable[[Session, Request], Actor | User | None]
 """The host's hook: the actor of a request (or None when it names nobody)."""
 
 
-@dataclass(frozen=True)
-class Route:
-    """One endpoint: method, path (``{name}`` parameters), and the core's handler name."""
-
-    name: str
-    method: str
-    path: str
-    summary: str
-    status: int = 200
-    auth: bool = True
-    max_body: int | None = None  # None: the adapter's max_body
-
-
 ROUTES: tuple[Route, ...] = (
     Route("quote", "POST", "/quote", "Price a cart, writing nothing"),
     Route("checkout", "POST", "/checkout", "Place an order and charge it", 201),
     Route("list_orders", "GET", "/orders", "The actor's orders, newest first"),
     Route("get_order", "GET", "/orders/{order_id}", "One order the actor may see"),
     Route("refund", "POST", "/orders/{order_id}/refunds", "Refund an order (staff)", 201),
-    Route("list_products", "GET", "/products", "One page of the catalog", auth=False),
-    Route("get_product", "GET", "/products/{product_id}", "One product by id", auth=False),
-    Route("get_product_by_slug", "GET", "/products/slug/{slug}", "One product by slug", auth=False),
-    Route(
-        "list_reviews",
-        "GET",
-        "/products/{product_id}/reviews",
-        "A product's visible reviews, newest first",
-        auth=False,
-    ),
-    Route(
-        "create_review",
-        "POST",
-        "/products/{product_id}/reviews",
-        "Review a product as the actor",
-        201,
-    ),
-    Route("list_subscriptions", "GET", "/subscriptions", "The actor's live subscriptions"),
-    Route(
-        "cancel_subscription",
-        "POST",
-        "/subscriptions/{subscription_id}/cancel",
-        "Cancel one of the actor's subscriptions (at period end by default)",
-    ),
-    Route("list_payment_methods", "GET", "/payment-methods", "The actor's saved payment methods"),
-    Route(
-        "set_default_payment_method",
-        "POST",
-        "/payment-methods/{payment_method_id}/default",
-        "Make one of the actor's saved payment methods the default",
-    ),
-    Route(
-        "detach_payment_method",
-        "DELETE",
-        "/payment-methods/{payment_method_id}",
-        "Detach one of the actor's saved payment methods",
-    ),
-    Route(
-        "download_link",
-        "POST",
-        "/order-items/{order_item_id}/download-link",
-        "A signed download link for a paid digital item the actor bought",
-        201,
-    ),
+    *_routes_catalog.ROUTES,
+    *_routes_subscriptions.ROUTES,
+    *_routes_account.ROUTES,
+    *_routes_admin.ROUTES,
     Route(
         "webhook",
         "POST",

@@ -11,6 +11,12 @@ visible ones, newest first, ``limit`` and ``cursor``), public, of a PUBLISHED
 product only (like ``GET /products/{product_id}``, so drafts are not confirmed);
 ``POST /products/{product_id}/reviews`` is :func:`paykit.create_review` by the
 authenticated actor (``rating``, ``content``, optional ``title``).
+
+``PATCH /reviews/{review_id}`` is :func:`paykit.edit_review` (the author only:
+anyone else's review is ``not_found``); ``DELETE /reviews/{review_id}`` is
+:func:`paykit.delete_review` (the author, or staff moderating);
+``POST /reviews/{review_id}/hide`` is :func:`paykit.hide_review` (staff only,
+``{"hidden": true|false, "reason"?}``).
 """
 
 from __future__ import annotations
@@ -20,21 +26,61 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 import sqlalchemy as sa
-from pydantic import Field, StrictInt, StrictStr
+from pydantic import Field, StrictBool, StrictInt, StrictStr
 from sqlalchemy.orm import Session
 
-from paykit.contrib._wire import Request, Response, json_object
+from paykit.contrib._models import DeletedOut
+from paykit.contrib._wire import Request, Response, Route, json_object
 from paykit.errors import NotFound
 from paykit.models import Product, ProductStatus, ProductType
 from paykit.schemas import validate
 from paykit.schemas.base import StrictModel
 from paykit.services.catalog.products import get_product, list_products
-from paykit.services.reviews import create_review, list_reviews
+from paykit.services.reviews import (
+    create_review,
+    delete_review,
+    edit_review,
+    hide_review,
+    list_reviews,
+)
 
 if TYPE_CHECKING:
     from paykit.contrib._http import PaykitHTTP
 
-__all__ = ["HANDLERS"]
+__all__ = ["HANDLERS", "ROUTES"]
+
+ROUTES: tuple[Route, ...] = (
+    Route("list_products", "GET", "/products", "One page of the catalog", auth=False),
+    Route("get_product", "GET", "/products/{product_id}", "One product by id", auth=False),
+    Route("get_product_by_slug", "GET", "/products/slug/{slug}", "One product by slug", auth=False),
+    Route(
+        "list_reviews",
+        "GET",
+        "/products/{product_id}/reviews",
+        "A product's visible reviews, newest first",
+        auth=False,
+    ),
+    Route(
+        "create_review",
+        "POST",
+        "/products/{product_id}/reviews",
+        "Review a product as the actor",
+        201,
+    ),
+    Route("edit_review", "PATCH", "/reviews/{review_id}", "Edit the actor's own review"),
+    Route(
+        "delete_review",
+        "DELETE",
+        "/reviews/{review_id}",
+        "Delete the actor's own review (staff: any, as moderation)",
+    ),
+    Route(
+        "hide_review",
+        "POST",
+        "/reviews/{review_id}/hide",
+        "Hide a review from the storefront, or show it again (staff)",
+    ),
+)
 
 _Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
 
@@ -110,10 +156,60 @@ def _create_review(core: PaykitHTTP, session: Session, request: Request) -> Resp
     return Response(201, review.model_dump(mode="json"))
 
 
+class _EditBody(StrictModel):
+    rating: StrictInt | None = None
+    content: Annotated[StrictStr, Field(max_length=10_000)] | None = None
+    title: Annotated[StrictStr, Field(max_length=200)] | None = None
+
+
+class _HideBody(StrictModel):
+    hidden: StrictBool = True
+    reason: Annotated[StrictStr, Field(max_length=1000)] | None = None
+
+
+def _edit_review(core: PaykitHTTP, session: Session, request: Request) -> Response:
+    actor = core.actor(session, request)
+    body = validate(_EditBody, json_object(request.body))
+    review = edit_review(
+        session,
+        actor=actor,
+        review_id=request.params["review_id"],
+        rating=body.rating,
+        content=body.content,
+        title=body.title,
+        clock=core.clock,
+    )
+    return Response(200, review.model_dump(mode="json"))
+
+
+def _delete_review(core: PaykitHTTP, session: Session, request: Request) -> Response:
+    actor = core.actor(session, request)
+    review_id = request.params["review_id"]
+    delete_review(session, actor=actor, review_id=review_id, clock=core.clock)
+    return Response(200, DeletedOut(id=review_id, deleted=True).model_dump(mode="json"))
+
+
+def _hide_review(core: PaykitHTTP, session: Session, request: Request) -> Response:
+    actor = core.actor(session, request)
+    body = validate(_HideBody, json_object(request.body) if request.body.strip() else {})
+    review = hide_review(
+        session,
+        actor=actor,
+        review_id=request.params["review_id"],
+        hidden=body.hidden,
+        reason=body.reason,
+        clock=core.clock,
+    )
+    return Response(200, review.model_dump(mode="json"))
+
+
 HANDLERS: dict[str, Callable[[PaykitHTTP, Session, Request], Response]] = {
     "list_products": _list_products,
     "get_product": _get_product,
     "get_product_by_slug": _get_product_by_slug,
     "list_reviews": _list_reviews,
     "create_review": _create_review,
+    "edit_review": _edit_review,
+    "delete_review": _delete_review,
+    "hide_review": _hide_review,
 }

@@ -1,4 +1,4 @@
-"""The web adapters' framework-neutral request and response (shared by the route modules)."""
+"""The web adapters' framework-neutral route, request and response (for the route modules)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,20 @@ from typing import Any
 
 from paykit.errors import ValidationError
 
-__all__ = ["Request", "Response", "json_object"]
+__all__ = ["Request", "Response", "Route", "json_object"]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One endpoint: method, path (``{name}`` parameters), and the core's handler name."""
+
+    name: str
+    method: str
+    path: str
+    summary: str
+    status: int = 200
+    auth: bool = True
+    max_body: int | None = None  # None: the adapter's max_body
 
 
 @dataclass(frozen=True)

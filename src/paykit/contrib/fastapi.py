@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from paykit.clock import Clock
 from paykit.contrib._http import (
+    BODY_METHODS,
     DEFAULT_MAX_BODY,
     PROBLEM_JSON,
     Authenticate,
@@ -31,6 +32,16 @@ from paykit.contrib._http import (
     Request,
     Route,
     problem,
+)
+from paykit.contrib._models import (
+    DeletedOut,
+    DetachedOut,
+    DownloadLinkOut,
+    PaymentMethodListOut,
+    PaymentMethodViewOut,
+    PriceAdminOut,
+    SetupIntentOut,
+    SubscriptionViewOut,
 )
 from paykit.errors import PaykitError
 from paykit.gateways.base import PaymentGateway
@@ -50,8 +61,24 @@ _MODELS: dict[str, Any] = {
     "get_product": ProductView,
     "get_product_by_slug": ProductView,
     "list_subscriptions": UserSubscriptionsOut,
+    "start_subscription": SubscriptionViewOut,
+    "change_subscription": SubscriptionViewOut,
+    "cancel_subscription": SubscriptionViewOut,
+    "resume_subscription": SubscriptionViewOut,
+    "start_payment_method_setup": SetupIntentOut,
+    "list_payment_methods": PaymentMethodListOut,
+    "set_default_payment_method": PaymentMethodViewOut,
+    "detach_payment_method": DetachedOut,
+    "download_link": DownloadLinkOut,
     "list_reviews": Page[ReviewOut],
     "create_review": ReviewOut,
+    "edit_review": ReviewOut,
+    "delete_review": DeletedOut,
+    "hide_review": ReviewOut,
+    "admin_create_product": ProductView,
+    "admin_update_product": ProductView,
+    "admin_create_price": PriceAdminOut,
+    "admin_update_price": PriceAdminOut,
 }
 _PROBLEM = {"description": "An RFC 9457 problem", "content": {PROBLEM_JSON: {}}}
 
@@ -130,7 +157,7 @@ async def problem_handler(request: fastapi.Request, exc: Exception) -> fastapi.R
 
 def _endpoint(core: PaykitHTTP, route: Route) -> Callable[[fastapi.Request], Any]:
     async def endpoint(request: fastapi.Request) -> fastapi.Response:
-        body = await _read(request, core.limit(route)) if route.method == "POST" else b""
+        body = await _read(request, core.limit(route)) if route.method in BODY_METHODS else b""
         neutral = Request(
             route.method,
             params=dict(request.path_params),

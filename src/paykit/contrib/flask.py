@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from paykit.clock import Clock
 from paykit.contrib._http import (
+    BODY_METHODS,
     DEFAULT_MAX_BODY,
     Authenticate,
     PaykitHTTP,
@@ -89,7 +90,7 @@ def _view(core: PaykitHTTP, route: Route) -> Callable[..., flask.Response]:
     def view(**params: str) -> flask.Response:
         request = flask.request
         body = b""
-        if route.method == "POST":
+        if route.method in BODY_METHODS:
             length, limit = request.content_length, core.limit(route)
             if length is not None and length > limit:
                 body = b"\0" * (limit + 1)

@@ -123,6 +123,20 @@ def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value or {}))
 
 
+def _frozen_raw(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    # A deep copy, so the caller can neither see later changes to the
+    # gateway's own record nor make any.
+    return MappingProxyType(copy.deepcopy(dict(value)))
+
+
+def _settle(result: Any, **values: Any) -> None:
+    """Set fields of a frozen result in ``__post_init__``: the one way each result
+    type coerces what a gateway passed (Stripe's plain strings for a status, any
+    case for a currency, mutable mappings)."""
+    for name, value in values.items():
+        object.__setattr__(result, name, value)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GatewayCustomer:
     """A customer record at the gateway."""
@@ -157,9 +171,12 @@ class GatewayPayment:
     def __post_init__(self) -> None:
         # Coerce here so a gateway may pass Stripe's plain strings, and an
         # unknown status fails loudly instead of leaking into the database.
-        object.__setattr__(self, "status", PaymentIntentStatus(self.status))
-        object.__setattr__(self, "currency", self.currency.upper())
-        object.__setattr__(self, "metadata", _frozen_mapping(self.metadata))
+        _settle(
+            self,
+            status=PaymentIntentStatus(self.status),
+            currency=self.currency.upper(),
+            metadata=_frozen_mapping(self.metadata),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -179,8 +196,7 @@ class GatewayRefund:
     failure_reason: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "status", GatewayRefundStatus(self.status))
-        object.__setattr__(self, "currency", self.currency.upper())
+        _settle(self, status=GatewayRefundStatus(self.status), currency=self.currency.upper())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -198,7 +214,7 @@ class GatewayPaymentMethod:
 
     def __post_init__(self) -> None:
         if self.card is not None:
-            object.__setattr__(self, "card", _frozen_mapping(self.card))
+            _settle(self, card=_frozen_mapping(self.card))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -219,7 +235,9 @@ class GatewaySubscription:
     Times are aware UTC datetimes. The price fields are those of the first
     item, the only one paykit models (``items`` holds them all);
     ``unit_amount_minor`` is the price's unit amount; ``currency`` is upper
-    case. ``cancel_at`` is a scheduled cancellation time, if any. ``raw`` is
+    case. ``cancel_at`` is a scheduled cancellation time, if any.
+    ``default_payment_method_id`` is the subscription's own payment method
+    (renewals charge it before the customer's default), if it has one. ``raw`` is
     the gateway's own object (Stripe-shaped for StripeGateway and FakeGateway),
     not read by any service. Build one from a Stripe object with
     :func:`paykit.stripe.subscription_from_stripe`.
@@ -242,16 +260,18 @@ class GatewaySubscription:
     cancel_at: datetime | None = None
     metadata: Mapping[str, str] = field(default_factory=dict, hash=False)
     items: tuple[GatewaySubscriptionItem, ...] = ()
+    default_payment_method_id: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, hash=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "status", GatewaySubscriptionStatus(self.status))
-        object.__setattr__(self, "currency", self.currency.upper())
-        object.__setattr__(self, "metadata", _frozen_mapping(self.metadata))
-        object.__setattr__(self, "items", tuple(self.items))
-        # A deep copy, so the caller can neither see later changes to the
-        # gateway's own record nor make any.
-        object.__setattr__(self, "raw", MappingProxyType(copy.deepcopy(dict(self.raw))))
+        _settle(
+            self,
+            status=GatewaySubscriptionStatus(self.status),
+            currency=self.currency.upper(),
+            metadata=_frozen_mapping(self.metadata),
+            items=tuple(self.items),
+            raw=_frozen_raw(self.raw),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -281,9 +301,12 @@ class GatewayInvoice:
     raw: Mapping[str, Any] = field(default_factory=dict, hash=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "status", GatewayInvoiceStatus(self.status))
-        object.__setattr__(self, "currency", self.currency.upper())
-        object.__setattr__(self, "raw", MappingProxyType(copy.deepcopy(dict(self.raw))))
+        _settle(
+            self,
+            status=GatewayInvoiceStatus(self.status),
+            currency=self.currency.upper(),
+            raw=_frozen_raw(self.raw),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -309,8 +332,7 @@ class GatewayPrice:
     raw: Mapping[str, Any] = field(default_factory=dict, hash=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "currency", self.currency.upper())
-        object.__setattr__(self, "raw", MappingProxyType(copy.deepcopy(dict(self.raw))))
+        _settle(self, currency=self.currency.upper(), raw=_frozen_raw(self.raw))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -324,7 +346,7 @@ class GatewayProduct:
     raw: Mapping[str, Any] = field(default_factory=dict, hash=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "raw", MappingProxyType(copy.deepcopy(dict(self.raw))))
+        _settle(self, raw=_frozen_raw(self.raw))
 
 
 @runtime_checkable

@@ -47,8 +47,14 @@ class SubscriptionBillingGateway(Protocol):
         proration_behavior: str,
         proration_date: datetime | None = None,
         idempotency_key: str,
+        item_id: str | None = None,
     ) -> GatewaySubscription:
-        """Change the first item's price and/or quantity, prorated as asked.
+        """Change an item's price and/or quantity, prorated as asked.
+
+        ``item_id`` names the item (the gateway's id, ``si_...``); ``None`` is
+        the first item (paykit's services refuse ``None`` for a subscription
+        with several). An id that is not one of the subscription's items
+        raises ``NotFound``.
 
         ``proration_date`` is the moment the prorations are computed for
         (default: now). An ended subscription raises ``GatewayError`` with code

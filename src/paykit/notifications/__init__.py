@@ -1,7 +1,7 @@
 """Notifications: paykit's domain events, delivered after the host commits.
 
 A host attaches a notifier to its session; the services queue events
-(order paid, refund issued, subscription renewal failed, trial ending, ...)
+(order paid, refund issued, subscription renewal failed or upcoming, trial ending, ...)
 while the transaction runs, and the notifier receives them only after the
 commit, never for a transaction (or savepoint) that rolled back::
 
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         PaymentFailed,
         RefundFailed,
         RefundIssued,
+        RenewalUpcoming,
         SubscriptionCancelled,
         SubscriptionCreated,
         SubscriptionRenewalFailed,
@@ -64,6 +65,7 @@ _WHERE = {
         "PaymentFailed",
         "RefundFailed",
         "RefundIssued",
+        "RenewalUpcoming",
         "SubscriptionCancelled",
         "SubscriptionCreated",
         "SubscriptionRenewalFailed",
@@ -101,6 +103,7 @@ __all__ = [
     "RecordingNotifier",
     "RefundFailed",
     "RefundIssued",
+    "RenewalUpcoming",
     "SubscriptionCancelled",
     "SubscriptionCreated",
     "SubscriptionRenewalFailed",

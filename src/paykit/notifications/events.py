@@ -21,6 +21,7 @@ __all__ = [
     "PaymentFailed",
     "RefundFailed",
     "RefundIssued",
+    "RenewalUpcoming",
     "SubscriptionCancelled",
     "SubscriptionCreated",
     "SubscriptionRenewalFailed",
@@ -135,6 +136,20 @@ class TrialEnding(Event):
     kind: ClassVar[str] = "trial_ending"
     subscription_id: str
     trial_end: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RenewalUpcoming(Event):
+    """The gateway says a subscription renews soon (Stripe's ``invoice.upcoming``).
+
+    ``amount_due`` is what the renewal invoice will charge; ``renews_at`` when.
+    """
+
+    kind: ClassVar[str] = "renewal_upcoming"
+    subscription_id: str
+    amount_due: Decimal
+    currency: str
+    renews_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -79,6 +79,11 @@ class TablePolicy:
         return cls(condition, condition, condition, condition)
 
     @classmethod
+    def read_own(cls, mine: str) -> TablePolicy:
+        """Rows a customer reads when ``mine`` holds; only staff and jobs write them."""
+        return cls(select=f"({_STAFF}) OR {mine}", insert=_STAFF, update=_STAFF, delete=_STAFF)
+
+    @classmethod
     def child(cls, owner_function: str, parent_id: str, *, also: str = "true") -> TablePolicy:
         """Rows owned through a parent row, whose owner ``owner_function`` returns;
         customers see and write only those where ``also`` holds too.
@@ -156,12 +161,7 @@ RLS_TABLES: Mapping[str, TablePolicy] = MappingProxyType(
         "orders": TablePolicy.owned(f"user_id = {_USER}"),
         "order_items": TablePolicy.child("paykit_order_owner", "order_items.order_id"),
         # A customer sees the refunds of their orders; only staff and jobs write them.
-        "refunds": TablePolicy(
-            select=f"({_STAFF}) OR {_order_is_mine('refunds.order_id')}",
-            insert=_STAFF,
-            update=_STAFF,
-            delete=_STAFF,
-        ),
+        "refunds": TablePolicy.read_own(_order_is_mine("refunds.order_id")),
         "subscriptions": TablePolicy.owned(f"user_id = {_USER}"),
         "subscription_mrr_history": TablePolicy.owned(f"user_id = {_USER}"),
         "invoices": TablePolicy.child("paykit_subscription_owner", "invoices.subscription_id"),
@@ -170,12 +170,7 @@ RLS_TABLES: Mapping[str, TablePolicy] = MappingProxyType(
         ),
         # A customer reads the lines of their invoices; only staff and jobs
         # (the webhook sync) write them, as for refunds.
-        "invoice_lines": TablePolicy(
-            select=f"({_STAFF}) OR {_invoice_is_mine('invoice_lines.invoice_id')}",
-            insert=_STAFF,
-            update=_STAFF,
-            delete=_STAFF,
-        ),
+        "invoice_lines": TablePolicy.read_own(_invoice_is_mine("invoice_lines.invoice_id")),
         "payment_methods": TablePolicy.owned(f"user_id = {_USER}"),
         "discount_usages": TablePolicy.owned(f"user_id = {_USER}"),
         "paykit_idempotency_keys": TablePolicy.owned(f"user_id = {_USER}"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -15,7 +16,15 @@ from paykit.models import AuditLog
 from paykit.services._notify import emit_for_audit
 from paykit.services._sql import insert_objects
 
-__all__ = ["MASK", "apply_changes", "build_audit", "mask_values", "record_audit", "record_changes"]
+__all__ = [
+    "MASK",
+    "Audit",
+    "apply_changes",
+    "build_audit",
+    "mask_values",
+    "record_audit",
+    "record_changes",
+]
 
 MASK = "***"
 # Key fragments whose values are secrets or personal data: never written to the
@@ -216,3 +225,67 @@ def record_changes(
         context=context,
     )
     session.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """An audit recorder bound once per call: the session, the time, the actor, the request.
+
+    ``audit = Audit(session, now, actor.user_id, context)`` at the top of a
+    service; then ``audit.record(action, resource, resource_id, new=...)`` for
+    each row (what :func:`record_audit` writes, then a flush) and
+    ``audit.changes(row, old, new, ...)`` for a change set (:func:`record_changes`).
+    """
+
+    session: Session
+    now: datetime
+    actor_id: str | None
+    context: RequestContext | None = None
+
+    def record(
+        self,
+        action: str,
+        resource: str,
+        resource_id: str | None,
+        *,
+        old: Mapping[str, Any] | None = None,
+        new: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> AuditLog:
+        """Write one audit row with the bound fields, then flush the session."""
+        row = record_audit(
+            self.session,
+            action=action,
+            resource=resource,
+            resource_id=resource_id,
+            now=self.now,
+            actor_id=self.actor_id,
+            old=old,
+            new=new,
+            context=self.context,
+            metadata=metadata,
+        )
+        self.session.flush()
+        return row
+
+    def changes(
+        self,
+        row: Any,
+        old: Mapping[str, Any],
+        new: Mapping[str, Any],
+        *,
+        action: str,
+        resource: str,
+    ) -> None:
+        """:func:`record_changes` with the bound fields: nothing unless ``new`` has a change."""
+        record_changes(
+            self.session,
+            row,
+            old,
+            new,
+            action=action,
+            resource=resource,
+            now=self.now,
+            actor_id=self.actor_id,
+            context=self.context,
+        )

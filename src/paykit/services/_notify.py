@@ -117,6 +117,8 @@ def _subscription_event(action: str, new: Mapping[str, Any]) -> type[ev.Event] |
         return ev.SubscriptionCancelled
     if action == "subscription.trial_will_end":
         return ev.TrialEnding
+    if action == "subscription.renewal_upcoming":
+        return ev.RenewalUpcoming
     if action != "subscription.synced" or "status" not in new:
         return None
     if "stripe_subscription_id" in new:  # the row was inserted by this sync
@@ -176,5 +178,7 @@ def emit_for_audit(
         return
     if kind is ev.PaymentFailed:
         values["decline_code"] = (new or {}).get("decline_code")
+    if kind is ev.RenewalUpcoming:
+        values.update({k: (new or {}).get(k) for k in ("amount_due", "currency", "renews_at")})
     names = kind.__dataclass_fields__
     notify(session, kind(occurred_at=now, **{k: v for k, v in values.items() if k in names}))

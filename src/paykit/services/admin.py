@@ -36,7 +36,8 @@ from paykit.schemas.admin import (
 )
 from paykit.schemas.base import validate
 from paykit.security.policy import Action, Actor, authorize
-from paykit.services._audit import apply_changes, record_audit, record_changes
+from paykit.services._audit import Audit, apply_changes
+from paykit.services._rows import insert_or, load
 
 __all__ = [
     "create_discount",
@@ -49,12 +50,7 @@ __all__ = [
 
 
 def _insert(session: Session, row: object, what: str, code: str) -> None:
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except sa.exc.IntegrityError as exc:
-        raise Conflict(f"{what} already exists", code=code) from exc
+    insert_or(session, row, Conflict(f"{what} already exists", code=code))
 
 
 @checked
@@ -90,17 +86,8 @@ def create_product(
         updated_at=now,
     )
     _insert(session, product, "product slug", "product_slug_taken")
-    record_audit(
-        session,
-        action="product.created",
-        resource="products",
-        resource_id=product.id,
-        now=now,
-        actor_id=actor.user_id,
-        new=payload.model_dump(mode="json"),
-        context=context,
-    )
-    session.flush()
+    audit = Audit(session, now, actor.user_id, context)
+    audit.record("product.created", "products", product.id, new=payload.model_dump(mode="json"))
     return product
 
 
@@ -118,9 +105,7 @@ def update_product(
     now = resolve_clock(clock).now()
     authorize(session, actor, Action.MANAGE_PRODUCTS)
     payload = changes if isinstance(changes, ProductUpdate) else validate(ProductUpdate, changes)
-    product = session.get(Product, product_id)
-    if product is None:
-        raise NotFound(f"product {product_id} not found", details={"product_id": product_id})
+    product = load(session, Product, product_id, "product")
     values = {name: getattr(payload, name) for name in payload.model_fields_set}
     if values.get("base_price") is not None:
         values["base_price"] = as_money(values["base_price"], product.currency, field="base_price")
@@ -135,17 +120,8 @@ def update_product(
         deleted_at = now if product.status is ProductStatus.DELETED else None
         old["deleted_at"], new["deleted_at"] = product.deleted_at, deleted_at
         product.deleted_at = deleted_at
-    record_changes(
-        session,
-        product,
-        old,
-        new,
-        action="product.updated",
-        resource="products",
-        now=now,
-        actor_id=actor.user_id,
-        context=context,
-    )
+    audit = Audit(session, now, actor.user_id, context)
+    audit.changes(product, old, new, action="product.updated", resource="products")
     return product
 
 
@@ -163,8 +139,7 @@ def create_price(
     now = resolve_clock(clock).now()
     authorize(session, actor, Action.MANAGE_PRICES)
     payload = data if isinstance(data, PriceInput) else validate(PriceInput, data)
-    if session.get(Product, product_id) is None:
-        raise NotFound(f"product {product_id} not found", details={"product_id": product_id})
+    load(session, Product, product_id, "product")
     currency = normalize_currency(payload.currency)
     price = Price(
         product_id=product_id,
@@ -183,17 +158,8 @@ def create_price(
         updated_at=now,
     )
     _insert(session, price, "stripe price id", "stripe_price_id_taken")
-    record_audit(
-        session,
-        action="price.created",
-        resource="prices",
-        resource_id=price.id,
-        now=now,
-        actor_id=actor.user_id,
-        new={**payload.model_dump(mode="json"), "product_id": product_id},
-        context=context,
-    )
-    session.flush()
+    new = {**payload.model_dump(mode="json"), "product_id": product_id}
+    Audit(session, now, actor.user_id, context).record("price.created", "prices", price.id, new=new)
     return price
 
 
@@ -210,24 +176,10 @@ def set_price_active(
     """Activate or retire a price (prices are never deleted: orders refer to them)."""
     now = resolve_clock(clock).now()
     authorize(session, actor, Action.MANAGE_PRICES)
-    price = session.get(Price, price_id)
-    if price is None:
-        raise NotFound(f"price {price_id} not found", details={"price_id": price_id})
-    if price.active is not active:
-        price.active = active
-        price.updated_at = now
-        record_audit(
-            session,
-            action="price.updated",
-            resource="prices",
-            resource_id=price.id,
-            now=now,
-            actor_id=actor.user_id,
-            old={"active": not active},
-            new={"active": active},
-            context=context,
-        )
-        session.flush()
+    price = load(session, Price, price_id, "price")
+    old, new = apply_changes(price, {"active": active}, keep_on_none=lambda name: True)
+    audit = Audit(session, now, actor.user_id, context)
+    audit.changes(price, old, new, action="price.updated", resource="prices")
     return price
 
 
@@ -280,17 +232,8 @@ def create_discount(
     _insert(session, discount, "discount code", "discount_code_taken")
     for product_id in sorted(products):
         session.add(ProductDiscount(product_id=product_id, discount_id=discount.id, created_at=now))
-    record_audit(
-        session,
-        action="discount.created",
-        resource="discounts",
-        resource_id=discount.id,
-        now=now,
-        actor_id=actor.user_id,
-        new=payload.model_dump(mode="json"),
-        context=context,
-    )
-    session.flush()
+    audit = Audit(session, now, actor.user_id, context)
+    audit.record("discount.created", "discounts", discount.id, new=payload.model_dump(mode="json"))
     return discount
 
 
@@ -311,9 +254,7 @@ def update_discount(
     now = resolve_clock(clock).now()
     authorize(session, actor, Action.MANAGE_DISCOUNTS)
     payload = changes if isinstance(changes, DiscountUpdate) else validate(DiscountUpdate, changes)
-    discount = session.get(Discount, discount_id, populate_existing=True)
-    if discount is None:
-        raise NotFound(f"discount {discount_id} not found", details={"discount_id": discount_id})
+    discount = load(session, Discount, discount_id, "discount", populate_existing=True)
     # Every refusal before the first change: a refused call leaves nothing dirty.
     max_uses = payload.max_uses if "max_uses" in payload.model_fields_set else None
     if max_uses is not None and max_uses < discount.current_uses:
@@ -323,15 +264,6 @@ def update_discount(
         )
     values = {name: getattr(payload, name) for name in payload.model_fields_set}
     old, new = apply_changes(discount, values, keep_on_none=lambda name: name in ("name", "active"))
-    record_changes(
-        session,
-        discount,
-        old,
-        new,
-        action="discount.updated",
-        resource="discounts",
-        now=now,
-        actor_id=actor.user_id,
-        context=context,
-    )
+    audit = Audit(session, now, actor.user_id, context)
+    audit.changes(discount, old, new, action="discount.updated", resource="discounts")
     return discount

@@ -31,7 +31,7 @@ from paykit.context import RequestContext
 from paykit.errors import ConfigurationError, NotFound, ValidationError
 from paykit.models import SystemConfig
 from paykit.security.policy import Action, Actor, authorize
-from paykit.services._audit import record_audit
+from paykit.services._audit import Audit
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -158,7 +158,7 @@ DEFAULT_CONFIG = ConfigRegistry(
             ),
             ConfigKey(
                 "billing.trial_end_behavior",
-                Literal["cancel", "create_invoice"],
+                Literal["cancel", "pause", "create_invoice"],
                 "cancel",
                 "What a trial without a payment method does when it ends (end_trials).",
             ),
@@ -259,16 +259,11 @@ def set_config(
     if row.value != text or old is None:
         row.value = text
         row.updated_at = now
-        record_audit(
-            session,
-            action="config.changed",
-            resource="system_config",
-            resource_id=row.id,
-            now=now,
-            actor_id=actor.user_id,
+        Audit(session, now, actor.user_id, context).record(
+            "config.changed",
+            "system_config",
+            row.id,
             old={"key": key, "value": old},
             new={"key": key, "value": text},
-            context=context,
         )
-        session.flush()
     return checked_value

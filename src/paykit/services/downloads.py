@@ -31,10 +31,12 @@ from sqlalchemy.orm import Session
 
 from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
-from paykit.errors import InvalidState, NotFound, PaykitError, PermissionDenied, ValidationError
-from paykit.models import Order, OrderItem, OrderStatus, Product, User, UserStatus
+from paykit.errors import InvalidState, PaykitError, PermissionDenied, ValidationError
+from paykit.models import Order, OrderItem, OrderStatus, Product
 from paykit.security.encryption import Keyring, require_keyring
-from paykit.security.policy import Action, Actor, allows
+from paykit.security.policy import Action, Actor
+from paykit.services._rows import found, owner_or_may
+from paykit.services.reads import active_actor
 
 __all__ = ["DEFAULT_LINK_TTL", "DownloadGrant", "DownloadLink", "download_link", "redeem_download"]
 
@@ -132,15 +134,14 @@ def download_link(
     and ``download_limit_reached`` when the limit is used up).
     """
     now = resolve_clock(clock).now()
-    user = session.get(User, actor.user_id)
-    if user is None or user.status is not UserStatus.ACTIVE or user.deleted_at is not None:
-        raise PermissionDenied("downloads need an active user", details={"actor_id": actor.user_id})
-    found = _load(session, order_item_id)
-    if found is None or (
-        found[1].user_id != user.id and not allows(user.role, Action.READ_ANY_ORDER)
-    ):
-        raise NotFound(f"order item {order_item_id} not found", details={"id": order_item_id})
-    item, order, product = found
+    user = active_actor(session, actor, refusal="downloads need an active user")
+    item, order, product = found(
+        _load(session, order_item_id),
+        "order item",
+        order_item_id,
+        visible=lambda row: owner_or_may(user, row[1].user_id, Action.READ_ANY_ORDER),
+        key="id",
+    )
     _check_access(order, item, product, now)
     limit = _limit(product)
     if limit is not None and item.download_count >= limit:
@@ -199,10 +200,10 @@ def redeem_download(session: Session, *, token: str, clock: Clock | None = None)
     """
     now = resolve_clock(clock).now()
     item_id = _verify(token, now)
-    found = _load(session, item_id)
-    if found is None:
+    row = _load(session, item_id)
+    if row is None:
         raise _denied("the download link is invalid", "download_link_invalid", item_id)
-    item, order, product = found
+    item, order, product = row
     _check_access(order, item, product, now)
     limit = _limit(product)
     count = session.execute(_COUNT, {"item_id": item.id, "limit": limit}).scalar()

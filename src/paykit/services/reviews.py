@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
-from paykit.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from paykit.errors import Conflict, PermissionDenied, ValidationError
 from paykit.models import (
     Order,
     OrderItem,
@@ -46,7 +46,8 @@ from paykit.models import (
 )
 from paykit.security.policy import Action, Actor, allows
 from paykit.security.rls import system_scope
-from paykit.services._audit import record_audit
+from paykit.services._audit import Audit
+from paykit.services._rows import found, insert_or, load
 from paykit.services._sql import savepoint
 from paykit.services.reads import Page, active_actor, check_page_limit, newest_first
 
@@ -162,13 +163,18 @@ def _verified(session: Session, user_id: str, product_id: str) -> bool:
 
 
 def _review_for(session: Session, user: User, review_id: str, *, staff: bool) -> ProductReview:
-    review = session.get(ProductReview, review_id, with_for_update=True)
-    may = review is not None and (
-        review.user_id == user.id or (staff and allows(user.role, Action.MODERATE_REVIEWS))
+    return load(
+        session,
+        ProductReview,
+        review_id,
+        "review",
+        visible=lambda review: review.user_id == user.id or (staff and _staff(user)),
+        with_for_update=True,
     )
-    if review is None or not may:
-        raise NotFound(f"review {review_id} not found", details={"review_id": review_id})
-    return review
+
+
+def _staff(reader: User | None) -> bool:
+    return reader is not None and allows(reader.role, Action.MODERATE_REVIEWS)
 
 
 @checked
@@ -190,9 +196,13 @@ def create_review(
     """
     now = resolve_clock(clock).now()
     user = _author(session, actor)
-    product = session.get(Product, product_id)
-    if product is None or product.status is not ProductStatus.PUBLISHED or product.deleted_at:
-        raise NotFound(f"product {product_id} not found", details={"product_id": product_id})
+    product = load(
+        session,
+        Product,
+        product_id,
+        "product",
+        visible=lambda row: row.status is ProductStatus.PUBLISHED and not row.deleted_at,
+    )
     review = ProductReview(
         product_id=product.id,
         user_id=user.id,
@@ -204,27 +214,18 @@ def create_review(
         created_at=now,
         updated_at=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(review)
-            session.flush()
-    except sa.exc.IntegrityError:
-        raise Conflict(
-            "you have already reviewed this product",
-            code="review_exists",
-            details={"product_id": product.id},
-        ) from None
-    record_audit(
-        session,
-        action="review.created",
-        resource="product_reviews",
-        resource_id=review.id,
-        now=now,
-        actor_id=user.id,
-        new={"product_id": product.id, "rating": review.rating, "verified": review.verified},
-        context=context,
+    taken = Conflict(
+        "you have already reviewed this product",
+        code="review_exists",
+        details={"product_id": product.id},
     )
-    session.flush()
+    insert_or(session, review, taken)
+    Audit(session, now, user.id, context).record(
+        "review.created",
+        "product_reviews",
+        review.id,
+        new={"product_id": product.id, "rating": review.rating, "verified": review.verified},
+    )
     return _out(review)
 
 
@@ -258,18 +259,9 @@ def edit_review(
         review.title = _text(title, "title", _MAX_TITLE) if title.strip() else None
     review.verified = _verified(session, user.id, review.product_id)
     review.updated_at = now
-    record_audit(
-        session,
-        action="review.edited",
-        resource="product_reviews",
-        resource_id=review.id,
-        now=now,
-        actor_id=user.id,
-        old=old,
-        new={"rating": review.rating, "verified": review.verified},
-        context=context,
-    )
-    session.flush()
+    new = {"rating": review.rating, "verified": review.verified}
+    audit = Audit(session, now, user.id, context)
+    audit.record("review.edited", "product_reviews", review.id, old=old, new=new)
     return _out(review)
 
 
@@ -286,15 +278,9 @@ def delete_review(
     now = resolve_clock(clock).now()
     user = _author(session, actor)
     review = _review_for(session, user, review_id, staff=True)
-    record_audit(
-        session,
-        action="review.deleted",
-        resource="product_reviews",
-        resource_id=review.id,
-        now=now,
-        actor_id=user.id,
-        old={"product_id": review.product_id, "user_id": review.user_id, "rating": review.rating},
-        context=context,
+    old = {"product_id": review.product_id, "user_id": review.user_id, "rating": review.rating}
+    Audit(session, now, user.id, context).record(
+        "review.deleted", "product_reviews", review.id, old=old
     )
     session.execute(sa.delete(ProductReview).where(ProductReview.id == review.id))
     session.expunge(review)
@@ -315,7 +301,7 @@ def hide_review(
     """Hide a review from the storefront (``hidden=False`` shows it again). Staff only."""
     now = resolve_clock(clock).now()
     user = _author(session, actor)
-    if not allows(user.role, Action.MODERATE_REVIEWS):
+    if not _staff(user):
         raise PermissionDenied(
             "moderating reviews is for staff",
             details={"action": Action.MODERATE_REVIEWS.value, "actor_id": user.id},
@@ -330,18 +316,13 @@ def hide_review(
             review.hidden_at = now if hidden else None
             review.updated_at = now
             session.flush()
-        record_audit(
-            session,
-            action="review.hidden" if hidden else "review.shown",
-            resource="product_reviews",
-            resource_id=review.id,
-            now=now,
-            actor_id=user.id,
+        Audit(session, now, user.id, context).record(
+            "review.hidden" if hidden else "review.shown",
+            "product_reviews",
+            review.id,
             old={"hidden": was_hidden},
             new={"hidden": hidden, "reason": note},
-            context=context,
         )
-        session.flush()
     return _out(review)
 
 
@@ -367,9 +348,9 @@ def vote_review_helpful(
     """
     now = resolve_clock(clock).now()
     user = _author(session, actor)
-    review = session.get(ProductReview, review_id)
-    if review is None or review.hidden_at is not None:
-        raise NotFound(f"review {review_id} not found", details={"review_id": review_id})
+    review = load(
+        session, ProductReview, review_id, "review", visible=lambda row: row.hidden_at is None
+    )
     if review.user_id == user.id:
         raise PermissionDenied(
             "you cannot vote for your own review",
@@ -396,13 +377,16 @@ def get_review(session: Session, *, review_id: str, actor: Actor | None = None) 
     """One review: hidden ones only for their author and staff, otherwise ``NotFound``."""
     review = session.get(ProductReview, review_id)
     reader = None if actor is None else _author(session, actor)
-    visible = review is not None and (
-        review.hidden_at is None
-        or (reader is not None and reader.id == review.user_id)
-        or (reader is not None and allows(reader.role, Action.MODERATE_REVIEWS))
+    review = found(
+        review,
+        "review",
+        review_id,
+        visible=lambda row: (
+            row.hidden_at is None
+            or (reader is not None and reader.id == row.user_id)
+            or _staff(reader)
+        ),
     )
-    if review is None or not visible:
-        raise NotFound(f"review {review_id} not found", details={"review_id": review_id})
     return _out(review)
 
 
@@ -431,7 +415,7 @@ def list_reviews(
     """
     check_page_limit(limit)
     reader = None if actor is None else _author(session, actor)
-    staff = reader is not None and allows(reader.role, Action.MODERATE_REVIEWS)
+    staff = _staff(reader)
     scope = {"reviews": product_id, "staff": staff}
     query = sa.select(ProductReview).where(*_visible(product_id, staff))
     rows, next_cursor = newest_first(

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
-from paykit.errors import InvalidState, NotFound, PermissionDenied, ValidationError
+from paykit.errors import InvalidState, PermissionDenied, ValidationError
 from paykit.models import (
     Order,
     OrderItem,
@@ -36,7 +36,9 @@ from paykit.models import (
     UserStatus,
 )
 from paykit.security.policy import Action, Actor, allows, authorize, require
-from paykit.services._audit import record_audit
+from paykit.services._audit import Audit, apply_changes
+from paykit.services._choices import member
+from paykit.services._rows import found, listing_owner, load, owner_or_may, where_given
 from paykit.services.reads import Page, check_page_limit, newest_first
 
 __all__ = [
@@ -100,11 +102,13 @@ def _text(value: str, field: str) -> str:
 def view_order(session: Session, *, actor: Actor, order_id: str) -> OrderView:
     """Read an order as ``actor``: a customer their own only, without internal notes."""
     user = _actor_user(session, actor)
-    order = session.scalar(
-        sa.select(Order).where(Order.id == order_id).options(selectinload(Order.items))
+    query = sa.select(Order).where(Order.id == order_id).options(selectinload(Order.items))
+    order = found(
+        session.scalar(query),
+        "order",
+        order_id,
+        visible=lambda row: owner_or_may(user, row.user_id, Action.READ_ANY_ORDER),
     )
-    if order is None or (order.user_id != user.id and not allows(user.role, Action.READ_ANY_ORDER)):
-        raise NotFound(f"order {order_id} not found", details={"order_id": order_id})
     internal = allows(user.role, Action.READ_INTERNAL_NOTES)
     return OrderView(
         id=order.id,
@@ -142,23 +146,14 @@ def set_order_internal_notes(
     """Replace an order's internal notes (SUPPORT and ADMIN only)."""
     now = resolve_clock(clock).now()
     authorize(session, actor, Action.WRITE_INTERNAL_NOTES)
-    order = session.get(Order, order_id)
-    if order is None:
-        raise NotFound(f"order {order_id} not found", details={"order_id": order_id})
+    order = load(session, Order, order_id, "order")
     order.internal_notes = _text(notes, "notes") if notes is not None else None
     order.updated_at = now
-    record_audit(
-        session,
-        action="order.internal_notes_changed",
-        resource="orders",
-        resource_id=order.id,
-        now=now,
-        actor_id=actor.user_id,
-        # The content itself is staff-only; the audit log says that it changed.
-        new={"internal_notes": "changed" if notes is not None else None},
-        context=context,
+    # The content itself is staff-only; the audit log says that it changed.
+    new = {"internal_notes": "changed" if notes is not None else None}
+    Audit(session, now, actor.user_id, context).record(
+        "order.internal_notes_changed", "orders", order.id, new=new
     )
-    session.flush()
     return order
 
 
@@ -176,10 +171,7 @@ def open_ticket(
     """Open a support ticket for the acting user."""
     now = resolve_clock(clock).now()
     user = _actor_user(session, actor)
-    try:
-        level = TicketPriority(str(priority).upper())
-    except ValueError:
-        raise ValidationError(f"unknown priority {priority!r}") from None
+    level = member(TicketPriority, priority, "priority")
     subject_text = _text(subject, "subject")
     if len(subject_text) > 200:
         raise ValidationError("subject must be at most 200 characters", code="invalid_text")
@@ -193,25 +185,19 @@ def open_ticket(
     )
     session.add(ticket)
     session.flush()
-    record_audit(
-        session,
-        action="ticket.opened",
-        resource="support_tickets",
-        resource_id=ticket.id,
-        now=now,
-        actor_id=user.id,
-        new={"priority": level.value},
-        context=context,
-    )
-    session.flush()
+    audit = Audit(session, now, user.id, context)
+    audit.record("ticket.opened", "support_tickets", ticket.id, new={"priority": level.value})
     return ticket
 
 
 def _ticket_for(session: Session, user: User, ticket_id: str, action: Action) -> SupportTicket:
-    ticket = session.get(SupportTicket, ticket_id)
-    if ticket is None or (ticket.customer_id != user.id and not allows(user.role, action)):
-        raise NotFound(f"ticket {ticket_id} not found", details={"ticket_id": ticket_id})
-    return ticket
+    return load(
+        session,
+        SupportTicket,
+        ticket_id,
+        "ticket",
+        visible=lambda ticket: owner_or_may(user, ticket.customer_id, action),
+    )
 
 
 @checked
@@ -241,17 +227,12 @@ def add_ticket_message(
     session.add(message)
     ticket.updated_at = now
     session.flush()
-    record_audit(
-        session,
-        action="ticket.message_added",
-        resource="ticket_messages",
-        resource_id=message.id,
-        now=now,
-        actor_id=user.id,
+    Audit(session, now, user.id, context).record(
+        "ticket.message_added",
+        "ticket_messages",
+        message.id,
         new={"ticket_id": ticket.id, "is_internal": internal},
-        context=context,
     )
-    session.flush()
     return message
 
 
@@ -318,12 +299,9 @@ _DONE = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
 
 
 def _ticket_status(status: TicketStatus | str) -> TicketStatus:
-    try:
-        return TicketStatus(str(status).upper())
-    except ValueError:
-        raise ValidationError(
-            f"unknown ticket status {status!r}", code="invalid_status", details={"field": "status"}
-        ) from None
+    return member(
+        TicketStatus, status, "ticket status", code="invalid_status", details={"field": "status"}
+    )
 
 
 @checked
@@ -373,18 +351,13 @@ def set_ticket_status(
         ticket.resolved_at = now
     elif target not in _DONE:
         ticket.resolved_at = None
-    record_audit(
-        session,
-        action="ticket.status_changed",
-        resource="support_tickets",
-        resource_id=ticket.id,
-        now=now,
-        actor_id=user.id,
+    Audit(session, now, user.id, context).record(
+        "ticket.status_changed",
+        "support_tickets",
+        ticket.id,
         old={"status": current.value},
         new={"status": target.value},
-        context=context,
     )
-    session.flush()
     return _ticket_out(ticket)
 
 
@@ -419,22 +392,9 @@ def assign_ticket(
                 code="invalid_assignee",
                 details={"field": "assignee_id"},
             )
-    previous = ticket.assignee_id
-    if previous != assignee_id:
-        ticket.assignee_id = assignee_id
-        ticket.updated_at = now
-        record_audit(
-            session,
-            action="ticket.assigned",
-            resource="support_tickets",
-            resource_id=ticket.id,
-            now=now,
-            actor_id=user.id,
-            old={"assignee_id": previous},
-            new={"assignee_id": assignee_id},
-            context=context,
-        )
-        session.flush()
+    old, new = apply_changes(ticket, {"assignee_id": assignee_id}, keep_on_none=lambda _: False)
+    audit = Audit(session, now, user.id, context)
+    audit.changes(ticket, old, new, action="ticket.assigned", resource="support_tickets")
     return _ticket_out(ticket)
 
 
@@ -459,20 +419,13 @@ def list_tickets(
     """
     user = _actor_user(session, actor)
     check_page_limit(limit)
-    if not allows(user.role, Action.READ_ANY_TICKET):
-        if customer_id is not None and customer_id != user.id:
-            raise PermissionDenied(
-                "a customer may list only their own tickets",
-                details={"action": Action.READ_ANY_TICKET.value, "actor_id": user.id},
-            )
-        customer_id = user.id
+    customer_id = listing_owner(user, customer_id, Action.READ_ANY_TICKET, "tickets")
     state = None if status is None else _ticket_status(status)
-    try:
-        level = None if priority is None else TicketPriority(str(priority).upper())
-    except ValueError:
-        raise ValidationError(
-            f"unknown priority {priority!r}", details={"field": "priority"}
-        ) from None
+    level = (
+        None
+        if priority is None
+        else member(TicketPriority, priority, "priority", details={"field": "priority"})
+    )
     scope = {
         "tickets": user.id,
         "customer": customer_id,
@@ -480,15 +433,13 @@ def list_tickets(
         "status": state.value if state else None,
         "priority": level.value if level else None,
     }
-    query = sa.select(SupportTicket)
-    if customer_id is not None:
-        query = query.where(SupportTicket.customer_id == customer_id)
-    if assignee_id is not None:
-        query = query.where(SupportTicket.assignee_id == assignee_id)
-    if state is not None:
-        query = query.where(SupportTicket.status == state)
-    if level is not None:
-        query = query.where(SupportTicket.priority == level)
+    query = where_given(
+        sa.select(SupportTicket),
+        (SupportTicket.customer_id, customer_id),
+        (SupportTicket.assignee_id, assignee_id),
+        (SupportTicket.status, state),
+        (SupportTicket.priority, level),
+    )
     rows, next_cursor = newest_first(
         session, query, SupportTicket, scope=scope, cursor=cursor, limit=limit
     )

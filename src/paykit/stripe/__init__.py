@@ -4,6 +4,8 @@
 module                 what it holds
 =====================  ====================================================
 ``gateway``            ``StripeGateway`` (imports the stripe SDK)
+``async_gateway``      ``AsyncStripeGateway``: its requests awaited on the
+                       event loop (the SDK's async client) under ``paykit.aio``
 ``subscription_calls`` its subscription methods
 ``client``             requests through ``stripe.StripeClient`` (SDK)
 ``errors``             Stripe's exceptions → paykit's error tree (SDK)
@@ -19,8 +21,8 @@ module                 what it holds
 =====================  ====================================================
 
 Nothing here is imported by ``import paykit`` or by the services: the names
-below load their module on first use, and only ``gateway``, ``client`` and
-``errors`` import the stripe SDK. The services work on the neutral types of
+below load their module on first use, and only ``gateway``, ``async_gateway``,
+``client`` and ``errors`` import the stripe SDK. The services work on the neutral types of
 :mod:`paykit.gateways.base`.
 """
 
@@ -30,6 +32,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from paykit.stripe.async_gateway import AsyncStripeGateway
     from paykit.stripe.billing import invoice_from_stripe, subscription_from_stripe
     from paykit.stripe.gateway import STRIPE_API_VERSION, StripeGateway
     from paykit.stripe.handlers import HANDLED_EVENT_TYPES
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
     )
 
 _LAZY = {
+    "AsyncStripeGateway": "paykit.stripe.async_gateway",
     "DEFAULT_TOLERANCE": "paykit.stripe.signature",
     "HANDLED_EVENT_TYPES": "paykit.stripe.handlers",
     "STRIPE_API_VERSION": "paykit.stripe.gateway",
@@ -79,6 +83,7 @@ __all__ = [
     "DEFAULT_TOLERANCE",
     "HANDLED_EVENT_TYPES",
     "STRIPE_API_VERSION",
+    "AsyncStripeGateway",
     "StripeGateway",
     "WebhookResponse",
     "handle_webhook",

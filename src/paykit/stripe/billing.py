@@ -83,6 +83,7 @@ def subscription_from_stripe(obj: Mapping[str, Any]) -> GatewaySubscription:
         cancel_at=timestamp(obj.get("cancel_at")),
         metadata=dict(obj.get("metadata") or {}),
         items=items,
+        default_payment_method_id=id_of(obj.get("default_payment_method")),
         raw=obj,
     )
 

@@ -61,11 +61,12 @@ from paykit.stripe.objects import (
     product_from_stripe,
     refund_from_stripe,
 )
-from paykit.stripe.subscription_billing_calls import SubscriptionBillingCalls
+from paykit.stripe.renewal_billing_calls import RenewalBillingCalls
 
 if TYPE_CHECKING:
     from paykit.gateways.base import PaymentGateway
     from paykit.gateways.billing import BillingMethodsGateway
+    from paykit.gateways.renewal_billing import RenewalBillingGateway
     from paykit.gateways.subscription_billing import SubscriptionBillingGateway
 
 __all__ = ["STRIPE_API_VERSION", "StripeGateway"]
@@ -78,7 +79,7 @@ created with the same version, so event payloads have the same shape.
 """
 
 
-class StripeGateway(SubscriptionBillingCalls, BillingCalls):
+class StripeGateway(RenewalBillingCalls, BillingCalls):
     """A :class:`~paykit.gateways.PaymentGateway` talking to Stripe with ``stripe.StripeClient``.
 
     ``api_key`` is a secret key (``sk_live_...``/``sk_test_...``) or a
@@ -398,4 +399,7 @@ if TYPE_CHECKING:
         return gateway
 
     def _conforms_billing(gateway: StripeGateway) -> BillingMethodsGateway:
+        return gateway
+
+    def _renews(gateway: StripeGateway) -> RenewalBillingGateway:
         return gateway

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from paykit.clock import ensure_utc
+from paykit.errors import NotFound
 from paykit.gateways._checks import check_count, check_key
 from paykit.gateways.base import GatewaySubscription
 from paykit.gateways.subscription_billing import check_proration_behavior
@@ -27,15 +28,22 @@ class SubscriptionBillingCalls(SubscriptionCalls):
         proration_behavior: str,
         proration_date: datetime | None = None,
         idempotency_key: str,
+        item_id: str | None = None,
     ) -> GatewaySubscription:
-        """Change the first item's price and/or quantity, prorated as Stripe is told."""
+        """Change an item's price and/or quantity (``None``: the first), prorated as told."""
         check_key(idempotency_key)
         check_proration_behavior(proration_behavior)
         if quantity is not None:
             check_count(quantity, "quantity")
         current = self._subscription(subscription_id)
         self._refuse_if_ended(current, "update")
-        item: dict[str, Any] = {"id": current["items"]["data"][0]["id"]}
+        ids = [each["id"] for each in current["items"]["data"]]
+        if item_id is not None and item_id not in ids:
+            raise NotFound(
+                f"No such subscription_item: '{item_id}'",
+                details={"resource": "subscription_item", "id": item_id},
+            )
+        item: dict[str, Any] = {"id": ids[0] if item_id is None else item_id}
         if price_id is not None:
             item["price"] = price_id
         if quantity is not None:

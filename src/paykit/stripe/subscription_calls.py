@@ -8,6 +8,7 @@ from typing import Any, Final
 from paykit.errors import GatewayError
 from paykit.gateways._checks import check_count, check_key
 from paykit.gateways.base import ENDED_SUBSCRIPTION_STATUSES, GatewaySubscription
+from paykit.gateways.renewal_billing import check_trial_end_behavior
 from paykit.stripe.billing import subscription_from_stripe
 from paykit.stripe.client import StripeApi
 
@@ -47,10 +48,16 @@ class SubscriptionCalls:
         trial_days: int | None = None,
         coupon: str | None = None,
         payment_method_id: str | None = None,
+        trial_end_behavior: str | None = None,
         idempotency_key: str,
     ) -> GatewaySubscription:
-        """Create a subscription; a declined first charge gives ``incomplete``, not an error."""
+        """Create a subscription; a declined first charge gives ``incomplete``, not an error.
+
+        ``trial_end_behavior``: Stripe's ``trial_settings.end_behavior.missing_payment_method``.
+        """
         check_key(idempotency_key)
+        if trial_end_behavior is not None:
+            check_trial_end_behavior(trial_end_behavior)
         params: dict[str, Any] = {
             "customer": customer_id,
             "items": [{"price": price_id, "quantity": check_count(quantity, "quantity")}],
@@ -64,6 +71,10 @@ class SubscriptionCalls:
             params["discounts"] = [{"coupon": coupon}]
         if payment_method_id is not None:
             params["default_payment_method"] = payment_method_id
+        if trial_end_behavior is not None:
+            params["trial_settings"] = {
+                "end_behavior": {"missing_payment_method": trial_end_behavior}
+            }
         obj = self._api.post("/v1/subscriptions", params, idempotency_key=idempotency_key)
         return subscription_from_stripe(obj)
 

@@ -74,6 +74,7 @@ STRIPE_EVENT_OBJECTS: Final[Mapping[str, str]] = MappingProxyType(
         "invoice.payment_failed": "invoice",
         "invoice.voided": "invoice",
         "invoice.marked_uncollectible": "invoice",
+        "invoice.upcoming": "invoice",
         "payment_method.attached": "payment_method",
         "payment_method.detached": "payment_method",
         "customer.updated": "customer",
@@ -167,6 +168,8 @@ _EVENT_STATE: Final[Mapping[str, Mapping[str, Any]]] = {
     },
     "invoice.voided": {"status": "void", "parent": None},
     "invoice.marked_uncollectible": {"status": "uncollectible", "parent": None},
+    # An upcoming invoice is a preview: Stripe sends it without an id.
+    "invoice.upcoming": {"id": None, "status": "draft", "parent": None},
     "payment_method.attached": {"customer": "cus_QXg1o8vcGmoR32"},
     "payment_method.detached": {"customer": None},
     "setup_intent.succeeded": {"status": "succeeded", "last_setup_error": None},

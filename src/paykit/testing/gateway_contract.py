@@ -39,6 +39,7 @@ from paykit.testing.contract.billing import BillingContract
 from paykit.testing.contract.methods import MethodsContract
 from paykit.testing.contract.payments import PaymentsContract
 from paykit.testing.contract.refunds import RefundsContract
+from paykit.testing.contract.renewal_billing import RenewalBillingContract
 from paykit.testing.contract.subscription_billing import SubscriptionBillingContract
 from paykit.testing.contract.subscriptions import SubscriptionsContract
 
@@ -52,6 +53,7 @@ class GatewayContract(
     SubscriptionsContract,
     BillingContract,
     SubscriptionBillingContract,
+    RenewalBillingContract,
 ):
     """Tests for any ``PaymentGateway``.
 

@@ -13,19 +13,19 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import QueryableAttribute, Session
 
-from paykit.errors import InvalidAmount, ValidationError
+from paykit.errors import InvalidAmount
 from paykit.models import User, UserStatus
 from paykit.money import to_decimal
 from paykit.security.policy import Action, Actor, allows
-from paykit.services.reads import MAX_PAGE_SIZE, _bad_cursor, _fingerprint
+from paykit.services.reads import _bad_cursor, _fingerprint
 
 __all__ = [
     "MAX_SEARCH_LENGTH",
     "Key",
-    "check_limit",
     "decode_cursor",
     "encode_cursor",
     "keyset_after",
+    "keyset_page",
     "price_bound",
     "staff_user",
 ]
@@ -46,16 +46,6 @@ def staff_user(session: Session, actor: Actor | None, action: Action) -> User | 
     if user is None or user.status is not UserStatus.ACTIVE or user.deleted_at is not None:
         return None
     return user if allows(user.role, action) else None
-
-
-def check_limit(limit: int) -> None:
-    """``limit`` must be 1..100 (``invalid_limit``), as for every paykit listing."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_SIZE:
-        raise ValidationError(
-            f"limit must be an integer from 1 to {MAX_PAGE_SIZE}",
-            code="invalid_limit",
-            details={"field": "limit"},
-        )
 
 
 def price_bound(value: object, field: str) -> Decimal | None:
@@ -145,3 +135,31 @@ def keyset_after(
         *(sa.literal(v, type_=k.expr.type) for k, v in zip(keys, values, strict=True))
     )
     return left < right if descending else left > right
+
+
+def keyset_page(
+    session: Session,
+    query: sa.Select[Any],
+    keys: Sequence[Key],
+    flt: dict[str, Any],
+    *,
+    cursor: str | None,
+    limit: int,
+    descending: bool,
+) -> tuple[list[Any], str | None]:
+    """One page of ``query`` in the order of ``keys``, after ``cursor``; the rows and the
+    next page's cursor (``None`` on the last page).
+
+    ``query`` selects the row first and then each key's expression, in the
+    order of ``keys``: the last row's key values make the next cursor.
+    """
+    if cursor is not None:
+        query = query.where(
+            keyset_after(keys, decode_cursor(cursor, flt, keys), descending=descending)
+        )
+    order = [k.expr.desc() if descending else k.expr.asc() for k in keys]
+    rows = session.execute(query.order_by(*order).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(flt, keys, list(rows[-1][1:])) if more else None
+    return [row[0] for row in rows], next_cursor

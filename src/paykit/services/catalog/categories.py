@@ -18,10 +18,11 @@ from sqlalchemy.orm import Session
 from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
-from paykit.errors import Conflict, InvalidState, NotFound, ValidationError
+from paykit.errors import Conflict, InvalidState, ValidationError
 from paykit.models import Product, ProductCategory, ProductStatus, product_category_links
 from paykit.security.policy import Action, Actor, authorize
-from paykit.services._audit import record_audit
+from paykit.services._audit import Audit, apply_changes
+from paykit.services._rows import insert_or, load
 from paykit.services.catalog.out import CategoryNode
 
 __all__ = [
@@ -69,10 +70,21 @@ def _text(value: str, field: str, *, slug: bool = False) -> str:
 
 
 def _category(session: Session, category_id: str, field: str = "category_id") -> ProductCategory:
-    category = session.get(ProductCategory, category_id)
-    if category is None:
-        raise NotFound(f"category {category_id} not found", details={field: category_id})
-    return category
+    return load(session, ProductCategory, category_id, "category", key=field)
+
+
+def _slug_taken() -> Conflict:
+    return Conflict("another category has this slug", code="category_slug_taken")
+
+
+def _sort_order(sort_order: int) -> int:
+    if not -(2**31) <= sort_order <= 2**31 - 1:
+        raise ValidationError(
+            "sort_order must fit a 32-bit integer",
+            code="invalid_argument",
+            details={"param": "sort_order"},
+        )
+    return sort_order
 
 
 def _slug_free(session: Session, slug: str, but: str | None = None) -> None:
@@ -80,7 +92,7 @@ def _slug_free(session: Session, slug: str, but: str | None = None) -> None:
     if but is not None:
         query = query.where(ProductCategory.id != but)
     if session.scalars(query).first() is not None:
-        raise Conflict("another category has this slug", code="category_slug_taken")
+        raise _slug_taken()
 
 
 def _lock_tree(session: Session) -> None:
@@ -112,12 +124,7 @@ def create_category(
             code="invalid_text",
             details={"field": "description"},
         )
-    if not -(2**31) <= sort_order <= 2**31 - 1:
-        raise ValidationError(
-            "sort_order must fit a 32-bit integer",
-            code="invalid_argument",
-            details={"param": "sort_order"},
-        )
+    _sort_order(sort_order)
     if parent_id is not None:
         _category(session, parent_id, "parent_id")
     _slug_free(session, slug)
@@ -130,23 +137,13 @@ def create_category(
         created_at=now,
         updated_at=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(category)
-            session.flush()
-    except sa.exc.IntegrityError as exc:  # a parallel insert took the slug
-        raise Conflict("another category has this slug", code="category_slug_taken") from exc
-    record_audit(
-        session,
-        action="category.created",
-        resource="product_categories",
-        resource_id=category.id,
-        now=now,
-        actor_id=actor.user_id,
+    insert_or(session, category, _slug_taken())  # a parallel insert may take the slug
+    Audit(session, now, actor.user_id, context).record(
+        "category.created",
+        "product_categories",
+        category.id,
         new={"name": name, "slug": slug, "parent_id": parent_id, "sort_order": sort_order},
-        context=context,
     )
-    session.flush()
     return category
 
 
@@ -169,33 +166,17 @@ def rename_category(
     category = _category(session, category_id)
     if new_slug is not None:
         _slug_free(session, new_slug, but=category.id)
-    old: dict[str, Any] = {}
-    new: dict[str, Any] = {}
-    for field, value in (("name", new_name), ("slug", new_slug)):
-        if value is not None and getattr(category, field) != value:
-            old[field], new[field] = getattr(category, field), value
-    if new:
-        try:
-            with session.begin_nested():
-                for field, value in new.items():
-                    setattr(category, field, value)
-                category.updated_at = now
-                session.flush()
-        except sa.exc.IntegrityError as exc:
-            session.refresh(category)
-            raise Conflict("another category has this slug", code="category_slug_taken") from exc
-        record_audit(
-            session,
-            action="category.updated",
-            resource="product_categories",
-            resource_id=category.id,
-            now=now,
-            actor_id=actor.user_id,
-            old=old,
-            new=new,
-            context=context,
-        )
-        session.flush()
+    try:
+        with session.begin_nested():
+            old, new = apply_changes(
+                category, {"name": new_name, "slug": new_slug}, keep_on_none=lambda _: True
+            )
+            session.flush()
+    except sa.exc.IntegrityError as exc:
+        session.refresh(category)
+        raise _slug_taken() from exc
+    audit = Audit(session, now, actor.user_id, context)
+    audit.changes(category, old, new, action="category.updated", resource="product_categories")
     return category
 
 
@@ -217,12 +198,8 @@ def move_category(
     """
     now = resolve_clock(clock).now()
     authorize(session, actor, Action.MANAGE_PRODUCTS)
-    if sort_order is not None and not -(2**31) <= sort_order <= 2**31 - 1:
-        raise ValidationError(
-            "sort_order must fit a 32-bit integer",
-            code="invalid_argument",
-            details={"param": "sort_order"},
-        )
+    if sort_order is not None:
+        _sort_order(sort_order)
     _lock_tree(session)
     category = _category(session, category_id)
     if parent_id is not None:
@@ -234,29 +211,13 @@ def move_category(
                 code="category_cycle",
                 details={"category_id": category_id, "parent_id": parent_id},
             )
-    old: dict[str, Any] = {}
-    new: dict[str, Any] = {}
-    if category.parent_id != parent_id:
-        old["parent_id"], new["parent_id"] = category.parent_id, parent_id
-    if sort_order is not None and category.sort_order != sort_order:
-        old["sort_order"], new["sort_order"] = category.sort_order, sort_order
-    if new:
-        category.parent_id = parent_id
-        if sort_order is not None:
-            category.sort_order = sort_order
-        category.updated_at = now
-        record_audit(
-            session,
-            action="category.moved",
-            resource="product_categories",
-            resource_id=category.id,
-            now=now,
-            actor_id=actor.user_id,
-            old=old,
-            new=new,
-            context=context,
-        )
-        session.flush()
+    old, new = apply_changes(
+        category,
+        {"parent_id": parent_id, "sort_order": sort_order},
+        keep_on_none=lambda name: name == "sort_order",
+    )
+    audit = Audit(session, now, actor.user_id, context)
+    audit.changes(category, old, new, action="category.moved", resource="product_categories")
     return category
 
 

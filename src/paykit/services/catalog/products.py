@@ -8,9 +8,6 @@ bound to the filter (``docs/catalog.md``).
 
 from __future__ import annotations
 
-import re
-from collections import defaultdict
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -23,25 +20,17 @@ from paykit.models import (
     Price,
     Product,
     ProductCategory,
-    ProductReview,
     ProductStatus,
     ProductType,
     product_category_links,
 )
-from paykit.models.catalog import product_search_document
-from paykit.money import normalize_currency
 from paykit.security.policy import Action, Actor, authorize
 from paykit.services.catalog._common import (
-    MAX_SEARCH_LENGTH,
     Key,
-    check_limit,
-    decode_cursor,
-    encode_cursor,
-    keyset_after,
-    price_bound,
+    keyset_page,
     staff_user,
 )
-from paykit.services.catalog.categories import descendant_ids
+from paykit.services.catalog._listing import SORTS, active_prices, list_page
 from paykit.services.catalog.out import (
     CategoryRef,
     LowStockOut,
@@ -49,7 +38,7 @@ from paykit.services.catalog.out import (
     ProductOut,
     ProductView,
 )
-from paykit.services.reads import Page
+from paykit.services.reads import Page, check_page_limit
 from paykit.services.reviews import rating_summary
 
 __all__ = [
@@ -60,73 +49,7 @@ __all__ = [
     "low_stock_report",
 ]
 
-#: The sort orders of ``list_products``; ``relevance`` needs ``search``.
-SORTS = ("featured", "newest", "price_asc", "price_desc", "relevance")
 _ADMIN_STATUSES = (ProductStatus.DRAFT, ProductStatus.PUBLISHED, ProductStatus.ARCHIVED)
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def _search_text(search: str | None) -> str | None:
-    if search is None:
-        return None
-    text = " ".join(search.split())
-    if not text or len(text) > MAX_SEARCH_LENGTH or not _WORD.search(text):
-        raise ValidationError(
-            f"search must hold a word and at most {MAX_SEARCH_LENGTH} characters",
-            code="invalid_search",
-            details={"field": "search"},
-        )
-    return text
-
-
-def _matches(session: Session, text: str) -> tuple[sa.ColumnElement[bool], Key]:
-    """The search condition and its relevance key (PostgreSQL: full text; SQLite: LIKE)."""
-    if session.get_bind().dialect.name == "postgresql":
-        query = sa.func.websearch_to_tsquery(sa.literal_column("'english'::regconfig"), text)
-        document = product_search_document()
-        # float8, not ts_rank's float4: the driver rounds a float4 to its shortest
-        # decimal, which would not compare equal to itself in the next page's keyset.
-        rank: sa.ColumnElement[float] = sa.cast(sa.func.ts_rank(document, query), sa.Double())
-        return document.op("@@")(query), Key(rank, "float")
-    # Every word must appear in the name, short description or description
-    # (LIKE ignores ASCII case); a name match ranks above a description match.
-    words = _WORD.findall(text)[:16]
-    conditions = []
-    score: sa.ColumnElement[Any] = sa.literal(0)
-    for word in words:
-        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-        def like(column: Any, pattern: str = pattern) -> sa.ColumnElement[bool]:
-            return sa.func.coalesce(column, "").like(pattern, escape="\\")
-
-        conditions.append(
-            sa.or_(like(Product.name), like(Product.short_description), like(Product.description))
-        )
-        score = (
-            score
-            + sa.case((like(Product.name), 2), else_=0)
-            + sa.case((like(Product.short_description), 1), else_=0)
-        )
-    return sa.and_(*conditions), Key(sa.type_coerce(score, sa.Integer()), "int")
-
-
-def _sort_keys(sort: str, relevance: Key | None) -> tuple[list[Key], bool]:
-    created = Key(Product.created_at, "time")
-    if sort == "featured":
-        return [Key(Product.featured, "bool"), created, Key(Product.id, "text")], True
-    if sort == "newest":
-        return [created, Key(Product.id, "text")], True
-    if sort == "price_asc":
-        return [Key(Product.base_price, "money"), Key(Product.id, "text")], False
-    if sort == "price_desc":
-        return [Key(Product.base_price, "money"), Key(Product.id, "text")], True
-    if sort == "relevance" and relevance is not None:
-        return [relevance, Key(Product.id, "text")], True
-    raise ValidationError(
-        f"sort must be one of {', '.join(SORTS)} (relevance needs search)",
-        code="invalid_sort",
-        details={"field": "sort", "allowed": list(SORTS)},
-    )
 
 
 def _price_out(price: Price) -> PriceOut:
@@ -138,30 +61,6 @@ def _price_out(price: Price) -> PriceOut:
         type=price.type.value,
         recurring=price.recurring,
     )
-
-
-def _active_prices(session: Session, ids: Sequence[str]) -> dict[str, list[PriceOut]]:
-    found: dict[str, list[PriceOut]] = defaultdict(list)
-    if ids:
-        rows = session.scalars(
-            sa.select(Price)
-            .where(Price.product_id.in_(ids), Price.active.is_(True))
-            .order_by(Price.product_id, Price.unit_amount, Price.id)
-        )
-        for price in rows:
-            found[price.product_id].append(_price_out(price))
-    return found
-
-
-def _review_counts(session: Session, ids: Sequence[str]) -> dict[str, int]:
-    if not ids:
-        return {}
-    rows = session.execute(
-        sa.select(ProductReview.product_id, sa.func.count())
-        .where(ProductReview.product_id.in_(ids), ProductReview.hidden_at.is_(None))
-        .group_by(ProductReview.product_id)
-    )
-    return {product_id: int(count) for product_id, count in rows}
 
 
 def _fields(product: Product, prices: list[PriceOut], reviews: int) -> dict[str, Any]:
@@ -184,86 +83,6 @@ def _fields(product: Product, prices: list[PriceOut], reviews: int) -> dict[str,
         "prices": prices,
         "review_count": reviews,
     }
-
-
-def _list(
-    session: Session,
-    *,
-    scope: str,
-    statuses: Sequence[ProductStatus],
-    search: str | None,
-    category_id: str | None,
-    type: ProductType | str | None,
-    featured: bool | None,
-    min_price: Decimal | None,
-    max_price: Decimal | None,
-    currency: str | None,
-    sort: str,
-    limit: int,
-    cursor: str | None,
-) -> Page[ProductOut]:
-    check_limit(limit)
-    text = _search_text(search)
-    low, high = price_bound(min_price, "min_price"), price_bound(max_price, "max_price")
-    if low is not None and high is not None and low > high:
-        raise ValidationError(
-            "min_price is above max_price",
-            code="invalid_price_range",
-            details={"field": "max_price"},
-        )
-    code = normalize_currency(currency) if currency is not None else None
-    kind = ProductType(type) if type is not None else None
-    condition, relevance = _matches(session, text) if text is not None else (None, None)
-    keys, descending = _sort_keys(sort, relevance)
-    flt = {
-        "scope": scope,
-        "statuses": sorted(s.value for s in statuses),
-        "search": text,
-        "category_id": category_id,
-        "type": kind.value if kind else None,
-        "featured": featured,
-        "min": str(low) if low is not None else None,
-        "max": str(high) if high is not None else None,
-        "currency": code,
-        "sort": sort,
-    }
-    query = sa.select(Product, *(k.expr for k in keys))
-    if len(statuses) == 1:
-        query = query.where(Product.status == statuses[0])
-    else:
-        query = query.where(Product.status.in_(statuses))
-    if condition is not None:
-        query = query.where(condition)
-    if category_id is not None:
-        in_tree = sa.select(product_category_links.c.product_id).where(
-            product_category_links.c.category_id.in_(descendant_ids(category_id))
-        )
-        query = query.where(Product.id.in_(in_tree))
-    if kind is not None:
-        query = query.where(Product.type == kind)
-    if featured is not None:
-        query = query.where(Product.featured.is_(featured))
-    if low is not None:
-        query = query.where(Product.base_price >= low)
-    if high is not None:
-        query = query.where(Product.base_price <= high)
-    if code is not None:
-        query = query.where(Product.currency == code)
-    if cursor is not None:
-        query = query.where(
-            keyset_after(keys, decode_cursor(cursor, flt, keys), descending=descending)
-        )
-    order = [k.expr.desc() if descending else k.expr.asc() for k in keys]
-    rows = session.execute(query.order_by(*order).limit(limit + 1)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    ids = [row[0].id for row in rows]
-    prices, reviews = _active_prices(session, ids), _review_counts(session, ids)
-    items = [
-        ProductOut(**_fields(row[0], prices[row[0].id], reviews.get(row[0].id, 0))) for row in rows
-    ]
-    next_cursor = encode_cursor(flt, keys, list(rows[-1][1:])) if more else None
-    return Page[ProductOut](items=items, next_cursor=next_cursor)
 
 
 @checked
@@ -303,7 +122,7 @@ def list_products(
             "only a user who manages products may list unpublished products",
             details={"action": Action.MANAGE_PRODUCTS.value},
         )
-    return _list(
+    return list_page(
         session,
         scope="staff" if wanted is not ProductStatus.PUBLISHED else "public",
         statuses=[wanted],
@@ -340,7 +159,7 @@ def list_products_admin(
     """
     authorize(session, actor, Action.MANAGE_PRODUCTS)
     statuses = [ProductStatus(status)] if status is not None else list(_ADMIN_STATUSES)
-    return _list(
+    return list_page(
         session,
         scope="admin",
         statuses=statuses,
@@ -403,7 +222,7 @@ def get_product(
     )
     if product is None or not visible:
         raise NotFound("product not found", details={"id": id, "slug": slug})
-    prices = _active_prices(session, [product.id])[product.id]
+    prices = active_prices(session, [product.id])[product.id]
     rating = rating_summary(session, product_id=product.id)
     return ProductView(
         **_fields(product, prices, rating.count),
@@ -431,7 +250,7 @@ def low_stock_report(
     DELETED products are left out. For a user allowed to manage products.
     """
     authorize(session, actor, Action.MANAGE_PRODUCTS)
-    check_limit(limit)
+    check_page_limit(limit)
     if threshold is not None and not 0 <= threshold <= 2**31 - 1:
         raise ValidationError(
             "threshold must be from 0 to 2147483647",
@@ -445,18 +264,14 @@ def low_stock_report(
         if threshold is not None
         else Product.low_stock_threshold
     )
-    query = sa.select(Product).where(
+    query = sa.select(Product, *(k.expr for k in keys)).where(
         Product.track_inventory.is_(True),
         Product.status != ProductStatus.DELETED,
         Product.stock_quantity <= limit_column,
     )
-    if cursor is not None:
-        query = query.where(keyset_after(keys, decode_cursor(cursor, flt, keys), descending=False))
-    rows = session.scalars(
-        query.order_by(Product.stock_quantity, Product.id).limit(limit + 1)
-    ).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, next_cursor = keyset_page(
+        session, query, keys, flt, cursor=cursor, limit=limit, descending=False
+    )
     items = [
         LowStockOut(
             id=p.id,
@@ -468,8 +283,4 @@ def low_stock_report(
         )
         for p in rows
     ]
-    last = rows[-1] if rows else None
-    next_cursor = (
-        encode_cursor(flt, keys, [last.stock_quantity, last.id]) if more and last else None
-    )
     return Page[LowStockOut](items=items, next_cursor=next_cursor)

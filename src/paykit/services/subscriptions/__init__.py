@@ -34,7 +34,8 @@ The modules, by concern:
 * :mod:`.notices` -- ``BillingNotice``, what a host tells its customer;
 * :mod:`.trials` -- ``extend_trial``, ``end_trial``, ``end_trials``, ``trial_ending_notices``;
 * :mod:`.dunning` -- ``record_payment_failure``, ``record_payment_success``,
-  ``enforce_grace_period``.
+  ``enforce_grace_period``;
+* :mod:`.renewals` -- ``set_subscription_default_payment_method``, ``upcoming_invoice``.
 
 The discount rules live in :mod:`paykit.services.discounts`.
 """
@@ -60,6 +61,11 @@ from paykit.services.subscriptions.proration import (
     SubscriptionChangePreview,
     preview_subscription_change,
 )
+from paykit.services.subscriptions.renewals import (
+    UpcomingInvoice,
+    set_subscription_default_payment_method,
+    upcoming_invoice,
+)
 from paykit.services.subscriptions.statuses import INVOICE_STATUSES, SUBSCRIPTION_STATUSES
 from paykit.services.subscriptions.subscribe import SCOPE_SUBSCRIBE as SCOPE_SUBSCRIBE
 from paykit.services.subscriptions.subscribe import subscribe
@@ -81,6 +87,7 @@ __all__ = [
     "BillingNotice",
     "InvoiceLine",
     "SubscriptionChangePreview",
+    "UpcomingInvoice",
     "apply_scheduled_changes",
     "cancel_subscription",
     "change_subscription",
@@ -93,8 +100,10 @@ __all__ = [
     "record_payment_failure",
     "record_payment_success",
     "resume_subscription",
+    "set_subscription_default_payment_method",
     "subscribe",
     "sync_invoice",
     "sync_subscription",
     "trial_ending_notices",
+    "upcoming_invoice",
 ]

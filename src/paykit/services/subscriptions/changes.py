@@ -10,7 +10,7 @@ stored (``pending_price_id``, ``pending_quantity``) and made by
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
+from paykit.errors import ConfigurationError, NotFound, ValidationError
 from paykit.gateways.base import GatewaySubscription, PaymentGateway
 from paykit.gateways.subscription_billing import SubscriptionBillingGateway
-from paykit.models import Price, Subscription, SubscriptionStatus, new_id
+from paykit.models import Price, Subscription, SubscriptionItem, SubscriptionStatus, new_id
 from paykit.security.policy import Actor
 from paykit.services import _idempotency
 from paykit.services._audit import record_audit
@@ -32,6 +33,7 @@ from paykit.services.subscriptions._common import (
 )
 from paykit.services.subscriptions.proration import (
     ProrationBehavior,
+    SubscriptionChangePreview,
     check_change,
     plan_change,
 )
@@ -74,9 +76,11 @@ def _gateway_change(
     proration: str,
     at: datetime,
     key: str,
+    item: SubscriptionItem | None = None,
 ) -> GatewaySubscription:
     """Tell the gateway the proration paykit previewed, when it can be told (its Protocol)."""
     if isinstance(gateway, SubscriptionBillingGateway):
+        named = {} if item is None else {"item_id": item.stripe_subscription_item_id}
         return gateway.change_subscription_items(
             row.stripe_subscription_id,
             price_id=stripe_price_id,
@@ -84,10 +88,85 @@ def _gateway_change(
             proration_behavior=proration,
             proration_date=at,
             idempotency_key=key,
+            **named,
+        )
+    if item is not None:
+        raise ConfigurationError(
+            f"{type(gateway).__name__} cannot change a named item "
+            "(it does not implement SubscriptionBillingGateway)",
+            code="configuration_error",
         )
     return gateway.update_subscription(
         row.stripe_subscription_id, price_id=stripe_price_id, quantity=quantity, idempotency_key=key
     )
+
+
+def _target_item(
+    session: Session, row: Subscription, item: str | None, at_period_end: bool
+) -> SubscriptionItem | None:
+    """The item a change names (by paykit price id or gateway item id); ``None``: the first.
+
+    Without a name, the subscription must have one item; an item other than
+    the first cannot change at the period's end (one pending change per row).
+    """
+    items = session.scalars(
+        sa.select(SubscriptionItem)
+        .where(SubscriptionItem.subscription_id == row.id)
+        .order_by(SubscriptionItem.created_at, SubscriptionItem.id)
+    ).all()
+    if item is None:
+        if len(items) > 1:
+            raise ValidationError(
+                f"subscription {row.id} has {len(items)} items: name the one to change",
+                code="subscription_item_ambiguous",
+                details={"subscription_id": row.id, "items": [i.price_id for i in items]},
+            )
+        return None
+    found = next((i for i in items if item in (i.price_id, i.stripe_subscription_item_id)), None)
+    if found is None:
+        raise NotFound(
+            f"subscription {row.id} has no item {item}",
+            details={"subscription_id": row.id, "item": item},
+        )
+    if found.price_id == row.price_id:
+        return None if len(items) == 1 else found
+    if at_period_end:
+        raise ValidationError(
+            "only the first item can change at the period's end",
+            code="invalid_argument",
+            details={"param": "at_period_end", "item": item},
+        )
+    return found
+
+
+def _plan(
+    session: Session,
+    row: Subscription,
+    target: SubscriptionItem | None,
+    price_id: str | None,
+    quantity: int | None,
+    proration: str,
+    at_period_end: bool,
+    now: datetime,
+) -> tuple[Price, int, SubscriptionChangePreview]:
+    """The new price and seats of the changed item, and what the change bills."""
+    if target is None:
+        old_price, old_seats, current = row.price, row.quantity, None
+    else:
+        old_price = session.get_one(Price, target.price_id)
+        old_seats, current = target.quantity, (target.unit_amount, target.quantity)
+    new_price = old_price if price_id is None else recurring_price(session, price_id)
+    seats = old_seats if quantity is None else quantity
+    plan = plan_change(
+        row,
+        new_price,
+        seats,
+        proration=proration,
+        at_period_end=at_period_end,
+        now=now,
+        current=current,
+    )
+    return new_price, seats, plan
 
 
 def _schedule(row: Subscription, price: Price, seats: int) -> None:
@@ -122,29 +201,32 @@ def change_subscription(
     quantity: int | None = None,
     proration: ProrationBehavior = "create_prorations",
     at_period_end: bool = False,
+    item: str | None = None,
     clock: Clock | None = None,
     idempotency_key: str | None = None,
     actor_id: str | None = None,
     actor: Actor | None = None,
     context: RequestContext | None = None,
 ) -> Subscription:
-    """Switch to another recurring price (a paykit ``Price`` id) and/or seat count.
+    """Switch an item to another recurring price (a paykit ``Price`` id) and/or seat count.
 
     ``proration`` and ``at_period_end`` bill it as :func:`preview_subscription_change`
     shows (docs/subscriptions.md); the same ``idempotency_key`` makes one
-    change and one gateway call. ``actor`` (or ``actor_id``) must own the
+    change and one gateway call. ``item`` names the item (its paykit price id
+    or the gateway's item id); without it the subscription must have one
+    (``subscription_item_ambiguous``). ``actor`` (or ``actor_id``) must own the
     subscription or hold ``subscription.manage_any``; without one the host acts
     on its own authority (docs/security.md).
     """
     now = resolve_clock(clock).now()
     row, actor_id = owned_subscription(session, subscription_id, actor, actor_id)
     check_change(row, price_id, quantity, proration)
-    new_price = row.price if price_id is None else recurring_price(session, price_id)
-    seats = row.quantity if quantity is None else quantity
-    plan = plan_change(
-        row, new_price, seats, proration=proration, at_period_end=at_period_end, now=now
+    target = _target_item(session, row, item, at_period_end)
+    new_price, seats, plan = _plan(
+        session, row, target, price_id, quantity, proration, at_period_end, now
     )
     details: dict[str, object] = {
+        "item": None if target is None else target.price_id,
         "subscription_id": row.id,
         "price_id": new_price.id,
         "quantity": seats,
@@ -165,6 +247,7 @@ def change_subscription(
             proration=proration,
             at=plan.effective_at,
             key=f"paykit:subscription-change:{row.id}:{idempotency_key or new_id()}",
+            item=target,
         )
         row = sync_subscription(session, result, clock=clock, gateway=gateway, context=context)
         row.pending_proration = plan.pending_proration_after
@@ -181,6 +264,15 @@ def change_subscription(
     return row
 
 
+def _check_ahead(ahead: object) -> None:
+    if not isinstance(ahead, timedelta) or not timedelta(0) <= ahead <= timedelta(days=1):
+        raise ValidationError(
+            "ahead must be a timedelta from 0 to 1 day",
+            code="invalid_argument",
+            details={"param": "ahead"},
+        )
+
+
 @checked
 def apply_scheduled_changes(
     session: Session,
@@ -188,6 +280,7 @@ def apply_scheduled_changes(
     gateway: PaymentGateway,
     clock: Clock | None = None,
     limit: int = 100,
+    ahead: timedelta = timedelta(0),
     context: RequestContext | None = None,
 ) -> list[Subscription]:
     """Make the end-of-period changes whose period is over; the subscriptions changed.
@@ -195,9 +288,14 @@ def apply_scheduled_changes(
     Run it from a periodic job (every few minutes). Each change reaches the
     gateway with a key derived from the subscription and its period, so a job
     that runs twice, or two jobs in parallel, change the plan once.
+
+    ``ahead`` (at most a day) also makes those whose period ends within it: a
+    gateway that invoices at the period's end (Stripe, FakeGateway) bills the
+    old plan if the change comes later (docs/subscriptions.md).
     """
     now = resolve_clock(clock).now()
     bounded(limit, "limit", 1, 10_000)
+    _check_ahead(ahead)
     due = session.scalars(
         sa.select(Subscription.id)
         .where(
@@ -205,7 +303,7 @@ def apply_scheduled_changes(
                 Subscription.pending_price_id.is_not(None),
                 Subscription.pending_quantity.is_not(None),
             ),
-            Subscription.pending_change_at <= now,
+            Subscription.pending_change_at <= now + ahead,
             Subscription.status.in_(
                 [
                     SubscriptionStatus.ACTIVE,

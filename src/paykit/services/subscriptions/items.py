@@ -19,7 +19,7 @@ from paykit.gateways.base import GatewaySubscription
 from paykit.models import Price, Subscription, SubscriptionItem, new_id
 from paykit.money import from_minor_units
 
-__all__ = ["sync_items"]
+__all__ = ["items_differ", "sync_items"]
 
 _ITEMS = cast(sa.Table, SubscriptionItem.__table__)
 
@@ -80,3 +80,17 @@ def sync_items(session: Session, row: Subscription, sub: GatewaySubscription) ->
                 set_={**values, "updated_at": now},
             )
         )
+
+
+def items_differ(session: Session, row: Subscription, sub: GatewaySubscription) -> bool:
+    """Whether the snapshot's items (gateway id, quantity) differ from the stored ones."""
+    stored = session.execute(
+        sa.select(_ITEMS.c.stripe_subscription_item_id, _ITEMS.c.quantity).where(
+            _ITEMS.c.subscription_id == row.id
+        )
+    ).all()
+    given = {
+        (values["stripe_subscription_item_id"], values["quantity"])
+        for values in _wanted(session, row, sub).values()
+    }
+    return {(item_id, quantity) for item_id, quantity in stored} != given

@@ -136,16 +136,21 @@ def _period_line(price: Price, quantity: int, start: datetime) -> InvoiceLine:
 
 
 def _proration_lines(
-    row: Subscription, new_price: Price, new_quantity: int, now: datetime
+    row: Subscription,
+    new_price: Price,
+    new_quantity: int,
+    now: datetime,
+    current: tuple[Decimal, int] | None = None,
 ) -> list[InvoiceLine]:
     currency = row.currency
+    old_unit, old_quantity = current or (row.unit_amount, row.quantity)
     change = prorate_change(
         currency=currency,
         period_start=row.current_period_start,
         period_end=row.current_period_end,
         at=now,
-        old_unit_amount=row.unit_amount,
-        old_quantity=row.quantity,
+        old_unit_amount=old_unit,
+        old_quantity=old_quantity,
         new_unit_amount=new_price.unit_amount,
         new_quantity=new_quantity,
     )
@@ -172,8 +177,14 @@ def plan_change(
     proration: str,
     at_period_end: bool,
     now: datetime,
+    current: tuple[Decimal, int] | None = None,
 ) -> SubscriptionChangePreview:
-    """The preview of one change of a stored subscription (shared by preview and change)."""
+    """The preview of one change of a stored subscription (shared by preview and change).
+
+    ``current``: the unit amount and quantity of the item that changes, when it
+    is not the subscription's first (the row's own); its next invoice lines are
+    then that item's.
+    """
     currency = row.currency
     if new_price.currency.upper() != currency.upper():
         raise ValidationError(
@@ -185,7 +196,7 @@ def plan_change(
     now = min(max(now, row.current_period_start), row.current_period_end)
     prorated: list[InvoiceLine] = []
     if not at_period_end and proration != "none" and row.status is not SubscriptionStatus.TRIALING:
-        prorated = _proration_lines(row, new_price, new_quantity, now)
+        prorated = _proration_lines(row, new_price, new_quantity, now, current)
     net = sum((line.amount for line in prorated), zero)
     pending = row.pending_proration
     now_lines: tuple[InvoiceLine, ...] = ()

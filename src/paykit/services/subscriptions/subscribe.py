@@ -17,16 +17,18 @@ from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
 from paykit.errors import DiscountError, ValidationError
 from paykit.gateways.base import GatewaySubscription, PaymentGateway
+from paykit.gateways.renewal_billing import RenewalBillingGateway
 from paykit.models import Price, Product, Subscription, User, new_id
 from paykit.services import _idempotency, discounts
 from paykit.services._audit import record_audit
+from paykit.services.config import get_config
 from paykit.services.subscriptions._common import recurring_price, subscription
 from paykit.services.subscriptions.customers import active_user, ensure_gateway_customer
 from paykit.services.subscriptions.sync import sync_subscription
 
 __all__ = ["SCOPE_SUBSCRIBE", "subscribe"]
 
-TrialEndBehavior = Literal["cancel", "create_invoice"]
+TrialEndBehavior = Literal["cancel", "pause", "create_invoice"]
 """What a trial without a payment method does when it ends (docs/subscriptions.md)."""
 
 SCOPE_SUBSCRIBE = "subscribe"
@@ -53,7 +55,9 @@ def subscribe(
 
     ``trial_days`` defaults to the product's ``trial_days`` (0 means none).
     ``trial_end_behavior`` is what the trial does if it ends without a payment
-    method (``cancel`` or ``create_invoice``; default: ``billing.trial_end_behavior``).
+    method (``cancel``, ``pause`` or ``create_invoice``; default:
+    ``billing.trial_end_behavior``); a gateway that implements
+    ``RenewalBillingGateway`` is told it too, so it acts at the trial's end itself.
     ``discount_code`` names a paykit Discount; the gateway receives the coupon
     whose id is that code (create it at Stripe with ``id=<code>``), and a use
     is counted (``DiscountError`` when used up). A declined first charge gives an
@@ -98,6 +102,7 @@ def subscribe(
         payment_method_id=payment_method_id,
         idempotency_key=key,
     )
+    result = _tell_trial_end(session, gateway, result, trial_end_behavior, key)
     row = sync_subscription(session, result, clock=clock, gateway=gateway, context=context)
     row.trial_end_behavior = trial_end_behavior
     if discount is not None:
@@ -111,6 +116,23 @@ def subscribe(
     }
     _record_created(session, row, new, user=user, key=idempotency_key, now=now, context=context)
     return row
+
+
+def _tell_trial_end(
+    session: Session,
+    gateway: PaymentGateway,
+    result: GatewaySubscription,
+    behavior: str | None,
+    key: str,
+) -> GatewaySubscription:
+    """Tell a gateway that can act on it what the trial does without a payment method."""
+    if result.trial_end is None or not isinstance(gateway, RenewalBillingGateway):
+        return result
+    return gateway.set_trial_end_behavior(
+        result.id,
+        trial_end_behavior=behavior or get_config(session, "billing.trial_end_behavior"),
+        idempotency_key=f"{key}:trial-end",
+    )
 
 
 def _claim(

@@ -26,7 +26,7 @@ from paykit.errors import ValidationError
 from paykit.gateways.base import GatewaySubscription, PaymentGateway
 from paykit.models import Price, Subscription, SubscriptionStatus, User
 from paykit.money import from_minor_units
-from paykit.services.subscriptions.items import sync_items
+from paykit.services.subscriptions.items import items_differ, sync_items
 from paykit.services.subscriptions.prices import import_price, user_by_customer
 from paykit.services.subscriptions.rows import SyncedTable, changes, insert_synced, update_synced
 from paykit.services.subscriptions.statements import (
@@ -220,8 +220,12 @@ def _record(
     recurring: Any,
     at: datetime,
     now: datetime,
+    sub: GatewaySubscription,
 ) -> None:
-    """The state the row takes, in the MRR history at its instant (docs/analytics.md)."""
+    """The state the row takes, in the MRR history at its instant (docs/analytics.md).
+
+    Its monthly amount is the sum over all the snapshot's items.
+    """
     record_mrr_change(
         session,
         subscription_id=subscription_id,
@@ -234,6 +238,8 @@ def _record(
         effective_at=at,
         now=now,
         recurring=recurring,
+        items=sub.items,
+        stripe_price_id=sub.price_id,
     )
 
 
@@ -272,6 +278,8 @@ def _record_late(
         now=now,
         replace=False,
         recurring=price.recurring,
+        items=sub.items,
+        stripe_price_id=sub.price_id,
     )
 
 
@@ -318,7 +326,12 @@ def sync_subscription(
                 session, sub, gateway, now, context, references
             )
             if not changes(row, values, _SYNCED_FIELDS):
-                return row  # the same event again, or one that says the same
+                # The same event again, or one that says the same of the row; its
+                # items may still differ (an item added or changed besides the first).
+                if items_differ(session, row, sub):
+                    fresh = sub if gateway is None else gateway.retrieve_subscription(sub.id)
+                    sync_items(session, row, fresh)
+                return row
             if gateway is not None:
                 # Two states stamped with one second: only the gateway knows which is last.
                 sub = gateway.retrieve_subscription(sub.id)
@@ -338,12 +351,12 @@ def sync_subscription(
             context=context,
         )
         if inserted is not None:
-            _record(session, inserted.id, values, recurring, created or now, now)
+            _record(session, inserted.id, values, recurring, created or now, now, sub)
             sync_items(session, cast(Subscription, inserted), sub)
             return cast(Subscription, inserted)
         # A parallel delivery inserted it first: carry on as an update.
         row = session.scalars(SUBSCRIPTION_BY_STRIPE_ID, {"stripe_subscription_id": sub.id}).one()
-    _record(session, row.id, values, recurring, created or now, now)
+    _record(session, row.id, values, recurring, created or now, now, sub)
     return _update(session, row, sub, values, created, now, context)
 
 

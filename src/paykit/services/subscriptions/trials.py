@@ -10,10 +10,15 @@ set per subscription (``Subscription.trial_end_behavior``, given to
 * ``cancel`` (paykit's default): the subscription is cancelled at the gateway,
   reason ``trial_ended_without_payment_method``;
 * ``create_invoice``: it goes on, its first invoice cannot be paid, so it is
-  PAST_DUE and dunning starts (docs/subscriptions.md).
+  PAST_DUE and dunning starts (docs/subscriptions.md);
+* ``pause``: the gateway pauses it at the trial's end (``PAUSED``, no invoice);
+  :func:`~paykit.services.subscriptions.resume_subscription` starts a paid
+  period once the customer has a payment method. Needs a gateway that
+  implements ``RenewalBillingGateway`` (``subscribe`` tells it the behaviour).
 
-Stripe's third choice, ``pause``, is not offered: the gateway Protocol has no
-pause call yet.
+:func:`subscribe` tells such a gateway every behaviour, so the gateway acts at
+the trial's end by itself (Stripe's ``trial_settings``) and its webhooks bring
+the outcome; :func:`end_trials` settles whatever the webhooks have not yet.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from paykit.services.subscriptions.sync import sync_subscription
 
 __all__ = ["TRIAL_END_BEHAVIORS", "end_trial", "end_trials", "extend_trial", "trial_ending_notices"]
 
-TRIAL_END_BEHAVIORS = ("cancel", "create_invoice")
+TRIAL_END_BEHAVIORS = ("cancel", "pause", "create_invoice")
 """What a trial without a payment method may do when it ends."""
 
 TRIAL_ENDED_REASON = "trial_ended_without_payment_method"
@@ -105,6 +110,17 @@ def _end_one(
     if _has_method(session, row.user_id):
         result = gateway.retrieve_subscription(row.stripe_subscription_id)
         return sync_subscription(session, result, clock=clock, gateway=gateway), "converted"
+    if behavior == "pause":
+        result = gateway.retrieve_subscription(row.stripe_subscription_id)
+        synced = sync_subscription(session, result, clock=clock, gateway=gateway)
+        if synced.status is not SubscriptionStatus.PAUSED:
+            raise GatewayError(
+                f"the gateway did not pause subscription {row.id} at its trial's end "
+                "(it needs RenewalBillingGateway and trial_end_behavior at subscribe)",
+                code="subscription_unexpected_state",
+                details={"subscription_id": row.id, "status": synced.status.value},
+            )
+        return synced, "paused"
     if behavior == "create_invoice":
         result = gateway.retrieve_subscription(row.stripe_subscription_id)
         synced = sync_subscription(session, result, clock=clock, gateway=gateway)
@@ -141,8 +157,8 @@ def end_trials(
     """Settle the trials whose end has passed; one ``trial_ended`` notice each.
 
     With a payment method the subscription converts (``details['outcome']``
-    ``converted``); without one it is ``cancelled`` or goes ``past_due`` as its
-    ``trial_end_behavior`` (or ``billing.trial_end_behavior``) says.
+    ``converted``); without one it is ``cancelled``, ``paused`` or goes
+    ``past_due`` as its ``trial_end_behavior`` (or ``billing.trial_end_behavior``) says.
     """
     now = resolve_clock(clock).now()
     bounded(limit, "limit", 1, 10_000)

@@ -10,7 +10,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from paykit.errors import NotFound, PermissionDenied
+from paykit.errors import PermissionDenied
 from paykit.models import PaymentStatus, User, UserStatus
 from paykit.models import Session as UserSession
 from paykit.security.encryption import require_keyring
@@ -18,6 +18,7 @@ from paykit.security.passwords import PasswordHasher
 from paykit.security.policy import Action, Actor, authorize
 from paykit.security.rls import system_scope
 from paykit.security.tokens import hash_token
+from paykit.services._rows import load
 from paykit.services._sql import affected
 
 __all__ = [
@@ -73,10 +74,7 @@ def _hasher(hasher: PasswordHasher | None) -> PasswordHasher:
 
 
 def _user(session: Session, user_id: str) -> User:
-    user = session.get(User, user_id)
-    if user is None:
-        raise NotFound(f"user {user_id} not found", details={"user_id": user_id})
-    return user
+    return load(session, User, user_id, "user")
 
 
 def _require_keys_for(values: Mapping[str, Any]) -> None:

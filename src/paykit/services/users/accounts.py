@@ -17,7 +17,8 @@ from paykit.schemas.base import validate
 from paykit.schemas.users import ProfileUpdate, RegisterUserInput
 from paykit.security.passwords import PasswordHasher
 from paykit.security.policy import Actor
-from paykit.services._audit import apply_changes, record_audit, record_changes
+from paykit.services._audit import Audit, apply_changes
+from paykit.services._rows import insert_or
 from paykit.services.users._common import (
     _as_system,
     _hasher,
@@ -62,24 +63,14 @@ def register_user(
         created_at=now,
         updated_at=now,
     )
-    try:
-        # A parallel registration of the same email loses on the unique constraint.
-        with session.begin_nested():
-            session.add(user)
-            session.flush()
-    except sa.exc.IntegrityError:
-        raise EmailTaken("a user with this email already exists") from None
-    record_audit(
-        session,
-        action="user.registered",
-        resource="users",
-        resource_id=user.id,
-        now=now,
-        actor_id=user.id,
+    # A parallel registration of the same email loses on the unique constraint.
+    insert_or(session, user, EmailTaken("a user with this email already exists"))
+    Audit(session, now, user.id, context).record(
+        "user.registered",
+        "users",
+        user.id,
         new={"email": user.email, "name": user.name, "role": user.role.value},
-        context=context,
     )
-    session.flush()
     return user
 
 
@@ -114,15 +105,6 @@ def update_profile(
     _require_keys_for(values)
     # NOT NULL columns with defaults: None means "leave alone".
     old, new = apply_changes(user, values, keep_on_none=_DEFAULTED.__contains__)
-    record_changes(
-        session,
-        user,
-        old,
-        new,
-        action="user.profile_updated",
-        resource="users",
-        now=now,
-        actor_id=actor.user_id,
-        context=context,
-    )
+    audit = Audit(session, now, actor.user_id, context)
+    audit.changes(user, old, new, action="user.profile_updated", resource="users")
     return user

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -14,7 +16,8 @@ from paykit.context import RequestContext
 from paykit.errors import InvalidState, PermissionDenied, ValidationError
 from paykit.models import Order, User, UserRole, UserStatus
 from paykit.security.policy import Action, Actor, authorize
-from paykit.services._audit import record_audit
+from paykit.services._audit import Audit
+from paykit.services._choices import member
 from paykit.services.users._common import _PAID, _end_sessions, _user
 
 __all__ = ["UserSummary", "list_users", "set_user_role", "set_user_status"]
@@ -91,6 +94,35 @@ def _admin_change(session: Session, actor: Actor, user_id: str) -> User:
     return user
 
 
+def _admin_set(
+    session: Session,
+    actor: Actor,
+    user_id: str,
+    field: str,
+    value: UserRole | UserStatus,
+    audit: Audit,
+    *,
+    then: Callable[[User], dict[str, Any]] | None = None,
+) -> User:
+    """Set the user's ``role`` or ``status``; if it changed, run ``then`` (its result is
+    the audit row's metadata) and audit ``user.<field>_changed``."""
+    user = _admin_change(session, actor, user_id)
+    old = getattr(user, field)
+    if old is not value:
+        setattr(user, field, value)
+        user.updated_at = audit.now
+        metadata = then(user) if then is not None else None
+        audit.record(
+            f"user.{field}_changed",
+            "users",
+            user.id,
+            old={field: old.value},
+            new={field: value.value},
+            metadata=metadata,
+        )
+    return user
+
+
 @checked
 def set_user_role(
     session: Session,
@@ -102,29 +134,9 @@ def set_user_role(
     context: RequestContext | None = None,
 ) -> User:
     """Change a user's role; ADMIN only, and never the admin's own."""
-    now = resolve_clock(clock).now()
-    try:
-        new_role = UserRole(str(role).upper())
-    except ValueError:
-        raise ValidationError(f"unknown role {role!r}") from None
-    user = _admin_change(session, actor, user_id)
-    old_role = user.role
-    if old_role is not new_role:
-        user.role = new_role
-        user.updated_at = now
-        record_audit(
-            session,
-            action="user.role_changed",
-            resource="users",
-            resource_id=user.id,
-            now=now,
-            actor_id=actor.user_id,
-            old={"role": old_role.value},
-            new={"role": new_role.value},
-            context=context,
-        )
-        session.flush()
-    return user
+    audit = Audit(session, resolve_clock(clock).now(), actor.user_id, context)
+    new_role = member(UserRole, role, "role")
+    return _admin_set(session, actor, user_id, "role", new_role, audit)
 
 
 @checked
@@ -142,30 +154,13 @@ def set_user_status(
     DELETED is refused here: :func:`~paykit.services.users.delete_user` also erases personal
     data.
     """
-    now = resolve_clock(clock).now()
-    try:
-        new_status = UserStatus(str(status).upper())
-    except ValueError:
-        raise ValidationError(f"unknown status {status!r}") from None
+    audit = Audit(session, resolve_clock(clock).now(), actor.user_id, context)
+    new_status = member(UserStatus, status, "status")
     if new_status is UserStatus.DELETED:
         raise ValidationError("use delete_user() to delete a user", code="use_delete_user")
-    user = _admin_change(session, actor, user_id)
-    old_status = user.status
-    if old_status is not new_status:
-        user.status = new_status
-        user.updated_at = now
+
+    def end_sessions(user: User) -> dict[str, Any]:
         ended = _end_sessions(session, user.id) if new_status is UserStatus.SUSPENDED else 0
-        record_audit(
-            session,
-            action="user.status_changed",
-            resource="users",
-            resource_id=user.id,
-            now=now,
-            actor_id=actor.user_id,
-            old={"status": old_status.value},
-            new={"status": new_status.value},
-            metadata={"sessions_ended": ended},
-            context=context,
-        )
-        session.flush()
-    return user
+        return {"sessions_ended": ended}
+
+    return _admin_set(session, actor, user_id, "status", new_status, audit, then=end_sessions)

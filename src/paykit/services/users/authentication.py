@@ -20,7 +20,7 @@ from paykit.schemas.users import LoginInput
 from paykit.security.passwords import PasswordHasher
 from paykit.security.rls import system_scope
 from paykit.security.tokens import hash_token, new_token
-from paykit.services._audit import record_audit
+from paykit.services._audit import Audit
 from paykit.services.throttle import (
     DEFAULT_LOGIN_THROTTLE,
     LoginThrottle,
@@ -59,16 +59,12 @@ def _login_failed(
     now: datetime,
     context: RequestContext | None,
 ) -> None:
-    record_audit(
-        session,
-        action="user.login_failed",
-        resource="users",
-        resource_id=user.id if user is not None else None,
-        now=now,
+    Audit(session, now, None, context).record(
+        "user.login_failed",
+        "users",
+        user.id if user is not None else None,
         metadata={"reason": reason},
-        context=context,
     )
-    session.flush()
 
 
 def _reserve_attempt(
@@ -184,15 +180,7 @@ def _open_session(
     with system_scope(session):
         session.add(row)
         session.flush()
-    record_audit(
-        session,
-        action="user.login",
-        resource="sessions",
-        resource_id=row.id,
-        now=now,
-        actor_id=user.id,
-        new={"user_id": user.id, "expires_at": row.expires_at},
-        context=context,
+    Audit(session, now, user.id, context).record(
+        "user.login", "sessions", row.id, new={"user_id": user.id, "expires_at": row.expires_at}
     )
-    session.flush()
     return LoginResult(user=user, session=row, token=token)

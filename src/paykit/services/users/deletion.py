@@ -12,7 +12,7 @@ from paykit.errors import InvalidState
 from paykit.models import User, UserStatus
 from paykit.models.users import UserToken
 from paykit.security.policy import Actor
-from paykit.services._audit import record_audit
+from paykit.services._audit import Audit
 from paykit.services._sql import affected
 from paykit.services.erasure import erase_copies
 from paykit.services.users._common import PERSONAL_FIELDS, _end_sessions, _self_or_admin, _user
@@ -57,13 +57,10 @@ def delete_user(
         setattr(user, name, None)
     ended = _end_sessions(session, user.id)
     affected(session, sa.delete(UserToken).where(UserToken.user_id == user.id))
-    record_audit(
-        session,
-        action="user.deleted",
-        resource="users",
-        resource_id=user.id,
-        now=now,
-        actor_id=actor.user_id,
+    Audit(session, now, actor.user_id, context).record(
+        "user.deleted",
+        "users",
+        user.id,
         old={"status": old_status.value},
         new={"status": UserStatus.DELETED.value},
         metadata={
@@ -71,7 +68,5 @@ def delete_user(
             "payment_methods_deleted": erased.payment_methods_deleted,
             "webhook_events_redacted": erased.webhook_events_redacted,
         },
-        context=context,
     )
-    session.flush()
     return user

@@ -16,7 +16,7 @@ from paykit.models.users import TokenPurpose
 from paykit.schemas.base import validate
 from paykit.schemas.users import ChangePasswordInput, LoginInput
 from paykit.security.passwords import PasswordHasher
-from paykit.services._audit import record_audit
+from paykit.services._audit import Audit
 from paykit.services.throttle import (
     DEFAULT_LOGIN_THROTTLE,
     LoginThrottle,
@@ -34,6 +34,25 @@ from paykit.services.users._common import (
 from paykit.services.users.tokens import _consume_token, _issue_token, _token_user, _void_tokens
 
 __all__ = ["change_password", "request_password_reset", "reset_password"]
+
+
+def _set_password(
+    session: Session, user: User, hashed: str, audit: Audit, action: str, keep_token: str | None
+) -> User:
+    """Store the new hash, end the sessions (but ``keep_token``'s), void the open reset
+    tokens, and audit ``action``."""
+    user.password = hashed
+    user.updated_at = audit.now
+    ended = _end_sessions(session, user.id, keep_token=keep_token)
+    _void_tokens(session, user.id, TokenPurpose.PASSWORD_RESET, audit.now)
+    audit.record(
+        action,
+        "users",
+        user.id,
+        new={"password": "changed"},
+        metadata={"sessions_ended": ended},
+    )
+    return user
 
 
 @checked
@@ -78,36 +97,13 @@ def change_password(
             clock=clock,
         )
     )
+    audit = Audit(session, now, user.id, context)
     if not hash_with.verify(current_password, user.password):
-        record_audit(
-            session,
-            action="user.password_change_failed",
-            resource="users",
-            resource_id=user.id,
-            now=now,
-            actor_id=user.id,
-            context=context,
-        )
-        session.flush()
+        audit.record("user.password_change_failed", "users", user.id)
         raise AuthenticationError("the current password is wrong")
     release_login_attempt(session, counters)
-    user.password = hash_with.hash(payload.new_password)
-    user.updated_at = now
-    ended = _end_sessions(session, user.id, keep_token=current_token)
-    _void_tokens(session, user.id, TokenPurpose.PASSWORD_RESET, now)
-    record_audit(
-        session,
-        action="user.password_changed",
-        resource="users",
-        resource_id=user.id,
-        now=now,
-        actor_id=user.id,
-        new={"password": "changed"},
-        metadata={"sessions_ended": ended},
-        context=context,
-    )
-    session.flush()
-    return user
+    hashed = hash_with.hash(payload.new_password)
+    return _set_password(session, user, hashed, audit, "user.password_changed", current_token)
 
 
 @checked
@@ -132,16 +128,12 @@ def request_password_reset(
     token = None
     if user is not None and user.status not in _DISABLED:
         token = _issue_token(session, user, TokenPurpose.PASSWORD_RESET, ttl, now)
-    record_audit(
-        session,
-        action="user.password_reset_requested",
-        resource="users",
-        resource_id=user.id if user is not None else None,
-        now=now,
+    Audit(session, now, None, context).record(
+        "user.password_reset_requested",
+        "users",
+        user.id if user is not None else None,
         metadata={"issued": token is not None},
-        context=context,
     )
-    session.flush()
     return token
 
 
@@ -166,20 +158,6 @@ def reset_password(
     if user.status in _DISABLED:
         raise InvalidToken("invalid or expired token")
     _consume_token(session, token, TokenPurpose.PASSWORD_RESET, now)
-    _void_tokens(session, user.id, TokenPurpose.PASSWORD_RESET, now)
-    user.password = _hasher(hasher).hash(payload.new_password)
-    user.updated_at = now
-    ended = _end_sessions(session, user.id)
-    record_audit(
-        session,
-        action="user.password_reset",
-        resource="users",
-        resource_id=user.id,
-        now=now,
-        actor_id=user.id,
-        new={"password": "changed"},
-        metadata={"sessions_ended": ended},
-        context=context,
-    )
-    session.flush()
-    return user
+    audit = Audit(session, now, user.id, context)
+    hashed = _hasher(hasher).hash(payload.new_password)
+    return _set_password(session, user, hashed, audit, "user.password_reset", keep_token=None)

@@ -14,7 +14,7 @@ from paykit.models.users import UserToken
 from paykit.security.policy import Action, Actor, authorize
 from paykit.security.rls import system_scope
 from paykit.security.tokens import hash_token
-from paykit.services._audit import record_audit
+from paykit.services._audit import Audit
 from paykit.services._sql import affected
 from paykit.services.users._common import _DISABLED, _end_sessions, _user
 
@@ -63,16 +63,7 @@ def revoke_session(
             return False
         session.delete(row)
         session.flush()
-    record_audit(
-        session,
-        action="session.revoked",
-        resource="sessions",
-        resource_id=row.id,
-        now=now,
-        actor_id=row.user_id,
-        context=context,
-    )
-    session.flush()
+    Audit(session, now, row.user_id, context).record("session.revoked", "sessions", row.id)
     return True
 
 
@@ -96,17 +87,9 @@ def revoke_all_sessions(
         authorize(session, actor, Action.MANAGE_USERS)
     _user(session, user_id)
     ended = _end_sessions(session, user_id, keep_token=except_token)
-    record_audit(
-        session,
-        action="session.revoked_all",
-        resource="users",
-        resource_id=user_id,
-        now=now,
-        actor_id=actor.user_id if actor else user_id,
-        metadata={"sessions_ended": ended},
-        context=context,
+    Audit(session, now, actor.user_id if actor else user_id, context).record(
+        "session.revoked_all", "users", user_id, metadata={"sessions_ended": ended}
     )
-    session.flush()
     return ended
 
 
@@ -127,14 +110,7 @@ def purge_expired_sessions(
             sa.or_(UserToken.expires_at <= now, UserToken.used_at.is_not(None))
         ),
     )
-    record_audit(
-        session,
-        action="sessions.purged",
-        resource="sessions",
-        resource_id=None,
-        now=now,
-        metadata={"sessions_deleted": ended},
-        context=context,
+    Audit(session, now, None, context).record(
+        "sessions.purged", "sessions", None, metadata={"sessions_deleted": ended}
     )
-    session.flush()
     return ended

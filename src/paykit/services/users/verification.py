@@ -12,7 +12,7 @@ from paykit.context import RequestContext
 from paykit.errors import AccountDisabled, InvalidState, InvalidToken
 from paykit.models import User
 from paykit.models.users import TokenPurpose
-from paykit.services._audit import record_audit
+from paykit.services._audit import Audit
 from paykit.services.users._common import _DISABLED, EMAIL_VERIFICATION_TTL, _as_system, _user
 from paykit.services.users.tokens import _consume_token, _issue_token, _token_user
 
@@ -36,16 +36,9 @@ def request_email_verification(
     if user.status in _DISABLED:
         raise AccountDisabled(f"this account is {user.status.value.lower()}")
     token = _issue_token(session, user, TokenPurpose.EMAIL_VERIFICATION, ttl, now)
-    record_audit(
-        session,
-        action="user.email_verification_requested",
-        resource="users",
-        resource_id=user.id,
-        now=now,
-        actor_id=user.id,
-        context=context,
+    Audit(session, now, user.id, context).record(
+        "user.email_verification_requested", "users", user.id
     )
-    session.flush()
     return token
 
 
@@ -67,15 +60,7 @@ def verify_email(
     user.email_verified = True
     user.email_verified_at = now
     user.updated_at = now
-    record_audit(
-        session,
-        action="user.email_verified",
-        resource="users",
-        resource_id=user.id,
-        now=now,
-        actor_id=user.id,
-        new={"email_verified": True},
-        context=context,
+    Audit(session, now, user.id, context).record(
+        "user.email_verified", "users", user.id, new={"email_verified": True}
     )
-    session.flush()
     return user

@@ -30,6 +30,7 @@ from paykit.stripe.handlers.payments import (
     payment_succeeded,
     refund_event,
 )
+from paykit.stripe.handlers.renewals import invoice_upcoming
 
 __all__ = ["HANDLED_EVENT_TYPES", "HANDLERS", "Handler", "HandlerContext"]
 
@@ -55,6 +56,7 @@ HANDLERS: Mapping[str, Handler] = {
     "invoice.payment_failed": invoice_payment_failed,
     "invoice.voided": invoice_event,
     "invoice.marked_uncollectible": invoice_event,
+    "invoice.upcoming": invoice_upcoming,
     "payment_method.attached": payment_method_attached,
     "payment_method.detached": payment_method_detached,
     "customer.updated": customer_updated,

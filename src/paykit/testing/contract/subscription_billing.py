@@ -152,3 +152,29 @@ class SubscriptionBillingContract(ContractBase):
                 idempotency_key=new_key(),
             )
         assert gateway.retrieve_subscription(sub_id).trial_end == sub.trial_end
+
+    def test_change_items_names_the_item(
+        self,
+        gateway: PaymentGateway,
+        billing: SubscriptionBillingGateway,
+        customer: GatewayCustomer,
+        recurring_price_id: str,
+    ) -> None:
+        sub_id = self._subscribe(gateway, customer, recurring_price_id)
+        first = gateway.retrieve_subscription(sub_id).items[0].id
+        changed = billing.change_subscription_items(
+            sub_id,
+            quantity=4,
+            proration_behavior="none",
+            item_id=first,
+            idempotency_key=new_key(),
+        )
+        assert changed.quantity == 4
+        with pytest.raises(NotFound):
+            billing.change_subscription_items(
+                sub_id,
+                quantity=5,
+                proration_behavior="none",
+                item_id="si_missing",
+                idempotency_key=new_key(),
+            )

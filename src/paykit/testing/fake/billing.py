@@ -355,7 +355,7 @@ class FakeBilling(FakeSubscriptions):
                 details={"invoice_id": invoice_id, "status": raw["status"]},
             )
         customer = str(raw["customer"])
-        method_id = method_id or self._default_method.get(customer)
+        method_id = method_id or self._invoice_payer(raw)
         if method_id is None:
             raise GatewayError(
                 "This customer has no attached payment source or default payment method.",
@@ -389,7 +389,17 @@ class FakeBilling(FakeSubscriptions):
         )
         raw["status_transitions"] = {**raw["status_transitions"], "paid_at": now}
         self._emit("invoice.paid", raw)
+        self._after_invoice_paid(raw)
         return invoice_details_from_stripe(raw)
+
+    def _after_invoice_paid(self, raw: dict[str, Any]) -> None:
+        """Hook: the billing engine settles the invoice's subscription."""
+
+    def _invoice_payer(self, raw: dict[str, Any]) -> str | None:
+        """The subscription's default payment method, else the customer's."""
+        sub = self._subscriptions.get(str(raw.get("subscription") or ""))
+        own = None if sub is None else sub.raw.get("default_payment_method")
+        return own or self._default_method.get(str(raw["customer"]))
 
     def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> GatewayInvoiceDetails:
         """Void an open (or uncollectible) invoice; emits ``invoice.voided``."""

@@ -12,20 +12,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from paykit.testing.fake.billing import FakeBilling
 from paykit.testing.fake.payments import FakePayments
 from paykit.testing.fake.refunds import FakeRefunds
-from paykit.testing.fake.subscription_billing import FakeSubscriptionBilling
+from paykit.testing.fake.renewal_billing import FakeRenewalBilling
 
 if TYPE_CHECKING:
     from paykit.gateways.base import PaymentGateway
     from paykit.gateways.billing import BillingMethodsGateway
+    from paykit.gateways.renewal_billing import RenewalBillingGateway
     from paykit.gateways.subscription_billing import SubscriptionBillingGateway
 
 __all__ = ["FakeGateway"]
 
 
-class FakeGateway(FakePayments, FakeRefunds, FakeBilling, FakeSubscriptionBilling):
+class FakeGateway(FakePayments, FakeRefunds, FakeRenewalBilling):
     """An in-memory :class:`~paykit.gateways.PaymentGateway` with Stripe's semantics.
 
     Ids numbered per instance (``pi_<namespace>_000001``, ...): ``namespace``
@@ -42,6 +42,8 @@ class FakeGateway(FakePayments, FakeRefunds, FakeBilling, FakeSubscriptionBillin
     :attr:`payment_methods`, :attr:`subscriptions`. Test-side steering:
     :meth:`fail_next_refund`, :meth:`hold_next_refund`, :meth:`settle_refund`,
     :meth:`authenticate`, :meth:`set_subscription_status`, :meth:`add_invoice`,
+    :meth:`advance_clock` (bills renewals as Stripe's test clocks do),
+    :meth:`customer_balance`, :meth:`pending_invoice_items`,
     :meth:`complete_checkout_session`, and the catalogue
     helpers :meth:`add_product`, :meth:`add_price`, :meth:`add_coupon`.
 
@@ -60,4 +62,7 @@ if TYPE_CHECKING:
         return gateway
 
     def _conforms_billing(gateway: FakeGateway) -> BillingMethodsGateway:
+        return gateway
+
+    def _renews(gateway: FakeGateway) -> RenewalBillingGateway:
         return gateway

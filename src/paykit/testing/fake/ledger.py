@@ -188,8 +188,10 @@ class FakeLedger:
 
     def _emit(self, event_type: str, obj: Mapping[str, Any]) -> None:
         # Under the lock; stripe_event copies obj, so the event shows the state of now.
+        # While the billing engine replays a period's end, events carry that moment.
+        created = self.__dict__.get("_event_time") or self._now()
         self._events.append(
-            stripe_event(event_type, object=obj, id=self._next_id("evt"), created=self._now())
+            stripe_event(event_type, object=obj, id=self._next_id("evt"), created=created)
         )
 
     def _emit_payment(self, event_type: str, payment: GatewayPayment) -> None:

@@ -1,8 +1,9 @@
 """``FakeGateway``: prorated item changes and trial moves (``SubscriptionBillingGateway``).
 
-The fake issues no invoices, so a proration is recorded, not billed:
-:attr:`FakeSubscriptionBilling.prorations` lists each change's behaviour and
-date for a test to assert on.
+A prorated change adds pending invoice items (or, ``always_invoice``, an
+invoice now) through the billing engine (:mod:`.invoicing`);
+:attr:`FakeSubscriptionBilling.prorations` also lists each change's behaviour
+and date for a test to assert on.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from paykit.errors import GatewayCurrencyMismatch, GatewayError, ValidationError
 from paykit.gateways._checks import check_count, check_key
 from paykit.gateways.base import GatewaySubscription
 from paykit.gateways.subscription_billing import check_proration_behavior
+from paykit.testing.fake.invoicing import FakeInvoicing
 from paykit.testing.fake.ledger import _Subscription, _ts
-from paykit.testing.fake.subscriptions import FakeSubscriptions
 
 __all__ = ["FakeSubscriptionBilling"]
 
 
-class FakeSubscriptionBilling(FakeSubscriptions):
+class FakeSubscriptionBilling(FakeInvoicing):
     """``change_subscription_items`` and ``set_trial_end``, as Stripe answers them."""
 
     @property
@@ -40,8 +41,10 @@ class FakeSubscriptionBilling(FakeSubscriptions):
         proration_behavior: str,
         proration_date: datetime | None = None,
         idempotency_key: str,
+        item_id: str | None = None,
     ) -> GatewaySubscription:
-        """Change the first item's price and/or quantity; the proration is recorded."""
+        """Change an item's price and/or quantity (``item_id``; ``None``: the first);
+        the prorations become pending invoice items."""
         self._enter(
             "change_subscription_items",
             subscription_id=subscription_id,
@@ -50,6 +53,7 @@ class FakeSubscriptionBilling(FakeSubscriptions):
             proration_behavior=proration_behavior,
             proration_date=proration_date,
             idempotency_key=idempotency_key,
+            item_id=item_id,
         )
         check_key(idempotency_key)
         check_proration_behavior(proration_behavior)
@@ -62,12 +66,14 @@ class FakeSubscriptionBilling(FakeSubscriptions):
             "quantity": quantity,
             "proration_behavior": proration_behavior,
             "proration_date": None if when is None else _ts(when),
+            "item_id": item_id,
         }
 
         def action() -> GatewaySubscription:
             sub = self._subscription(subscription_id)
             self._refuse_if_ended(sub, "update")
-            item = sub.raw["items"]["data"][0]
+            item = self._item(sub, item_id)
+            price = item["price"]
             if price_id is not None and price_id != item["price"]["id"]:
                 price = self._recurring_price(price_id)
                 if price["currency"] != sub.raw["currency"]:
@@ -75,6 +81,15 @@ class FakeSubscriptionBilling(FakeSubscriptions):
                         "The price's currency differs from the subscription's.",
                         details={"subscription_id": subscription_id, "price_id": price_id},
                     )
+            self._prorate(
+                sub,
+                item,
+                price,
+                item["quantity"] if quantity is None else quantity,
+                behavior=proration_behavior,
+                at=when or self._now(),
+            )
+            if price is not item["price"]:
                 item["price"] = copy.deepcopy(price)
             if quantity is not None:
                 item["quantity"] = quantity
@@ -89,6 +104,50 @@ class FakeSubscriptionBilling(FakeSubscriptions):
             return self._subscription_view(subscription_id)
 
         return self._idempotent("change_subscription_items", idempotency_key, params, action)
+
+    def _item(self, sub: _Subscription, item_id: str | None) -> dict[str, Any]:
+        items: list[dict[str, Any]] = sub.raw["items"]["data"]
+        if item_id is None:
+            return items[0]
+        for item in items:
+            if item["id"] == item_id:
+                return item
+        raise self._not_found("subscription_item", item_id)
+
+    def add_subscription_item(
+        self, subscription_id: str, *, price_id: str, quantity: int = 1
+    ) -> GatewaySubscription:
+        """Test helper: a second (third, ...) item, as a dashboard edit would add one.
+
+        Same currency and interval as the subscription; billed from the next
+        renewal (no proration). Emits ``customer.subscription.updated``.
+        """
+        check_count(quantity, "quantity")
+        with self._lock:
+            sub = self._subscription(subscription_id)
+            self._refuse_if_ended(sub, "update")
+            price = self._recurring_price(price_id)
+            if price["currency"] != sub.raw["currency"]:
+                raise GatewayCurrencyMismatch(
+                    "The price's currency differs from the subscription's.",
+                    details={"subscription_id": subscription_id, "price_id": price_id},
+                )
+            first = sub.raw["items"]["data"][0]
+            sub.raw["items"]["data"].append(
+                {
+                    "id": self._next_id("si"),
+                    "object": "subscription_item",
+                    "created": _ts(self._now()),
+                    "metadata": {},
+                    "price": copy.deepcopy(price),
+                    "quantity": quantity,
+                    "subscription": subscription_id,
+                    "current_period_start": first["current_period_start"],
+                    "current_period_end": first["current_period_end"],
+                }
+            )
+            self._emit_subscription(sub)
+            return self._subscription_view(subscription_id)
 
     def set_trial_end(
         self, subscription_id: str, *, trial_end: datetime | None, idempotency_key: str
@@ -136,3 +195,5 @@ class FakeSubscriptionBilling(FakeSubscriptions):
             sub.raw["status"] = "active"
             sub.period_index = 0
         self._set_period(sub)
+        if ended:  # as at Stripe: the first period is invoiced and charged now
+            self._invoice_new_period(sub)

@@ -20,6 +20,7 @@ from paykit.gateways.base import (
     GatewaySubscription,
     GatewaySubscriptionStatus,
 )
+from paykit.gateways.renewal_billing import check_trial_end_behavior
 from paykit.stripe.statuses import SUBSCRIPTION_STATUSES
 from paykit.testing.fake.cards import _DECLINES, _NEEDS_ACTION, FakeCards
 from paykit.testing.fake.catalog import FakeCatalog
@@ -76,7 +77,8 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
     ) -> GatewaySubscription:
         """Force a subscription's status, e.g. ``past_due`` or ``paused``, to test sync code.
 
-        Renewals in the fake always succeed; this is how a test simulates dunning.
+        Renewals are billed as at Stripe (``invoicing``): a failed renewal charge
+        already gives ``past_due``; this forces any status directly.
         """
         new_status = GatewaySubscriptionStatus(status)
         with self._lock:
@@ -92,8 +94,9 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
     def retrieve_subscription(self, subscription_id: str) -> GatewaySubscription:
         """The subscription, brought up to the clock's now.
 
-        Periods that ended have renewed (renewals always succeed in the fake),
-        a trial that ended is ``active``, a pending end-of-period cancellation
+        Periods that ended have renewed and were invoiced and charged (see
+        :meth:`advance_clock`), a trial that ended is ``active`` (or
+        ``past_due``, ``paused``, ``canceled``), a pending end-of-period cancellation
         has taken effect, an ``incomplete`` one older than 23 hours has expired.
         """
         self._enter("retrieve_subscription", subscription_id=subscription_id)
@@ -109,13 +112,18 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
         trial_days: int | None = None,
         coupon: str | None = None,
         payment_method_id: str | None = None,
+        trial_end_behavior: str | None = None,
         idempotency_key: str,
     ) -> GatewaySubscription:
         """Subscribe a customer (``sub_fake_...``); see ``PaymentGateway.create_subscription``.
 
-        Without ``payment_method_id`` the customer's most recently attached
-        method is charged. A card that declines or needs 3-D Secure gives an
-        ``incomplete`` subscription. The first charge is not a ``charges`` entry.
+        Without ``payment_method_id`` the customer's default method is charged;
+        with it, it becomes the subscription's ``default_payment_method``
+        (renewals charge it first). A card that declines or needs 3-D Secure
+        gives an ``incomplete`` subscription. The first charge is not a
+        ``charges`` entry. ``trial_end_behavior`` is Stripe's
+        ``trial_settings.end_behavior.missing_payment_method`` (``create_invoice``,
+        the default, ``pause`` or ``cancel``).
         """
         self._enter(
             "create_subscription",
@@ -125,12 +133,15 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
             trial_days=trial_days,
             coupon=coupon,
             payment_method_id=payment_method_id,
+            trial_end_behavior=trial_end_behavior,
             idempotency_key=idempotency_key,
         )
         check_key(idempotency_key)
         check_count(quantity, "quantity")
         if trial_days is not None:
             check_count(trial_days, "trial_days")
+        if trial_end_behavior is not None:
+            check_trial_end_behavior(trial_end_behavior)
         params = {
             "customer_id": customer_id,
             "price_id": price_id,
@@ -138,41 +149,60 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
             "trial_days": trial_days,
             "coupon": coupon,
             "payment_method_id": payment_method_id,
+            "trial_end_behavior": trial_end_behavior,
         }
 
         def action() -> GatewaySubscription:
-            self._customer(customer_id)
-            price = self._recurring_price(price_id)
-            coupon_obj = self._coupon(coupon) if coupon is not None else None
-            method_id = payment_method_id or self._default_method.get(customer_id)
-            source = None
-            if method_id is not None:
-                source = self._usable_method(method_id, customer_id)
-            now = self._now()
-            recurring = price["recurring"]
-            status, anchor, index = _start(now, trial_days, source, customer_id)
-            sub_id = self._next_id("sub")
-            raw = self._new_subscription(
-                sub_id, customer_id, price, quantity, method_id, status, now, anchor, trial_days
-            )
-            if coupon_obj is not None:
-                coupon_obj["times_redeemed"] += 1
-                raw["discounts"] = [
-                    _new_discount(self._next_id("di"), sub_id, customer_id, coupon_obj, now)
-                ]
-            sub = _Subscription(
-                raw=raw,
-                anchor=anchor,
-                interval=recurring["interval"],
-                interval_count=recurring["interval_count"],
-                period_index=index,
-            )
-            self._set_period(sub)
-            self._subscriptions[sub_id] = sub
-            self._emit("customer.subscription.created", sub.raw)
-            return self._subscription_view(sub_id)
+            return self._create(params)
 
         return self._idempotent("create_subscription", idempotency_key, params, action)
+
+    def _create(self, params: dict[str, Any]) -> GatewaySubscription:
+        customer_id, price_id = params["customer_id"], params["price_id"]
+        quantity, trial_days = params["quantity"], params["trial_days"]
+        coupon, payment_method_id = params["coupon"], params["payment_method_id"]
+        trial_end_behavior = params["trial_end_behavior"]
+        self._customer(customer_id)
+        price = self._recurring_price(price_id)
+        coupon_obj = self._coupon(coupon) if coupon is not None else None
+        method_id = payment_method_id or self._default_method.get(customer_id)
+        source = None
+        if method_id is not None:
+            source = self._usable_method(method_id, customer_id)
+        now = self._now()
+        recurring = price["recurring"]
+        status, anchor, index = _start(now, trial_days, source, customer_id)
+        sub_id = self._next_id("sub")
+        raw = self._new_subscription(
+            sub_id,
+            customer_id,
+            price,
+            quantity,
+            payment_method_id,
+            status,
+            now,
+            anchor,
+            trial_days,
+        )
+        raw["trial_settings"] = {
+            "end_behavior": {"missing_payment_method": trial_end_behavior or "create_invoice"}
+        }
+        if coupon_obj is not None:
+            coupon_obj["times_redeemed"] += 1
+            raw["discounts"] = [
+                _new_discount(self._next_id("di"), sub_id, customer_id, coupon_obj, now)
+            ]
+        sub = _Subscription(
+            raw=raw,
+            anchor=anchor,
+            interval=recurring["interval"],
+            interval_count=recurring["interval_count"],
+            period_index=index,
+        )
+        self._set_period(sub)
+        self._subscriptions[sub_id] = sub
+        self._emit("customer.subscription.created", sub.raw)
+        return self._subscription_view(sub_id)
 
     def update_subscription(
         self,
@@ -210,13 +240,24 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
             sub = self._subscription(subscription_id)
             self._refuse_if_ended(sub, "update")
             item = sub.raw["items"]["data"][0]
+            new_price = item["price"]
             if price_id is not None and price_id != item["price"]["id"]:
-                price = self._recurring_price(price_id)
-                if price["currency"] != sub.raw["currency"]:
+                new_price = self._recurring_price(price_id)
+                if new_price["currency"] != sub.raw["currency"]:
                     raise GatewayCurrencyMismatch(
                         "The price's currency differs from the subscription's.",
                         details={"subscription_id": subscription_id, "price_id": price_id},
                     )
+            self._prorate(
+                sub,
+                item,
+                new_price,
+                item["quantity"] if quantity is None else quantity,
+                behavior="create_prorations",
+                at=self._now(),
+            )
+            if new_price is not item["price"]:
+                price = new_price
                 item["price"] = copy.deepcopy(price)
                 recurring = price["recurring"]
                 interval = (recurring["interval"], recurring["interval_count"])
@@ -288,6 +329,7 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
                 sub.anchor, sub.period_index = self._now(), 0
                 sub.raw["billing_cycle_anchor"] = _ts(sub.anchor)
                 self._set_period(sub)
+                self._invoice_new_period(sub)
             elif sub.raw["cancel_at_period_end"]:
                 self._set_cancel_at_period_end(sub, False)
             else:
@@ -303,20 +345,70 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
             "resume_subscription", idempotency_key, {"subscription_id": subscription_id}, action
         )
 
+    def announce_renewal(self, subscription_id: str) -> dict[str, Any]:
+        """Emit Stripe's ``invoice.upcoming`` for the subscription's next renewal.
+
+        Stripe sends it on its own some days before a renewal; the fake's clock
+        moves only when a test moves it, so the test asks for it. Returns the
+        upcoming invoice (an id-less preview, as Stripe's is).
+        """
+        with self._lock:
+            sub = self._subscription(subscription_id)
+            self._refuse_if_ended(sub, "renew")
+            item = sub.raw["items"]["data"][0]
+            amount = int(item["price"]["unit_amount"]) * int(item["quantity"])
+            end = item["current_period_end"]
+            invoice: dict[str, Any] = {
+                "id": None,
+                "object": "invoice",
+                "billing_reason": "upcoming",
+                "customer": sub.raw["customer"],
+                "currency": sub.raw["currency"],
+                "amount_due": amount,
+                "subtotal": amount,
+                "total": amount,
+                "status": "draft",
+                "next_payment_attempt": end,
+                "period_start": item["current_period_start"],
+                "period_end": end,
+                "parent": {
+                    "type": "subscription_details",
+                    "subscription_details": {"subscription": subscription_id},
+                },
+                "created": _ts(self._now()),
+            }
+            self._emit("invoice.upcoming", invoice)
+            return copy.deepcopy(invoice)
+
     def _emit_subscription(self, sub: _Subscription, deleted: bool = False) -> None:
         event_type = "deleted" if deleted else "updated"
         self._emit(f"customer.subscription.{event_type}", sub.raw)
 
+    def _prorate(
+        self,
+        sub: _Subscription,
+        item: dict[str, Any],
+        new_price: dict[str, Any],
+        new_quantity: int,
+        *,
+        behavior: str,
+        at: datetime,
+    ) -> None:
+        """Hook: the billing engine (``invoicing``) records the change's prorations."""
+
+    def _invoice_new_period(self, sub: _Subscription) -> None:
+        """Hook: the billing engine invoices a period that starts now."""
+
     def _set_period(self, sub: _Subscription) -> None:
-        item = sub.raw["items"]["data"][0]
         if sub.period_index < 0:
             start = datetime.fromtimestamp(sub.raw["trial_start"], tz=UTC)
             end = sub.anchor
         else:
             start = _shift(sub.anchor, sub.interval, sub.interval_count * sub.period_index)
             end = _shift(sub.anchor, sub.interval, sub.interval_count * (sub.period_index + 1))
-        item["current_period_start"] = _ts(start)
-        item["current_period_end"] = _ts(end)
+        for item in sub.raw["items"]["data"]:
+            item["current_period_start"] = _ts(start)
+            item["current_period_end"] = _ts(end)
         if sub.raw["cancel_at_period_end"]:
             sub.raw["cancel_at"] = _ts(end)
 

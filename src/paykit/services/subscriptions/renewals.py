@@ -1,0 +1,232 @@
+"""What a subscription's next renewal charges and to which payment method.
+
+* :func:`set_subscription_default_payment_method` -- the method renewals of one
+  subscription charge before the customer's default (Stripe's
+  ``default_payment_method`` on the subscription);
+* :func:`upcoming_invoice` -- the next invoice of a subscription as it stands:
+  computed by paykit from the stored row (as :func:`preview_subscription_change`
+  computes, the change scheduled for the period's end included), or, given a
+  ``gateway``, the gateway's own preview (Stripe's ``invoices/create_preview``,
+  with its discount and the customer's credit balance).
+
+Both need a gateway that implements
+:class:`~paykit.gateways.renewal_billing.RenewalBillingGateway` (FakeGateway
+and StripeGateway do) where they call one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from paykit._arguments import checked
+from paykit.clock import Clock, resolve_clock
+from paykit.context import RequestContext
+from paykit.errors import ConfigurationError, NotFound, ValidationError
+from paykit.gateways.base import PaymentGateway
+from paykit.gateways.billing import GatewayInvoiceDetails
+from paykit.gateways.renewal_billing import RenewalBillingGateway
+from paykit.models import PaymentMethod, Price, Subscription, SubscriptionStatus, new_id
+from paykit.money import from_minor_units, quantize
+from paykit.security.policy import Actor
+from paykit.services._audit import record_audit
+from paykit.services.subscriptions._common import owned_subscription
+from paykit.services.subscriptions.proration import InvoiceLine, plan_change
+from paykit.services.subscriptions.sync import sync_subscription
+
+__all__ = ["UpcomingInvoice", "set_subscription_default_payment_method", "upcoming_invoice"]
+
+_OPEN = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpcomingInvoice:
+    """The next invoice of a subscription, as it stands now; nothing is created.
+
+    ``lines`` as in :class:`InvoiceLine` (``subscription`` for the next period,
+    ``pending_proration`` or ``proration`` for changes made in this one).
+    ``total`` is the lines' sum less any discount, floored at zero;
+    ``amount_due`` is what will be charged (after the customer's credit, when
+    the gateway computed it); ``credit_carried`` what is left over for later
+    invoices. ``next_payment_date`` is when the payment will be attempted.
+    ``source`` says who computed it: ``paykit`` or ``gateway``.
+    """
+
+    subscription_id: str
+    currency: str
+    lines: tuple[InvoiceLine, ...]
+    subtotal: Decimal
+    discount: Decimal
+    total: Decimal
+    amount_due: Decimal
+    credit_carried: Decimal
+    next_payment_date: datetime
+    source: str
+
+
+def _renewal_gateway(gateway: PaymentGateway) -> RenewalBillingGateway:
+    if not isinstance(gateway, RenewalBillingGateway):
+        raise ConfigurationError(
+            f"{type(gateway).__name__} does not implement RenewalBillingGateway",
+            code="configuration_error",
+        )
+    return gateway
+
+
+def _open(row: Subscription, verb: str) -> None:
+    if row.status not in _OPEN:
+        raise ValidationError(
+            f"a {row.status.value} subscription has no {verb}",
+            code="subscription_not_changeable",
+            details={"subscription_id": row.id, "status": row.status.value},
+        )
+
+
+def _owned_method(session: Session, row: Subscription, payment_method_id: str) -> PaymentMethod:
+    method = session.get(PaymentMethod, payment_method_id)
+    if method is None or method.user_id != row.user_id:
+        # Another customer's method is as unknown here as a missing one.
+        raise NotFound(
+            f"payment method {payment_method_id} not found",
+            details={"payment_method_id": payment_method_id},
+        )
+    return method
+
+
+@checked
+def set_subscription_default_payment_method(
+    session: Session,
+    *,
+    subscription_id: str,
+    payment_method_id: str | None,
+    gateway: PaymentGateway,
+    clock: Clock | None = None,
+    idempotency_key: str | None = None,
+    actor_id: str | None = None,
+    actor: Actor | None = None,
+    context: RequestContext | None = None,
+) -> Subscription:
+    """Make a saved method (a paykit ``PaymentMethod`` id) the one this subscription's
+    renewals charge first; ``None`` goes back to the customer's default.
+
+    The method must be the subscription owner's. ``actor`` (or ``actor_id``)
+    must own the subscription or hold ``subscription.manage_any``. The same
+    ``idempotency_key`` makes one gateway call.
+    """
+    renewals = _renewal_gateway(gateway)
+    row, acting = owned_subscription(session, subscription_id, actor, actor_id)
+    _open(row, "payment method to change")
+    method = None if payment_method_id is None else _owned_method(session, row, payment_method_id)
+    result = renewals.set_subscription_default_payment_method(
+        row.stripe_subscription_id,
+        payment_method_id=None if method is None else method.stripe_payment_method_id,
+        idempotency_key=f"paykit:subscription-pm:{row.id}:{idempotency_key or new_id()}",
+    )
+    synced = sync_subscription(session, result, clock=clock, gateway=gateway, context=context)
+    record_audit(
+        session,
+        action="subscription.default_payment_method_changed",
+        resource="subscriptions",
+        resource_id=synced.id,
+        now=resolve_clock(clock).now(),
+        actor_id=acting or synced.user_id,
+        new={"payment_method_id": None if method is None else method.id},
+        context=context,
+    )
+    session.flush()
+    return synced
+
+
+def _from_gateway(row: Subscription, details: GatewayInvoiceDetails) -> UpcomingInvoice:
+    currency = row.currency
+    invoice = details.invoice
+    lines = tuple(
+        InvoiceLine(
+            kind="proration" if line.proration else "subscription",
+            description=line.description or "",
+            amount=from_minor_units(line.amount_minor, currency),
+            quantity=line.quantity,
+            unit_amount=(
+                None
+                if line.proration or not line.quantity
+                else from_minor_units(line.amount_minor // line.quantity, currency)
+            ),
+            period_start=line.period_start or row.current_period_end,
+            period_end=line.period_end or row.current_period_end,
+        )
+        for line in details.lines
+    )
+    total = from_minor_units(invoice.total_minor, currency)
+    zero = quantize(0, currency)
+    due = from_minor_units(invoice.amount_due_minor, currency)
+    return UpcomingInvoice(
+        subscription_id=row.id,
+        currency=currency,
+        lines=lines,
+        subtotal=from_minor_units(invoice.subtotal_minor, currency),
+        discount=from_minor_units(details.discount_minor, currency),
+        total=max(total, zero),
+        amount_due=due,
+        credit_carried=-min(total, zero),
+        next_payment_date=invoice.due_date or row.current_period_end,
+        source="gateway",
+    )
+
+
+@checked
+def upcoming_invoice(
+    session: Session,
+    *,
+    subscription_id: str,
+    gateway: PaymentGateway | None = None,
+    clock: Clock | None = None,
+    actor_id: str | None = None,
+    actor: Actor | None = None,
+) -> UpcomingInvoice:
+    """The subscription's next invoice if nothing changes before it: lines, totals, date.
+
+    Without ``gateway``, paykit computes it from the stored subscription (the
+    plan scheduled for the period's end and the pending prorations included;
+    no discount or customer credit). With one, the gateway's own preview.
+    A subscription set to cancel at the period's end, or not ACTIVE, TRIALING
+    or PAST_DUE, has none (``ValidationError`` code ``subscription_not_changeable``).
+    ``actor`` (or ``actor_id``) must own it or hold ``subscription.manage_any``.
+    """
+    now = resolve_clock(clock).now()
+    row, _ = owned_subscription(session, subscription_id, actor, actor_id)
+    _open(row, "upcoming invoice")
+    if row.cancel_at_period_end:
+        raise ValidationError(
+            "a subscription set to cancel at the period's end has no upcoming invoice",
+            code="subscription_not_changeable",
+            details={"subscription_id": row.id, "status": row.status.value},
+        )
+    if gateway is not None:
+        details = _renewal_gateway(gateway).upcoming_invoice(row.stripe_subscription_id)
+        return _from_gateway(row, details)
+    price = row.price if row.pending_price_id is None else session.get(Price, row.pending_price_id)
+    assert price is not None
+    plan = plan_change(
+        row,
+        price,
+        row.pending_quantity or row.quantity,
+        proration="none",
+        at_period_end=True,
+        now=now,
+    )
+    subtotal = sum((line.amount for line in plan.next_invoice_lines), quantize(0, row.currency))
+    return UpcomingInvoice(
+        subscription_id=row.id,
+        currency=row.currency,
+        lines=plan.next_invoice_lines,
+        subtotal=subtotal,
+        discount=quantize(0, row.currency),
+        total=plan.next_invoice_total,
+        amount_due=plan.next_invoice_total,
+        credit_carried=plan.credit_carried,
+        next_payment_date=plan.next_invoice_date,
+        source="paykit",
+    )

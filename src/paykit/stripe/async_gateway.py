@@ -1,0 +1,114 @@
+"""``AsyncStripeGateway``: ``StripeGateway`` whose requests use the stripe SDK's async client.
+
+paykit's services are synchronous; :func:`paykit.aio.run` runs one on an
+``AsyncSession`` in SQLAlchemy's greenlet, where each database statement is
+awaited on the event loop. This gateway does the same for Stripe: a request
+made inside such a greenlet goes through ``StripeClient.raw_request_async``
+(the SDK's async HTTP client, httpx or aiohttp) and is awaited on the loop, so
+the loop serves other requests while Stripe answers::
+
+    gateway = AsyncStripeGateway(api_key="sk_test_...")
+    async with AsyncSession(engine) as session, session.begin():
+        await aio.run(session, paykit.pay_order, order_id=order_id, gateway=gateway)
+    customer = await gateway.run(gateway.create_customer, email=..., idempotency_key=...)
+
+A call made anywhere else (plain synchronous code, a worker thread) is the
+SDK's synchronous request, exactly as :class:`~paykit.stripe.StripeGateway`:
+one gateway serves both. Needs an async HTTP library for the SDK:
+``pip install 'paykit[async]'`` (httpx).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ParamSpec, TypeVar
+
+import stripe
+from sqlalchemy.util import await_only, greenlet_spawn
+from sqlalchemy.util.concurrency import in_greenlet
+
+from paykit._arguments import checked
+from paykit.stripe.client import StripeApi
+from paykit.stripe.errors import raise_for
+from paykit.stripe.gateway import STRIPE_API_VERSION, StripeGateway
+
+__all__ = ["AsyncStripeGateway"]
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+class AsyncStripeApi(StripeApi):
+    """:class:`StripeApi` that awaits ``raw_request_async`` when it runs in a greenlet."""
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        object_id: str | None = None,
+    ) -> dict[str, Any]:
+        """One request: on the event loop inside a greenlet, else the synchronous one."""
+        if not in_greenlet():  # SQLAlchemy's greenlet: run_sync, greenlet_spawn
+            return super().call(
+                method, path, params, idempotency_key=idempotency_key, object_id=object_id
+            )
+        options: dict[str, Any] = dict(params or {})
+        if idempotency_key is not None:
+            options["idempotency_key"] = idempotency_key
+        try:
+            response = await_only(self._client.raw_request_async(method, path, **options))
+        except stripe.StripeError as exc:
+            raise_for(exc, object_id)
+        data = response.data
+        assert isinstance(data, dict)
+        return data
+
+
+class AsyncStripeGateway(StripeGateway):
+    """A :class:`~paykit.stripe.StripeGateway` for asyncio hosts (see the module docs).
+
+    The arguments are :class:`StripeGateway`'s. ``http_client``, if given, must
+    be able to make async requests (``stripe.HTTPXClient(allow_sync_methods=True)``
+    serves both kinds); by default the SDK's sync client is used for sync calls
+    and its async fallback (httpx, else aiohttp) for awaited ones.
+    """
+
+    @checked
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        api_base: str | None = None,
+        max_network_retries: int = 2,
+        http_client: stripe.HTTPClient | None = None,
+        payment_method_types: tuple[str, ...] = ("card",),
+        stripe_account: str | None = None,
+    ) -> None:
+        super().__init__(
+            api_key=api_key,
+            api_base=api_base,
+            max_network_retries=max_network_retries,
+            http_client=http_client,
+            payment_method_types=payment_method_types,
+            stripe_account=stripe_account,
+        )
+        self._api = AsyncStripeApi(self._api._client)
+
+    def __repr__(self) -> str:
+        # Never the key.
+        return f"AsyncStripeGateway(api_version={STRIPE_API_VERSION!r})"
+
+    async def run(self, method: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """Await one of this gateway's methods, its request made on the event loop.
+
+        ``await gateway.run(gateway.retrieve_subscription, "sub_...")``.
+        """
+
+        def call() -> _T:
+            return method(*args, **kwargs)
+
+        result: _T = await greenlet_spawn(call)
+        return result
