@@ -30,6 +30,7 @@ from paykit.services.subscriptions import (
     change_subscription,
     end_trials,
     ensure_gateway_customer,
+    preview_subscription_change,
     resume_subscription,
     set_subscription_default_payment_method,
     subscribe,
@@ -391,6 +392,76 @@ def test_a_change_names_its_item_when_there_are_several(world: World) -> None:
         2000,
         3000,
     ]
+
+
+def test_a_preview_names_its_item_and_equals_the_change(world: World) -> None:
+    w = world
+    w.card("pm_card_visa")
+    row = _seats(w)
+    w.account.add_subscription_item(row.stripe_subscription_id, price_id="price_addon", quantity=2)
+    w.deliver()
+    start, end = row.current_period_start, row.current_period_end
+    w.clock.set(start + (end - start) / 4)
+    with pytest.raises(ValidationError) as ambiguous:
+        preview_subscription_change(w.session, subscription_id=row.id, quantity=5, clock=w.clock)
+    assert ambiguous.value.code == "subscription_item_ambiguous"
+    with pytest.raises(NotFound):
+        preview_subscription_change(
+            w.session, subscription_id=row.id, item="si_missing", quantity=5, clock=w.clock
+        )
+    with pytest.raises(ValidationError) as later:
+        preview_subscription_change(
+            w.session,
+            subscription_id=row.id,
+            item=w.addon.id,
+            quantity=5,
+            at_period_end=True,
+            clock=w.clock,
+        )
+    assert later.value.code == "invalid_argument"
+
+    # The add-ons 2 -> 4, named by the gateway's item id: prorated from the add-on's price.
+    [addon_item] = [
+        i
+        for i in w.gateway.retrieve_subscription(row.stripe_subscription_id).items
+        if i.price_id == "price_addon"
+    ]
+    assert addon_item.id is not None
+    at = w.clock.now()
+    preview = preview_subscription_change(
+        w.session, subscription_id=row.id, item=addon_item.id, quantity=4, clock=w.clock
+    )
+    left = Fraction(int((end - at).total_seconds()), int((end - start).total_seconds()))
+    credit, charge = -_half_up(2 * 500 * left), _half_up(4 * 500 * left)
+    assert (preview.price_id, preview.quantity) == (w.addon.id, 4)
+    assert preview.amount_due_now == Decimal("0.00")
+    assert preview.pending_proration_after == Decimal(credit + charge) / 100
+    # The seats' item is the row's own: named, it previews from the seat price.
+    seats = preview_subscription_change(
+        w.session, subscription_id=row.id, item=w.seat.id, quantity=5, clock=w.clock
+    )
+    assert (seats.price_id, seats.quantity) == (w.seat.id, 5)
+    assert (
+        seats.pending_proration_after
+        == Decimal(_half_up(5 * 1000 * left) - _half_up(3 * 1000 * left)) / 100
+    )
+    assert _items(w, row) == {w.seat.id: 3, w.addon.id: 2}  # the previews changed nothing
+
+    # The change with the same arguments keeps exactly what the preview showed,
+    # and the renewal the gateway issues bills that proration.
+    changed = change_subscription(
+        w.session,
+        subscription_id=row.id,
+        item=addon_item.id,
+        quantity=4,
+        gateway=w.gateway,
+        clock=w.clock,
+        idempotency_key="addons-previewed",
+    )
+    w.deliver()
+    assert changed.pending_proration == preview.pending_proration_after
+    [renewal] = w.advance(end + timedelta(minutes=1))
+    assert renewal.invoice.total_minor == 3 * 1000 + 4 * 500 + credit + charge
 
 
 def _items(w: World, row: m.Subscription) -> dict[str, int]:
