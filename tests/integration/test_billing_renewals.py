@@ -505,8 +505,17 @@ def test_a_preview_names_its_item_and_equals_the_change(world: World) -> None:
     )
     w.deliver()
     assert changed.pending_proration == preview.pending_proration_after
+    # paykit's own upcoming invoice bills every item, as the gateway's does.
+    mine = upcoming_invoice(w.session, subscription_id=row.id, clock=w.clock)
+    theirs = upcoming_invoice(w.session, subscription_id=row.id, gateway=w.gateway)
+    expected = Decimal(3 * 1000 + 4 * 500 + credit + charge) / 100
+    assert mine.total == theirs.total == expected
+    assert sorted(line.amount for line in mine.lines if line.kind == "subscription") == [
+        Decimal("20.00"),
+        Decimal("30.00"),
+    ]
     [renewal] = w.advance(end + timedelta(minutes=1))
-    assert renewal.invoice.total_minor == 3 * 1000 + 4 * 500 + credit + charge
+    assert Decimal(renewal.invoice.total_minor) / 100 == expected
 
 
 def _items(w: World, row: m.Subscription) -> dict[str, int]:
