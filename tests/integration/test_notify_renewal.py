@@ -62,6 +62,9 @@ class Renewal:
 
     def upcoming(self) -> dict[str, Any]:
         """The ``invoice.upcoming`` event the fake emits for the subscription."""
+        # A renewal that fell due is billed first (the fake bills like a test clock,
+        # with invoice and subscription events of its own): only the notice is kept.
+        self.gateway.advance_clock()
         self.gateway.drain_events()
         self.gateway.announce_renewal(self.subscription.stripe_subscription_id)
         [event] = self.gateway.drain_events()
