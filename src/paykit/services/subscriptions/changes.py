@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
-from paykit.errors import ConfigurationError, NotFound, ValidationError
+from paykit.errors import ConfigurationError, ValidationError
 from paykit.gateways.base import GatewaySubscription, PaymentGateway
 from paykit.gateways.subscription_billing import SubscriptionBillingGateway
 from paykit.models import Price, Subscription, SubscriptionItem, SubscriptionStatus, new_id
@@ -28,14 +28,13 @@ from paykit.services.subscriptions._common import (
     audit_subscription,
     bounded,
     owned_subscription,
-    recurring_price,
     subscription,
 )
 from paykit.services.subscriptions.proration import (
     ProrationBehavior,
-    SubscriptionChangePreview,
     check_change,
-    plan_change,
+    plan_item_change,
+    target_item,
 )
 from paykit.services.subscriptions.sync import sync_subscription
 
@@ -77,74 +76,6 @@ def _gateway_change(
     return gateway.update_subscription(
         row.stripe_subscription_id, price_id=stripe_price_id, quantity=quantity, idempotency_key=key
     )
-
-
-def _target_item(
-    session: Session, row: Subscription, item: str | None, at_period_end: bool
-) -> SubscriptionItem | None:
-    """The item a change names (by paykit price id or gateway item id); ``None``: the first.
-
-    Without a name, the subscription must have one item; an item other than
-    the first cannot change at the period's end (one pending change per row).
-    """
-    items = session.scalars(
-        sa.select(SubscriptionItem)
-        .where(SubscriptionItem.subscription_id == row.id)
-        .order_by(SubscriptionItem.created_at, SubscriptionItem.id)
-    ).all()
-    if item is None:
-        if len(items) > 1:
-            raise ValidationError(
-                f"subscription {row.id} has {len(items)} items: name the one to change",
-                code="subscription_item_ambiguous",
-                details={"subscription_id": row.id, "items": [i.price_id for i in items]},
-            )
-        return None
-    found = next((i for i in items if item in (i.price_id, i.stripe_subscription_item_id)), None)
-    if found is None:
-        raise NotFound(
-            f"subscription {row.id} has no item {item}",
-            details={"subscription_id": row.id, "item": item},
-        )
-    if found.price_id == row.price_id:
-        return None if len(items) == 1 else found
-    if at_period_end:
-        raise ValidationError(
-            "only the first item can change at the period's end",
-            code="invalid_argument",
-            details={"param": "at_period_end", "item": item},
-        )
-    return found
-
-
-def _plan(
-    session: Session,
-    row: Subscription,
-    target: SubscriptionItem | None,
-    price_id: str | None,
-    quantity: int | None,
-    proration: str,
-    at_period_end: bool,
-    now: datetime,
-) -> tuple[Price, int, SubscriptionChangePreview]:
-    """The new price and seats of the changed item, and what the change bills."""
-    if target is None:
-        old_price, old_seats, current = row.price, row.quantity, None
-    else:
-        old_price = session.get_one(Price, target.price_id)
-        old_seats, current = target.quantity, (target.unit_amount, target.quantity)
-    new_price = old_price if price_id is None else recurring_price(session, price_id)
-    seats = old_seats if quantity is None else quantity
-    plan = plan_change(
-        row,
-        new_price,
-        seats,
-        proration=proration,
-        at_period_end=at_period_end,
-        now=now,
-        current=current,
-    )
-    return new_price, seats, plan
 
 
 def _schedule(row: Subscription, price: Price, seats: int) -> None:
@@ -199,8 +130,8 @@ def change_subscription(
     now = resolve_clock(clock).now()
     row, actor_id = owned_subscription(session, subscription_id, actor, actor_id)
     check_change(row, price_id, quantity, proration)
-    target = _target_item(session, row, item, at_period_end)
-    new_price, seats, plan = _plan(
+    target = target_item(session, row, item, at_period_end)
+    new_price, seats, plan = plan_item_change(
         session, row, target, price_id, quantity, proration, at_period_end, now
     )
     details: dict[str, object] = {

@@ -24,12 +24,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
-from paykit.errors import ValidationError
-from paykit.models import Price, Subscription, SubscriptionStatus
+from paykit.errors import NotFound, ValidationError
+from paykit.models import Price, Subscription, SubscriptionItem, SubscriptionStatus
 from paykit.money import quantize
 from paykit.pricing.proration import next_period_end, period_amount, prorate_change
 from paykit.security.policy import Actor
@@ -40,7 +41,9 @@ __all__ = [
     "ProrationBehavior",
     "SubscriptionChangePreview",
     "plan_change",
+    "plan_item_change",
     "preview_subscription_change",
+    "target_item",
 ]
 
 ProrationBehavior = Literal["create_prorations", "always_invoice", "none"]
@@ -246,6 +249,7 @@ def preview_subscription_change(
     quantity: int | None = None,
     proration: ProrationBehavior = "create_prorations",
     at_period_end: bool = False,
+    item: str | None = None,
     clock: Clock | None = None,
     actor_id: str | None = None,
     actor: Actor | None = None,
@@ -254,21 +258,21 @@ def preview_subscription_change(
 
     Changes nothing and calls no gateway: the amounts come from the stored
     subscription and :mod:`paykit.pricing.proration` (rules in docs/subscriptions.md).
+    ``item`` names the item, as for :func:`change_subscription` (its paykit
+    price id or the gateway's item id); without it the subscription must have
+    one (``subscription_item_ambiguous``). The preview is the plan
+    ``change_subscription`` makes with the same arguments.
     ``actor`` (or ``actor_id``) must own the subscription or hold
     ``subscription.manage_any``.
     """
     now = resolve_clock(clock).now()
     row, _ = owned_subscription(session, subscription_id, actor, actor_id)
     _check_change(row, price_id, quantity, proration)
-    new_price = row.price if price_id is None else recurring_price(session, price_id)
-    return plan_change(
-        row,
-        new_price,
-        row.quantity if quantity is None else quantity,
-        proration=proration,
-        at_period_end=at_period_end,
-        now=now,
+    target = target_item(session, row, item, at_period_end)
+    _, _, plan = plan_item_change(
+        session, row, target, price_id, quantity, proration, at_period_end, now
     )
+    return plan
 
 
 def check_change(
@@ -276,3 +280,74 @@ def check_change(
 ) -> None:
     """Refuse a change that cannot be made (shared with the change service)."""
     _check_change(row, price_id, quantity, proration)
+
+
+def target_item(
+    session: Session, row: Subscription, item: str | None, at_period_end: bool
+) -> SubscriptionItem | None:
+    """The item a change or preview names (by paykit price id or gateway item id).
+
+    ``None``: the subscription's first item, as the row itself holds it.
+    Without a name, the subscription must have one item
+    (``subscription_item_ambiguous``); a name it does not have is ``NotFound``;
+    an item other than the first cannot change at the period's end
+    (``invalid_argument``: the row keeps one pending change, of its first item).
+    """
+    items = session.scalars(
+        sa.select(SubscriptionItem)
+        .where(SubscriptionItem.subscription_id == row.id)
+        .order_by(SubscriptionItem.created_at, SubscriptionItem.id)
+    ).all()
+    if item is None:
+        if len(items) > 1:
+            raise ValidationError(
+                f"subscription {row.id} has {len(items)} items: name the one to change",
+                code="subscription_item_ambiguous",
+                details={"subscription_id": row.id, "items": [i.price_id for i in items]},
+            )
+        return None
+    found = next((i for i in items if item in (i.price_id, i.stripe_subscription_item_id)), None)
+    if found is None:
+        raise NotFound(
+            f"subscription {row.id} has no item {item}",
+            details={"subscription_id": row.id, "item": item},
+        )
+    if found.price_id == row.price_id:
+        return None if len(items) == 1 else found
+    if at_period_end:
+        raise ValidationError(
+            "only the first item can change at the period's end",
+            code="invalid_argument",
+            details={"param": "at_period_end", "item": item},
+        )
+    return found
+
+
+def plan_item_change(
+    session: Session,
+    row: Subscription,
+    target: SubscriptionItem | None,
+    price_id: str | None,
+    quantity: int | None,
+    proration: str,
+    at_period_end: bool,
+    now: datetime,
+) -> tuple[Price, int, SubscriptionChangePreview]:
+    """The new price and seats of the changed item, and what the change bills."""
+    if target is None:
+        old_price, old_seats, current = row.price, row.quantity, None
+    else:
+        old_price = session.get_one(Price, target.price_id)
+        old_seats, current = target.quantity, (target.unit_amount, target.quantity)
+    new_price = old_price if price_id is None else recurring_price(session, price_id)
+    seats = old_seats if quantity is None else quantity
+    plan = plan_change(
+        row,
+        new_price,
+        seats,
+        proration=proration,
+        at_period_end=at_period_end,
+        now=now,
+        current=current,
+    )
+    return new_price, seats, plan

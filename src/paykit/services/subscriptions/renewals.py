@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from paykit._arguments import checked
@@ -29,8 +30,16 @@ from paykit.errors import ConfigurationError, NotFound, ValidationError
 from paykit.gateways.base import PaymentGateway
 from paykit.gateways.billing import GatewayInvoiceDetails
 from paykit.gateways.renewal_billing import RenewalBillingGateway
-from paykit.models import PaymentMethod, Price, Subscription, SubscriptionStatus, new_id
+from paykit.models import (
+    PaymentMethod,
+    Price,
+    Subscription,
+    SubscriptionItem,
+    SubscriptionStatus,
+    new_id,
+)
 from paykit.money import from_minor_units, quantize
+from paykit.pricing.proration import period_amount
 from paykit.security.policy import Actor
 from paykit.services._audit import record_audit
 from paykit.services.subscriptions._common import owned_subscription
@@ -188,9 +197,10 @@ def upcoming_invoice(
 ) -> UpcomingInvoice:
     """The subscription's next invoice if nothing changes before it: lines, totals, date.
 
-    Without ``gateway``, paykit computes it from the stored subscription (the
-    plan scheduled for the period's end and the pending prorations included;
-    no discount or customer credit). With one, the gateway's own preview.
+    Without ``gateway``, paykit computes it from the stored subscription (every
+    item, the plan scheduled for the period's end and the pending prorations
+    included; no discount or customer credit: paykit does not store them). With
+    one, the gateway's own preview.
     A subscription set to cancel at the period's end, or not ACTIVE, TRIALING
     or PAST_DUE, has none (``ValidationError`` code ``subscription_not_changeable``).
     ``actor`` (or ``actor_id``) must own it or hold ``subscription.manage_any``.
@@ -217,16 +227,50 @@ def upcoming_invoice(
         at_period_end=True,
         now=now,
     )
-    subtotal = sum((line.amount for line in plan.next_invoice_lines), quantize(0, row.currency))
+    first, *rest = plan.next_invoice_lines
+    lines = (first, *_other_items(session, row, plan.next_invoice_lines[0]), *rest)
+    zero = quantize(0, row.currency)
+    subtotal = sum((line.amount for line in lines), zero)
     return UpcomingInvoice(
         subscription_id=row.id,
         currency=row.currency,
-        lines=plan.next_invoice_lines,
+        lines=lines,
         subtotal=subtotal,
-        discount=quantize(0, row.currency),
-        total=plan.next_invoice_total,
-        amount_due=plan.next_invoice_total,
-        credit_carried=plan.credit_carried,
+        discount=zero,
+        total=max(subtotal, zero),
+        amount_due=max(subtotal, zero),
+        credit_carried=-min(subtotal, zero),
         next_payment_date=plan.next_invoice_date,
         source="paykit",
     )
+
+
+def _other_items(session: Session, row: Subscription, first: InvoiceLine) -> list[InvoiceLine]:
+    """A full period of each item besides the first, at its own unit amount and quantity."""
+    # Columns, not entities: sync_items writes with Core statements, so items
+    # already in the session may be stale.
+    others = session.execute(
+        sa.select(
+            SubscriptionItem.price_id, SubscriptionItem.quantity, SubscriptionItem.unit_amount
+        )
+        .where(SubscriptionItem.subscription_id == row.id)
+        .where(SubscriptionItem.price_id != row.price_id)
+        .order_by(SubscriptionItem.created_at, SubscriptionItem.id)
+    ).all()
+    lines = []
+    for price_id, quantity, unit_amount in others:
+        price = session.get_one(Price, price_id)
+        lines.append(
+            InvoiceLine(
+                kind="subscription",
+                description=f"{quantity} x {price.nickname or price.id}",
+                amount=period_amount(
+                    unit_amount=unit_amount, quantity=quantity, currency=row.currency
+                ),
+                quantity=quantity,
+                unit_amount=unit_amount,
+                period_start=first.period_start,
+                period_end=first.period_end,
+            )
+        )
+    return lines
