@@ -17,10 +17,18 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from paykit.errors import NotFound, PaykitError, PermissionDenied
-from paykit.models import User
+from paykit.models import User, UserRole
 from paykit.security.policy import Action, allows
 
-__all__ = ["found", "insert_or", "listing_owner", "load", "owner_or_may", "where_given"]
+__all__ = [
+    "found",
+    "insert_or",
+    "listing_owner",
+    "listing_scope",
+    "load",
+    "owner_or_may",
+    "where_given",
+]
 
 _T = TypeVar("_T")
 _S = TypeVar("_S")
@@ -80,14 +88,22 @@ def listing_owner(user: User, customer_id: str | None, action: Action, rows: str
     """Whose ``rows`` a listing may show ``user``: anyone's (or ``customer_id``'s) when the
     stored role allows ``action``, else the user's own; naming another customer is then
     ``PermissionDenied``."""
-    if allows(user.role, action):
+    return listing_scope(user.id, user.role, customer_id, action, rows)
+
+
+def listing_scope(
+    reader_id: str, role: UserRole, customer_id: str | None, action: Action, rows: str
+) -> str | None:
+    """:func:`listing_owner` for a reader given by id and role (a role not yet checked
+    against the stored user, as the one-statement order listing does)."""
+    if allows(role, action):
         return customer_id
-    if customer_id is not None and customer_id != user.id:
+    if customer_id is not None and customer_id != reader_id:
         raise PermissionDenied(
             f"a customer may list only their own {rows}",
-            details={"action": action.value, "actor_id": user.id},
+            details={"action": action.value, "actor_id": reader_id},
         )
-    return user.id
+    return reader_id
 
 
 def where_given(query: sa.Select[_S], *filters: tuple[Any, object]) -> sa.Select[_S]:

@@ -23,7 +23,7 @@ from paykit.gateways.base import GatewayPayment, PaymentGateway, PaymentIntentSt
 from paykit.models import Order, OrderStatus, PaymentStatus, new_id
 from paykit.money import to_minor_units
 from paykit.schemas.base import check_text
-from paykit.services._audit import record_audit
+from paykit.services._audit import Audit
 from paykit.services._sql import savepoint
 from paykit.services.orders.lifecycle import apply_payment, get_order
 from paykit.services.orders.results import OrderResult, PaymentInfo
@@ -132,17 +132,12 @@ def _declined(
     context: RequestContext | None,
 ) -> PaymentDeclined:
     """Audit a declined attempt; the error to raise names the order."""
-    record_audit(
-        session,
-        action="order.payment_declined",
-        resource="orders",
-        resource_id=order.id,
-        now=now,
-        actor_id=order.user_id,
+    Audit(session, now, order.user_id, context).record(
+        "order.payment_declined",
+        "orders",
+        order.id,
         new={"payment_id": payment_id, "decline_code": exc.decline_code},
-        context=context,
     )
-    session.flush()
     return PaymentDeclined(
         exc.message,
         decline_code=exc.decline_code,

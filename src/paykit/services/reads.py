@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from paykit._arguments import checked
-from paykit.errors import NotFound, PaykitError, PermissionDenied, ValidationError
+from paykit.errors import PaykitError, PermissionDenied, ValidationError
 from paykit.models import Order, OrderStatus, User, UserRole, UserStatus
 from paykit.security.policy import Action, Actor, allows
 from paykit.services._order_page import (
@@ -32,6 +32,7 @@ from paykit.services._order_page import (
     parse_items,
     parse_refunds,
 )
+from paykit.services._rows import found, listing_scope, owner_or_may
 
 __all__ = [
     "MAX_PAGE_SIZE",
@@ -229,11 +230,13 @@ def get_order(session: Session, *, actor: Actor, order_id: str) -> OrderOut:
         .where(Order.id == order_id)
         .options(selectinload(Order.items), selectinload(Order.refunds))
     ).first()
-    if order is None or (
-        order.user_id != reader.id and not allows(reader.role, Action.READ_ANY_ORDER)
-    ):
-        raise NotFound(f"order {order_id} not found", details={"order_id": order_id})
-    return _view(order, reader)
+    visible = found(
+        order,
+        "order",
+        order_id,
+        visible=lambda row: owner_or_may(reader, row.user_id, Action.READ_ANY_ORDER),
+    )
+    return _view(visible, reader)
 
 
 def _aware(value: datetime | None, field: str) -> datetime | None:
@@ -270,14 +273,8 @@ def _filter(
     check_page_limit(limit)
     if customer_id is not None and not isinstance(customer_id, str):
         raise ValidationError("customer_id must be a string", details={"field": "customer_id"})
-    if not allows(role, Action.READ_ANY_ORDER):
-        # A customer lists their own orders only; naming anyone else is refused.
-        if customer_id is not None and customer_id != reader_id:
-            raise PermissionDenied(
-                "a customer may list only their own orders",
-                details={"action": Action.READ_ANY_ORDER.value, "actor_id": reader_id},
-            )
-        customer_id = reader_id
+    # A customer lists their own orders only; naming anyone else is refused.
+    customer_id = listing_scope(reader_id, role, customer_id, Action.READ_ANY_ORDER, "orders")
     try:
         state = OrderStatus(status) if status is not None else None
     except ValueError:

@@ -20,7 +20,7 @@ one gateway serves both. Needs an async HTTP library for the SDK:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 import stripe
@@ -29,7 +29,6 @@ from sqlalchemy.util.concurrency import in_greenlet
 
 from paykit._arguments import checked
 from paykit.stripe.client import StripeApi
-from paykit.stripe.errors import raise_for
 from paykit.stripe.gateway import STRIPE_API_VERSION, StripeGateway
 
 __all__ = ["AsyncStripeGateway"]
@@ -41,30 +40,14 @@ _T = TypeVar("_T")
 class AsyncStripeApi(StripeApi):
     """:class:`StripeApi` that awaits ``raw_request_async`` when it runs in a greenlet."""
 
-    def call(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, Any] | None = None,
-        *,
-        idempotency_key: str | None = None,
-        object_id: str | None = None,
-    ) -> dict[str, Any]:
-        """One request: on the event loop inside a greenlet, else the synchronous one."""
+    def _send(self, method: str, path: str, options: dict[str, Any]) -> stripe.StripeResponse:
+        """On the event loop inside a greenlet, else the synchronous request."""
         if not in_greenlet():  # SQLAlchemy's greenlet: run_sync, greenlet_spawn
-            return super().call(
-                method, path, params, idempotency_key=idempotency_key, object_id=object_id
-            )
-        options: dict[str, Any] = dict(params or {})
-        if idempotency_key is not None:
-            options["idempotency_key"] = idempotency_key
-        try:
-            response = await_only(self._client.raw_request_async(method, path, **options))
-        except stripe.StripeError as exc:
-            raise_for(exc, object_id)
-        data = response.data
-        assert isinstance(data, dict)
-        return data
+            return super()._send(method, path, options)
+        response: stripe.StripeResponse = await_only(
+            self._client.raw_request_async(method, path, **options)
+        )
+        return response
 
 
 class AsyncStripeGateway(StripeGateway):

@@ -32,12 +32,17 @@ class StripeApi:
         if idempotency_key is not None:
             options["idempotency_key"] = idempotency_key
         try:
-            response = self._client.raw_request(method, path, **options)
+            response = self._send(method, path, options)
         except stripe.StripeError as exc:
             raise_for(exc, object_id)
         data = response.data
         assert isinstance(data, dict)
         return data
+
+    def _send(self, method: str, path: str, options: dict[str, Any]) -> stripe.StripeResponse:
+        """The SDK request itself (the async API awaits its async twin here)."""
+        response: stripe.StripeResponse = self._client.raw_request(method, path, **options)
+        return response
 
     def post(
         self,

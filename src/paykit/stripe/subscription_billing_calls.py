@@ -10,7 +10,6 @@ from paykit.errors import NotFound
 from paykit.gateways._checks import check_count, check_key
 from paykit.gateways.base import GatewaySubscription
 from paykit.gateways.subscription_billing import check_proration_behavior
-from paykit.stripe.billing import subscription_from_stripe
 from paykit.stripe.subscription_calls import SubscriptionCalls
 
 __all__ = ["SubscriptionBillingCalls"]
@@ -51,13 +50,7 @@ class SubscriptionBillingCalls(SubscriptionCalls):
         params: dict[str, Any] = {"items": [item], "proration_behavior": proration_behavior}
         if proration_date is not None:
             params["proration_date"] = int(ensure_utc(proration_date).timestamp())
-        obj = self._api.post(
-            f"/v1/subscriptions/{subscription_id}",
-            params,
-            idempotency_key=idempotency_key,
-            object_id=subscription_id,
-        )
-        return subscription_from_stripe(obj)
+        return self._post_subscription(subscription_id, params, idempotency_key)
 
     def set_trial_end(
         self, subscription_id: str, *, trial_end: datetime | None, idempotency_key: str
@@ -65,10 +58,6 @@ class SubscriptionBillingCalls(SubscriptionCalls):
         """Move the trial's end (``trial_end=now`` when ``None``), without prorations."""
         check_key(idempotency_key)
         value: Any = "now" if trial_end is None else int(ensure_utc(trial_end).timestamp())
-        obj = self._api.post(
-            f"/v1/subscriptions/{subscription_id}",
-            {"trial_end": value, "proration_behavior": "none"},
-            idempotency_key=idempotency_key,
-            object_id=subscription_id,
+        return self._post_subscription(
+            subscription_id, {"trial_end": value, "proration_behavior": "none"}, idempotency_key
         )
-        return subscription_from_stripe(obj)

@@ -29,6 +29,18 @@ class SubscriptionCalls:
     def _subscription(self, subscription_id: str) -> dict[str, Any]:
         return self._api.get(f"/v1/subscriptions/{subscription_id}", object_id=subscription_id)
 
+    def _post_subscription(
+        self, subscription_id: str, params: Mapping[str, Any], key: str, *, action: str = ""
+    ) -> GatewaySubscription:
+        """``POST /v1/subscriptions/{id}`` (or ``.../{action}``) under ``key``."""
+        obj = self._api.post(
+            f"/v1/subscriptions/{subscription_id}{action}",
+            params,
+            idempotency_key=key,
+            object_id=subscription_id,
+        )
+        return subscription_from_stripe(obj)
+
     @staticmethod
     def _refuse_if_ended(obj: Mapping[str, Any], verb: str) -> None:
         # Checked here because Stripe's own refusals of these carry no stable code.
@@ -103,13 +115,7 @@ class SubscriptionCalls:
             params["items"] = [item]
         if cancel_at_period_end is not None:
             params["cancel_at_period_end"] = bool(cancel_at_period_end)
-        obj = self._api.post(
-            f"/v1/subscriptions/{subscription_id}",
-            params,
-            idempotency_key=idempotency_key,
-            object_id=subscription_id,
-        )
-        return subscription_from_stripe(obj)
+        return self._post_subscription(subscription_id, params, idempotency_key)
 
     def cancel_subscription(
         self, subscription_id: str, *, at_period_end: bool, idempotency_key: str
@@ -124,19 +130,15 @@ class SubscriptionCalls:
         current = self._subscription(subscription_id)
         self._refuse_if_ended(current, "cancel")
         if at_period_end:
-            obj = self._api.post(
-                f"/v1/subscriptions/{subscription_id}",
-                {"cancel_at_period_end": True},
-                idempotency_key=idempotency_key,
-                object_id=subscription_id,
+            return self._post_subscription(
+                subscription_id, {"cancel_at_period_end": True}, idempotency_key
             )
-        else:
-            obj = self._api.call(
-                "delete",
-                f"/v1/subscriptions/{subscription_id}",
-                idempotency_key=idempotency_key,
-                object_id=subscription_id,
-            )
+        obj = self._api.call(
+            "delete",
+            f"/v1/subscriptions/{subscription_id}",
+            idempotency_key=idempotency_key,
+            object_id=subscription_id,
+        )
         return subscription_from_stripe(obj)
 
     def resume_subscription(
@@ -147,23 +149,15 @@ class SubscriptionCalls:
         current = self._subscription(subscription_id)
         self._refuse_if_ended(current, "resume")
         if current.get("status") == "paused":
-            obj = self._api.post(
-                f"/v1/subscriptions/{subscription_id}/resume",
-                {"billing_cycle_anchor": "now"},
-                idempotency_key=idempotency_key,
-                object_id=subscription_id,
+            return self._post_subscription(
+                subscription_id, {"billing_cycle_anchor": "now"}, idempotency_key, action="/resume"
             )
-        elif current.get("cancel_at_period_end"):
-            obj = self._api.post(
-                f"/v1/subscriptions/{subscription_id}",
-                {"cancel_at_period_end": False},
-                idempotency_key=idempotency_key,
-                object_id=subscription_id,
+        if current.get("cancel_at_period_end"):
+            return self._post_subscription(
+                subscription_id, {"cancel_at_period_end": False}, idempotency_key
             )
-        else:
-            raise GatewayError(
-                f"Subscription {subscription_id} is neither paused nor set to cancel.",
-                code="subscription_unexpected_state",
-                details={"subscription_id": subscription_id, "status": current.get("status")},
-            )
-        return subscription_from_stripe(obj)
+        raise GatewayError(
+            f"Subscription {subscription_id} is neither paused nor set to cancel.",
+            code="subscription_unexpected_state",
+            details={"subscription_id": subscription_id, "status": current.get("status")},
+        )

@@ -21,7 +21,7 @@ from paykit.gateways.base import PaymentGateway
 from paykit.gateways.billing import GatewayInvoiceDetails
 from paykit.models import Invoice, InvoiceLine, InvoiceStatus, PaymentMethod, Subscription
 from paykit.security.policy import Action, Actor, authorize
-from paykit.services._audit import record_audit
+from paykit.services._audit import Audit
 from paykit.services.billing._common import (
     billing_gateway,
     gateway_key,
@@ -196,17 +196,12 @@ def _after(
     now = resolve_clock(clock).now()
     # Stamped with now: a late webhook about an earlier state is then older and ignored.
     synced = sync_invoice_details(session, details, clock=clock, event_created=now)
-    record_audit(
-        session,
-        action=action,
-        resource="invoices",
-        resource_id=row.id,
-        now=now,
-        actor_id=acting or owner,
+    Audit(session, now, acting or owner, context).record(
+        action,
+        "invoices",
+        row.id,
         new={"status": details.invoice.status.value, "stripe_invoice_id": row.stripe_invoice_id},
-        context=context,
     )
-    session.flush()
     assert synced is not None
     return synced
 

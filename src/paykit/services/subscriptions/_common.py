@@ -1,18 +1,22 @@
-"""Lookups the lifecycle calls share: the subscription, a recurring price, an owned row."""
+"""What the lifecycle calls share: the subscription, a recurring price, an owned row, its audit."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
+
 from sqlalchemy.orm import Session
 
+from paykit.context import RequestContext
 from paykit.errors import NotFound, ValidationError
 from paykit.models import Price, PriceType, Subscription
 from paykit.security.policy import Action, Actor, acting_user_id, authorize_owner
+from paykit.services._audit import record_audit
+from paykit.services._rows import load
 
 
 def recurring_price(session: Session, price_id: str) -> Price:
-    price = session.get(Price, price_id)
-    if price is None:
-        raise NotFound(f"price {price_id} not found", details={"price_id": price_id})
+    price = load(session, Price, price_id, "price")
     if not price.active or price.type is not PriceType.RECURRING:
         raise ValidationError(
             f"price {price_id} is not an active recurring price",
@@ -23,13 +27,7 @@ def recurring_price(session: Session, price_id: str) -> Price:
 
 
 def subscription(session: Session, subscription_id: str) -> Subscription:
-    row = session.get(Subscription, subscription_id, populate_existing=True)
-    if row is None:
-        raise NotFound(
-            f"subscription {subscription_id} not found",
-            details={"subscription_id": subscription_id},
-        )
-    return row
+    return load(session, Subscription, subscription_id, "subscription", populate_existing=True)
 
 
 def owned_subscription(
@@ -60,3 +58,26 @@ def bounded(value: int, name: str, low: int, high: int) -> int:
             details={"param": name},
         )
     return value
+
+
+def audit_subscription(
+    session: Session,
+    row: Subscription,
+    action: str,
+    new: Mapping[str, object],
+    *,
+    now: datetime,
+    context: RequestContext | None,
+    actor_id: str | None = None,
+) -> None:
+    """One audit row about ``row`` by ``actor_id``, or by its owner when there is none."""
+    record_audit(
+        session,
+        action=action,
+        resource="subscriptions",
+        resource_id=row.id,
+        now=now,
+        actor_id=actor_id or row.user_id,
+        new=new,
+        context=context,
+    )

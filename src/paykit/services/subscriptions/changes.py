@@ -24,8 +24,8 @@ from paykit.gateways.subscription_billing import SubscriptionBillingGateway
 from paykit.models import Price, Subscription, SubscriptionItem, SubscriptionStatus, new_id
 from paykit.security.policy import Actor
 from paykit.services import _idempotency
-from paykit.services._audit import record_audit
 from paykit.services.subscriptions._common import (
+    audit_subscription,
     bounded,
     owned_subscription,
     subscription,
@@ -42,28 +42,6 @@ __all__ = ["SCOPE_CHANGE", "apply_scheduled_changes", "change_subscription"]
 
 SCOPE_CHANGE = "subscription-change"
 """The idempotency scope of :func:`change_subscription`."""
-
-
-def _audit(
-    session: Session,
-    row: Subscription,
-    action: str,
-    new: dict[str, object],
-    *,
-    actor_id: str | None,
-    now: datetime,
-    context: RequestContext | None,
-) -> None:
-    record_audit(
-        session,
-        action=action,
-        resource="subscriptions",
-        resource_id=row.id,
-        now=now,
-        actor_id=actor_id or row.user_id,
-        new=new,
-        context=context,
-    )
 
 
 def _gateway_change(
@@ -188,7 +166,7 @@ def change_subscription(
             status=row.status.value,
         )
         action = "subscription.changed"
-    _audit(session, row, action, details, actor_id=actor_id, now=now, context=context)
+    audit_subscription(session, row, action, details, actor_id=actor_id, now=now, context=context)
     if idempotency_key is not None:
         _idempotency.record(session, scope=SCOPE_CHANGE, key=idempotency_key, resource_id=row.id)
     session.flush()
@@ -269,7 +247,7 @@ def apply_scheduled_changes(
         synced.pending_price_id = None
         synced.pending_quantity = None
         synced.pending_change_at = None
-        _audit(
+        audit_subscription(
             session,
             synced,
             "subscription.scheduled_change_applied",

@@ -11,7 +11,7 @@ from paykit.context import RequestContext
 from paykit.errors import InvalidState, NotFound
 from paykit.gateways.base import PaymentGateway
 from paykit.models import User, UserStatus
-from paykit.services._audit import record_audit
+from paykit.services._audit import Audit
 from paykit.services._sql import affected
 
 __all__ = ["active_user", "ensure_gateway_customer"]
@@ -49,17 +49,12 @@ def ensure_gateway_customer(
     )
     session.refresh(user)
     if stored:
-        record_audit(
-            session,
-            action="user.gateway_customer_created",
-            resource="users",
-            resource_id=user.id,
-            now=now,
-            actor_id=user.id,
+        Audit(session, now, user.id, context).record(
+            "user.gateway_customer_created",
+            "users",
+            user.id,
             new={"stripe_customer_id": customer.id},
-            context=context,
         )
-        session.flush()
     assert user.stripe_customer_id is not None
     return user.stripe_customer_id
 

@@ -20,8 +20,8 @@ count an attempt twice or end a subscription that was paid meanwhile.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any, cast
+from datetime import timedelta
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -33,9 +33,8 @@ from paykit.errors import GatewayError, ValidationError
 from paykit.gateways.base import PaymentGateway
 from paykit.models import Subscription, SubscriptionStatus
 from paykit.money import MoneyInput, as_money
-from paykit.services._audit import record_audit
 from paykit.services.config import DEFAULT_CONFIG, ConfigRegistry, get_config
-from paykit.services.subscriptions._common import bounded, subscription
+from paykit.services.subscriptions._common import audit_subscription, bounded, subscription
 from paykit.services.subscriptions.notices import BillingNotice
 from paykit.services.subscriptions.sync import sync_subscription
 
@@ -47,26 +46,6 @@ _DUNNABLE = (
     SubscriptionStatus.TRIALING,
     SubscriptionStatus.PAST_DUE,
 )
-
-
-def _audit(
-    session: Session,
-    row: Subscription,
-    action: str,
-    new: dict[str, Any],
-    now: datetime,
-    context: RequestContext | None,
-) -> None:
-    record_audit(
-        session,
-        action=action,
-        resource="subscriptions",
-        resource_id=row.id,
-        now=now,
-        actor_id=row.user_id,
-        new=new,
-        context=context,
-    )
 
 
 @checked
@@ -123,7 +102,9 @@ def record_payment_failure(
     )
     session.refresh(row)
     details = {"attempt": result, "amount_due": None if amount is None else str(amount)}
-    _audit(session, row, "subscription.payment_failed", details, now, context)
+    audit_subscription(
+        session, row, "subscription.payment_failed", details, now=now, context=context
+    )
     session.flush()
     return BillingNotice(
         kind="payment_failed",
@@ -177,8 +158,13 @@ def record_payment_success(
     session.refresh(row)
     if cleared is None:
         return None
-    _audit(
-        session, row, "subscription.payment_recovered", {"status": row.status.value}, now, context
+    audit_subscription(
+        session,
+        row,
+        "subscription.payment_recovered",
+        {"status": row.status.value},
+        now=now,
+        context=context,
     )
     session.flush()
     return BillingNotice(
@@ -258,8 +244,13 @@ def enforce_grace_period(
         row = subscription(session, sub_id)
         since = row.past_due_since
         ended = _end(session, row, outcome, gateway=gateway, clock=clock, context=context)
-        _audit(
-            session, ended, "subscription.grace_period_ended", {"outcome": outcome}, now, context
+        audit_subscription(
+            session,
+            ended,
+            "subscription.grace_period_ended",
+            {"outcome": outcome},
+            now=now,
+            context=context,
         )
         notices.append(
             BillingNotice(

@@ -17,8 +17,7 @@ from paykit.errors import GatewayError, ValidationError
 from paykit.gateways.base import GatewaySubscription, PaymentGateway
 from paykit.models import Subscription, new_id
 from paykit.security.policy import Actor
-from paykit.services._audit import record_audit
-from paykit.services.subscriptions._common import owned_subscription
+from paykit.services.subscriptions._common import audit_subscription, owned_subscription
 from paykit.services.subscriptions.sync import sync_subscription
 
 __all__ = ["CANCELLATION_FEEDBACK", "cancel_subscription", "resume_subscription"]
@@ -61,15 +60,14 @@ def _after_change(
         synced.cancellation_reason = None
         synced.cancellation_feedback = None
         synced.cancellation_comment = None
-    record_audit(
+    audit_subscription(
         session,
-        action=action,
-        resource="subscriptions",
-        resource_id=row.id,
+        row,
+        action,
+        {**details, "status": synced.status.value},
         now=now,
-        actor_id=actor_id or row.user_id,
-        new={**details, "status": synced.status.value},
         context=context,
+        actor_id=actor_id,
     )
     session.flush()
     return synced

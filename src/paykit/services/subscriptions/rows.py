@@ -17,7 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from paykit.context import RequestContext
 from paykit.models import new_id
-from paykit.services._audit import record_audit
+from paykit.services._audit import Audit, record_audit
 from paykit.services.subscriptions.statements import attribute_columns, update_statement
 
 _Row = TypeVar("_Row")
@@ -154,17 +154,9 @@ def insert_synced(
         },
     )
     if inserted is not None:
-        record_audit(
-            session,
-            action=kind.action,
-            resource=kind.resource,
-            resource_id=inserted.id,
-            now=now,
-            actor_id=actor_id,
-            new={kind.stripe_key: stripe_id, **values},
-            context=context,
+        Audit(session, now, actor_id, context).record(
+            kind.action, kind.resource, inserted.id, new={kind.stripe_key: stripe_id, **values}
         )
-        session.flush()
     return inserted
 
 

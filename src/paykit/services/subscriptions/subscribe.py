@@ -20,9 +20,12 @@ from paykit.gateways.base import GatewaySubscription, PaymentGateway
 from paykit.gateways.renewal_billing import RenewalBillingGateway
 from paykit.models import Price, Product, Subscription, User, new_id
 from paykit.services import _idempotency, discounts
-from paykit.services._audit import record_audit
 from paykit.services.config import get_config
-from paykit.services.subscriptions._common import recurring_price, subscription
+from paykit.services.subscriptions._common import (
+    audit_subscription,
+    recurring_price,
+    subscription,
+)
 from paykit.services.subscriptions.customers import active_user, ensure_gateway_customer
 from paykit.services.subscriptions.sync import sync_subscription
 
@@ -207,15 +210,8 @@ def _record_created(
     context: RequestContext | None,
 ) -> None:
     """Audit the new subscription and remember it under the idempotency key."""
-    record_audit(
-        session,
-        action="subscription.created",
-        resource="subscriptions",
-        resource_id=row.id,
-        now=now,
-        actor_id=user.id,
-        new=new,
-        context=context,
+    audit_subscription(
+        session, row, "subscription.created", new, now=now, context=context, actor_id=user.id
     )
     if key is not None:
         _idempotency.record(session, scope=SCOPE_SUBSCRIBE, key=key, resource_id=row.id)

@@ -36,9 +36,13 @@ from paykit.gateways.base import PaymentGateway
 from paykit.gateways.subscription_billing import SubscriptionBillingGateway
 from paykit.models import PaymentMethod, Subscription, SubscriptionStatus, new_id
 from paykit.security.policy import Actor
-from paykit.services._audit import record_audit
 from paykit.services.config import DEFAULT_CONFIG, ConfigRegistry, get_config
-from paykit.services.subscriptions._common import bounded, owned_subscription, subscription
+from paykit.services.subscriptions._common import (
+    audit_subscription,
+    bounded,
+    owned_subscription,
+    subscription,
+)
 from paykit.services.subscriptions.dunning import record_payment_failure
 from paykit.services.subscriptions.notices import BillingNotice
 from paykit.services.subscriptions.sync import sync_subscription
@@ -176,14 +180,12 @@ def end_trials(
         ended, outcome = _end_one(
             session, row, behavior, gateway=gateway, clock=clock, context=context
         )
-        record_audit(
+        audit_subscription(
             session,
-            action="subscription.trial_ended",
-            resource="subscriptions",
-            resource_id=ended.id,
+            ended,
+            "subscription.trial_ended",
+            {"outcome": outcome, "status": ended.status.value},
             now=now,
-            actor_id=ended.user_id,
-            new={"outcome": outcome, "status": ended.status.value},
             context=context,
         )
         notices.append(
@@ -237,15 +239,14 @@ def _move_trial(
         idempotency_key=f"paykit:{action}:{row.id}:{key or new_id()}",
     )
     synced = sync_subscription(session, result, clock=clock, gateway=gateway, context=context)
-    record_audit(
+    audit_subscription(
         session,
-        action=f"subscription.{action}",
-        resource="subscriptions",
-        resource_id=synced.id,
+        synced,
+        f"subscription.{action}",
+        {"trial_end": synced.trial_end, "status": synced.status.value},
         now=now,
-        actor_id=actor_id or synced.user_id,
-        new={"trial_end": synced.trial_end, "status": synced.status.value},
         context=context,
+        actor_id=actor_id,
     )
     session.flush()
     return synced

@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from paykit.models import Invoice, Subscription, WebhookEventStatus
-from paykit.services._audit import record_audit
 from paykit.services.subscriptions import sync_subscription
 from paykit.stripe.events import read_subscription
 from paykit.stripe.handlers.billing_methods import sync_invoice_event
@@ -45,15 +44,13 @@ def trial_will_end(
 ) -> WebhookEventStatus:
     row = _sync(session, event, ctx)
     # A reminder for the host (e.g. to e-mail the customer); nothing changes state.
-    record_audit(
+    ctx.audit(
         session,
-        action="subscription.trial_will_end",
-        resource="subscriptions",
-        resource_id=row.id,
-        now=ctx.clock.now(),
+        "subscription.trial_will_end",
+        "subscriptions",
+        row.id,
         actor_id=row.user_id,
         new={"trial_end": row.trial_end},
-        context=ctx.request,
     )
     return WebhookEventStatus.PROCESSED
 
@@ -80,13 +77,11 @@ def invoice_payment_failed(
         return WebhookEventStatus.IGNORED
     # The invoice stays open (Stripe retries): the failed attempt itself is what the
     # customer hears about (paykit.notifications), so it is recorded here.
-    record_audit(
+    ctx.audit(
         session,
-        action="invoice.payment_failed",
-        resource="invoices",
-        resource_id=row.id,
-        now=ctx.clock.now(),
+        "invoice.payment_failed",
+        "invoices",
+        row.id,
         new={"amount_due": row.amount_due, "currency": row.currency},
-        context=ctx.request,
     )
     return WebhookEventStatus.PROCESSED

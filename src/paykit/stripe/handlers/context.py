@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -12,6 +13,7 @@ from paykit.clock import Clock
 from paykit.context import RequestContext
 from paykit.gateways.base import PaymentGateway
 from paykit.models import WebhookEventStatus
+from paykit.services._audit import record_audit
 
 __all__ = ["Handler", "HandlerContext"]
 
@@ -23,6 +25,32 @@ class HandlerContext:
     gateway: PaymentGateway
     clock: Clock
     request: RequestContext | None
+
+    def audit(
+        self,
+        session: Session,
+        action: str,
+        resource: str,
+        resource_id: str,
+        *,
+        actor_id: str | None = None,
+        old: Mapping[str, Any] | None = None,
+        new: Mapping[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        """The audit row of what a delivery changed: at ``now`` (default the clock's
+        now), with the delivery's request context."""
+        record_audit(
+            session,
+            action=action,
+            resource=resource,
+            resource_id=resource_id,
+            now=self.clock.now() if now is None else now,
+            actor_id=actor_id,
+            old=old,
+            new=new,
+            context=self.request,
+        )
 
 
 Handler = Callable[[Session, Mapping[str, Any], HandlerContext], WebhookEventStatus]

@@ -15,7 +15,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from paykit.models import PaymentMethod, User, WebhookEvent, WebhookEventStatus
-from paykit.services._audit import record_audit
 from paykit.services._sql import affected
 from paykit.services.billing._common import card_expires_at
 from paykit.stripe.events import event_created, event_object
@@ -91,15 +90,14 @@ def payment_method_attached(
             .where(PaymentMethod.stripe_payment_method_id == stripe_id)
             .values(**values),
         )
-    record_audit(
+    ctx.audit(
         session,
-        action="payment_method.attached",
-        resource="payment_methods",
-        resource_id=stripe_id,
-        now=now,
+        "payment_method.attached",
+        "payment_methods",
+        stripe_id,
         actor_id=user.id,
         new={"stripe_payment_method_id": stripe_id, "card": display},
-        context=ctx.request,
+        now=now,
     )
     return WebhookEventStatus.PROCESSED
 
@@ -119,15 +117,13 @@ def payment_method_detached(
         return WebhookEventStatus.PROCESSED
     user_id = row.user_id
     session.execute(sa.delete(PaymentMethod).where(PaymentMethod.id == row.id))
-    record_audit(
+    ctx.audit(
         session,
-        action="payment_method.detached",
-        resource="payment_methods",
-        resource_id=stripe_id,
-        now=ctx.clock.now(),
+        "payment_method.detached",
+        "payment_methods",
+        stripe_id,
         actor_id=user_id,
         old={"stripe_payment_method_id": stripe_id},
-        context=ctx.request,
     )
     return WebhookEventStatus.PROCESSED
 
@@ -154,14 +150,13 @@ def customer_updated(
         .values(is_default=target, updated_at=now),
     )
     if changed:
-        record_audit(
+        ctx.audit(
             session,
-            action="payment_method.default_changed",
-            resource="users",
-            resource_id=user.id,
-            now=now,
+            "payment_method.default_changed",
+            "users",
+            user.id,
             actor_id=user.id,
             new={"default_payment_method": default},
-            context=ctx.request,
+            now=now,
         )
     return WebhookEventStatus.PROCESSED

@@ -17,7 +17,6 @@ from paykit.errors import InvalidState
 from paykit.models import Order, OrderStatus, Refund, RefundReason, WebhookEventStatus
 from paykit.services import orders as order_services
 from paykit.services import refunds as refund_services
-from paykit.services._audit import record_audit
 from paykit.stripe.events import event_object
 from paykit.stripe.handlers.context import HandlerContext
 from paykit.stripe.objects import payment_from_stripe, refund_from_stripe
@@ -61,14 +60,12 @@ def payment_succeeded(
             raise
         # Money arrived for an order that was cancelled meanwhile: someone must refund
         # it. Retrying cannot change that, so record it for people and acknowledge.
-        record_audit(
+        ctx.audit(
             session,
-            action="order.paid_after_cancel",
-            resource="orders",
-            resource_id=order_id,
-            now=ctx.clock.now(),
+            "order.paid_after_cancel",
+            "orders",
+            order_id,
             new={"payment_id": payment.id, "amount_minor": payment.amount_minor},
-            context=ctx.request,
         )
     return WebhookEventStatus.PROCESSED
 

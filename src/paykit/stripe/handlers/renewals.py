@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session
 from paykit.errors import NotFound
 from paykit.models import AuditLog, Subscription, WebhookEventStatus
 from paykit.money import from_minor_units, normalize_currency
-from paykit.services._audit import record_audit
 from paykit.services.subscriptions import sync_subscription
 from paykit.stripe.billing import invoice_subscription_id
 from paykit.stripe.events import event_object
@@ -89,14 +88,12 @@ def invoice_upcoming(
     renews_at = _renews_at(raw, row)
     if _announced(session, row, renews_at):
         return WebhookEventStatus.IGNORED
-    record_audit(
+    ctx.audit(
         session,
-        action=RENEWAL_UPCOMING,
-        resource="subscriptions",
-        resource_id=row.id,
-        now=ctx.clock.now(),
+        RENEWAL_UPCOMING,
+        "subscriptions",
+        row.id,
         actor_id=row.user_id,
         new={"amount_due": amount_due, "currency": currency, "renews_at": renews_at},
-        context=ctx.request,
     )
     return WebhookEventStatus.PROCESSED

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 from paykit.errors import GatewayError, NotFound, PaymentDeclined, ValidationError
@@ -56,12 +57,9 @@ def _refusal(kind: str, status: str, verb: str) -> str:
 class FakeBilling(FakeSubscriptions):
     """SetupIntents, saved cards, invoices and checkout sessions, in memory."""
 
-    @property
+    @cached_property
     def _billing(self) -> _BillingState:
-        state = self.__dict__.get("_billing_state")
-        if state is None:
-            state = self.__dict__["_billing_state"] = _BillingState()
-        return state
+        return _BillingState()
 
     # ----------------------------------------------------------------- setup intents
 

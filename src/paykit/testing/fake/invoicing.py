@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
+from functools import cached_property
 from typing import Any
 
 from paykit.clock import ensure_utc
@@ -70,12 +71,9 @@ class _EngineState:
 class FakeInvoicing(FakeBilling):
     """Renewal invoices, prorations, payment attempts and the test clock."""
 
-    @property
+    @cached_property
     def _engine(self) -> _EngineState:
-        state = self.__dict__.get("_engine_state")
-        if state is None:
-            state = self.__dict__["_engine_state"] = _EngineState()
-        return state
+        return _EngineState()
 
     # ----------------------------------------------------------------- test-side
 

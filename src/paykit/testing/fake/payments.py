@@ -262,18 +262,28 @@ class FakePayments(FakeCards):
 
         return self._idempotent("update_payment_amount", idempotency_key, params, action)
 
+    def _set_state(
+        self,
+        payment: GatewayPayment,
+        status: PaymentIntentStatus,
+        method_id: str | None,
+        decline_code: str | None,
+    ) -> GatewayPayment:
+        """Store ``payment`` with the status, method and decline code an attempt left."""
+        changed = replace(
+            payment, status=status, payment_method_id=method_id, decline_code=decline_code
+        )
+        self._payments[payment.id] = changed
+        return changed
+
     def _confirm(self, payment: GatewayPayment, method_id: str, source: str) -> GatewayPayment:
         if source == _NETWORK_ERROR_METHOD:
             raise self._network_error("confirm_payment", payment.id)
         decline_code = _DECLINES.get(source)
         if decline_code is not None:
-            declined = replace(
-                payment,
-                status=PaymentIntentStatus.REQUIRES_PAYMENT_METHOD,
-                payment_method_id=None,
-                decline_code=decline_code,
+            declined = self._set_state(
+                payment, PaymentIntentStatus.REQUIRES_PAYMENT_METHOD, None, decline_code
             )
-            self._payments[payment.id] = declined
             self._emit_payment("payment_intent.payment_failed", declined)
             raise PaymentDeclined(
                 "Your card was declined."
@@ -283,21 +293,8 @@ class FakePayments(FakeCards):
                 details={"payment_id": payment.id, "payment_method_id": method_id},
             )
         if source in _NEEDS_ACTION:
-            pending = replace(
-                payment,
-                status=PaymentIntentStatus.REQUIRES_ACTION,
-                payment_method_id=method_id,
-                decline_code=None,
-            )
-            self._payments[payment.id] = pending
-            return pending
-        succeeded = replace(
-            payment,
-            status=PaymentIntentStatus.SUCCEEDED,
-            payment_method_id=method_id,
-            decline_code=None,
-        )
-        self._payments[payment.id] = succeeded
+            return self._set_state(payment, PaymentIntentStatus.REQUIRES_ACTION, method_id, None)
+        succeeded = self._set_state(payment, PaymentIntentStatus.SUCCEEDED, method_id, None)
         self._charge_ids.append(payment.id)
         self._emit_payment("payment_intent.succeeded", succeeded)
         if source == _TIMEOUT_METHOD:

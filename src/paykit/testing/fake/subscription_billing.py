@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from paykit.clock import ensure_utc
-from paykit.errors import GatewayCurrencyMismatch, GatewayError, ValidationError
+from paykit.errors import GatewayError, ValidationError
 from paykit.gateways._checks import check_count, check_key
 from paykit.gateways.base import GatewaySubscription
 from paykit.gateways.subscription_billing import check_proration_behavior
@@ -75,12 +75,7 @@ class FakeSubscriptionBilling(FakeInvoicing):
             item = self._item(sub, item_id)
             price = item["price"]
             if price_id is not None and price_id != item["price"]["id"]:
-                price = self._recurring_price(price_id)
-                if price["currency"] != sub.raw["currency"]:
-                    raise GatewayCurrencyMismatch(
-                        "The price's currency differs from the subscription's.",
-                        details={"subscription_id": subscription_id, "price_id": price_id},
-                    )
+                price = self._price_for(sub, price_id)
             self._prorate(
                 sub,
                 item,
@@ -126,12 +121,7 @@ class FakeSubscriptionBilling(FakeInvoicing):
         with self._lock:
             sub = self._subscription(subscription_id)
             self._refuse_if_ended(sub, "update")
-            price = self._recurring_price(price_id)
-            if price["currency"] != sub.raw["currency"]:
-                raise GatewayCurrencyMismatch(
-                    "The price's currency differs from the subscription's.",
-                    details={"subscription_id": subscription_id, "price_id": price_id},
-                )
+            price = self._price_for(sub, price_id)
             first = sub.raw["items"]["data"][0]
             sub.raw["items"]["data"].append(
                 {

@@ -242,12 +242,7 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
             item = sub.raw["items"]["data"][0]
             new_price = item["price"]
             if price_id is not None and price_id != item["price"]["id"]:
-                new_price = self._recurring_price(price_id)
-                if new_price["currency"] != sub.raw["currency"]:
-                    raise GatewayCurrencyMismatch(
-                        "The price's currency differs from the subscription's.",
-                        details={"subscription_id": subscription_id, "price_id": price_id},
-                    )
+                new_price = self._price_for(sub, price_id)
             self._prorate(
                 sub,
                 item,
@@ -383,6 +378,16 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
     def _emit_subscription(self, sub: _Subscription, deleted: bool = False) -> None:
         event_type = "deleted" if deleted else "updated"
         self._emit(f"customer.subscription.{event_type}", sub.raw)
+
+    def _price_for(self, sub: _Subscription, price_id: str) -> dict[str, Any]:
+        """The recurring price ``price_id``, refused unless in the subscription's currency."""
+        price = self._recurring_price(price_id)
+        if price["currency"] != sub.raw["currency"]:
+            raise GatewayCurrencyMismatch(
+                "The price's currency differs from the subscription's.",
+                details={"subscription_id": sub.raw["id"], "price_id": price_id},
+            )
+        return price
 
     def _prorate(
         self,
