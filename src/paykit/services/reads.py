@@ -136,7 +136,7 @@ def assemble(cls: type[M], values: dict[str, Any], *, in_order: bool = False) ->
     """
     # In field order: a nested model's JSON follows its __dict__'s order
     # (``in_order``: the caller built ``values`` so, every field included).
-    ordered = values if in_order else {name: values[name] for name in cls.__pydantic_fields__}
+    ordered = values if in_order else {name: values[name] for name in cls.model_fields}
     model = cls.__new__(cls)
     _set(model, "__dict__", ordered)
     _set(model, "__pydantic_fields_set__", set(ordered))
