@@ -10,7 +10,7 @@ import pydantic
 import pytest
 
 from paykit.services.catalog.out import PriceOut, ProductOut
-from paykit.services.reads import OrderItemOut, Page, PaymentOut, assemble
+from paykit.services.reads import OrderItemOut, Page, PaymentOut, assemble, assemble_all
 
 _PRICE: dict[str, Any] = {
     "id": "pr1",
@@ -51,6 +51,19 @@ def test_assemble_equals_validation(model: Any, values: dict[str, Any]) -> None:
     assert built.model_fields_set == validated.model_fields_set
     with pytest.raises(pydantic.ValidationError):  # still frozen
         built.id = "other"
+
+
+def test_assemble_all_builds_each_row_as_validation_does() -> None:
+    rows = [dict(_PRICE), {**_PRICE, "id": "pr2", "unit_amount": Decimal("1.00")}]
+    built = assemble_all(PriceOut, [dict(row) for row in rows])
+    assert built == [PriceOut.model_validate(row) for row in rows]
+    assert [b.model_dump_json() for b in built] == [
+        PriceOut.model_validate(row).model_dump_json() for row in rows
+    ]
+    # each model its own fields set: one copy's change never reaches another
+    assert built[0].model_fields_set is not built[1].model_fields_set
+    assert built[0].model_copy(update={"id": "x"}).id == "x"
+    assert built[1].id == "pr2"
 
 
 def test_assembled_pages_serialize_like_validated_ones() -> None:

@@ -45,7 +45,7 @@ from paykit.services.catalog._common import (
 )
 from paykit.services.catalog.categories import descendant_ids
 from paykit.services.catalog.out import PriceOut, ProductOut
-from paykit.services.reads import Page, assemble, check_page_limit
+from paykit.services.reads import Page, assemble, assemble_all, check_page_limit
 
 __all__ = ["SORTS", "active_prices", "list_page", "review_counts"]
 
@@ -471,18 +471,20 @@ def _pg_items(rows: Sequence[Sequence[Any]]) -> list[ProductOut]:
     What SQLAlchemy's result types and the driver do, done in one loop: the
     amounts from text, the times (ISO text in the session's time zone) to UTC.
     """
-    items = []
+    products = []
     for row in rows:
         fields = dict(zip(_PRODUCT_FIELDS, row, strict=False))  # the product columns lead
         fields["base_price"] = Decimal(fields["base_price"])
         fields["tags"] = list(fields["tags"] or [])
         fields["images"] = list(fields["images"] or [])
-        fields["created_at"] = _utc(fields["created_at"])
+        moment = datetime.fromisoformat(fields["created_at"])
+        fields["created_at"] = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
         if fields["published_at"] is not None:
-            fields["published_at"] = _utc(fields["published_at"])
-        fields["prices"] = [
-            assemble(
-                PriceOut,
+            moment = datetime.fromisoformat(fields["published_at"])
+            fields["published_at"] = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+        fields["prices"] = assemble_all(
+            PriceOut,
+            [
                 {
                     "id": id_,
                     "nickname": nickname,
@@ -490,16 +492,10 @@ def _pg_items(rows: Sequence[Sequence[Any]]) -> list[ProductOut]:
                     "currency": currency,
                     "type": kind,
                     "recurring": recurring,
-                },
-                in_order=True,
-            )
-            for id_, nickname, amount, currency, kind, recurring in row[-2]
-        ]
+                }
+                for id_, nickname, amount, currency, kind, recurring in row[-2]
+            ],
+        )
         fields["review_count"] = row[-1]
-        items.append(assemble(ProductOut, fields, in_order=True))  # built in field order
-    return items
-
-
-def _utc(text: str) -> datetime:
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+        products.append(fields)
+    return assemble_all(ProductOut, products)  # each built in field order
