@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -99,9 +100,24 @@ class Key:
         raise ValueError(f"bad {kind} in cursor")
 
 
+@functools.lru_cache(maxsize=256)
+def _cached_fingerprint(items: tuple[tuple[str, type, Any], ...]) -> str:
+    return _fingerprint({name: value for name, _, value in items})
+
+
+def _filter_print(flt: dict[str, Any]) -> str:
+    """``_fingerprint(flt)``, remembered for a filter of hashable values (a tuple dumps
+    as the list it stands for), so a walk through pages hashes its filter once. The
+    key holds each value's type: ``True`` and ``1`` are equal, their JSON is not."""
+    try:
+        return _cached_fingerprint(tuple((k, v.__class__, v) for k, v in flt.items()))
+    except TypeError:  # a list among the values
+        return _fingerprint(flt)
+
+
 def encode_cursor(flt: dict[str, Any], keys: Sequence[Key], values: Sequence[Any]) -> str:
     """An opaque cursor: the position after a row, bound to the filter's fingerprint."""
-    body = {"f": _fingerprint(flt), "k": [k.dump(v) for k, v in zip(keys, values, strict=True)]}
+    body = {"f": _filter_print(flt), "k": [k.dump(v) for k, v in zip(keys, values, strict=True)]}
     return base64.urlsafe_b64encode(json.dumps(body).encode()).decode().rstrip("=")
 
 
@@ -112,7 +128,7 @@ def decode_cursor(cursor: str, flt: dict[str, Any], keys: Sequence[Key]) -> list
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         body = json.loads(raw)
-        if not isinstance(body, dict) or body.get("f") != _fingerprint(flt):
+        if not isinstance(body, dict) or body.get("f") != _filter_print(flt):
             raise _bad_cursor()
         values = body["k"]
         if not isinstance(values, list) or len(values) != len(keys):

@@ -395,7 +395,7 @@ def list_page(
     statement, keys, key_at = _statement(shape)
     flt = {
         "scope": scope,
-        "statuses": sorted(s.value for s in statuses),
+        "statuses": tuple(sorted(s.value for s in statuses)),  # hashable, dumps as a list
         "search": text,
         "category_id": category_id,
         "type": kind.value if kind else None,
