@@ -570,3 +570,38 @@ def test_a_listed_product_is_the_product_page_s_summary(session: Session) -> Non
     assert data["prices"][0]["recurring"] == {"interval": "month"}
     assert data["tags"] == ["a", "b"]
     assert type(listed[0].prices[0].unit_amount) is Decimal
+
+
+def test_listed_values_keep_their_types_in_any_session_time_zone(session: Session) -> None:
+    """On PostgreSQL the page comes as JSON text: times still come back in UTC (from a
+    session in another zone too, microseconds kept), amounts as Decimals, JSON as JSON."""
+    word = _tag()
+    at = datetime(2031, 3, 4, 5, 6, 7, 120000, tzinfo=UTC)
+    product = _product(
+        session,
+        None,
+        at,
+        name=f"Clock {word}",
+        base_price=Decimal("12.30"),
+        images=[{"url": "a.png", "ratio": 1.5}],
+        published_at=at + timedelta(days=1),
+    )
+    f.price(session, product, unit_amount=Decimal("7.05"))
+    session.flush()
+    pages = [paykit.list_products(session, search=word)]
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection().exec_driver_sql("SET LOCAL TIME ZONE 'Asia/Kolkata'")
+        pages.append(paykit.list_products(session, search=word))
+    for page in pages:
+        (listed,) = page.items
+        assert listed.created_at == at
+        assert listed.created_at.tzinfo is UTC
+        assert listed.published_at == at + timedelta(days=1)
+        assert listed.published_at.tzinfo is UTC
+        assert repr(listed.base_price) == "Decimal('12.30')"
+        assert repr(listed.prices[0].unit_amount) == "Decimal('7.05')"
+        assert listed.images == [{"url": "a.png", "ratio": 1.5}]
+        assert type(listed.images[0]["ratio"]) is float
+        assert listed.tags == []
+        assert listed.review_count == 0
+    assert pages[0] == pages[-1]
