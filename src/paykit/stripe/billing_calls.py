@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from paykit.errors import GatewayError, ValidationError
+from paykit.errors import GatewayError
 from paykit.gateways._checks import check_count, check_key, check_metadata
 from paykit.gateways.base import GatewayPaymentMethod
 from paykit.gateways.billing import (
@@ -23,6 +23,7 @@ from paykit.stripe.billing_methods import (
     checkout_session_from_stripe,
     invoice_details_from_stripe,
     require_mode,
+    require_price_for_mode,
     setup_intent_from_stripe,
 )
 from paykit.stripe.client import StripeApi
@@ -152,11 +153,7 @@ class BillingCalls:
         check_key(idempotency_key)
         require_mode(mode)
         check_count(quantity, "quantity")
-        if (mode == "subscription") != (price_id is not None):
-            raise ValidationError(
-                "price_id is required for mode=subscription and refused otherwise",
-                details={"param": "price_id"},
-            )
+        require_price_for_mode(mode, price_id)
         params: dict[str, Any] = {
             "customer": customer_id,
             "mode": mode,

@@ -38,13 +38,15 @@ from paykit.errors import (
 )
 from paykit.gateways._checks import (
     check_amount,
+    check_confirm_method,
     check_currency,
+    check_email,
     check_key,
     check_metadata,
     check_minimum,
+    check_refund_reason,
 )
 from paykit.gateways.base import (
-    STRIPE_REFUND_REASONS,
     GatewayCustomer,
     GatewayPayment,
     GatewayPaymentMethod,
@@ -145,8 +147,7 @@ class StripeGateway(RenewalBillingCalls, BillingCalls):
     ) -> GatewayCustomer:
         """Create a Stripe customer."""
         check_key(idempotency_key)
-        if not isinstance(email, str) or "@" not in email:
-            raise ValidationError("email must be an email address", details={"param": "email"})
+        check_email(email)
         params: dict[str, Any] = {"email": email, "metadata": check_metadata(metadata)}
         if name is not None:
             params["name"] = name
@@ -174,12 +175,7 @@ class StripeGateway(RenewalBillingCalls, BillingCalls):
             "metadata": check_metadata(metadata),
             "payment_method_types": list(self._payment_method_types),
         }
-        if confirm and payment_method_id is None:
-            raise ValidationError(
-                "confirm=True needs a payment_method_id",
-                code="parameter_missing",
-                details={"param": "payment_method_id"},
-            )
+        check_confirm_method(confirm, payment_method_id)
         if customer_id is not None:
             params["customer"] = customer_id
         if payment_method_id is not None:
@@ -273,11 +269,7 @@ class StripeGateway(RenewalBillingCalls, BillingCalls):
         """Refund part or all of a succeeded PaymentIntent."""
         check_key(idempotency_key)
         check_amount(amount_minor)
-        if reason is not None and reason not in STRIPE_REFUND_REASONS:
-            raise ValidationError(
-                f"reason must be one of {sorted(STRIPE_REFUND_REASONS)} or None",
-                details={"param": "reason", "value": reason},
-            )
+        check_refund_reason(reason)
         params: dict[str, Any] = {
             "payment_intent": payment_id,
             "amount": amount_minor,

@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import Any
 
 from paykit.errors import GatewayError, NotFound, PaymentDeclined, ValidationError
-from paykit.gateways._checks import check_count, check_key, check_metadata
+from paykit.gateways._checks import check_count, check_metadata
 from paykit.gateways.base import GatewayPaymentMethod
 from paykit.gateways.billing import (
     GatewayCheckoutSession,
@@ -26,6 +26,7 @@ from paykit.stripe.billing_methods import (
     checkout_session_from_stripe,
     invoice_details_from_stripe,
     require_mode,
+    require_price_for_mode,
     setup_intent_from_stripe,
 )
 from paykit.testing._webhooks import stripe_object
@@ -50,8 +51,17 @@ class _BillingState:
     checkout_items: dict[str, tuple[str | None, int]] = field(default_factory=dict)
 
 
-def _refusal(kind: str, status: str, verb: str) -> str:
-    return f"You cannot {verb} this {kind} because it has a status of {status}."
+def _require_status(
+    kind: str, code: str, raw: Mapping[str, Any], allowed: tuple[str, ...], verb: str
+) -> None:
+    """Refuse (``GatewayError`` ``code``) to ``verb`` a ``kind`` whose status is not ``allowed``."""
+    status = raw["status"]
+    if status not in allowed:
+        raise GatewayError(
+            f"You cannot {verb} this {kind} because it has a status of {status}.",
+            code=code,
+            details={f"{kind}_id": raw["id"], "status": status},
+        )
 
 
 class FakeBilling(FakeSubscriptions):
@@ -65,8 +75,6 @@ class FakeBilling(FakeSubscriptions):
 
     def create_setup_intent(self, *, customer_id: str, idempotency_key: str) -> GatewaySetupIntent:
         """A SetupIntent (``seti_...``) in ``requires_payment_method``, with its client secret."""
-        self._enter("create_setup_intent", customer_id=customer_id, idempotency_key=idempotency_key)
-        check_key(idempotency_key)
 
         def action() -> GatewaySetupIntent:
             self._customer(customer_id)
@@ -86,8 +94,8 @@ class FakeBilling(FakeSubscriptions):
             self._billing.setup_intents[intent_id] = raw
             return setup_intent_from_stripe(raw)
 
-        return self._idempotent(
-            "create_setup_intent", idempotency_key, {"customer_id": customer_id}, action
+        return self._once(
+            "create_setup_intent", action, customer_id=customer_id, idempotency_key=idempotency_key
         )
 
     def confirm_setup_intent(
@@ -99,31 +107,23 @@ class FakeBilling(FakeSubscriptions):
         the intent in ``requires_action``. Emits ``payment_method.attached`` and
         ``setup_intent.succeeded``. The customer's default does not change.
         """
-        self._enter(
+        return self._once(
             "confirm_setup_intent",
+            lambda: self._confirm_setup(setup_intent_id, payment_method_id),
             setup_intent_id=setup_intent_id,
             payment_method_id=payment_method_id,
             idempotency_key=idempotency_key,
         )
-        check_key(idempotency_key)
-        params = {"setup_intent_id": setup_intent_id, "payment_method_id": payment_method_id}
-        return self._idempotent(
-            "confirm_setup_intent",
-            idempotency_key,
-            params,
-            lambda: self._confirm_setup(setup_intent_id, payment_method_id),
-        )
 
     def _confirm_setup(self, intent_id: str, token: str) -> GatewaySetupIntent:
-        raw = self._billing.setup_intents.get(intent_id)
-        if raw is None:
-            raise self._not_found("setup_intent", intent_id)
-        if raw["status"] not in ("requires_payment_method", "requires_action"):
-            raise GatewayError(
-                _refusal("setup_intent", raw["status"], "confirm"),
-                code="setup_intent_unexpected_state",
-                details={"setup_intent_id": intent_id, "status": raw["status"]},
-            )
+        raw = self._setup_intent(intent_id)
+        _require_status(
+            "setup_intent",
+            "setup_intent_unexpected_state",
+            raw,
+            ("requires_payment_method", "requires_action"),
+            "confirm",
+        )
         if token in (_NETWORK_ERROR_METHOD, _TIMEOUT_METHOD):
             raise self._network_error("confirm_setup_intent")
         if not _is_test_token(token):
@@ -148,10 +148,13 @@ class FakeBilling(FakeSubscriptions):
         """The SetupIntent as it is now."""
         self._enter("retrieve_setup_intent", setup_intent_id=setup_intent_id)
         with self._lock:
-            raw = self._billing.setup_intents.get(setup_intent_id)
-            if raw is None:
-                raise self._not_found("setup_intent", setup_intent_id)
-            return setup_intent_from_stripe(raw)
+            return setup_intent_from_stripe(self._setup_intent(setup_intent_id))
+
+    def _setup_intent(self, setup_intent_id: str) -> dict[str, Any]:
+        raw = self._billing.setup_intents.get(setup_intent_id)
+        if raw is None:
+            raise self._not_found("setup_intent", setup_intent_id)
+        return raw
 
     # ----------------------------------------------------------------- saved cards
 
@@ -159,10 +162,7 @@ class FakeBilling(FakeSubscriptions):
         """A payment method created by attaching or by a SetupIntent."""
         self._enter("retrieve_payment_method", payment_method_id=payment_method_id)
         with self._lock:
-            method = self._methods.get(payment_method_id)
-            if method is None:
-                raise self._not_found("payment_method", payment_method_id)
-            return method
+            return self._method(payment_method_id)
 
     def list_payment_methods(self, customer_id: str) -> list[GatewayPaymentMethod]:
         """The customer's attached methods, newest first."""
@@ -180,9 +180,7 @@ class FakeBilling(FakeSubscriptions):
         Emits ``payment_method.automatically_updated``.
         """
         with self._lock:
-            method = self._methods.get(payment_method_id)
-            if method is None:
-                raise self._not_found("payment_method", payment_method_id)
+            method = self._method(payment_method_id)
             card = {**dict(method.card or {}), "exp_month": exp_month, "exp_year": exp_year}
             method = replace(method, card=card)
             self._methods[payment_method_id] = method
@@ -193,24 +191,14 @@ class FakeBilling(FakeSubscriptions):
         self, customer_id: str, *, payment_method_id: str, idempotency_key: str
     ) -> GatewayPaymentMethod:
         """Make an attached method the customer's default; emits ``customer.updated``."""
-        self._enter(
-            "set_default_payment_method",
-            customer_id=customer_id,
-            payment_method_id=payment_method_id,
-            idempotency_key=idempotency_key,
-        )
-        check_key(idempotency_key)
 
         def action() -> GatewayPaymentMethod:
             customer = self._customer(customer_id)
-            method = self._methods.get(payment_method_id)
-            if method is None:
-                raise self._not_found("payment_method", payment_method_id)
+            method = self._method(payment_method_id)
             if method.customer_id != customer_id:
-                raise GatewayError(
+                raise self._payment_method_state(
                     f"PaymentMethod {payment_method_id} is not attached to customer {customer_id}.",
-                    code="payment_method_unexpected_state",
-                    details={"payment_method_id": payment_method_id},
+                    payment_method_id=payment_method_id,
                 )
             self._default_method[customer_id] = method.id
             obj = stripe_object("customer", id=customer.id, email=customer.email)
@@ -219,8 +207,13 @@ class FakeBilling(FakeSubscriptions):
             self._emit("customer.updated", obj)
             return method
 
-        params = {"customer_id": customer_id, "payment_method_id": payment_method_id}
-        return self._idempotent("set_default_payment_method", idempotency_key, params, action)
+        return self._once(
+            "set_default_payment_method",
+            action,
+            customer_id=customer_id,
+            payment_method_id=payment_method_id,
+            idempotency_key=idempotency_key,
+        )
 
     # ----------------------------------------------------------------- invoices
 
@@ -329,29 +322,17 @@ class FakeBilling(FakeSubscriptions):
         A declining card raises ``PaymentDeclined`` (``invoice.payment_failed``
         emitted, the invoice stays open); success emits ``invoice.paid``.
         """
-        self._enter(
+        return self._once(
             "pay_invoice",
+            lambda: self._pay_invoice(invoice_id, payment_method_id),
             invoice_id=invoice_id,
             payment_method_id=payment_method_id,
             idempotency_key=idempotency_key,
         )
-        check_key(idempotency_key)
-        params = {"invoice_id": invoice_id, "payment_method_id": payment_method_id}
-        return self._idempotent(
-            "pay_invoice",
-            idempotency_key,
-            params,
-            lambda: self._pay_invoice(invoice_id, payment_method_id),
-        )
 
     def _pay_invoice(self, invoice_id: str, method_id: str | None) -> GatewayInvoiceDetails:
         raw = self._invoice(invoice_id)
-        if raw["status"] != "open":
-            raise GatewayError(
-                _refusal("invoice", raw["status"], "pay"),
-                code="invoice_unexpected_state",
-                details={"invoice_id": invoice_id, "status": raw["status"]},
-            )
+        _require_status("invoice", "invoice_unexpected_state", raw, ("open",), "pay")
         customer = str(raw["customer"])
         method_id = method_id or self._invoice_payer(raw)
         if method_id is None:
@@ -401,17 +382,12 @@ class FakeBilling(FakeSubscriptions):
 
     def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> GatewayInvoiceDetails:
         """Void an open (or uncollectible) invoice; emits ``invoice.voided``."""
-        self._enter("void_invoice", invoice_id=invoice_id, idempotency_key=idempotency_key)
-        check_key(idempotency_key)
 
         def action() -> GatewayInvoiceDetails:
             raw = self._invoice(invoice_id)
-            if raw["status"] not in ("open", "uncollectible"):
-                raise GatewayError(
-                    _refusal("invoice", raw["status"], "void"),
-                    code="invoice_unexpected_state",
-                    details={"invoice_id": invoice_id, "status": raw["status"]},
-                )
+            _require_status(
+                "invoice", "invoice_unexpected_state", raw, ("open", "uncollectible"), "void"
+            )
             raw.update(status="void", amount_remaining=0)
             raw["status_transitions"] = {
                 **raw["status_transitions"],
@@ -420,7 +396,9 @@ class FakeBilling(FakeSubscriptions):
             self._emit("invoice.voided", raw)
             return invoice_details_from_stripe(raw)
 
-        return self._idempotent("void_invoice", idempotency_key, {"invoice_id": invoice_id}, action)
+        return self._once(
+            "void_invoice", action, invoice_id=invoice_id, idempotency_key=idempotency_key
+        )
 
     # ----------------------------------------------------------------- checkout
 
@@ -438,7 +416,7 @@ class FakeBilling(FakeSubscriptions):
         idempotency_key: str,
     ) -> GatewayCheckoutSession:
         """An open hosted checkout session (``cs_...``) with its ``url``."""
-        self._enter(
+        self._begin(
             "create_checkout_session",
             customer_id=customer_id,
             mode=mode,
@@ -446,17 +424,12 @@ class FakeBilling(FakeSubscriptions):
             quantity=quantity,
             idempotency_key=idempotency_key,
         )
-        check_key(idempotency_key)
         require_mode(mode)
         check_count(quantity, "quantity")
         for name, url in (("success_url", success_url), ("cancel_url", cancel_url)):
             if not isinstance(url, str) or not url.startswith(("https://", "http://")):
                 raise ValidationError(f"{name} must be an http(s) URL", details={"param": name})
-        if (mode == "subscription") != (price_id is not None):
-            raise ValidationError(
-                "price_id is required for mode=subscription and refused otherwise",
-                details={"param": "price_id"},
-            )
+        require_price_for_mode(mode, price_id)
         meta = check_metadata(metadata)
         params: dict[str, Any] = {
             "customer_id": customer_id,
@@ -518,12 +491,9 @@ class FakeBilling(FakeSubscriptions):
             raw = self._billing.checkouts.get(session_id)
             if raw is None:
                 raise NotFound(f"No such checkout_session: '{session_id}'")
-            if raw["status"] != "open":
-                raise GatewayError(
-                    _refusal("checkout_session", raw["status"], "complete"),
-                    code="checkout_session_unexpected_state",
-                    details={"checkout_session_id": session_id, "status": raw["status"]},
-                )
+            _require_status(
+                "checkout_session", "checkout_session_unexpected_state", raw, ("open",), "complete"
+            )
             price_id, quantity = self._billing.checkout_items[session_id]
             customer = str(raw["customer"])
         if raw["mode"] == "subscription":

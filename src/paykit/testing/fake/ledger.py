@@ -23,6 +23,7 @@ from paykit.errors import (
     PaykitError,
     ValidationError,
 )
+from paykit.gateways._checks import check_key
 from paykit.gateways.base import (
     GatewayCustomer,
     GatewayPayment,
@@ -246,6 +247,21 @@ class FakeLedger:
             # Outside the lock, so parallel callers wait side by side, as over a network.
             time.sleep(self._latency)
 
+    def _begin(self, operation: str, **kwargs: Any) -> str:
+        """Record a call that takes an idempotency key, then check the key; returns it."""
+        self._enter(operation, **kwargs)
+        return check_key(kwargs["idempotency_key"])
+
+    def _once(self, operation: str, action: Callable[[], _T], **kwargs: Any) -> _T:
+        """A call whose parameters are its arguments: record it, check the key, act once per key.
+
+        ``kwargs`` are the call's keyword arguments, ``idempotency_key`` among them;
+        the others are the parameters a replay must repeat.
+        """
+        key = self._begin(operation, **kwargs)
+        params = {name: value for name, value in kwargs.items() if name != "idempotency_key"}
+        return self._idempotent(operation, key, params, action)
+
     def _idempotent(
         self, operation: str, key: str, params: dict[str, Any], action: Callable[[], _T]
     ) -> _T:
@@ -310,6 +326,12 @@ class FakeLedger:
             raise self._not_found("payment_intent", payment_id)
         return payment
 
+    def _method(self, payment_method_id: str) -> GatewayPaymentMethod:
+        method = self._methods.get(payment_method_id)
+        if method is None:
+            raise self._not_found("payment_method", payment_method_id)
+        return method
+
     def _refund(self, refund_id: str) -> GatewayRefund:
         refund = self._refunds.get(refund_id)
         if refund is None:
@@ -334,9 +356,31 @@ class FakeLedger:
         )
 
     @staticmethod
-    def _unexpected_payment_state(payment: GatewayPayment, verb: str) -> GatewayError:
+    def _payment_method_state(message: str, **details: Any) -> GatewayError:
+        """``payment_method_unexpected_state``: the method cannot be used or attached so."""
+        return GatewayError(message, code="payment_method_unexpected_state", details=details)
+
+    @staticmethod
+    def _payment_state(payment: GatewayPayment, message: str) -> GatewayError:
+        """``payment_intent_unexpected_state``: the payment's status refuses the call."""
         return GatewayError(
-            f"You cannot {verb} this PaymentIntent because it has a status of {payment.status}.",
+            message,
             code="payment_intent_unexpected_state",
             details={"payment_id": payment.id, "status": str(payment.status)},
         )
+
+    @classmethod
+    def _unexpected_payment_state(cls, payment: GatewayPayment, verb: str) -> GatewayError:
+        return cls._payment_state(
+            payment,
+            f"You cannot {verb} this PaymentIntent because it has a status of {payment.status}.",
+        )
+
+    def _payment_in(
+        self, payment_id: str, allowed: frozenset[PaymentIntentStatus], verb: str
+    ) -> GatewayPayment:
+        """The payment, refused (``GatewayError``) unless its status is one of ``allowed``."""
+        payment = self._payment(payment_id)
+        if payment.status not in allowed:
+            raise self._unexpected_payment_state(payment, verb)
+        return payment
