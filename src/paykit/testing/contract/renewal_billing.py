@@ -11,7 +11,7 @@ import pytest
 from paykit.errors import GatewayError, IdempotencyConflict, NotFound, ValidationError
 from paykit.gateways import GatewayCustomer, PaymentGateway
 from paykit.gateways.renewal_billing import RenewalBillingGateway
-from paykit.testing.contract._base import ContractBase, new_key
+from paykit.testing.contract._base import ContractBase, implementing, new_key
 
 __all__ = ["RenewalBillingContract"]
 
@@ -23,23 +23,7 @@ class RenewalBillingContract(ContractBase):
     @pytest.fixture
     def renewals(self, gateway: PaymentGateway) -> RenewalBillingGateway:
         """The gateway as a ``RenewalBillingGateway``, or the test is skipped."""
-        if not isinstance(gateway, RenewalBillingGateway):
-            pytest.skip("the gateway does not implement RenewalBillingGateway")
-        return gateway
-
-    def _seats(
-        self, gateway: PaymentGateway, customer: GatewayCustomer, price_id: str, **kwargs: object
-    ) -> str:
-        gateway.attach_payment_method(
-            "pm_card_visa", customer_id=customer.id, idempotency_key=new_key()
-        )
-        return gateway.create_subscription(
-            customer_id=customer.id,
-            price_id=price_id,
-            quantity=3,
-            idempotency_key=new_key(),
-            **kwargs,  # type: ignore[arg-type]
-        ).id
+        return implementing(gateway, RenewalBillingGateway)
 
     def test_subscription_default_payment_method_is_set_and_cleared(
         self,
@@ -48,10 +32,8 @@ class RenewalBillingContract(ContractBase):
         customer: GatewayCustomer,
         recurring_price_id: str,
     ) -> None:
-        sub_id = self._seats(gateway, customer, recurring_price_id)
-        other = gateway.attach_payment_method(
-            "pm_card_mastercard", customer_id=customer.id, idempotency_key=new_key()
-        )
+        sub_id = self.subscribe(gateway, customer.id, recurring_price_id)
+        other = self.attach(gateway, customer.id, "pm_card_mastercard")
         key = new_key()
         changed = renewals.set_subscription_default_payment_method(
             sub_id, payment_method_id=other.id, idempotency_key=key
@@ -78,15 +60,13 @@ class RenewalBillingContract(ContractBase):
         customer: GatewayCustomer,
         recurring_price_id: str,
     ) -> None:
-        sub_id = self._seats(gateway, customer, recurring_price_id)
+        sub_id = self.subscribe(gateway, customer.id, recurring_price_id)
         with pytest.raises(NotFound):
             renewals.set_subscription_default_payment_method(
                 "sub_missing", payment_method_id=None, idempotency_key=new_key()
             )
         stranger = gateway.create_customer(email="eve@example.com", idempotency_key=new_key())
-        theirs = gateway.attach_payment_method(
-            "pm_card_visa", customer_id=stranger.id, idempotency_key=new_key()
-        )
+        theirs = self.attach(gateway, stranger.id)
         with pytest.raises(GatewayError) as refused:
             renewals.set_subscription_default_payment_method(
                 sub_id, payment_method_id=theirs.id, idempotency_key=new_key()
@@ -108,7 +88,7 @@ class RenewalBillingContract(ContractBase):
         recurring_price_id: str,
         behavior: str,
     ) -> None:
-        sub_id = self._seats(gateway, customer, recurring_price_id, trial_days=7)
+        sub_id = self.subscribe(gateway, customer.id, recurring_price_id, trial_days=7)
         changed = renewals.set_trial_end_behavior(
             sub_id, trial_end_behavior=behavior, idempotency_key=new_key()
         )
@@ -130,7 +110,7 @@ class RenewalBillingContract(ContractBase):
         customer: GatewayCustomer,
         recurring_price_id: str,
     ) -> None:
-        sub_id = self._seats(gateway, customer, recurring_price_id)
+        sub_id = self.subscribe(gateway, customer.id, recurring_price_id)
         sub = gateway.retrieve_subscription(sub_id)
         upcoming = renewals.upcoming_invoice(sub_id)
         assert upcoming.invoice.subscription_id == sub_id
@@ -152,7 +132,7 @@ class RenewalBillingContract(ContractBase):
     ) -> None:
         with pytest.raises(NotFound):
             renewals.upcoming_invoice("sub_missing")
-        sub_id = self._seats(gateway, customer, recurring_price_id)
+        sub_id = self.subscribe(gateway, customer.id, recurring_price_id)
         gateway.cancel_subscription(sub_id, at_period_end=False, idempotency_key=new_key())
         with pytest.raises(GatewayError) as ended:
             renewals.upcoming_invoice(sub_id)

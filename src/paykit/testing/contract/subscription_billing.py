@@ -6,13 +6,14 @@ Skipped for a gateway that does not implement that Protocol (it is optional).
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from paykit.errors import GatewayError, IdempotencyConflict, NotFound, ValidationError
 from paykit.gateways import GatewayCustomer, GatewaySubscriptionStatus, PaymentGateway
 from paykit.gateways.subscription_billing import SubscriptionBillingGateway
-from paykit.testing.contract._base import ContractBase, new_key
+from paykit.testing.contract._base import ContractBase, implementing, new_key
 
 __all__ = ["SubscriptionBillingContract"]
 
@@ -23,29 +24,12 @@ class SubscriptionBillingContract(ContractBase):
     @pytest.fixture
     def billing(self, gateway: PaymentGateway) -> SubscriptionBillingGateway:
         """The gateway as a ``SubscriptionBillingGateway``, or the test is skipped."""
-        if not isinstance(gateway, SubscriptionBillingGateway):
-            pytest.skip("the gateway does not implement SubscriptionBillingGateway")
-        return gateway
+        return implementing(gateway, SubscriptionBillingGateway)
 
     def _subscribe(
-        self,
-        gateway: PaymentGateway,
-        customer: GatewayCustomer,
-        price_id: str,
-        *,
-        trial_days: int | None = None,
+        self, gateway: PaymentGateway, customer: GatewayCustomer, price_id: str, **kwargs: Any
     ) -> str:
-        card = gateway.attach_payment_method(
-            "pm_card_visa", customer_id=customer.id, idempotency_key=new_key()
-        )
-        return gateway.create_subscription(
-            customer_id=customer.id,
-            price_id=price_id,
-            quantity=3,
-            trial_days=trial_days,
-            payment_method_id=card.id,
-            idempotency_key=new_key(),
-        ).id
+        return self.subscribe(gateway, customer.id, price_id, method_on_subscription=True, **kwargs)
 
     @pytest.mark.parametrize("behavior", ["create_prorations", "always_invoice", "none"])
     def test_change_items_with_each_proration_behavior(
