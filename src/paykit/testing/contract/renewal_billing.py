@@ -25,31 +25,37 @@ class RenewalBillingContract(ContractBase):
         """The gateway as a ``RenewalBillingGateway``, or the test is skipped."""
         return implementing(gateway, RenewalBillingGateway)
 
+    @pytest.fixture
+    def renewing_sub_id(
+        self, gateway: PaymentGateway, customer: GatewayCustomer, recurring_price_id: str
+    ) -> str:
+        """An active subscription to 3 of the price, paid by the customer's default Visa."""
+        return self.subscribe(gateway, customer.id, recurring_price_id)
+
     def test_subscription_default_payment_method_is_set_and_cleared(
         self,
         gateway: PaymentGateway,
         renewals: RenewalBillingGateway,
         customer: GatewayCustomer,
-        recurring_price_id: str,
+        renewing_sub_id: str,
     ) -> None:
-        sub_id = self.subscribe(gateway, customer.id, recurring_price_id)
         other = self.attach(gateway, customer.id, "pm_card_mastercard")
         key = new_key()
         changed = renewals.set_subscription_default_payment_method(
-            sub_id, payment_method_id=other.id, idempotency_key=key
+            renewing_sub_id, payment_method_id=other.id, idempotency_key=key
         )
         assert changed.default_payment_method_id == other.id
-        assert gateway.retrieve_subscription(sub_id).default_payment_method_id == other.id
+        assert gateway.retrieve_subscription(renewing_sub_id).default_payment_method_id == other.id
         again = renewals.set_subscription_default_payment_method(
-            sub_id, payment_method_id=other.id, idempotency_key=key
+            renewing_sub_id, payment_method_id=other.id, idempotency_key=key
         )
         assert again.default_payment_method_id == other.id
         with pytest.raises(IdempotencyConflict):
             renewals.set_subscription_default_payment_method(
-                sub_id, payment_method_id=None, idempotency_key=key
+                renewing_sub_id, payment_method_id=None, idempotency_key=key
             )
         cleared = renewals.set_subscription_default_payment_method(
-            sub_id, payment_method_id=None, idempotency_key=new_key()
+            renewing_sub_id, payment_method_id=None, idempotency_key=new_key()
         )
         assert cleared.default_payment_method_id is None
 
@@ -57,10 +63,8 @@ class RenewalBillingContract(ContractBase):
         self,
         gateway: PaymentGateway,
         renewals: RenewalBillingGateway,
-        customer: GatewayCustomer,
-        recurring_price_id: str,
+        renewing_sub_id: str,
     ) -> None:
-        sub_id = self.subscribe(gateway, customer.id, recurring_price_id)
         with pytest.raises(NotFound):
             renewals.set_subscription_default_payment_method(
                 "sub_missing", payment_method_id=None, idempotency_key=new_key()
@@ -69,13 +73,13 @@ class RenewalBillingContract(ContractBase):
         theirs = self.attach(gateway, stranger.id)
         with pytest.raises(GatewayError) as refused:
             renewals.set_subscription_default_payment_method(
-                sub_id, payment_method_id=theirs.id, idempotency_key=new_key()
+                renewing_sub_id, payment_method_id=theirs.id, idempotency_key=new_key()
             )
         assert refused.value.code == "payment_method_unexpected_state"
-        gateway.cancel_subscription(sub_id, at_period_end=False, idempotency_key=new_key())
+        gateway.cancel_subscription(renewing_sub_id, at_period_end=False, idempotency_key=new_key())
         with pytest.raises(GatewayError) as ended:
             renewals.set_subscription_default_payment_method(
-                sub_id, payment_method_id=None, idempotency_key=new_key()
+                renewing_sub_id, payment_method_id=None, idempotency_key=new_key()
             )
         assert ended.value.code == "subscription_unexpected_state"
 
@@ -107,13 +111,12 @@ class RenewalBillingContract(ContractBase):
         self,
         gateway: PaymentGateway,
         renewals: RenewalBillingGateway,
-        customer: GatewayCustomer,
         recurring_price_id: str,
+        renewing_sub_id: str,
     ) -> None:
-        sub_id = self.subscribe(gateway, customer.id, recurring_price_id)
-        sub = gateway.retrieve_subscription(sub_id)
-        upcoming = renewals.upcoming_invoice(sub_id)
-        assert upcoming.invoice.subscription_id == sub_id
+        sub = gateway.retrieve_subscription(renewing_sub_id)
+        upcoming = renewals.upcoming_invoice(renewing_sub_id)
+        assert upcoming.invoice.subscription_id == renewing_sub_id
         assert upcoming.invoice.total_minor == 3 * 2000
         assert upcoming.invoice.amount_due_minor == 3 * 2000
         assert upcoming.invoice.due_date == sub.current_period_end
@@ -121,19 +124,18 @@ class RenewalBillingContract(ContractBase):
             (recurring_price_id, 3, 6000)
         ]
         assert upcoming.lines[0].period_start == sub.current_period_end
-        assert renewals.upcoming_invoice(sub_id).invoice.total_minor == 6000  # nothing created
+        # Nothing was created: asking again gives the same invoice.
+        assert renewals.upcoming_invoice(renewing_sub_id).invoice.total_minor == 6000
 
     def test_upcoming_invoice_refusals(
         self,
         gateway: PaymentGateway,
         renewals: RenewalBillingGateway,
-        customer: GatewayCustomer,
-        recurring_price_id: str,
+        renewing_sub_id: str,
     ) -> None:
         with pytest.raises(NotFound):
             renewals.upcoming_invoice("sub_missing")
-        sub_id = self.subscribe(gateway, customer.id, recurring_price_id)
-        gateway.cancel_subscription(sub_id, at_period_end=False, idempotency_key=new_key())
+        gateway.cancel_subscription(renewing_sub_id, at_period_end=False, idempotency_key=new_key())
         with pytest.raises(GatewayError) as ended:
-            renewals.upcoming_invoice(sub_id)
+            renewals.upcoming_invoice(renewing_sub_id)
         assert ended.value.code == "subscription_unexpected_state"

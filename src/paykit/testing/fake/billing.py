@@ -151,10 +151,7 @@ class FakeBilling(FakeSubscriptions):
             return setup_intent_from_stripe(self._setup_intent(setup_intent_id))
 
     def _setup_intent(self, setup_intent_id: str) -> dict[str, Any]:
-        raw = self._billing.setup_intents.get(setup_intent_id)
-        if raw is None:
-            raise self._not_found("setup_intent", setup_intent_id)
-        return raw
+        return self._find(self._billing.setup_intents, "setup_intent", setup_intent_id)
 
     # ----------------------------------------------------------------- saved cards
 
@@ -303,10 +300,7 @@ class FakeBilling(FakeSubscriptions):
         }
 
     def _invoice(self, invoice_id: str) -> dict[str, Any]:
-        raw = self._billing.invoices.get(invoice_id)
-        if raw is None:
-            raise self._not_found("invoice", invoice_id)
-        return raw
+        return self._find(self._billing.invoices, "invoice", invoice_id)
 
     def retrieve_invoice(self, invoice_id: str) -> GatewayInvoiceDetails:
         """The invoice with its lines."""
@@ -473,9 +467,7 @@ class FakeBilling(FakeSubscriptions):
         """The checkout session as it is now."""
         self._enter("retrieve_checkout_session", session_id=session_id)
         with self._lock:
-            raw = self._billing.checkouts.get(session_id)
-            if raw is None:
-                raise self._not_found("checkout_session", session_id)
+            raw = self._find(self._billing.checkouts, "checkout_session", session_id)
             return checkout_session_from_stripe(raw)
 
     def complete_checkout_session(

@@ -218,14 +218,13 @@ class FakePayments(FakeCards):
         payment waiting for 3-D Secure goes back to ``requires_confirmation``,
         because the customer authenticated a different amount.
         """
-        self._begin(
+        params = self._begin(
             "update_payment_amount",
             payment_id=payment_id,
             amount_minor=amount_minor,
             idempotency_key=idempotency_key,
         )
         check_amount(amount_minor)
-        params = {"payment_id": payment_id, "amount_minor": amount_minor}
 
         def action() -> GatewayPayment:
             payment = self._payment(payment_id)

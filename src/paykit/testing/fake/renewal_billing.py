@@ -55,14 +55,13 @@ class FakeRenewalBilling(FakeSubscriptionBilling):
         self, subscription_id: str, *, trial_end_behavior: str, idempotency_key: str
     ) -> GatewaySubscription:
         """Set ``trial_settings.end_behavior.missing_payment_method``."""
-        self._begin(
+        params = self._begin(
             "set_trial_end_behavior",
             subscription_id=subscription_id,
             trial_end_behavior=trial_end_behavior,
             idempotency_key=idempotency_key,
         )
         check_trial_end_behavior(trial_end_behavior)
-        params = {"subscription_id": subscription_id, "trial_end_behavior": trial_end_behavior}
 
         def action() -> GatewaySubscription:
             sub = self._live_subscription(subscription_id, "update")

@@ -122,7 +122,7 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
         ``trial_settings.end_behavior.missing_payment_method`` (``create_invoice``,
         the default, ``pause`` or ``cancel``).
         """
-        self._begin(
+        params = self._begin(
             "create_subscription",
             customer_id=customer_id,
             price_id=price_id,
@@ -138,15 +138,6 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
             check_count(trial_days, "trial_days")
         if trial_end_behavior is not None:
             check_trial_end_behavior(trial_end_behavior)
-        params = {
-            "customer_id": customer_id,
-            "price_id": price_id,
-            "quantity": quantity,
-            "trial_days": trial_days,
-            "coupon": coupon,
-            "payment_method_id": payment_method_id,
-            "trial_end_behavior": trial_end_behavior,
-        }
 
         def action() -> GatewaySubscription:
             return self._create(params)
@@ -214,7 +205,7 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
         A price with a different interval restarts the billing period now, as
         at Stripe (unless the subscription is still in its trial).
         """
-        self._begin(
+        params = self._begin(
             "update_subscription",
             subscription_id=subscription_id,
             price_id=price_id,
@@ -224,12 +215,6 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
         )
         if quantity is not None:
             check_count(quantity, "quantity")
-        params = {
-            "subscription_id": subscription_id,
-            "price_id": price_id,
-            "quantity": quantity,
-            "cancel_at_period_end": cancel_at_period_end,
-        }
 
         def action() -> GatewaySubscription:
             sub = self._live_subscription(subscription_id, "update")
@@ -440,9 +425,7 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
         return sub
 
     def _subscription(self, subscription_id: str) -> _Subscription:
-        sub = self._subscriptions.get(subscription_id)
-        if sub is None:
-            raise self._not_found("subscription", subscription_id)
+        sub = self._find(self._subscriptions, "subscription", subscription_id)
         self._roll_forward(sub)
         return sub
 
