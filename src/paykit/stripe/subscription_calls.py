@@ -31,11 +31,8 @@ class SubscriptionCalls:
         self, subscription_id: str, params: Mapping[str, Any], key: str, *, action: str = ""
     ) -> GatewaySubscription:
         """``POST /v1/subscriptions/{id}`` (or ``.../{action}``) under ``key``."""
-        obj = self._api.post(
-            f"/v1/subscriptions/{subscription_id}{action}",
-            params,
-            idempotency_key=key,
-            object_id=subscription_id,
+        obj = self._api.post_to(
+            "subscriptions", subscription_id, params, idempotency_key=key, action=action
         )
         return subscription_from_stripe(obj)
 
