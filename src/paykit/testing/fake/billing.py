@@ -238,43 +238,89 @@ class FakeBilling(FakeSubscriptions):
             self._customer(customer_id)
             now = _ts(self._now())
             invoice_id = self._next_id("in")
-            data = [self._line(invoice_id, line, currency, now) for line in lines]
-            subtotal = sum(int(line["amount"]) for line in data)
+            data, subtotal = self._lines(invoice_id, lines, currency, now)
             total = subtotal - int(discount) + int(tax)
-            raw = stripe_object(
-                "invoice",
-                id=invoice_id,
+            raw = self._invoice_object(
+                invoice_id,
                 customer=customer_id,
                 subscription=subscription_id,
-                parent=None,
                 status=status,
                 currency=currency.lower(),
-                # FAKE-000001 for namespace "fake"; unique per fake, as at Stripe per account
-                number=None if status == "draft" else self._invoice_number(invoice_id),
+                lines=data,
                 subtotal=subtotal,
                 total=total,
-                tax=tax,
-                total_taxes=[],
-                total_discount_amounts=[{"amount": int(discount), "discount": "di_fake"}]
-                if discount
-                else [],
+                discounts=[{"amount": int(discount), "discount": "di_fake"}] if discount else [],
                 amount_due=total,
-                amount_paid=0,
-                amount_remaining=total,
-                attempt_count=0,
-                due_date=None,
                 created=now,
-                period_start=now,
-                period_end=now,
-                status_transitions={"paid_at": None, "voided_at": None, "finalized_at": now},
-                hosted_invoice_url=f"https://invoice.stripe.com/i/{invoice_id}",
-                invoice_pdf=f"https://pay.stripe.com/invoice/{invoice_id}/pdf",
-                lines={"object": "list", "data": data, "has_more": False},
+                period=(now, now),
+                finalized_at=now,
+                # FAKE-000001 for namespace "fake"; unique per fake, as at Stripe per account
+                number=None if status == "draft" else self._invoice_number(invoice_id),
+                tax=tax,
             )
-            raw["metadata"] = {}
             self._billing.invoices[invoice_id] = raw
             self._emit("invoice.finalized" if status == "open" else "invoice.created", raw)
             return invoice_details_from_stripe(raw)
+
+    def _invoice_object(
+        self,
+        invoice_id: str,
+        *,
+        customer: str,
+        subscription: str | None,
+        status: str,
+        currency: str,
+        lines: list[dict[str, Any]],
+        subtotal: int,
+        total: int,
+        discounts: list[dict[str, Any]],
+        amount_due: int,
+        created: int,
+        period: tuple[int, int],
+        finalized_at: int | None,
+        hosted: bool = True,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """A Stripe-shaped invoice, unpaid, with ``lines`` (see :meth:`_lines`) and ``fields``.
+
+        Shared by :meth:`add_invoice` and the billing engine; without ``hosted``
+        (a preview) it has no hosted page or PDF.
+        """
+        raw = stripe_object(
+            "invoice",
+            id=invoice_id,
+            customer=customer,
+            subscription=subscription,
+            parent=None,
+            status=status,
+            currency=currency,
+            subtotal=subtotal,
+            total=total,
+            total_taxes=[],
+            total_discount_amounts=discounts,
+            amount_due=amount_due,
+            amount_paid=0,
+            amount_remaining=amount_due,
+            attempt_count=0,
+            due_date=None,
+            created=created,
+            period_start=period[0],
+            period_end=period[1],
+            status_transitions={"paid_at": None, "voided_at": None, "finalized_at": finalized_at},
+            hosted_invoice_url=f"https://invoice.stripe.com/i/{invoice_id}" if hosted else None,
+            invoice_pdf=f"https://pay.stripe.com/invoice/{invoice_id}/pdf" if hosted else None,
+            lines={"object": "list", "data": lines, "has_more": False},
+            **fields,
+        )
+        raw["metadata"] = {}
+        return raw
+
+    def _lines(
+        self, invoice_id: str, lines: Sequence[Mapping[str, Any]], currency: str, now: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The invoice's Stripe-shaped lines (see :meth:`_line`) and their sum, the subtotal."""
+        data = [self._line(invoice_id, line, currency, now) for line in lines]
+        return data, sum(int(line["amount"]) for line in data)
 
     def _invoice_number(self, invoice_id: str) -> str:
         return f"{self._namespace.upper()}-{invoice_id[-6:]}"
