@@ -60,10 +60,7 @@ class RenewalBillingContract(ContractBase):
         assert cleared.default_payment_method_id is None
 
     def test_subscription_default_payment_method_refusals(
-        self,
-        gateway: PaymentGateway,
-        renewals: RenewalBillingGateway,
-        renewing_sub_id: str,
+        self, gateway: PaymentGateway, renewals: RenewalBillingGateway, renewing_sub_id: str
     ) -> None:
         with pytest.raises(NotFound):
             renewals.set_subscription_default_payment_method(
@@ -128,10 +125,7 @@ class RenewalBillingContract(ContractBase):
         assert renewals.upcoming_invoice(renewing_sub_id).invoice.total_minor == 6000
 
     def test_upcoming_invoice_refusals(
-        self,
-        gateway: PaymentGateway,
-        renewals: RenewalBillingGateway,
-        renewing_sub_id: str,
+        self, gateway: PaymentGateway, renewals: RenewalBillingGateway, renewing_sub_id: str
     ) -> None:
         with pytest.raises(NotFound):
             renewals.upcoming_invoice("sub_missing")

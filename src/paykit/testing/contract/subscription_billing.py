@@ -76,10 +76,7 @@ class SubscriptionBillingContract(ContractBase):
             )
 
     def test_change_items_refuses_bad_input_and_ended_subscriptions(
-        self,
-        gateway: PaymentGateway,
-        billing: SubscriptionBillingGateway,
-        prorating_sub_id: str,
+        self, gateway: PaymentGateway, billing: SubscriptionBillingGateway, prorating_sub_id: str
     ) -> None:
         with pytest.raises(ValidationError):
             billing.change_subscription_items(
@@ -107,10 +104,7 @@ class SubscriptionBillingContract(ContractBase):
         assert gateway.retrieve_subscription(prorating_sub_id).quantity == 3
 
     def test_set_trial_end_extends_and_ends_a_trial(
-        self,
-        gateway: PaymentGateway,
-        billing: SubscriptionBillingGateway,
-        trialing_sub_id: str,
+        self, gateway: PaymentGateway, billing: SubscriptionBillingGateway, trialing_sub_id: str
     ) -> None:
         sub = gateway.retrieve_subscription(trialing_sub_id)
         assert sub.trial_end is not None
@@ -130,10 +124,7 @@ class SubscriptionBillingContract(ContractBase):
         assert caught.value.code == "subscription_unexpected_state"
 
     def test_set_trial_end_refuses_a_past_time(
-        self,
-        gateway: PaymentGateway,
-        billing: SubscriptionBillingGateway,
-        trialing_sub_id: str,
+        self, gateway: PaymentGateway, billing: SubscriptionBillingGateway, trialing_sub_id: str
     ) -> None:
         sub = gateway.retrieve_subscription(trialing_sub_id)
         with pytest.raises((ValidationError, GatewayError)):
@@ -145,10 +136,7 @@ class SubscriptionBillingContract(ContractBase):
         assert gateway.retrieve_subscription(trialing_sub_id).trial_end == sub.trial_end
 
     def test_change_items_names_the_item(
-        self,
-        gateway: PaymentGateway,
-        billing: SubscriptionBillingGateway,
-        prorating_sub_id: str,
+        self, gateway: PaymentGateway, billing: SubscriptionBillingGateway, prorating_sub_id: str
     ) -> None:
         first = gateway.retrieve_subscription(prorating_sub_id).items[0].id
         changed = billing.change_subscription_items(

@@ -157,10 +157,7 @@ class SubscriptionsContract(ContractBase):
             )
 
     def test_update_quantity(
-        self,
-        gateway: PaymentGateway,
-        recurring_price_id: str,
-        subscription: GatewaySubscription,
+        self, gateway: PaymentGateway, recurring_price_id: str, subscription: GatewaySubscription
     ) -> None:
         updated = gateway.update_subscription(
             subscription.id, quantity=3, idempotency_key=new_key()
@@ -171,9 +168,7 @@ class SubscriptionsContract(ContractBase):
         assert gateway.retrieve_subscription(subscription.id).quantity == 3
 
     def test_cancel_at_period_end_then_resume(
-        self,
-        gateway: PaymentGateway,
-        subscription: GatewaySubscription,
+        self, gateway: PaymentGateway, subscription: GatewaySubscription
     ) -> None:
         pending = gateway.cancel_subscription(
             subscription.id, at_period_end=True, idempotency_key=new_key()
@@ -187,9 +182,7 @@ class SubscriptionsContract(ContractBase):
         assert resumed.canceled_at is None
 
     def test_update_can_set_and_clear_cancel_at_period_end(
-        self,
-        gateway: PaymentGateway,
-        subscription: GatewaySubscription,
+        self, gateway: PaymentGateway, subscription: GatewaySubscription
     ) -> None:
         flagged = gateway.update_subscription(
             subscription.id, cancel_at_period_end=True, idempotency_key=new_key()
@@ -200,11 +193,7 @@ class SubscriptionsContract(ContractBase):
         )
         assert cleared.cancel_at_period_end is False
 
-    def test_cancel_now(
-        self,
-        gateway: PaymentGateway,
-        subscription: GatewaySubscription,
-    ) -> None:
+    def test_cancel_now(self, gateway: PaymentGateway, subscription: GatewaySubscription) -> None:
         canceled = gateway.cancel_subscription(
             subscription.id, at_period_end=False, idempotency_key=new_key()
         )
@@ -225,9 +214,7 @@ class SubscriptionsContract(ContractBase):
             assert info.value.code == "subscription_unexpected_state"
 
     def test_resume_without_pending_cancellation_is_refused(
-        self,
-        gateway: PaymentGateway,
-        subscription: GatewaySubscription,
+        self, gateway: PaymentGateway, subscription: GatewaySubscription
     ) -> None:
         with pytest.raises(GatewayError) as info:
             gateway.resume_subscription(subscription.id, idempotency_key=new_key())
