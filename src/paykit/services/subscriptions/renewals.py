@@ -35,20 +35,17 @@ from paykit.models import (
     Price,
     Subscription,
     SubscriptionItem,
-    SubscriptionStatus,
     new_id,
 )
 from paykit.money import from_minor_units, quantize
 from paykit.pricing.proration import period_amount
 from paykit.security.policy import Actor
 from paykit.services._audit import record_audit
-from paykit.services.subscriptions._common import owned_subscription
+from paykit.services.subscriptions._common import owned_subscription, require_open
 from paykit.services.subscriptions.proration import InvoiceLine, plan_change
 from paykit.services.subscriptions.sync import sync_subscription
 
 __all__ = ["UpcomingInvoice", "set_subscription_default_payment_method", "upcoming_invoice"]
-
-_OPEN = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,12 +83,7 @@ def _renewal_gateway(gateway: PaymentGateway) -> RenewalBillingGateway:
 
 
 def _open(row: Subscription, verb: str) -> None:
-    if row.status not in _OPEN:
-        raise ValidationError(
-            f"a {row.status.value} subscription has no {verb}",
-            code="subscription_not_changeable",
-            details={"subscription_id": row.id, "status": row.status.value},
-        )
+    require_open(row, f"a {row.status.value} subscription has no {verb}")
 
 
 def _owned_method(session: Session, row: Subscription, payment_method_id: str) -> PaymentMethod:
