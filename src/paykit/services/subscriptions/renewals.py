@@ -40,8 +40,11 @@ from paykit.models import (
 from paykit.money import from_minor_units, quantize
 from paykit.pricing.proration import period_amount
 from paykit.security.policy import Actor
-from paykit.services._audit import record_audit
-from paykit.services.subscriptions._common import owned_subscription, require_open
+from paykit.services.subscriptions._common import (
+    audit_subscription,
+    owned_subscription,
+    require_open,
+)
 from paykit.services.subscriptions.proration import InvoiceLine, plan_change
 from paykit.services.subscriptions.sync import sync_subscription
 
@@ -127,15 +130,14 @@ def set_subscription_default_payment_method(
         idempotency_key=f"paykit:subscription-pm:{row.id}:{idempotency_key or new_id()}",
     )
     synced = sync_subscription(session, result, clock=clock, gateway=gateway, context=context)
-    record_audit(
+    audit_subscription(
         session,
-        action="subscription.default_payment_method_changed",
-        resource="subscriptions",
-        resource_id=synced.id,
+        synced,
+        "subscription.default_payment_method_changed",
+        {"payment_method_id": None if method is None else method.id},
         now=resolve_clock(clock).now(),
-        actor_id=acting or synced.user_id,
-        new={"payment_method_id": None if method is None else method.id},
         context=context,
+        actor_id=acting,
     )
     session.flush()
     return synced
