@@ -1,275 +1,90 @@
-"""Where each public name of ``paykit`` lives: module -> names (data only).
+"""Lazy package namespaces whose one registry is the package's ``TYPE_CHECKING`` block.
 
-The same as the ``TYPE_CHECKING`` block of ``paykit/__init__.py``
-(tests/unit/test_import_weight.py compares the two); read by its module
-``__getattr__`` on the first name looked up, so ``import paykit`` loads nothing.
+A lazy package (``paykit``, ``paykit.notifications``) lists each public name
+once, as an explicit re-export in its ``if TYPE_CHECKING:`` block::
+
+    if TYPE_CHECKING:
+        from paykit.money import Currency as Currency
+
+That is what mypy, pyright and IDEs read (``X as X`` re-exports ``X`` without
+an ``__all__``). At run time the block never runs; the package's module
+``__getattr__`` asks :func:`registry` where a name lives, and this module reads
+the answer from the same block with ``ast`` on the first lookup (about a
+millisecond, once per process). ``__all__`` is derived from it too, in the
+order of ruff's RUF022 sort. So ``import paykit`` imports no submodule, and no
+second list of names can fall out of step with the first.
+
+Data in, data out: this module imports nothing of paykit's.
 """
 
 from __future__ import annotations
 
-EXPORTS: dict[str, tuple[str, ...]] = {
-    "paykit.analytics": (
-        "MrrMovements",
-        "arpu",
-        "customer_churn_rate",
-        "ltv",
-        "mrr",
-        "mrr_movements",
-        "revenue_churn",
-    ),
-    "paykit.checks": (
-        "Finding",
-        "Report",
-        "check",
-    ),
-    "paykit.clock": (
-        "Clock",
-        "FrozenClock",
-        "SystemClock",
-    ),
-    "paykit.context": ("RequestContext",),
-    "paykit.db": (
-        "create_engine",
-        "use_schema",
-    ),
-    "paykit.errors": ("PaykitError",),
-    "paykit.gateways": (
-        "FakeGateway",
-        "PaymentGateway",
-    ),
-    "paykit.migrator": (
-        "current_revision",
-        "downgrade",
-        "head_revision",
-        "migrate",
-    ),
-    "paykit.money": (
-        "Currency",
-        "as_money",
-        "from_minor_units",
-        "get_currency",
-        "quantize",
-        "to_minor_units",
-    ),
-    "paykit.pricing": (
-        "DiscountRule",
-        "DiscountUsageCounts",
-        "LineInput",
-        "PricedLine",
-        "PricedOrder",
-        "RefundSplit",
-        "allocate",
-        "check_discount_eligibility",
-        "discount_amount",
-        "price_order",
-        "refund_split",
-        "refundable_amount",
-    ),
-    "paykit.pricing.proration": (
-        "ProratedChange",
-        "ProrationLine",
-        "prorate_change",
-    ),
-    "paykit.security": (
-        "POLICY",
-        "Action",
-        "Actor",
-        "Keyring",
-        "PasswordHasher",
-        "configure_encryption",
-        "reencrypt_personal_data",
-    ),
-    "paykit.security.rls": (
-        "enable_row_level_security",
-        "set_actor",
-    ),
-    "paykit.services": (
-        "OrderResult",
-        "PaymentInfo",
-        "ReconcileReport",
-        "SeedResult",
-        "apply_discount",
-        "apply_payment",
-        "cancel_order",
-        "cancel_subscription",
-        "change_subscription",
-        "ensure_gateway_customer",
-        "fail_order_payment",
-        "issue_refund",
-        "mark_order_paid",
-        "pay_order",
-        "place_order",
-        "record_gateway_refund",
-        "release_expired_orders",
-        "resume_subscription",
-        "subscribe",
-        "sync_invoice",
-        "sync_order_payment",
-        "sync_refund",
-        "sync_subscription",
-    ),
-    # --- subscription lifecycle (docs/subscriptions.md)
-    "paykit.services.subscriptions": (
-        "BillingNotice",
-        "InvoiceLine",
-        "SubscriptionChangePreview",
-        "apply_scheduled_changes",
-        "end_trial",
-        "end_trials",
-        "enforce_grace_period",
-        "extend_trial",
-        "preview_subscription_change",
-        "record_payment_failure",
-        "record_payment_success",
-        "trial_ending_notices",
-    ),
-    "paykit.services.reconcile": ("reconcile",),
-    "paykit.services.seed": ("seed",),
-    "paykit.services.admin": (
-        "create_discount",
-        "create_price",
-        "create_product",
-        "set_price_active",
-        "update_discount",
-        "update_product",
-    ),
-    # --- catalog read side (paykit.services.catalog; docs/catalog.md)
-    "paykit.services.catalog": (
-        "CategoryNode",
-        "CategoryRef",
-        "LowStockOut",
-        "PaymentMethodOut",
-        "PriceOut",
-        "ProductOut",
-        "ProductSummaryOut",
-        "ProductView",
-        "RevenueOut",
-        "SubscriptionOut",
-        "UserSubscriptionsOut",
-        "category_tree",
-        "create_category",
-        "get_product",
-        "list_products",
-        "list_products_admin",
-        "low_stock_report",
-        "monthly_revenue",
-        "move_category",
-        "rename_category",
-        "revenue",
-        "user_subscriptions",
-    ),
-    "paykit.services.quotes": (
-        "Quote",
-        "QuoteLine",
-        "quote_order",
-    ),
-    "paykit.services.reads": (
-        "OrderItemOut",
-        "OrderOut",
-        "Page",
-        "PaymentOut",
-        "RefundOut",
-        "get_order",
-        "list_orders",
-    ),
-    "paykit.services.support": (
-        "OrderView",
-        "TicketOut",
-        "add_ticket_message",
-        "assign_ticket",
-        "list_tickets",
-        "open_ticket",
-        "set_order_internal_notes",
-        "set_ticket_status",
-        "ticket_messages",
-        "view_order",
-    ),
-    "paykit.services.throttle": (
-        "LoginThrottle",
-        "purge_login_attempts",
-    ),
-    "paykit.services.users": (
-        "LoginResult",
-        "UserSummary",
-        "change_password",
-        "delete_user",
-        "list_users",
-        "login",
-        "purge_expired_sessions",
-        "register_user",
-        "request_email_verification",
-        "request_password_reset",
-        "reset_password",
-        "revoke_all_sessions",
-        "revoke_session",
-        "set_user_role",
-        "set_user_status",
-        "update_profile",
-        "validate_session",
-        "verify_email",
-    ),
-    "paykit.services.config": (
-        "DEFAULT_CONFIG",
-        "ConfigKey",
-        "ConfigRegistry",
-        "get_config",
-        "get_config_values",
-        "set_config",
-    ),
-    "paykit.services.downloads": (
-        "DownloadGrant",
-        "DownloadLink",
-        "download_link",
-        "redeem_download",
-    ),
-    "paykit.services.retention": (
-        "DEFAULT_RETENTION",
-        "RetentionPolicy",
-        "RetentionReport",
-        "purge_old_records",
-    ),
-    "paykit.services.reviews": (
-        "RatingSummary",
-        "ReviewOut",
-        "VoteResult",
-        "create_review",
-        "delete_review",
-        "edit_review",
-        "get_review",
-        "hide_review",
-        "list_reviews",
-        "rating_summary",
-        "vote_review_helpful",
-    ),
-    "paykit.gateways.stripe": ("StripeGateway",),
-    "paykit.webhooks": (
-        "WebhookResponse",
-        "handle_webhook",
-        "replay_failed",
-    ),
-    # --- saved cards, invoices, hosted checkout (paykit.services.billing; docs/billing.md)
-    "paykit.gateways.billing": ("BillingMethodsGateway",),
-    "paykit.services.billing": (
-        "InvoiceView",
-        "RetryResult",
-        "create_checkout_session",
-        "detach_payment_method",
-        "get_invoice",
-        "list_expiring_payment_methods",
-        "list_invoices",
-        "list_payment_methods",
-        "pay_invoice",
-        "retry_invoice",
-        "set_default_payment_method",
-        "start_payment_method_setup",
-        "void_invoice",
-    ),
-    # --- renewals: who pays, what the next invoice is (docs/subscriptions.md)
-    "paykit.gateways.renewal_billing": ("RenewalBillingGateway",),
-    "paykit.services.subscriptions.renewals": (
-        "UpcomingInvoice",
-        "set_subscription_default_payment_method",
-        "upcoming_invoice",
-    ),
-}
-"""Module -> the public names it holds."""
+import sys
+from dataclasses import dataclass
+from functools import cache
+
+__all__ = ["Registry", "public_order", "registry"]
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The public names of one lazy package, read from its ``TYPE_CHECKING`` block."""
+
+    #: Public name -> the module that holds it (``"paykit.money"``).
+    home: dict[str, str]
+    #: Submodules re-exported by name (``from paykit import errors as errors``).
+    submodules: tuple[str, ...]
+    #: Names declared without an import (``__version__: str``): the package supplies them.
+    declared: tuple[str, ...]
+
+    @property
+    def all(self) -> list[str]:
+        """The package's ``__all__``: every name of the block, in RUF022 order."""
+        return public_order([*self.home, *self.submodules, *self.declared])
+
+    def by_module(self) -> dict[str, tuple[str, ...]]:
+        """Module -> the public names it holds, in the block's order."""
+        modules: dict[str, list[str]] = {}
+        for name, module in self.home.items():
+            modules.setdefault(module, []).append(name)
+        return {module: tuple(names) for module, names in modules.items()}
+
+
+def public_order(names: list[str]) -> list[str]:
+    """``names`` in the order of ruff's RUF022 sort: CONSTANTS, then Classes, then the rest."""
+
+    def key(name: str) -> tuple[int, str]:
+        if name.isupper():
+            return (0, name)
+        return (1 if name[:1].isupper() else 2, name)
+
+    return sorted(names, key=key)
+
+
+@cache
+def registry(package: str) -> Registry:
+    """The registry of ``package`` (already imported), read from its source once."""
+    import ast
+
+    module = sys.modules[package]
+    loader = module.__spec__.loader if module.__spec__ else None
+    get_source = getattr(loader, "get_source", None)
+    source = get_source(package) if get_source else None
+    if source is None:  # pragma: no cover - a source-less install
+        raise ImportError(f"{package}: the source of its TYPE_CHECKING block is not installed")
+    block = next(
+        node
+        for node in ast.parse(source).body
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+    )
+    home: dict[str, str] = {}
+    submodules: list[str] = []
+    declared: list[str] = []
+    for node in block.body:
+        if isinstance(node, ast.ImportFrom) and node.module == package:
+            submodules.extend(alias.asname or alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            home.update({alias.asname or alias.name: node.module for alias in node.names})
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            declared.append(node.target.id)
+    return Registry(home=home, submodules=tuple(submodules), declared=tuple(declared))

@@ -93,7 +93,8 @@ def test_subpackages_are_still_attributes_of_paykit(name: str) -> None:
 
 
 def test_lazy_names_match_the_type_checking_block() -> None:
-    # The TYPE_CHECKING imports are what mypy and IDEs see; _EXPORTS is what runs.
+    # The TYPE_CHECKING imports are what mypy and IDEs see; _EXPORTS (read from
+    # them by paykit._exports) is what runs. Each is an explicit re-export.
     tree = ast.parse(Path(paykit.__file__).read_text(encoding="utf-8"))
     block = next(
         node
@@ -102,9 +103,12 @@ def test_lazy_names_match_the_type_checking_block() -> None:
     )
     static: dict[str, tuple[str, ...]] = {}
     for node in block.body:
+        if isinstance(node, ast.ImportFrom):
+            assert all(alias.asname == alias.name for alias in node.names), ast.unparse(node)
         if isinstance(node, ast.ImportFrom) and node.module != "paykit":
             assert node.module is not None
-            static[node.module] = tuple(alias.name for alias in node.names)
+            names = tuple(alias.name for alias in node.names)
+            static[node.module] = static.get(node.module, ()) + names
     assert static == paykit._EXPORTS
     exported = {name for names in static.values() for name in names}
     modules = {"errors", "models", "webhooks", "__version__"}
@@ -119,3 +123,37 @@ def test_unknown_names_are_attribute_errors() -> None:
     with pytest.raises(AttributeError, match="no_such_name"):
         paykit.no_such_name  # type: ignore[attr-defined]  # noqa: B018
     assert not hasattr(paykit, "_no_such_private_name")
+
+
+@pytest.mark.parametrize("package", ["paykit", "paykit.notifications"])
+def test_lazy_registry_is_the_type_checking_block(package: str) -> None:
+    # paykit._exports reads the block: each name resolves from the module it names,
+    # and __all__ is every name of the block, once, in RUF022 order.
+    import importlib
+
+    from paykit._exports import public_order, registry
+
+    module = importlib.import_module(package)
+    found = registry(package)
+    assert found.home, package
+    for name, home in found.home.items():
+        assert getattr(module, name) is getattr(importlib.import_module(home), name), name
+    assert module.__all__ == public_order(module.__all__)
+    assert len(module.__all__) == len(set(module.__all__))
+    assert set(module.__all__) == {*found.home, *found.submodules, *found.declared}
+    assert set(module.__all__) <= set(dir(module))
+
+
+def test_public_order_is_ruff_s_rule_022() -> None:
+    from paykit._exports import public_order
+
+    names = ["verify_email", "Action", "__version__", "POLICY", "DEFAULT_CONFIG", "Clock", "arpu"]
+    assert public_order(names) == [
+        "DEFAULT_CONFIG",
+        "POLICY",
+        "Action",
+        "Clock",
+        "__version__",
+        "arpu",
+        "verify_email",
+    ]

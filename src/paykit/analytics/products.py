@@ -9,6 +9,7 @@ category row.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -70,43 +71,59 @@ def _lines(first: date, last: date) -> sa.Select[Any]:
     return cast("sa.Select[Any]", statement)
 
 
-def product_rows(session: Session, first: date, last: date) -> list[ProductRevenue]:
-    """:func:`revenue_by_product` without the argument checks."""
+def _revenue(
+    session: Session,
+    key: Any,
+    name: Any,
+    first: date,
+    last: date,
+    joined: Callable[[sa.Select[Any], sa.Subquery], sa.Select[Any]],
+) -> list[ProductRevenue]:
+    """Revenue per ``key`` (shown with its ``name``) and currency, highest first.
+
+    ``joined`` joins the range's order lines to ``key``'s table.
+    """
     lines = _lines(first, last).subquery("lines")
+    statement = sa.select(
+        key,
+        name,
+        lines.c.currency,
+        sa.func.sum(lines.c.total_price),
+        sa.func.sum(lines.c.quantity),
+        sa.func.count(sa.distinct(lines.c.id)),
+    )
     return _rows(
         session,
-        sa.select(
-            Product.id,
-            Product.name,
-            lines.c.currency,
-            sa.func.sum(lines.c.total_price),
-            sa.func.sum(lines.c.quantity),
-            sa.func.count(sa.distinct(lines.c.id)),
-        )
-        .join(lines, lines.c.product_id == Product.id)
-        .group_by(Product.id, Product.name, lines.c.currency)
-        .order_by(sa.func.sum(lines.c.total_price).desc(), Product.id, lines.c.currency),
+        joined(statement, lines)
+        .group_by(key, name, lines.c.currency)
+        .order_by(sa.func.sum(lines.c.total_price).desc(), key, lines.c.currency),
+    )
+
+
+def product_rows(session: Session, first: date, last: date) -> list[ProductRevenue]:
+    """:func:`revenue_by_product` without the argument checks."""
+    return _revenue(
+        session,
+        Product.id,
+        Product.name,
+        first,
+        last,
+        lambda statement, lines: statement.join(lines, lines.c.product_id == Product.id),
     )
 
 
 def category_rows(session: Session, first: date, last: date) -> list[ProductRevenue]:
     """:func:`revenue_by_category` without the argument checks."""
-    lines = _lines(first, last).subquery("lines")
     links = product_category_links
-    return _rows(
+    return _revenue(
         session,
-        sa.select(
-            ProductCategory.id,
-            ProductCategory.name,
-            lines.c.currency,
-            sa.func.sum(lines.c.total_price),
-            sa.func.sum(lines.c.quantity),
-            sa.func.count(sa.distinct(lines.c.id)),
-        )
-        .join(links, links.c.category_id == ProductCategory.id)
-        .join(lines, lines.c.product_id == links.c.product_id)
-        .group_by(ProductCategory.id, ProductCategory.name, lines.c.currency)
-        .order_by(sa.func.sum(lines.c.total_price).desc(), ProductCategory.id, lines.c.currency),
+        ProductCategory.id,
+        ProductCategory.name,
+        first,
+        last,
+        lambda statement, lines: statement.join(
+            links, links.c.category_id == ProductCategory.id
+        ).join(lines, lines.c.product_id == links.c.product_id),
     )
 
 

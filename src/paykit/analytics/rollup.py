@@ -81,29 +81,25 @@ def _money_rows(day: date, figures: list[DailyRevenue]) -> Iterator[tuple[str, D
             yield f"average_order_value:{f.currency}", aov
 
 
+def _count_row(day: date, metric: str, by_currency: dict[str, int]) -> dict[str, Any]:
+    """A count ``metric`` of the day: the total, and the count per currency in its metadata."""
+    return {
+        "date": day,
+        "metric": metric,
+        "value": Decimal(sum(by_currency.values())),
+        "metadata_": {"by_currency": by_currency},
+    }
+
+
 def _day_rows(day: date, figures: list[DailyRevenue], new: int) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = [
         {"date": day, "metric": metric, "value": value, "metadata_": {}}
         for metric, value in _money_rows(day, figures)
     ]
-    by_currency = {f.currency: f.orders for f in figures if f.orders}
-    rows.append(
-        {
-            "date": day,
-            "metric": "order_count",
-            "value": Decimal(sum(by_currency.values())),
-            "metadata_": {"by_currency": by_currency},
-        }
-    )
+    orders = {f.currency: f.orders for f in figures if f.orders}
+    rows.append(_count_row(day, "order_count", orders))
     invoices = {f.currency: f.invoices for f in figures if f.invoices}
-    rows.append(
-        {
-            "date": day,
-            "metric": "invoice_count",
-            "value": Decimal(sum(invoices.values())),
-            "metadata_": {"by_currency": invoices},
-        }
-    )
+    rows.append(_count_row(day, "invoice_count", invoices))
     rows.append({"date": day, "metric": "new_customers", "value": Decimal(new), "metadata_": {}})
     return rows
 

@@ -23,8 +23,7 @@ from pydantic import StrictBool
 from sqlalchemy.orm import Session
 
 from paykit.contrib._models import PriceAdminOut
-from paykit.contrib._wire import Request, Response, Route, json_object
-from paykit.schemas import validate
+from paykit.contrib._wire import Request, Response, Route, json_object, with_body
 from paykit.schemas.base import StrictModel
 from paykit.services.admin import create_price, create_product, set_price_active, update_product
 from paykit.services.catalog.products import get_product
@@ -93,15 +92,8 @@ def _create_price(core: PaykitHTTP, session: Session, request: Request) -> Respo
 
 
 def _update_price(core: PaykitHTTP, session: Session, request: Request) -> Response:
-    actor = core.actor(session, request)
-    body = validate(_PriceActive, json_object(request.body))
-    price = set_price_active(
-        session,
-        actor=actor,
-        price_id=request.params["price_id"],
-        active=body.active,
-        clock=core.clock,
-    )
+    price_id = request.params["price_id"]
+    price = with_body(core, session, request, set_price_active, _PriceActive, price_id=price_id)
     return Response(200, PriceAdminOut.model_validate(price).model_dump(mode="json"))
 
 

@@ -30,7 +30,7 @@ from pydantic import Field, StrictBool, StrictInt, StrictStr
 from sqlalchemy.orm import Session
 
 from paykit.contrib._models import DeletedOut
-from paykit.contrib._wire import Request, Response, Route, json_object
+from paykit.contrib._wire import Request, Response, Route, with_body
 from paykit.errors import NotFound
 from paykit.models import Product, ProductStatus, ProductType
 from paykit.schemas import validate
@@ -142,17 +142,8 @@ def _list_reviews(core: PaykitHTTP, session: Session, request: Request) -> Respo
 
 
 def _create_review(core: PaykitHTTP, session: Session, request: Request) -> Response:
-    actor = core.actor(session, request)
-    body = validate(_ReviewBody, json_object(request.body))
-    review = create_review(
-        session,
-        actor=actor,
-        product_id=request.params["product_id"],
-        rating=body.rating,
-        content=body.content,
-        title=body.title,
-        clock=core.clock,
-    )
+    product_id = request.params["product_id"]
+    review = with_body(core, session, request, create_review, _ReviewBody, product_id=product_id)
     return Response(201, review.model_dump(mode="json"))
 
 
@@ -168,17 +159,8 @@ class _HideBody(StrictModel):
 
 
 def _edit_review(core: PaykitHTTP, session: Session, request: Request) -> Response:
-    actor = core.actor(session, request)
-    body = validate(_EditBody, json_object(request.body))
-    review = edit_review(
-        session,
-        actor=actor,
-        review_id=request.params["review_id"],
-        rating=body.rating,
-        content=body.content,
-        title=body.title,
-        clock=core.clock,
-    )
+    review_id = request.params["review_id"]
+    review = with_body(core, session, request, edit_review, _EditBody, review_id=review_id)
     return Response(200, review.model_dump(mode="json"))
 
 
@@ -190,15 +172,14 @@ def _delete_review(core: PaykitHTTP, session: Session, request: Request) -> Resp
 
 
 def _hide_review(core: PaykitHTTP, session: Session, request: Request) -> Response:
-    actor = core.actor(session, request)
-    body = validate(_HideBody, json_object(request.body) if request.body.strip() else {})
-    review = hide_review(
+    review = with_body(
+        core,
         session,
-        actor=actor,
+        request,
+        hide_review,
+        _HideBody,
+        optional=True,
         review_id=request.params["review_id"],
-        hidden=body.hidden,
-        reason=body.reason,
-        clock=core.clock,
     )
     return Response(200, review.model_dump(mode="json"))
 

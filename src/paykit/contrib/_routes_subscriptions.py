@@ -143,57 +143,45 @@ def _start_subscription(core: PaykitHTTP, session: Session, request: Request) ->
     return Response(201, subscription_view(row))
 
 
-def _change_subscription(core: PaykitHTTP, session: Session, request: Request) -> Response:
+def _on_own_subscription(
+    core: PaykitHTTP,
+    session: Session,
+    request: Request,
+    service: Callable[..., Subscription],
+    body: type[StrictModel] | None = None,
+) -> Response:
+    """``service`` on the actor's own subscription named in the path; 200 with its view.
+
+    The service gets the body's fields (validated by ``body``; no body is read
+    without one), the gateway, the clock, the ``Idempotency-Key`` header and the
+    actor. The checks run in this order: the actor, the body, the owner.
+    """
     actor = core.actor(session, request)
-    body = validate(_ChangeBody, _body(request))
+    fields = {} if body is None else dict(validate(body, _body(request)))
     subscription_id = request.params["subscription_id"]
     _own_subscription(session, actor.user_id, subscription_id)
-    row = change_subscription(
+    row = service(
         session,
         subscription_id=subscription_id,
         gateway=core.gateway,
-        price_id=body.price_id,
-        quantity=body.quantity,
-        at_period_end=body.at_period_end,
         clock=core.clock,
         idempotency_key=request.header("Idempotency-Key"),
         actor=actor,
+        **fields,
     )
     return Response(200, subscription_view(row))
+
+
+def _change_subscription(core: PaykitHTTP, session: Session, request: Request) -> Response:
+    return _on_own_subscription(core, session, request, change_subscription, _ChangeBody)
 
 
 def _cancel_subscription(core: PaykitHTTP, session: Session, request: Request) -> Response:
-    actor = core.actor(session, request)
-    body = validate(_CancelBody, _body(request))
-    subscription_id = request.params["subscription_id"]
-    _own_subscription(session, actor.user_id, subscription_id)
-    row = cancel_subscription(
-        session,
-        subscription_id=subscription_id,
-        gateway=core.gateway,
-        at_period_end=body.at_period_end,
-        feedback=body.feedback,
-        comment=body.comment,
-        clock=core.clock,
-        idempotency_key=request.header("Idempotency-Key"),
-        actor=actor,
-    )
-    return Response(200, subscription_view(row))
+    return _on_own_subscription(core, session, request, cancel_subscription, _CancelBody)
 
 
 def _resume_subscription(core: PaykitHTTP, session: Session, request: Request) -> Response:
-    actor = core.actor(session, request)
-    subscription_id = request.params["subscription_id"]
-    _own_subscription(session, actor.user_id, subscription_id)
-    row = resume_subscription(
-        session,
-        subscription_id=subscription_id,
-        gateway=core.gateway,
-        clock=core.clock,
-        idempotency_key=request.header("Idempotency-Key"),
-        actor=actor,
-    )
-    return Response(200, subscription_view(row))
+    return _on_own_subscription(core, session, request, resume_subscription)
 
 
 HANDLERS: dict[str, Callable[[PaykitHTTP, Session, Request], Response]] = {

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from paykit.errors import ValidationError
+from paykit.schemas import validate
 
-__all__ = ["Request", "Response", "Route", "json_object"]
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from sqlalchemy.orm import Session
+
+    from paykit.contrib._http import PaykitHTTP
+
+__all__ = ["Request", "Response", "Route", "json_object", "with_body"]
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,28 @@ def json_object(body: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValidationError("the body must be a JSON object", code="invalid_json")
     return data
+
+
+def with_body(
+    core: PaykitHTTP,
+    session: Session,
+    request: Request,
+    service: Callable[..., _T],
+    body: type[BaseModel],
+    *,
+    optional: bool = False,
+    **arguments: Any,
+) -> _T:
+    """``service`` called by the request's actor with ``arguments`` and the body's fields.
+
+    The actor is checked first, then the JSON body is validated by ``body``
+    (``optional``: an empty body is ``{}``); the service also gets the session
+    and the core's clock: ``service(session, actor=..., clock=..., **arguments, **fields)``.
+    """
+    actor = core.actor(session, request)
+    data = json_object(request.body) if not optional or request.body.strip() else {}
+    fields = dict(validate(body, data))
+    return service(session, actor=actor, clock=core.clock, **arguments, **fields)
 
 
 def _no_constant(name: str) -> Any:

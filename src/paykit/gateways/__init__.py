@@ -9,25 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from paykit.gateways.base import (
-    ENDED_SUBSCRIPTION_STATUSES,
-    STRIPE_REFUND_REASONS,
-    GatewayCustomer,
-    GatewayInvoice,
-    GatewayInvoiceStatus,
-    GatewayPayment,
-    GatewayPaymentMethod,
-    GatewayPrice,
-    GatewayProduct,
-    GatewayRecurring,
-    GatewayRefund,
-    GatewayRefundStatus,
-    GatewaySubscription,
-    GatewaySubscriptionItem,
-    GatewaySubscriptionStatus,
-    PaymentGateway,
-    PaymentIntentStatus,
-)
+from paykit.gateways import base
+from paykit.gateways.base import *  # noqa: F403  (the seam: the Protocol and its types)
 
 if TYPE_CHECKING:
     from paykit.stripe.billing import subscription_from_stripe
@@ -54,25 +37,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = [
-    "ENDED_SUBSCRIPTION_STATUSES",
-    "STRIPE_REFUND_REASONS",
-    "FakeGateway",
-    "GatewayCustomer",
-    "GatewayInvoice",
-    "GatewayInvoiceStatus",
-    "GatewayPayment",
-    "GatewayPaymentMethod",
-    "GatewayPrice",
-    "GatewayProduct",
-    "GatewayRecurring",
-    "GatewayRefund",
-    "GatewayRefundStatus",
-    "GatewaySubscription",
-    "GatewaySubscriptionItem",
-    "GatewaySubscriptionStatus",
-    "PaymentGateway",
-    "PaymentIntentStatus",
-    "StripeGateway",
-    "subscription_from_stripe",
-]
+__all__ = ["FakeGateway", "StripeGateway", "subscription_from_stripe"]
+__all__ += base.__all__

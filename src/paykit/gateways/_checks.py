@@ -6,20 +6,25 @@ the same way, before any request leaves the process.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Final
 
 from paykit.errors import ValidationError
+from paykit.gateways.base import STRIPE_REFUND_REASONS
 from paykit.money import MINIMUM_CHARGES, to_minor_units
 
 __all__ = [
     "MAX_AMOUNT",
     "check_amount",
+    "check_choice",
+    "check_confirm_method",
     "check_count",
     "check_currency",
+    "check_email",
     "check_key",
     "check_metadata",
     "check_minimum",
+    "check_refund_reason",
 ]
 
 #: Stripe's largest amount in minor units (eight digits).
@@ -87,4 +92,43 @@ def check_minimum(amount_minor: int, currency: str) -> None:
             f"Amount must be at least {minimum} {currency.lower()}",
             code="amount_too_small",
             details={"param": "amount", "minimum": str(minimum)},
+        )
+
+
+def check_choice(value: object, param: str, choices: Iterable[str]) -> str:
+    """``value`` if it is one of ``choices``, else ``ValidationError`` (``invalid_argument``)."""
+    allowed = tuple(choices)
+    if not isinstance(value, str) or value not in allowed:
+        raise ValidationError(
+            f"{param} must be one of {', '.join(allowed)}",
+            code="invalid_argument",
+            details={"param": param},
+        )
+    return value
+
+
+def check_email(email: object) -> str:
+    """A customer's ``email``: anything with an ``@`` in it, as Stripe checks it."""
+    if not isinstance(email, str) or "@" not in email:
+        raise ValidationError("email must be an email address", details={"param": "email"})
+    return email
+
+
+def check_refund_reason(reason: str | None) -> str | None:
+    """A refund's ``reason``: ``None`` or one of Stripe's reasons."""
+    if reason is not None and reason not in STRIPE_REFUND_REASONS:
+        raise ValidationError(
+            f"reason must be one of {sorted(STRIPE_REFUND_REASONS)} or None",
+            details={"param": "reason", "value": reason},
+        )
+    return reason
+
+
+def check_confirm_method(confirm: bool, payment_method_id: str | None) -> None:
+    """``confirm=True`` needs a payment method to charge (``parameter_missing``)."""
+    if confirm and payment_method_id is None:
+        raise ValidationError(
+            "confirm=True needs a payment_method_id",
+            code="parameter_missing",
+            details={"param": "payment_method_id"},
         )

@@ -23,7 +23,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from paykit.stripe.billing import subscription_from_stripe
+    # Re-exported, and not in __all__: a star import must not load paykit.stripe.
+    from paykit.stripe.billing import subscription_from_stripe as subscription_from_stripe
 
 __all__ = [
     "ENDED_SUBSCRIPTION_STATUSES",
@@ -43,7 +44,6 @@ __all__ = [
     "GatewaySubscriptionStatus",
     "PaymentGateway",
     "PaymentIntentStatus",
-    "subscription_from_stripe",
 ]
 
 

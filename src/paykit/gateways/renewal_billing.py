@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final, Protocol, runtime_checkable
 
-from paykit.errors import ValidationError
+from paykit.gateways._checks import check_choice
 from paykit.gateways.base import GatewaySubscription
 from paykit.gateways.billing import GatewayInvoiceDetails
 
@@ -23,13 +23,7 @@ TRIAL_END_BEHAVIORS: Final = ("cancel", "pause", "create_invoice")
 
 def check_trial_end_behavior(value: object) -> str:
     """``value`` if it is one of :data:`TRIAL_END_BEHAVIORS`, else ``ValidationError``."""
-    if not isinstance(value, str) or value not in TRIAL_END_BEHAVIORS:
-        raise ValidationError(
-            f"trial_end_behavior must be one of {', '.join(TRIAL_END_BEHAVIORS)}",
-            code="invalid_argument",
-            details={"param": "trial_end_behavior"},
-        )
-    return value
+    return check_choice(value, "trial_end_behavior", TRIAL_END_BEHAVIORS)
 
 
 @runtime_checkable

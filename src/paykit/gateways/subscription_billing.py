@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final, Protocol, runtime_checkable
 
-from paykit.errors import ValidationError
+from paykit.gateways._checks import check_choice
 from paykit.gateways.base import GatewaySubscription
 
 __all__ = ["PRORATION_BEHAVIORS", "SubscriptionBillingGateway", "check_proration_behavior"]
@@ -25,13 +25,7 @@ PRORATION_BEHAVIORS: Final = ("create_prorations", "always_invoice", "none")
 
 def check_proration_behavior(value: object) -> str:
     """``value`` if it is one of :data:`PRORATION_BEHAVIORS`, else ``ValidationError``."""
-    if not isinstance(value, str) or value not in PRORATION_BEHAVIORS:
-        raise ValidationError(
-            f"proration_behavior must be one of {', '.join(PRORATION_BEHAVIORS)}",
-            code="invalid_argument",
-            details={"param": "proration_behavior"},
-        )
-    return value
+    return check_choice(value, "proration_behavior", PRORATION_BEHAVIORS)
 
 
 @runtime_checkable

@@ -45,10 +45,9 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OrderPaid(Event):
-    """An order's payment succeeded and the order is COMPLETED."""
+class _OrderEvent(Event):
+    """What an event about an order's money holds: the order and the amount."""
 
-    kind: ClassVar[str] = "order_paid"
     order_id: str
     order_number: str
     amount: Decimal
@@ -56,97 +55,98 @@ class OrderPaid(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PaymentFailed(Event):
+class OrderPaid(_OrderEvent):
+    """An order's payment succeeded and the order is COMPLETED."""
+
+    kind: ClassVar[str] = "order_paid"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PaymentFailed(_OrderEvent):
     """A payment attempt for an order was declined or failed."""
 
     kind: ClassVar[str] = "payment_failed"
-    order_id: str
-    order_number: str
-    amount: Decimal
-    currency: str
     decline_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RefundIssued(Event):
+class _RefundEvent(_OrderEvent):
+    """An event about a refund of an order: the refund, the order and the amount."""
+
+    refund_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RefundIssued(_RefundEvent):
     """A refund was created at the gateway (succeeded or still pending)."""
 
     kind: ClassVar[str] = "refund_issued"
-    refund_id: str
-    order_id: str
-    order_number: str
-    amount: Decimal
-    currency: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RefundFailed(Event):
+class RefundFailed(_RefundEvent):
     """A refund failed or was cancelled at the gateway."""
 
     kind: ClassVar[str] = "refund_failed"
-    refund_id: str
-    order_id: str
-    order_number: str
-    amount: Decimal
-    currency: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SubscriptionCreated(Event):
+class _SubscriptionEvent(Event):
+    """An event about a subscription: its id."""
+
+    subscription_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscriptionCreated(_SubscriptionEvent):
     """A subscription was created (by ``subscribe`` or a gateway sync)."""
 
     kind: ClassVar[str] = "subscription_created"
-    subscription_id: str
     status: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SubscriptionRenewalFailed(Event):
+class SubscriptionRenewalFailed(_SubscriptionEvent):
     """A subscription went PAST_DUE or UNPAID: its renewal payment failed."""
 
     kind: ClassVar[str] = "subscription_renewal_failed"
-    subscription_id: str
     status: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SubscriptionCancelled(Event):
+class SubscriptionCancelled(_SubscriptionEvent):
     """A subscription was cancelled (now or at the end of its period)."""
 
     kind: ClassVar[str] = "subscription_cancelled"
-    subscription_id: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class InvoicePaymentFailed(Event):
+class InvoicePaymentFailed(_SubscriptionEvent):
     """A subscription invoice's payment attempt failed (Stripe retries it)."""
 
     kind: ClassVar[str] = "invoice_payment_failed"
     invoice_id: str
     invoice_number: str
-    subscription_id: str
     amount_due: Decimal
     currency: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TrialEnding(Event):
+class TrialEnding(_SubscriptionEvent):
     """The gateway says a subscription's trial ends soon (``trial_will_end``)."""
 
     kind: ClassVar[str] = "trial_ending"
-    subscription_id: str
     trial_end: datetime | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RenewalUpcoming(Event):
+class RenewalUpcoming(_SubscriptionEvent):
     """The gateway says a subscription renews soon (Stripe's ``invoice.upcoming``).
 
     ``amount_due`` is what the renewal invoice will charge; ``renews_at`` when.
     """
 
     kind: ClassVar[str] = "renewal_upcoming"
-    subscription_id: str
     amount_due: Decimal
     currency: str
     renews_at: datetime | None

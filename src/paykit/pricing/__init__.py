@@ -17,31 +17,14 @@ amount), :mod:`~paykit.pricing.orders` (``price_order``, ``allocate``) and
 :mod:`~paykit.pricing.refunds` (refundable amount, refund split).
 """
 
-from paykit.pricing.discounts import (
-    DISCOUNT_CHECK_ORDER,
-    DiscountRule,
-    DiscountType,
-    DiscountUsageCounts,
-    check_discount_eligibility,
-    discount_amount,
-)
-from paykit.pricing.lines import LineInput
-from paykit.pricing.orders import PricedLine, PricedOrder, allocate, price_order
-from paykit.pricing.refunds import RefundSplit, refund_split, refundable_amount
+from paykit.pricing import discounts, lines, orders, refunds
+from paykit.pricing.discounts import *  # noqa: F403
+from paykit.pricing.lines import *  # noqa: F403
+from paykit.pricing.orders import *  # noqa: F403
+from paykit.pricing.refunds import *  # noqa: F403
 
-__all__ = [
-    "DISCOUNT_CHECK_ORDER",
-    "DiscountRule",
-    "DiscountType",
-    "DiscountUsageCounts",
-    "LineInput",
-    "PricedLine",
-    "PricedOrder",
-    "RefundSplit",
-    "allocate",
-    "check_discount_eligibility",
-    "discount_amount",
-    "price_order",
-    "refund_split",
-    "refundable_amount",
-]
+__all__: list[str] = []
+__all__ += discounts.__all__
+__all__ += lines.__all__
+__all__ += orders.__all__
+__all__ += refunds.__all__

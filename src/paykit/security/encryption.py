@@ -5,30 +5,8 @@ encrypted column types need it, and models import nothing from ``security``);
 this module is its public home.
 """
 
-from paykit._encryption import (
-    CIPHERTEXT_PREFIX,
-    Keyring,
-    configure_encryption,
-    current_keyring,
-    decrypt_value,
-    encrypt_value,
-    is_ciphertext,
-    key_id_of,
-    new_key,
-    require_keyring,
-    use_keyring,
-)
+from paykit import _encryption
+from paykit._encryption import *  # noqa: F403  (this module is their public home)
 
-__all__ = [
-    "CIPHERTEXT_PREFIX",
-    "Keyring",
-    "configure_encryption",
-    "current_keyring",
-    "decrypt_value",
-    "encrypt_value",
-    "is_ciphertext",
-    "key_id_of",
-    "new_key",
-    "require_keyring",
-    "use_keyring",
-]
+__all__: list[str] = []
+__all__ += _encryption.__all__

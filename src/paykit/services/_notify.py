@@ -31,83 +31,56 @@ def _word(value: Any) -> str:
     return str(getattr(value, "value", value))
 
 
+def _one(session: Session, statement: sa.Select[Any]) -> dict[str, Any] | None:
+    """The row ``statement`` finds, keyed by its columns' names (the event's fields), or None."""
+    row = session.execute(statement).one_or_none()
+    return None if row is None else dict(row._mapping)
+
+
 def _order(session: Session, order_id: str) -> dict[str, Any] | None:
-    row = session.execute(
-        sa.select(Order.id, Order.order_number, Order.total_amount, Order.currency, Order.user_id)
-        .add_columns(User.email)
+    return _one(
+        session,
+        sa.select(Order.id.label("order_id"), Order.order_number)
+        .add_columns(Order.total_amount.label("amount"), Order.currency, Order.user_id, User.email)
         .outerjoin(User, User.id == Order.user_id)
-        .where(Order.id == order_id)
-    ).one_or_none()
-    if row is None:
-        return None
-    return {
-        "order_id": row.id,
-        "order_number": row.order_number,
-        "amount": row.total_amount,
-        "currency": row.currency,
-        "user_id": row.user_id,
-        "email": row.email,
-    }
+        .where(Order.id == order_id),
+    )
 
 
 def _refund(session: Session, refund_id: str) -> dict[str, Any] | None:
-    row = session.execute(
-        sa.select(Refund.id, Refund.amount, Refund.currency, Order.id.label("order_id"))
-        .add_columns(Order.order_number, Order.user_id, User.email)
+    return _one(
+        session,
+        sa.select(Refund.id.label("refund_id"), Refund.amount, Refund.currency)
+        .add_columns(Order.id.label("order_id"), Order.order_number, Order.user_id, User.email)
         .join(Order, Order.id == Refund.order_id)
         .outerjoin(User, User.id == Order.user_id)
-        .where(Refund.id == refund_id)
-    ).one_or_none()
-    if row is None:
-        return None
-    return {
-        "refund_id": row.id,
-        "order_id": row.order_id,
-        "order_number": row.order_number,
-        "amount": row.amount,
-        "currency": row.currency,
-        "user_id": row.user_id,
-        "email": row.email,
-    }
+        .where(Refund.id == refund_id),
+    )
 
 
 def _subscription(session: Session, subscription_id: str) -> dict[str, Any] | None:
-    row = session.execute(
-        sa.select(Subscription.id, Subscription.user_id, Subscription.status)
-        .add_columns(Subscription.trial_end, User.email)
+    values = _one(
+        session,
+        sa.select(Subscription.id.label("subscription_id"), Subscription.user_id)
+        .add_columns(Subscription.status, Subscription.trial_end, User.email)
         .outerjoin(User, User.id == Subscription.user_id)
-        .where(Subscription.id == subscription_id)
-    ).one_or_none()
-    if row is None:
-        return None
-    return {
-        "subscription_id": row.id,
-        "user_id": row.user_id,
-        "email": row.email,
-        "status": _word(row.status),
-        "trial_end": row.trial_end,
-    }
+        .where(Subscription.id == subscription_id),
+    )
+    if values is not None:
+        values["status"] = _word(values["status"])
+    return values
 
 
 def _invoice(session: Session, invoice_id: str) -> dict[str, Any] | None:
-    row = session.execute(
-        sa.select(Invoice.id, Invoice.number, Invoice.subscription_id, Invoice.amount_due)
-        .add_columns(Invoice.currency, Subscription.user_id, User.email)
+    return _one(
+        session,
+        sa.select(Invoice.id.label("invoice_id"), Invoice.number.label("invoice_number"))
+        .add_columns(Invoice.subscription_id, Invoice.amount_due, Invoice.currency)
+        .add_columns(Subscription.user_id, User.email)
         .join(Subscription, Subscription.id == Invoice.subscription_id)
         .outerjoin(User, User.id == Subscription.user_id)
-        .where(Invoice.id == invoice_id)
-    ).one_or_none()
-    if row is None:
-        return None
-    return {
-        "invoice_id": row.id,
-        "invoice_number": row.number,
-        "subscription_id": row.subscription_id,
-        "amount_due": row.amount_due,
-        "currency": row.currency,
-        "user_id": row.user_id,
-        "email": row.email,
-    }
+        .where(Invoice.id == invoice_id),
+    )
 
 
 def _subscription_event(action: str, new: Mapping[str, Any]) -> type[ev.Event] | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from paykit.errors import GatewayError, ValidationError
+from paykit.errors import GatewayError
 from paykit.gateways._checks import check_count, check_key, check_metadata
 from paykit.gateways.base import GatewayPaymentMethod
 from paykit.gateways.billing import (
@@ -23,6 +23,7 @@ from paykit.stripe.billing_methods import (
     checkout_session_from_stripe,
     invoice_details_from_stripe,
     require_mode,
+    require_price_for_mode,
     setup_intent_from_stripe,
 )
 from paykit.stripe.client import StripeApi
@@ -51,11 +52,12 @@ class BillingCalls:
     ) -> GatewaySetupIntent:
         """Confirm server-side with ``payment_method_id``."""
         check_key(idempotency_key)
-        obj = self._api.post(
-            f"/v1/setup_intents/{setup_intent_id}/confirm",
+        obj = self._api.post_to(
+            "setup_intents",
+            setup_intent_id,
             {"payment_method": payment_method_id},
             idempotency_key=idempotency_key,
-            object_id=setup_intent_id,
+            action="/confirm",
         )
         return setup_intent_from_stripe(obj)
 
@@ -95,13 +97,17 @@ class BillingCalls:
                 code="payment_method_unexpected_state",
                 details={"payment_method_id": payment_method_id},
             )
-        self._api.post(
-            f"/v1/customers/{customer_id}",
-            {"invoice_settings": {"default_payment_method": payment_method_id}},
-            idempotency_key=idempotency_key,
-            object_id=customer_id,
-        )
+        self._set_customer_default(customer_id, payment_method_id, idempotency_key)
         return method
+
+    def _set_customer_default(self, customer_id: str, payment_method_id: str, key: str) -> None:
+        """The customer's ``invoice_settings.default_payment_method``, under ``key``."""
+        self._api.post_to(
+            "customers",
+            customer_id,
+            {"invoice_settings": {"default_payment_method": payment_method_id}},
+            idempotency_key=key,
+        )
 
     def retrieve_invoice(self, invoice_id: str) -> GatewayInvoiceDetails:
         """The invoice with its lines."""
@@ -116,22 +122,16 @@ class BillingCalls:
         params: dict[str, Any] = {"off_session": True}
         if payment_method_id is not None:
             params["payment_method"] = payment_method_id
-        obj = self._api.post(
-            f"/v1/invoices/{invoice_id}/pay",
-            params,
-            idempotency_key=idempotency_key,
-            object_id=invoice_id,
+        obj = self._api.post_to(
+            "invoices", invoice_id, params, idempotency_key=idempotency_key, action="/pay"
         )
         return invoice_details_from_stripe(obj)
 
     def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> GatewayInvoiceDetails:
         """Void an open invoice."""
         check_key(idempotency_key)
-        obj = self._api.post(
-            f"/v1/invoices/{invoice_id}/void",
-            {},
-            idempotency_key=idempotency_key,
-            object_id=invoice_id,
+        obj = self._api.post_to(
+            "invoices", invoice_id, {}, idempotency_key=idempotency_key, action="/void"
         )
         return invoice_details_from_stripe(obj)
 
@@ -152,11 +152,7 @@ class BillingCalls:
         check_key(idempotency_key)
         require_mode(mode)
         check_count(quantity, "quantity")
-        if (mode == "subscription") != (price_id is not None):
-            raise ValidationError(
-                "price_id is required for mode=subscription and refused otherwise",
-                details={"param": "price_id"},
-            )
+        require_price_for_mode(mode, price_id)
         params: dict[str, Any] = {
             "customer": customer_id,
             "mode": mode,

@@ -26,6 +26,7 @@ __all__ = [
     "invoice_details_from_stripe",
     "invoice_line_from_stripe",
     "require_mode",
+    "require_price_for_mode",
     "setup_intent_from_stripe",
 ]
 
@@ -114,3 +115,12 @@ def require_mode(mode: str) -> str:
             f"mode must be one of {sorted(CHECKOUT_MODES)}", details={"param": "mode"}
         )
     return mode
+
+
+def require_price_for_mode(mode: str, price_id: str | None) -> None:
+    """A ``subscription`` checkout needs a ``price_id``; the other modes refuse one."""
+    if (mode == "subscription") != (price_id is not None):
+        raise ValidationError(
+            "price_id is required for mode=subscription and refused otherwise",
+            details={"param": "price_id"},
+        )

@@ -55,6 +55,24 @@ class StripeApi:
         """A POST under the caller's idempotency key."""
         return self.call("post", path, params, idempotency_key=idempotency_key, object_id=object_id)
 
+    def post_to(
+        self,
+        collection: str,
+        object_id: str,
+        params: Mapping[str, Any],
+        *,
+        idempotency_key: str,
+        action: str = "",
+    ) -> dict[str, Any]:
+        """``POST /v1/{collection}/{object_id}{action}``: a change to one object, which a
+        ``NotFound`` then names."""
+        return self.post(
+            f"/v1/{collection}/{object_id}{action}",
+            params,
+            idempotency_key=idempotency_key,
+            object_id=object_id,
+        )
+
     def get(
         self, path: str, params: Mapping[str, Any] | None = None, *, object_id: str | None = None
     ) -> dict[str, Any]:

@@ -38,13 +38,15 @@ from paykit.errors import (
 )
 from paykit.gateways._checks import (
     check_amount,
+    check_confirm_method,
     check_currency,
+    check_email,
     check_key,
     check_metadata,
     check_minimum,
+    check_refund_reason,
 )
 from paykit.gateways.base import (
-    STRIPE_REFUND_REASONS,
     GatewayCustomer,
     GatewayPayment,
     GatewayPaymentMethod,
@@ -145,8 +147,7 @@ class StripeGateway(RenewalBillingCalls, BillingCalls):
     ) -> GatewayCustomer:
         """Create a Stripe customer."""
         check_key(idempotency_key)
-        if not isinstance(email, str) or "@" not in email:
-            raise ValidationError("email must be an email address", details={"param": "email"})
+        check_email(email)
         params: dict[str, Any] = {"email": email, "metadata": check_metadata(metadata)}
         if name is not None:
             params["name"] = name
@@ -174,12 +175,7 @@ class StripeGateway(RenewalBillingCalls, BillingCalls):
             "metadata": check_metadata(metadata),
             "payment_method_types": list(self._payment_method_types),
         }
-        if confirm and payment_method_id is None:
-            raise ValidationError(
-                "confirm=True needs a payment_method_id",
-                code="parameter_missing",
-                details={"param": "payment_method_id"},
-            )
+        check_confirm_method(confirm, payment_method_id)
         if customer_id is not None:
             params["customer"] = customer_id
         if payment_method_id is not None:
@@ -200,22 +196,20 @@ class StripeGateway(RenewalBillingCalls, BillingCalls):
         """Confirm a PaymentIntent with ``payment_method_id`` or the method it already has."""
         check_key(idempotency_key)
         params = {} if payment_method_id is None else {"payment_method": payment_method_id}
-        obj = self._api.post(
-            f"/v1/payment_intents/{payment_id}/confirm",
+        obj = self._api.post_to(
+            "payment_intents",
+            payment_id,
             params,
             idempotency_key=idempotency_key,
-            object_id=payment_id,
+            action="/confirm",
         )
         return payment_from_stripe(obj)
 
     def cancel_payment(self, payment_id: str, *, idempotency_key: str) -> GatewayPayment:
         """Cancel a PaymentIntent that has not succeeded."""
         check_key(idempotency_key)
-        obj = self._api.post(
-            f"/v1/payment_intents/{payment_id}/cancel",
-            {},
-            idempotency_key=idempotency_key,
-            object_id=payment_id,
+        obj = self._api.post_to(
+            "payment_intents", payment_id, {}, idempotency_key=idempotency_key, action="/cancel"
         )
         return payment_from_stripe(obj)
 
@@ -251,11 +245,11 @@ class StripeGateway(RenewalBillingCalls, BillingCalls):
     ) -> GatewayPayment:
         """Change the amount of a PaymentIntent that has not succeeded or been canceled."""
         check_key(idempotency_key)
-        obj = self._api.post(
-            f"/v1/payment_intents/{payment_id}",
+        obj = self._api.post_to(
+            "payment_intents",
+            payment_id,
             {"amount": check_amount(amount_minor)},
             idempotency_key=idempotency_key,
-            object_id=payment_id,
         )
         return payment_from_stripe(obj)
 
@@ -273,11 +267,7 @@ class StripeGateway(RenewalBillingCalls, BillingCalls):
         """Refund part or all of a succeeded PaymentIntent."""
         check_key(idempotency_key)
         check_amount(amount_minor)
-        if reason is not None and reason not in STRIPE_REFUND_REASONS:
-            raise ValidationError(
-                f"reason must be one of {sorted(STRIPE_REFUND_REASONS)} or None",
-                details={"param": "reason", "value": reason},
-            )
+        check_refund_reason(reason)
         params: dict[str, Any] = {
             "payment_intent": payment_id,
             "amount": amount_minor,
@@ -348,19 +338,15 @@ class StripeGateway(RenewalBillingCalls, BillingCalls):
         check_key(idempotency_key)
         if len(idempotency_key) > 247:
             raise ValidationError("idempotency_key is too long for attach (at most 247)")
-        obj = self._api.post(
-            f"/v1/payment_methods/{payment_method_id}/attach",
+        obj = self._api.post_to(
+            "payment_methods",
+            payment_method_id,
             {"customer": customer_id},
             idempotency_key=idempotency_key,
-            object_id=payment_method_id,
+            action="/attach",
         )
         method = payment_method_from_stripe(obj)
-        self._api.post(
-            f"/v1/customers/{customer_id}",
-            {"invoice_settings": {"default_payment_method": method.id}},
-            idempotency_key=f"{idempotency_key}:default",
-            object_id=customer_id,
-        )
+        self._set_customer_default(customer_id, method.id, f"{idempotency_key}:default")
         return method
 
     def detach_payment_method(
@@ -368,11 +354,12 @@ class StripeGateway(RenewalBillingCalls, BillingCalls):
     ) -> GatewayPaymentMethod:
         """Detach from its customer; it cannot be used again."""
         check_key(idempotency_key)
-        obj = self._api.post(
-            f"/v1/payment_methods/{payment_method_id}/detach",
+        obj = self._api.post_to(
+            "payment_methods",
+            payment_method_id,
             {},
             idempotency_key=idempotency_key,
-            object_id=payment_method_id,
+            action="/detach",
         )
         return payment_method_from_stripe(obj)
 

@@ -11,7 +11,6 @@ from paykit.gateways._checks import check_key
 from paykit.gateways.base import GatewaySubscription
 from paykit.gateways.billing import GatewayInvoiceDetails
 from paykit.gateways.renewal_billing import check_trial_end_behavior
-from paykit.stripe.billing import subscription_from_stripe
 from paykit.stripe.billing_methods import invoice_details_from_stripe
 from paykit.stripe.subscription_billing_calls import SubscriptionBillingCalls
 
@@ -24,15 +23,8 @@ class RenewalBillingCalls(SubscriptionBillingCalls):
     def _update(
         self, subscription_id: str, params: dict[str, Any], key: str
     ) -> GatewaySubscription:
-        current = self._subscription(subscription_id)
-        self._refuse_if_ended(current, "update")
-        obj = self._api.post(
-            f"/v1/subscriptions/{subscription_id}",
-            params,
-            idempotency_key=key,
-            object_id=subscription_id,
-        )
-        return subscription_from_stripe(obj)
+        self._live_subscription(subscription_id, "update")
+        return self._post_subscription(subscription_id, params, key)
 
     def set_subscription_default_payment_method(
         self, subscription_id: str, *, payment_method_id: str | None, idempotency_key: str
@@ -53,8 +45,7 @@ class RenewalBillingCalls(SubscriptionBillingCalls):
 
     def upcoming_invoice(self, subscription_id: str) -> GatewayInvoiceDetails:
         """The preview of the subscription's next invoice; nothing is created at Stripe."""
-        current = self._subscription(subscription_id)
-        self._refuse_if_ended(current, "preview")
+        self._live_subscription(subscription_id, "preview")
         obj = self._api.post(
             "/v1/invoices/create_preview",
             {"subscription": subscription_id},

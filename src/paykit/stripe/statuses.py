@@ -8,8 +8,9 @@ guessed: a new Stripe status must be added here on purpose.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
+from paykit.errors import GatewayError
 from paykit.gateways.base import (
     ENDED_SUBSCRIPTION_STATUSES,
     GatewayInvoiceStatus,
@@ -24,6 +25,8 @@ __all__ = [
     "REFUND_REASONS",
     "REFUND_STATUSES",
     "SUBSCRIPTION_STATUSES",
+    "refuse_if_ended",
+    "subscription_state_error",
 ]
 
 SUBSCRIPTION_STATUSES: Final[Mapping[str, GatewaySubscriptionStatus]] = {
@@ -64,3 +67,24 @@ REFUND_REASONS: Final[Mapping[str, RefundReason]] = {
     "fraudulent": RefundReason.FRAUDULENT,
 }
 """Stripe's refund reasons → paykit's, for refunds made at Stripe (the dashboard)."""
+
+
+def subscription_state_error(subscription_id: str, status: object, message: str) -> GatewayError:
+    """The ``subscription_unexpected_state`` error both gateways raise for a refused change."""
+    return GatewayError(
+        message,
+        code="subscription_unexpected_state",
+        details={"subscription_id": subscription_id, "status": status},
+    )
+
+
+def refuse_if_ended(obj: Mapping[str, Any], verb: str) -> None:
+    """Refuse to ``verb`` a Stripe-shaped subscription whose status has ended it."""
+    # Checked by paykit because Stripe's own refusals of these carry no stable code.
+    status = SUBSCRIPTION_STATUSES.get(str(obj.get("status")))
+    if status is not None and status in ENDED_SUBSCRIPTION_STATUSES:
+        raise subscription_state_error(
+            obj["id"],
+            obj["status"],
+            f"Subscription {obj['id']} is {obj['status']} and cannot {verb}.",
+        )

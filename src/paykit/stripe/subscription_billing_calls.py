@@ -34,19 +34,14 @@ class SubscriptionBillingCalls(SubscriptionCalls):
         check_proration_behavior(proration_behavior)
         if quantity is not None:
             check_count(quantity, "quantity")
-        current = self._subscription(subscription_id)
-        self._refuse_if_ended(current, "update")
+        current = self._live_subscription(subscription_id, "update")
         ids = [each["id"] for each in current["items"]["data"]]
         if item_id is not None and item_id not in ids:
             raise NotFound(
                 f"No such subscription_item: '{item_id}'",
                 details={"resource": "subscription_item", "id": item_id},
             )
-        item: dict[str, Any] = {"id": ids[0] if item_id is None else item_id}
-        if price_id is not None:
-            item["price"] = price_id
-        if quantity is not None:
-            item["quantity"] = quantity
+        item = self._item_change(ids[0] if item_id is None else item_id, price_id, quantity)
         params: dict[str, Any] = {"items": [item], "proration_behavior": proration_behavior}
         if proration_date is not None:
             params["proration_date"] = int(ensure_utc(proration_date).timestamp())

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
-from paykit.errors import GatewayError
 from paykit.gateways._checks import check_count, check_key
-from paykit.gateways.base import ENDED_SUBSCRIPTION_STATUSES, GatewaySubscription
+from paykit.gateways.base import GatewaySubscription
 from paykit.gateways.renewal_billing import check_trial_end_behavior
 from paykit.stripe.billing import subscription_from_stripe
 from paykit.stripe.client import StripeApi
+from paykit.stripe.statuses import refuse_if_ended, subscription_state_error
 
 __all__ = ["SubscriptionCalls"]
-
-_ENDED: Final = frozenset(str(status) for status in ENDED_SUBSCRIPTION_STATUSES)
 
 
 class SubscriptionCalls:
@@ -33,23 +31,26 @@ class SubscriptionCalls:
         self, subscription_id: str, params: Mapping[str, Any], key: str, *, action: str = ""
     ) -> GatewaySubscription:
         """``POST /v1/subscriptions/{id}`` (or ``.../{action}``) under ``key``."""
-        obj = self._api.post(
-            f"/v1/subscriptions/{subscription_id}{action}",
-            params,
-            idempotency_key=key,
-            object_id=subscription_id,
+        obj = self._api.post_to(
+            "subscriptions", subscription_id, params, idempotency_key=key, action=action
         )
         return subscription_from_stripe(obj)
 
+    def _live_subscription(self, subscription_id: str, verb: str) -> dict[str, Any]:
+        """The subscription as Stripe has it; an ended one is refused (``GatewayError``)."""
+        current = self._subscription(subscription_id)
+        refuse_if_ended(current, verb)
+        return current
+
     @staticmethod
-    def _refuse_if_ended(obj: Mapping[str, Any], verb: str) -> None:
-        # Checked here because Stripe's own refusals of these carry no stable code.
-        if obj.get("status") in _ENDED:
-            raise GatewayError(
-                f"Subscription {obj['id']} is {obj['status']} and cannot {verb}.",
-                code="subscription_unexpected_state",
-                details={"subscription_id": obj["id"], "status": obj["status"]},
-            )
+    def _item_change(item_id: str, price_id: str | None, quantity: int | None) -> dict[str, Any]:
+        """One entry of ``items``: the item's id and what changes (``None``: unchanged)."""
+        item: dict[str, Any] = {"id": item_id}
+        if price_id is not None:
+            item["price"] = price_id
+        if quantity is not None:
+            item["quantity"] = quantity
+        return item
 
     def create_subscription(
         self,
@@ -103,16 +104,11 @@ class SubscriptionCalls:
         check_key(idempotency_key)
         if quantity is not None:
             check_count(quantity, "quantity")
-        current = self._subscription(subscription_id)
-        self._refuse_if_ended(current, "update")
+        current = self._live_subscription(subscription_id, "update")
         params: dict[str, Any] = {}
         if price_id is not None or quantity is not None:
-            item: dict[str, Any] = {"id": current["items"]["data"][0]["id"]}
-            if price_id is not None:
-                item["price"] = price_id
-            if quantity is not None:
-                item["quantity"] = quantity
-            params["items"] = [item]
+            first_id = current["items"]["data"][0]["id"]
+            params["items"] = [self._item_change(first_id, price_id, quantity)]
         if cancel_at_period_end is not None:
             params["cancel_at_period_end"] = bool(cancel_at_period_end)
         return self._post_subscription(subscription_id, params, idempotency_key)
@@ -127,8 +123,7 @@ class SubscriptionCalls:
         ``paykit.services.subscriptions.cancel_subscription`` treats that as done.
         """
         check_key(idempotency_key)
-        current = self._subscription(subscription_id)
-        self._refuse_if_ended(current, "cancel")
+        self._live_subscription(subscription_id, "cancel")
         if at_period_end:
             return self._post_subscription(
                 subscription_id, {"cancel_at_period_end": True}, idempotency_key
@@ -146,8 +141,7 @@ class SubscriptionCalls:
     ) -> GatewaySubscription:
         """Resume a paused subscription, or undo a pending end-of-period cancellation."""
         check_key(idempotency_key)
-        current = self._subscription(subscription_id)
-        self._refuse_if_ended(current, "resume")
+        current = self._live_subscription(subscription_id, "resume")
         if current.get("status") == "paused":
             return self._post_subscription(
                 subscription_id, {"billing_cycle_anchor": "now"}, idempotency_key, action="/resume"
@@ -156,8 +150,8 @@ class SubscriptionCalls:
             return self._post_subscription(
                 subscription_id, {"cancel_at_period_end": False}, idempotency_key
             )
-        raise GatewayError(
+        raise subscription_state_error(
+            subscription_id,
+            current.get("status"),
             f"Subscription {subscription_id} is neither paused nor set to cancel.",
-            code="subscription_unexpected_state",
-            details={"subscription_id": subscription_id, "status": current.get("status")},
         )

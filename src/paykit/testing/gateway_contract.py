@@ -62,8 +62,8 @@ class GatewayContract(
     (an empty account) per test, and ``recurring_price_id``, the id of a
     monthly USD price of 2000 minor units on that gateway. The helpers of
     :class:`~paykit.testing.contract._base.ContractBase` (``customer``,
-    ``paid``, ``card``, ``pay``, ``unpaid``) are there for your own extra
-    tests in the subclass. The checks live by concern in
+    ``paid``, ``card``, ``pay``, ``unpaid``, ``attach``, ``subscribe``) are
+    there for your own extra tests in the subclass. The checks live by concern in
     ``paykit.testing.contract``. The billing checks (``contract.billing``) run
     when the gateway implements ``BillingMethodsGateway``; its invoice checks
     also need a ``make_open_invoice`` fixture.

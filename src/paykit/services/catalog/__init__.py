@@ -9,25 +9,14 @@ and the seed's section 3.2 example queries (see docs/catalog.md).
 * :mod:`.out`: the pydantic output models
 """
 
+from paykit.services.catalog import out
 from paykit.services.catalog.categories import (
     category_tree,
     create_category,
     move_category,
     rename_category,
 )
-from paykit.services.catalog.out import (
-    CategoryNode,
-    CategoryRef,
-    LowStockOut,
-    PaymentMethodOut,
-    PriceOut,
-    ProductOut,
-    ProductSummaryOut,
-    ProductView,
-    RevenueOut,
-    SubscriptionOut,
-    UserSubscriptionsOut,
-)
+from paykit.services.catalog.out import *  # noqa: F403  (the output models)
 from paykit.services.catalog.products import (
     SORTS,
     get_product,
@@ -39,17 +28,6 @@ from paykit.services.catalog.queries import monthly_revenue, revenue, user_subsc
 
 __all__ = [
     "SORTS",
-    "CategoryNode",
-    "CategoryRef",
-    "LowStockOut",
-    "PaymentMethodOut",
-    "PriceOut",
-    "ProductOut",
-    "ProductSummaryOut",
-    "ProductView",
-    "RevenueOut",
-    "SubscriptionOut",
-    "UserSubscriptionsOut",
     "category_tree",
     "create_category",
     "get_product",
@@ -62,3 +40,4 @@ __all__ = [
     "revenue",
     "user_subscriptions",
 ]
+__all__ += out.__all__

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy.orm import Session
+import sqlalchemy as sa
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from paykit.context import RequestContext
-from paykit.errors import NotFound, ValidationError
-from paykit.models import Price, PriceType, Subscription
+from paykit.errors import GatewayError, NotFound, ValidationError
+from paykit.gateways.base import GatewaySubscription, PaymentGateway
+from paykit.models import Price, PriceType, Subscription, SubscriptionStatus
 from paykit.security.policy import Action, Actor, acting_user_id, authorize_owner
 from paykit.services._audit import record_audit
 from paykit.services._rows import load
@@ -47,6 +50,64 @@ def owned_subscription(
         ),
     )
     return row, acting
+
+
+OPEN = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE)
+"""The statuses in which a subscription's plan, seats or payment method may change."""
+
+
+def require_open(row: Subscription, message: str) -> None:
+    """``subscription_not_changeable`` with ``message`` unless ``row`` is :data:`OPEN`."""
+    if row.status not in OPEN:
+        raise ValidationError(
+            message,
+            code="subscription_not_changeable",
+            details={"subscription_id": row.id, "status": row.status.value},
+        )
+
+
+def cancel_at_gateway(
+    gateway: PaymentGateway,
+    row: Subscription,
+    *,
+    at_period_end: bool,
+    key: str,
+    only_if_canceled: bool = False,
+) -> GatewaySubscription:
+    """Cancel ``row`` at the gateway; one the gateway already ended is read back instead.
+
+    The gateway refuses a second cancellation (a retry, the dashboard got there
+    first) with ``subscription_unexpected_state``; its current state is then
+    returned, unless ``only_if_canceled`` and that state is not ``canceled``
+    (the refusal is then raised).
+    """
+    try:
+        return gateway.cancel_subscription(
+            row.stripe_subscription_id, at_period_end=at_period_end, idempotency_key=key
+        )
+    except GatewayError as exc:
+        if exc.code != "subscription_unexpected_state":
+            raise
+        result = gateway.retrieve_subscription(row.stripe_subscription_id)
+        if only_if_canceled and str(result.status) != "canceled":
+            raise
+        return result
+
+
+def due_ids(
+    session: Session,
+    column: QueryableAttribute[Any],
+    *conditions: sa.ColumnElement[bool],
+    limit: int,
+) -> Sequence[str]:
+    """The ids of up to ``limit`` subscriptions meeting ``conditions``, earliest ``column`` first.
+
+    What a periodic job works through: ties are ordered by id, so a batch
+    cut by ``limit`` is the same on every run.
+    """
+    return session.scalars(
+        sa.select(Subscription.id).where(*conditions).order_by(column, Subscription.id).limit(limit)
+    ).all()
 
 
 def bounded(value: int, name: str, low: int, high: int) -> int:

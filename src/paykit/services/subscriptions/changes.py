@@ -27,6 +27,7 @@ from paykit.services import _idempotency
 from paykit.services.subscriptions._common import (
     audit_subscription,
     bounded,
+    due_ids,
     owned_subscription,
     subscription,
 )
@@ -205,25 +206,23 @@ def apply_scheduled_changes(
     now = resolve_clock(clock).now()
     bounded(limit, "limit", 1, 10_000)
     _check_ahead(ahead)
-    due = session.scalars(
-        sa.select(Subscription.id)
-        .where(
-            sa.or_(
-                Subscription.pending_price_id.is_not(None),
-                Subscription.pending_quantity.is_not(None),
-            ),
-            Subscription.pending_change_at <= now + ahead,
-            Subscription.status.in_(
-                [
-                    SubscriptionStatus.ACTIVE,
-                    SubscriptionStatus.PAST_DUE,
-                    SubscriptionStatus.TRIALING,
-                ]
-            ),
-        )
-        .order_by(Subscription.pending_change_at, Subscription.id)
-        .limit(limit)
-    ).all()
+    due = due_ids(
+        session,
+        Subscription.pending_change_at,
+        sa.or_(
+            Subscription.pending_price_id.is_not(None),
+            Subscription.pending_quantity.is_not(None),
+        ),
+        Subscription.pending_change_at <= now + ahead,
+        Subscription.status.in_(
+            [
+                SubscriptionStatus.ACTIVE,
+                SubscriptionStatus.PAST_DUE,
+                SubscriptionStatus.TRIALING,
+            ]
+        ),
+        limit=limit,
+    )
     changed = []
     for sub_id in due:
         row = subscription(session, sub_id)

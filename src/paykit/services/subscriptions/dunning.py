@@ -29,12 +29,18 @@ from sqlalchemy.orm import Session
 from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
-from paykit.errors import GatewayError, ValidationError
+from paykit.errors import ValidationError
 from paykit.gateways.base import PaymentGateway
 from paykit.models import Subscription, SubscriptionStatus
 from paykit.money import MoneyInput, as_money
 from paykit.services.config import DEFAULT_CONFIG, ConfigRegistry, get_config
-from paykit.services.subscriptions._common import audit_subscription, bounded, subscription
+from paykit.services.subscriptions._common import (
+    audit_subscription,
+    bounded,
+    cancel_at_gateway,
+    due_ids,
+    subscription,
+)
 from paykit.services.subscriptions.notices import BillingNotice
 from paykit.services.subscriptions.sync import sync_subscription
 
@@ -192,16 +198,9 @@ def _end(
         return row
     since = row.past_due_since
     assert since is not None
-    try:
-        result = gateway.cancel_subscription(
-            row.stripe_subscription_id,
-            at_period_end=False,
-            idempotency_key=f"paykit:grace:{row.id}:{int(since.timestamp())}",
-        )
-    except GatewayError as exc:
-        if exc.code != "subscription_unexpected_state":
-            raise
-        result = gateway.retrieve_subscription(row.stripe_subscription_id)
+    result = cancel_at_gateway(
+        gateway, row, at_period_end=False, key=f"paykit:grace:{row.id}:{int(since.timestamp())}"
+    )
     synced = sync_subscription(session, result, clock=clock, gateway=gateway, context=context)
     synced.cancellation_reason = "payment_failed"
     synced.next_payment_attempt_at = None
@@ -230,15 +229,13 @@ def enforce_grace_period(
     bounded(limit, "limit", 1, 10_000)
     days = get_config(session, "billing.grace_period_days", registry=registry)
     outcome = get_config(session, "billing.grace_period_outcome", registry=registry)
-    ids = session.scalars(
-        sa.select(Subscription.id)
-        .where(
-            Subscription.status == SubscriptionStatus.PAST_DUE,
-            Subscription.past_due_since <= now - timedelta(days=days),
-        )
-        .order_by(Subscription.past_due_since, Subscription.id)
-        .limit(limit)
-    ).all()
+    ids = due_ids(
+        session,
+        Subscription.past_due_since,
+        Subscription.status == SubscriptionStatus.PAST_DUE,
+        Subscription.past_due_since <= now - timedelta(days=days),
+        limit=limit,
+    )
     notices = []
     for sub_id in ids:
         row = subscription(session, sub_id)

@@ -13,11 +13,15 @@ from sqlalchemy.orm import Session
 from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
-from paykit.errors import GatewayError, ValidationError
+from paykit.errors import ValidationError
 from paykit.gateways.base import GatewaySubscription, PaymentGateway
 from paykit.models import Subscription, new_id
 from paykit.security.policy import Actor
-from paykit.services.subscriptions._common import audit_subscription, owned_subscription
+from paykit.services.subscriptions._common import (
+    audit_subscription,
+    cancel_at_gateway,
+    owned_subscription,
+)
 from paykit.services.subscriptions.sync import sync_subscription
 
 __all__ = ["CANCELLATION_FEEDBACK", "cancel_subscription", "resume_subscription"]
@@ -119,18 +123,13 @@ def cancel_subscription(
     """
     row, actor_id = owned_subscription(session, subscription_id, actor, actor_id)
     _check_details(feedback, comment)
-    try:
-        result = gateway.cancel_subscription(
-            row.stripe_subscription_id,
-            at_period_end=at_period_end,
-            idempotency_key=_gateway_key("subscription-cancel", row, idempotency_key),
-        )
-    except GatewayError as exc:
-        if exc.code != "subscription_unexpected_state":
-            raise
-        result = gateway.retrieve_subscription(row.stripe_subscription_id)
-        if str(result.status) != "canceled":
-            raise
+    result = cancel_at_gateway(
+        gateway,
+        row,
+        at_period_end=at_period_end,
+        key=_gateway_key("subscription-cancel", row, idempotency_key),
+        only_if_canceled=True,
+    )
     row.cancellation_reason = "cancellation_requested"
     row.cancellation_feedback = feedback
     row.cancellation_comment = comment

@@ -34,7 +34,11 @@ from paykit.models import Price, Subscription, SubscriptionItem, SubscriptionSta
 from paykit.money import quantize
 from paykit.pricing.proration import next_period_end, period_amount, prorate_change
 from paykit.security.policy import Actor
-from paykit.services.subscriptions._common import owned_subscription, recurring_price
+from paykit.services.subscriptions._common import (
+    owned_subscription,
+    recurring_price,
+    require_open,
+)
 
 __all__ = [
     "InvoiceLine",
@@ -50,7 +54,6 @@ ProrationBehavior = Literal["create_prorations", "always_invoice", "none"]
 """How a change in the middle of a period is billed (Stripe's ``proration_behavior``)."""
 
 _BEHAVIORS = ("create_prorations", "always_invoice", "none")
-_OPEN = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,12 +113,7 @@ def _check_change(
             code="invalid_argument",
             details={"param": "proration", "value": str(proration)},
         )
-    if row.status not in _OPEN:
-        raise ValidationError(
-            f"a {row.status.value} subscription cannot change",
-            code="subscription_not_changeable",
-            details={"subscription_id": row.id, "status": row.status.value},
-        )
+    require_open(row, f"a {row.status.value} subscription cannot change")
 
 
 def _period_line(price: Price, quantity: int, start: datetime) -> InvoiceLine:

@@ -35,20 +35,20 @@ from paykit.models import (
     Price,
     Subscription,
     SubscriptionItem,
-    SubscriptionStatus,
     new_id,
 )
 from paykit.money import from_minor_units, quantize
 from paykit.pricing.proration import period_amount
 from paykit.security.policy import Actor
-from paykit.services._audit import record_audit
-from paykit.services.subscriptions._common import owned_subscription
+from paykit.services.subscriptions._common import (
+    audit_subscription,
+    owned_subscription,
+    require_open,
+)
 from paykit.services.subscriptions.proration import InvoiceLine, plan_change
 from paykit.services.subscriptions.sync import sync_subscription
 
 __all__ = ["UpcomingInvoice", "set_subscription_default_payment_method", "upcoming_invoice"]
-
-_OPEN = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStatus.PAST_DUE)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,12 +86,7 @@ def _renewal_gateway(gateway: PaymentGateway) -> RenewalBillingGateway:
 
 
 def _open(row: Subscription, verb: str) -> None:
-    if row.status not in _OPEN:
-        raise ValidationError(
-            f"a {row.status.value} subscription has no {verb}",
-            code="subscription_not_changeable",
-            details={"subscription_id": row.id, "status": row.status.value},
-        )
+    require_open(row, f"a {row.status.value} subscription has no {verb}")
 
 
 def _owned_method(session: Session, row: Subscription, payment_method_id: str) -> PaymentMethod:
@@ -135,15 +130,14 @@ def set_subscription_default_payment_method(
         idempotency_key=f"paykit:subscription-pm:{row.id}:{idempotency_key or new_id()}",
     )
     synced = sync_subscription(session, result, clock=clock, gateway=gateway, context=context)
-    record_audit(
+    audit_subscription(
         session,
-        action="subscription.default_payment_method_changed",
-        resource="subscriptions",
-        resource_id=synced.id,
+        synced,
+        "subscription.default_payment_method_changed",
+        {"payment_method_id": None if method is None else method.id},
         now=resolve_clock(clock).now(),
-        actor_id=acting or synced.user_id,
-        new={"payment_method_id": None if method is None else method.id},
         context=context,
+        actor_id=acting,
     )
     session.flush()
     return synced

@@ -17,7 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from paykit.context import RequestContext
 from paykit.models import new_id
-from paykit.services._audit import Audit, record_audit
+from paykit.services._audit import Audit
 from paykit.services.subscriptions.statements import attribute_columns, update_statement
 
 _Row = TypeVar("_Row")
@@ -190,16 +190,7 @@ def update_synced(
     else:
         session.refresh(row)
     if won and changed:
-        record_audit(
-            session,
-            action=kind.action,
-            resource=kind.resource,
-            resource_id=row_id,
-            now=now,
-            actor_id=actor_id,
-            old=old,
-            new=changed,
-            context=context,
-        )
+        audit = Audit(session, now, actor_id, context)
+        audit.record(kind.action, kind.resource, row_id, old=old, new=changed)
     session.flush()
     return row

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import QueryableAttribute
 
 from paykit.models import Invoice, Price, Subscription, User
 from paykit.models.types import UTCDateTime
 from paykit.services.subscriptions.statuses import INVOICE_RANK
+
+_M = TypeVar("_M")
 
 SUBSCRIPTIONS = cast(sa.Table, Subscription.__table__)
 INVOICES = cast(sa.Table, Invoice.__table__)
@@ -54,9 +57,19 @@ INSERT_INVOICE = {
     "sqlite": _insert_new(sqlite.insert, INVOICES),
 }
 
+
 # The stored subscription and what the new state refers to (its user, its price)
 # in one round trip. No row at all means the customer is unknown; the slow path
 # then reads them one by one and explains what is missing.
+def _by_stripe_id(model: type[_M], column: QueryableAttribute[Any]) -> sa.Select[_M]:
+    """``model``'s row whose ``column`` is the bound parameter of the same name, re-read."""
+    return (
+        sa.select(model)
+        .where(column == sa.bindparam(column.key))
+        .execution_options(populate_existing=True)
+    )
+
+
 SUBSCRIPTION_AND_REFERENCES = (
     sa.select(
         Subscription,
@@ -77,11 +90,7 @@ SUBSCRIPTION_AND_REFERENCES = (
     .limit(1)
     .execution_options(populate_existing=True)
 )
-SUBSCRIPTION_BY_STRIPE_ID = (
-    sa.select(Subscription)
-    .where(Subscription.stripe_subscription_id == sa.bindparam("stripe_subscription_id"))
-    .execution_options(populate_existing=True)
-)
+SUBSCRIPTION_BY_STRIPE_ID = _by_stripe_id(Subscription, Subscription.stripe_subscription_id)
 # The invoice's subscription (its id and user) and the stored invoice, if any.
 INVOICE_AND_SUBSCRIPTION = (
     sa.select(Subscription.id, Subscription.user_id, Invoice)
@@ -91,11 +100,7 @@ INVOICE_AND_SUBSCRIPTION = (
     .limit(1)
     .execution_options(populate_existing=True)
 )
-INVOICE_BY_STRIPE_ID = (
-    sa.select(Invoice)
-    .where(Invoice.stripe_invoice_id == sa.bindparam("stripe_invoice_id"))
-    .execution_options(populate_existing=True)
-)
+INVOICE_BY_STRIPE_ID = _by_stripe_id(Invoice, Invoice.stripe_invoice_id)
 
 _CREATED: sa.BindParameter[datetime] = sa.bindparam("guard_created", type_=UTCDateTime())
 # Rank of the stored invoice status, for two events of one second (INVOICE_RANK).

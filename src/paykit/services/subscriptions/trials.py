@@ -40,6 +40,8 @@ from paykit.services.config import DEFAULT_CONFIG, ConfigRegistry, get_config
 from paykit.services.subscriptions._common import (
     audit_subscription,
     bounded,
+    cancel_at_gateway,
+    due_ids,
     owned_subscription,
     subscription,
 )
@@ -133,16 +135,12 @@ def _end_one(
         )
         return subscription(session, synced.id), "past_due"
     assert row.trial_end is not None
-    try:
-        result = gateway.cancel_subscription(
-            row.stripe_subscription_id,
-            at_period_end=False,
-            idempotency_key=f"paykit:trial-end:{row.id}:{int(row.trial_end.timestamp())}",
-        )
-    except GatewayError as exc:
-        if exc.code != "subscription_unexpected_state":
-            raise
-        result = gateway.retrieve_subscription(row.stripe_subscription_id)
+    result = cancel_at_gateway(
+        gateway,
+        row,
+        at_period_end=False,
+        key=f"paykit:trial-end:{row.id}:{int(row.trial_end.timestamp())}",
+    )
     synced = sync_subscription(session, result, clock=clock, gateway=gateway)
     synced.cancellation_reason = TRIAL_ENDED_REASON
     return synced, "cancelled"
@@ -167,12 +165,13 @@ def end_trials(
     now = resolve_clock(clock).now()
     bounded(limit, "limit", 1, 10_000)
     default = get_config(session, "billing.trial_end_behavior", registry=registry)
-    ids = session.scalars(
-        sa.select(Subscription.id)
-        .where(Subscription.status == SubscriptionStatus.TRIALING, Subscription.trial_end <= now)
-        .order_by(Subscription.trial_end, Subscription.id)
-        .limit(limit)
-    ).all()
+    ids = due_ids(
+        session,
+        Subscription.trial_end,
+        Subscription.status == SubscriptionStatus.TRIALING,
+        Subscription.trial_end <= now,
+        limit=limit,
+    )
     notices = []
     for sub_id in ids:
         row = subscription(session, sub_id)

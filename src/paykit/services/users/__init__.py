@@ -20,6 +20,15 @@ status), and the shared :mod:`.tokens` and :mod:`._common`. Every name is
 importable from ``paykit.services.users`` as before.
 """
 
+from paykit.services.users import (
+    accounts,
+    admin,
+    authentication,
+    deletion,
+    passwords,
+    sessions,
+    verification,
+)
 from paykit.services.users._common import (
     DEFAULT_SESSION_TTL,
     EMAIL_VERIFICATION_TTL,
@@ -29,40 +38,19 @@ from paykit.services.users._common import (
 from paykit.services.users._common import (
     SESSION_TOKEN_PREFIX as SESSION_TOKEN_PREFIX,  # importable here, as before
 )
-from paykit.services.users.accounts import register_user, update_profile
-from paykit.services.users.admin import UserSummary, list_users, set_user_role, set_user_status
-from paykit.services.users.authentication import LoginResult, login
-from paykit.services.users.deletion import delete_user
-from paykit.services.users.passwords import change_password, request_password_reset, reset_password
-from paykit.services.users.sessions import (
-    purge_expired_sessions,
-    revoke_all_sessions,
-    revoke_session,
-    validate_session,
-)
-from paykit.services.users.verification import request_email_verification, verify_email
+from paykit.services.users.accounts import *  # noqa: F403
+from paykit.services.users.admin import *  # noqa: F403
+from paykit.services.users.authentication import *  # noqa: F403
+from paykit.services.users.deletion import *  # noqa: F403
+from paykit.services.users.passwords import *  # noqa: F403
+from paykit.services.users.sessions import *  # noqa: F403
+from paykit.services.users.verification import *  # noqa: F403
 
-__all__ = [
-    "DEFAULT_SESSION_TTL",
-    "EMAIL_VERIFICATION_TTL",
-    "PASSWORD_RESET_TTL",
-    "PERSONAL_FIELDS",
-    "LoginResult",
-    "UserSummary",
-    "change_password",
-    "delete_user",
-    "list_users",
-    "login",
-    "purge_expired_sessions",
-    "register_user",
-    "request_email_verification",
-    "request_password_reset",
-    "reset_password",
-    "revoke_all_sessions",
-    "revoke_session",
-    "set_user_role",
-    "set_user_status",
-    "update_profile",
-    "validate_session",
-    "verify_email",
-]
+__all__ = ["DEFAULT_SESSION_TTL", "EMAIL_VERIFICATION_TTL", "PASSWORD_RESET_TTL", "PERSONAL_FIELDS"]
+__all__ += accounts.__all__
+__all__ += admin.__all__
+__all__ += authentication.__all__
+__all__ += deletion.__all__
+__all__ += passwords.__all__
+__all__ += sessions.__all__
+__all__ += verification.__all__

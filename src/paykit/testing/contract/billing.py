@@ -16,7 +16,7 @@ import pytest
 from paykit.errors import GatewayError, NotFound, PaymentDeclined, ValidationError
 from paykit.gateways import GatewayCustomer, PaymentGateway
 from paykit.gateways.billing import BillingMethodsGateway
-from paykit.testing.contract._base import ContractBase, new_key
+from paykit.testing.contract._base import ContractBase, implementing, new_key
 
 __all__ = ["BillingContract"]
 
@@ -26,9 +26,7 @@ _NO = "https://shop.example/no"
 
 
 def _billing(gateway: PaymentGateway) -> BillingMethodsGateway:
-    if not isinstance(gateway, BillingMethodsGateway):
-        pytest.skip("the gateway does not implement BillingMethodsGateway")
-    return gateway
+    return implementing(gateway, BillingMethodsGateway)
 
 
 class BillingContract(ContractBase):
@@ -164,9 +162,7 @@ class BillingContract(ContractBase):
         self, gateway: PaymentGateway, customer: GatewayCustomer, make_open_invoice: MakeInvoice
     ) -> None:
         billing = _billing(gateway)
-        bad = gateway.attach_payment_method(
-            "pm_card_chargeDeclined", customer_id=customer.id, idempotency_key=new_key()
-        )
+        bad = self.attach(gateway, customer.id, "pm_card_chargeDeclined")
         invoice_id = make_open_invoice(customer.id, 1200)
         with pytest.raises(PaymentDeclined):
             billing.pay_invoice(invoice_id, payment_method_id=bad.id, idempotency_key=new_key())

@@ -56,12 +56,8 @@ class MethodsContract(ContractBase):
     def test_attached_method_pays_like_its_card(
         self, gateway: PaymentGateway, customer: GatewayCustomer
     ) -> None:
-        good = gateway.attach_payment_method(
-            "pm_card_visa", customer_id=customer.id, idempotency_key=new_key()
-        )
-        bad = gateway.attach_payment_method(
-            "pm_card_chargeDeclined", customer_id=customer.id, idempotency_key=new_key()
-        )
+        good = self.attach(gateway, customer.id)
+        bad = self.attach(gateway, customer.id, "pm_card_chargeDeclined")
         assert self.pay(gateway, customer.id, good.id).status is PaymentIntentStatus.SUCCEEDED
         with pytest.raises(PaymentDeclined) as info:
             self.pay(gateway, customer.id, bad.id)
@@ -71,16 +67,12 @@ class MethodsContract(ContractBase):
         self, gateway: PaymentGateway, customer: GatewayCustomer
     ) -> None:
         other = gateway.create_customer(email="eve@example.com", idempotency_key=new_key())
-        method = gateway.attach_payment_method(
-            "pm_card_visa", customer_id=customer.id, idempotency_key=new_key()
-        )
+        method = self.attach(gateway, customer.id)
         with pytest.raises(GatewayError):
             self.pay(gateway, other.id, method.id)
 
     def test_detach(self, gateway: PaymentGateway, customer: GatewayCustomer) -> None:
-        method = gateway.attach_payment_method(
-            "pm_card_visa", customer_id=customer.id, idempotency_key=new_key()
-        )
+        method = self.attach(gateway, customer.id)
         detached = gateway.detach_payment_method(method.id, idempotency_key=new_key())
         assert detached.id == method.id
         assert detached.customer_id is None

@@ -77,13 +77,7 @@ class PaymentsContract(ContractBase):
     def test_create_with_method_unconfirmed_requires_confirmation(
         self, gateway: PaymentGateway, customer: GatewayCustomer
     ) -> None:
-        payment = gateway.create_payment(
-            amount_minor=500,
-            currency="usd",
-            customer_id=customer.id,
-            payment_method_id="pm_card_visa",
-            idempotency_key=new_key(),
-        )
+        payment = self.unpaid(gateway, customer.id, "pm_card_visa", amount=500)
         assert payment.status is PaymentIntentStatus.REQUIRES_CONFIRMATION
         assert payment.payment_method_id == "pm_card_visa"
 
@@ -140,13 +134,7 @@ class PaymentsContract(ContractBase):
     def test_confirm_uses_method_already_on_payment(
         self, gateway: PaymentGateway, customer: GatewayCustomer
     ) -> None:
-        payment = gateway.create_payment(
-            amount_minor=700,
-            currency="usd",
-            customer_id=customer.id,
-            payment_method_id="pm_card_mastercard",
-            idempotency_key=new_key(),
-        )
+        payment = self.unpaid(gateway, customer.id, "pm_card_mastercard", amount=700)
         confirmed = gateway.confirm_payment(payment.id, idempotency_key=new_key())
         assert confirmed.status is PaymentIntentStatus.SUCCEEDED
 

@@ -11,7 +11,7 @@ import pytest
 from paykit.errors import GatewayError, IdempotencyConflict, NotFound, ValidationError
 from paykit.gateways import GatewayCustomer, PaymentGateway
 from paykit.gateways.renewal_billing import RenewalBillingGateway
-from paykit.testing.contract._base import ContractBase, new_key
+from paykit.testing.contract._base import ContractBase, implementing, new_key
 
 __all__ = ["RenewalBillingContract"]
 
@@ -23,79 +23,60 @@ class RenewalBillingContract(ContractBase):
     @pytest.fixture
     def renewals(self, gateway: PaymentGateway) -> RenewalBillingGateway:
         """The gateway as a ``RenewalBillingGateway``, or the test is skipped."""
-        if not isinstance(gateway, RenewalBillingGateway):
-            pytest.skip("the gateway does not implement RenewalBillingGateway")
-        return gateway
+        return implementing(gateway, RenewalBillingGateway)
 
-    def _seats(
-        self, gateway: PaymentGateway, customer: GatewayCustomer, price_id: str, **kwargs: object
+    @pytest.fixture
+    def renewing_sub_id(
+        self, gateway: PaymentGateway, customer: GatewayCustomer, recurring_price_id: str
     ) -> str:
-        gateway.attach_payment_method(
-            "pm_card_visa", customer_id=customer.id, idempotency_key=new_key()
-        )
-        return gateway.create_subscription(
-            customer_id=customer.id,
-            price_id=price_id,
-            quantity=3,
-            idempotency_key=new_key(),
-            **kwargs,  # type: ignore[arg-type]
-        ).id
+        """An active subscription to 3 of the price, paid by the customer's default Visa."""
+        return self.subscribe(gateway, customer.id, recurring_price_id)
 
     def test_subscription_default_payment_method_is_set_and_cleared(
         self,
         gateway: PaymentGateway,
         renewals: RenewalBillingGateway,
         customer: GatewayCustomer,
-        recurring_price_id: str,
+        renewing_sub_id: str,
     ) -> None:
-        sub_id = self._seats(gateway, customer, recurring_price_id)
-        other = gateway.attach_payment_method(
-            "pm_card_mastercard", customer_id=customer.id, idempotency_key=new_key()
-        )
+        other = self.attach(gateway, customer.id, "pm_card_mastercard")
         key = new_key()
         changed = renewals.set_subscription_default_payment_method(
-            sub_id, payment_method_id=other.id, idempotency_key=key
+            renewing_sub_id, payment_method_id=other.id, idempotency_key=key
         )
         assert changed.default_payment_method_id == other.id
-        assert gateway.retrieve_subscription(sub_id).default_payment_method_id == other.id
+        assert gateway.retrieve_subscription(renewing_sub_id).default_payment_method_id == other.id
         again = renewals.set_subscription_default_payment_method(
-            sub_id, payment_method_id=other.id, idempotency_key=key
+            renewing_sub_id, payment_method_id=other.id, idempotency_key=key
         )
         assert again.default_payment_method_id == other.id
         with pytest.raises(IdempotencyConflict):
             renewals.set_subscription_default_payment_method(
-                sub_id, payment_method_id=None, idempotency_key=key
+                renewing_sub_id, payment_method_id=None, idempotency_key=key
             )
         cleared = renewals.set_subscription_default_payment_method(
-            sub_id, payment_method_id=None, idempotency_key=new_key()
+            renewing_sub_id, payment_method_id=None, idempotency_key=new_key()
         )
         assert cleared.default_payment_method_id is None
 
     def test_subscription_default_payment_method_refusals(
-        self,
-        gateway: PaymentGateway,
-        renewals: RenewalBillingGateway,
-        customer: GatewayCustomer,
-        recurring_price_id: str,
+        self, gateway: PaymentGateway, renewals: RenewalBillingGateway, renewing_sub_id: str
     ) -> None:
-        sub_id = self._seats(gateway, customer, recurring_price_id)
         with pytest.raises(NotFound):
             renewals.set_subscription_default_payment_method(
                 "sub_missing", payment_method_id=None, idempotency_key=new_key()
             )
         stranger = gateway.create_customer(email="eve@example.com", idempotency_key=new_key())
-        theirs = gateway.attach_payment_method(
-            "pm_card_visa", customer_id=stranger.id, idempotency_key=new_key()
-        )
+        theirs = self.attach(gateway, stranger.id)
         with pytest.raises(GatewayError) as refused:
             renewals.set_subscription_default_payment_method(
-                sub_id, payment_method_id=theirs.id, idempotency_key=new_key()
+                renewing_sub_id, payment_method_id=theirs.id, idempotency_key=new_key()
             )
         assert refused.value.code == "payment_method_unexpected_state"
-        gateway.cancel_subscription(sub_id, at_period_end=False, idempotency_key=new_key())
+        gateway.cancel_subscription(renewing_sub_id, at_period_end=False, idempotency_key=new_key())
         with pytest.raises(GatewayError) as ended:
             renewals.set_subscription_default_payment_method(
-                sub_id, payment_method_id=None, idempotency_key=new_key()
+                renewing_sub_id, payment_method_id=None, idempotency_key=new_key()
             )
         assert ended.value.code == "subscription_unexpected_state"
 
@@ -108,7 +89,7 @@ class RenewalBillingContract(ContractBase):
         recurring_price_id: str,
         behavior: str,
     ) -> None:
-        sub_id = self._seats(gateway, customer, recurring_price_id, trial_days=7)
+        sub_id = self.subscribe(gateway, customer.id, recurring_price_id, trial_days=7)
         changed = renewals.set_trial_end_behavior(
             sub_id, trial_end_behavior=behavior, idempotency_key=new_key()
         )
@@ -127,13 +108,12 @@ class RenewalBillingContract(ContractBase):
         self,
         gateway: PaymentGateway,
         renewals: RenewalBillingGateway,
-        customer: GatewayCustomer,
         recurring_price_id: str,
+        renewing_sub_id: str,
     ) -> None:
-        sub_id = self._seats(gateway, customer, recurring_price_id)
-        sub = gateway.retrieve_subscription(sub_id)
-        upcoming = renewals.upcoming_invoice(sub_id)
-        assert upcoming.invoice.subscription_id == sub_id
+        sub = gateway.retrieve_subscription(renewing_sub_id)
+        upcoming = renewals.upcoming_invoice(renewing_sub_id)
+        assert upcoming.invoice.subscription_id == renewing_sub_id
         assert upcoming.invoice.total_minor == 3 * 2000
         assert upcoming.invoice.amount_due_minor == 3 * 2000
         assert upcoming.invoice.due_date == sub.current_period_end
@@ -141,19 +121,15 @@ class RenewalBillingContract(ContractBase):
             (recurring_price_id, 3, 6000)
         ]
         assert upcoming.lines[0].period_start == sub.current_period_end
-        assert renewals.upcoming_invoice(sub_id).invoice.total_minor == 6000  # nothing created
+        # Nothing was created: asking again gives the same invoice.
+        assert renewals.upcoming_invoice(renewing_sub_id).invoice.total_minor == 6000
 
     def test_upcoming_invoice_refusals(
-        self,
-        gateway: PaymentGateway,
-        renewals: RenewalBillingGateway,
-        customer: GatewayCustomer,
-        recurring_price_id: str,
+        self, gateway: PaymentGateway, renewals: RenewalBillingGateway, renewing_sub_id: str
     ) -> None:
         with pytest.raises(NotFound):
             renewals.upcoming_invoice("sub_missing")
-        sub_id = self._seats(gateway, customer, recurring_price_id)
-        gateway.cancel_subscription(sub_id, at_period_end=False, idempotency_key=new_key())
+        gateway.cancel_subscription(renewing_sub_id, at_period_end=False, idempotency_key=new_key())
         with pytest.raises(GatewayError) as ended:
-            renewals.upcoming_invoice(sub_id)
+            renewals.upcoming_invoice(renewing_sub_id)
         assert ended.value.code == "subscription_unexpected_state"

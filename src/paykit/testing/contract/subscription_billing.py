@@ -12,7 +12,7 @@ import pytest
 from paykit.errors import GatewayError, IdempotencyConflict, NotFound, ValidationError
 from paykit.gateways import GatewayCustomer, GatewaySubscriptionStatus, PaymentGateway
 from paykit.gateways.subscription_billing import SubscriptionBillingGateway
-from paykit.testing.contract._base import ContractBase, new_key
+from paykit.testing.contract._base import ContractBase, implementing, new_key
 
 __all__ = ["SubscriptionBillingContract"]
 
@@ -23,52 +23,45 @@ class SubscriptionBillingContract(ContractBase):
     @pytest.fixture
     def billing(self, gateway: PaymentGateway) -> SubscriptionBillingGateway:
         """The gateway as a ``SubscriptionBillingGateway``, or the test is skipped."""
-        if not isinstance(gateway, SubscriptionBillingGateway):
-            pytest.skip("the gateway does not implement SubscriptionBillingGateway")
-        return gateway
+        return implementing(gateway, SubscriptionBillingGateway)
 
-    def _subscribe(
-        self,
-        gateway: PaymentGateway,
-        customer: GatewayCustomer,
-        price_id: str,
-        *,
-        trial_days: int | None = None,
+    @pytest.fixture
+    def prorating_sub_id(
+        self, gateway: PaymentGateway, customer: GatewayCustomer, recurring_price_id: str
     ) -> str:
-        card = gateway.attach_payment_method(
-            "pm_card_visa", customer_id=customer.id, idempotency_key=new_key()
+        """An active subscription to 3 of the price, paid by its own Visa."""
+        return self.subscribe(gateway, customer.id, recurring_price_id, method_on_subscription=True)
+
+    @pytest.fixture
+    def trialing_sub_id(
+        self, gateway: PaymentGateway, customer: GatewayCustomer, recurring_price_id: str
+    ) -> str:
+        """As ``prorating_sub_id``, in a 7-day trial."""
+        return self.subscribe(
+            gateway, customer.id, recurring_price_id, trial_days=7, method_on_subscription=True
         )
-        return gateway.create_subscription(
-            customer_id=customer.id,
-            price_id=price_id,
-            quantity=3,
-            trial_days=trial_days,
-            payment_method_id=card.id,
-            idempotency_key=new_key(),
-        ).id
 
     @pytest.mark.parametrize("behavior", ["create_prorations", "always_invoice", "none"])
     def test_change_items_with_each_proration_behavior(
         self,
         gateway: PaymentGateway,
         billing: SubscriptionBillingGateway,
-        customer: GatewayCustomer,
         recurring_price_id: str,
         behavior: str,
+        prorating_sub_id: str,
     ) -> None:
-        sub_id = self._subscribe(gateway, customer, recurring_price_id)
         key = new_key()
         changed = billing.change_subscription_items(
-            sub_id,
+            prorating_sub_id,
             quantity=5,
             proration_behavior=behavior,
             idempotency_key=key,
         )
         assert changed.quantity == 5
         assert changed.price_id == recurring_price_id
-        assert gateway.retrieve_subscription(sub_id).quantity == 5
+        assert gateway.retrieve_subscription(prorating_sub_id).quantity == 5
         again = billing.change_subscription_items(
-            sub_id,
+            prorating_sub_id,
             quantity=5,
             proration_behavior=behavior,
             idempotency_key=key,
@@ -76,94 +69,78 @@ class SubscriptionBillingContract(ContractBase):
         assert again.quantity == 5
         with pytest.raises(IdempotencyConflict):
             billing.change_subscription_items(
-                sub_id,
+                prorating_sub_id,
                 quantity=6,
                 proration_behavior=behavior,
                 idempotency_key=key,
             )
 
     def test_change_items_refuses_bad_input_and_ended_subscriptions(
-        self,
-        gateway: PaymentGateway,
-        billing: SubscriptionBillingGateway,
-        customer: GatewayCustomer,
-        recurring_price_id: str,
+        self, gateway: PaymentGateway, billing: SubscriptionBillingGateway, prorating_sub_id: str
     ) -> None:
-        sub_id = self._subscribe(gateway, customer, recurring_price_id)
         with pytest.raises(ValidationError):
             billing.change_subscription_items(
-                sub_id,
+                prorating_sub_id,
                 quantity=2,
                 proration_behavior="sometimes",
                 idempotency_key=new_key(),
             )
         with pytest.raises(ValidationError):
             billing.change_subscription_items(
-                sub_id, quantity=0, proration_behavior="none", idempotency_key=new_key()
+                prorating_sub_id, quantity=0, proration_behavior="none", idempotency_key=new_key()
             )
         with pytest.raises(NotFound):
             billing.change_subscription_items(
                 "sub_missing", quantity=2, proration_behavior="none", idempotency_key=new_key()
             )
-        gateway.cancel_subscription(sub_id, at_period_end=False, idempotency_key=new_key())
+        gateway.cancel_subscription(
+            prorating_sub_id, at_period_end=False, idempotency_key=new_key()
+        )
         with pytest.raises(GatewayError) as caught:
             billing.change_subscription_items(
-                sub_id, quantity=2, proration_behavior="none", idempotency_key=new_key()
+                prorating_sub_id, quantity=2, proration_behavior="none", idempotency_key=new_key()
             )
         assert caught.value.code == "subscription_unexpected_state"
-        assert gateway.retrieve_subscription(sub_id).quantity == 3
+        assert gateway.retrieve_subscription(prorating_sub_id).quantity == 3
 
     def test_set_trial_end_extends_and_ends_a_trial(
-        self,
-        gateway: PaymentGateway,
-        billing: SubscriptionBillingGateway,
-        customer: GatewayCustomer,
-        recurring_price_id: str,
+        self, gateway: PaymentGateway, billing: SubscriptionBillingGateway, trialing_sub_id: str
     ) -> None:
-        sub_id = self._subscribe(gateway, customer, recurring_price_id, trial_days=7)
-        sub = gateway.retrieve_subscription(sub_id)
+        sub = gateway.retrieve_subscription(trialing_sub_id)
         assert sub.trial_end is not None
         later = sub.trial_end + timedelta(days=7)
-        extended = billing.set_trial_end(sub_id, trial_end=later, idempotency_key=new_key())
+        extended = billing.set_trial_end(
+            trialing_sub_id, trial_end=later, idempotency_key=new_key()
+        )
         assert extended.status is GatewaySubscriptionStatus.TRIALING
         assert extended.trial_end == later
         assert extended.current_period_end == later
-        ended = billing.set_trial_end(sub_id, trial_end=None, idempotency_key=new_key())
+        ended = billing.set_trial_end(trialing_sub_id, trial_end=None, idempotency_key=new_key())
         assert ended.status is GatewaySubscriptionStatus.ACTIVE
         assert ended.trial_end is not None
         assert ended.trial_end <= later
         with pytest.raises(GatewayError) as caught:
-            billing.set_trial_end(sub_id, trial_end=None, idempotency_key=new_key())
+            billing.set_trial_end(trialing_sub_id, trial_end=None, idempotency_key=new_key())
         assert caught.value.code == "subscription_unexpected_state"
 
     def test_set_trial_end_refuses_a_past_time(
-        self,
-        gateway: PaymentGateway,
-        billing: SubscriptionBillingGateway,
-        customer: GatewayCustomer,
-        recurring_price_id: str,
+        self, gateway: PaymentGateway, billing: SubscriptionBillingGateway, trialing_sub_id: str
     ) -> None:
-        sub_id = self._subscribe(gateway, customer, recurring_price_id, trial_days=7)
-        sub = gateway.retrieve_subscription(sub_id)
+        sub = gateway.retrieve_subscription(trialing_sub_id)
         with pytest.raises((ValidationError, GatewayError)):
             billing.set_trial_end(
-                sub_id,
+                trialing_sub_id,
                 trial_end=sub.current_period_start - timedelta(days=1),
                 idempotency_key=new_key(),
             )
-        assert gateway.retrieve_subscription(sub_id).trial_end == sub.trial_end
+        assert gateway.retrieve_subscription(trialing_sub_id).trial_end == sub.trial_end
 
     def test_change_items_names_the_item(
-        self,
-        gateway: PaymentGateway,
-        billing: SubscriptionBillingGateway,
-        customer: GatewayCustomer,
-        recurring_price_id: str,
+        self, gateway: PaymentGateway, billing: SubscriptionBillingGateway, prorating_sub_id: str
     ) -> None:
-        sub_id = self._subscribe(gateway, customer, recurring_price_id)
-        first = gateway.retrieve_subscription(sub_id).items[0].id
+        first = gateway.retrieve_subscription(prorating_sub_id).items[0].id
         changed = billing.change_subscription_items(
-            sub_id,
+            prorating_sub_id,
             quantity=4,
             proration_behavior="none",
             item_id=first,
@@ -172,7 +149,7 @@ class SubscriptionBillingContract(ContractBase):
         assert changed.quantity == 4
         with pytest.raises(NotFound):
             billing.change_subscription_items(
-                sub_id,
+                prorating_sub_id,
                 quantity=5,
                 proration_behavior="none",
                 item_id="si_missing",

@@ -14,6 +14,7 @@ from paykit.errors import (
 )
 from paykit.gateways import (
     GatewayCustomer,
+    GatewaySubscription,
     GatewaySubscriptionStatus,
     PaymentGateway,
 )
@@ -31,9 +32,20 @@ class SubscriptionsContract(ContractBase):
     @pytest.fixture
     def card(self, gateway: PaymentGateway, customer: GatewayCustomer) -> str:
         """The id of a Visa attached to ``customer`` (and so their default method)."""
-        return gateway.attach_payment_method(
-            "pm_card_visa", customer_id=customer.id, idempotency_key=new_key()
-        ).id
+        return self.attach(gateway, customer.id).id
+
+    @pytest.fixture
+    def subscription(
+        self,
+        gateway: PaymentGateway,
+        customer: GatewayCustomer,
+        recurring_price_id: str,
+        card: str,
+    ) -> GatewaySubscription:
+        """An active subscription of ``customer`` to the price, paid by ``card`` (their default)."""
+        return gateway.create_subscription(
+            customer_id=customer.id, price_id=recurring_price_id, idempotency_key=new_key()
+        )
 
     def test_create_subscription(
         self,
@@ -65,16 +77,9 @@ class SubscriptionsContract(ContractBase):
         assert gateway.retrieve_subscription(sub.id) == sub
 
     def test_subscription_uses_the_customers_default_method(
-        self,
-        gateway: PaymentGateway,
-        customer: GatewayCustomer,
-        recurring_price_id: str,
-        card: str,
+        self, subscription: GatewaySubscription
     ) -> None:
-        sub = gateway.create_subscription(
-            customer_id=customer.id, price_id=recurring_price_id, idempotency_key=new_key()
-        )
-        assert sub.status is GatewaySubscriptionStatus.ACTIVE
+        assert subscription.status is GatewaySubscriptionStatus.ACTIVE
 
     def test_subscription_with_trial(
         self, gateway: PaymentGateway, customer: GatewayCustomer, recurring_price_id: str
@@ -94,9 +99,7 @@ class SubscriptionsContract(ContractBase):
     def test_subscription_with_declining_card_is_incomplete(
         self, gateway: PaymentGateway, customer: GatewayCustomer, recurring_price_id: str
     ) -> None:
-        method = gateway.attach_payment_method(
-            "pm_card_chargeDeclined", customer_id=customer.id, idempotency_key=new_key()
-        )
+        method = self.attach(gateway, customer.id, "pm_card_chargeDeclined")
         sub = gateway.create_subscription(
             customer_id=customer.id,
             price_id=recurring_price_id,
@@ -154,79 +157,55 @@ class SubscriptionsContract(ContractBase):
             )
 
     def test_update_quantity(
-        self,
-        gateway: PaymentGateway,
-        customer: GatewayCustomer,
-        recurring_price_id: str,
-        card: str,
+        self, gateway: PaymentGateway, recurring_price_id: str, subscription: GatewaySubscription
     ) -> None:
-        sub = gateway.create_subscription(
-            customer_id=customer.id, price_id=recurring_price_id, idempotency_key=new_key()
+        updated = gateway.update_subscription(
+            subscription.id, quantity=3, idempotency_key=new_key()
         )
-        updated = gateway.update_subscription(sub.id, quantity=3, idempotency_key=new_key())
         assert updated.quantity == 3
         assert updated.price_id == recurring_price_id
-        assert updated.current_period_end == sub.current_period_end
-        assert gateway.retrieve_subscription(sub.id).quantity == 3
+        assert updated.current_period_end == subscription.current_period_end
+        assert gateway.retrieve_subscription(subscription.id).quantity == 3
 
     def test_cancel_at_period_end_then_resume(
-        self,
-        gateway: PaymentGateway,
-        customer: GatewayCustomer,
-        recurring_price_id: str,
-        card: str,
+        self, gateway: PaymentGateway, subscription: GatewaySubscription
     ) -> None:
-        sub = gateway.create_subscription(
-            customer_id=customer.id, price_id=recurring_price_id, idempotency_key=new_key()
+        pending = gateway.cancel_subscription(
+            subscription.id, at_period_end=True, idempotency_key=new_key()
         )
-        pending = gateway.cancel_subscription(sub.id, at_period_end=True, idempotency_key=new_key())
         assert pending.status is GatewaySubscriptionStatus.ACTIVE
         assert pending.cancel_at_period_end is True
         assert pending.raw["cancel_at"] == pending.raw["items"]["data"][0]["current_period_end"]
-        resumed = gateway.resume_subscription(sub.id, idempotency_key=new_key())
+        resumed = gateway.resume_subscription(subscription.id, idempotency_key=new_key())
         assert resumed.status is GatewaySubscriptionStatus.ACTIVE
         assert resumed.cancel_at_period_end is False
         assert resumed.canceled_at is None
 
     def test_update_can_set_and_clear_cancel_at_period_end(
-        self,
-        gateway: PaymentGateway,
-        customer: GatewayCustomer,
-        recurring_price_id: str,
-        card: str,
+        self, gateway: PaymentGateway, subscription: GatewaySubscription
     ) -> None:
-        sub = gateway.create_subscription(
-            customer_id=customer.id, price_id=recurring_price_id, idempotency_key=new_key()
-        )
         flagged = gateway.update_subscription(
-            sub.id, cancel_at_period_end=True, idempotency_key=new_key()
+            subscription.id, cancel_at_period_end=True, idempotency_key=new_key()
         )
         assert flagged.cancel_at_period_end is True
         cleared = gateway.update_subscription(
-            sub.id, cancel_at_period_end=False, idempotency_key=new_key()
+            subscription.id, cancel_at_period_end=False, idempotency_key=new_key()
         )
         assert cleared.cancel_at_period_end is False
 
-    def test_cancel_now(
-        self,
-        gateway: PaymentGateway,
-        customer: GatewayCustomer,
-        recurring_price_id: str,
-        card: str,
-    ) -> None:
-        sub = gateway.create_subscription(
-            customer_id=customer.id, price_id=recurring_price_id, idempotency_key=new_key()
-        )
+    def test_cancel_now(self, gateway: PaymentGateway, subscription: GatewaySubscription) -> None:
         canceled = gateway.cancel_subscription(
-            sub.id, at_period_end=False, idempotency_key=new_key()
+            subscription.id, at_period_end=False, idempotency_key=new_key()
         )
         assert canceled.status is GatewaySubscriptionStatus.CANCELED
         assert canceled.canceled_at is not None
         attempts: list[Callable[[], object]] = [
-            lambda: gateway.update_subscription(sub.id, quantity=2, idempotency_key=new_key()),
-            lambda: gateway.resume_subscription(sub.id, idempotency_key=new_key()),
+            lambda: gateway.update_subscription(
+                subscription.id, quantity=2, idempotency_key=new_key()
+            ),
+            lambda: gateway.resume_subscription(subscription.id, idempotency_key=new_key()),
             lambda: gateway.cancel_subscription(
-                sub.id, at_period_end=False, idempotency_key=new_key()
+                subscription.id, at_period_end=False, idempotency_key=new_key()
             ),
         ]
         for attempt in attempts:
@@ -235,17 +214,10 @@ class SubscriptionsContract(ContractBase):
             assert info.value.code == "subscription_unexpected_state"
 
     def test_resume_without_pending_cancellation_is_refused(
-        self,
-        gateway: PaymentGateway,
-        customer: GatewayCustomer,
-        recurring_price_id: str,
-        card: str,
+        self, gateway: PaymentGateway, subscription: GatewaySubscription
     ) -> None:
-        sub = gateway.create_subscription(
-            customer_id=customer.id, price_id=recurring_price_id, idempotency_key=new_key()
-        )
         with pytest.raises(GatewayError) as info:
-            gateway.resume_subscription(sub.id, idempotency_key=new_key())
+            gateway.resume_subscription(subscription.id, idempotency_key=new_key())
         assert info.value.code == "subscription_unexpected_state"
 
     def test_retrieve_unknown_subscription(self, gateway: PaymentGateway) -> None:

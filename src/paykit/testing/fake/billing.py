@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import Any
 
 from paykit.errors import GatewayError, NotFound, PaymentDeclined, ValidationError
-from paykit.gateways._checks import check_count, check_key, check_metadata
+from paykit.gateways._checks import check_count, check_metadata
 from paykit.gateways.base import GatewayPaymentMethod
 from paykit.gateways.billing import (
     GatewayCheckoutSession,
@@ -26,6 +26,7 @@ from paykit.stripe.billing_methods import (
     checkout_session_from_stripe,
     invoice_details_from_stripe,
     require_mode,
+    require_price_for_mode,
     setup_intent_from_stripe,
 )
 from paykit.testing._webhooks import stripe_object
@@ -50,8 +51,17 @@ class _BillingState:
     checkout_items: dict[str, tuple[str | None, int]] = field(default_factory=dict)
 
 
-def _refusal(kind: str, status: str, verb: str) -> str:
-    return f"You cannot {verb} this {kind} because it has a status of {status}."
+def _require_status(
+    kind: str, code: str, raw: Mapping[str, Any], allowed: tuple[str, ...], verb: str
+) -> None:
+    """Refuse (``GatewayError`` ``code``) to ``verb`` a ``kind`` whose status is not ``allowed``."""
+    status = raw["status"]
+    if status not in allowed:
+        raise GatewayError(
+            f"You cannot {verb} this {kind} because it has a status of {status}.",
+            code=code,
+            details={f"{kind}_id": raw["id"], "status": status},
+        )
 
 
 class FakeBilling(FakeSubscriptions):
@@ -65,8 +75,6 @@ class FakeBilling(FakeSubscriptions):
 
     def create_setup_intent(self, *, customer_id: str, idempotency_key: str) -> GatewaySetupIntent:
         """A SetupIntent (``seti_...``) in ``requires_payment_method``, with its client secret."""
-        self._enter("create_setup_intent", customer_id=customer_id, idempotency_key=idempotency_key)
-        check_key(idempotency_key)
 
         def action() -> GatewaySetupIntent:
             self._customer(customer_id)
@@ -86,8 +94,8 @@ class FakeBilling(FakeSubscriptions):
             self._billing.setup_intents[intent_id] = raw
             return setup_intent_from_stripe(raw)
 
-        return self._idempotent(
-            "create_setup_intent", idempotency_key, {"customer_id": customer_id}, action
+        return self._once(
+            "create_setup_intent", action, customer_id=customer_id, idempotency_key=idempotency_key
         )
 
     def confirm_setup_intent(
@@ -99,31 +107,23 @@ class FakeBilling(FakeSubscriptions):
         the intent in ``requires_action``. Emits ``payment_method.attached`` and
         ``setup_intent.succeeded``. The customer's default does not change.
         """
-        self._enter(
+        return self._once(
             "confirm_setup_intent",
+            lambda: self._confirm_setup(setup_intent_id, payment_method_id),
             setup_intent_id=setup_intent_id,
             payment_method_id=payment_method_id,
             idempotency_key=idempotency_key,
         )
-        check_key(idempotency_key)
-        params = {"setup_intent_id": setup_intent_id, "payment_method_id": payment_method_id}
-        return self._idempotent(
-            "confirm_setup_intent",
-            idempotency_key,
-            params,
-            lambda: self._confirm_setup(setup_intent_id, payment_method_id),
-        )
 
     def _confirm_setup(self, intent_id: str, token: str) -> GatewaySetupIntent:
-        raw = self._billing.setup_intents.get(intent_id)
-        if raw is None:
-            raise self._not_found("setup_intent", intent_id)
-        if raw["status"] not in ("requires_payment_method", "requires_action"):
-            raise GatewayError(
-                _refusal("setup_intent", raw["status"], "confirm"),
-                code="setup_intent_unexpected_state",
-                details={"setup_intent_id": intent_id, "status": raw["status"]},
-            )
+        raw = self._setup_intent(intent_id)
+        _require_status(
+            "setup_intent",
+            "setup_intent_unexpected_state",
+            raw,
+            ("requires_payment_method", "requires_action"),
+            "confirm",
+        )
         if token in (_NETWORK_ERROR_METHOD, _TIMEOUT_METHOD):
             raise self._network_error("confirm_setup_intent")
         if not _is_test_token(token):
@@ -148,10 +148,10 @@ class FakeBilling(FakeSubscriptions):
         """The SetupIntent as it is now."""
         self._enter("retrieve_setup_intent", setup_intent_id=setup_intent_id)
         with self._lock:
-            raw = self._billing.setup_intents.get(setup_intent_id)
-            if raw is None:
-                raise self._not_found("setup_intent", setup_intent_id)
-            return setup_intent_from_stripe(raw)
+            return setup_intent_from_stripe(self._setup_intent(setup_intent_id))
+
+    def _setup_intent(self, setup_intent_id: str) -> dict[str, Any]:
+        return self._find(self._billing.setup_intents, "setup_intent", setup_intent_id)
 
     # ----------------------------------------------------------------- saved cards
 
@@ -159,10 +159,7 @@ class FakeBilling(FakeSubscriptions):
         """A payment method created by attaching or by a SetupIntent."""
         self._enter("retrieve_payment_method", payment_method_id=payment_method_id)
         with self._lock:
-            method = self._methods.get(payment_method_id)
-            if method is None:
-                raise self._not_found("payment_method", payment_method_id)
-            return method
+            return self._method(payment_method_id)
 
     def list_payment_methods(self, customer_id: str) -> list[GatewayPaymentMethod]:
         """The customer's attached methods, newest first."""
@@ -180,9 +177,7 @@ class FakeBilling(FakeSubscriptions):
         Emits ``payment_method.automatically_updated``.
         """
         with self._lock:
-            method = self._methods.get(payment_method_id)
-            if method is None:
-                raise self._not_found("payment_method", payment_method_id)
+            method = self._method(payment_method_id)
             card = {**dict(method.card or {}), "exp_month": exp_month, "exp_year": exp_year}
             method = replace(method, card=card)
             self._methods[payment_method_id] = method
@@ -193,24 +188,14 @@ class FakeBilling(FakeSubscriptions):
         self, customer_id: str, *, payment_method_id: str, idempotency_key: str
     ) -> GatewayPaymentMethod:
         """Make an attached method the customer's default; emits ``customer.updated``."""
-        self._enter(
-            "set_default_payment_method",
-            customer_id=customer_id,
-            payment_method_id=payment_method_id,
-            idempotency_key=idempotency_key,
-        )
-        check_key(idempotency_key)
 
         def action() -> GatewayPaymentMethod:
             customer = self._customer(customer_id)
-            method = self._methods.get(payment_method_id)
-            if method is None:
-                raise self._not_found("payment_method", payment_method_id)
+            method = self._method(payment_method_id)
             if method.customer_id != customer_id:
-                raise GatewayError(
+                raise self._payment_method_state(
                     f"PaymentMethod {payment_method_id} is not attached to customer {customer_id}.",
-                    code="payment_method_unexpected_state",
-                    details={"payment_method_id": payment_method_id},
+                    payment_method_id=payment_method_id,
                 )
             self._default_method[customer_id] = method.id
             obj = stripe_object("customer", id=customer.id, email=customer.email)
@@ -219,8 +204,13 @@ class FakeBilling(FakeSubscriptions):
             self._emit("customer.updated", obj)
             return method
 
-        params = {"customer_id": customer_id, "payment_method_id": payment_method_id}
-        return self._idempotent("set_default_payment_method", idempotency_key, params, action)
+        return self._once(
+            "set_default_payment_method",
+            action,
+            customer_id=customer_id,
+            payment_method_id=payment_method_id,
+            idempotency_key=idempotency_key,
+        )
 
     # ----------------------------------------------------------------- invoices
 
@@ -248,43 +238,89 @@ class FakeBilling(FakeSubscriptions):
             self._customer(customer_id)
             now = _ts(self._now())
             invoice_id = self._next_id("in")
-            data = [self._line(invoice_id, line, currency, now) for line in lines]
-            subtotal = sum(int(line["amount"]) for line in data)
+            data, subtotal = self._lines(invoice_id, lines, currency, now)
             total = subtotal - int(discount) + int(tax)
-            raw = stripe_object(
-                "invoice",
-                id=invoice_id,
+            raw = self._invoice_object(
+                invoice_id,
                 customer=customer_id,
                 subscription=subscription_id,
-                parent=None,
                 status=status,
                 currency=currency.lower(),
-                # FAKE-000001 for namespace "fake"; unique per fake, as at Stripe per account
-                number=None if status == "draft" else self._invoice_number(invoice_id),
+                lines=data,
                 subtotal=subtotal,
                 total=total,
-                tax=tax,
-                total_taxes=[],
-                total_discount_amounts=[{"amount": int(discount), "discount": "di_fake"}]
-                if discount
-                else [],
+                discounts=[{"amount": int(discount), "discount": "di_fake"}] if discount else [],
                 amount_due=total,
-                amount_paid=0,
-                amount_remaining=total,
-                attempt_count=0,
-                due_date=None,
                 created=now,
-                period_start=now,
-                period_end=now,
-                status_transitions={"paid_at": None, "voided_at": None, "finalized_at": now},
-                hosted_invoice_url=f"https://invoice.stripe.com/i/{invoice_id}",
-                invoice_pdf=f"https://pay.stripe.com/invoice/{invoice_id}/pdf",
-                lines={"object": "list", "data": data, "has_more": False},
+                period=(now, now),
+                finalized_at=now,
+                # FAKE-000001 for namespace "fake"; unique per fake, as at Stripe per account
+                number=None if status == "draft" else self._invoice_number(invoice_id),
+                tax=tax,
             )
-            raw["metadata"] = {}
             self._billing.invoices[invoice_id] = raw
             self._emit("invoice.finalized" if status == "open" else "invoice.created", raw)
             return invoice_details_from_stripe(raw)
+
+    def _invoice_object(
+        self,
+        invoice_id: str,
+        *,
+        customer: str,
+        subscription: str | None,
+        status: str,
+        currency: str,
+        lines: list[dict[str, Any]],
+        subtotal: int,
+        total: int,
+        discounts: list[dict[str, Any]],
+        amount_due: int,
+        created: int,
+        period: tuple[int, int],
+        finalized_at: int | None,
+        hosted: bool = True,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """A Stripe-shaped invoice, unpaid, with ``lines`` (see :meth:`_lines`) and ``fields``.
+
+        Shared by :meth:`add_invoice` and the billing engine; without ``hosted``
+        (a preview) it has no hosted page or PDF.
+        """
+        raw = stripe_object(
+            "invoice",
+            id=invoice_id,
+            customer=customer,
+            subscription=subscription,
+            parent=None,
+            status=status,
+            currency=currency,
+            subtotal=subtotal,
+            total=total,
+            total_taxes=[],
+            total_discount_amounts=discounts,
+            amount_due=amount_due,
+            amount_paid=0,
+            amount_remaining=amount_due,
+            attempt_count=0,
+            due_date=None,
+            created=created,
+            period_start=period[0],
+            period_end=period[1],
+            status_transitions={"paid_at": None, "voided_at": None, "finalized_at": finalized_at},
+            hosted_invoice_url=f"https://invoice.stripe.com/i/{invoice_id}" if hosted else None,
+            invoice_pdf=f"https://pay.stripe.com/invoice/{invoice_id}/pdf" if hosted else None,
+            lines={"object": "list", "data": lines, "has_more": False},
+            **fields,
+        )
+        raw["metadata"] = {}
+        return raw
+
+    def _lines(
+        self, invoice_id: str, lines: Sequence[Mapping[str, Any]], currency: str, now: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The invoice's Stripe-shaped lines (see :meth:`_line`) and their sum, the subtotal."""
+        data = [self._line(invoice_id, line, currency, now) for line in lines]
+        return data, sum(int(line["amount"]) for line in data)
 
     def _invoice_number(self, invoice_id: str) -> str:
         return f"{self._namespace.upper()}-{invoice_id[-6:]}"
@@ -310,10 +346,7 @@ class FakeBilling(FakeSubscriptions):
         }
 
     def _invoice(self, invoice_id: str) -> dict[str, Any]:
-        raw = self._billing.invoices.get(invoice_id)
-        if raw is None:
-            raise self._not_found("invoice", invoice_id)
-        return raw
+        return self._find(self._billing.invoices, "invoice", invoice_id)
 
     def retrieve_invoice(self, invoice_id: str) -> GatewayInvoiceDetails:
         """The invoice with its lines."""
@@ -329,29 +362,17 @@ class FakeBilling(FakeSubscriptions):
         A declining card raises ``PaymentDeclined`` (``invoice.payment_failed``
         emitted, the invoice stays open); success emits ``invoice.paid``.
         """
-        self._enter(
+        return self._once(
             "pay_invoice",
+            lambda: self._pay_invoice(invoice_id, payment_method_id),
             invoice_id=invoice_id,
             payment_method_id=payment_method_id,
             idempotency_key=idempotency_key,
         )
-        check_key(idempotency_key)
-        params = {"invoice_id": invoice_id, "payment_method_id": payment_method_id}
-        return self._idempotent(
-            "pay_invoice",
-            idempotency_key,
-            params,
-            lambda: self._pay_invoice(invoice_id, payment_method_id),
-        )
 
     def _pay_invoice(self, invoice_id: str, method_id: str | None) -> GatewayInvoiceDetails:
         raw = self._invoice(invoice_id)
-        if raw["status"] != "open":
-            raise GatewayError(
-                _refusal("invoice", raw["status"], "pay"),
-                code="invoice_unexpected_state",
-                details={"invoice_id": invoice_id, "status": raw["status"]},
-            )
+        _require_status("invoice", "invoice_unexpected_state", raw, ("open",), "pay")
         customer = str(raw["customer"])
         method_id = method_id or self._invoice_payer(raw)
         if method_id is None:
@@ -401,17 +422,12 @@ class FakeBilling(FakeSubscriptions):
 
     def void_invoice(self, invoice_id: str, *, idempotency_key: str) -> GatewayInvoiceDetails:
         """Void an open (or uncollectible) invoice; emits ``invoice.voided``."""
-        self._enter("void_invoice", invoice_id=invoice_id, idempotency_key=idempotency_key)
-        check_key(idempotency_key)
 
         def action() -> GatewayInvoiceDetails:
             raw = self._invoice(invoice_id)
-            if raw["status"] not in ("open", "uncollectible"):
-                raise GatewayError(
-                    _refusal("invoice", raw["status"], "void"),
-                    code="invoice_unexpected_state",
-                    details={"invoice_id": invoice_id, "status": raw["status"]},
-                )
+            _require_status(
+                "invoice", "invoice_unexpected_state", raw, ("open", "uncollectible"), "void"
+            )
             raw.update(status="void", amount_remaining=0)
             raw["status_transitions"] = {
                 **raw["status_transitions"],
@@ -420,7 +436,9 @@ class FakeBilling(FakeSubscriptions):
             self._emit("invoice.voided", raw)
             return invoice_details_from_stripe(raw)
 
-        return self._idempotent("void_invoice", idempotency_key, {"invoice_id": invoice_id}, action)
+        return self._once(
+            "void_invoice", action, invoice_id=invoice_id, idempotency_key=idempotency_key
+        )
 
     # ----------------------------------------------------------------- checkout
 
@@ -438,7 +456,7 @@ class FakeBilling(FakeSubscriptions):
         idempotency_key: str,
     ) -> GatewayCheckoutSession:
         """An open hosted checkout session (``cs_...``) with its ``url``."""
-        self._enter(
+        self._begin(
             "create_checkout_session",
             customer_id=customer_id,
             mode=mode,
@@ -446,17 +464,12 @@ class FakeBilling(FakeSubscriptions):
             quantity=quantity,
             idempotency_key=idempotency_key,
         )
-        check_key(idempotency_key)
         require_mode(mode)
         check_count(quantity, "quantity")
         for name, url in (("success_url", success_url), ("cancel_url", cancel_url)):
             if not isinstance(url, str) or not url.startswith(("https://", "http://")):
                 raise ValidationError(f"{name} must be an http(s) URL", details={"param": name})
-        if (mode == "subscription") != (price_id is not None):
-            raise ValidationError(
-                "price_id is required for mode=subscription and refused otherwise",
-                details={"param": "price_id"},
-            )
+        require_price_for_mode(mode, price_id)
         meta = check_metadata(metadata)
         params: dict[str, Any] = {
             "customer_id": customer_id,
@@ -500,9 +513,7 @@ class FakeBilling(FakeSubscriptions):
         """The checkout session as it is now."""
         self._enter("retrieve_checkout_session", session_id=session_id)
         with self._lock:
-            raw = self._billing.checkouts.get(session_id)
-            if raw is None:
-                raise self._not_found("checkout_session", session_id)
+            raw = self._find(self._billing.checkouts, "checkout_session", session_id)
             return checkout_session_from_stripe(raw)
 
     def complete_checkout_session(
@@ -518,12 +529,9 @@ class FakeBilling(FakeSubscriptions):
             raw = self._billing.checkouts.get(session_id)
             if raw is None:
                 raise NotFound(f"No such checkout_session: '{session_id}'")
-            if raw["status"] != "open":
-                raise GatewayError(
-                    _refusal("checkout_session", raw["status"], "complete"),
-                    code="checkout_session_unexpected_state",
-                    details={"checkout_session_id": session_id, "status": raw["status"]},
-                )
+            _require_status(
+                "checkout_session", "checkout_session_unexpected_state", raw, ("open",), "complete"
+            )
             price_id, quantity = self._billing.checkout_items[session_id]
             customer = str(raw["customer"])
         if raw["mode"] == "subscription":

@@ -6,12 +6,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Final
 
-from paykit.errors import (
-    GatewayError,
-    ValidationError,
-)
 from paykit.gateways._checks import (
-    check_key,
+    check_email,
     check_metadata,
 )
 from paykit.gateways.base import (
@@ -72,16 +68,14 @@ class FakeCards(FakeLedger):
         idempotency_key: str,
     ) -> GatewayCustomer:
         """Create a customer (``cus_fake_...``)."""
-        self._enter(
+        self._begin(
             "create_customer",
             email=email,
             name=name,
             metadata=metadata,
             idempotency_key=idempotency_key,
         )
-        check_key(idempotency_key)
-        if not isinstance(email, str) or "@" not in email:
-            raise ValidationError("email must be an email address", details={"param": "email"})
+        check_email(email)
         params = {"email": email, "name": name, "metadata": check_metadata(metadata)}
 
         def action() -> GatewayCustomer:
@@ -99,14 +93,6 @@ class FakeCards(FakeLedger):
         A test token (``pm_card_visa``, ``pm_fake_timeout``, ...) becomes a new
         ``pm_fake_...`` method that behaves like the token; use the returned id.
         """
-        self._enter(
-            "attach_payment_method",
-            payment_method_id=payment_method_id,
-            customer_id=customer_id,
-            idempotency_key=idempotency_key,
-        )
-        check_key(idempotency_key)
-        params = {"payment_method_id": payment_method_id, "customer_id": customer_id}
 
         def action() -> GatewayPaymentMethod:
             self._customer(customer_id)
@@ -114,11 +100,10 @@ class FakeCards(FakeLedger):
             if existing is not None:
                 if existing.customer_id == customer_id:
                     return existing
-                raise GatewayError(
+                raise self._payment_method_state(
                     f"PaymentMethod {payment_method_id} is attached to another customer "
                     "or was detached, and cannot be attached again.",
-                    code="payment_method_unexpected_state",
-                    details={"payment_method_id": payment_method_id},
+                    payment_method_id=payment_method_id,
                 )
             if not _is_test_token(payment_method_id):
                 raise self._not_found("payment_method", payment_method_id)
@@ -127,28 +112,27 @@ class FakeCards(FakeLedger):
             self._emit_method("payment_method.attached", method)
             return method
 
-        return self._idempotent("attach_payment_method", idempotency_key, params, action)
+        return self._once(
+            "attach_payment_method",
+            action,
+            payment_method_id=payment_method_id,
+            customer_id=customer_id,
+            idempotency_key=idempotency_key,
+        )
 
     def detach_payment_method(
         self, payment_method_id: str, *, idempotency_key: str
     ) -> GatewayPaymentMethod:
         """Detach from its customer; the method can then no longer be used or re-attached."""
-        self._enter(
-            "detach_payment_method",
-            payment_method_id=payment_method_id,
-            idempotency_key=idempotency_key,
-        )
-        check_key(idempotency_key)
 
         def action() -> GatewayPaymentMethod:
             method = self._methods.get(payment_method_id)
             if method is None and not _is_test_token(payment_method_id):
                 raise self._not_found("payment_method", payment_method_id)
             if method is None or method.customer_id is None:
-                raise GatewayError(
+                raise self._payment_method_state(
                     f"PaymentMethod {payment_method_id} is not attached to a customer.",
-                    code="payment_method_unexpected_state",
-                    details={"payment_method_id": payment_method_id},
+                    payment_method_id=payment_method_id,
                 )
             if self._default_method.get(method.customer_id) == payment_method_id:
                 del self._default_method[method.customer_id]
@@ -157,11 +141,11 @@ class FakeCards(FakeLedger):
             self._emit_method("payment_method.detached", detached)
             return detached
 
-        return self._idempotent(
+        return self._once(
             "detach_payment_method",
-            idempotency_key,
-            {"payment_method_id": payment_method_id},
             action,
+            payment_method_id=payment_method_id,
+            idempotency_key=idempotency_key,
         )
 
     def _usable_method(self, method_id: str, customer_id: str | None) -> str:
@@ -169,16 +153,15 @@ class FakeCards(FakeLedger):
         method = self._methods.get(method_id)
         if method is not None:
             if method.customer_id is None:
-                raise GatewayError(
+                raise self._payment_method_state(
                     f"PaymentMethod {method_id} was detached and may not be used again.",
-                    code="payment_method_unexpected_state",
-                    details={"payment_method_id": method_id},
+                    payment_method_id=method_id,
                 )
             if method.customer_id != customer_id:
-                raise GatewayError(
+                raise self._payment_method_state(
                     f"PaymentMethod {method_id} belongs to another customer.",
-                    code="payment_method_unexpected_state",
-                    details={"payment_method_id": method_id, "customer_id": customer_id},
+                    payment_method_id=method_id,
+                    customer_id=customer_id,
                 )
             return self._method_source[method_id]
         if _is_test_token(method_id):

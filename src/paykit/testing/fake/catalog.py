@@ -174,16 +174,10 @@ class FakeCatalog(FakeLedger):
         return new_id
 
     def _product(self, product_id: str) -> dict[str, Any]:
-        product = self._products.get(product_id)
-        if product is None:
-            raise self._not_found("product", product_id)
-        return product
+        return self._find(self._products, "product", product_id)
 
     def _price(self, price_id: str) -> dict[str, Any]:
-        price = self._prices.get(price_id)
-        if price is None:
-            raise self._not_found("price", price_id)
-        return price
+        return self._find(self._prices, "price", price_id)
 
     def _recurring_price(self, price_id: str) -> dict[str, Any]:
         price = self._price(price_id)
@@ -196,7 +190,4 @@ class FakeCatalog(FakeLedger):
         return price
 
     def _coupon(self, coupon_id: str) -> dict[str, Any]:
-        coupon = self._coupons.get(coupon_id)
-        if coupon is None:
-            raise self._not_found("coupon", coupon_id)
-        return coupon
+        return self._find(self._coupons, "coupon", coupon_id)

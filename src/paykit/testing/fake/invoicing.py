@@ -40,7 +40,6 @@ from paykit.clock import ensure_utc
 from paykit.errors import ValidationError
 from paykit.gateways.billing import GatewayInvoiceDetails
 from paykit.stripe.billing_methods import invoice_details_from_stripe
-from paykit.testing._webhooks import stripe_object
 from paykit.testing.fake.billing import FakeBilling
 from paykit.testing.fake.cards import _DECLINES, _NEEDS_ACTION
 from paykit.testing.fake.ledger import _Subscription, _ts
@@ -314,48 +313,33 @@ class FakeInvoicing(FakeBilling):
     ) -> dict[str, Any]:
         """A draft invoice of ``sub`` with ``items``, its discount and the customer's balance."""
         customer, currency = str(sub.raw["customer"]), str(sub.raw["currency"])
-        data = [self._line(invoice_id, line, currency, now) for line in items]
-        subtotal = sum(int(line["amount"]) for line in data)
+        data, subtotal = self._lines(invoice_id, items, currency, now)
         discount, discount_id = self._discount(sub, subtotal, now, count=not preview)
         total = subtotal - discount
         starting = self._engine.balances.get(customer, 0)
-        amount_due = max(total + starting, 0)
-        raw = stripe_object(
-            "invoice",
-            id=invoice_id,
+        return self._invoice_object(
+            invoice_id,
             customer=customer,
             subscription=sub.raw["id"],
-            parent=None,
             status="draft",
             currency=currency,
-            number=None,
-            billing_reason=reason,
+            lines=data,
             subtotal=subtotal,
             total=total,
+            discounts=[{"amount": discount, "discount": discount_id}] if discount else [],
+            amount_due=max(total + starting, 0),
+            created=now,
+            period=period,
+            finalized_at=None,
+            hosted=not preview,
+            number=None,
+            billing_reason=reason,
             tax=0,
-            total_taxes=[],
-            total_discount_amounts=(
-                [{"amount": discount, "discount": discount_id}] if discount else []
-            ),
             starting_balance=starting,
             ending_balance=min(total + starting, 0),
-            amount_due=amount_due,
-            amount_paid=0,
-            amount_remaining=amount_due,
-            attempt_count=0,
             attempted=False,
-            due_date=None,
             next_payment_attempt=None,
-            created=now,
-            period_start=period[0],
-            period_end=period[1],
-            status_transitions={"paid_at": None, "voided_at": None, "finalized_at": None},
-            hosted_invoice_url=None if preview else f"https://invoice.stripe.com/i/{invoice_id}",
-            invoice_pdf=None if preview else f"https://pay.stripe.com/invoice/{invoice_id}/pdf",
-            lines={"object": "list", "data": data, "has_more": False},
         )
-        raw["metadata"] = {}
-        return raw
 
     def _collect(self, sub: _Subscription, raw: dict[str, Any], now: int) -> None:
         """The automatic payment attempt of a just-finalized invoice."""

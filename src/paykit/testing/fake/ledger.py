@@ -23,6 +23,7 @@ from paykit.errors import (
     PaykitError,
     ValidationError,
 )
+from paykit.gateways._checks import check_key
 from paykit.gateways.base import (
     GatewayCustomer,
     GatewayPayment,
@@ -34,6 +35,7 @@ from paykit.gateways.base import (
 from paykit.testing._webhooks import stripe_event, stripe_object
 
 _T = TypeVar("_T")
+_V = TypeVar("_V")
 
 _NAMESPACE: Final = re.compile(r"[A-Za-z0-9]{1,32}")
 _MAX_LATENCY: Final = 60.0
@@ -246,6 +248,22 @@ class FakeLedger:
             # Outside the lock, so parallel callers wait side by side, as over a network.
             time.sleep(self._latency)
 
+    def _begin(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        """Record a call that takes an ``idempotency_key`` (one of ``kwargs``), check the key.
+
+        Returns the other arguments: the parameters a replay must repeat, for
+        a call that does not normalise them first.
+        """
+        self._enter(operation, **kwargs)
+        check_key(kwargs["idempotency_key"])
+        return {name: value for name, value in kwargs.items() if name != "idempotency_key"}
+
+    def _once(self, operation: str, action: Callable[[], _T], **kwargs: Any) -> _T:
+        """A call whose parameters are its arguments, checked by nothing but the key:
+        record it, check the key, and run ``action`` once per key (see :meth:`_begin`)."""
+        params = self._begin(operation, **kwargs)
+        return self._idempotent(operation, kwargs["idempotency_key"], params, action)
+
     def _idempotent(
         self, operation: str, key: str, params: dict[str, Any], action: Callable[[], _T]
     ) -> _T:
@@ -299,22 +317,24 @@ class FakeLedger:
         return f"{prefix}_{self._namespace}_{number:06d}"
 
     def _customer(self, customer_id: str) -> GatewayCustomer:
-        customer = self._customers.get(customer_id)
-        if customer is None:
-            raise self._not_found("customer", customer_id)
-        return customer
+        return self._find(self._customers, "customer", customer_id)
 
     def _payment(self, payment_id: str) -> GatewayPayment:
-        payment = self._payments.get(payment_id)
-        if payment is None:
-            raise self._not_found("payment_intent", payment_id)
-        return payment
+        return self._find(self._payments, "payment_intent", payment_id)
+
+    def _method(self, payment_method_id: str) -> GatewayPaymentMethod:
+        return self._find(self._methods, "payment_method", payment_method_id)
 
     def _refund(self, refund_id: str) -> GatewayRefund:
-        refund = self._refunds.get(refund_id)
-        if refund is None:
-            raise self._not_found("refund", refund_id)
-        return refund
+        return self._find(self._refunds, "refund", refund_id)
+
+    @classmethod
+    def _find(cls, table: Mapping[str, _V], resource: str, object_id: str) -> _V:
+        """``table[object_id]``, else Stripe's ``NotFound`` for a ``resource`` of that id."""
+        found = table.get(object_id)
+        if found is None:
+            raise cls._not_found(resource, object_id)
+        return found
 
     @staticmethod
     def _not_found(resource: str, object_id: str) -> NotFound:
@@ -334,9 +354,31 @@ class FakeLedger:
         )
 
     @staticmethod
-    def _unexpected_payment_state(payment: GatewayPayment, verb: str) -> GatewayError:
+    def _payment_method_state(message: str, **details: Any) -> GatewayError:
+        """``payment_method_unexpected_state``: the method cannot be used or attached so."""
+        return GatewayError(message, code="payment_method_unexpected_state", details=details)
+
+    @staticmethod
+    def _payment_state(payment: GatewayPayment, message: str) -> GatewayError:
+        """``payment_intent_unexpected_state``: the payment's status refuses the call."""
         return GatewayError(
-            f"You cannot {verb} this PaymentIntent because it has a status of {payment.status}.",
+            message,
             code="payment_intent_unexpected_state",
             details={"payment_id": payment.id, "status": str(payment.status)},
         )
+
+    @classmethod
+    def _unexpected_payment_state(cls, payment: GatewayPayment, verb: str) -> GatewayError:
+        return cls._payment_state(
+            payment,
+            f"You cannot {verb} this PaymentIntent because it has a status of {payment.status}.",
+        )
+
+    def _payment_in(
+        self, payment_id: str, allowed: frozenset[PaymentIntentStatus], verb: str
+    ) -> GatewayPayment:
+        """The payment, refused (``GatewayError``) unless its status is one of ``allowed``."""
+        payment = self._payment(payment_id)
+        if payment.status not in allowed:
+            raise self._unexpected_payment_state(payment, verb)
+        return payment

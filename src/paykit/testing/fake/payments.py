@@ -8,15 +8,11 @@ from datetime import datetime
 from typing import Final
 
 from paykit.clock import ensure_utc
-from paykit.errors import (
-    GatewayError,
-    PaymentDeclined,
-    ValidationError,
-)
+from paykit.errors import PaymentDeclined
 from paykit.gateways._checks import (
     check_amount,
+    check_confirm_method,
     check_currency,
-    check_key,
     check_metadata,
     check_minimum,
 )
@@ -42,6 +38,7 @@ _CONFIRMABLE: Final = frozenset(
 )
 _CANCELABLE: Final = _CONFIRMABLE | {PaymentIntentStatus.REQUIRES_CAPTURE}
 _AMOUNT_UPDATABLE: Final = _CONFIRMABLE
+_AUTHENTICABLE: Final = frozenset({PaymentIntentStatus.REQUIRES_ACTION})
 
 
 class FakePayments(FakeCards):
@@ -55,9 +52,7 @@ class FakePayments(FakeCards):
         ``payment_intent_authentication_failure``.
         """
         with self._lock:
-            payment = self._payment(payment_id)
-            if payment.status is not PaymentIntentStatus.REQUIRES_ACTION:
-                raise self._unexpected_payment_state(payment, "authenticate")
+            payment = self._payment_in(payment_id, _AUTHENTICABLE, "authenticate")
             if succeed:
                 done = replace(payment, status=PaymentIntentStatus.SUCCEEDED, decline_code=None)
                 self._charge_ids.append(payment_id)
@@ -90,7 +85,7 @@ class FakePayments(FakeCards):
         A declining card raises ``PaymentDeclined`` (the payment exists, in
         ``requires_payment_method``); see :meth:`confirm_payment`.
         """
-        self._enter(
+        self._begin(
             "create_payment",
             amount_minor=amount_minor,
             currency=currency,
@@ -100,7 +95,6 @@ class FakePayments(FakeCards):
             metadata=metadata,
             idempotency_key=idempotency_key,
         )
-        check_key(idempotency_key)
         check_amount(amount_minor)
         norm_currency = check_currency(currency)
         check_minimum(amount_minor, norm_currency)
@@ -113,12 +107,7 @@ class FakePayments(FakeCards):
             "confirm": bool(confirm),
             "metadata": norm_metadata,
         }
-        if confirm and payment_method_id is None:
-            raise ValidationError(
-                "confirm=True needs a payment_method_id",
-                code="parameter_missing",
-                details={"param": "payment_method_id"},
-            )
+        check_confirm_method(confirm, payment_method_id)
 
         def action() -> GatewayPayment:
             if customer_id is not None:
@@ -164,47 +153,38 @@ class FakePayments(FakeCards):
         ``PaymentDeclined`` (``decline_code``, ``details["payment_id"]``) and
         leaves the payment in ``requires_payment_method`` with ``decline_code``.
         """
-        self._enter(
-            "confirm_payment",
-            payment_id=payment_id,
-            payment_method_id=payment_method_id,
-            idempotency_key=idempotency_key,
-        )
-        check_key(idempotency_key)
-        params = {"payment_id": payment_id, "payment_method_id": payment_method_id}
 
         def action() -> GatewayPayment:
-            payment = self._payment(payment_id)
-            if payment.status not in _CONFIRMABLE:
-                raise self._unexpected_payment_state(payment, "confirm")
+            payment = self._payment_in(payment_id, _CONFIRMABLE, "confirm")
             method_id = payment_method_id or payment.payment_method_id
             if method_id is None:
-                raise GatewayError(
+                raise self._payment_state(
+                    payment,
                     "You cannot confirm this PaymentIntent because it's missing a payment method.",
-                    code="payment_intent_unexpected_state",
-                    details={"payment_id": payment_id, "status": str(payment.status)},
                 )
             source = self._usable_method(method_id, payment.customer_id)
             return self._confirm(payment, method_id, source)
 
-        return self._idempotent("confirm_payment", idempotency_key, params, action)
+        return self._once(
+            "confirm_payment",
+            action,
+            payment_id=payment_id,
+            payment_method_id=payment_method_id,
+            idempotency_key=idempotency_key,
+        )
 
     def cancel_payment(self, payment_id: str, *, idempotency_key: str) -> GatewayPayment:
         """Cancel a payment that has not succeeded; a succeeded one raises ``GatewayError``."""
-        self._enter("cancel_payment", payment_id=payment_id, idempotency_key=idempotency_key)
-        check_key(idempotency_key)
 
         def action() -> GatewayPayment:
-            payment = self._payment(payment_id)
-            if payment.status not in _CANCELABLE:
-                raise self._unexpected_payment_state(payment, "cancel")
+            payment = self._payment_in(payment_id, _CANCELABLE, "cancel")
             canceled = replace(payment, status=PaymentIntentStatus.CANCELED)
             self._payments[payment_id] = canceled
             self._emit_payment("payment_intent.canceled", canceled)
             return canceled
 
-        return self._idempotent(
-            "cancel_payment", idempotency_key, {"payment_id": payment_id}, action
+        return self._once(
+            "cancel_payment", action, payment_id=payment_id, idempotency_key=idempotency_key
         )
 
     def retrieve_payment(self, payment_id: str) -> GatewayPayment:
@@ -238,15 +218,13 @@ class FakePayments(FakeCards):
         payment waiting for 3-D Secure goes back to ``requires_confirmation``,
         because the customer authenticated a different amount.
         """
-        self._enter(
+        params = self._begin(
             "update_payment_amount",
             payment_id=payment_id,
             amount_minor=amount_minor,
             idempotency_key=idempotency_key,
         )
-        check_key(idempotency_key)
         check_amount(amount_minor)
-        params = {"payment_id": payment_id, "amount_minor": amount_minor}
 
         def action() -> GatewayPayment:
             payment = self._payment(payment_id)

@@ -5,17 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from paykit.errors import (
-    GatewayError,
-    ValidationError,
-)
+from paykit.errors import GatewayError
 from paykit.gateways._checks import (
     check_amount,
-    check_key,
     check_metadata,
+    check_refund_reason,
 )
 from paykit.gateways.base import (
-    STRIPE_REFUND_REASONS,
     GatewayRefund,
     GatewayRefundStatus,
     PaymentIntentStatus,
@@ -84,7 +80,7 @@ class FakeRefunds(FakeLedger):
         ``GatewayError`` (``charge_already_refunded`` when nothing is left,
         ``refund_exceeds_payment`` otherwise).
         """
-        self._enter(
+        self._begin(
             "create_refund",
             payment_id=payment_id,
             amount_minor=amount_minor,
@@ -92,9 +88,8 @@ class FakeRefunds(FakeLedger):
             metadata=metadata,
             idempotency_key=idempotency_key,
         )
-        check_key(idempotency_key)
         check_amount(amount_minor)
-        _check_reason(reason)
+        check_refund_reason(reason)
         params = {
             "payment_id": payment_id,
             "amount_minor": amount_minor,
@@ -105,10 +100,9 @@ class FakeRefunds(FakeLedger):
         def action() -> GatewayRefund:
             payment = self._payment(payment_id)
             if payment.status is not PaymentIntentStatus.SUCCEEDED:
-                raise GatewayError(
+                raise self._payment_state(
+                    payment,
                     f"PaymentIntent {payment_id} does not have a successful charge to refund.",
-                    code="payment_intent_unexpected_state",
-                    details={"payment_id": payment_id, "status": str(payment.status)},
                 )
             refundable = payment.amount_minor - self._refunded(payment_id)
             if refundable <= 0:
@@ -159,12 +153,4 @@ class FakeRefunds(FakeLedger):
             for refund in self._refunds.values()
             if refund.payment_id == payment_id
             and refund.status in (GatewayRefundStatus.SUCCEEDED, GatewayRefundStatus.PENDING)
-        )
-
-
-def _check_reason(reason: str | None) -> None:
-    if reason is not None and reason not in STRIPE_REFUND_REASONS:
-        raise ValidationError(
-            f"reason must be one of {sorted(STRIPE_REFUND_REASONS)} or None",
-            details={"param": "reason", "value": reason},
         )

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import copy
 
-from paykit.errors import GatewayError
-from paykit.gateways._checks import check_key
 from paykit.gateways.base import GatewaySubscription
 from paykit.gateways.billing import GatewayInvoiceDetails
 from paykit.gateways.renewal_billing import check_trial_end_behavior
 from paykit.stripe.billing_methods import invoice_details_from_stripe
+from paykit.stripe.statuses import subscription_state_error
 from paykit.testing.fake.ledger import _Subscription, _ts
 from paykit.testing.fake.subscription_billing import FakeSubscriptionBilling
 from paykit.testing.fake.subscriptions import _shift
@@ -29,54 +28,43 @@ class FakeRenewalBilling(FakeSubscriptionBilling):
         self, subscription_id: str, *, payment_method_id: str | None, idempotency_key: str
     ) -> GatewaySubscription:
         """Set (``None``: clear) the subscription's ``default_payment_method``."""
-        self._enter(
-            "set_subscription_default_payment_method",
-            subscription_id=subscription_id,
-            payment_method_id=payment_method_id,
-            idempotency_key=idempotency_key,
-        )
-        check_key(idempotency_key)
-        params = {"subscription_id": subscription_id, "payment_method_id": payment_method_id}
 
         def action() -> GatewaySubscription:
-            sub = self._subscription(subscription_id)
-            self._refuse_if_ended(sub, "update")
+            sub = self._live_subscription(subscription_id, "update")
             if payment_method_id is not None:
-                method = self._methods.get(payment_method_id)
-                if method is None:
-                    raise self._not_found("payment_method", payment_method_id)
+                method = self._method(payment_method_id)
                 if method.customer_id != sub.raw["customer"]:
-                    raise GatewayError(
+                    raise self._payment_method_state(
                         f"PaymentMethod {payment_method_id} is not attached to the "
                         f"subscription's customer {sub.raw['customer']}.",
-                        code="payment_method_unexpected_state",
-                        details={"payment_method_id": payment_method_id},
+                        payment_method_id=payment_method_id,
                     )
             sub.raw["default_payment_method"] = payment_method_id
             self._emit_subscription(sub)
             return self._subscription_view(subscription_id)
 
-        return self._idempotent(
-            "set_subscription_default_payment_method", idempotency_key, params, action
+        return self._once(
+            "set_subscription_default_payment_method",
+            action,
+            subscription_id=subscription_id,
+            payment_method_id=payment_method_id,
+            idempotency_key=idempotency_key,
         )
 
     def set_trial_end_behavior(
         self, subscription_id: str, *, trial_end_behavior: str, idempotency_key: str
     ) -> GatewaySubscription:
         """Set ``trial_settings.end_behavior.missing_payment_method``."""
-        self._enter(
+        params = self._begin(
             "set_trial_end_behavior",
             subscription_id=subscription_id,
             trial_end_behavior=trial_end_behavior,
             idempotency_key=idempotency_key,
         )
-        check_key(idempotency_key)
         check_trial_end_behavior(trial_end_behavior)
-        params = {"subscription_id": subscription_id, "trial_end_behavior": trial_end_behavior}
 
         def action() -> GatewaySubscription:
-            sub = self._subscription(subscription_id)
-            self._refuse_if_ended(sub, "update")
+            sub = self._live_subscription(subscription_id, "update")
             sub.raw["trial_settings"] = {
                 "end_behavior": {"missing_payment_method": trial_end_behavior}
             }
@@ -91,10 +79,10 @@ class FakeRenewalBilling(FakeSubscriptionBilling):
         with self._lock:
             sub = self._subscription(subscription_id)
             if sub.raw["status"] in ("canceled", "incomplete_expired", "paused", "incomplete"):
-                raise GatewayError(
+                raise subscription_state_error(
+                    subscription_id,
+                    sub.raw["status"],
                     f"Subscription {subscription_id} is {sub.raw['status']}: no upcoming invoice.",
-                    code="subscription_unexpected_state",
-                    details={"subscription_id": subscription_id, "status": sub.raw["status"]},
                 )
             first = sub.raw["items"]["data"][0]
             attempt = int(first["current_period_end"])

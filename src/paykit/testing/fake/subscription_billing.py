@@ -13,10 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from paykit.clock import ensure_utc
-from paykit.errors import GatewayError, ValidationError
-from paykit.gateways._checks import check_count, check_key
+from paykit.errors import ValidationError
+from paykit.gateways._checks import check_count
 from paykit.gateways.base import GatewaySubscription
 from paykit.gateways.subscription_billing import check_proration_behavior
+from paykit.stripe.statuses import subscription_state_error
 from paykit.testing.fake.invoicing import FakeInvoicing
 from paykit.testing.fake.ledger import _Subscription, _ts
 
@@ -45,7 +46,7 @@ class FakeSubscriptionBilling(FakeInvoicing):
     ) -> GatewaySubscription:
         """Change an item's price and/or quantity (``item_id``; ``None``: the first);
         the prorations become pending invoice items."""
-        self._enter(
+        self._begin(
             "change_subscription_items",
             subscription_id=subscription_id,
             price_id=price_id,
@@ -55,7 +56,6 @@ class FakeSubscriptionBilling(FakeInvoicing):
             idempotency_key=idempotency_key,
             item_id=item_id,
         )
-        check_key(idempotency_key)
         check_proration_behavior(proration_behavior)
         if quantity is not None:
             check_count(quantity, "quantity")
@@ -70,8 +70,7 @@ class FakeSubscriptionBilling(FakeInvoicing):
         }
 
         def action() -> GatewaySubscription:
-            sub = self._subscription(subscription_id)
-            self._refuse_if_ended(sub, "update")
+            sub = self._live_subscription(subscription_id, "update")
             item = self._item(sub, item_id)
             price = item["price"]
             if price_id is not None and price_id != item["price"]["id"]:
@@ -119,8 +118,7 @@ class FakeSubscriptionBilling(FakeInvoicing):
         """
         check_count(quantity, "quantity")
         with self._lock:
-            sub = self._subscription(subscription_id)
-            self._refuse_if_ended(sub, "update")
+            sub = self._live_subscription(subscription_id, "update")
             price = self._price_for(sub, price_id)
             first = sub.raw["items"]["data"][0]
             sub.raw["items"]["data"].append(
@@ -143,13 +141,12 @@ class FakeSubscriptionBilling(FakeInvoicing):
         self, subscription_id: str, *, trial_end: datetime | None, idempotency_key: str
     ) -> GatewaySubscription:
         """Move a trial's end (``None``: now, and the first paid period starts)."""
-        self._enter(
+        self._begin(
             "set_trial_end",
             subscription_id=subscription_id,
             trial_end=trial_end,
             idempotency_key=idempotency_key,
         )
-        check_key(idempotency_key)
         end = None if trial_end is None else ensure_utc(trial_end).replace(microsecond=0)
         params = {
             "subscription_id": subscription_id,
@@ -159,10 +156,10 @@ class FakeSubscriptionBilling(FakeInvoicing):
         def action() -> GatewaySubscription:
             sub = self._subscription(subscription_id)
             if sub.raw["status"] != "trialing":
-                raise GatewayError(
+                raise subscription_state_error(
+                    subscription_id,
+                    sub.raw["status"],
                     f"Subscription {subscription_id} is {sub.raw['status']}, not trialing.",
-                    code="subscription_unexpected_state",
-                    details={"subscription_id": subscription_id, "status": sub.raw["status"]},
                 )
             now = self._now()
             if end is not None and end <= now:

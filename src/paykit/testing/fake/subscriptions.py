@@ -11,17 +11,17 @@ from paykit.errors import (
     GatewayCurrencyMismatch,
     GatewayError,
 )
-from paykit.gateways._checks import (
-    check_count,
-    check_key,
-)
+from paykit.gateways._checks import check_count
 from paykit.gateways.base import (
-    ENDED_SUBSCRIPTION_STATUSES,
     GatewaySubscription,
     GatewaySubscriptionStatus,
 )
 from paykit.gateways.renewal_billing import check_trial_end_behavior
-from paykit.stripe.statuses import SUBSCRIPTION_STATUSES
+from paykit.stripe.statuses import (
+    SUBSCRIPTION_STATUSES,
+    refuse_if_ended,
+    subscription_state_error,
+)
 from paykit.testing.fake.cards import _DECLINES, _NEEDS_ACTION, FakeCards
 from paykit.testing.fake.catalog import FakeCatalog
 from paykit.testing.fake.ledger import _Subscription, _ts
@@ -36,9 +36,6 @@ _RENEWING: Final = frozenset(
         GatewaySubscriptionStatus.ACTIVE,
         GatewaySubscriptionStatus.PAST_DUE,
     }
-)
-_ENDED: Final = frozenset(
-    word for word, status in SUBSCRIPTION_STATUSES.items() if status in ENDED_SUBSCRIPTION_STATUSES
 )
 # Stripe expires an incomplete subscription whose first payment never succeeds.
 _INCOMPLETE_TTL: Final = timedelta(hours=23)
@@ -125,7 +122,7 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
         ``trial_settings.end_behavior.missing_payment_method`` (``create_invoice``,
         the default, ``pause`` or ``cancel``).
         """
-        self._enter(
+        params = self._begin(
             "create_subscription",
             customer_id=customer_id,
             price_id=price_id,
@@ -136,21 +133,11 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
             trial_end_behavior=trial_end_behavior,
             idempotency_key=idempotency_key,
         )
-        check_key(idempotency_key)
         check_count(quantity, "quantity")
         if trial_days is not None:
             check_count(trial_days, "trial_days")
         if trial_end_behavior is not None:
             check_trial_end_behavior(trial_end_behavior)
-        params = {
-            "customer_id": customer_id,
-            "price_id": price_id,
-            "quantity": quantity,
-            "trial_days": trial_days,
-            "coupon": coupon,
-            "payment_method_id": payment_method_id,
-            "trial_end_behavior": trial_end_behavior,
-        }
 
         def action() -> GatewaySubscription:
             return self._create(params)
@@ -218,7 +205,7 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
         A price with a different interval restarts the billing period now, as
         at Stripe (unless the subscription is still in its trial).
         """
-        self._enter(
+        params = self._begin(
             "update_subscription",
             subscription_id=subscription_id,
             price_id=price_id,
@@ -226,19 +213,11 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
             cancel_at_period_end=cancel_at_period_end,
             idempotency_key=idempotency_key,
         )
-        check_key(idempotency_key)
         if quantity is not None:
             check_count(quantity, "quantity")
-        params = {
-            "subscription_id": subscription_id,
-            "price_id": price_id,
-            "quantity": quantity,
-            "cancel_at_period_end": cancel_at_period_end,
-        }
 
         def action() -> GatewaySubscription:
-            sub = self._subscription(subscription_id)
-            self._refuse_if_ended(sub, "update")
+            sub = self._live_subscription(subscription_id, "update")
             item = sub.raw["items"]["data"][0]
             new_price = item["price"]
             if price_id is not None and price_id != item["price"]["id"]:
@@ -275,18 +254,16 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
         self, subscription_id: str, *, at_period_end: bool, idempotency_key: str
     ) -> GatewaySubscription:
         """Cancel now (``canceled``), or flag ``cancel_at_period_end`` and keep it running."""
-        self._enter(
+        self._begin(
             "cancel_subscription",
             subscription_id=subscription_id,
             at_period_end=at_period_end,
             idempotency_key=idempotency_key,
         )
-        check_key(idempotency_key)
         params = {"subscription_id": subscription_id, "at_period_end": bool(at_period_end)}
 
         def action() -> GatewaySubscription:
-            sub = self._subscription(subscription_id)
-            self._refuse_if_ended(sub, "cancel")
+            sub = self._live_subscription(subscription_id, "cancel")
             if at_period_end:
                 self._set_cancel_at_period_end(sub, True)
             else:
@@ -311,14 +288,9 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
         Anything else (active without a pending cancellation, canceled) raises
         ``GatewayError`` with code ``subscription_unexpected_state``.
         """
-        self._enter(
-            "resume_subscription", subscription_id=subscription_id, idempotency_key=idempotency_key
-        )
-        check_key(idempotency_key)
 
         def action() -> GatewaySubscription:
-            sub = self._subscription(subscription_id)
-            self._refuse_if_ended(sub, "resume")
+            sub = self._live_subscription(subscription_id, "resume")
             if sub.raw["status"] == "paused":
                 sub.raw["status"] = "active"
                 sub.anchor, sub.period_index = self._now(), 0
@@ -328,16 +300,19 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
             elif sub.raw["cancel_at_period_end"]:
                 self._set_cancel_at_period_end(sub, False)
             else:
-                raise GatewayError(
+                raise subscription_state_error(
+                    subscription_id,
+                    sub.raw["status"],
                     f"Subscription {subscription_id} is neither paused nor set to cancel.",
-                    code="subscription_unexpected_state",
-                    details={"subscription_id": subscription_id, "status": sub.raw["status"]},
                 )
             self._emit_subscription(sub)
             return self._subscription_view(subscription_id)
 
-        return self._idempotent(
-            "resume_subscription", idempotency_key, {"subscription_id": subscription_id}, action
+        return self._once(
+            "resume_subscription",
+            action,
+            subscription_id=subscription_id,
+            idempotency_key=idempotency_key,
         )
 
     def announce_renewal(self, subscription_id: str) -> dict[str, Any]:
@@ -348,8 +323,7 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
         upcoming invoice (an id-less preview, as Stripe's is).
         """
         with self._lock:
-            sub = self._subscription(subscription_id)
-            self._refuse_if_ended(sub, "renew")
+            sub = self._live_subscription(subscription_id, "renew")
             item = sub.raw["items"]["data"][0]
             amount = int(item["price"]["unit_amount"]) * int(item["quantity"])
             end = item["current_period_end"]
@@ -444,18 +418,14 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
                 sub.period_index += 1
             self._set_period(sub)
 
-    def _refuse_if_ended(self, sub: _Subscription, verb: str) -> None:
-        if sub.raw["status"] in _ENDED:
-            raise GatewayError(
-                f"Subscription {sub.raw['id']} is {sub.raw['status']} and cannot {verb}.",
-                code="subscription_unexpected_state",
-                details={"subscription_id": sub.raw["id"], "status": sub.raw["status"]},
-            )
+    def _live_subscription(self, subscription_id: str, verb: str) -> _Subscription:
+        """The subscription, refused (``GatewayError``) if it has ended and so cannot ``verb``."""
+        sub = self._subscription(subscription_id)
+        refuse_if_ended(sub.raw, verb)
+        return sub
 
     def _subscription(self, subscription_id: str) -> _Subscription:
-        sub = self._subscriptions.get(subscription_id)
-        if sub is None:
-            raise self._not_found("subscription", subscription_id)
+        sub = self._find(self._subscriptions, "subscription", subscription_id)
         self._roll_forward(sub)
         return sub
 
