@@ -336,3 +336,32 @@ def test_a_non_actor_is_refused(session: Session) -> None:
         paykit.list_orders(session, actor="alice")  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
         paykit.get_order(session, actor=_actor(session), order_id=5)  # type: ignore[arg-type]
+
+
+def test_listed_children_times_are_utc_in_any_session_time_zone(session: Session) -> None:
+    """On PostgreSQL items and refunds come as JSON with times in the session's zone:
+    the listing still gives UTC datetimes, as get_order does."""
+    alice = _actor(session)
+    t = _window()
+    order = _order(
+        session,
+        alice,
+        t,
+        status=m.OrderStatus.COMPLETED,
+        item={"access_expires_at": t + timedelta(days=30, microseconds=120000)},
+    )
+    f.refund(session, order, Decimal("1.00"), created_at=t + timedelta(hours=1))
+    session.flush()
+    session.expire_all()
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection().exec_driver_sql("SET LOCAL TIME ZONE 'Asia/Kolkata'")
+    (listed,) = paykit.list_orders(session, actor=alice, created_from=t).items
+    (item,) = listed.items
+    (refund,) = listed.refunds
+    assert item.access_expires_at == t + timedelta(days=30, microseconds=120000)
+    for moment in (listed.created_at, item.access_expires_at, refund.created_at):
+        assert moment is not None
+        assert moment.tzinfo is UTC
+    assert refund.processed_at is not None
+    assert refund.processed_at.tzinfo is UTC
+    assert listed == paykit.get_order(session, actor=alice, order_id=order.id)

@@ -130,13 +130,19 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        moment: datetime = (
-            # server defaults on SQLite (CURRENT_TIMESTAMP) may arrive as text
-            datetime.fromisoformat(value) if isinstance(value, str) else value
-        )
-        if moment.tzinfo is None:
-            return moment.replace(tzinfo=UTC)
-        return moment.astimezone(UTC)
+        # server defaults on SQLite (CURRENT_TIMESTAMP) may arrive as text
+        return as_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """``moment`` as an aware UTC datetime: a naive one is taken as UTC already.
+
+    Also for times a statement returns as text (PostgreSQL's JSON of a
+    ``timestamptz`` carries the session's offset), after ``fromisoformat``.
+    """
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
 
 
 #: JSON on SQLite, JSONB on PostgreSQL.

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from paykit.models import Order, OrderItem, Refund, User, UserStatus
+from paykit.models.types import as_utc
 
 __all__ = ["CHILD_ITEMS", "CHILD_REFUNDS", "page_statement", "parse_items", "parse_refunds"]
 
@@ -179,7 +180,7 @@ CHILD_REFUNDS = (
 
 
 def _when(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value is not None else None
+    return as_utc(datetime.fromisoformat(value)) if value is not None else None
 
 
 def parse_items(raw: list[list[Any]]) -> list[dict[str, Any]]:
@@ -208,7 +209,7 @@ def parse_refunds(raw: list[list[Any]]) -> list[dict[str, Any]]:
             "currency": r[2],
             "reason": r[3],
             "status": r[4],
-            "created_at": datetime.fromisoformat(r[5]),
+            "created_at": as_utc(datetime.fromisoformat(r[5])),
             "processed_at": _when(r[6]),
         }
         for r in raw

@@ -17,7 +17,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -35,6 +35,7 @@ from paykit.models import (
     product_category_links,
 )
 from paykit.models.catalog import product_search_document
+from paykit.models.types import as_utc
 from paykit.money import normalize_currency
 from paykit.services.catalog._common import (
     MAX_SEARCH_LENGTH,
@@ -477,11 +478,9 @@ def _pg_items(rows: Sequence[Sequence[Any]]) -> list[ProductOut]:
         fields["base_price"] = Decimal(fields["base_price"])
         fields["tags"] = list(fields["tags"] or [])
         fields["images"] = list(fields["images"] or [])
-        moment = datetime.fromisoformat(fields["created_at"])
-        fields["created_at"] = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+        fields["created_at"] = as_utc(datetime.fromisoformat(fields["created_at"]))
         if fields["published_at"] is not None:
-            moment = datetime.fromisoformat(fields["published_at"])
-            fields["published_at"] = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+            fields["published_at"] = as_utc(datetime.fromisoformat(fields["published_at"]))
         fields["prices"] = assemble_all(
             PriceOut,
             [
