@@ -202,10 +202,12 @@ def test_a_deep_page_seeks_to_its_position(big: Engine) -> None:
         ("staff, one status", lambda s: paykit.list_orders(s, actor=STAFF, status="REFUNDED")),
         ("catalog", lambda s: paykit.list_products(s)),
         ("catalog, newest", lambda s: paykit.list_products(s, sort="newest")),
+        ("one order with its children", lambda s: paykit.get_order(s, actor=STAFF, order_id="o4")),
     ],
 )
 def test_a_page_is_one_statement(big: Engine, name: str, call: Callable[[Session], Any]) -> None:
-    """On PostgreSQL a listing page is one round trip: reader check, rows and children."""
+    """On PostgreSQL a listing page (and one order) is one round trip: reader check, rows
+    and children."""
     with Session(big) as session:
         call(session)  # a deep page walks its earlier pages first: count only the last
         with _captured(session) as statements:

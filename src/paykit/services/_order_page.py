@@ -107,13 +107,20 @@ def _json_children(fields: tuple[Any, ...], key: Any, order: tuple[Any, ...]) ->
 
 @functools.lru_cache(maxsize=128)
 def page_statement(
-    dialect: str, customer: bool, status: bool, start: bool, end: bool, after: bool
+    dialect: str,
+    customer: bool,
+    status: bool,
+    start: bool,
+    end: bool,
+    after: bool,
+    order: bool = False,
 ) -> sa.Select[Any]:
     """The reader-and-page statement for one shape of filter (bind parameters by name).
 
     Rows: the reader's stored ``role`` (none at all when the reader is not an
     active user), then the page's order columns (NULL when the page is empty),
-    then on PostgreSQL ``items`` and ``refunds`` as JSON arrays.
+    then on PostgreSQL ``items`` and ``refunds`` as JSON arrays. ``order``:
+    the one order ``order_id`` (``get_order``).
     """
     columns: list[Any] = list(ORDER_COLUMNS)
     if dialect == "postgresql":
@@ -127,6 +134,8 @@ def page_statement(
             )
         )
     query = sa.select(*columns)
+    if order:
+        query = query.where(Order.id == sa.bindparam("order_id", type_=sa.Text()))
     if customer:
         query = query.where(Order.user_id == sa.bindparam("customer_id"))
     if status:

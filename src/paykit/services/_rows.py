@@ -27,6 +27,7 @@ __all__ = [
     "listing_scope",
     "load",
     "owner_or_may",
+    "owner_or_role_may",
     "where_given",
 ]
 
@@ -67,7 +68,13 @@ def load(
 
 def owner_or_may(user: User, owner_id: str | None, action: Action) -> bool:
     """Whether ``user`` owns the row (``owner_id``) or its stored role allows ``action``."""
-    return owner_id == user.id or allows(user.role, action)
+    return owner_or_role_may(user.id, user.role, owner_id, action)
+
+
+def owner_or_role_may(reader_id: str, role: UserRole, owner_id: str | None, action: Action) -> bool:
+    """:func:`owner_or_may` for a reader given by id and stored role (read by the same
+    statement as the row, as ``get_order`` does)."""
+    return owner_id == reader_id or allows(role, action)
 
 
 def insert_or(session: Session, row: object, error: PaykitError) -> None:

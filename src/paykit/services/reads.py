@@ -20,11 +20,11 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import pydantic
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from paykit._arguments import checked
 from paykit.errors import PaykitError, PermissionDenied, ValidationError
-from paykit.models import Order, OrderStatus, User, UserRole, UserStatus
+from paykit.models import OrderStatus, User, UserRole, UserStatus
 from paykit.security.policy import Action, Actor, allows
 from paykit.services._order_page import (
     CHILD_ITEMS,
@@ -33,7 +33,7 @@ from paykit.services._order_page import (
     parse_items,
     parse_refunds,
 )
-from paykit.services._rows import found, listing_scope, owner_or_may
+from paykit.services._rows import found, listing_scope, owner_or_role_may
 
 __all__ = [
     "MAX_PAGE_SIZE",
@@ -185,45 +185,6 @@ def _reader(session: Session, actor: Actor) -> User:
     )
 
 
-def _view(order: Order, reader: User) -> OrderOut:
-    notes_ok = allows(reader.role, Action.READ_INTERNAL_NOTES)
-    return OrderOut(
-        id=order.id,
-        order_number=order.order_number,
-        customer_id=order.user_id,
-        status=order.status.value,
-        currency=order.currency,
-        subtotal=order.subtotal,
-        discount_amount=order.discount_amount,
-        tax_amount=order.tax_amount,
-        total_amount=order.total_amount,
-        payment=PaymentOut(
-            status=order.payment_status.value,
-            method=order.payment_method,
-            payment_intent_id=order.stripe_payment_intent_id,
-            refunded_amount=order.refunded_amount,
-        ),
-        notes=order.notes,
-        internal_notes=order.internal_notes if notes_ok else None,
-        created_at=order.created_at,
-        completed_at=order.completed_at,
-        cancelled_at=order.cancelled_at,
-        items=[OrderItemOut.model_validate(item) for item in order.items],
-        refunds=[
-            RefundOut(
-                id=r.id,
-                amount=r.amount,
-                currency=r.currency,
-                reason=r.reason.value,
-                status=r.status.value,
-                created_at=r.created_at,
-                processed_at=r.processed_at,
-            )
-            for r in sorted(order.refunds, key=lambda r: (r.created_at, r.id))
-        ],
-    )
-
-
 @checked
 def get_order(session: Session, *, actor: Actor, order_id: str) -> OrderOut:
     """One order with its items, refunds and payment state, as ``actor`` may see it.
@@ -231,21 +192,36 @@ def get_order(session: Session, *, actor: Actor, order_id: str) -> OrderOut:
     Another customer's order (or an unknown id) is ``NotFound``, so ids are not
     confirmed; an inactive or unknown actor is ``PermissionDenied``.
     """
-    reader = _reader(session, actor)
-    if not isinstance(order_id, str):
+    if not isinstance(actor, Actor) or not isinstance(order_id, str):
+        _reader(session, actor)  # a non-Actor or an inactive reader is refused first
         raise ValidationError("order_id must be a string", details={"field": "order_id"})
-    order = session.scalars(
-        sa.select(Order)
-        .where(Order.id == order_id)
-        .options(selectinload(Order.items), selectinload(Order.refunds))
-    ).first()
-    visible = found(
-        order,
-        "order",
-        order_id,
-        visible=lambda row: owner_or_may(reader, row.user_id, Action.READ_ANY_ORDER),
+    # One statement: the reader's stored role, the order and (PostgreSQL) its children.
+    dialect = session.get_bind().dialect.name
+    statement = page_statement(dialect, False, False, False, False, False, order=True)
+    params = {"reader_id": actor.user_id, "order_id": order_id, "size": 1}
+    rows = session.execute(statement, params).all()  # autoflushes, as an ORM read does
+    if not rows:
+        raise _refused_reader(actor.user_id)
+    row = rows[0]
+    role = UserRole(row[0])
+    visible = row.id is not None and owner_or_role_may(
+        actor.user_id, role, row.user_id, Action.READ_ANY_ORDER
     )
-    return _view(visible, reader)
+    found(row if visible else None, "order", order_id)
+    if dialect == "postgresql":
+        items = [assemble(OrderItemOut, f, in_order=True) for f in parse_items(row[-2])]
+        refunds = [assemble(RefundOut, f, in_order=True) for f in parse_refunds(row[-1])]
+    else:
+        children = _children(session, [row.id])
+        items, refunds = children[0].get(row.id, []), children[1].get(row.id, [])
+    return _row_view(row, items, refunds, allows(role, Action.READ_INTERNAL_NOTES))
+
+
+def _refused_reader(actor_id: str) -> PermissionDenied:
+    return PermissionDenied(
+        "reading orders needs an active, authenticated user",
+        details={"action": Action.READ_ANY_ORDER.value, "actor_id": actor_id},
+    )
 
 
 def _aware(value: datetime | None, field: str) -> datetime | None:
@@ -415,10 +391,7 @@ def list_orders(
     position = _decode_cursor(cursor, flt) if cursor is not None else None
     page = _one_statement_page(session, Actor(reader.id, reader.role), flt, position, args)
     if page is None:  # the reader changed between the two statements
-        raise PermissionDenied(
-            "reading orders needs an active, authenticated user",
-            details={"action": Action.READ_ANY_ORDER.value, "actor_id": actor.user_id},
-        )
+        raise _refused_reader(actor.user_id)
     return page
 
 
