@@ -22,8 +22,9 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from functools import cache
+from types import CodeType
 
-__all__ = ["Registry", "public_order", "registry"]
+__all__ = ["Registry", "public_order", "registry", "registry_from_code"]
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,14 @@ def registry(package: str) -> Registry:
     loader = module.__spec__.loader if module.__spec__ else None
     get_source = getattr(loader, "get_source", None)
     source = get_source(package) if get_source else None
-    if source is None:  # pragma: no cover - a source-less install
-        raise ImportError(f"{package}: the source of its TYPE_CHECKING block is not installed")
+    if source is None:
+        # A byte-code-only install (PyInstaller, stripped images): read the
+        # compiled block instead.
+        get_code = getattr(loader, "get_code", None)
+        code = get_code(package) if get_code else None
+        if code is None:
+            raise ImportError(f"{package}: neither its source nor its byte code can be read")
+        return registry_from_code(code, package)
     block = next(
         node
         for node in ast.parse(source).body
@@ -87,4 +94,43 @@ def registry(package: str) -> Registry:
             home.update({alias.asname or alias.name: node.module for alias in node.names})
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             declared.append(node.target.id)
+    return Registry(home=home, submodules=tuple(submodules), declared=tuple(declared))
+
+
+def registry_from_code(code: CodeType, package: str) -> Registry:
+    """The registry of ``package`` read from its compiled module code.
+
+    The ``if TYPE_CHECKING:`` block never runs, but it is compiled: its imports
+    are ``IMPORT_NAME module`` / ``IMPORT_FROM name`` / ``STORE_NAME alias``, and
+    a declaration ``name: type`` stores the key ``name`` into ``__annotations__``
+    (``LOAD_CONST 'name'``, ``STORE_SUBSCR``). Used when the source is not
+    installed; a test holds it equal to :func:`registry`.
+    """
+    import dis
+
+    instructions = list(dis.get_instructions(code))
+    start = next(
+        i
+        for i, ins in enumerate(instructions)
+        if ins.opname == "LOAD_NAME" and ins.argval == "TYPE_CHECKING"
+    )
+    jump = next(ins for ins in instructions[start:] if "IF_FALSE" in ins.opname)
+    home: dict[str, str] = {}
+    submodules: list[str] = []
+    declared: list[str] = []
+    module = ""
+    previous = instructions[start]
+    for ins in instructions[start + 1 :]:
+        if ins.offset >= jump.argval:
+            break
+        if ins.opname == "IMPORT_NAME":
+            module = ins.argval
+        elif ins.opname == "STORE_NAME" and previous.opname == "IMPORT_FROM":
+            if module == package:
+                submodules.append(ins.argval)
+            else:
+                home[ins.argval] = module
+        elif ins.opname == "STORE_SUBSCR" and previous.opname == "LOAD_CONST":
+            declared.append(previous.argval)
+        previous = ins
     return Registry(home=home, submodules=tuple(submodules), declared=tuple(declared))

@@ -144,6 +144,54 @@ def test_lazy_registry_is_the_type_checking_block(package: str) -> None:
     assert set(module.__all__) <= set(dir(module))
 
 
+@pytest.mark.parametrize("package", ["paykit", "paykit.notifications"])
+def test_registry_is_read_from_byte_code_when_the_source_is_not_installed(package: str) -> None:
+    # A byte-code-only install (PyInstaller, an image with the .py files removed)
+    # has no source to parse: the compiled block gives the same registry.
+    import importlib
+
+    from paykit._exports import registry, registry_from_code
+
+    spec = importlib.import_module(package).__spec__
+    assert spec is not None
+    assert spec.loader is not None
+    code = spec.loader.get_code(package)  # type: ignore[attr-defined]
+    assert registry_from_code(code, package) == registry(package)
+
+
+def test_a_source_less_paykit_still_resolves_its_names(tmp_path: Path) -> None:
+    # The whole package compiled to legacy .pyc files beside no source, in a fresh
+    # interpreter: names still resolve and __all__ is the same.
+    import compileall
+    import shutil
+    import subprocess
+    import sys
+
+    import paykit as installed
+
+    copy = tmp_path / "paykit"
+    shutil.copytree(Path(installed.__file__).parent, copy)
+    assert compileall.compile_dir(copy, quiet=1, legacy=True)
+    for source in copy.rglob("*.py"):
+        source.unlink()
+    script = (
+        "import paykit, sys; assert paykit.__file__.endswith('.pyc'), paykit.__file__; "
+        "print(paykit.place_order.__module__, len(paykit.__all__), "
+        "'paykit.services' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    module, count, _ = done.stdout.split()
+    assert (module, int(count)) == (installed.place_order.__module__, len(installed.__all__))
+
+
 def test_public_order_is_ruff_s_rule_022() -> None:
     from paykit._exports import public_order
 
