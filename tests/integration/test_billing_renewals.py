@@ -14,6 +14,7 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 import stripe
 from sqlalchemy.orm import Session
 from tests import factories as f
@@ -24,6 +25,7 @@ from paykit.clock import FrozenClock
 from paykit.errors import ConfigurationError, NotFound, ValidationError
 from paykit.gateways import FakeGateway, GatewayPaymentMethod, PaymentGateway
 from paykit.gateways.stripe import StripeGateway
+from paykit.security.policy import Actor
 from paykit.services.billing import store_payment_method
 from paykit.services.subscriptions import (
     cancel_subscription,
@@ -60,8 +62,8 @@ class World:
         )
         return store_payment_method(self.session, method, user_id=self.user.id, clock=self.clock)
 
-    def deliver(self) -> None:
-        for event in self.account.drain_events():
+    def deliver(self, events: list[dict[str, Any]] | None = None) -> None:
+        for event in self.account.drain_events() if events is None else events:
             body = json.dumps(event).encode()
             response = handle_webhook(
                 self.session,
@@ -220,6 +222,131 @@ def test_subscription_method_refusals(world: World) -> None:
             w.session, subscription_id=row.id, payment_method_id=None, gateway=w.gateway
         )
     assert ended.value.code == "subscription_not_changeable"
+
+
+def _stored_method(w: World, row: m.Subscription) -> str | None:
+    w.session.refresh(row)
+    return row.default_payment_method_id
+
+
+def _audited_methods(w: World, row: m.Subscription) -> list[tuple[Any, Any]]:
+    """The ``subscription.synced`` audit rows' old and new ``default_payment_method_id``."""
+    rows = w.session.scalars(
+        sa.select(m.AuditLog)
+        .where(m.AuditLog.action == "subscription.synced", m.AuditLog.resource_id == row.id)
+        .order_by(m.AuditLog.created_at, m.AuditLog.id)
+    ).all()
+    return [
+        (
+            (a.old_values or {}).get("default_payment_method_id"),
+            (a.new_values or {}).get("default_payment_method_id"),
+        )
+        for a in rows
+        if "default_payment_method_id" in (a.new_values or {})
+    ]
+
+
+def test_the_subscriptions_own_method_is_stored_on_its_row(world: World) -> None:
+    w = world
+    visa = w.card("pm_card_visa")
+    row = _seats(w)
+    assert row.default_payment_method_id is None
+    mastercard = w.card("pm_card_mastercard")
+    changed = set_subscription_default_payment_method(
+        w.session,
+        subscription_id=row.id,
+        payment_method_id=visa.id,
+        gateway=w.gateway,
+        clock=w.clock,
+        idempotency_key="stored-visa",
+    )
+    # The gateway's id (pm_...), as the gateway returned it: no gateway call to show it.
+    assert changed.default_payment_method_id == visa.stripe_payment_method_id
+    assert _stored_method(w, row) == visa.stripe_payment_method_id
+    assert _audited_methods(w, row)[-1] == (None, visa.stripe_payment_method_id)
+    w.deliver()  # the gateway's own customer.subscription.updated says the same
+    assert _stored_method(w, row) == visa.stripe_payment_method_id
+
+    # Changed elsewhere (the gateway's dashboard): the webhook brings the other method.
+    w.clock.advance(seconds=5)
+    w.account.set_subscription_default_payment_method(
+        row.stripe_subscription_id,
+        payment_method_id=mastercard.stripe_payment_method_id,
+        idempotency_key="dashboard-mastercard",
+    )
+    [updated] = w.account.drain_events()
+    assert updated["type"] == "customer.subscription.updated"
+    w.deliver([updated])
+    assert _stored_method(w, row) == mastercard.stripe_payment_method_id
+    assert _audited_methods(w, row)[-1] == (
+        visa.stripe_payment_method_id,
+        mastercard.stripe_payment_method_id,
+    )
+
+    # Cleared at the gateway: the webhook clears it here.
+    w.clock.advance(seconds=5)
+    w.account.set_subscription_default_payment_method(
+        row.stripe_subscription_id, payment_method_id=None, idempotency_key="dashboard-clear"
+    )
+    w.deliver()
+    assert _stored_method(w, row) is None
+    assert _audited_methods(w, row)[-1] == (mastercard.stripe_payment_method_id, None)
+
+
+def test_a_stale_or_replayed_webhook_does_not_regress_the_method(world: World) -> None:
+    w = world
+    visa = w.card("pm_card_visa")
+    row = _seats(w)
+    mastercard = w.card("pm_card_mastercard")
+    w.deliver()
+    w.clock.advance(seconds=5)
+    w.account.set_subscription_default_payment_method(
+        row.stripe_subscription_id,
+        payment_method_id=visa.stripe_payment_method_id,
+        idempotency_key="older-visa",
+    )
+    [older] = w.account.drain_events()
+    w.clock.advance(seconds=5)
+    w.account.set_subscription_default_payment_method(
+        row.stripe_subscription_id,
+        payment_method_id=mastercard.stripe_payment_method_id,
+        idempotency_key="newer-mastercard",
+    )
+    [newer] = w.account.drain_events()
+    w.deliver([newer])
+    assert _stored_method(w, row) == mastercard.stripe_payment_method_id
+    audited = len(_audited_methods(w, row))
+    w.deliver([older])  # late: older than the state applied
+    assert _stored_method(w, row) == mastercard.stripe_payment_method_id
+    w.deliver([newer])  # replayed: the inbox has it
+    w.deliver([{**newer, "id": "evt_redelivered_copy"}])  # same state under another id
+    assert _stored_method(w, row) == mastercard.stripe_payment_method_id
+    assert len(_audited_methods(w, row)) == audited
+
+
+def test_another_customers_subscription_keeps_its_method(world: World) -> None:
+    w = world
+    visa = w.card("pm_card_visa")
+    row = _seats(w)
+    set_subscription_default_payment_method(
+        w.session,
+        subscription_id=row.id,
+        payment_method_id=visa.id,
+        gateway=w.gateway,
+        clock=w.clock,
+    )
+    stranger = f.user(w.session)
+    with pytest.raises(NotFound):
+        set_subscription_default_payment_method(
+            w.session,
+            subscription_id=row.id,
+            payment_method_id=None,
+            gateway=w.gateway,
+            actor=Actor.of(stranger),
+        )
+    assert _stored_method(w, row) == visa.stripe_payment_method_id
+    snapshot = w.gateway.retrieve_subscription(row.stripe_subscription_id)
+    assert snapshot.default_payment_method_id == visa.stripe_payment_method_id
 
 
 # ------------------------------------------------------------------ the upcoming invoice

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -11,9 +13,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+from tests import factories as f
 
 import paykit
 from paykit.migrator import VERSION_TABLE, include_paykit_object
+from paykit import models as m
 from paykit.models import Base
 
 PAYKIT_TABLES = set(Base.metadata.tables)
@@ -157,3 +162,73 @@ def test_host_alembic_history_lives_beside_paykits(
     assert "host_widgets" not in _tables(engine)
     paykit.downgrade(engine, "base")
     assert _tables(engine) & PAYKIT_TABLES == set()
+
+
+def _subscription_columns(engine: Engine) -> dict[str, dict[str, object]]:
+    return {c["name"]: dict(c) for c in sa.inspect(engine).get_columns("subscriptions")}
+
+
+def test_0017_adds_the_subscriptions_default_payment_method_and_drops_it(
+    make_engine: Callable[..., Engine],
+) -> None:
+    engine = make_engine()
+    paykit.migrate(engine, "0016")
+    assert "default_payment_method_id" not in _subscription_columns(engine)
+    paykit.migrate(engine, "0017")
+    column = _subscription_columns(engine)["default_payment_method_id"]
+    assert column["nullable"] is True
+    # No foreign key: the gateway's id may name a method not synced into payment_methods yet.
+    keys = sa.inspect(engine).get_foreign_keys("subscriptions")
+    assert all("default_payment_method_id" not in key["constrained_columns"] for key in keys)
+    paykit.downgrade(engine, "0016")
+    assert "default_payment_method_id" not in _subscription_columns(engine)
+    assert paykit.current_revision(engine) == "0016"
+    paykit.migrate(engine)
+    assert "default_payment_method_id" in _subscription_columns(engine)
+
+
+def test_0017_keeps_the_subscriptions_and_their_children_both_ways(
+    make_engine: Callable[..., Engine],
+) -> None:
+    # subscriptions has children (items CASCADE): neither direction may copy the table.
+    engine = make_engine()
+    paykit.migrate(engine)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    with Session(engine) as session:
+        product = f.product(session, type=m.ProductType.SUBSCRIPTION)
+        price = f.price(session, product, type=m.PriceType.RECURRING)
+        sub = m.Subscription(
+            user_id=f.user(session).id,
+            product_id=product.id,
+            price_id=price.id,
+            stripe_subscription_id="sub_kept",
+            status=m.SubscriptionStatus.ACTIVE,
+            current_period_start=at,
+            current_period_end=at + timedelta(days=30),
+            unit_amount=Decimal("10.00"),
+            default_payment_method_id="pm_kept",
+        )
+        session.add(sub)
+        session.flush()
+        session.add(
+            m.SubscriptionItem(
+                subscription_id=sub.id, price_id=price.id, unit_amount=Decimal("10.00")
+            )
+        )
+        session.commit()
+
+    def counts() -> tuple[int, int]:
+        with engine.connect() as conn:
+            return (
+                conn.execute(sa.text("SELECT count(*) FROM subscriptions")).scalar_one(),
+                conn.execute(sa.text("SELECT count(*) FROM subscription_items")).scalar_one(),
+            )
+
+    assert counts() == (1, 1)
+    paykit.downgrade(engine, "0016")
+    assert counts() == (1, 1)
+    paykit.migrate(engine)
+    assert counts() == (1, 1)
+    with engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT default_payment_method_id FROM subscriptions"))
+        assert stored.scalar_one() is None  # filled again by the next sync

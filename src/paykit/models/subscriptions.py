@@ -66,6 +66,10 @@ class Subscription(TimestampMixin, Base):
     pending_proration: Mapped[Decimal] = mapped_column(
         money(), default=Decimal("0.00"), server_default="0"
     )
+    # Not in the seed (docs/schema.md, migration 0017): the gateway's id of the
+    # subscription's own payment method (renewals charge it before the
+    # customer's default), as synced; no foreign key (docs/subscriptions.md).
+    default_payment_method_id: Mapped[str | None] = mapped_column(sa.Text())
 
     user: Mapped[User] = relationship(back_populates="subscriptions")
     product: Mapped[Product] = relationship(back_populates="subscriptions")

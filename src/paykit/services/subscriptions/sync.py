@@ -53,6 +53,8 @@ _SYNCED_FIELDS = (
     "unit_amount",
     "quantity",
     "metadata_",
+    # The subscription's own payment method (migration 0017): None clears it.
+    "default_payment_method_id",
 )
 
 # Kept by paykit, not by the gateway (migration 0013): a new row starts empty.
@@ -184,6 +186,7 @@ def _subscription_values(
         ),
         "quantity": sub.quantity,
         "metadata_": dict(sub.metadata),
+        "default_payment_method_id": sub.default_payment_method_id,
     }, price.recurring
 
 
