@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from tests import factories as f
 
 import paykit
-from paykit.migrator import VERSION_TABLE, include_paykit_object
 from paykit import models as m
+from paykit.migrator import VERSION_TABLE, include_paykit_object
 from paykit.models import Base
 
 PAYKIT_TABLES = set(Base.metadata.tables)
