@@ -75,6 +75,8 @@ def test_the_owner_subscribes_changes_cancels_and_resumes(
         card = session.get(m.PaymentMethod, ids["ada_card"])
         assert card is not None
         assert gateway_sub.raw["default_payment_method"] == card.stripe_payment_method_id
+    # Stored on the row and answered with it: no gateway call to show the card.
+    assert started.body["default_payment_method_id"] == card.stripe_payment_method_id
     again = client.call(
         "POST",
         "/subscriptions",

@@ -26,6 +26,7 @@ from paykit.errors import ConfigurationError, NotFound, ValidationError
 from paykit.gateways import FakeGateway, GatewayPaymentMethod, PaymentGateway
 from paykit.gateways.stripe import StripeGateway
 from paykit.security.policy import Actor
+from paykit.services.catalog import user_subscriptions
 from paykit.services.billing import store_payment_method
 from paykit.services.subscriptions import (
     cancel_subscription,
@@ -264,6 +265,15 @@ def test_the_subscriptions_own_method_is_stored_on_its_row(world: World) -> None
     assert changed.default_payment_method_id == visa.stripe_payment_method_id
     assert _stored_method(w, row) == visa.stripe_payment_method_id
     assert _audited_methods(w, row)[-1] == (None, visa.stripe_payment_method_id)
+    # Read back with the subscription, and matched to the saved card (•••• 4242).
+    [out] = user_subscriptions(w.session, actor=Actor.of(w.user), user_id=w.user.id).subscriptions
+    assert out.default_payment_method_id == visa.stripe_payment_method_id
+    shown = w.session.scalars(
+        sa.select(m.PaymentMethod).where(
+            m.PaymentMethod.stripe_payment_method_id == out.default_payment_method_id
+        )
+    ).one()
+    assert (shown.id, (shown.card or {}).get("last4")) == (visa.id, "4242")
     w.deliver()  # the gateway's own customer.subscription.updated says the same
     assert _stored_method(w, row) == visa.stripe_payment_method_id
 

@@ -52,6 +52,9 @@ class SubscriptionViewOut(_Out):
     pending_price_id: str | None
     pending_quantity: int | None
     pending_change_at: datetime | None
+    # The gateway's id of the subscription's own payment method (``pm_...``);
+    # None: renewals charge the customer's default (docs/subscriptions.md).
+    default_payment_method_id: str | None = None
 
     @pydantic.field_validator("status", mode="before")
     @classmethod

@@ -126,7 +126,12 @@ class ProductSummaryOut(_Out):
 
 
 class SubscriptionOut(_Out):
-    """An active or trialing subscription with its product and price."""
+    """An active or trialing subscription with its product and price.
+
+    ``default_payment_method_id`` is the gateway's id of the subscription's own
+    payment method (``pm_...``, a ``PaymentMethod``'s ``stripe_payment_method_id``),
+    or ``None`` when renewals charge the customer's default.
+    """
 
     id: str
     status: str
@@ -139,6 +144,7 @@ class SubscriptionOut(_Out):
     currency: str
     product: ProductSummaryOut
     price: PriceOut
+    default_payment_method_id: str | None = None
 
 
 class PaymentMethodOut(_Out):

@@ -143,6 +143,7 @@ def user_subscriptions(session: Session, *, actor: Actor, user_id: str) -> UserS
                     type=s.product.type.value,
                 ),
                 price=_price_out(s.price),
+                default_payment_method_id=s.default_payment_method_id,
             )
             for s in subscriptions
         ],
