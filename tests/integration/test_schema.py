@@ -135,6 +135,9 @@ def test_no_unexpected_columns(engine: Engine) -> None:
                 "pending_proration",
             )
         ),
+        # The subscription's own payment method (migration 0017; docs/schema.md,
+        # docs/subscriptions.md).
+        ("subscriptions", "default_payment_method_id"),
         # Card expiry and invoice details (migration 0012; docs/schema.md, docs/billing.md).
         ("payment_methods", "expires_at"),
         ("invoices", "discount"),
