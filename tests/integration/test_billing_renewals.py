@@ -26,8 +26,8 @@ from paykit.errors import ConfigurationError, NotFound, ValidationError
 from paykit.gateways import FakeGateway, GatewayPaymentMethod, PaymentGateway
 from paykit.gateways.stripe import StripeGateway
 from paykit.security.policy import Actor
-from paykit.services.catalog import user_subscriptions
 from paykit.services.billing import store_payment_method
+from paykit.services.catalog import user_subscriptions
 from paykit.services.subscriptions import (
     cancel_subscription,
     change_subscription,
