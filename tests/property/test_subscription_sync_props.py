@@ -23,7 +23,8 @@ T0 = datetime(2026, 5, 1, tzinfo=UTC)
 
 
 def _story(session: Session) -> tuple[FakeGateway, FrozenClock, str, list[dict[str, Any]]]:
-    """created → qty 2 and qty 3 in one second → cancel at period end → deleted."""
+    """created → qty 2 and (own card A) qty 3 in one second → (own card B) cancel at
+    period end → deleted."""
     clock = FrozenClock(T0)
     gateway = FakeGateway(clock=clock)
     user = f.user(session)
@@ -32,6 +33,10 @@ def _story(session: Session) -> tuple[FakeGateway, FrozenClock, str, list[dict[s
     product = f.product(session, type=m.ProductType.SUBSCRIPTION, base_price=Decimal("15.00"))
     f.price(session, product, stripe_price_id=stripe_price, type=m.PriceType.RECURRING)
     gateway.attach_payment_method("pm_card_visa", customer_id=customer, idempotency_key="pm")
+    cards = [
+        gateway.attach_payment_method(token, customer_id=customer, idempotency_key=token).id
+        for token in ("pm_card_mastercard", "pm_card_visa_debit")
+    ]
     sub = gateway.create_subscription(
         customer_id=customer, price_id=stripe_price, idempotency_key="s"
     )
@@ -39,9 +44,16 @@ def _story(session: Session) -> tuple[FakeGateway, FrozenClock, str, list[dict[s
     events = [make_event("customer.subscription.created", sub.raw, created=t)]
     clock.advance(seconds=10)
     for n, quantity in enumerate((2, 3)):
+        if n == 1:
+            gateway.set_subscription_default_payment_method(
+                sub.id, payment_method_id=cards[0], idempotency_key="own-a"
+            )
         state = gateway.update_subscription(sub.id, quantity=quantity, idempotency_key=f"q{n}")
         events.append(make_event("customer.subscription.updated", state.raw, created=t + 10))
     clock.advance(seconds=10)
+    gateway.set_subscription_default_payment_method(
+        sub.id, payment_method_id=cards[1], idempotency_key="own-b"
+    )
     state = gateway.cancel_subscription(sub.id, at_period_end=True, idempotency_key="c")
     events.append(make_event("customer.subscription.updated", state.raw, created=t + 20))
     clock.advance(seconds=10)
@@ -63,6 +75,7 @@ def _final(session: Session, sub_id: str) -> tuple[Any, ...]:
         row.canceled_at,
         row.current_period_end,
         row.stripe_event_created_at,
+        row.default_payment_method_id,
     )
 
 
@@ -102,6 +115,8 @@ def test_known_awkward_orders(session: Session, order: list[int]) -> None:
     gateway, clock, sub_id, events = _story(session)
     for index in order:
         sync_subscription(session, events[index], clock=clock, gateway=gateway)
-    status, quantity, pending, _, _, stamp = _final(session, sub_id)
+    status, quantity, pending, _, _, stamp, method = _final(session, sub_id)
     assert (status, quantity, pending) == (m.SubscriptionStatus.CANCELLED, 3, False)
+    assert method == events[4]["data"]["object"]["default_payment_method"] is not None
+    assert method != events[2]["data"]["object"]["default_payment_method"] is not None
     assert stamp == datetime.fromtimestamp(events[4]["created"], UTC)
