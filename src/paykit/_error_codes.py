@@ -371,6 +371,19 @@ CODES: Final[tuple[tuple[str, str, str], ...]] = (
     ),
     (
         "ConfigurationError",
+        "sqlite_foreign_keys_on",
+        "A SQLite connection in its own transaction with foreign keys on was given a "
+        "migration that may rebuild tables (which would delete or refuse referencing rows): "
+        "pass the Engine, or turn foreign keys off before BEGIN.",
+    ),
+    (
+        "ConfigurationError",
+        "migration_broke_foreign_keys",
+        "After a SQLite migration, `PRAGMA foreign_key_check` found rows referencing missing "
+        "rows; the migration was rolled back. `details['tables']` lists the tables.",
+    ),
+    (
+        "ConfigurationError",
         "encryption_not_configured",
         "Encrypted data needs a keyring; none is configured.",
     ),

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import event
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext import asyncio as sa_asyncio
 from sqlalchemy.orm import Session
 
@@ -80,9 +80,18 @@ def create_async_engine(url: str | URL, **kwargs: Any) -> AsyncEngine:
 
 
 async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
-    """:func:`paykit.migrate` on an ``AsyncEngine``, in one transaction."""
-    async with engine.begin() as connection:
-        await connection.run_sync(migrator.migrate, revision)
+    """:func:`paykit.migrate` on an ``AsyncEngine``, in one transaction.
+
+    On SQLite, foreign keys are off for that transaction and checked before it
+    commits, as :func:`paykit.migrate` does with an Engine.
+    """
+    async with engine.connect() as connection:
+        await connection.run_sync(_migrate, revision)
+
+
+def _migrate(connection: Connection, revision: str) -> None:
+    with migrator.foreign_keys_off(connection), connection.begin():
+        migrator.migrate(connection, revision)
 
 
 async def run(

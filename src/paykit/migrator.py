@@ -93,11 +93,96 @@ def _connection(bind: Engine | Connection | str | URL) -> Iterator[Connection]:
         return
     engine = bind if isinstance(bind, Engine) else create_engine(bind)
     try:
-        with engine.begin() as connection:
+        with engine.connect() as connection, foreign_keys_off(connection), connection.begin():
             yield connection
     finally:
         if not isinstance(bind, Engine):
             engine.dispose()
+
+
+@contextmanager
+def foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """SQLite: foreign keys off on ``connection`` (not yet in a transaction) while in the block.
+
+    SQLite cannot alter most of a table, so Alembic's batch mode rebuilds it:
+    a copy, then ``DROP TABLE`` of the original. With foreign keys on, that
+    drop deletes the table's rows one by one first: a referencing row with
+    ``ON DELETE CASCADE`` is deleted with them (a subscription's items and MRR
+    history), one with ``RESTRICT`` makes the upgrade fail (its invoices).
+    SQLite's own advice is to turn them off around such a change (outside a
+    transaction: inside one the pragma does nothing) and to check them after,
+    which :func:`_rebuilds_checked` does. The connection's setting is restored.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    cursor = raw.cursor()
+    cursor.execute("PRAGMA foreign_keys")
+    was = (cursor.fetchone() or (0,))[0]
+    cursor.execute("PRAGMA foreign_keys = OFF")
+    cursor.close()
+    try:
+        yield
+    finally:
+        cursor = raw.cursor()
+        cursor.execute(f"PRAGMA foreign_keys = {'ON' if was else 'OFF'}")
+        cursor.close()
+
+
+def _heads(connection: Connection, version_schema: str | None) -> set[str]:
+    opts = {"version_table": VERSION_TABLE, "version_table_schema": version_schema}
+    return set(MigrationContext.configure(connection, opts=opts).get_current_heads())
+
+
+@contextmanager
+def _rebuilds_checked(
+    connection: Connection, version_schema: str | None, config: Config, target: str
+) -> Iterator[None]:
+    """SQLite: refuse to rebuild tables with foreign keys on; check them after a change.
+
+    A caller's connection already in its transaction cannot turn them off
+    (see :func:`foreign_keys_off`): a database that has a revision and would
+    move is refused with ``sqlite_foreign_keys_on`` instead of losing rows.
+    After a change, ``PRAGMA foreign_key_check`` must find no broken reference
+    that was not there before, else the migration is rolled back with
+    ``migration_broke_foreign_keys``.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    before = _heads(connection, version_schema)
+    try:
+        scripts = ScriptDirectory.from_config(config).get_revisions(target)
+        moves = {script.revision for script in scripts if script is not None} != before
+    except (CommandError, RevisionError):
+        moves = True
+    broken = set(_broken(connection)) if before and moves else set()
+    if before and moves and connection.exec_driver_sql("PRAGMA foreign_keys").scalar():
+        raise ConfigurationError(
+            "this SQLite connection has foreign keys on inside its transaction, so "
+            "rebuilding a table would delete or refuse the rows that reference it: "
+            "pass the Engine (paykit turns them off for the migration and checks them "
+            "after), or run PRAGMA foreign_keys = OFF before BEGIN",
+            code="sqlite_foreign_keys_on",
+            details={"current": sorted(before), "target": target},
+        )
+    yield
+    if _heads(connection, version_schema) != before:
+        new = [row for row in _broken(connection) if row not in broken]
+        if new:
+            raise ConfigurationError(
+                "after the migration, rows reference rows that do not exist; nothing was changed",
+                code="migration_broke_foreign_keys",
+                details={"tables": sorted({str(row[0]) for row in new})},
+            )
+
+
+def _broken(connection: Connection) -> list[tuple[object, ...]]:
+    """SQLite's broken references: (table, rowid, parent table, constraint index)."""
+    rows = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    return [tuple(row) for row in rows]
 
 
 def _schema(bind: Engine | Connection | str | URL, schema: str | None) -> str | None:
@@ -255,7 +340,9 @@ def migrate(
         _refuse_collisions(connection, version_schema)
         # "heads" also reaches every head of a history that briefly branched.
         config = alembic_config(connection, schema=version_schema)
-        command.upgrade(config, "heads" if revision == "head" else revision)
+        target = "heads" if revision == "head" else revision
+        with _rebuilds_checked(connection, version_schema, config, target):
+            command.upgrade(config, target)
         # A database with row-level security on gets the policies of the new
         # revision (new tables, changed rules) in the same transaction.
         refresh_row_level_security(connection)
@@ -276,7 +363,9 @@ def downgrade(
     ):
         if connection is None:
             raise _missing(str(_schema(bind, schema)), "it does not exist", "nothing to downgrade")
-        command.downgrade(alembic_config(connection, schema=version_schema), revision)
+        config = alembic_config(connection, schema=version_schema)
+        with _rebuilds_checked(connection, version_schema, config, revision):
+            command.downgrade(config, revision)
 
 
 @checked
