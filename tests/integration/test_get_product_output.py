@@ -109,9 +109,9 @@ def _typed(value: Any) -> Any:
     return (type(value).__name__, value)
 
 
-def _outcome(call: Any) -> Any:
+def _outcome(call: Any, session: Session, **kw: Any) -> Any:
     try:
-        view = call()
+        view = call(session, **kw)
     except PaykitError as exc:
         return ("error", type(exc).__name__, exc.code, str(exc), exc.details)
     return ("view", _typed(view), view.model_dump_json())
@@ -144,7 +144,7 @@ def _catalog(session: Session) -> tuple[list[m.Product], list[Actor | None]]:
                 published_at=T + timedelta(microseconds=n) if n % 2 == 0 else None,
             )
         )
-    full, bare = products[0], products[1]
+    full = products[0]
     full.categories.extend([leaf, twin, other, mid])
     products[2].categories.append(leaf)
     products[3].categories.extend([loop_b, root])
@@ -211,9 +211,9 @@ def _compare(session: Session) -> int:
         for actor in readers:
             for key in ({"id": product.id}, {"slug": product.slug}):
                 session.expire_all()  # both read the database, not the identity map
-                expected = _outcome(lambda: _reference(session, actor=actor, **key))
+                expected = _outcome(_reference, session, actor=actor, **key)
                 session.expire_all()
-                got = _outcome(lambda: paykit.get_product(session, actor=actor, **key))
+                got = _outcome(paykit.get_product, session, actor=actor, **key)
                 assert got == expected, (product.status, actor, key)
                 calls += 1
     bad: list[dict[str, Any]] = [
@@ -223,8 +223,8 @@ def _compare(session: Session) -> int:
         {"slug": "no-such-slug", "actor": readers[3]},
     ]
     for kw in bad:
-        expected = _outcome(lambda: _reference(session, **kw))
-        assert _outcome(lambda: paykit.get_product(session, **kw)) == expected, kw
+        expected = _outcome(_reference, session, **kw)
+        assert _outcome(paykit.get_product, session, **kw) == expected, kw
     for kw in ({"id": 5}, {"slug": "a\x00b"}, {"id": "x", "actor": "admin"}):
         with pytest.raises(ValidationError) as caught:
             paykit.get_product(session, **kw)
