@@ -30,11 +30,32 @@ from paykit.security import Actor
 from paykit.security.policy import Action
 from paykit.services.catalog._common import staff_user
 from paykit.services.catalog._listing import active_prices
-from paykit.services.catalog.out import CategoryRef, ProductView
-from paykit.services.catalog.products import _fields
+from paykit.services.catalog.out import CategoryRef, PriceOut, ProductView
 from paykit.services.reviews import RatingSummary
 
 T = datetime(2032, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
+
+
+def _fields(product: m.Product, prices: list[PriceOut], reviews: int) -> dict[str, Any]:
+    return {
+        "id": product.id,
+        "name": product.name,
+        "slug": product.slug,
+        "short_description": product.short_description,
+        "type": product.type.value,
+        "status": product.status.value,
+        "base_price": product.base_price,
+        "currency": product.currency,
+        "featured": product.featured,
+        "tags": list(product.tags or []),
+        "images": list(product.images or []),
+        "billing_interval": product.billing_interval,
+        "trial_days": product.trial_days,
+        "created_at": product.created_at,
+        "published_at": product.published_at,
+        "prices": prices,
+        "review_count": reviews,
+    }
 
 
 def _reference_paths(session: Session, product_id: str) -> list[list[CategoryRef]]:
@@ -255,3 +276,25 @@ def test_get_product_matches_in_a_session_not_in_utc(pg_engine: sa.Engine) -> No
             session.close()
         finally:
             outer.rollback()
+
+
+@pytest.mark.partial_state("a category cycle written around paykit, on purpose")
+def test_get_product_sends_a_fixed_number_of_statements(session: Session) -> None:
+    """One on PostgreSQL, four on SQLite (page, prices, rating, categories), whatever the
+    depth of the tree and the reader."""
+    products, readers = _catalog(session)
+    expected = 1 if session.get_bind().dialect.name == "postgresql" else 4
+    statements: list[str] = []
+
+    def grab(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    connection = session.connection()
+    sa.event.listen(connection, "before_cursor_execute", grab)
+    try:
+        for product in products:
+            statements.clear()
+            paykit.get_product(session, id=product.id, actor=readers[3])
+            assert len(statements) == expected, statements
+    finally:
+        sa.event.remove(connection, "before_cursor_execute", grab)

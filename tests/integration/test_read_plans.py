@@ -215,3 +215,38 @@ def test_a_page_is_one_statement(big: Engine, name: str, call: Callable[[Session
         session.rollback()
     assert page.items, name
     assert len(statements) == (3 if "page 3" in name else 1), statements
+
+
+def test_the_product_page_is_one_statement(big: Engine) -> None:
+    """``get_product`` on PostgreSQL: one statement, however deep its categories are
+    and whoever reads (the reader's role, prices, rating and paths included)."""
+    from tests import factories as f
+
+    with Session(big) as session:
+        parent = None
+        for _ in range(4):
+            parent = f.category(session, parent_id=parent.id if parent else None)
+        product = f.product(session, status=paykit.models.ProductStatus.DRAFT)
+        assert parent is not None
+        product.categories.extend([parent, f.category(session)])
+        f.price(session, product)
+        session.add(
+            paykit.models.ProductReview(product_id=product.id, user_id="u9", rating=4, content="ok")
+        )
+        admin = f.user(session, role=paykit.models.UserRole.ADMIN)
+        session.flush()
+        statements: list[str] = []
+
+        def grab(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+            statements.append(statement)
+
+        connection = session.connection()
+        sa.event.listen(connection, "before_cursor_execute", grab)
+        try:
+            view = paykit.get_product(session, slug=product.slug, actor=Actor.of(admin))
+        finally:
+            sa.event.remove(connection, "before_cursor_execute", grab)
+        session.rollback()
+    assert sorted(len(path) for path in view.category_paths) == [1, 4]
+    assert (view.rating.count, len(view.prices)) == (1, 1)
+    assert len(statements) == 1, statements

@@ -48,7 +48,16 @@ from paykit.services.catalog.categories import descendant_ids
 from paykit.services.catalog.out import PriceOut, ProductOut
 from paykit.services.reads import Page, assemble, assemble_all, check_page_limit
 
-__all__ = ["SORTS", "active_prices", "list_page", "review_counts"]
+__all__ = [
+    "PRODUCT_COLUMNS",
+    "PRODUCT_FIELDS",
+    "SORTS",
+    "active_prices",
+    "list_page",
+    "parse_prices",
+    "prices_json",
+    "review_counts",
+]
 
 #: The sort orders of ``list_products``; ``relevance`` needs ``search``.
 SORTS = ("featured", "newest", "price_asc", "price_desc", "relevance")
@@ -193,7 +202,7 @@ def review_counts(session: Session, ids: Sequence[str]) -> dict[str, int]:
     return {product_id: int(count) for product_id, count in rows}
 
 
-def _prices_json(product_id: Any) -> Any:
+def prices_json(product_id: Any) -> Any:
     """PostgreSQL: a product's active prices as a JSON array (amounts as text), cheapest first."""
     values = [
         sa.cast(Price.unit_amount, sa.Text()) if c is Price.unit_amount else c
@@ -245,7 +254,7 @@ def _statement(shape: _Shape) -> tuple[sa.Select[Any], list[Key], tuple[str | in
     """The page statement of one shape, its sort keys and where each key's value is in a row."""
     condition, relevance = _matches(shape.search, shape.words) if shape.search else (None, None)
     keys, descending = _sort_keys(shape.sort, relevance)
-    query = sa.select(*_PRODUCT_COLUMNS, *(k.expr.label(f"key{n}") for n, k in enumerate(keys)))
+    query = sa.select(*PRODUCT_COLUMNS, *(k.expr.label(f"key{n}") for n, k in enumerate(keys)))
     # The statuses are written into the SQL text: with a bound status a prepared
     # statement's generic plan stops trusting the catalog-order index (it sorted
     # every product, 5 ms instead of 0.4 ms at 100,000 products). Literal columns,
@@ -288,7 +297,7 @@ def _statement(shape: _Shape) -> tuple[sa.Select[Any], list[Key], tuple[str | in
     # A sort key that is a product column is read from the page's last product
     # (its field's name); the others (a search's rank) follow the product columns
     # (their index in the row).
-    columns: list[Any] = [page.c[name] for name in _PRODUCT_FIELDS]
+    columns: list[Any] = [page.c[name] for name in PRODUCT_FIELDS]
     key_at: list[str | int] = []
     for n, key in enumerate(keys):
         column = key.expr
@@ -313,7 +322,7 @@ def _page_document(page: Any, columns: list[Any], ordering: list[Any]) -> sa.Sel
     """
     entry = sa.func.json_build_array(
         *(sa.cast(c, sa.Text()) if c.key == "base_price" else c for c in columns),
-        _prices_json(page.c.id),
+        prices_json(page.c.id),
         _reviews_count(page.c.id),
     )
     rows = sa.func.json_agg(postgresql.aggregate_order_by(entry, *ordering))
@@ -325,7 +334,7 @@ def _page_document(page: Any, columns: list[Any], ordering: list[Any]) -> sa.Sel
 # returns the page as one JSON document with each product's active prices and
 # visible review count, computed for the page's rows only; SQLite reads them
 # with two more statements (in-process, a round trip costs nothing).
-_PRODUCT_COLUMNS = (
+PRODUCT_COLUMNS = (
     Product.id,
     Product.name,
     Product.slug,
@@ -342,8 +351,8 @@ _PRODUCT_COLUMNS = (
     Product.created_at,
     Product.published_at,
 )
-_PRODUCT_FIELDS = tuple(c.key for c in _PRODUCT_COLUMNS)
-_FIELDS = frozenset(_PRODUCT_FIELDS)
+PRODUCT_FIELDS = tuple(c.key for c in PRODUCT_COLUMNS)
+_FIELDS = frozenset(PRODUCT_FIELDS)
 _PRODUCT_PAGE = Page[ProductOut]
 
 
@@ -458,12 +467,30 @@ def _items(session: Session, rows: Sequence[sa.Row[Any]]) -> list[ProductOut]:
     prices, reviews = active_prices(session, ids), review_counts(session, ids)
     items = []
     for row in rows:
-        fields = dict(zip(_PRODUCT_FIELDS, row, strict=False))  # the product columns lead
+        fields = dict(zip(PRODUCT_FIELDS, row, strict=False))  # the product columns lead
         fields["tags"] = list(fields["tags"] or [])
         fields["images"] = list(fields["images"] or [])
         fields["prices"], fields["review_count"] = prices[row.id], reviews.get(row.id, 0)
         items.append(assemble(ProductOut, fields, in_order=True))  # built in field order
     return items
+
+
+def parse_prices(raw: Sequence[Sequence[Any]]) -> list[PriceOut]:
+    """PostgreSQL: the prices of :func:`prices_json`'s JSON array (amounts from text)."""
+    return assemble_all(
+        PriceOut,
+        [
+            {
+                "id": id_,
+                "nickname": nickname,
+                "unit_amount": Decimal(amount),
+                "currency": currency,
+                "type": kind,
+                "recurring": recurring,
+            }
+            for id_, nickname, amount, currency, kind, recurring in raw
+        ],
+    )
 
 
 def _pg_items(rows: Sequence[Sequence[Any]]) -> list[ProductOut]:
@@ -474,27 +501,14 @@ def _pg_items(rows: Sequence[Sequence[Any]]) -> list[ProductOut]:
     """
     products = []
     for row in rows:
-        fields = dict(zip(_PRODUCT_FIELDS, row, strict=False))  # the product columns lead
+        fields = dict(zip(PRODUCT_FIELDS, row, strict=False))  # the product columns lead
         fields["base_price"] = Decimal(fields["base_price"])
         fields["tags"] = list(fields["tags"] or [])
         fields["images"] = list(fields["images"] or [])
         fields["created_at"] = as_utc(datetime.fromisoformat(fields["created_at"]))
         if fields["published_at"] is not None:
             fields["published_at"] = as_utc(datetime.fromisoformat(fields["published_at"]))
-        fields["prices"] = assemble_all(
-            PriceOut,
-            [
-                {
-                    "id": id_,
-                    "nickname": nickname,
-                    "unit_amount": Decimal(amount),
-                    "currency": currency,
-                    "type": kind,
-                    "recurring": recurring,
-                }
-                for id_, nickname, amount, currency, kind, recurring in row[-2]
-            ],
-        )
+        fields["prices"] = parse_prices(row[-2])
         fields["review_count"] = row[-1]
         products.append(fields)
     return assemble_all(ProductOut, products)  # each built in field order

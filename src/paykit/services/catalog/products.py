@@ -9,20 +9,17 @@ bound to the filter (``docs/catalog.md``).
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from paykit._arguments import checked
-from paykit.errors import NotFound, PermissionDenied, ValidationError
+from paykit.errors import PermissionDenied, ValidationError
 from paykit.models import (
     Price,
     Product,
-    ProductCategory,
     ProductStatus,
     ProductType,
-    product_category_links,
 )
 from paykit.security.policy import Action, Actor, authorize
 from paykit.services.catalog._common import (
@@ -30,16 +27,15 @@ from paykit.services.catalog._common import (
     keyset_page,
     staff_user,
 )
-from paykit.services.catalog._listing import SORTS, active_prices, list_page
+from paykit.services.catalog._listing import SORTS, list_page
+from paykit.services.catalog._product_page import product_page
 from paykit.services.catalog.out import (
-    CategoryRef,
     LowStockOut,
     PriceOut,
     ProductOut,
     ProductView,
 )
 from paykit.services.reads import Page, check_page_limit
-from paykit.services.reviews import rating_summary
 
 __all__ = [
     "SORTS",
@@ -61,28 +57,6 @@ def _price_out(price: Price) -> PriceOut:
         type=price.type.value,
         recurring=price.recurring,
     )
-
-
-def _fields(product: Product, prices: list[PriceOut], reviews: int) -> dict[str, Any]:
-    return {
-        "id": product.id,
-        "name": product.name,
-        "slug": product.slug,
-        "short_description": product.short_description,
-        "type": product.type.value,
-        "status": product.status.value,
-        "base_price": product.base_price,
-        "currency": product.currency,
-        "featured": product.featured,
-        "tags": list(product.tags or []),
-        "images": list(product.images or []),
-        "billing_interval": product.billing_interval,
-        "trial_days": product.trial_days,
-        "created_at": product.created_at,
-        "published_at": product.published_at,
-        "prices": prices,
-        "review_count": reviews,
-    }
 
 
 @checked
@@ -176,26 +150,6 @@ def list_products_admin(
     )
 
 
-def _category_paths(session: Session, product_id: str) -> list[list[CategoryRef]]:
-    categories = session.scalars(
-        sa.select(ProductCategory)
-        .join(product_category_links, product_category_links.c.category_id == ProductCategory.id)
-        .where(product_category_links.c.product_id == product_id)
-        .order_by(ProductCategory.sort_order, ProductCategory.name, ProductCategory.id)
-    ).all()
-    paths = []
-    for category in categories:
-        path: list[CategoryRef] = []
-        seen: set[str] = set()
-        node: ProductCategory | None = category
-        while node is not None and node.id not in seen:  # a tree, but never loop forever
-            seen.add(node.id)
-            path.append(CategoryRef(id=node.id, name=node.name, slug=node.slug))
-            node = session.get(ProductCategory, node.parent_id) if node.parent_id else None
-        paths.append(path[::-1])
-    return paths
-
-
 @checked
 def get_product(
     session: Session,
@@ -214,24 +168,7 @@ def get_product(
         raise ValidationError(
             "pass exactly one of id and slug", code="invalid_argument", details={"param": "id"}
         )
-    column = Product.id if id is not None else Product.slug
-    product = session.scalars(sa.select(Product).where(column == (id or slug))).first()
-    visible = product is not None and (
-        product.status is ProductStatus.PUBLISHED
-        or staff_user(session, actor, Action.MANAGE_PRODUCTS) is not None
-    )
-    if product is None or not visible:
-        raise NotFound("product not found", details={"id": id, "slug": slug})
-    prices = active_prices(session, [product.id])[product.id]
-    rating = rating_summary(session, product_id=product.id)
-    return ProductView(
-        **_fields(product, prices, rating.count),
-        description=product.description,
-        meta_title=product.meta_title,
-        meta_description=product.meta_description,
-        category_paths=_category_paths(session, product.id),
-        rating=rating,
-    )
+    return product_page(session, id=id, slug=slug, actor=actor)
 
 
 @checked
