@@ -165,7 +165,7 @@ def product_page(
     page, categories = _statements(dialect, slug is not None)
     params = {
         "key": slug if slug is not None else id,
-        "reader_id": actor.user_id if actor else None,
+        "reader_id": actor.user_id if actor is not None else None,
     }
     row = session.execute(page, params).first()  # autoflushes, as an ORM read does
     n = len(_PAGE_COLUMNS)
