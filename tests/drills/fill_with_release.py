@@ -4,7 +4,8 @@
 installed (old) paykit, write a small shop through its public API (orders,
 a refund, and an active subscription with one paid invoice), commit, and
 write what was made (ids, key fields of the subscription rows, the gateway's
-payments, refunds and subscription) as JSON for tests/drills/test_upgrade.py. Only names present since paykit 0.1.0 are
+customers, payments, refunds and subscription) as JSON for
+tests/drills/test_upgrade.py. Only names present since paykit 0.1.0 are
 used; if a later release removes one, branch on ``paykit.__version__`` here.
 This file is not a test and never imports the paykit of this checkout.
 """
@@ -172,8 +173,12 @@ def main(url: str, out: str) -> None:
         }
         for r in gateway.refunds
     ]
+    made["customers"] = [
+        {"id": c.id, "email": c.email, "name": c.name} for c in gateway.customers.values()
+    ]
     made["gateway_subscriptions"] = [
-        dict(s.raw) for s in gateway.subscriptions.values()  # Stripe-shaped
+        dict(s.raw)
+        for s in gateway.subscriptions.values()  # Stripe-shaped
     ]
     engine.dispose()
     with open(out, "w", encoding="utf-8") as handle:
@@ -259,7 +264,8 @@ def subscribe(
         },
     }
     row = paykit.sync_invoice(session, invoice, clock=clock, gateway=gateway)
-    assert row is not None and row.status is m.InvoiceStatus.PAID, row
+    assert row is not None, invoice
+    assert row.status is m.InvoiceStatus.PAID, row.status
     return {"id": sub.id, "price_id": monthly.id, "invoice_id": row.id, "clock": paid_at}
 
 
@@ -271,7 +277,8 @@ def subscription_rows(session: Session) -> dict[str, object]:
 
     return {
         "subscriptions": {
-            row.id: fields(row, SUBSCRIPTION_FIELDS) for row in session.scalars(select(m.Subscription))
+            row.id: fields(row, SUBSCRIPTION_FIELDS)
+            for row in session.scalars(select(m.Subscription))
         },
         "invoices": {
             row.id: fields(row, INVOICE_FIELDS) for row in session.scalars(select(m.Invoice))
