@@ -229,6 +229,9 @@ def test_a_release_database_upgrades_and_works(
     assert made["paykit_file"].startswith(str(release.python.parent.parent))  # not this checkout
     assert made["revision"] == release.head_revision
     assert made["statuses"]["paid"] == ["COMPLETED", "SUCCEEDED"]
+    rows = made["rows"]  # written by the old code: one subscription, its one paid invoice
+    assert [r["status"] for r in rows["subscriptions"].values()] == ["ACTIVE"]
+    assert [r["status"] for r in rows["invoices"].values()] == ["PAID"]
 
     engine = paykit.create_engine(old_database)
     try:
