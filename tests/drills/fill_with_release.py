@@ -1,9 +1,11 @@
 """Fill a database using an OLD paykit release; run by that release's virtualenv.
 
 ``python fill_with_release.py <database-url> <out.json>``: migrate with the
-installed (old) paykit, write a small shop through its public API, commit,
-and write what was made (ids, the gateway's payments and refunds) as JSON
-for tests/drills/test_upgrade.py. Only names present since paykit 0.1.0 are
+installed (old) paykit, write a small shop through its public API (orders,
+a refund, and an active subscription with one paid invoice), commit, and
+write what was made (ids, key fields of the subscription rows, the gateway's
+customers, payments, refunds and subscription) as JSON for
+tests/drills/test_upgrade.py. Only names present since paykit 0.1.0 are
 used; if a later release removes one, branch on ``paykit.__version__`` here.
 This file is not a test and never imports the paykit of this checkout.
 """
@@ -15,6 +17,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import paykit
@@ -25,6 +28,35 @@ ADDRESS = {"line1": "1 Old Road", "city": "Springfield", "country": "US"}
 # Since 0.2.0 checkout is two calls: place_order reserves (the order stays PENDING)
 # and pay_order charges, after the host committed the first. 0.1.0 charged in one.
 TWO_CALL_CHECKOUT = hasattr(paykit, "pay_order")
+# Compared by tests/drills/test_upgrade.py after the upgrade, as text (str() of the value).
+SUBSCRIPTION_FIELDS = (
+    "user_id",
+    "product_id",
+    "price_id",
+    "stripe_subscription_id",
+    "status",
+    "current_period_start",
+    "current_period_end",
+    "cancel_at_period_end",
+    "currency",
+    "unit_amount",
+    "quantity",
+)
+INVOICE_FIELDS = (
+    "subscription_id",
+    "stripe_invoice_id",
+    "number",
+    "status",
+    "currency",
+    "subtotal",
+    "tax",
+    "total",
+    "amount_paid",
+    "amount_due",
+    "period_start",
+    "period_end",
+    "paid_at",
+)
 
 
 def main(url: str, out: str) -> None:
@@ -107,11 +139,15 @@ def main(url: str, out: str) -> None:
             clock=clock,
         )
         session.commit()
+        made["subscription"] = subscribe(session, gateway, clock, customer)
+        session.commit()
         made["orders"] = {name: row.id for name, row in orders.items()}
         made["statuses"] = {
             name: [row.status.value, row.payment_status.value] for name, row in orders.items()
         }
         made.update(customer_id=customer.id, support_id=support.id, price_id=price.id)
+    with Session(engine) as session:
+        made["rows"] = subscription_rows(session)
     made["version"] = paykit.__version__
     made["paykit_file"] = paykit.__file__
     made["revision"] = paykit.current_revision(engine)
@@ -137,9 +173,117 @@ def main(url: str, out: str) -> None:
         }
         for r in gateway.refunds
     ]
+    made["customers"] = [
+        {"id": c.id, "email": c.email, "name": c.name} for c in gateway.customers.values()
+    ]
+    made["gateway_subscriptions"] = [
+        dict(s.raw)
+        for s in gateway.subscriptions.values()  # Stripe-shaped
+    ]
     engine.dispose()
     with open(out, "w", encoding="utf-8") as handle:
         json.dump(made, handle, indent=2)
+
+
+def subscribe(
+    session: Session, gateway: paykit.FakeGateway, clock: paykit.FrozenClock, customer: m.User
+) -> dict[str, object]:
+    """An active monthly subscription of ``customer`` and its first invoice, paid.
+
+    ``subscribe`` (since 0.1.0) charges the card through the gateway; the paid
+    invoice arrives as Stripe sends it (``invoice.paid``) and is stored with
+    ``sync_invoice``, which reads a Stripe invoice payload in every release.
+    """
+    clock.advance(timedelta(minutes=1))
+    stripe_price = gateway.add_price(
+        unit_amount=1500, currency="usd", interval="month", price_id="price_old_pro"
+    )
+    pro = m.Product(
+        name="Pro",
+        slug="pro",
+        description="A monthly plan sold by the old release.",
+        type=m.ProductType.SUBSCRIPTION,
+        status=m.ProductStatus.PUBLISHED,
+        base_price=Decimal("15.00"),
+    )
+    session.add(pro)
+    session.flush()
+    monthly = m.Price(
+        product_id=pro.id,
+        stripe_price_id=stripe_price,
+        unit_amount=Decimal("15.00"),
+        currency="USD",
+        type=m.PriceType.RECURRING,
+        recurring={"interval": "month", "interval_count": 1},
+    )
+    session.add(monthly)
+    session.flush()
+    sub = paykit.subscribe(
+        session,
+        user_id=customer.id,
+        price_id=monthly.id,
+        gateway=gateway,
+        payment_method_id="pm_card_visa",
+        clock=clock,
+        idempotency_key="old-subscribe",
+    )
+    start, end = (int(t.timestamp()) for t in (sub.current_period_start, sub.current_period_end))
+    paid_at = int(clock.now().timestamp())
+    invoice = {
+        "id": "in_old_000001",
+        "object": "invoice",
+        "subscription": sub.stripe_subscription_id,
+        "customer": customer.stripe_customer_id,
+        "number": "OLD-0001",
+        "status": "paid",
+        "currency": "usd",
+        "subtotal": 1500,
+        "tax": 0,
+        "total": 1500,
+        "amount_paid": 1500,
+        "amount_due": 1500,
+        "amount_remaining": 0,
+        "created": paid_at,
+        "period_start": start,
+        "period_end": start,
+        "due_date": None,
+        "status_transitions": {"finalized_at": paid_at, "paid_at": paid_at},
+        "lines": {
+            "object": "list",
+            "data": [
+                {
+                    "id": "il_old_000001",
+                    "object": "line_item",
+                    "amount": 1500,
+                    "currency": "usd",
+                    "quantity": 1,
+                    "period": {"start": start, "end": end},
+                }
+            ],
+            "has_more": False,
+        },
+    }
+    row = paykit.sync_invoice(session, invoice, clock=clock, gateway=gateway)
+    assert row is not None, invoice
+    assert row.status is m.InvoiceStatus.PAID, row.status
+    return {"id": sub.id, "price_id": monthly.id, "invoice_id": row.id, "clock": paid_at}
+
+
+def subscription_rows(session: Session) -> dict[str, object]:
+    """The key fields of every subscription and invoice row, as text, by id."""
+
+    def fields(row: object, names: tuple[str, ...]) -> dict[str, str]:
+        return {name: str(getattr(row, name)) for name in names}
+
+    return {
+        "subscriptions": {
+            row.id: fields(row, SUBSCRIPTION_FIELDS)
+            for row in session.scalars(select(m.Subscription))
+        },
+        "invoices": {
+            row.id: fields(row, INVOICE_FIELDS) for row in session.scalars(select(m.Invoice))
+        },
+    }
 
 
 if __name__ == "__main__":

@@ -7,7 +7,11 @@ migrate and fill a SQLite file and a PostgreSQL database with the old code.
 Then, with the current code: ``paykit.migrate`` to head, ``paykit check``
 passes, and the public API works on the old rows: an old order is read and
 listed, an old paid order is refunded, an old pending one is paid, and a
-new order is placed with the old catalogue and discount.
+new order is placed with the old catalogue and discount. The old release
+also made an active subscription with a paid invoice: both rows are there
+unchanged (every row, key fields compared), the customer reads them
+(``user_subscriptions``, ``list_invoices``, ``get_invoice``), and the current
+code cancels the subscription at the gateway that made it.
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ import tarfile
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 from tests.drills.shop import assert_check_passes
@@ -33,8 +39,9 @@ from tests.drills.shop import assert_check_passes
 import paykit
 from paykit import models as m
 from paykit.gateways import FakeGateway
-from paykit.gateways.base import GatewayPayment, GatewayRefund
+from paykit.gateways.base import GatewayCustomer, GatewayPayment, GatewayRefund
 from paykit.security import Actor
+from paykit.testing.fake.ledger import _Subscription
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
@@ -116,15 +123,89 @@ def release(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 
 class CarriedOver(FakeGateway):
-    """A FakeGateway holding the payments and refunds the old release's gateway made,
-    so the current code can refund what the old code charged."""
+    """A FakeGateway holding the customers, payments, refunds and subscriptions the old
+    release's gateway made, so the current code can refund what the old code charged
+    and cancel what it subscribed."""
 
-    def adopt(self, payments: list[dict[str, Any]], refunds: list[dict[str, Any]]) -> None:
+    def adopt(
+        self,
+        payments: list[dict[str, Any]],
+        refunds: list[dict[str, Any]],
+        customers: list[dict[str, Any]],
+    ) -> None:
         with self._lock:
+            for c in customers:
+                self._customers[c["id"]] = GatewayCustomer(**c)
             for p in payments:
                 self._payments[p["id"]] = GatewayPayment(**p)
             for r in refunds:
                 self._refunds[r["id"]] = GatewayRefund(**r)
+
+    def adopt_subscriptions(self, raws: list[dict[str, Any]]) -> None:
+        """Take over Stripe-shaped subscriptions (active, not in a trial) as they were."""
+        with self._lock:
+            for raw in raws:
+                recurring = raw["items"]["data"][0]["price"]["recurring"]
+                sub = _Subscription(
+                    raw=raw,
+                    anchor=datetime.fromtimestamp(raw["billing_cycle_anchor"], tz=UTC),
+                    interval=recurring["interval"],
+                    interval_count=recurring["interval_count"],
+                    period_index=0,
+                )
+                self._set_period(sub)
+                self._subscriptions[raw["id"]] = sub
+
+
+def subscription_rows(session: Session, like: dict[str, Any]) -> dict[str, Any]:
+    """Every subscription and invoice row, with the fields ``like`` (the fill's) has."""
+    found: dict[str, Any] = {}
+    for table, model in (("subscriptions", m.Subscription), ("invoices", m.Invoice)):
+        names = list(next(iter(like[table].values())))
+        found[table] = {
+            row.id: {name: str(getattr(row, name)) for name in names}
+            for row in session.scalars(sa.select(model).execution_options(populate_existing=True))
+        }
+    return found
+
+
+def check_old_subscription(engine: Any, made: dict[str, Any]) -> None:
+    """The old subscription and invoice survived, read back, and cancel with the current code."""
+    old = made["subscription"]
+    customer = Actor(made["customer_id"], m.UserRole.CUSTOMER)
+    # Within the old subscription's first period, a day after the old clock stopped.
+    clock = paykit.FrozenClock(datetime.fromtimestamp(old["clock"], tz=UTC) + timedelta(days=1))
+    gateway = CarriedOver(clock=clock)
+    gateway.adopt([], [], made["customers"])
+    gateway.adopt_subscriptions(made["gateway_subscriptions"])
+    with Session(engine) as session:
+        assert subscription_rows(session, made["rows"]) == made["rows"]
+        live = paykit.user_subscriptions(session, actor=customer, user_id=made["customer_id"])
+        assert [(s.id, s.status) for s in live.subscriptions] == [(old["id"], "ACTIVE")]
+        assert live.subscriptions[0].unit_amount == Decimal("15.00")
+        invoices = paykit.list_invoices(session, user_id=made["customer_id"], actor=customer)
+        assert [i.id for i in invoices] == [old["invoice_id"]]
+        view = paykit.get_invoice(session, invoice_id=old["invoice_id"], actor=customer)
+        assert (view.invoice.status, view.invoice.amount_paid) == (
+            m.InvoiceStatus.PAID,
+            Decimal("15.00"),
+        )
+        cancelled = paykit.cancel_subscription(
+            session,
+            subscription_id=old["id"],
+            gateway=gateway,
+            at_period_end=False,
+            actor=customer,
+            clock=clock,
+        )
+        session.commit()
+        assert cancelled.status is m.SubscriptionStatus.CANCELLED
+        assert cancelled.canceled_at == clock.now()
+        (at_gateway,) = gateway.subscriptions.values()
+        assert at_gateway.status == "canceled"
+        after = subscription_rows(session, made["rows"])
+        assert after["invoices"] == made["rows"]["invoices"]
+        assert after["subscriptions"][old["id"]]["status"] == "CANCELLED"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -148,6 +229,9 @@ def test_a_release_database_upgrades_and_works(
     assert made["paykit_file"].startswith(str(release.python.parent.parent))  # not this checkout
     assert made["revision"] == release.head_revision
     assert made["statuses"]["paid"] == ["COMPLETED", "SUCCEEDED"]
+    rows = made["rows"]  # written by the old code: one subscription, its one paid invoice
+    assert [r["status"] for r in rows["subscriptions"].values()] == ["ACTIVE"]
+    assert [r["status"] for r in rows["invoices"].values()] == ["PAID"]
 
     engine = paykit.create_engine(old_database)
     try:
@@ -157,7 +241,7 @@ def test_a_release_database_upgrades_and_works(
 
         clock = paykit.FrozenClock(paykit.SystemClock().now())
         gateway = CarriedOver(clock=clock)
-        gateway.adopt(made["payments"], made["refunds"])
+        gateway.adopt(made["payments"], made["refunds"], made["customers"])
         orders = made["orders"]
         customer = Actor(made["customer_id"], m.UserRole.CUSTOMER)
         with Session(engine) as session:
@@ -212,6 +296,7 @@ def test_a_release_database_upgrades_and_works(
                     m.OrderStatus.REFUNDED,
                     m.PaymentStatus.REFUNDED,
                 )
+        check_old_subscription(engine, made)
         assert_check_passes(engine)
     finally:
         engine.dispose()
