@@ -435,6 +435,11 @@ def rating_summary(session: Session, *, product_id: str) -> RatingSummary:
     distribution = dict.fromkeys(range(1, 6), 0)
     for star, count in rows:
         distribution[int(star)] = int(count)
+    return summary_of(distribution)
+
+
+def summary_of(distribution: dict[int, int]) -> RatingSummary:
+    """The summary of per-star counts (stars 1 to 5): the one rounding rule."""
     total = sum(distribution.values())
     if total == 0:
         return RatingSummary(count=0, average=None, distribution=distribution)

@@ -14,7 +14,7 @@ in Python over the rows read, one parent at a time, as before.
 from __future__ import annotations
 
 import functools
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,7 +41,7 @@ from paykit.services.catalog._listing import (
     prices_json,
 )
 from paykit.services.catalog.out import CategoryRef, ProductView
-from paykit.services.reviews import RatingSummary, rating_summary
+from paykit.services.reviews import RatingSummary, rating_summary, summary_of
 
 __all__ = ["product_page"]
 
@@ -148,13 +148,7 @@ def _paths(rows: list[Any]) -> list[list[CategoryRef]]:
 
 def _summary(counts: list[int]) -> RatingSummary:
     """:func:`paykit.rating_summary`'s summary, from the counts of stars 1 to 5."""
-    distribution = {star: int(count) for star, count in zip(_STARS, counts, strict=True)}
-    total = sum(distribution.values())
-    if total == 0:
-        return RatingSummary(count=0, average=None, distribution=distribution)
-    stars = sum(star * count for star, count in distribution.items())
-    average = (Decimal(stars) / Decimal(total)).quantize(_CENT, rounding=ROUND_HALF_UP)
-    return RatingSummary(count=total, average=average, distribution=distribution)
+    return summary_of({star: int(count) for star, count in zip(_STARS, counts, strict=True)})
 
 
 def product_page(
