@@ -390,10 +390,14 @@ def get_review(session: Session, *, review_id: str, actor: Actor | None = None) 
     return _out(review)
 
 
+#: The one rule of which reviews customers see (and ratings and review counts count).
+SHOWN_REVIEW = ProductReview.hidden_at.is_(None)
+
+
 def _visible(product_id: str, staff: bool) -> list[sa.ColumnElement[bool]]:
     where = [ProductReview.product_id == product_id]
     if not staff:
-        where.append(ProductReview.hidden_at.is_(None))
+        where.append(SHOWN_REVIEW)
     return where
 
 

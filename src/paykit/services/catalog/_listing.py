@@ -47,6 +47,7 @@ from paykit.services.catalog._common import (
 from paykit.services.catalog.categories import descendant_ids
 from paykit.services.catalog.out import PriceOut, ProductOut
 from paykit.services.reads import Page, assemble, assemble_all, check_page_limit
+from paykit.services.reviews import SHOWN_REVIEW
 
 __all__ = [
     "PRODUCT_COLUMNS",
@@ -179,7 +180,7 @@ _REVIEW_COUNTS = (
     sa.select(ProductReview.product_id, sa.func.count())
     .where(
         ProductReview.product_id.in_(sa.bindparam("ids", expanding=True)),
-        ProductReview.hidden_at.is_(None),
+        SHOWN_REVIEW,
     )
     .group_by(ProductReview.product_id)
 )
@@ -223,7 +224,7 @@ def prices_json(product_id: Any) -> Any:
 def _reviews_count(product_id: Any) -> Any:
     return (
         sa.select(sa.func.count())
-        .where(ProductReview.product_id == product_id, ProductReview.hidden_at.is_(None))
+        .where(ProductReview.product_id == product_id, SHOWN_REVIEW)
         .scalar_subquery()
     )
 

@@ -41,7 +41,7 @@ from paykit.services.catalog._listing import (
     prices_json,
 )
 from paykit.services.catalog.out import CategoryRef, ProductView
-from paykit.services.reviews import RatingSummary, rating_summary, summary_of
+from paykit.services.reviews import SHOWN_REVIEW, RatingSummary, rating_summary, summary_of
 
 __all__ = ["product_page"]
 
@@ -107,7 +107,7 @@ def _statements(dialect: str, by_slug: bool) -> tuple[sa.Select[Any], sa.Select[
         )
         ratings = (
             sa.select(stars)
-            .where(ProductReview.product_id == Product.id, ProductReview.hidden_at.is_(None))
+            .where(ProductReview.product_id == Product.id, SHOWN_REVIEW)
             .scalar_subquery()
         )
         aggregated = sa.func.json_agg(
