@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
 
-from paykit.models.types import ExactDecimal
+from paykit.models.types import ExactDecimal, JSONDocument
 
 
 def money(precision: int = 10, scale: int = 2) -> ExactDecimal:
@@ -29,3 +31,14 @@ def enum(cls: type[StrEnum], name: str) -> sa.Enum:
 def fk(target: str, ondelete: str) -> sa.ForeignKey:
     """A foreign key with the seed's ``onDelete`` action spelled out."""
     return sa.ForeignKey(target, ondelete=ondelete)
+
+
+def currency_column() -> Mapped[Any]:
+    """The seed's ``currency String @default("USD")``: an ISO 4217 code, USD unless given."""
+    return mapped_column(sa.Text(), default="USD", server_default="USD")
+
+
+def metadata_column() -> Mapped[Any]:
+    """The seed's ``metadata Json @default("{}")``, on the column ``metadata`` (the
+    attribute is ``metadata_``: SQLAlchemy reserves ``metadata``)."""
+    return mapped_column("metadata", JSONDocument, default=dict, server_default="{}")

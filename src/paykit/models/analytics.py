@@ -9,9 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from paykit.models._columns import fk, money
+from paykit.models._columns import fk, metadata_column, money
 from paykit.models.base import Base, CreatedAtMixin, id_column
-from paykit.models.types import JSONDocument, UTCDateTime
+from paykit.models.types import UTCDateTime
 
 __all__ = ["Analytics", "SubscriptionMrrHistory"]
 
@@ -25,9 +25,7 @@ class Analytics(CreatedAtMixin, Base):
     date: Mapped[dt.date] = mapped_column(sa.Date())
     metric: Mapped[str] = mapped_column(sa.Text())
     value: Mapped[Decimal] = mapped_column(money(15, 4))
-    metadata_: Mapped[Any] = mapped_column(
-        "metadata", JSONDocument, default=dict, server_default="{}"
-    )
+    metadata_: Mapped[Any] = metadata_column()
 
     __table_args__ = (sa.UniqueConstraint("date", "metric"),)
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from paykit.models._columns import fk
+from paykit.models._columns import fk, metadata_column
 from paykit.models.base import Base, CreatedAtMixin, id_column
 from paykit.models.types import JSONDocument
 
@@ -29,9 +29,7 @@ class AuditLog(CreatedAtMixin, Base):
     resource_id: Mapped[str | None] = mapped_column(sa.Text())
     old_values: Mapped[Any | None] = mapped_column(JSONDocument)
     new_values: Mapped[Any | None] = mapped_column(JSONDocument)
-    metadata_: Mapped[Any] = mapped_column(
-        "metadata", JSONDocument, default=dict, server_default="{}"
-    )
+    metadata_: Mapped[Any] = metadata_column()
     ip_address: Mapped[str | None] = mapped_column(sa.Text())
     user_agent: Mapped[str | None] = mapped_column(sa.Text())
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from paykit.models._columns import enum, fk, money
+from paykit.models._columns import currency_column, enum, fk, metadata_column, money
 from paykit.models.base import Base, TimestampMixin, id_column
 from paykit.models.enums import PriceType, ProductStatus, ProductType
 from paykit.models.types import JSONDocument, StringArray, UTCDateTime
@@ -61,7 +61,7 @@ class Product(TimestampMixin, Base):
     )
     type: Mapped[ProductType] = mapped_column(enum(ProductType, "product_type"))
     base_price: Mapped[Decimal] = mapped_column(money())
-    currency: Mapped[str] = mapped_column(sa.Text(), default="USD", server_default="USD")
+    currency: Mapped[str] = currency_column()
     tax_rate: Mapped[Decimal | None] = mapped_column(money(5, 4))
     download_url: Mapped[str | None] = mapped_column(sa.Text())
     download_limit: Mapped[int | None] = mapped_column(default=-1, server_default="-1")
@@ -70,9 +70,7 @@ class Product(TimestampMixin, Base):
     trial_days: Mapped[int | None] = mapped_column(default=0, server_default="0")
     images: Mapped[Any] = mapped_column(JSONDocument, default=list, server_default="[]")
     files: Mapped[Any] = mapped_column(JSONDocument, default=list, server_default="[]")
-    metadata_: Mapped[Any] = mapped_column(
-        "metadata", JSONDocument, default=dict, server_default="{}"
-    )
+    metadata_: Mapped[Any] = metadata_column()
     meta_title: Mapped[str | None] = mapped_column(sa.Text())
     meta_description: Mapped[str | None] = mapped_column(sa.Text())
     tags: Mapped[list[str]] = mapped_column(StringArray, default=list)
@@ -172,7 +170,7 @@ class Price(TimestampMixin, Base):
     stripe_price_id: Mapped[str] = mapped_column(sa.Text(), unique=True)
     nickname: Mapped[str | None] = mapped_column(sa.Text())
     unit_amount: Mapped[Decimal] = mapped_column(money())
-    currency: Mapped[str] = mapped_column(sa.Text(), default="USD", server_default="USD")
+    currency: Mapped[str] = currency_column()
     recurring: Mapped[Any | None] = mapped_column(JSONDocument)
     type: Mapped[PriceType] = mapped_column(enum(PriceType, "price_type"))
     active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())

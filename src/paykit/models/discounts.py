@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from paykit.models._columns import enum, fk, money
+from paykit.models._columns import currency_column, enum, fk, money
 from paykit.models.base import Base, CreatedAtMixin, TimestampMixin, id_column
 from paykit.models.enums import DiscountType
 from paykit.models.types import UTCDateTime
@@ -32,7 +32,7 @@ class Discount(TimestampMixin, Base):
     description: Mapped[str | None] = mapped_column(sa.Text())
     type: Mapped[DiscountType] = mapped_column(enum(DiscountType, "discount_type"))
     value: Mapped[Decimal] = mapped_column(money(10, 4))
-    currency: Mapped[str | None] = mapped_column(sa.Text(), default="USD", server_default="USD")
+    currency: Mapped[str | None] = currency_column()
     max_uses: Mapped[int | None] = mapped_column()
     max_uses_per_customer: Mapped[int | None] = mapped_column()
     current_uses: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -8,7 +8,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from paykit.models._columns import fk, money
+from paykit.models._columns import currency_column, fk, money
 from paykit.models.base import Base, CreatedAtMixin, id_column
 from paykit.models.types import UTCDateTime
 
@@ -32,7 +32,7 @@ class InvoiceLine(CreatedAtMixin, Base):
     stripe_price_id: Mapped[str | None] = mapped_column(sa.Text())
     quantity: Mapped[int] = mapped_column(default=1, server_default="1")
     amount: Mapped[Decimal] = mapped_column(money())
-    currency: Mapped[str] = mapped_column(sa.Text(), default="USD", server_default="USD")
+    currency: Mapped[str] = currency_column()
     proration: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     period_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
     period_end: Mapped[datetime | None] = mapped_column(UTCDateTime())

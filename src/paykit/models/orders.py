@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from paykit.models._columns import enum, fk, money
+from paykit.models._columns import currency_column, enum, fk, metadata_column, money
 from paykit.models.base import Base, CreatedAtMixin, TimestampMixin, id_column
 from paykit.models.enums import OrderStatus, PaymentStatus
 from paykit.models.types import JSONDocument, UTCDateTime
@@ -34,7 +34,7 @@ class Order(TimestampMixin, Base):
     status: Mapped[OrderStatus] = mapped_column(
         enum(OrderStatus, "order_status"), default=OrderStatus.PENDING, server_default="PENDING"
     )
-    currency: Mapped[str] = mapped_column(sa.Text(), default="USD", server_default="USD")
+    currency: Mapped[str] = currency_column()
     subtotal: Mapped[Decimal] = mapped_column(money())
     tax_amount: Mapped[Decimal] = mapped_column(
         money(), default=Decimal("0.00"), server_default="0"
@@ -56,9 +56,7 @@ class Order(TimestampMixin, Base):
     )
     notes: Mapped[str | None] = mapped_column(sa.Text())
     internal_notes: Mapped[str | None] = mapped_column(sa.Text())
-    metadata_: Mapped[Any] = mapped_column(
-        "metadata", JSONDocument, default=dict, server_default="{}"
-    )
+    metadata_: Mapped[Any] = metadata_column()
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

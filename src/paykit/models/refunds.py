@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from paykit.models._columns import enum, fk, money
+from paykit.models._columns import currency_column, enum, fk, metadata_column, money
 from paykit.models.base import Base, TimestampMixin, id_column
 from paykit.models.enums import RefundReason, RefundStatus
-from paykit.models.types import JSONDocument, UTCDateTime
+from paykit.models.types import UTCDateTime
 
 if TYPE_CHECKING:
     from paykit.models.orders import Order
@@ -29,13 +29,11 @@ class Refund(TimestampMixin, Base):
     order_id: Mapped[str] = mapped_column(sa.Text(), fk("orders.id", "RESTRICT"))
     stripe_refund_id: Mapped[str] = mapped_column(sa.Text(), unique=True)
     amount: Mapped[Decimal] = mapped_column(money())
-    currency: Mapped[str] = mapped_column(sa.Text(), default="USD", server_default="USD")
+    currency: Mapped[str] = currency_column()
     reason: Mapped[RefundReason] = mapped_column(enum(RefundReason, "refund_reason"))
     status: Mapped[RefundStatus] = mapped_column(enum(RefundStatus, "refund_status"))
     notes: Mapped[str | None] = mapped_column(sa.Text())
-    metadata_: Mapped[Any] = mapped_column(
-        "metadata", JSONDocument, default=dict, server_default="{}"
-    )
+    metadata_: Mapped[Any] = metadata_column()
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     order: Mapped[Order] = relationship(back_populates="refunds")

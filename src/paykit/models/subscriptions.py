@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from paykit.models._columns import enum, fk, money
+from paykit.models._columns import currency_column, enum, fk, metadata_column, money
 from paykit.models.base import Base, TimestampMixin, id_column
 from paykit.models.enums import InvoiceStatus, SubscriptionStatus
-from paykit.models.types import JSONDocument, UTCDateTime
+from paykit.models.types import UTCDateTime
 
 if TYPE_CHECKING:
     from paykit.models.catalog import Price, Product
@@ -40,12 +40,10 @@ class Subscription(TimestampMixin, Base):
     canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     trial_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
     trial_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    currency: Mapped[str] = mapped_column(sa.Text(), default="USD", server_default="USD")
+    currency: Mapped[str] = currency_column()
     unit_amount: Mapped[Decimal] = mapped_column(money())
     quantity: Mapped[int] = mapped_column(default=1, server_default="1")
-    metadata_: Mapped[Any] = mapped_column(
-        "metadata", JSONDocument, default=dict, server_default="{}"
-    )
+    metadata_: Mapped[Any] = metadata_column()
     # Not in the seed (docs/schema.md): the gateway time of the newest event
     # applied, so an older, late delivery never overwrites a newer state.
     stripe_event_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -106,7 +104,7 @@ class Invoice(TimestampMixin, Base):
     stripe_invoice_id: Mapped[str] = mapped_column(sa.Text(), unique=True)
     number: Mapped[str] = mapped_column(sa.Text(), unique=True)
     status: Mapped[InvoiceStatus] = mapped_column(enum(InvoiceStatus, "invoice_status"))
-    currency: Mapped[str] = mapped_column(sa.Text(), default="USD", server_default="USD")
+    currency: Mapped[str] = currency_column()
     subtotal: Mapped[Decimal] = mapped_column(money())
     tax: Mapped[Decimal] = mapped_column(money(), default=Decimal("0.00"), server_default="0")
     total: Mapped[Decimal] = mapped_column(money())
@@ -153,7 +151,7 @@ class SubscriptionItem(TimestampMixin, Base):
     stripe_subscription_item_id: Mapped[str | None] = mapped_column(sa.Text(), unique=True)
     quantity: Mapped[int] = mapped_column(default=1, server_default="1")
     unit_amount: Mapped[Decimal] = mapped_column(money())
-    currency: Mapped[str] = mapped_column(sa.Text(), default="USD", server_default="USD")
+    currency: Mapped[str] = currency_column()
 
     subscription: Mapped[Subscription] = relationship(back_populates="items")
 

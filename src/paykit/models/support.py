@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from paykit.models._columns import enum, fk
+from paykit.models._columns import enum, fk, metadata_column
 from paykit.models.base import Base, CreatedAtMixin, TimestampMixin, id_column
 from paykit.models.enums import TicketPriority, TicketStatus
-from paykit.models.types import JSONDocument, UTCDateTime
+from paykit.models.types import UTCDateTime
 
 if TYPE_CHECKING:
     from paykit.models.users import User
@@ -37,9 +37,7 @@ class SupportTicket(TimestampMixin, Base):
         default=TicketPriority.MEDIUM,
         server_default="MEDIUM",
     )
-    metadata_: Mapped[Any] = mapped_column(
-        "metadata", JSONDocument, default=dict, server_default="{}"
-    )
+    metadata_: Mapped[Any] = metadata_column()
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     customer: Mapped[User] = relationship(
