@@ -34,9 +34,9 @@ from paykit.schemas.admin import (
     ProductInput,
     ProductUpdate,
 )
-from paykit.schemas.base import validate
 from paykit.security.policy import Action, Actor, authorize
 from paykit.services._audit import Audit, apply_changes
+from paykit.services._inputs import parsed
 from paykit.services._rows import insert_or, load
 
 __all__ = [
@@ -65,7 +65,7 @@ def create_product(
     """Create a product (DRAFT unless ``status`` says otherwise); a taken slug is a ``Conflict``."""
     now = resolve_clock(clock).now()
     authorize(session, actor, Action.MANAGE_PRODUCTS)
-    payload = data if isinstance(data, ProductInput) else validate(ProductInput, data)
+    payload = parsed(ProductInput, data)
     currency = normalize_currency(payload.currency)
     product = Product(
         name=payload.name,
@@ -104,7 +104,7 @@ def update_product(
     """Change the given product fields; publishing sets ``published_at`` the first time."""
     now = resolve_clock(clock).now()
     authorize(session, actor, Action.MANAGE_PRODUCTS)
-    payload = changes if isinstance(changes, ProductUpdate) else validate(ProductUpdate, changes)
+    payload = parsed(ProductUpdate, changes)
     product = load(session, Product, product_id, "product")
     values = {name: getattr(payload, name) for name in payload.model_fields_set}
     if values.get("base_price") is not None:
@@ -138,7 +138,7 @@ def create_price(
     """Add a price to a product; a taken ``stripe_price_id`` is a ``Conflict``."""
     now = resolve_clock(clock).now()
     authorize(session, actor, Action.MANAGE_PRICES)
-    payload = data if isinstance(data, PriceInput) else validate(PriceInput, data)
+    payload = parsed(PriceInput, data)
     load(session, Product, product_id, "product")
     currency = normalize_currency(payload.currency)
     price = Price(
@@ -196,7 +196,7 @@ def create_discount(
     ``Conflict``."""
     now = resolve_clock(clock).now()
     authorize(session, actor, Action.MANAGE_DISCOUNTS)
-    payload = data if isinstance(data, DiscountInput) else validate(DiscountInput, data)
+    payload = parsed(DiscountInput, data)
     currency = normalize_currency(payload.currency) if payload.currency else None
     fixed = payload.type is DiscountType.FIXED_AMOUNT
     if fixed and currency is None:
@@ -253,7 +253,7 @@ def update_discount(
     """
     now = resolve_clock(clock).now()
     authorize(session, actor, Action.MANAGE_DISCOUNTS)
-    payload = changes if isinstance(changes, DiscountUpdate) else validate(DiscountUpdate, changes)
+    payload = parsed(DiscountUpdate, changes)
     discount = load(session, Discount, discount_id, "discount", populate_existing=True)
     # Every refusal before the first change: a refused call leaves nothing dirty.
     max_uses = payload.max_uses if "max_uses" in payload.model_fields_set else None

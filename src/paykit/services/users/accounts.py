@@ -13,11 +13,11 @@ from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
 from paykit.errors import EmailTaken, InvalidState
 from paykit.models import User, UserRole, UserStatus
-from paykit.schemas.base import validate
 from paykit.schemas.users import ProfileUpdate, RegisterUserInput
 from paykit.security.passwords import PasswordHasher
 from paykit.security.policy import Actor
 from paykit.services._audit import Audit, apply_changes
+from paykit.services._inputs import parsed
 from paykit.services._rows import insert_or
 from paykit.services.users._common import (
     _as_system,
@@ -47,7 +47,7 @@ def register_user(
     personal data and needs an encryption key (``ConfigurationError`` without).
     """
     now = resolve_clock(clock).now()
-    payload = data if isinstance(data, RegisterUserInput) else validate(RegisterUserInput, data)
+    payload = parsed(RegisterUserInput, data)
     _require_keys_for({"phone": payload.phone})
     if session.scalar(sa.select(User.id).where(User.email == payload.email)) is not None:
         raise EmailTaken("a user with this email already exists")
@@ -94,7 +94,7 @@ def update_profile(
     fields changed, with personal values masked.
     """
     now = resolve_clock(clock).now()
-    payload = changes if isinstance(changes, ProfileUpdate) else validate(ProfileUpdate, changes)
+    payload = parsed(ProfileUpdate, changes)
     _self_or_admin(session, actor, user_id)
     user = _user(session, user_id)
     if user.status is UserStatus.DELETED:
