@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy.orm import Session
 
@@ -117,6 +117,17 @@ def place_order(
         raise
 
 
+class _Claim(TypedDict):
+    """The arguments of ``_idempotency.claim`` and ``claim_params`` for one call."""
+
+    scope: str
+    key: str
+    fingerprint: str
+    now: datetime
+    resource_id: str | None
+    user_id: str | None
+
+
 class _Call:
     """One ``place_order`` call: its idempotency claim, then the order."""
 
@@ -147,7 +158,13 @@ class _Call:
         self.fingerprint = _idempotency.request_hash(self.data.model_dump(mode="json"))
         if self.session.connection().dialect.name != "postgresql":
             return self._claim_or_replay()
-        self.claim_params = _idempotency.claim_params(
+        self.claim_params = _idempotency.claim_params(**self._claim())
+        return None
+
+    def _claim(self) -> _Claim:
+        """What this call claims: its key, request fingerprint and order."""
+        assert self.key is not None
+        return _Claim(
             scope=SCOPE_PLACE_ORDER,
             key=self.key,
             fingerprint=self.fingerprint,
@@ -155,7 +172,6 @@ class _Call:
             resource_id=self.order_id,
             user_id=self.data.customer_id,
         )
-        return None
 
     def run(self) -> OrderResult:
         """Place the order; a key that turns out to be taken replays instead."""
@@ -168,16 +184,7 @@ class _Call:
     def _claim_or_replay(self) -> OrderResult | None:
         """Claim the key on its own; a key already taken replays its order (or, if
         that call never finished, hands its order id over to carry on with)."""
-        assert self.key is not None
-        record = _idempotency.claim(
-            self.session,
-            scope=SCOPE_PLACE_ORDER,
-            key=self.key,
-            fingerprint=self.fingerprint,
-            now=self.now,
-            resource_id=self.order_id,
-            user_id=self.data.customer_id,
-        )
+        record = _idempotency.claim(self.session, **self._claim())
         if record is None:
             return None
         replayed = _replay(self.session, record, self.gateway)
