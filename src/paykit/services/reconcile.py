@@ -30,7 +30,7 @@ from paykit.gateways.base import GatewayPayment, PaymentGateway, PaymentIntentSt
 from paykit.models import AuditLog, Order, OrderStatus, PaymentStatus
 from paykit.money import to_minor_units
 from paykit.services._audit import record_audit
-from paykit.services.orders.lifecycle import apply_payment, close_unpaid
+from paykit.services.orders.lifecycle import apply_payment, cancel_key, close_unpaid
 
 __all__ = [
     "DEFAULT_HOLD",
@@ -105,7 +105,7 @@ def release_expired_orders(
             truths[order.id] = None
         else:
             truths[order.id] = _settle_at_gateway(
-                gateway, order.stripe_payment_intent_id, f"paykit:cancel:{order.id}"
+                gateway, order.stripe_payment_intent_id, cancel_key(order.id)
             )
     changed = []
     for order in orders:

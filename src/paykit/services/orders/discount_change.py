@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
-from paykit.errors import GatewayError, InvalidState, ValidationError
+from paykit.errors import GatewayError, InvalidState
 from paykit.gateways.base import PaymentGateway
 from paykit.models import (
     AuditLog,
@@ -33,7 +33,7 @@ from paykit.services._audit import record_audit
 from paykit.services._sql import affected
 from paykit.services.discounts import DiscountRef
 from paykit.services.orders.inputs import check_storable
-from paykit.services.orders.lifecycle import get_order, grant_access
+from paykit.services.orders.lifecycle import get_order, grant_access, require_gateway
 from paykit.services.orders.reserve import reserve_or_undo
 
 __all__ = ["apply_discount"]
@@ -118,11 +118,11 @@ def _check_discountable(order: Order, gateway: PaymentGateway | None) -> None:
             "discounts apply to pending, unpaid orders only",
             details={"order_id": order.id},
         )
-    if order.stripe_payment_intent_id is not None and gateway is None:
-        raise ValidationError(
+    if order.stripe_payment_intent_id is not None:
+        require_gateway(
+            gateway,
+            order,
             "apply_discount needs the gateway: the order has a payment whose amount must follow",
-            code="gateway_required",
-            details={"order_id": order.id},
         )
 
 

@@ -106,6 +106,21 @@ def get_order(session: Session, order_id: str) -> Order:
     return order
 
 
+def cancel_key(order_id: str) -> str:
+    """The gateway idempotency key that cancels an order's payment: one key for
+    :func:`cancel_order` and ``release_expired_orders``, so a retry of either, or
+    both at once, cancel it once."""
+    return f"paykit:cancel:{order_id}"
+
+
+def require_gateway(gateway: PaymentGateway | None, order: Order, why: str) -> PaymentGateway:
+    """``gateway``; without one, ``ValidationError`` (``gateway_required``) saying ``why``
+    the call on ``order`` needs it."""
+    if gateway is None:
+        raise ValidationError(why, code="gateway_required", details={"order_id": order.id})
+    return gateway
+
+
 def _order_by_payment(session: Session, payment_id: str) -> Order:
     order = session.scalar(ORDER_BY_PAYMENT, {"payment_id": payment_id})
     if order is None:
@@ -398,12 +413,11 @@ def fail_order_payment(
     now = resolve_clock(clock).now()
     order = _order_of_failure(session, order_id, payment_id, payment)
     if payment is None:
-        if gateway is None:
-            raise ValidationError(
-                "fail_order_payment needs the gateway's payment or the gateway to read it",
-                code="gateway_required",
-                details={"order_id": order.id},
-            )
+        gateway = require_gateway(
+            gateway,
+            order,
+            "fail_order_payment needs the gateway's payment or the gateway to read it",
+        )
         if order.stripe_payment_intent_id is None:
             return order
         payment = gateway.retrieve_payment(order.stripe_payment_intent_id)
@@ -488,9 +502,7 @@ def _cancel_at_gateway(
     its stock back; a payment that succeeded meanwhile completes the order."""
     assert order.stripe_payment_intent_id is not None
     try:
-        gateway.cancel_payment(
-            order.stripe_payment_intent_id, idempotency_key=f"paykit:cancel:{order.id}"
-        )
+        gateway.cancel_payment(order.stripe_payment_intent_id, idempotency_key=cancel_key(order.id))
     except GatewayError as exc:
         current = gateway.retrieve_payment(order.stripe_payment_intent_id)
         if current.status is PaymentIntentStatus.SUCCEEDED:
@@ -540,12 +552,9 @@ def cancel_order(
             details={"order_id": order.id},
         )
     if order.stripe_payment_intent_id is not None:
-        if gateway is None:
-            raise ValidationError(
-                "cancel_order needs the gateway to cancel the order's payment first",
-                code="gateway_required",
-                details={"order_id": order.id},
-            )
+        gateway = require_gateway(
+            gateway, order, "cancel_order needs the gateway to cancel the order's payment first"
+        )
         _cancel_at_gateway(session, order, gateway, clock)
     close_unpaid(
         session,
