@@ -1,4 +1,5 @@
-"""The small helpers services share: load-or-NotFound, owner-or-may, listing scope, choices."""
+"""The small helpers services share: load-or-NotFound, owner-or-may, listing scope, choices,
+inputs."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import sqlalchemy as sa
 
 from paykit.errors import NotFound, PermissionDenied, ValidationError
 from paykit.models import SupportTicket, TicketPriority, TicketStatus, UserRole
+from paykit.schemas.users import ProfileUpdate
 from paykit.security import Action
 from paykit.services._choices import member
+from paykit.services._inputs import parsed, text_field
 from paykit.services._rows import found, listing_owner, owner_or_may, where_given
 
 
@@ -76,3 +79,20 @@ def test_member_parses_any_case_and_keeps_each_callers_code() -> None:
     with pytest.raises(ValidationError) as coded:
         member(TicketStatus, "nope", "ticket status", code="invalid_status")
     assert coded.value.code == "invalid_status"
+
+
+def test_parsed_takes_the_model_as_is_and_validates_a_mapping() -> None:
+    model = ProfileUpdate(name="Ada")
+    assert parsed(ProfileUpdate, model) is model
+    assert parsed(ProfileUpdate, {"name": "Ada"}) == model
+    with pytest.raises(ValidationError):
+        parsed(ProfileUpdate, {"no_such_field": 1})
+
+
+def test_text_field_strips_and_bounds_free_text() -> None:
+    assert text_field("  a note ", "notes", 10) == "a note"
+    for bad in ("   ", "x" * 11, "a\x00b"):
+        with pytest.raises(ValidationError) as refused:
+            text_field(bad, "notes", 10)
+        assert refused.value.code == "invalid_text"
+        assert refused.value.details == {"field": "notes"}

@@ -47,6 +47,7 @@ from paykit.models import (
 from paykit.security.policy import Action, Actor, allows
 from paykit.security.rls import system_scope
 from paykit.services._audit import Audit
+from paykit.services._inputs import text_field
 from paykit.services._rows import found, insert_or, load
 from paykit.services._sql import savepoint
 from paykit.services.reads import Page, active_actor, check_page_limit, newest_first
@@ -137,15 +138,6 @@ def _rating(rating: int) -> int:
     return rating
 
 
-def _text(value: str, field: str, limit: int) -> str:
-    text = value.strip()
-    if not text or len(text) > limit:
-        raise ValidationError(
-            f"{field} must be 1-{limit} characters", code="invalid_text", details={"field": field}
-        )
-    return text
-
-
 def _verified(session: Session, user_id: str, product_id: str) -> bool:
     """Whether the user bought the product in a completed, not fully refunded order."""
     bought = (
@@ -207,8 +199,8 @@ def create_review(
         product_id=product.id,
         user_id=user.id,
         rating=_rating(rating),
-        title=None if title is None else _text(title, "title", _MAX_TITLE),
-        content=_text(content, "content", MAX_REVIEW_CHARS),
+        title=None if title is None else text_field(title, "title", _MAX_TITLE),
+        content=text_field(content, "content", MAX_REVIEW_CHARS),
         verified=_verified(session, user.id, product.id),
         helpful=0,
         created_at=now,
@@ -254,9 +246,9 @@ def edit_review(
     if rating is not None:
         review.rating = _rating(rating)
     if content is not None:
-        review.content = _text(content, "content", MAX_REVIEW_CHARS)
+        review.content = text_field(content, "content", MAX_REVIEW_CHARS)
     if title is not None:
-        review.title = _text(title, "title", _MAX_TITLE) if title.strip() else None
+        review.title = text_field(title, "title", _MAX_TITLE) if title.strip() else None
     review.verified = _verified(session, user.id, review.product_id)
     review.updated_at = now
     new = {"rating": review.rating, "verified": review.verified}
@@ -306,7 +298,7 @@ def hide_review(
             "moderating reviews is for staff",
             details={"action": Action.MODERATE_REVIEWS.value, "actor_id": user.id},
         )
-    note = None if reason is None else _text(reason, "reason", 1000)
+    note = None if reason is None else text_field(reason, "reason", 1000)
     review = _review_for(session, user, review_id, staff=True)
     was_hidden = review.hidden_at is not None
     if was_hidden != hidden:

@@ -38,6 +38,7 @@ from paykit.models import (
 from paykit.security.policy import Action, Actor, allows, authorize, require
 from paykit.services._audit import Audit, apply_changes
 from paykit.services._choices import member
+from paykit.services._inputs import text_field
 from paykit.services._rows import found, listing_owner, load, owner_or_may, where_given
 from paykit.services.reads import Page, check_page_limit, newest_first
 
@@ -91,13 +92,6 @@ def _actor_user(session: Session, actor: Actor) -> User:
     return user
 
 
-def _text(value: str, field: str) -> str:
-    text = value.strip()
-    if not text or len(text) > _MAX_TEXT or "\x00" in text:
-        raise ValidationError(f"{field} must be 1-{_MAX_TEXT} characters", code="invalid_text")
-    return text
-
-
 @checked
 def view_order(session: Session, *, actor: Actor, order_id: str) -> OrderView:
     """Read an order as ``actor``: a customer their own only, without internal notes."""
@@ -147,7 +141,7 @@ def set_order_internal_notes(
     now = resolve_clock(clock).now()
     authorize(session, actor, Action.WRITE_INTERNAL_NOTES)
     order = load(session, Order, order_id, "order")
-    order.internal_notes = _text(notes, "notes") if notes is not None else None
+    order.internal_notes = text_field(notes, "notes", _MAX_TEXT) if notes is not None else None
     order.updated_at = now
     # The content itself is staff-only; the audit log says that it changed.
     new = {"internal_notes": "changed" if notes is not None else None}
@@ -172,13 +166,13 @@ def open_ticket(
     now = resolve_clock(clock).now()
     user = _actor_user(session, actor)
     level = member(TicketPriority, priority, "priority")
-    subject_text = _text(subject, "subject")
+    subject_text = text_field(subject, "subject", _MAX_TEXT)
     if len(subject_text) > 200:
         raise ValidationError("subject must be at most 200 characters", code="invalid_text")
     ticket = SupportTicket(
         customer_id=user.id,
         subject=subject_text,
-        description=_text(description, "description"),
+        description=text_field(description, "description", _MAX_TEXT),
         priority=level,
         created_at=now,
         updated_at=now,
@@ -220,7 +214,7 @@ def add_ticket_message(
     message = TicketMessage(
         ticket_id=ticket.id,
         user_id=user.id,
-        content=_text(content, "content"),
+        content=text_field(content, "content", _MAX_TEXT),
         is_internal=internal,
         created_at=now,
     )
