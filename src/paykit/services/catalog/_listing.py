@@ -57,6 +57,7 @@ __all__ = [
     "list_page",
     "parse_prices",
     "prices_json",
+    "product_fields",
     "review_counts",
 ]
 
@@ -170,7 +171,7 @@ _PRICE_COLUMNS = (
     sa.type_coerce(Price.type, sa.Text()).label("type"),
     Price.recurring,
 )
-_PRICE_FIELDS = ("id", "nickname", "unit_amount", "currency", "type", "recurring")
+_PRICE_FIELDS = tuple(c.key for c in _PRICE_COLUMNS)
 _ACTIVE_PRICES = (
     sa.select(Price.product_id, *_PRICE_COLUMNS)
     .where(Price.product_id.in_(sa.bindparam("ids", expanding=True)), Price.active.is_(True))
@@ -354,6 +355,16 @@ PRODUCT_COLUMNS = (
 )
 PRODUCT_FIELDS = tuple(c.key for c in PRODUCT_COLUMNS)
 _FIELDS = frozenset(PRODUCT_FIELDS)
+
+
+def product_fields(row: Sequence[Any]) -> dict[str, Any]:
+    """The :data:`PRODUCT_COLUMNS` that lead ``row``, by name; tags and images as lists."""
+    fields = dict(zip(PRODUCT_FIELDS, row, strict=False))
+    fields["tags"] = list(fields["tags"] or [])
+    fields["images"] = list(fields["images"] or [])
+    return fields
+
+
 _PRODUCT_PAGE = Page[ProductOut]
 
 
@@ -468,9 +479,7 @@ def _items(session: Session, rows: Sequence[sa.Row[Any]]) -> list[ProductOut]:
     prices, reviews = active_prices(session, ids), review_counts(session, ids)
     items = []
     for row in rows:
-        fields = dict(zip(PRODUCT_FIELDS, row, strict=False))  # the product columns lead
-        fields["tags"] = list(fields["tags"] or [])
-        fields["images"] = list(fields["images"] or [])
+        fields = product_fields(row)
         fields["prices"], fields["review_count"] = prices[row.id], reviews.get(row.id, 0)
         items.append(assemble(ProductOut, fields, in_order=True))  # built in field order
     return items
@@ -478,20 +487,12 @@ def _items(session: Session, rows: Sequence[sa.Row[Any]]) -> list[ProductOut]:
 
 def parse_prices(raw: Sequence[Sequence[Any]]) -> list[PriceOut]:
     """PostgreSQL: the prices of :func:`prices_json`'s JSON array (amounts from text)."""
-    return assemble_all(
-        PriceOut,
-        [
-            {
-                "id": id_,
-                "nickname": nickname,
-                "unit_amount": Decimal(amount),
-                "currency": currency,
-                "type": kind,
-                "recurring": recurring,
-            }
-            for id_, nickname, amount, currency, kind, recurring in raw
-        ],
-    )
+    prices = []
+    for row in raw:
+        fields = dict(zip(_PRICE_FIELDS, row, strict=True))
+        fields["unit_amount"] = Decimal(fields["unit_amount"])
+        prices.append(fields)
+    return assemble_all(PriceOut, prices)
 
 
 def _pg_items(rows: Sequence[Sequence[Any]]) -> list[ProductOut]:
@@ -502,10 +503,8 @@ def _pg_items(rows: Sequence[Sequence[Any]]) -> list[ProductOut]:
     """
     products = []
     for row in rows:
-        fields = dict(zip(PRODUCT_FIELDS, row, strict=False))  # the product columns lead
+        fields = product_fields(row)
         fields["base_price"] = Decimal(fields["base_price"])
-        fields["tags"] = list(fields["tags"] or [])
-        fields["images"] = list(fields["images"] or [])
         fields["created_at"] = as_utc(datetime.fromisoformat(fields["created_at"]))
         if fields["published_at"] is not None:
             fields["published_at"] = as_utc(datetime.fromisoformat(fields["published_at"]))

@@ -35,10 +35,10 @@ from paykit.models import (
 from paykit.security.policy import Action, Actor, allows
 from paykit.services.catalog._listing import (
     PRODUCT_COLUMNS,
-    PRODUCT_FIELDS,
     active_prices,
     parse_prices,
     prices_json,
+    product_fields,
 )
 from paykit.services.catalog.out import CategoryRef, ProductView
 from paykit.services.reviews import SHOWN_REVIEW, RatingSummary, rating_summary, summary_of
@@ -169,9 +169,7 @@ def product_page(
     )
     if row is None or not visible:
         raise NotFound("product not found", details={"id": id, "slug": slug})
-    fields = dict(zip(PRODUCT_FIELDS, row, strict=False))
-    fields["tags"] = list(fields["tags"] or [])
-    fields["images"] = list(fields["images"] or [])
+    fields = product_fields(row)
     if categories is None:  # PostgreSQL: the rest came as JSON
         fields["prices"] = parse_prices(row.prices)
         rating = _summary(row.ratings)
