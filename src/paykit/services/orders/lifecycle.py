@@ -8,8 +8,9 @@ and hosts race.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -252,6 +253,31 @@ _IN_ONE = {MARK_PAID: MARK_PAID_IN_ONE, MARK_PAID_AS_READ: MARK_PAID_AS_READ_IN_
 _PAID_VALUES = {"status": "COMPLETED", "payment_status": "SUCCEEDED"}
 
 
+class _Audited(TypedDict):
+    """An audit row's fields, as ``record_audit`` and ``build_audit`` take them."""
+
+    action: str
+    resource: str
+    resource_id: str
+    now: datetime
+    actor_id: str | None
+    new: Mapping[str, Any]
+    context: RequestContext | None
+
+
+def _paid_audit(order: Order, now: datetime, context: RequestContext | None) -> _Audited:
+    """The audit row of an order whose payment succeeded (the customer's)."""
+    return _Audited(
+        action="order.paid",
+        resource="orders",
+        resource_id=order.id,
+        now=now,
+        actor_id=order.user_id,
+        new=_PAID_VALUES,
+        context=context,
+    )
+
+
 def _complete(
     session: Session,
     order: Order,
@@ -273,16 +299,7 @@ def _complete(
         _paid(session, order, now, context)
         session.refresh(order)
         return True
-    audit = build_audit(
-        session,
-        action="order.paid",
-        resource="orders",
-        resource_id=order.id,
-        now=now,
-        actor_id=order.user_id,
-        new=_PAID_VALUES,
-        context=context,
-    )
+    audit = build_audit(session, **_paid_audit(order, now, context))
     for name, value in row_values(audit).items():
         params[f"a_{name}"] = value
     row = connection.execute(_IN_ONE[statement], params).first()
@@ -315,16 +332,7 @@ def _loaded(session: Session, order: Order, row: Any) -> None:
 def _paid(session: Session, order: Order, now: datetime, context: RequestContext | None) -> None:
     """What follows the won change to COMPLETED: digital access and the audit row."""
     grant_access(session, order.id, now)
-    record_audit(
-        session,
-        action="order.paid",
-        resource="orders",
-        resource_id=order.id,
-        now=now,
-        actor_id=order.user_id,
-        new=_PAID_VALUES,
-        context=context,
-    )
+    record_audit(session, **_paid_audit(order, now, context))
     session.flush()
 
 
@@ -374,6 +382,25 @@ def close_unpaid(
         )
         session.flush()
     return won
+
+
+def _close_cancelled(
+    session: Session,
+    order: Order,
+    now: datetime,
+    actor_id: str | None,
+    context: RequestContext | None,
+) -> None:
+    """Cancel an open order as ``order.cancelled``: its payment is cancelled too."""
+    close_unpaid(
+        session,
+        order,
+        payment_status=PaymentStatus.CANCELLED,
+        action="order.cancelled",
+        now=now,
+        actor_id=actor_id,
+        context=context,
+    )
 
 
 def _order_of_failure(
@@ -480,15 +507,7 @@ def apply_payment(
             session, order_id=order.id, payment=payment, clock=clock, context=context
         )
     if payment.status is PaymentIntentStatus.CANCELED:
-        close_unpaid(
-            session,
-            order,
-            payment_status=PaymentStatus.CANCELLED,
-            action="order.cancelled",
-            now=now,
-            actor_id=None,
-            context=context,
-        )
+        _close_cancelled(session, order, now, None, context)
     elif payment.status is PaymentIntentStatus.PROCESSING and order.status is OrderStatus.PENDING:
         _move_open(session, order.id, OrderStatus.PENDING, OrderStatus.PROCESSING, now)
     session.refresh(order)
@@ -556,15 +575,7 @@ def cancel_order(
             gateway, order, "cancel_order needs the gateway to cancel the order's payment first"
         )
         _cancel_at_gateway(session, order, gateway, clock)
-    close_unpaid(
-        session,
-        order,
-        payment_status=PaymentStatus.CANCELLED,
-        action="order.cancelled",
-        now=now,
-        actor_id=actor_id,
-        context=context,
-    )
+    _close_cancelled(session, order, now, actor_id, context)
     session.refresh(order)
     return order
 
