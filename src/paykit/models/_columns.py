@@ -33,6 +33,12 @@ def fk(target: str, ondelete: str) -> sa.ForeignKey:
     return sa.ForeignKey(target, ondelete=ondelete)
 
 
+def reference(target: str, ondelete: str, **options: Any) -> Mapped[Any]:
+    """A ``TEXT`` column holding the id of a row of ``target`` (``"users.id"``), with the
+    seed's ``onDelete`` action; ``options`` go to ``mapped_column`` (``index=True``)."""
+    return mapped_column(sa.Text(), fk(target, ondelete), **options)
+
+
 def currency_column() -> Mapped[Any]:
     """The seed's ``currency String @default("USD")``: an ISO 4217 code, USD unless given."""
     return mapped_column(sa.Text(), default="USD", server_default="USD")

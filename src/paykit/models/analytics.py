@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from paykit.models._columns import fk, metadata_column, money
+from paykit.models._columns import metadata_column, money, reference
 from paykit.models.base import Base, CreatedAtMixin, id_column
 from paykit.models.types import UTCDateTime
 
@@ -45,8 +45,8 @@ class SubscriptionMrrHistory(CreatedAtMixin, Base):
     __tablename__ = "subscription_mrr_history"
 
     id: Mapped[str] = id_column()
-    subscription_id: Mapped[str] = mapped_column(sa.Text(), fk("subscriptions.id", "CASCADE"))
-    user_id: Mapped[str] = mapped_column(sa.Text(), fk("users.id", "CASCADE"))
+    subscription_id: Mapped[str] = reference("subscriptions.id", "CASCADE")
+    user_id: Mapped[str] = reference("users.id", "CASCADE")
     effective_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     currency: Mapped[str] = mapped_column(sa.Text())
     #: the SubscriptionStatus value in force (text, so the history outlives enum changes)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from paykit.models._columns import fk, metadata_column
+from paykit.models._columns import metadata_column, reference
 from paykit.models.base import Base, CreatedAtMixin, id_column
 from paykit.models.types import JSONDocument
 
@@ -23,7 +23,7 @@ class AuditLog(CreatedAtMixin, Base):
     __tablename__ = "audit_logs"
 
     id: Mapped[str] = id_column()
-    user_id: Mapped[str | None] = mapped_column(sa.Text(), fk("users.id", "SET NULL"))
+    user_id: Mapped[str | None] = reference("users.id", "SET NULL")
     action: Mapped[str] = mapped_column(sa.Text())
     resource: Mapped[str] = mapped_column(sa.Text())
     resource_id: Mapped[str | None] = mapped_column(sa.Text())

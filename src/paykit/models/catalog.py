@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from paykit.models._columns import currency_column, enum, fk, metadata_column, money
+from paykit.models._columns import currency_column, enum, fk, metadata_column, money, reference
 from paykit.models.base import Base, TimestampMixin, id_column
 from paykit.models.enums import PriceType, ProductStatus, ProductType
 from paykit.models.types import JSONDocument, StringArray, UTCDateTime
@@ -166,7 +166,7 @@ class Price(TimestampMixin, Base):
     __tablename__ = "prices"
 
     id: Mapped[str] = id_column()
-    product_id: Mapped[str] = mapped_column(sa.Text(), fk("products.id", "CASCADE"))
+    product_id: Mapped[str] = reference("products.id", "CASCADE")
     stripe_price_id: Mapped[str] = mapped_column(sa.Text(), unique=True)
     nickname: Mapped[str | None] = mapped_column(sa.Text())
     unit_amount: Mapped[Decimal] = mapped_column(money())
@@ -198,9 +198,7 @@ class ProductCategory(TimestampMixin, Base):
     name: Mapped[str] = mapped_column(sa.Text())
     slug: Mapped[str] = mapped_column(sa.Text(), unique=True)
     description: Mapped[str | None] = mapped_column(sa.Text())
-    parent_id: Mapped[str | None] = mapped_column(
-        sa.Text(), fk("product_categories.id", "SET NULL")
-    )
+    parent_id: Mapped[str | None] = reference("product_categories.id", "SET NULL")
     sort_order: Mapped[int] = mapped_column(default=0, server_default="0")
 
     parent: Mapped[ProductCategory | None] = relationship(
@@ -225,8 +223,8 @@ class ProductReview(TimestampMixin, Base):
     __tablename__ = "product_reviews"
 
     id: Mapped[str] = id_column()
-    product_id: Mapped[str] = mapped_column(sa.Text(), fk("products.id", "CASCADE"))
-    user_id: Mapped[str] = mapped_column(sa.Text(), fk("users.id", "CASCADE"))
+    product_id: Mapped[str] = reference("products.id", "CASCADE")
+    user_id: Mapped[str] = reference("users.id", "CASCADE")
     rating: Mapped[int] = mapped_column()
     title: Mapped[str | None] = mapped_column(sa.Text())
     content: Mapped[str] = mapped_column(sa.Text())
@@ -261,8 +259,8 @@ class ReviewVote(Base):
     __tablename__ = "paykit_review_votes"
 
     id: Mapped[str] = id_column()
-    review_id: Mapped[str] = mapped_column(sa.Text(), fk("product_reviews.id", "CASCADE"))
-    user_id: Mapped[str] = mapped_column(sa.Text(), fk("users.id", "CASCADE"), index=True)
+    review_id: Mapped[str] = reference("product_reviews.id", "CASCADE")
+    user_id: Mapped[str] = reference("users.id", "CASCADE", index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (sa.UniqueConstraint("review_id", "user_id"),)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from paykit.models._columns import currency_column, enum, fk, money
+from paykit.models._columns import currency_column, enum, money, reference
 from paykit.models.base import Base, CreatedAtMixin, TimestampMixin, id_column
 from paykit.models.enums import DiscountType
 from paykit.models.types import UTCDateTime
@@ -90,8 +90,8 @@ class ProductDiscount(CreatedAtMixin, Base):
     __tablename__ = "product_discounts"
 
     id: Mapped[str] = id_column()
-    product_id: Mapped[str] = mapped_column(sa.Text(), fk("products.id", "CASCADE"))
-    discount_id: Mapped[str] = mapped_column(sa.Text(), fk("discounts.id", "CASCADE"))
+    product_id: Mapped[str] = reference("products.id", "CASCADE")
+    discount_id: Mapped[str] = reference("discounts.id", "CASCADE")
 
     product: Mapped[Product] = relationship(back_populates="discounts")
     discount: Mapped[Discount] = relationship(back_populates="product_discounts")
@@ -111,9 +111,9 @@ class DiscountUsage(CreatedAtMixin, Base):
     __tablename__ = "discount_usages"
 
     id: Mapped[str] = id_column()
-    discount_id: Mapped[str] = mapped_column(sa.Text(), fk("discounts.id", "RESTRICT"))
-    user_id: Mapped[str] = mapped_column(sa.Text(), fk("users.id", "RESTRICT"))
-    order_id: Mapped[str | None] = mapped_column(sa.Text(), fk("orders.id", "SET NULL"))
+    discount_id: Mapped[str] = reference("discounts.id", "RESTRICT")
+    user_id: Mapped[str] = reference("users.id", "RESTRICT")
+    order_id: Mapped[str | None] = reference("orders.id", "SET NULL")
     amount_saved: Mapped[Decimal] = mapped_column(money())
 
     discount: Mapped[Discount] = relationship(back_populates="usages")

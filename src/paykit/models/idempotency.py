@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from paykit.models._columns import fk
+from paykit.models._columns import reference
 from paykit.models.base import Base, CreatedAtMixin, id_column
 from paykit.models.types import JSONDocument
 
@@ -32,7 +32,7 @@ class IdempotencyKey(CreatedAtMixin, Base):
     id: Mapped[str] = id_column()
     scope: Mapped[str] = mapped_column(sa.Text())
     key: Mapped[str] = mapped_column(sa.Text())
-    user_id: Mapped[str | None] = mapped_column(sa.Text(), fk("users.id", "CASCADE"))
+    user_id: Mapped[str | None] = reference("users.id", "CASCADE")
     request_hash: Mapped[str] = mapped_column(sa.Text())
     resource_id: Mapped[str | None] = mapped_column(sa.Text())
     outcome: Mapped[Any | None] = mapped_column(JSONDocument)

@@ -8,7 +8,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from paykit.models._columns import currency_column, fk, money
+from paykit.models._columns import currency_column, money, reference
 from paykit.models.base import Base, CreatedAtMixin, id_column
 from paykit.models.types import UTCDateTime
 
@@ -26,7 +26,7 @@ class InvoiceLine(CreatedAtMixin, Base):
     __tablename__ = "invoice_lines"
 
     id: Mapped[str] = id_column()
-    invoice_id: Mapped[str] = mapped_column(sa.Text(), fk("invoices.id", "CASCADE"))
+    invoice_id: Mapped[str] = reference("invoices.id", "CASCADE")
     stripe_line_id: Mapped[str] = mapped_column(sa.Text())
     description: Mapped[str | None] = mapped_column(sa.Text())
     stripe_price_id: Mapped[str | None] = mapped_column(sa.Text())

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from paykit.models._columns import currency_column, enum, fk, metadata_column, money
+from paykit.models._columns import currency_column, enum, metadata_column, money, reference
 from paykit.models.base import Base, CreatedAtMixin, TimestampMixin, id_column
 from paykit.models.enums import OrderStatus, PaymentStatus
 from paykit.models.types import JSONDocument, UTCDateTime
@@ -28,7 +28,7 @@ class Order(TimestampMixin, Base):
     __tablename__ = "orders"
 
     id: Mapped[str] = id_column()
-    user_id: Mapped[str] = mapped_column(sa.Text(), fk("users.id", "RESTRICT"))
+    user_id: Mapped[str] = reference("users.id", "RESTRICT")
     stripe_payment_intent_id: Mapped[str | None] = mapped_column(sa.Text(), unique=True)
     order_number: Mapped[str] = mapped_column(sa.Text(), unique=True)
     status: Mapped[OrderStatus] = mapped_column(
@@ -96,9 +96,9 @@ class OrderItem(CreatedAtMixin, Base):
     __tablename__ = "order_items"
 
     id: Mapped[str] = id_column()
-    order_id: Mapped[str] = mapped_column(sa.Text(), fk("orders.id", "CASCADE"))
-    product_id: Mapped[str] = mapped_column(sa.Text(), fk("products.id", "RESTRICT"))
-    price_id: Mapped[str] = mapped_column(sa.Text(), fk("prices.id", "RESTRICT"))
+    order_id: Mapped[str] = reference("orders.id", "CASCADE")
+    product_id: Mapped[str] = reference("products.id", "RESTRICT")
+    price_id: Mapped[str] = reference("prices.id", "RESTRICT")
     quantity: Mapped[int] = mapped_column(default=1, server_default="1")
     unit_price: Mapped[Decimal] = mapped_column(money())
     total_price: Mapped[Decimal] = mapped_column(money())

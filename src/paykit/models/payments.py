@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from paykit.models._columns import fk
+from paykit.models._columns import reference
 from paykit.models.base import Base, TimestampMixin, id_column
 from paykit.models.types import JSONDocument, UTCDateTime
 
@@ -24,7 +24,7 @@ class PaymentMethod(TimestampMixin, Base):
     __tablename__ = "payment_methods"
 
     id: Mapped[str] = id_column()
-    user_id: Mapped[str] = mapped_column(sa.Text(), fk("users.id", "CASCADE"))
+    user_id: Mapped[str] = reference("users.id", "CASCADE")
     stripe_payment_method_id: Mapped[str] = mapped_column(sa.Text(), unique=True)
     type: Mapped[str] = mapped_column(sa.Text())
     card: Mapped[Any | None] = mapped_column(JSONDocument)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from paykit.models._columns import currency_column, enum, fk, metadata_column, money
+from paykit.models._columns import currency_column, enum, metadata_column, money, reference
 from paykit.models.base import Base, TimestampMixin, id_column
 from paykit.models.enums import RefundReason, RefundStatus
 from paykit.models.types import UTCDateTime
@@ -26,7 +26,7 @@ class Refund(TimestampMixin, Base):
     __tablename__ = "refunds"
 
     id: Mapped[str] = id_column()
-    order_id: Mapped[str] = mapped_column(sa.Text(), fk("orders.id", "RESTRICT"))
+    order_id: Mapped[str] = reference("orders.id", "RESTRICT")
     stripe_refund_id: Mapped[str] = mapped_column(sa.Text(), unique=True)
     amount: Mapped[Decimal] = mapped_column(money())
     currency: Mapped[str] = currency_column()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from paykit.models._columns import currency_column, enum, fk, metadata_column, money
+from paykit.models._columns import currency_column, enum, metadata_column, money, reference
 from paykit.models.base import Base, TimestampMixin, id_column
 from paykit.models.enums import InvoiceStatus, SubscriptionStatus
 from paykit.models.types import UTCDateTime
@@ -27,9 +27,9 @@ class Subscription(TimestampMixin, Base):
     __tablename__ = "subscriptions"
 
     id: Mapped[str] = id_column()
-    user_id: Mapped[str] = mapped_column(sa.Text(), fk("users.id", "RESTRICT"))
-    product_id: Mapped[str] = mapped_column(sa.Text(), fk("products.id", "RESTRICT"))
-    price_id: Mapped[str] = mapped_column(sa.Text(), fk("prices.id", "RESTRICT"))
+    user_id: Mapped[str] = reference("users.id", "RESTRICT")
+    product_id: Mapped[str] = reference("products.id", "RESTRICT")
+    price_id: Mapped[str] = reference("prices.id", "RESTRICT")
     stripe_subscription_id: Mapped[str] = mapped_column(sa.Text(), unique=True)
     status: Mapped[SubscriptionStatus] = mapped_column(
         enum(SubscriptionStatus, "subscription_status")
@@ -57,7 +57,7 @@ class Subscription(TimestampMixin, Base):
     past_due_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     payment_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     next_payment_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    pending_price_id: Mapped[str | None] = mapped_column(sa.Text(), fk("prices.id", "RESTRICT"))
+    pending_price_id: Mapped[str | None] = reference("prices.id", "RESTRICT")
     pending_quantity: Mapped[int | None] = mapped_column()
     pending_change_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Net of the prorations waiting for the next invoice (create_prorations).
@@ -100,7 +100,7 @@ class Invoice(TimestampMixin, Base):
     __tablename__ = "invoices"
 
     id: Mapped[str] = id_column()
-    subscription_id: Mapped[str] = mapped_column(sa.Text(), fk("subscriptions.id", "RESTRICT"))
+    subscription_id: Mapped[str] = reference("subscriptions.id", "RESTRICT")
     stripe_invoice_id: Mapped[str] = mapped_column(sa.Text(), unique=True)
     number: Mapped[str] = mapped_column(sa.Text(), unique=True)
     status: Mapped[InvoiceStatus] = mapped_column(enum(InvoiceStatus, "invoice_status"))
@@ -146,8 +146,8 @@ class SubscriptionItem(TimestampMixin, Base):
     __tablename__ = "subscription_items"
 
     id: Mapped[str] = id_column()
-    subscription_id: Mapped[str] = mapped_column(sa.Text(), fk("subscriptions.id", "CASCADE"))
-    price_id: Mapped[str] = mapped_column(sa.Text(), fk("prices.id", "RESTRICT"))
+    subscription_id: Mapped[str] = reference("subscriptions.id", "CASCADE")
+    price_id: Mapped[str] = reference("prices.id", "RESTRICT")
     stripe_subscription_item_id: Mapped[str | None] = mapped_column(sa.Text(), unique=True)
     quantity: Mapped[int] = mapped_column(default=1, server_default="1")
     unit_amount: Mapped[Decimal] = mapped_column(money())

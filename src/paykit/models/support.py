@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from paykit.models._columns import enum, fk, metadata_column
+from paykit.models._columns import enum, metadata_column, reference
 from paykit.models.base import Base, CreatedAtMixin, TimestampMixin, id_column
 from paykit.models.enums import TicketPriority, TicketStatus
 from paykit.models.types import UTCDateTime
@@ -25,8 +25,8 @@ class SupportTicket(TimestampMixin, Base):
     __tablename__ = "support_tickets"
 
     id: Mapped[str] = id_column()
-    customer_id: Mapped[str] = mapped_column(sa.Text(), fk("users.id", "RESTRICT"))
-    assignee_id: Mapped[str | None] = mapped_column(sa.Text(), fk("users.id", "SET NULL"))
+    customer_id: Mapped[str] = reference("users.id", "RESTRICT")
+    assignee_id: Mapped[str | None] = reference("users.id", "SET NULL")
     subject: Mapped[str] = mapped_column(sa.Text())
     description: Mapped[str] = mapped_column(sa.Text())
     status: Mapped[TicketStatus] = mapped_column(
@@ -65,8 +65,8 @@ class TicketMessage(CreatedAtMixin, Base):
     __tablename__ = "ticket_messages"
 
     id: Mapped[str] = id_column()
-    ticket_id: Mapped[str] = mapped_column(sa.Text(), fk("support_tickets.id", "CASCADE"))
-    user_id: Mapped[str] = mapped_column(sa.Text(), fk("users.id", "RESTRICT"))
+    ticket_id: Mapped[str] = reference("support_tickets.id", "CASCADE")
+    user_id: Mapped[str] = reference("users.id", "RESTRICT")
     content: Mapped[str] = mapped_column(sa.Text())
     is_internal: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 

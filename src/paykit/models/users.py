@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from paykit.models._columns import enum, fk
+from paykit.models._columns import enum, reference
 from paykit.models.base import Base, CreatedAtMixin, TimestampMixin, id_column
 from paykit.models.enums import UserRole, UserStatus
 from paykit.models.types import EncryptedDateTime, EncryptedJSON, EncryptedText, UTCDateTime
@@ -106,7 +106,7 @@ class Session(CreatedAtMixin, Base):
     __tablename__ = "sessions"
 
     id: Mapped[str] = id_column()
-    user_id: Mapped[str] = mapped_column(sa.Text(), fk("users.id", "CASCADE"))
+    user_id: Mapped[str] = reference("users.id", "CASCADE")
     token: Mapped[str] = mapped_column(sa.Text(), unique=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ip_address: Mapped[str | None] = mapped_column(sa.Text())
@@ -138,7 +138,7 @@ class UserToken(CreatedAtMixin, Base):
     __tablename__ = "paykit_user_tokens"
 
     id: Mapped[str] = id_column()
-    user_id: Mapped[str] = mapped_column(sa.Text(), fk("users.id", "CASCADE"))
+    user_id: Mapped[str] = reference("users.id", "CASCADE")
     purpose: Mapped[str] = mapped_column(sa.Text())
     token_hash: Mapped[str] = mapped_column(sa.Text(), unique=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
