@@ -40,7 +40,7 @@ from paykit.services._audit import Audit, apply_changes
 from paykit.services._choices import member
 from paykit.services._inputs import text_field
 from paykit.services._rows import found, listing_owner, load, owner_or_may, where_given
-from paykit.services.reads import Page, check_page_limit, newest_first
+from paykit.services.reads import Page, active_actor, check_page_limit, newest_first
 
 __all__ = [
     "TICKET_TRANSITIONS",
@@ -86,10 +86,7 @@ class OrderView:
 
 def _actor_user(session: Session, actor: Actor) -> User:
     # The role that counts is the stored one: a stale Actor cannot escalate.
-    user = session.get(User, actor.user_id)
-    if user is None or user.status is not UserStatus.ACTIVE:
-        raise PermissionDenied("an active user is required", details={"actor_id": actor.user_id})
-    return user
+    return active_actor(session, actor, refusal="an active user is required")
 
 
 @checked
