@@ -286,9 +286,19 @@ def _fingerprint(flt: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(flt, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def _encode_cursor(flt: dict[str, Any], created_at: datetime, order_id: str) -> str:
-    body = {"f": _fingerprint(flt), "t": created_at.isoformat(), "i": order_id}
+def pack_cursor(body: dict[str, Any]) -> str:
+    """A cursor's text: its JSON ``body`` in URL-safe base64, without padding."""
     return base64.urlsafe_b64encode(json.dumps(body).encode()).decode().rstrip("=")
+
+
+def unpack_cursor(cursor: str) -> Any:
+    """The JSON body of a :func:`pack_cursor` text; ``binascii.Error``, ``ValueError``
+    or ``UnicodeDecodeError`` when it is not one."""
+    return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+
+
+def _encode_cursor(flt: dict[str, Any], created_at: datetime, order_id: str) -> str:
+    return pack_cursor({"f": _fingerprint(flt), "t": created_at.isoformat(), "i": order_id})
 
 
 def _bad_cursor() -> ValidationError:
@@ -304,8 +314,7 @@ def _decode_cursor(cursor: str, flt: dict[str, Any]) -> tuple[datetime, str]:
     if not isinstance(cursor, str) or len(cursor) > 512:
         raise _bad_cursor()
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        body = json.loads(raw)
+        body = unpack_cursor(cursor)
         fingerprint, when, order_id = body["f"], datetime.fromisoformat(body["t"]), body["i"]
     except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
         raise _bad_cursor() from None

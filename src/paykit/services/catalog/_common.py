@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -18,7 +16,7 @@ from paykit.errors import InvalidAmount
 from paykit.models import User, UserStatus
 from paykit.money import to_decimal
 from paykit.security.policy import Action, Actor, allows
-from paykit.services.reads import _bad_cursor, _fingerprint
+from paykit.services.reads import _bad_cursor, _fingerprint, pack_cursor, unpack_cursor
 
 __all__ = [
     "MAX_SEARCH_LENGTH",
@@ -118,7 +116,7 @@ def _filter_print(flt: dict[str, Any]) -> str:
 def encode_cursor(flt: dict[str, Any], keys: Sequence[Key], values: Sequence[Any]) -> str:
     """An opaque cursor: the position after a row, bound to the filter's fingerprint."""
     body = {"f": _filter_print(flt), "k": [k.dump(v) for k, v in zip(keys, values, strict=True)]}
-    return base64.urlsafe_b64encode(json.dumps(body).encode()).decode().rstrip("=")
+    return pack_cursor(body)
 
 
 def decode_cursor(cursor: str, flt: dict[str, Any], keys: Sequence[Key]) -> list[Any]:
@@ -126,8 +124,7 @@ def decode_cursor(cursor: str, flt: dict[str, Any], keys: Sequence[Key]) -> list
     if len(cursor) > 1024:
         raise _bad_cursor()
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        body = json.loads(raw)
+        body = unpack_cursor(cursor)
         if not isinstance(body, dict) or body.get("f") != _filter_print(flt):
             raise _bad_cursor()
         values = body["k"]

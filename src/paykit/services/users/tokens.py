@@ -50,16 +50,19 @@ def _issue_token(
     return token
 
 
+def _usable(token: str, purpose: TokenPurpose, now: datetime) -> sa.ColumnElement[bool]:
+    """The row of ``token`` for ``purpose``, if it is unused and unexpired at ``now``."""
+    return sa.and_(
+        UserToken.token_hash == hash_token(token),
+        UserToken.purpose == purpose.value,
+        UserToken.used_at.is_(None),
+        UserToken.expires_at > now,
+    )
+
+
 def _token_user(session: Session, token: str, purpose: TokenPurpose, now: datetime) -> User:
     """The user of an unused, unexpired token (not yet consumed)."""
-    row = session.scalar(
-        sa.select(UserToken).where(
-            UserToken.token_hash == hash_token(token),
-            UserToken.purpose == purpose.value,
-            UserToken.used_at.is_(None),
-            UserToken.expires_at > now,
-        )
-    )
+    row = session.scalar(sa.select(UserToken).where(_usable(token, purpose, now)))
     user = session.get(User, row.user_id) if row is not None else None
     if row is None or user is None:
         raise InvalidToken("invalid or expired token")
@@ -70,15 +73,7 @@ def _consume_token(session: Session, token: str, purpose: TokenPurpose, now: dat
     # The conditional update is the single-use guarantee: of two parallel
     # calls with one token, exactly one changes a row.
     used = affected(
-        session,
-        sa.update(UserToken)
-        .where(
-            UserToken.token_hash == hash_token(token),
-            UserToken.purpose == purpose.value,
-            UserToken.used_at.is_(None),
-            UserToken.expires_at > now,
-        )
-        .values(used_at=now),
+        session, sa.update(UserToken).where(_usable(token, purpose, now)).values(used_at=now)
     )
     if used != 1:
         raise InvalidToken("invalid or expired token")
