@@ -3,7 +3,7 @@ payment is applied to the row as it is now, never to the stale read."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -110,3 +110,20 @@ def test_a_matching_payment_completes_the_order_once(session: Session) -> None:
         .where(m.AuditLog.resource_id == order.id, m.AuditLog.action == "order.paid")
     )
     assert paid == 1
+
+
+@pytest.mark.partial_state("writes the order's currency directly, behind paykit's back")
+def test_reconcile_previews_a_payment_in_another_currency_as_it_then_treats_it(
+    session: Session,
+) -> None:
+    # The same minor units in another currency are not the order's money: the
+    # dry run must say what the real run does (refund it, cancel the order).
+    gateway = FakeGateway(clock=CLOCK)
+    order, _ = _paid_at_gateway(session, gateway)
+    _change_row_behind_the_session(session, order, currency="EUR")
+    session.expire_all()
+    later = FrozenClock(CLOCK.now() + timedelta(minutes=20))
+    preview = paykit.reconcile(session, gateway=gateway, clock=later, dry_run=True)
+    report = paykit.reconcile(session, gateway=gateway, clock=later)
+    assert report.cancelled == [order.id]
+    assert preview.to_dict() == {**report.to_dict(), "dry_run": True}

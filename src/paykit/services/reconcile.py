@@ -28,9 +28,13 @@ from paykit.context import RequestContext
 from paykit.errors import GatewayError, PaykitError, ValidationError
 from paykit.gateways.base import GatewayPayment, PaymentGateway, PaymentIntentStatus
 from paykit.models import AuditLog, Order, OrderStatus, PaymentStatus
-from paykit.money import to_minor_units
 from paykit.services._audit import record_audit
-from paykit.services.orders.lifecycle import apply_payment, cancel_key, close_unpaid
+from paykit.services.orders.lifecycle import (
+    amount_matches,
+    apply_payment,
+    cancel_key,
+    close_unpaid,
+)
 
 __all__ = [
     "DEFAULT_HOLD",
@@ -48,6 +52,7 @@ _UNCONFIRMED = (
     PaymentIntentStatus.REQUIRES_ACTION,
     PaymentIntentStatus.REQUIRES_CAPTURE,
 )
+_CLOSED = (OrderStatus.CANCELLED, OrderStatus.REFUNDED)
 _ORPHAN_REFUNDED = "payment.orphan_refunded"
 _ORPHAN_CANCELLED = "payment.orphan_cancelled"
 
@@ -240,7 +245,7 @@ def _would_apply(order: Order, payment: GatewayPayment, report: ReconcileReport)
     """What apply_payment would do to an open order, in the report, without doing it."""
     if payment.status is PaymentIntentStatus.SUCCEEDED:
         # A payment of another amount is refunded and its order cancelled.
-        (report.completed if _matches(order, payment) else report.cancelled).append(order.id)
+        (report.completed if amount_matches(order, payment) else report.cancelled).append(order.id)
     elif payment.status is PaymentIntentStatus.CANCELED:
         report.cancelled.append(order.id)
     elif payment.status is PaymentIntentStatus.PROCESSING and order.status is OrderStatus.PENDING:
@@ -275,7 +280,7 @@ def _reconcile_orders(
     # Orders whose payment needs a compensating refund (another amount than the
     # order's) come first, so that gateway call is made before this
     # transaction has changed any other row.
-    orders = sorted(orders, key=lambda o: o.id not in truths or _matches(o, truths[o.id]))
+    orders = sorted(orders, key=lambda o: o.id not in truths or amount_matches(o, truths[o.id]))
     for order in orders:
         payment = truths.get(order.id)
         if payment is None or payment.status in _UNCONFIRMED:
@@ -302,14 +307,10 @@ def _reconcile_orders(
             continue
         if order.status is OrderStatus.COMPLETED:
             report.completed.append(order.id)
-        elif order.status is OrderStatus.CANCELLED:
+        elif order.status in _CLOSED:  # REFUNDED: paid another amount, refunded
             report.cancelled.append(order.id)
         elif order.status is OrderStatus.PROCESSING:
             report.processing.append(order.id)
-
-
-def _matches(order: Order, payment: GatewayPayment) -> bool:
-    return payment.amount_minor == to_minor_units(order.total_amount, order.currency)
 
 
 def _reconcile_orphans(

@@ -132,7 +132,8 @@ def _order_by_payment(session: Session, payment_id: str) -> Order:
 # --- a payment that does not match its order -----------------------------------------
 
 
-def _amount_matches(order: Order, payment: GatewayPayment) -> bool:
+def amount_matches(order: Order, payment: GatewayPayment) -> bool:
+    """Whether ``payment`` is for the order's total, in the order's currency."""
     return payment.currency.upper() == order.currency.upper() and (
         payment.amount_minor == to_minor_units(order.total_amount, order.currency)
     )
@@ -179,7 +180,7 @@ def _refund_mismatch(
 
 
 def _payment_matches(order: Order, payment: GatewayPayment) -> None:
-    if not _amount_matches(order, payment):
+    if not amount_matches(order, payment):
         raise InvalidState(
             f"payment {payment.id} is for {_major_units(payment)}, "
             f"order {order.order_number} totals {order.total_amount} {order.currency}",
@@ -253,9 +254,7 @@ _IN_ONE = {MARK_PAID: MARK_PAID_IN_ONE, MARK_PAID_AS_READ: MARK_PAID_AS_READ_IN_
 _PAID_VALUES = {"status": "COMPLETED", "payment_status": "SUCCEEDED"}
 
 
-class _Audited(TypedDict):
-    """An audit row's fields, as ``record_audit`` and ``build_audit`` take them."""
-
+class _Audited(TypedDict):  # an audit row's fields, as record_audit and build_audit take them
     action: str
     resource: str
     resource_id: str
@@ -348,7 +347,7 @@ def _paid_as_read(
     currency; True if it did. Otherwise (changed, cancelled or paid meanwhile, or
     an order of another session) nothing is written and :func:`mark_order_paid`
     decides from a fresh read."""
-    if order.status not in OPEN or order not in session or not _amount_matches(order, payment):
+    if order.status not in OPEN or order not in session or not amount_matches(order, payment):
         return False
     params = {"t_total": order.total_amount, "t_currency": order.currency}
     return _complete(session, order, now, context, MARK_PAID_AS_READ, params)
@@ -499,7 +498,7 @@ def apply_payment(
         )
     now = resolve_clock(clock).now()
     if payment.status is PaymentIntentStatus.SUCCEEDED:
-        if gateway is not None and order.status in OPEN and not _amount_matches(order, payment):
+        if gateway is not None and order.status in OPEN and not amount_matches(order, payment):
             return _refund_mismatch(session, order, payment, gateway, clock, context)
         if _paid_as_read(session, order, payment, now, context):
             return order  # the common case: one statement fewer than a fresh read
