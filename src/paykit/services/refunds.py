@@ -21,7 +21,6 @@ from paykit.errors import (
     PermissionDenied,
     RefundError,
     RefundExceedsPaid,
-    ValidationError,
 )
 from paykit.gateways.base import GatewayRefund, GatewayRefundStatus, PaymentGateway
 from paykit.models import (
@@ -40,6 +39,7 @@ from paykit.pricing import refundable_amount
 from paykit.security.policy import POLICY, Action, Actor, acting_user_id, allows
 from paykit.services import _idempotency
 from paykit.services._audit import record_audit
+from paykit.services._choices import member
 from paykit.services._sql import affected
 
 __all__ = ["REFUND_ROLES", "issue_refund", "record_gateway_refund", "sync_refund"]
@@ -75,16 +75,6 @@ def _actor(session: Session, actor_id: str | None, actor: Actor | None = None) -
             details={"actor_id": actor_id},
         )
     return user
-
-
-def _reason(reason: RefundReason | str) -> RefundReason:
-    try:
-        return RefundReason(str(reason).upper())
-    except ValueError:
-        raise ValidationError(
-            f"unknown refund reason {reason!r}",
-            details={"allowed": [r.value for r in RefundReason]},
-        ) from None
 
 
 def _apply_succeeded(session: Session, order: Order, amount: Decimal, now: datetime) -> None:
@@ -226,7 +216,8 @@ def issue_refund(
     """
     now = resolve_clock(clock).now()
     acting_user = _actor(session, actor_id, actor)
-    refund_reason = _reason(reason)
+    allowed = {"allowed": [r.value for r in RefundReason]}
+    refund_reason = member(RefundReason, reason, "refund reason", details=allowed)
     order = session.get(Order, order_id, populate_existing=True)
     if order is None:
         raise NotFound(f"order {order_id} not found", details={"order_id": order_id})
