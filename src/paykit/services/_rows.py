@@ -26,6 +26,7 @@ __all__ = [
     "listing_owner",
     "listing_scope",
     "load",
+    "not_found",
     "owner_or_may",
     "owner_or_role_may",
     "where_given",
@@ -48,8 +49,13 @@ def found(
     The details name the id under ``key`` (default ``"<noun>_id"``).
     """
     if row is None or (visible is not None and not visible(row)):
-        raise NotFound(f"{noun} {row_id} not found", details={key or f"{noun}_id": row_id})
+        raise not_found(noun, row_id, key=key)
     return row
+
+
+def not_found(noun: str, row_id: str, *, key: str | None = None) -> NotFound:
+    """The services' ``NotFound`` for ``noun`` ``row_id`` (details key ``"<noun>_id"``)."""
+    return NotFound(f"{noun} {row_id} not found", details={key or f"{noun}_id": row_id})
 
 
 def load(

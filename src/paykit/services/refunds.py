@@ -40,6 +40,7 @@ from paykit.security.policy import POLICY, Action, Actor, acting_user_id, allows
 from paykit.services import _idempotency
 from paykit.services._audit import record_audit
 from paykit.services._choices import member
+from paykit.services._rows import load
 from paykit.services._sql import affected
 
 __all__ = ["REFUND_ROLES", "issue_refund", "record_gateway_refund", "sync_refund"]
@@ -218,9 +219,7 @@ def issue_refund(
     acting_user = _actor(session, actor_id, actor)
     allowed = {"allowed": [r.value for r in RefundReason]}
     refund_reason = member(RefundReason, reason, "refund reason", details=allowed)
-    order = session.get(Order, order_id, populate_existing=True)
-    if order is None:
-        raise NotFound(f"order {order_id} not found", details={"order_id": order_id})
+    order = load(session, Order, order_id, "order", populate_existing=True)
     requested = None if amount is None else as_money(amount, order.currency, field="amount")
     if idempotency_key is not None:
         existing = _claim(session, order_id, order, requested, refund_reason, idempotency_key, now)

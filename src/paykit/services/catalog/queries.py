@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from paykit._arguments import checked
-from paykit.errors import NotFound, ValidationError
+from paykit.errors import ValidationError
 from paykit.models import (
     Order,
     OrderStatus,
@@ -27,6 +27,7 @@ from paykit.models import (
 )
 from paykit.models.types import ExactDecimal
 from paykit.security.policy import Action, Actor, authorize, authorize_owner
+from paykit.services._rows import not_found
 from paykit.services.catalog.out import (
     PaymentMethodOut,
     ProductSummaryOut,
@@ -98,7 +99,7 @@ def user_subscriptions(session: Session, *, actor: Actor, user_id: str) -> UserS
     A customer reads only their own (another user is ``NotFound``); staff
     read anyone's. An inactive or unknown actor is ``PermissionDenied``.
     """
-    missing = NotFound(f"user {user_id} not found", details={"user_id": user_id})
+    missing = not_found("user", user_id)
     authorize_owner(
         session,
         actor.user_id,

@@ -11,12 +11,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from paykit.errors import InsufficientStock, InvalidAmount, InvalidState, NotFound, ValidationError
+from paykit.errors import InsufficientStock, InvalidAmount, InvalidState, ValidationError
 from paykit.gateways._checks import MAX_AMOUNT
 from paykit.models import Order, OrderItem, PriceType, ProductStatus, UserStatus
 from paykit.money import check_chargeable, to_minor_units
 from paykit.pricing import LineInput, PricedOrder, price_order
 from paykit.services import discounts
+from paykit.services._rows import not_found
 from paykit.services.discounts import DiscountRef
 from paykit.services.orders.statements import CUSTOMER, KEY_TAKEN, READS
 
@@ -47,7 +48,7 @@ class Customer:
 
 def _check_customer(customer_id: str, customer: Customer | None) -> Customer:
     if customer is None:
-        raise NotFound(f"customer {customer_id} not found", details={"customer_id": customer_id})
+        raise not_found("customer", customer_id)
     if customer.status is not UserStatus.ACTIVE or customer.deleted_at is not None:
         raise InvalidState(
             f"customer {customer_id} is {customer.status.value.lower()}",
@@ -111,7 +112,7 @@ def _check_prices(rows: Sequence[Any], price_ids: Sequence[str]) -> dict[str, An
     for price_id in price_ids:
         row = found.get(price_id)
         if row is None:
-            raise NotFound(f"price {price_id} not found", details={"price_id": price_id})
+            raise not_found("price", price_id)
         if not row.active:
             raise ValidationError(
                 f"price {price_id} is not active",

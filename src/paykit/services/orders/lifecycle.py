@@ -31,6 +31,7 @@ from paykit.money import from_minor_units, to_minor_units
 from paykit.security.policy import Action, Actor, acting_user_id, authorize_owner
 from paykit.services._audit import build_audit, record_audit
 from paykit.services._notify import emit_for_audit
+from paykit.services._rows import found, not_found
 from paykit.services._sql import row_values
 from paykit.services.orders.reserve import release
 from paykit.services.orders.statements import (
@@ -101,10 +102,7 @@ def grant_access(session: Session, order_id: str, now: datetime) -> None:
 
 def get_order(session: Session, order_id: str) -> Order:
     """The order, fresh from the database, or ``NotFound``."""
-    order = session.scalar(ORDER, {"order_id": order_id})
-    if order is None:
-        raise NotFound(f"order {order_id} not found", details={"order_id": order_id})
-    return order
+    return found(session.scalar(ORDER, {"order_id": order_id}), "order", order_id)
 
 
 def cancel_key(order_id: str) -> str:
@@ -560,7 +558,7 @@ def cancel_order(
         actor_id,
         owner_id=order.user_id,
         action=Action.CANCEL_ANY_ORDER,
-        missing=NotFound(f"order {order_id} not found", details={"order_id": order_id}),
+        missing=not_found("order", order_id),
     )
     if order.status is OrderStatus.CANCELLED:
         return order
