@@ -39,6 +39,7 @@ from paykit.models import (
     WebhookEventStatus,
 )
 from paykit.models.config import AUDIT_CUTOFF_KEY, SystemConfig
+from paykit.models.orders import PAID_PAYMENT
 from paykit.models.types import UTCDateTime
 
 __all__ = ["EXAMPLES", "INVARIANTS", "Finding", "Invariant", "Report", "check"]
@@ -48,7 +49,6 @@ EXAMPLES = 5
 
 _OS = OrderStatus
 _PS = PaymentStatus
-_PAID = (_PS.SUCCEEDED, _PS.REFUNDED)
 
 # The (status, payment_status) pairs of docs/orders.md's lifecycle, and no others.
 _LEGAL_PAIRS = (
@@ -215,7 +215,7 @@ def _order_paid_payment() -> sa.Select[Any]:
     return sa.select(Order.id).where(
         sa.or_(
             Order.status.in_((_OS.COMPLETED, _OS.REFUNDED)),
-            Order.payment_status.in_(_PAID),
+            Order.payment_status.in_(PAID_PAYMENT),
         ),
         Order.stripe_payment_intent_id.is_(None),
         Order.total_amount != 0,  # a free order needs no payment
@@ -267,7 +267,7 @@ def _order_refund_status() -> sa.Select[Any]:
         sa.or_(
             sa.and_(Order.status == _OS.REFUNDED, sa.not_(full)),
             sa.and_(Order.status.not_in((_OS.REFUNDED, _OS.CANCELLED)), full),
-            sa.and_(Order.refunded_amount > 0, Order.payment_status.not_in(_PAID)),
+            sa.and_(Order.refunded_amount > 0, Order.payment_status.not_in(PAID_PAYMENT)),
         )
     )
 
@@ -278,7 +278,7 @@ def _refund_order() -> sa.Select[Any]:
         .join(Order, Order.id == Refund.order_id)
         .where(
             sa.or_(
-                Order.payment_status.not_in(_PAID),
+                Order.payment_status.not_in(PAID_PAYMENT),
                 Refund.currency != Order.currency,
                 sa.and_(Refund.status == RefundStatus.SUCCEEDED, Refund.processed_at.is_(None)),
                 sa.and_(Refund.status != RefundStatus.SUCCEEDED, Refund.processed_at.is_not(None)),

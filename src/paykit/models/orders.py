@@ -19,7 +19,12 @@ if TYPE_CHECKING:
     from paykit.models.refunds import Refund
     from paykit.models.users import User
 
-__all__ = ["Order", "OrderItem"]
+__all__ = ["OPEN_ORDER", "PAID_PAYMENT", "Order", "OrderItem"]
+
+#: The states of an order that may still be paid or cancelled.
+OPEN_ORDER = (OrderStatus.PENDING, OrderStatus.PROCESSING)
+#: The payment states of an order whose money arrived (a refund does not undo that).
+PAID_PAYMENT = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED)
 
 
 class Order(TimestampMixin, Base):

@@ -20,7 +20,8 @@ from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
 from paykit.errors import GatewayError, InvalidState, PaykitError, PaymentDeclined
 from paykit.gateways.base import GatewayPayment, PaymentGateway, PaymentIntentStatus
-from paykit.models import Order, OrderStatus, PaymentStatus, new_id
+from paykit.models import Order, OrderStatus, new_id
+from paykit.models.orders import PAID_PAYMENT
 from paykit.money import to_minor_units
 from paykit.schemas.base import check_text
 from paykit.services._audit import Audit
@@ -79,7 +80,7 @@ def pay_order(
     if idempotency_key is not None:
         check_text(idempotency_key, "idempotency_key", max_length=255)
     order = get_order(session, check_text(order_id, "order_id", max_length=64))
-    if order.payment_status in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED):
+    if order.payment_status in PAID_PAYMENT:
         info = PaymentInfo(order.stripe_payment_intent_id, "succeeded")
         return OrderResult(order, info, replayed=True)
     payment_id = _payable(order)

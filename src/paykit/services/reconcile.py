@@ -28,6 +28,7 @@ from paykit.context import RequestContext
 from paykit.errors import GatewayError, PaykitError, ValidationError
 from paykit.gateways.base import GatewayPayment, PaymentGateway, PaymentIntentStatus
 from paykit.models import AuditLog, Order, OrderStatus, PaymentStatus
+from paykit.models.orders import OPEN_ORDER
 from paykit.services._audit import record_audit
 from paykit.services.orders.lifecycle import (
     amount_matches,
@@ -263,7 +264,7 @@ def _reconcile_orders(
     orders = session.scalars(
         sa.select(Order)
         .where(
-            Order.status.in_((OrderStatus.PENDING, OrderStatus.PROCESSING)),
+            Order.status.in_(OPEN_ORDER),
             Order.stripe_payment_intent_id.is_not(None),
             Order.created_at < before,
         )

@@ -34,6 +34,7 @@ from paykit.models import (
     UserStatus,
     new_id,
 )
+from paykit.models.orders import PAID_PAYMENT
 from paykit.money import as_money, from_minor_units, to_minor_units
 from paykit.pricing import refundable_amount
 from paykit.security.policy import POLICY, Action, Actor, acting_user_id, allows
@@ -152,9 +153,7 @@ def _refundable(
             code="nothing_to_refund",
             details={"order_id": order.id},
         )
-    if order.payment_status not in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED) or (
-        order.stripe_payment_intent_id is None
-    ):
+    if order.payment_status not in PAID_PAYMENT or (order.stripe_payment_intent_id is None):
         raise InvalidState(
             f"order {order.order_number} has not been paid; nothing to refund",
             code="order_not_paid",

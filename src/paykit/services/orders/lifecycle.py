@@ -27,6 +27,7 @@ from paykit.models import (
     PaymentStatus,
     RefundReason,
 )
+from paykit.models.orders import OPEN_ORDER, PAID_PAYMENT
 from paykit.money import from_minor_units, to_minor_units
 from paykit.security.policy import Action, Actor, acting_user_id, authorize_owner
 from paykit.services._audit import build_audit, record_audit
@@ -42,10 +43,8 @@ from paykit.services.orders.statements import (
     MARK_PAID_AS_READ_IN_ONE,
     MARK_PAID_IN_ONE,
     MOVE_OPEN,
-    OPEN,
     ORDER,
     ORDER_BY_PAYMENT,
-    PAID,
 )
 from paykit.services.refunds import record_gateway_refund
 
@@ -345,7 +344,7 @@ def _paid_as_read(
     currency; True if it did. Otherwise (changed, cancelled or paid meanwhile, or
     an order of another session) nothing is written and :func:`mark_order_paid`
     decides from a fresh read."""
-    if order.status not in OPEN or order not in session or not amount_matches(order, payment):
+    if order.status not in OPEN_ORDER or order not in session or not amount_matches(order, payment):
         return False
     params = {"t_total": order.total_amount, "t_currency": order.currency}
     return _complete(session, order, now, context, MARK_PAID_AS_READ, params)
@@ -496,7 +495,11 @@ def apply_payment(
         )
     now = resolve_clock(clock).now()
     if payment.status is PaymentIntentStatus.SUCCEEDED:
-        if gateway is not None and order.status in OPEN and not amount_matches(order, payment):
+        if (
+            gateway is not None
+            and order.status in OPEN_ORDER
+            and not amount_matches(order, payment)
+        ):
             return _refund_mismatch(session, order, payment, gateway, clock, context)
         if _paid_as_read(session, order, payment, now, context):
             return order  # the common case: one statement fewer than a fresh read
@@ -562,7 +565,7 @@ def cancel_order(
     )
     if order.status is OrderStatus.CANCELLED:
         return order
-    if order.status not in OPEN or order.payment_status in PAID:
+    if order.status not in OPEN_ORDER or order.payment_status in PAID_PAYMENT:
         raise InvalidState(
             f"order {order.order_number} is {order.status.value}; refund it instead",
             details={"order_id": order.id},

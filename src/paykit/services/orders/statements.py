@@ -26,11 +26,9 @@ from paykit.models import (
     ProductType,
     User,
 )
+from paykit.models.orders import OPEN_ORDER, PAID_PAYMENT
 from paykit.services import _idempotency
 from paykit.services.discounts import DISCOUNT_ROW, TAKE_USE, record_use_from
-
-OPEN = (OrderStatus.PENDING, OrderStatus.PROCESSING)
-PAID = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED)
 
 # --- reading a cart ---------------------------------------------------------------
 
@@ -151,7 +149,7 @@ _ORDER = Order.id == sa.bindparam("t_order_id")
 #: An open order becomes COMPLETED / SUCCEEDED (``t_order_id``, ``t_now``).
 MARK_PAID = (
     sa.update(Order)
-    .where(_ORDER, Order.status.in_(OPEN))
+    .where(_ORDER, Order.status.in_(OPEN_ORDER))
     .values(
         status=OrderStatus.COMPLETED,
         payment_status=PaymentStatus.SUCCEEDED,
@@ -227,7 +225,7 @@ MARK_PAID_AS_READ_IN_ONE = _paid_in_one(MARK_PAID_AS_READ)
 #: An open, unpaid order becomes CANCELLED (``t_order_id``, ``t_payment_status``, ``t_now``).
 CLOSE_UNPAID = (
     sa.update(Order)
-    .where(_ORDER, Order.status.in_(OPEN), Order.payment_status.not_in(PAID))
+    .where(_ORDER, Order.status.in_(OPEN_ORDER), Order.payment_status.not_in(PAID_PAYMENT))
     .values(
         status=OrderStatus.CANCELLED,
         payment_status=sa.bindparam("t_payment_status", type_=_PAYMENT_STATUS),

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from paykit.errors import PermissionDenied
-from paykit.models import PaymentStatus, User, UserStatus
 from paykit.models import Session as UserSession
+from paykit.models import User, UserStatus
 from paykit.security.encryption import require_keyring
 from paykit.security.passwords import PasswordHasher
 from paykit.security.policy import Action, Actor, authorize
@@ -42,7 +42,6 @@ SESSION_TOKEN_PREFIX = "pks"
 
 
 _DISABLED = (UserStatus.SUSPENDED, UserStatus.DELETED)
-_PAID = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED)
 
 
 _P = ParamSpec("_P")

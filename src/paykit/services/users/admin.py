@@ -15,10 +15,11 @@ from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
 from paykit.errors import InvalidState, PermissionDenied, ValidationError
 from paykit.models import Order, User, UserRole, UserStatus
+from paykit.models.orders import PAID_PAYMENT
 from paykit.security.policy import Action, Actor, authorize
 from paykit.services._audit import Audit
 from paykit.services._choices import member
-from paykit.services.users._common import _PAID, _end_sessions, _user
+from paykit.services.users._common import _end_sessions, _user
 
 __all__ = ["UserSummary", "list_users", "set_user_role", "set_user_status"]
 
@@ -74,7 +75,7 @@ def list_users(
                 sa.func.sum(Order.total_amount),
                 sa.func.sum(Order.refunded_amount),
             )
-            .where(Order.user_id.in_(ids), Order.payment_status.in_(_PAID))
+            .where(Order.user_id.in_(ids), Order.payment_status.in_(PAID_PAYMENT))
             .group_by(Order.user_id, Order.currency)
         ):
             spent.setdefault(user_id, {})[currency] = total - refunded
