@@ -21,7 +21,7 @@ from paykit.context import RequestContext
 from paykit.errors import GatewayError, InvalidState, PaykitError, PaymentDeclined
 from paykit.gateways.base import GatewayPayment, PaymentGateway, PaymentIntentStatus
 from paykit.models import Order, OrderStatus, new_id
-from paykit.models.orders import PAID_PAYMENT
+from paykit.models.orders import OPEN_ORDER, PAID_PAYMENT
 from paykit.money import to_minor_units
 from paykit.schemas.base import check_text
 from paykit.services._audit import Audit
@@ -112,7 +112,7 @@ def _payable(order: Order) -> str:
             code="order_cancelled",
             details={"order_id": order.id},
         )
-    if order.status is not OrderStatus.PENDING and order.status is not OrderStatus.PROCESSING:
+    if order.status not in OPEN_ORDER:
         raise InvalidState(
             f"order {order.order_number} is {order.status.value}; it cannot be paid",
             details={"order_id": order.id},

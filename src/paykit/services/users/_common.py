@@ -10,7 +10,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from paykit.errors import PermissionDenied
+from paykit.errors import AccountDisabled, PermissionDenied
 from paykit.models import Session as UserSession
 from paykit.models import User, UserStatus
 from paykit.security.encryption import require_keyring
@@ -89,6 +89,13 @@ def _end_sessions(session: Session, user_id: str, *, keep_token: str | None = No
         statement = statement.where(UserSession.token != hash_token(keep_token))
     with system_scope(session):
         return affected(session, statement)
+
+
+def _enabled(user: User) -> User:
+    """``user``, unless the account is suspended or deleted (``AccountDisabled``)."""
+    if user.status in _DISABLED:
+        raise AccountDisabled(f"this account is {user.status.value.lower()}")
+    return user
 
 
 def _self_or_admin(session: Session, actor: Actor, user_id: str) -> None:

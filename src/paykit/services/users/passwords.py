@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
-from paykit.errors import AccountDisabled, AuthenticationError, InvalidToken, ValidationError
+from paykit.errors import AuthenticationError, ValidationError
 from paykit.models import User
 from paykit.models.users import TokenPurpose
 from paykit.schemas.base import validate
@@ -27,11 +27,12 @@ from paykit.services.users._common import (
     _DISABLED,
     PASSWORD_RESET_TTL,
     _as_system,
+    _enabled,
     _end_sessions,
     _hasher,
     _user,
 )
-from paykit.services.users.tokens import _consume_token, _issue_token, _token_user, _void_tokens
+from paykit.services.users.tokens import _issue_token, _redeem_token, _void_tokens
 
 __all__ = ["change_password", "request_password_reset", "reset_password"]
 
@@ -83,9 +84,7 @@ def change_password(
     payload = validate(ChangePasswordInput, {"new_password": new_password})
     if throttle is not None and not isinstance(throttle, LoginThrottle):
         raise ValidationError("throttle must be a LoginThrottle", code="invalid_throttle")
-    user = _user(session, user_id)
-    if user.status in _DISABLED:
-        raise AccountDisabled(f"this account is {user.status.value.lower()}")
+    user = _enabled(_user(session, user_id))
     counters = (
         ()
         if throttle is None
@@ -154,10 +153,7 @@ def reset_password(
     """
     now = resolve_clock(clock).now()
     payload = validate(ChangePasswordInput, {"new_password": new_password})
-    user = _token_user(session, token, TokenPurpose.PASSWORD_RESET, now)
-    if user.status in _DISABLED:
-        raise InvalidToken("invalid or expired token")
-    _consume_token(session, token, TokenPurpose.PASSWORD_RESET, now)
+    user = _redeem_token(session, token, TokenPurpose.PASSWORD_RESET, now)
     audit = Audit(session, now, user.id, context)
     hashed = _hasher(hasher).hash(payload.new_password)
     return _set_password(session, user, hashed, audit, "user.password_reset", keep_token=None)

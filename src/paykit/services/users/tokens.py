@@ -12,6 +12,7 @@ from paykit.models import User
 from paykit.models.users import TokenPurpose, UserToken
 from paykit.security.tokens import hash_token, new_token
 from paykit.services._sql import affected
+from paykit.services.users._common import _DISABLED
 
 __all__: list[str] = []
 
@@ -77,3 +78,13 @@ def _consume_token(session: Session, token: str, purpose: TokenPurpose, now: dat
     )
     if used != 1:
         raise InvalidToken("invalid or expired token")
+
+
+def _redeem_token(session: Session, token: str, purpose: TokenPurpose, now: datetime) -> User:
+    """The user of a usable token, which this call uses up; a suspended or deleted
+    user's token is as invalid as an unknown one."""
+    user = _token_user(session, token, purpose, now)
+    if user.status in _DISABLED:
+        raise InvalidToken("invalid or expired token")
+    _consume_token(session, token, purpose, now)
+    return user

@@ -9,12 +9,12 @@ from sqlalchemy.orm import Session
 from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
-from paykit.errors import AccountDisabled, InvalidState, InvalidToken
+from paykit.errors import InvalidState
 from paykit.models import User
 from paykit.models.users import TokenPurpose
 from paykit.services._audit import Audit
-from paykit.services.users._common import _DISABLED, EMAIL_VERIFICATION_TTL, _as_system, _user
-from paykit.services.users.tokens import _consume_token, _issue_token, _token_user
+from paykit.services.users._common import EMAIL_VERIFICATION_TTL, _as_system, _enabled, _user
+from paykit.services.users.tokens import _issue_token, _redeem_token
 
 __all__ = ["request_email_verification", "verify_email"]
 
@@ -33,8 +33,7 @@ def request_email_verification(
     user = _user(session, user_id)
     if user.email_verified:
         raise InvalidState("the email address is already verified", code="email_already_verified")
-    if user.status in _DISABLED:
-        raise AccountDisabled(f"this account is {user.status.value.lower()}")
+    _enabled(user)
     token = _issue_token(session, user, TokenPurpose.EMAIL_VERIFICATION, ttl, now)
     Audit(session, now, user.id, context).record(
         "user.email_verification_requested", "users", user.id
@@ -53,10 +52,7 @@ def verify_email(
 ) -> User:
     """Mark the user's email verified; the token works once and before it expires."""
     now = resolve_clock(clock).now()
-    user = _token_user(session, token, TokenPurpose.EMAIL_VERIFICATION, now)
-    if user.status in _DISABLED:
-        raise InvalidToken("invalid or expired token")
-    _consume_token(session, token, TokenPurpose.EMAIL_VERIFICATION, now)
+    user = _redeem_token(session, token, TokenPurpose.EMAIL_VERIFICATION, now)
     user.email_verified = True
     user.email_verified_at = now
     user.updated_at = now
