@@ -9,7 +9,7 @@ everything and may write both (``paykit.security.POLICY``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
@@ -84,6 +84,9 @@ class OrderView:
     cancelled_at: datetime | None
 
 
+_ORDER_VIEW_FIELDS = tuple(f.name for f in fields(OrderView) if f.name != "items")
+
+
 def _actor_user(session: Session, actor: Actor) -> User:
     # The role that counts is the stored one: a stale Actor cannot escalate.
     return active_actor(session, actor, refusal="an active user is required")
@@ -100,28 +103,11 @@ def view_order(session: Session, *, actor: Actor, order_id: str) -> OrderView:
         order_id,
         visible=lambda row: owner_or_may(user, row.user_id, Action.READ_ANY_ORDER),
     )
-    internal = allows(user.role, Action.READ_INTERNAL_NOTES)
-    return OrderView(
-        id=order.id,
-        order_number=order.order_number,
-        user_id=order.user_id,
-        status=order.status,
-        payment_status=order.payment_status,
-        currency=order.currency,
-        subtotal=order.subtotal,
-        tax_amount=order.tax_amount,
-        discount_amount=order.discount_amount,
-        total_amount=order.total_amount,
-        refunded_amount=order.refunded_amount,
-        billing_address=order.billing_address,
-        shipping_address=order.shipping_address,
-        notes=order.notes,
-        internal_notes=order.internal_notes if internal else None,
-        items=tuple(order.items),
-        created_at=order.created_at,
-        completed_at=order.completed_at,
-        cancelled_at=order.cancelled_at,
-    )
+    # The view is the order's own fields; a customer gets no internal notes.
+    values = {name: getattr(order, name) for name in _ORDER_VIEW_FIELDS}
+    if not allows(user.role, Action.READ_INTERNAL_NOTES):
+        values["internal_notes"] = None
+    return OrderView(**values, items=tuple(order.items))
 
 
 @checked
