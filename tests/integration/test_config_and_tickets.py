@@ -51,9 +51,9 @@ def test_admin_sets_a_typed_value_with_an_audit_row(session: Session) -> None:
     paykit.set_config(session, actor=admin, key="orders.hold_minutes", value=60, clock=CLOCK)
     paykit.set_config(session, actor=admin, key="orders.hold_minutes", value=60, clock=CLOCK)
     rows = session.scalars(
-        sa.select(m.AuditLog).where(
-            m.AuditLog.action == "config.changed", m.AuditLog.user_id == admin.user_id
-        )
+        sa.select(m.AuditLog)
+        .where(m.AuditLog.action == "config.changed", m.AuditLog.user_id == admin.user_id)
+        .order_by(m.AuditLog.id)  # one clock instant: ids keep the order of writing
     ).all()
     assert [(r.old_values["value"], r.new_values["value"]) for r in rows] == [
         (None, "45"),
