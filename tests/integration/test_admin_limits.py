@@ -242,3 +242,34 @@ def test_a_refused_discount_update_leaves_nothing_changed(session: Session) -> N
     assert not session.dirty
     session.refresh(discount)
     assert discount.name == "Used"
+
+
+def test_a_discount_cannot_end_before_it_starts(session: Session) -> None:
+    # DiscountInput refuses such a window; an update could make one.
+    staff = Actor.of(f.user(session, role=m.UserRole.ADMIN))
+    start = datetime(2026, 4, 1, tzinfo=UTC)
+    discount = m.Discount(
+        code="LATER",
+        name="Later",
+        type=m.DiscountType.PERCENTAGE,
+        value=Decimal("5"),
+        valid_from=start,
+    )
+    session.add(discount)
+    session.flush()
+    for until in (start, datetime(2026, 3, 1, tzinfo=UTC)):
+        with pytest.raises(ValidationError) as refused:
+            admin.update_discount(
+                session,
+                actor=staff,
+                discount_id=discount.id,
+                changes={"name": "Renamed", "valid_until": until.isoformat()},
+                clock=CLOCK,
+            )
+        assert refused.value.details["errors"][0]["loc"] == ["valid_until"]
+        assert not session.dirty
+    later = datetime(2026, 5, 1, tzinfo=UTC)
+    changed = admin.update_discount(
+        session, actor=staff, discount_id=discount.id, changes={"valid_until": later}, clock=CLOCK
+    )
+    assert changed.valid_until == later
