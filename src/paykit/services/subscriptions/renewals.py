@@ -26,27 +26,22 @@ from sqlalchemy.orm import Session
 from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
-from paykit.errors import ConfigurationError, NotFound, ValidationError
+from paykit.errors import ConfigurationError, ValidationError
 from paykit.gateways.base import PaymentGateway
 from paykit.gateways.billing import GatewayInvoiceDetails
 from paykit.gateways.renewal_billing import RenewalBillingGateway
-from paykit.models import (
-    PaymentMethod,
-    Price,
-    Subscription,
-    SubscriptionItem,
-    new_id,
-)
+from paykit.models import Price, Subscription, SubscriptionItem
 from paykit.money import from_minor_units, quantize
 from paykit.pricing.proration import period_amount
 from paykit.security.policy import Actor
 from paykit.services.subscriptions._common import (
-    audit_subscription,
+    gateway_key,
     owned_subscription,
+    owners_method,
     require_open,
 )
+from paykit.services.subscriptions._steps import record_answer
 from paykit.services.subscriptions.proration import InvoiceLine, plan_change
-from paykit.services.subscriptions.sync import sync_subscription
 
 __all__ = ["UpcomingInvoice", "set_subscription_default_payment_method", "upcoming_invoice"]
 
@@ -89,17 +84,6 @@ def _open(row: Subscription, verb: str) -> None:
     require_open(row, f"a {row.status.value} subscription has no {verb}")
 
 
-def _owned_method(session: Session, row: Subscription, payment_method_id: str) -> PaymentMethod:
-    method = session.get(PaymentMethod, payment_method_id)
-    if method is None or method.user_id != row.user_id:
-        # Another customer's method is as unknown here as a missing one.
-        raise NotFound(
-            f"payment method {payment_method_id} not found",
-            details={"payment_method_id": payment_method_id},
-        )
-    return method
-
-
 @checked
 def set_subscription_default_payment_method(
     session: Session,
@@ -123,24 +107,27 @@ def set_subscription_default_payment_method(
     renewals = _renewal_gateway(gateway)
     row, acting = owned_subscription(session, subscription_id, actor, actor_id)
     _open(row, "payment method to change")
-    method = None if payment_method_id is None else _owned_method(session, row, payment_method_id)
+    method = (
+        None
+        if payment_method_id is None
+        else owners_method(session, payment_method_id, row.user_id)
+    )
     result = renewals.set_subscription_default_payment_method(
         row.stripe_subscription_id,
         payment_method_id=None if method is None else method.stripe_payment_method_id,
-        idempotency_key=f"paykit:subscription-pm:{row.id}:{idempotency_key or new_id()}",
+        idempotency_key=gateway_key("subscription-pm", row.id, idempotency_key),
     )
-    synced = sync_subscription(session, result, clock=clock, gateway=gateway, context=context)
-    audit_subscription(
+    return record_answer(
         session,
-        synced,
+        result,
         "subscription.default_payment_method_changed",
-        {"payment_method_id": None if method is None else method.id},
-        now=resolve_clock(clock).now(),
-        context=context,
+        lambda _: {"payment_method_id": None if method is None else method.id},
         actor_id=acting,
+        now=resolve_clock(clock).now(),
+        clock=clock,
+        gateway=gateway,
+        context=context,
     )
-    session.flush()
-    return synced
 
 
 def _from_gateway(row: Subscription, details: GatewayInvoiceDetails) -> UpcomingInvoice:

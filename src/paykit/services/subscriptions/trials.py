@@ -34,7 +34,7 @@ from paykit.context import RequestContext
 from paykit.errors import GatewayError, ValidationError
 from paykit.gateways.base import PaymentGateway
 from paykit.gateways.subscription_billing import SubscriptionBillingGateway
-from paykit.models import PaymentMethod, Subscription, SubscriptionStatus, new_id
+from paykit.models import PaymentMethod, Subscription, SubscriptionStatus
 from paykit.security.policy import Actor
 from paykit.services.config import DEFAULT_CONFIG, ConfigRegistry, get_config
 from paykit.services.subscriptions._common import (
@@ -42,9 +42,11 @@ from paykit.services.subscriptions._common import (
     bounded,
     cancel_at_gateway,
     due_ids,
+    gateway_key,
     owned_subscription,
     subscription,
 )
+from paykit.services.subscriptions._steps import record_answer
 from paykit.services.subscriptions.dunning import record_payment_failure
 from paykit.services.subscriptions.notices import BillingNotice
 from paykit.services.subscriptions.sync import sync_subscription
@@ -235,20 +237,19 @@ def _move_trial(
     result = gateway.set_trial_end(
         row.stripe_subscription_id,
         trial_end=trial_end,
-        idempotency_key=f"paykit:{action}:{row.id}:{key or new_id()}",
+        idempotency_key=gateway_key(action, row.id, key),
     )
-    synced = sync_subscription(session, result, clock=clock, gateway=gateway, context=context)
-    audit_subscription(
+    return record_answer(
         session,
-        synced,
+        result,
         f"subscription.{action}",
-        {"trial_end": synced.trial_end, "status": synced.status.value},
-        now=now,
-        context=context,
+        lambda synced: {"trial_end": synced.trial_end, "status": synced.status.value},
         actor_id=actor_id,
+        now=now,
+        clock=clock,
+        gateway=gateway,
+        context=context,
     )
-    session.flush()
-    return synced
 
 
 @checked
