@@ -144,14 +144,15 @@ def due_ids(
     ).all()
 
 
+def invalid_argument(param: str, message: str, **details: object) -> ValidationError:
+    """The refusal of the caller's ``param``: code ``invalid_argument``, naming it in details."""
+    return ValidationError(message, code="invalid_argument", details={"param": param, **details})
+
+
 def bounded(value: int, name: str, low: int, high: int) -> int:
     """``value`` if ``low <= value <= high``, else ``ValidationError`` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError(
-            f"{name} must be a whole number from {low} to {high}",
-            code="invalid_argument",
-            details={"param": name},
-        )
+        raise invalid_argument(name, f"{name} must be a whole number from {low} to {high}")
     return value
 
 

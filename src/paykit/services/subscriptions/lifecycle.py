@@ -10,13 +10,13 @@ from sqlalchemy.orm import Session
 from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
-from paykit.errors import ValidationError
 from paykit.gateways.base import PaymentGateway
 from paykit.models import Subscription
 from paykit.security.policy import Actor
 from paykit.services.subscriptions._common import (
     cancel_at_gateway,
     gateway_key,
+    invalid_argument,
     owned_subscription,
 )
 from paykit.services.subscriptions._steps import record_answer, with_status
@@ -40,16 +40,12 @@ _MAX_COMMENT = 500
 
 def _check_details(feedback: str | None, comment: str | None) -> None:
     if feedback is not None and feedback not in CANCELLATION_FEEDBACK:
-        raise ValidationError(
-            f"feedback must be one of {', '.join(CANCELLATION_FEEDBACK)}",
-            code="invalid_argument",
-            details={"param": "feedback"},
+        raise invalid_argument(
+            "feedback", f"feedback must be one of {', '.join(CANCELLATION_FEEDBACK)}"
         )
     if comment is not None and (len(comment) > _MAX_COMMENT or "\x00" in comment):
-        raise ValidationError(
-            f"comment must be at most {_MAX_COMMENT} characters, without NUL",
-            code="invalid_argument",
-            details={"param": "comment"},
+        raise invalid_argument(
+            "comment", f"comment must be at most {_MAX_COMMENT} characters, without NUL"
         )
 
 

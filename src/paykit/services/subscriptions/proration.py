@@ -35,6 +35,7 @@ from paykit.money import quantize
 from paykit.pricing.proration import next_period_end, period_amount, prorate_change
 from paykit.security.policy import Actor
 from paykit.services.subscriptions._common import (
+    invalid_argument,
     owned_subscription,
     recurring_price,
     require_open,
@@ -46,6 +47,7 @@ __all__ = [
     "SubscriptionChangePreview",
     "plan_change",
     "plan_item_change",
+    "plan_request",
     "preview_subscription_change",
     "target_item",
 ]
@@ -108,10 +110,8 @@ def _check_change(
     if quantity is not None and quantity < 1:
         raise ValidationError("quantity must be 1 or more", details={"field": "quantity"})
     if proration not in _BEHAVIORS:
-        raise ValidationError(
-            f"proration must be one of {', '.join(_BEHAVIORS)}",
-            code="invalid_argument",
-            details={"param": "proration", "value": str(proration)},
+        raise invalid_argument(
+            "proration", f"proration must be one of {', '.join(_BEHAVIORS)}", value=str(proration)
         )
     require_open(row, f"a {row.status.value} subscription cannot change")
 
@@ -265,19 +265,34 @@ def preview_subscription_change(
     """
     now = resolve_clock(clock).now()
     row, _ = owned_subscription(session, subscription_id, actor, actor_id)
-    _check_change(row, price_id, quantity, proration)
-    target = target_item(session, row, item, at_period_end)
-    _, _, plan = plan_item_change(
-        session, row, target, price_id, quantity, proration, at_period_end, now
+    _, _, _, plan = plan_request(
+        session, row, item, price_id, quantity, proration, at_period_end, now
     )
     return plan
 
 
-def check_change(
-    row: Subscription, price_id: str | None, quantity: int | None, proration: str
-) -> None:
-    """Refuse a change that cannot be made (shared with the change service)."""
+def plan_request(
+    session: Session,
+    row: Subscription,
+    item: str | None,
+    price_id: str | None,
+    quantity: int | None,
+    proration: str,
+    at_period_end: bool,
+    now: datetime,
+) -> tuple[SubscriptionItem | None, Price, int, SubscriptionChangePreview]:
+    """A requested change, checked and planned (shared by the preview and the change).
+
+    The item it names (:func:`target_item`), then the new price, the seats and
+    what the change bills (:func:`plan_item_change`). A change that cannot be
+    made is refused first.
+    """
     _check_change(row, price_id, quantity, proration)
+    target = target_item(session, row, item, at_period_end)
+    new_price, seats, plan = plan_item_change(
+        session, row, target, price_id, quantity, proration, at_period_end, now
+    )
+    return target, new_price, seats, plan
 
 
 def target_item(
@@ -313,10 +328,8 @@ def target_item(
     if found.price_id == row.price_id:
         return None if len(items) == 1 else found
     if at_period_end:
-        raise ValidationError(
-            "only the first item can change at the period's end",
-            code="invalid_argument",
-            details={"param": "at_period_end", "item": item},
+        raise invalid_argument(
+            "at_period_end", "only the first item can change at the period's end", item=item
         )
     return found
 

@@ -43,6 +43,7 @@ from paykit.services.subscriptions._common import (
     cancel_at_gateway,
     due_ids,
     gateway_key,
+    invalid_argument,
     owned_subscription,
     subscription,
 )
@@ -229,11 +230,7 @@ def _move_trial(
         )
     now = resolve_clock(clock).now()
     if trial_end is not None and ensure_utc(trial_end) <= now:
-        raise ValidationError(
-            "trial_end must be in the future",
-            code="invalid_argument",
-            details={"param": "trial_end"},
-        )
+        raise invalid_argument("trial_end", "trial_end must be in the future")
     result = gateway.set_trial_end(
         row.stripe_subscription_id,
         trial_end=trial_end,
