@@ -1,8 +1,12 @@
-"""The step a host's call on one subscription ends with, once the gateway has answered.
+"""The steps the lifecycle calls share once they reach the gateway.
 
-``cancel_subscription``, ``resume_subscription``, ``extend_trial``, ``end_trial``
-and ``set_subscription_default_payment_method`` each call the gateway first (no
-row lock held), then :func:`record_answer` syncs what it answered and audits it.
+* :func:`record_answer` -- ``cancel_subscription``, ``resume_subscription``,
+  ``extend_trial``, ``end_trial`` and ``set_subscription_default_payment_method``
+  each call the gateway first (no row lock held), then sync what it answered
+  and audit it;
+* :func:`current_state` -- the row synced with what the gateway holds now;
+* :func:`cancel_now` -- the jobs that end a subscription (a trial without a
+  payment method, a grace period over) cancel it at once, for a reason.
 """
 
 from __future__ import annotations
@@ -16,10 +20,10 @@ from paykit.clock import Clock
 from paykit.context import RequestContext
 from paykit.gateways.base import GatewaySubscription, PaymentGateway
 from paykit.models import Subscription
-from paykit.services.subscriptions._common import audit_subscription
+from paykit.services.subscriptions._common import audit_subscription, cancel_at_gateway
 from paykit.services.subscriptions.sync import sync_subscription
 
-__all__ = ["record_answer", "with_status"]
+__all__ = ["cancel_now", "current_state", "record_answer", "with_status"]
 
 
 def with_status(details: Mapping[str, object]) -> Callable[[Subscription], Mapping[str, object]]:
@@ -48,4 +52,38 @@ def record_answer(
         session, synced, action, describe(synced), now=now, context=context, actor_id=actor_id
     )
     session.flush()
+    return synced
+
+
+def current_state(
+    session: Session,
+    row: Subscription,
+    *,
+    clock: Clock | None,
+    gateway: PaymentGateway,
+    context: RequestContext | None,
+) -> Subscription:
+    """``row`` synced with the gateway's current state of it (read there, not changed)."""
+    result = gateway.retrieve_subscription(row.stripe_subscription_id)
+    return sync_subscription(session, result, clock=clock, gateway=gateway, context=context)
+
+
+def cancel_now(
+    session: Session,
+    row: Subscription,
+    reason: str,
+    *,
+    key: str,
+    clock: Clock | None,
+    gateway: PaymentGateway,
+    context: RequestContext | None,
+) -> Subscription:
+    """Cancel ``row`` at the gateway at once, sync it, and keep ``reason`` as its cancellation's.
+
+    ``key`` names the occasion (a job run twice cancels once); one the gateway
+    already ended is read back (:func:`cancel_at_gateway`).
+    """
+    result = cancel_at_gateway(gateway, row, at_period_end=False, key=key)
+    synced = sync_subscription(session, result, clock=clock, gateway=gateway, context=context)
+    synced.cancellation_reason = reason
     return synced

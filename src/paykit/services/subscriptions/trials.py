@@ -40,17 +40,15 @@ from paykit.services.config import DEFAULT_CONFIG, ConfigRegistry, get_config
 from paykit.services.subscriptions._common import (
     audit_subscription,
     bounded,
-    cancel_at_gateway,
     due_ids,
     gateway_key,
     invalid_argument,
     owned_subscription,
     subscription,
 )
-from paykit.services.subscriptions._steps import record_answer
+from paykit.services.subscriptions._steps import cancel_now, current_state, record_answer
 from paykit.services.subscriptions.dunning import record_payment_failure
 from paykit.services.subscriptions.notices import BillingNotice
-from paykit.services.subscriptions.sync import sync_subscription
 
 __all__ = ["TRIAL_END_BEHAVIORS", "end_trial", "end_trials", "extend_trial", "trial_ending_notices"]
 
@@ -117,11 +115,10 @@ def _end_one(
     context: RequestContext | None,
 ) -> tuple[Subscription, str]:
     if _has_method(session, row.user_id):
-        result = gateway.retrieve_subscription(row.stripe_subscription_id)
-        return sync_subscription(session, result, clock=clock, gateway=gateway), "converted"
+        synced = current_state(session, row, clock=clock, gateway=gateway, context=context)
+        return synced, "converted"
     if behavior == "pause":
-        result = gateway.retrieve_subscription(row.stripe_subscription_id)
-        synced = sync_subscription(session, result, clock=clock, gateway=gateway)
+        synced = current_state(session, row, clock=clock, gateway=gateway, context=context)
         if synced.status is not SubscriptionStatus.PAUSED:
             raise GatewayError(
                 f"the gateway did not pause subscription {row.id} at its trial's end "
@@ -131,21 +128,16 @@ def _end_one(
             )
         return synced, "paused"
     if behavior == "create_invoice":
-        result = gateway.retrieve_subscription(row.stripe_subscription_id)
-        synced = sync_subscription(session, result, clock=clock, gateway=gateway)
+        synced = current_state(session, row, clock=clock, gateway=gateway, context=context)
         record_payment_failure(
             session, subscription_id=synced.id, attempt=1, clock=clock, context=context
         )
         return subscription(session, synced.id), "past_due"
     assert row.trial_end is not None
-    result = cancel_at_gateway(
-        gateway,
-        row,
-        at_period_end=False,
-        key=f"paykit:trial-end:{row.id}:{int(row.trial_end.timestamp())}",
+    key = f"paykit:trial-end:{row.id}:{int(row.trial_end.timestamp())}"
+    synced = cancel_now(
+        session, row, TRIAL_ENDED_REASON, key=key, clock=clock, gateway=gateway, context=context
     )
-    synced = sync_subscription(session, result, clock=clock, gateway=gateway)
-    synced.cancellation_reason = TRIAL_ENDED_REASON
     return synced, "cancelled"
 
 
