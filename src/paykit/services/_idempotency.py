@@ -18,14 +18,13 @@ from paykit.models import IdempotencyKey, new_id
 __all__ = ["claim", "claim_cte", "claim_params", "record", "request_hash"]
 
 
-_COLUMNS = ("id", "scope", "key", "user_id", "request_hash", "resource_id", "created_at")
-"""The columns a claim inserts: the names of :func:`_claim_values`."""
-
-
 def _claim_statement(insert: Any) -> Any:
+    """The claim: insert the key's row unless taken, returning its id (parameters
+    ``k_<column>``, from :func:`claim_params`)."""
+    columns = ("id", "scope", "key", "user_id", "request_hash", "resource_id", "created_at")
     return (
         insert(IdempotencyKey)
-        .values({name: sa.bindparam(name) for name in _COLUMNS})
+        .values({name: sa.bindparam(f"k_{name}") for name in columns})
         .on_conflict_do_nothing(index_elements=["scope", "key"])
         .returning(IdempotencyKey.id)
     )
@@ -35,13 +34,7 @@ def claim_cte() -> Any:
     """PostgreSQL: the claim as a data-modifying CTE named ``claim``, to ride along
     with a service's first read (parameters ``k_<column>``); ``SELECT id FROM
     claim`` is the new row's id, or nothing when the key was taken."""
-    return (
-        postgresql.insert(IdempotencyKey)
-        .values({name: sa.bindparam(f"k_{name}") for name in _COLUMNS})
-        .on_conflict_do_nothing(index_elements=["scope", "key"])
-        .returning(IdempotencyKey.id)
-        .cte("claim")
-    )
+    return _claim_statement(postgresql.insert).cte("claim")
 
 
 def claim_params(
@@ -54,29 +47,16 @@ def claim_params(
     user_id: str | None = None,
 ) -> dict[str, Any]:
     """The parameters of :func:`claim_cte`; ``user_id`` is the customer the call is for."""
-    values = _claim_values(scope, key, fingerprint, now, resource_id, user_id)
-    return {f"k_{name}": value for name, value in values.items()}
-
-
-def _claim_values(
-    scope: str,
-    key: str,
-    fingerprint: str,
-    now: datetime,
-    resource_id: str | None,
-    user_id: str | None,
-) -> dict[str, Any]:
-    """The new key row (:data:`_COLUMNS`); ``ValidationError`` unless the key has 1 to 255 chars."""
     if not key or len(key) > 255:
         raise ValidationError("idempotency_key must be 1 to 255 characters")
     return {
-        "id": new_id(),
-        "scope": scope,
-        "key": key,
-        "user_id": user_id,
-        "request_hash": fingerprint,
-        "resource_id": resource_id,
-        "created_at": now,
+        "k_id": new_id(),
+        "k_scope": scope,
+        "k_key": key,
+        "k_user_id": user_id,
+        "k_request_hash": fingerprint,
+        "k_resource_id": resource_id,
+        "k_created_at": now,
     }
 
 
@@ -115,7 +95,14 @@ def claim(
     customer sees only their own keys, so a key another customer holds is an
     ``IdempotencyConflict`` too.
     """
-    values = _claim_values(scope, key, fingerprint, now, resource_id, user_id)
+    values = claim_params(
+        scope=scope,
+        key=key,
+        fingerprint=fingerprint,
+        now=now,
+        resource_id=resource_id,
+        user_id=user_id,
+    )
     connection = session.connection()
     statement = _CLAIM["postgresql" if connection.dialect.name == "postgresql" else "sqlite"]
     if connection.execute(statement, values).scalar_one_or_none() is not None:

@@ -46,7 +46,6 @@ __all__ = [
     "ProrationBehavior",
     "SubscriptionChangePreview",
     "plan_change",
-    "plan_item_change",
     "plan_request",
     "preview_subscription_change",
     "target_item",
@@ -283,14 +282,27 @@ def plan_request(
 ) -> tuple[SubscriptionItem | None, Price, int, SubscriptionChangePreview]:
     """A requested change, checked and planned (shared by the preview and the change).
 
-    The item it names (:func:`target_item`), then the new price, the seats and
-    what the change bills (:func:`plan_item_change`). A change that cannot be
-    made is refused first.
+    A change that cannot be made is refused first. Then the item it names
+    (:func:`target_item`), the new price and seats of that item, and what the
+    change bills.
     """
     _check_change(row, price_id, quantity, proration)
     target = target_item(session, row, item, at_period_end)
-    new_price, seats, plan = plan_item_change(
-        session, row, target, price_id, quantity, proration, at_period_end, now
+    if target is None:
+        old_price, old_seats, current = row.price, row.quantity, None
+    else:
+        old_price = session.get_one(Price, target.price_id)
+        old_seats, current = target.quantity, (target.unit_amount, target.quantity)
+    new_price = old_price if price_id is None else recurring_price(session, price_id)
+    seats = old_seats if quantity is None else quantity
+    plan = plan_change(
+        row,
+        new_price,
+        seats,
+        proration=proration,
+        at_period_end=at_period_end,
+        now=now,
+        current=current,
     )
     return target, new_price, seats, plan
 
@@ -332,33 +344,3 @@ def target_item(
             "at_period_end", "only the first item can change at the period's end", item=item
         )
     return found
-
-
-def plan_item_change(
-    session: Session,
-    row: Subscription,
-    target: SubscriptionItem | None,
-    price_id: str | None,
-    quantity: int | None,
-    proration: str,
-    at_period_end: bool,
-    now: datetime,
-) -> tuple[Price, int, SubscriptionChangePreview]:
-    """The new price and seats of the changed item, and what the change bills."""
-    if target is None:
-        old_price, old_seats, current = row.price, row.quantity, None
-    else:
-        old_price = session.get_one(Price, target.price_id)
-        old_seats, current = target.quantity, (target.unit_amount, target.quantity)
-    new_price = old_price if price_id is None else recurring_price(session, price_id)
-    seats = old_seats if quantity is None else quantity
-    plan = plan_change(
-        row,
-        new_price,
-        seats,
-        proration=proration,
-        at_period_end=at_period_end,
-        now=now,
-        current=current,
-    )
-    return new_price, seats, plan
