@@ -63,6 +63,17 @@ OPEN = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStat
 """The statuses in which a subscription's plan, seats or payment method may change."""
 
 
+def next_plan(session: Session, row: Subscription) -> tuple[Price, int]:
+    """The price and seats ``row`` bills from its next period.
+
+    The change scheduled for the period's end (``pending_price_id``,
+    ``pending_quantity``) where there is one, else its own.
+    """
+    price = row.price if row.pending_price_id is None else session.get(Price, row.pending_price_id)
+    assert price is not None
+    return price, row.pending_quantity or row.quantity
+
+
 def require_open(row: Subscription, message: str) -> None:
     """``subscription_not_changeable`` with ``message`` unless ``row`` is :data:`OPEN`."""
     if row.status not in OPEN:

@@ -21,15 +21,17 @@ from paykit.context import RequestContext
 from paykit.errors import ConfigurationError
 from paykit.gateways.base import GatewaySubscription, PaymentGateway
 from paykit.gateways.subscription_billing import SubscriptionBillingGateway
-from paykit.models import Price, Subscription, SubscriptionItem, SubscriptionStatus
+from paykit.models import Price, Subscription, SubscriptionItem
 from paykit.security.policy import Actor
 from paykit.services import _idempotency
 from paykit.services.subscriptions._common import (
+    OPEN,
     audit_subscription,
     bounded,
     due_ids,
     gateway_key,
     invalid_argument,
+    next_plan,
     owned_subscription,
     subscription,
 )
@@ -205,34 +207,25 @@ def apply_scheduled_changes(
             Subscription.pending_quantity.is_not(None),
         ),
         Subscription.pending_change_at <= now + ahead,
-        Subscription.status.in_(
-            [
-                SubscriptionStatus.ACTIVE,
-                SubscriptionStatus.PAST_DUE,
-                SubscriptionStatus.TRIALING,
-            ]
-        ),
+        Subscription.status.in_(OPEN),
         limit=limit,
     )
     changed = []
     for sub_id in due:
         row = subscription(session, sub_id)
-        price = (
-            row.price if row.pending_price_id is None else session.get(Price, row.pending_price_id)
-        )
-        assert price is not None
+        price, seats = next_plan(session, row)
         assert row.pending_change_at is not None
         period = int(row.pending_change_at.timestamp())
         result = _gateway_change(
             gateway,
             row,
             price.stripe_price_id,
-            row.pending_quantity or row.quantity,
+            seats,
             proration="none",
             at=now,
             key=f"paykit:scheduled-change:{row.id}:{period}",
         )
-        new = {"price_id": price.id, "quantity": row.pending_quantity or row.quantity}
+        new = {"price_id": price.id, "quantity": seats}
         synced = sync_subscription(session, result, clock=clock, gateway=gateway, context=context)
         synced.pending_price_id = None
         synced.pending_quantity = None

@@ -45,6 +45,7 @@ __all__ = [
     "InvoiceLine",
     "ProrationBehavior",
     "SubscriptionChangePreview",
+    "period_line",
     "plan_change",
     "plan_request",
     "preview_subscription_change",
@@ -115,6 +116,26 @@ def _check_change(
     require_open(row, f"a {row.status.value} subscription cannot change")
 
 
+def period_line(
+    price: Price,
+    quantity: int,
+    unit_amount: Decimal,
+    currency: str,
+    start: datetime,
+    end: datetime,
+) -> InvoiceLine:
+    """The ``subscription`` line of one item for a full period: ``quantity`` x ``unit_amount``."""
+    return InvoiceLine(
+        kind="subscription",
+        description=f"{quantity} x {price.nickname or price.id}",
+        amount=period_amount(unit_amount=unit_amount, quantity=quantity, currency=currency),
+        quantity=quantity,
+        unit_amount=unit_amount,
+        period_start=start,
+        period_end=end,
+    )
+
+
 def _period_line(price: Price, quantity: int, start: datetime) -> InvoiceLine:
     recurring = price.recurring or {}
     end = next_period_end(
@@ -122,17 +143,7 @@ def _period_line(price: Price, quantity: int, start: datetime) -> InvoiceLine:
         interval=str(recurring.get("interval") or "month"),
         interval_count=int(recurring.get("interval_count") or 1),
     )
-    return InvoiceLine(
-        kind="subscription",
-        description=f"{quantity} x {price.nickname or price.id}",
-        amount=period_amount(
-            unit_amount=price.unit_amount, quantity=quantity, currency=price.currency
-        ),
-        quantity=quantity,
-        unit_amount=price.unit_amount,
-        period_start=start,
-        period_end=end,
-    )
+    return period_line(price, quantity, price.unit_amount, price.currency, start, end)
 
 
 def _proration_lines(

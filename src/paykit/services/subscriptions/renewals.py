@@ -32,16 +32,16 @@ from paykit.gateways.billing import GatewayInvoiceDetails
 from paykit.gateways.renewal_billing import RenewalBillingGateway
 from paykit.models import Price, Subscription, SubscriptionItem
 from paykit.money import from_minor_units, quantize
-from paykit.pricing.proration import period_amount
 from paykit.security.policy import Actor
 from paykit.services.subscriptions._common import (
     gateway_key,
+    next_plan,
     owned_subscription,
     owners_method,
     require_open,
 )
 from paykit.services.subscriptions._steps import record_answer
-from paykit.services.subscriptions.proration import InvoiceLine, plan_change
+from paykit.services.subscriptions.proration import InvoiceLine, period_line, plan_change
 
 __all__ = ["UpcomingInvoice", "set_subscription_default_payment_method", "upcoming_invoice"]
 
@@ -198,16 +198,8 @@ def upcoming_invoice(
     if gateway is not None:
         details = _renewal_gateway(gateway).upcoming_invoice(row.stripe_subscription_id)
         return _from_gateway(row, details)
-    price = row.price if row.pending_price_id is None else session.get(Price, row.pending_price_id)
-    assert price is not None
-    plan = plan_change(
-        row,
-        price,
-        row.pending_quantity or row.quantity,
-        proration="none",
-        at_period_end=True,
-        now=now,
-    )
+    price, seats = next_plan(session, row)
+    plan = plan_change(row, price, seats, proration="none", at_period_end=True, now=now)
     first, *rest = plan.next_invoice_lines
     lines = (first, *_other_items(session, row, plan.next_invoice_lines[0]), *rest)
     zero = quantize(0, row.currency)
@@ -238,20 +230,14 @@ def _other_items(session: Session, row: Subscription, first: InvoiceLine) -> lis
         .where(SubscriptionItem.price_id != row.price_id)
         .order_by(SubscriptionItem.created_at, SubscriptionItem.id)
     ).all()
-    lines = []
-    for price_id, quantity, unit_amount in others:
-        price = session.get_one(Price, price_id)
-        lines.append(
-            InvoiceLine(
-                kind="subscription",
-                description=f"{quantity} x {price.nickname or price.id}",
-                amount=period_amount(
-                    unit_amount=unit_amount, quantity=quantity, currency=row.currency
-                ),
-                quantity=quantity,
-                unit_amount=unit_amount,
-                period_start=first.period_start,
-                period_end=first.period_end,
-            )
+    return [
+        period_line(
+            session.get_one(Price, price_id),
+            quantity,
+            unit_amount,
+            row.currency,
+            first.period_start,
+            first.period_end,
         )
-    return lines
+        for price_id, quantity, unit_amount in others
+    ]
