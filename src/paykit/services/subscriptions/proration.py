@@ -45,6 +45,7 @@ __all__ = [
     "InvoiceLine",
     "ProrationBehavior",
     "SubscriptionChangePreview",
+    "floored",
     "period_line",
     "plan_change",
     "plan_request",
@@ -100,6 +101,16 @@ class SubscriptionChangePreview:
     next_invoice_total: Decimal
     credit_carried: Decimal
     pending_proration_after: Decimal
+
+
+def floored(total: Decimal, currency: str) -> tuple[Decimal, Decimal]:
+    """An invoice's ``total`` floored at zero, and the credit carried to later invoices.
+
+    A net credit is not paid out: the invoice is for zero and the rest is kept
+    (Stripe's customer balance; paykit's ``credit_carried``).
+    """
+    zero = quantize(0, currency)
+    return max(total, zero), -min(total, zero)
 
 
 def _check_change(
@@ -229,7 +240,7 @@ def plan_change(
                 period_end=row.current_period_end,
             )
         )
-    raw_total = sum((line.amount for line in next_lines), zero)
+    next_total, carried = floored(sum((line.amount for line in next_lines), zero), currency)
     return SubscriptionChangePreview(
         subscription_id=row.id,
         currency=currency,
@@ -242,8 +253,8 @@ def plan_change(
         amount_due_now=due_now,
         next_invoice_date=row.current_period_end,
         next_invoice_lines=tuple(next_lines),
-        next_invoice_total=max(raw_total, zero),
-        credit_carried=-min(raw_total, zero),
+        next_invoice_total=next_total,
+        credit_carried=carried,
         pending_proration_after=pending,
     )
 

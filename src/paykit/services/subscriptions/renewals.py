@@ -41,7 +41,12 @@ from paykit.services.subscriptions._common import (
     require_open,
 )
 from paykit.services.subscriptions._steps import record_answer
-from paykit.services.subscriptions.proration import InvoiceLine, period_line, plan_change
+from paykit.services.subscriptions.proration import (
+    InvoiceLine,
+    floored,
+    period_line,
+    plan_change,
+)
 
 __all__ = ["UpcomingInvoice", "set_subscription_default_payment_method", "upcoming_invoice"]
 
@@ -149,18 +154,16 @@ def _from_gateway(row: Subscription, details: GatewayInvoiceDetails) -> Upcoming
         )
         for line in details.lines
     )
-    total = from_minor_units(invoice.total_minor, currency)
-    zero = quantize(0, currency)
-    due = from_minor_units(invoice.amount_due_minor, currency)
+    total, carried = floored(from_minor_units(invoice.total_minor, currency), currency)
     return UpcomingInvoice(
         subscription_id=row.id,
         currency=currency,
         lines=lines,
         subtotal=from_minor_units(invoice.subtotal_minor, currency),
         discount=from_minor_units(details.discount_minor, currency),
-        total=max(total, zero),
-        amount_due=due,
-        credit_carried=-min(total, zero),
+        total=total,
+        amount_due=from_minor_units(invoice.amount_due_minor, currency),
+        credit_carried=carried,
         next_payment_date=invoice.due_date or row.current_period_end,
         source="gateway",
     )
@@ -204,15 +207,16 @@ def upcoming_invoice(
     lines = (first, *_other_items(session, row, plan.next_invoice_lines[0]), *rest)
     zero = quantize(0, row.currency)
     subtotal = sum((line.amount for line in lines), zero)
+    total, carried = floored(subtotal, row.currency)
     return UpcomingInvoice(
         subscription_id=row.id,
         currency=row.currency,
         lines=lines,
         subtotal=subtotal,
         discount=zero,
-        total=max(subtotal, zero),
-        amount_due=max(subtotal, zero),
-        credit_carried=-min(subtotal, zero),
+        total=total,
+        amount_due=total,
+        credit_carried=carried,
         next_payment_date=plan.next_invoice_date,
         source="paykit",
     )
