@@ -23,7 +23,8 @@ from pydantic import StrictBool
 from sqlalchemy.orm import Session
 
 from paykit.contrib._models import PriceAdminOut
-from paykit.contrib._wire import Request, Response, Route, json_object, with_body
+from paykit.contrib._wire import Body, Request, Response, Route, json_object, with_body
+from paykit.schemas.admin import PriceInput, ProductInput, ProductUpdate
 from paykit.schemas.base import StrictModel
 from paykit.services.admin import create_price, create_product, set_price_active, update_product
 from paykit.services.catalog.products import get_product
@@ -31,7 +32,7 @@ from paykit.services.catalog.products import get_product
 if TYPE_CHECKING:
     from paykit.contrib._http import PaykitHTTP
 
-__all__ = ["HANDLERS", "ROUTES"]
+__all__ = ["BODIES", "HANDLERS", "ROUTES"]
 
 ROUTES: tuple[Route, ...] = (
     Route("admin_create_product", "POST", "/admin/products", "Create a product (admin)", 201),
@@ -96,6 +97,14 @@ def _update_price(core: PaykitHTTP, session: Session, request: Request) -> Respo
     price = with_body(core, session, request, set_price_active, _PriceActive, price_id=price_id)
     return Response(200, PriceAdminOut.model_validate(price).model_dump(mode="json"))
 
+
+#: The JSON body of each route (see ``_http.BODIES``): the models the admin services validate with.
+BODIES: dict[str, Body] = {
+    "admin_create_product": Body(ProductInput),
+    "admin_update_product": Body(ProductUpdate),
+    "admin_create_price": Body(PriceInput),
+    "admin_update_price": Body(_PriceActive),
+}
 
 HANDLERS: dict[str, Callable[[PaykitHTTP, Session, Request], Response]] = {
     "admin_create_product": _create_product,

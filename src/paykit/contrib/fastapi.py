@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from paykit.clock import Clock
 from paykit.contrib._http import (
+    BODIES,
     BODY_METHODS,
     DEFAULT_MAX_BODY,
     PROBLEM_JSON,
@@ -123,8 +124,19 @@ def paykit_router(
             name=f"paykit_{route.name}",
             status_code=route.status,
             responses=responses,
+            openapi_extra=_request_body(route.name),
         )
     return router
+
+
+def _request_body(name: str) -> dict[str, Any] | None:
+    """The route's ``requestBody`` for the OpenAPI schema (the endpoint reads the raw body
+    itself, so FastAPI cannot infer it), from :data:`paykit.contrib._http.BODIES`."""
+    body = BODIES.get(name)
+    if body is None:
+        return None
+    content = {"application/json": {"schema": body.json_schema()}}
+    return {"requestBody": {"required": not body.optional, "content": content}}
 
 
 def mount_paykit(
