@@ -37,6 +37,7 @@ from paykit.contrib._http import (
 from paykit.contrib._models import (
     DeletedOut,
     DetachedOut,
+    DiscountAdminOut,
     DownloadLinkOut,
     PaymentMethodListOut,
     PaymentMethodViewOut,
@@ -80,6 +81,8 @@ _MODELS: dict[str, Any] = {
     "admin_update_product": ProductView,
     "admin_create_price": PriceAdminOut,
     "admin_update_price": PriceAdminOut,
+    "admin_create_discount": DiscountAdminOut,
+    "admin_update_discount": DiscountAdminOut,
 }
 _PROBLEM = {"description": "An RFC 9457 problem", "content": {PROBLEM_JSON: {}}}
 
