@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from paykit.clock import Clock
+from paykit.context import RequestContext
 from paykit.errors import AccountDisabled, PermissionDenied
 from paykit.models import Session as UserSession
 from paykit.models import User, UserStatus
@@ -20,6 +22,7 @@ from paykit.security.rls import system_scope
 from paykit.security.tokens import hash_token
 from paykit.services._rows import load
 from paykit.services._sql import affected
+from paykit.services.throttle import LoginThrottle, reserve_login_attempt
 
 __all__ = [
     "DEFAULT_SESSION_TTL",
@@ -89,6 +92,26 @@ def _end_sessions(session: Session, user_id: str, *, keep_token: str | None = No
         statement = statement.where(UserSession.token != hash_token(keep_token))
     with system_scope(session):
         return affected(session, statement)
+
+
+def _reserve_attempt(
+    session: Session,
+    email: object,
+    throttle: LoginThrottle | None,
+    clock: Clock | None,
+    context: RequestContext | None,
+) -> Sequence[tuple[str, str]]:
+    """The login-attempt counters ``throttle`` reserves for ``email`` and the request's
+    IP address (``TooManyAttempts`` past its limit); none without a throttle."""
+    if throttle is None:
+        return ()
+    return reserve_login_attempt(
+        session,
+        email=email,
+        ip_address=context.ip_address if context else None,
+        throttle=throttle,
+        clock=clock,
+    )
 
 
 def _enabled(user: User) -> User:

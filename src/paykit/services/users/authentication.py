@@ -25,7 +25,6 @@ from paykit.services.throttle import (
     DEFAULT_LOGIN_THROTTLE,
     LoginThrottle,
     release_login_attempt,
-    reserve_login_attempt,
 )
 from paykit.services.users._common import (
     _DISABLED,
@@ -33,6 +32,7 @@ from paykit.services.users._common import (
     SESSION_TOKEN_PREFIX,
     _as_system,
     _hasher,
+    _reserve_attempt,
 )
 
 __all__ = ["LoginResult", "login"]
@@ -67,7 +67,7 @@ def _login_failed(
     )
 
 
-def _reserve_attempt(
+def _reserve_or_audit(
     session: Session,
     email: object,
     throttle: LoginThrottle | None,
@@ -75,16 +75,8 @@ def _reserve_attempt(
     context: RequestContext | None,
 ) -> Sequence[tuple[str, str]]:
     now = resolve_clock(clock).now()
-    if throttle is None:
-        return ()
     try:
-        return reserve_login_attempt(
-            session,
-            email=email,
-            ip_address=context.ip_address if context else None,
-            throttle=throttle,
-            clock=clock,
-        )
+        return _reserve_attempt(session, email, throttle, clock, context)
     except TooManyAttempts:
         # No user lookup: the refusal is the same for every address.
         _login_failed(session, user=None, reason="throttled", now=now, context=context)
@@ -120,7 +112,7 @@ def login(
     """
     now = resolve_clock(clock).now()
     hash_with = _hasher(hasher)
-    counters = _reserve_attempt(session, email, throttle, clock, context)
+    counters = _reserve_or_audit(session, email, throttle, clock, context)
     try:
         credentials = validate(LoginInput, {"email": email, "password": password})
     except ValidationError:

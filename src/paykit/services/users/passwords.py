@@ -21,7 +21,6 @@ from paykit.services.throttle import (
     DEFAULT_LOGIN_THROTTLE,
     LoginThrottle,
     release_login_attempt,
-    reserve_login_attempt,
 )
 from paykit.services.users._common import (
     _DISABLED,
@@ -30,6 +29,7 @@ from paykit.services.users._common import (
     _enabled,
     _end_sessions,
     _hasher,
+    _reserve_attempt,
     _user,
 )
 from paykit.services.users.tokens import _issue_token, _redeem_token, _void_tokens
@@ -85,17 +85,7 @@ def change_password(
     if throttle is not None and not isinstance(throttle, LoginThrottle):
         raise ValidationError("throttle must be a LoginThrottle", code="invalid_throttle")
     user = _enabled(_user(session, user_id))
-    counters = (
-        ()
-        if throttle is None
-        else reserve_login_attempt(
-            session,
-            email=user.email,
-            ip_address=context.ip_address if context else None,
-            throttle=throttle,
-            clock=clock,
-        )
-    )
+    counters = _reserve_attempt(session, user.email, throttle, clock, context)
     audit = Audit(session, now, user.id, context)
     if not hash_with.verify(current_password, user.password):
         audit.record("user.password_change_failed", "users", user.id)
