@@ -517,11 +517,15 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "analytics":
             _analytics_options(sub)
         if name == "subscriptions":
-            sub.add_argument("action", choices=["run", "notices"])
-            sub.add_argument("--json", action="store_true", help="one JSON object a line")
-            sub.add_argument("--batch-size", type=int, default=100, metavar="N")
-            sub.add_argument("--days", type=int, default=None, help="notices: this many days ahead")
+            _subscriptions_options(sub)
     return parser
+
+
+def _subscriptions_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("action", choices=["run", "notices"])
+    sub.add_argument("--json", action="store_true", help="one JSON object a line")
+    sub.add_argument("--batch-size", type=int, default=100, metavar="N")
+    sub.add_argument("--days", type=int, default=None, help="notices: this many days ahead")
 
 
 def _check_options(sub: argparse.ArgumentParser) -> None:
