@@ -438,6 +438,29 @@ def _purge_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--idempotency-days", type=int, default=30, metavar="N")
 
 
+#: Each command's one-line help.
+_HELPS = {
+    "migrate": "upgrade the database to paykit's latest schema",
+    "seed": "create the admin user, a category and a product (idempotent)",
+    "demo": "migrate, seed, show the database and walk through a checkout",
+    "reconcile": "bring open orders up to date from Stripe; refund or cancel payments "
+    "that have no order (PAYKIT_STRIPE_API_KEY)",
+    "release-expired": "cancel PENDING orders unpaid past the hold time and give back "
+    "their stock and discount use (PAYKIT_STRIPE_API_KEY)",
+    "check": "check the money and stock invariants; exit 3 if any is broken",
+    "purge": "delete audit rows, processed webhook events, idempotency keys, sessions "
+    "and tokens past their retention age (--dry-run counts only)",
+    "webhooks": "the webhook inbox: `work` applies due events (any number of workers, "
+    "PAYKIT_STRIPE_API_KEY), `list` shows them, `replay` revives dead ones",
+    "analytics": "`rollup` writes days' metrics into `analytics` (--day, or --from/--to; "
+    "idempotent), `report` writes an HTML report (--from --to --out; the analytics extra), "
+    "`backfill-history` records subscriptions without MRR history (idempotent)",
+    "subscriptions": "`run` applies due plan changes, ends trials and grace periods "
+    "(PAYKIT_STRIPE_API_KEY; every few minutes) and prints the notices to send; "
+    "`notices` prints the trials about to end (read only; daily)",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = _Parser(prog="paykit", description="paykit: a SaaS payment back end.")
@@ -468,26 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
         "analytics": _cmd_analytics,
         "subscriptions": _cmd_subscriptions,
     }
-    helps = {
-        "migrate": "upgrade the database to paykit's latest schema",
-        "seed": "create the admin user, a category and a product (idempotent)",
-        "demo": "migrate, seed, show the database and walk through a checkout",
-        "reconcile": "bring open orders up to date from Stripe; refund or cancel payments "
-        "that have no order (PAYKIT_STRIPE_API_KEY)",
-        "release-expired": "cancel PENDING orders unpaid past the hold time and give back "
-        "their stock and discount use (PAYKIT_STRIPE_API_KEY)",
-        "check": "check the money and stock invariants; exit 3 if any is broken",
-        "purge": "delete audit rows, processed webhook events, idempotency keys, sessions "
-        "and tokens past their retention age (--dry-run counts only)",
-        "webhooks": "the webhook inbox: `work` applies due events (any number of workers, "
-        "PAYKIT_STRIPE_API_KEY), `list` shows them, `replay` revives dead ones",
-        "analytics": "`rollup` writes days' metrics into `analytics` (--day, or --from/--to; "
-        "idempotent), `report` writes an HTML report (--from --to --out; the analytics extra), "
-        "`backfill-history` records subscriptions without MRR history (idempotent)",
-        "subscriptions": "`run` applies due plan changes, ends trials and grace periods "
-        "(PAYKIT_STRIPE_API_KEY; every few minutes) and prints the notices to send; "
-        "`notices` prints the trials about to end (read only; daily)",
-    }
+    helps = _HELPS
     admin = (
         "The admin user is admin@example.com. Its password is $PAYKIT_ADMIN_PASSWORD "
         "(checked against the password policy), or, if that is unset, a random one "
