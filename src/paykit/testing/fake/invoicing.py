@@ -39,11 +39,12 @@ from typing import Any
 from paykit.clock import ensure_utc
 from paykit.errors import ValidationError
 from paykit.gateways.billing import GatewayInvoiceDetails
+from paykit.pricing.proration import _add_months
 from paykit.stripe.billing_methods import invoice_details_from_stripe
 from paykit.testing.fake.billing import FakeBilling
 from paykit.testing.fake.cards import _DECLINES, _NEEDS_ACTION
 from paykit.testing.fake.ledger import _Subscription, _ts
-from paykit.testing.fake.subscriptions import _RENEWING, _add_months
+from paykit.testing.fake.subscriptions import _RENEWING
 
 __all__ = ["FakeInvoicing"]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
 import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -17,6 +16,7 @@ from paykit.gateways.base import (
     GatewaySubscriptionStatus,
 )
 from paykit.gateways.renewal_billing import check_trial_end_behavior
+from paykit.pricing.proration import next_period_end
 from paykit.stripe.statuses import (
     SUBSCRIPTION_STATUSES,
     refuse_if_ended,
@@ -41,23 +41,15 @@ _RENEWING: Final = frozenset(
 _INCOMPLETE_TTL: Final = timedelta(hours=23)
 
 
-def _add_months(value: datetime, months: int) -> datetime:
-    total = value.month - 1 + months
-    year, month = value.year + total // 12, total % 12 + 1
-    day = min(value.day, calendar.monthrange(year, month)[1])
-    return value.replace(year=year, month=month, day=day)
-
-
 def _shift(anchor: datetime, interval: str, steps: int) -> datetime:
-    # Always computed from the anchor, never from the previous period end, so
-    # a 31st-of-the-month anchor comes back to the 31st after a short month.
-    if interval == "day":
-        return anchor + timedelta(days=steps)
-    if interval == "week":
-        return anchor + timedelta(weeks=steps)
-    if interval == "month":
-        return _add_months(anchor, steps)
-    return _add_months(anchor, 12 * steps)
+    """``steps`` intervals after ``anchor``, by the calendar rule of :func:`next_period_end`.
+
+    Always computed from the anchor, never from the previous period end, so
+    a 31st-of-the-month anchor comes back to the 31st after a short month.
+    """
+    if steps == 0:
+        return anchor
+    return next_period_end(period_start=anchor, interval=interval, interval_count=steps)
 
 
 class FakeSubscriptions(FakeCatalog, FakeCards):
