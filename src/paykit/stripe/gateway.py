@@ -98,6 +98,9 @@ class StripeGateway(RenewalBillingCalls, BillingCalls):
     its tests switch it off.
     """
 
+    #: The request layer over the SDK client (a subclass swaps it, as the async gateway does).
+    _api_class: type[StripeApi] = StripeApi
+
     @checked
     def __init__(
         self,
@@ -120,7 +123,7 @@ class StripeGateway(RenewalBillingCalls, BillingCalls):
         if api_base is not None:
             base_addresses["api"] = api_base.rstrip("/")
         self._payment_method_types = tuple(payment_method_types)
-        self._api = StripeApi(
+        self._api = self._api_class(
             stripe.StripeClient(
                 api_key,
                 stripe_version=STRIPE_API_VERSION,
