@@ -363,14 +363,7 @@ class FakeInvoicing(FakeBilling):
         self._mark_paid(raw, method, now)
 
     def _mark_paid(self, raw: dict[str, Any], method: str | None, now: int) -> None:
-        raw.update(
-            status="paid",
-            amount_paid=raw["amount_due"],
-            amount_remaining=0,
-            default_payment_method=method,
-        )
-        raw["status_transitions"] = {**raw["status_transitions"], "paid_at": now}
-        self._emit("invoice.paid", raw)
+        self._record_paid(raw, method, now)
         self._emit("invoice.payment_succeeded", raw)
 
     def _after_invoice_paid(self, raw: dict[str, Any]) -> None:
