@@ -216,19 +216,13 @@ class BillingContract(ContractBase):
         self, gateway: PaymentGateway, customer: GatewayCustomer
     ) -> None:
         billing = _billing(gateway)
-        with pytest.raises(ValidationError):
-            billing.create_checkout_session(
-                customer_id=customer.id,
-                mode="payment",
-                idempotency_key=new_key(),
-                success_url=_OK,
-                cancel_url=_NO,
-            )
-        with pytest.raises(ValidationError):
-            billing.create_checkout_session(
-                customer_id=customer.id,
-                mode="subscription",
-                idempotency_key=new_key(),
-                success_url=_OK,
-                cancel_url=_NO,
-            )
+        # "payment" is not one of CHECKOUT_MODES; "subscription" needs a price_id.
+        for mode in ("payment", "subscription"):
+            with pytest.raises(ValidationError):
+                billing.create_checkout_session(
+                    customer_id=customer.id,
+                    mode=mode,
+                    idempotency_key=new_key(),
+                    success_url=_OK,
+                    cancel_url=_NO,
+                )

@@ -10,7 +10,12 @@ from datetime import timedelta
 import pytest
 
 from paykit.errors import GatewayError, IdempotencyConflict, NotFound, ValidationError
-from paykit.gateways import GatewayCustomer, GatewaySubscriptionStatus, PaymentGateway
+from paykit.gateways import (
+    GatewayCustomer,
+    GatewaySubscription,
+    GatewaySubscriptionStatus,
+    PaymentGateway,
+)
 from paykit.gateways.subscription_billing import SubscriptionBillingGateway
 from paykit.testing.contract._base import ContractBase, implementing, new_key, refused
 
@@ -51,29 +56,23 @@ class SubscriptionBillingContract(ContractBase):
         prorating_sub_id: str,
     ) -> None:
         key = new_key()
-        changed = billing.change_subscription_items(
-            prorating_sub_id,
-            quantity=5,
-            proration_behavior=behavior,
-            idempotency_key=key,
-        )
-        assert changed.quantity == 5
-        assert changed.price_id == recurring_price_id
-        assert gateway.retrieve_subscription(prorating_sub_id).quantity == 5
-        again = billing.change_subscription_items(
-            prorating_sub_id,
-            quantity=5,
-            proration_behavior=behavior,
-            idempotency_key=key,
-        )
-        assert again.quantity == 5
-        with pytest.raises(IdempotencyConflict):
-            billing.change_subscription_items(
+
+        def change(quantity: int) -> GatewaySubscription:
+            """The change to ``quantity``, always under the same idempotency key."""
+            return billing.change_subscription_items(
                 prorating_sub_id,
-                quantity=6,
+                quantity=quantity,
                 proration_behavior=behavior,
                 idempotency_key=key,
             )
+
+        changed = change(5)
+        assert changed.quantity == 5
+        assert changed.price_id == recurring_price_id
+        assert gateway.retrieve_subscription(prorating_sub_id).quantity == 5
+        assert change(5).quantity == 5
+        with pytest.raises(IdempotencyConflict):
+            change(6)
 
     def test_change_items_refuses_bad_input_and_ended_subscriptions(
         self, gateway: PaymentGateway, billing: SubscriptionBillingGateway, prorating_sub_id: str
