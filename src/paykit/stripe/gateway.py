@@ -303,14 +303,22 @@ class StripeGateway(RenewalBillingCalls, BillingCalls):
         if not isinstance(charge, Mapping):
             return exc
         refundable = int(charge.get("amount") or 0) - int(charge.get("amount_refunded") or 0)
-        if refundable <= 0:
-            code = "charge_already_refunded"
-        elif amount > refundable:
-            code = "refund_exceeds_payment"
-        else:
-            return exc
         details = {**exc.details, "payment_id": payment_id, "refundable_minor": refundable}
-        return GatewayError(exc.message, code=code, details=details, request_id=exc.request_id)
+        if refundable <= 0:
+            return GatewayError(
+                exc.message,
+                code="charge_already_refunded",
+                details=details,
+                request_id=exc.request_id,
+            )
+        if amount > refundable:
+            return GatewayError(
+                exc.message,
+                code="refund_exceeds_payment",
+                details=details,
+                request_id=exc.request_id,
+            )
+        return exc
 
     def retrieve_refund(self, refund_id: str) -> GatewayRefund:
         """The refund as Stripe has it now."""
