@@ -108,6 +108,45 @@ def test_values_past_the_column_are_refused(
         assert caught.value.details["errors"][0]["loc"] == [name]
 
 
+# Each field's own floor, said here independently of the schema (a schema whose
+# floor was silently replaced by its column's range shows the wrong floor in its
+# JSON schema too): the first value refused, the smallest accepted.
+FLOORS: list[tuple[type[pydantic.BaseModel], dict[str, Any], str, Any, Any]] = [
+    (ProductInput, PRODUCT, "stock_quantity", -1, 0),
+    (ProductUpdate, {}, "stock_quantity", -5, 0),
+    (ProductInput, PRODUCT, "base_price", "0", "0.01"),
+    (ProductUpdate, {}, "base_price", "0", "0.01"),
+    (ProductInput, PRODUCT, "tax_rate", "-0.0001", "0"),
+    (PriceInput, SCHEMAS[2][2], "unit_amount", "-0.01", "0"),
+    (DiscountInput, SCHEMAS[3][2], "value", "0", "0.01"),
+    (DiscountInput, SCHEMAS[3][2], "max_uses", 0, 1),
+    (DiscountInput, SCHEMAS[3][2], "max_uses_per_customer", 0, 1),
+    (DiscountInput, SCHEMAS[3][2], "minimum_amount", "-0.01", "0"),
+    (DiscountUpdate, {}, "max_uses", 0, 1),
+    (DiscountUpdate, {}, "max_uses", -3, 1),
+]
+
+
+@pytest.mark.parametrize(
+    ("schema", "payload", "name", "refused", "accepted"),
+    FLOORS,
+    ids=[f"{s.__name__}.{n}={r}" for s, _, n, r, _ in FLOORS],
+)
+def test_each_field_keeps_its_own_floor_beside_its_column_range(
+    schema: type[pydantic.BaseModel],
+    payload: dict[str, Any],
+    name: str,
+    refused: Any,
+    accepted: Any,
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        validate(schema, {**payload, name: refused})
+    assert caught.value.details["errors"][0]["loc"] == [name]
+    assert getattr(validate(schema, {**payload, name: accepted}), name) == (
+        Decimal(accepted) if isinstance(accepted, str) else accepted
+    )
+
+
 @pytest.fixture
 def boss(session: Session) -> Actor:
     return Actor.of(f.user(session, role=m.UserRole.ADMIN))
@@ -203,3 +242,34 @@ def test_a_refused_discount_update_leaves_nothing_changed(session: Session) -> N
     assert not session.dirty
     session.refresh(discount)
     assert discount.name == "Used"
+
+
+def test_a_discount_cannot_end_before_it_starts(session: Session) -> None:
+    # DiscountInput refuses such a window; an update could make one.
+    staff = Actor.of(f.user(session, role=m.UserRole.ADMIN))
+    start = datetime(2026, 4, 1, tzinfo=UTC)
+    discount = m.Discount(
+        code="LATER",
+        name="Later",
+        type=m.DiscountType.PERCENTAGE,
+        value=Decimal("5"),
+        valid_from=start,
+    )
+    session.add(discount)
+    session.flush()
+    for until in (start, datetime(2026, 3, 1, tzinfo=UTC)):
+        with pytest.raises(ValidationError) as refused:
+            admin.update_discount(
+                session,
+                actor=staff,
+                discount_id=discount.id,
+                changes={"name": "Renamed", "valid_until": until.isoformat()},
+                clock=CLOCK,
+            )
+        assert refused.value.details["errors"][0]["loc"] == ["valid_until"]
+        assert not session.dirty
+    later = datetime(2026, 5, 1, tzinfo=UTC)
+    changed = admin.update_discount(
+        session, actor=staff, discount_id=discount.id, changes={"valid_until": later}, clock=CLOCK
+    )
+    assert changed.valid_until == later

@@ -51,7 +51,7 @@ from paykit.contrib import (
     _routes_catalog,
     _routes_subscriptions,
 )
-from paykit.contrib._wire import Request, Response, Route
+from paykit.contrib._wire import Body, Request, Response, Route
 from paykit.contrib._wire import json_object as _json_object
 from paykit.errors import AuthenticationError, PaykitError, PaymentDeclined, ValidationError
 from paykit.gateways.base import PaymentGateway
@@ -70,6 +70,7 @@ from paykit.services.users.sessions import validate_session
 from paykit.stripe.webhooks import handle_webhook
 
 __all__ = [
+    "BODIES",
     "DEFAULT_MAX_BODY",
     "ROUTES",
     "WEBHOOK_MAX_BODY",
@@ -177,6 +178,19 @@ class _ListQuery(StrictModel):
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     cursor: Annotated[str, Field(min_length=1, max_length=512)] | None = None
     status: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+
+
+#: The JSON body of each route that reads one, as its handler validates it (the
+#: OpenAPI schema shows it). The other POST routes read no body; the webhook's
+#: is Stripe's event, checked by its signature.
+BODIES: Mapping[str, Body] = {
+    "quote": Body(_QuoteBody),
+    "checkout": Body(PlaceOrderInput, from_server=("customer_id",)),
+    "refund": Body(_RefundBody),
+    **_routes_catalog.BODIES,
+    **_routes_subscriptions.BODIES,
+    **_routes_admin.BODIES,
+}
 
 
 @dataclass

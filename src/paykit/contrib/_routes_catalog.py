@@ -30,7 +30,7 @@ from pydantic import Field, StrictBool, StrictInt, StrictStr
 from sqlalchemy.orm import Session
 
 from paykit.contrib._models import DeletedOut
-from paykit.contrib._wire import Request, Response, Route, with_body
+from paykit.contrib._wire import Body, Request, Response, Route, with_body
 from paykit.errors import NotFound
 from paykit.models import Product, ProductStatus, ProductType
 from paykit.schemas import validate
@@ -47,7 +47,7 @@ from paykit.services.reviews import (
 if TYPE_CHECKING:
     from paykit.contrib._http import PaykitHTTP
 
-__all__ = ["HANDLERS", "ROUTES"]
+__all__ = ["BODIES", "HANDLERS", "ROUTES"]
 
 ROUTES: tuple[Route, ...] = (
     Route("list_products", "GET", "/products", "One page of the catalog", auth=False),
@@ -183,6 +183,13 @@ def _hide_review(core: PaykitHTTP, session: Session, request: Request) -> Respon
     )
     return Response(200, review.model_dump(mode="json"))
 
+
+#: The JSON body of each route that reads one (see ``_http.BODIES``).
+BODIES: dict[str, Body] = {
+    "create_review": Body(_ReviewBody),
+    "edit_review": Body(_EditBody),
+    "hide_review": Body(_HideBody, optional=True),
+}
 
 HANDLERS: dict[str, Callable[[PaykitHTTP, Session, Request], Response]] = {
     "list_products": _list_products,

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from paykit.contrib._models import SubscriptionViewOut
 from paykit.contrib._routes_account import owned
-from paykit.contrib._wire import Request, Response, Route, json_object
+from paykit.contrib._wire import Body, Request, Response, Route, json_object
 from paykit.models import PaymentMethod, Subscription
 from paykit.schemas import validate
 from paykit.schemas.base import StrictModel
@@ -42,7 +42,7 @@ from paykit.services.subscriptions.subscribe import subscribe
 if TYPE_CHECKING:
     from paykit.contrib._http import PaykitHTTP
 
-__all__ = ["HANDLERS", "ROUTES", "subscription_view"]
+__all__ = ["BODIES", "HANDLERS", "ROUTES", "subscription_view"]
 
 _Id = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -183,6 +183,13 @@ def _cancel_subscription(core: PaykitHTTP, session: Session, request: Request) -
 def _resume_subscription(core: PaykitHTTP, session: Session, request: Request) -> Response:
     return _on_own_subscription(core, session, request, resume_subscription)
 
+
+#: The JSON body of each route that reads one (see ``_http.BODIES``); resume reads none.
+BODIES: dict[str, Body] = {
+    "start_subscription": Body(_StartBody),
+    "change_subscription": Body(_ChangeBody, optional=True),
+    "cancel_subscription": Body(_CancelBody, optional=True),
+}
 
 HANDLERS: dict[str, Callable[[PaykitHTTP, Session, Request], Response]] = {
     "list_subscriptions": _list_subscriptions,

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from paykit.contrib._http import PaykitHTTP
 
-__all__ = ["Request", "Response", "Route", "json_object", "with_body"]
+__all__ = ["Body", "Request", "Response", "Route", "json_object", "with_body"]
 
 _T = TypeVar("_T")
 
@@ -33,6 +33,43 @@ class Route:
     status: int = 200
     auth: bool = True
     max_body: int | None = None  # None: the adapter's max_body
+
+
+@dataclass(frozen=True)
+class Body:
+    """A route's JSON body as its handler validates it: the model, for the OpenAPI schema.
+
+    ``optional``: an empty body counts as ``{}``. ``from_server``: fields the
+    adapter fills in itself and refuses in the body (the checkout's customer is
+    the session's), left out of the documented schema.
+    """
+
+    model: type[BaseModel]
+    optional: bool = False
+    from_server: tuple[str, ...] = ()
+
+    def json_schema(self) -> dict[str, Any]:
+        """The body's JSON schema, self-contained (its ``$defs`` inlined)."""
+        schema = self.model.model_json_schema()
+        defs = schema.pop("$defs", {})
+        inlined: dict[str, Any] = _inline(schema, defs)
+        for name in self.from_server:
+            inlined.get("properties", {}).pop(name, None)
+            if name in inlined.get("required", ()):
+                inlined["required"] = [n for n in inlined["required"] if n != name]
+        return inlined
+
+
+def _inline(node: Any, defs: Mapping[str, Any]) -> Any:
+    """``node`` with every ``{"$ref": "#/$defs/X"}`` replaced by ``X`` (no recursive models)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {key: _inline(value, defs) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inline(value, defs) for value in node]
+    return node
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from paykit.clock import Clock
 from paykit.contrib._http import (
+    BODIES,
     BODY_METHODS,
     DEFAULT_MAX_BODY,
     PROBLEM_JSON,
@@ -37,6 +38,7 @@ from paykit.contrib._http import (
 from paykit.contrib._models import (
     DeletedOut,
     DetachedOut,
+    DiscountAdminOut,
     DownloadLinkOut,
     PaymentMethodListOut,
     PaymentMethodViewOut,
@@ -80,6 +82,8 @@ _MODELS: dict[str, Any] = {
     "admin_update_product": ProductView,
     "admin_create_price": PriceAdminOut,
     "admin_update_price": PriceAdminOut,
+    "admin_create_discount": DiscountAdminOut,
+    "admin_update_discount": DiscountAdminOut,
 }
 _PROBLEM = {"description": "An RFC 9457 problem", "content": {PROBLEM_JSON: {}}}
 
@@ -124,8 +128,19 @@ def paykit_router(
             name=f"paykit_{route.name}",
             status_code=route.status,
             responses=responses,
+            openapi_extra=_request_body(route.name),
         )
     return router
+
+
+def _request_body(name: str) -> dict[str, Any] | None:
+    """The route's ``requestBody`` for the OpenAPI schema (the endpoint reads the raw body
+    itself, so FastAPI cannot infer it), from :data:`paykit.contrib._http.BODIES`."""
+    body = BODIES.get(name)
+    if body is None:
+        return None
+    content = {"application/json": {"schema": body.json_schema()}}
+    return {"requestBody": {"required": not body.optional, "content": content}}
 
 
 def mount_paykit(

@@ -42,19 +42,26 @@ INT32_MAX = 2**31 - 1  # an INTEGER column
 _INT_BITS = ((sa.SmallInteger, 16), (sa.BigInteger, 64), (sa.Integer, 32))
 
 
-def _fits(model: type[Base], name: str) -> Any:
-    """Field constraints that keep a value inside the column ``model.name`` can hold.
+def _fits(model: type[Base], name: str, **bounds: Any) -> Any:
+    """Field constraints that keep a value inside the column ``model.name`` can hold,
+    together with the field's own ``bounds`` (``ge=1``, ``gt=0``, ``le=1``).
 
     Read from the column's type, so a limit is never written down twice:
     ``NUMERIC(p, s)`` allows ``s`` decimals and ``p - s`` whole digits, an
     integer column its signed range. A value past them is a ``ValidationError``
-    instead of a database error at flush.
+    instead of a database error at flush. The field's bounds go in the same
+    ``Field``: two ``Field``s in one ``Annotated`` do not add up, the later one's
+    ``ge`` replaces the earlier one's (so ``Field(ge=1), Field(ge=-2**31)``
+    once let ``max_uses=0`` and a stock of -5 through).
     """
     kind = model.__table__.c[name].type
     if isinstance(kind, ExactDecimal):
-        return Field(max_digits=kind.precision, decimal_places=kind.scale)
+        return Field(max_digits=kind.precision, decimal_places=kind.scale, **bounds)
     bits = next(b for t, b in _INT_BITS if isinstance(kind, t))
-    return Field(ge=-(2 ** (bits - 1)), le=2 ** (bits - 1) - 1)
+    low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    ge = max(low, bounds.pop("ge", low))
+    le = min(high, bounds.pop("le", high))
+    return Field(ge=ge, le=le, **bounds)
 
 
 class ProductInput(StrictModel):
@@ -62,16 +69,16 @@ class ProductInput(StrictModel):
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
     description: Annotated[str, Field(min_length=10, max_length=20_000)]
-    base_price: Annotated[MoneyIn, Field(gt=0), _fits(Product, "base_price")]
+    base_price: Annotated[MoneyIn, _fits(Product, "base_price", gt=0)]
     type: ProductType
     billing_interval: Literal["month", "year"] | None = None
     slug: Slug
     currency: CurrencyCode = "USD"
     short_description: Annotated[str, Field(max_length=500)] | None = None
     status: ProductStatus = ProductStatus.DRAFT
-    tax_rate: Annotated[MoneyIn, Field(ge=0, le=1), _fits(Product, "tax_rate")] | None = None
+    tax_rate: Annotated[MoneyIn, _fits(Product, "tax_rate", ge=0, le=1)] | None = None
     track_inventory: bool = False
-    stock_quantity: Annotated[int, Field(ge=0), _fits(Product, "stock_quantity")] = 0
+    stock_quantity: Annotated[int, _fits(Product, "stock_quantity", ge=0)] = 0
 
     @pydantic.model_validator(mode="after")
     def _interval(self) -> ProductInput:
@@ -86,19 +93,19 @@ class ProductUpdate(StrictModel):
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     description: Annotated[str, Field(min_length=10, max_length=20_000)] | None = None
     short_description: Annotated[str, Field(max_length=500)] | None = None
-    base_price: Annotated[MoneyIn, Field(gt=0), _fits(Product, "base_price")] | None = None
+    base_price: Annotated[MoneyIn, _fits(Product, "base_price", gt=0)] | None = None
     status: ProductStatus | None = None
-    tax_rate: Annotated[MoneyIn, Field(ge=0, le=1), _fits(Product, "tax_rate")] | None = None
+    tax_rate: Annotated[MoneyIn, _fits(Product, "tax_rate", ge=0, le=1)] | None = None
     featured: bool | None = None
     track_inventory: bool | None = None
-    stock_quantity: Annotated[int, Field(ge=0), _fits(Product, "stock_quantity")] | None = None
+    stock_quantity: Annotated[int, _fits(Product, "stock_quantity", ge=0)] | None = None
 
 
 class PriceInput(StrictModel):
     """A price of a product, mirrored from the gateway's price object."""
 
     stripe_price_id: Annotated[str, Field(min_length=1, max_length=255)]
-    unit_amount: Annotated[MoneyIn, Field(ge=0), _fits(Price, "unit_amount")]
+    unit_amount: Annotated[MoneyIn, _fits(Price, "unit_amount", ge=0)]
     currency: CurrencyCode = "USD"
     type: PriceType = PriceType.ONE_TIME
     nickname: Annotated[str, Field(max_length=200)] | None = None
@@ -119,15 +126,15 @@ class DiscountInput(StrictModel):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     description: Annotated[str, Field(max_length=2000)] | None = None
     type: DiscountType
-    value: Annotated[MoneyIn, Field(gt=0), _fits(Discount, "value")]
+    value: Annotated[MoneyIn, _fits(Discount, "value", gt=0)]
     currency: CurrencyCode | None = "USD"
-    max_uses: Annotated[int, Field(ge=1), _fits(Discount, "max_uses")] | None = None
-    max_uses_per_customer: (
-        Annotated[int, Field(ge=1), _fits(Discount, "max_uses_per_customer")] | None
-    ) = None
+    max_uses: Annotated[int, _fits(Discount, "max_uses", ge=1)] | None = None
+    max_uses_per_customer: Annotated[int, _fits(Discount, "max_uses_per_customer", ge=1)] | None = (
+        None
+    )
     valid_from: datetime | None = None
     valid_until: datetime | None = None
-    minimum_amount: Annotated[MoneyIn, Field(ge=0), _fits(Discount, "minimum_amount")] | None = None
+    minimum_amount: Annotated[MoneyIn, _fits(Discount, "minimum_amount", ge=0)] | None = None
     first_time_only: bool = False
     active: bool = True
     product_ids: Annotated[list[str], Field(max_length=1000)] = Field(default_factory=list)
@@ -151,7 +158,7 @@ class DiscountUpdate(StrictModel):
     name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     description: Annotated[str, Field(max_length=2000)] | None = None
     active: bool | None = None
-    max_uses: Annotated[int, Field(ge=1), _fits(Discount, "max_uses")] | None = None
+    max_uses: Annotated[int, _fits(Discount, "max_uses", ge=1)] | None = None
     valid_until: datetime | None = None
 
     @pydantic.field_validator("valid_until")

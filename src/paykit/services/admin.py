@@ -262,6 +262,13 @@ def update_discount(
             f"max_uses {max_uses} is below the {discount.current_uses} uses already made",
             code="max_uses_below_current",
         )
+    until = payload.valid_until if "valid_until" in payload.model_fields_set else None
+    if until is not None and discount.valid_from is not None and until <= discount.valid_from:
+        raise ValidationError(
+            "valid_until must be after the code's valid_from",
+            errors=[{"loc": ["valid_until"], "msg": "not after valid_from", "type": "value_error"}],
+            details={"valid_from": discount.valid_from.isoformat()},
+        )
     values = {name: getattr(payload, name) for name in payload.model_fields_set}
     old, new = apply_changes(discount, values, keep_on_none=lambda name: name in ("name", "active"))
     audit = Audit(session, now, actor.user_id, context)
