@@ -333,6 +333,26 @@ def _cmd_webhooks(args: argparse.Namespace, out: TextIO) -> int:
         return 0
 
 
+def _cmd_subscriptions(args: argparse.Namespace, out: TextIO) -> int:
+    import json
+
+    from paykit._jobs import print_notices, run_subscription_jobs, upcoming_trial_notices
+
+    with _database(args) as engine:
+        if args.action == "notices":
+            print_notices(upcoming_trial_notices(engine, days=args.days), out, as_json=args.json)
+            return 0
+        report = run_subscription_jobs(engine, gateway=_gateway(), limit=args.batch_size)
+    for subscription_id in report.changes_applied:
+        line = {"change_applied": subscription_id}
+        print(json.dumps(line) if args.json else f"change_applied  {subscription_id}", file=out)
+    print_notices(report.notices, out, as_json=args.json)
+    counts = report.counts()
+    summary = ", ".join(f"{name.replace('_', ' ')} {n}" for name, n in counts.items())
+    print(json.dumps({"summary": counts}) if args.json else summary, file=out)
+    return 0
+
+
 def _cmd_analytics(args: argparse.Namespace, out: TextIO) -> int:
     from datetime import timedelta
 
@@ -446,6 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
         "purge": _cmd_purge,
         "webhooks": _cmd_webhooks,
         "analytics": _cmd_analytics,
+        "subscriptions": _cmd_subscriptions,
     }
     helps = {
         "migrate": "upgrade the database to paykit's latest schema",
@@ -463,6 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
         "analytics": "`rollup` writes days' metrics into `analytics` (--day, or --from/--to; "
         "idempotent), `report` writes an HTML report (--from --to --out; the analytics extra), "
         "`backfill-history` records subscriptions without MRR history (idempotent)",
+        "subscriptions": "`run` applies due plan changes, ends trials and grace periods "
+        "(PAYKIT_STRIPE_API_KEY; every few minutes) and prints the notices to send; "
+        "`notices` prints the trials about to end (read only; daily)",
     }
     admin = (
         "The admin user is admin@example.com. Its password is $PAYKIT_ADMIN_PASSWORD "
@@ -492,6 +516,11 @@ def build_parser() -> argparse.ArgumentParser:
             _webhooks_options(sub)
         if name == "analytics":
             _analytics_options(sub)
+        if name == "subscriptions":
+            sub.add_argument("action", choices=["run", "notices"])
+            sub.add_argument("--json", action="store_true", help="one JSON object a line")
+            sub.add_argument("--batch-size", type=int, default=100, metavar="N")
+            sub.add_argument("--days", type=int, default=None, help="notices: this many days ahead")
     return parser
 
 

@@ -15,6 +15,7 @@ from tests import factories as f
 from paykit import errors
 from paykit import models as m
 from paykit.clock import FrozenClock
+from paykit.context import RequestContext
 from paykit.gateways import FakeGateway
 from paykit.security.policy import Actor
 from paykit.services.subscriptions import (
@@ -376,6 +377,20 @@ def test_trial_notice_then_cancel_without_a_payment_method(world: World) -> None
         "trial_ended_without_payment_method",
     )
     assert end_trials(w.session, gateway=w.gateway, clock=w.clock) == []
+
+
+def test_every_audit_row_of_end_trials_carries_the_request_context(world: World) -> None:
+    # The sync of the cancelled trial was audited without the host's context.
+    w = world
+    _sub(w, trial_days=14)
+    w.clock.advance(timedelta(days=14, seconds=1))
+    job = RequestContext(ip_address="198.51.100.9", user_agent="TrialJob/1")
+    end_trials(w.session, gateway=w.gateway, clock=w.clock, context=job)
+    rows = w.session.scalars(
+        sa.select(m.AuditLog).where(m.AuditLog.created_at == w.clock.now())
+    ).all()
+    assert {r.action for r in rows} >= {"subscription.synced", "subscription.trial_ended"}
+    assert {(r.ip_address, r.user_agent) for r in rows} == {("198.51.100.9", "TrialJob/1")}
 
 
 def test_trial_converts_with_a_payment_method(world: World) -> None:

@@ -210,21 +210,7 @@ def record_changes(
     context: RequestContext | None,
 ) -> None:
     """If anything changed: stamp ``row.updated_at``, audit ``old`` → ``new``, flush."""
-    if not new:
-        return
-    row.updated_at = now
-    record_audit(
-        session,
-        action=action,
-        resource=resource,
-        resource_id=row.id,
-        now=now,
-        actor_id=actor_id,
-        old=old,
-        new=new,
-        context=context,
-    )
-    session.flush()
+    Audit(session, now, actor_id, context).changes(row, old, new, action=action, resource=resource)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,15 +263,12 @@ class Audit:
         action: str,
         resource: str,
     ) -> None:
-        """:func:`record_changes` with the bound fields: nothing unless ``new`` has a change."""
-        record_changes(
-            self.session,
-            row,
-            old,
-            new,
-            action=action,
-            resource=resource,
-            now=self.now,
-            actor_id=self.actor_id,
-            context=self.context,
-        )
+        """:func:`record_changes` with the bound fields: nothing unless ``new`` has a change.
+
+        If anything changed: stamp ``row.updated_at``, :meth:`record` ``old`` → ``new``
+        (which flushes).
+        """
+        if not new:
+            return
+        row.updated_at = self.now
+        self.record(action, resource, row.id, old=old, new=new)

@@ -19,10 +19,12 @@ __all__ = ["claim", "claim_cte", "claim_params", "record", "request_hash"]
 
 
 def _claim_statement(insert: Any) -> Any:
+    """The claim: insert the key's row unless taken, returning its id (parameters
+    ``k_<column>``, from :func:`claim_params`)."""
     columns = ("id", "scope", "key", "user_id", "request_hash", "resource_id", "created_at")
     return (
         insert(IdempotencyKey)
-        .values({name: sa.bindparam(name) for name in columns})
+        .values({name: sa.bindparam(f"k_{name}") for name in columns})
         .on_conflict_do_nothing(index_elements=["scope", "key"])
         .returning(IdempotencyKey.id)
     )
@@ -32,14 +34,7 @@ def claim_cte() -> Any:
     """PostgreSQL: the claim as a data-modifying CTE named ``claim``, to ride along
     with a service's first read (parameters ``k_<column>``); ``SELECT id FROM
     claim`` is the new row's id, or nothing when the key was taken."""
-    columns = ("id", "scope", "key", "user_id", "request_hash", "resource_id", "created_at")
-    return (
-        postgresql.insert(IdempotencyKey)
-        .values({name: sa.bindparam(f"k_{name}") for name in columns})
-        .on_conflict_do_nothing(index_elements=["scope", "key"])
-        .returning(IdempotencyKey.id)
-        .cte("claim")
-    )
+    return _claim_statement(postgresql.insert).cte("claim")
 
 
 def claim_params(
@@ -100,19 +95,16 @@ def claim(
     customer sees only their own keys, so a key another customer holds is an
     ``IdempotencyConflict`` too.
     """
-    if not key or len(key) > 255:
-        raise ValidationError("idempotency_key must be 1 to 255 characters")
+    values = claim_params(
+        scope=scope,
+        key=key,
+        fingerprint=fingerprint,
+        now=now,
+        resource_id=resource_id,
+        user_id=user_id,
+    )
     connection = session.connection()
     statement = _CLAIM["postgresql" if connection.dialect.name == "postgresql" else "sqlite"]
-    values = {
-        "id": new_id(),
-        "scope": scope,
-        "key": key,
-        "user_id": user_id,
-        "request_hash": fingerprint,
-        "resource_id": resource_id,
-        "created_at": now,
-    }
     if connection.execute(statement, values).scalar_one_or_none() is not None:
         return None
     existing = session.execute(

@@ -2,9 +2,9 @@
 
 The pure math (eligibility in :data:`paykit.pricing.DISCOUNT_CHECK_ORDER`,
 amounts, allocation) lives in :mod:`paykit.pricing`; this module reads what
-that math needs and enforces the counters in the database. Orders use it
-today; anything else that redeems a code (subscriptions) is meant to use it
-too, so a rule is never written twice.
+that math needs and enforces the counters in the database. Orders and
+subscriptions (``subscribe``) both redeem codes through it, so a rule is never
+written twice.
 
 API (within paykit; every function takes the session first)::
 

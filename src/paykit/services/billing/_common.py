@@ -11,15 +11,18 @@ from sqlalchemy.orm import Session
 from paykit.errors import ConfigurationError, InvalidState, NotFound
 from paykit.gateways.base import PaymentGateway
 from paykit.gateways.billing import BillingMethodsGateway
-from paykit.models import User, new_id
+from paykit.models import User
 from paykit.security.policy import Action, Actor, acting_user_id, authorize_owner
+from paykit.services.subscriptions._common import gateway_key, missing_method, owners_method
 from paykit.services.subscriptions.customers import active_user
 
 __all__ = [
     "billing_gateway",
     "card_expires_at",
     "gateway_key",
+    "missing_method",
     "owned_user",
+    "owners_method",
     "require_owner",
 ]
 
@@ -33,11 +36,6 @@ def billing_gateway(gateway: PaymentGateway) -> BillingMethodsGateway:
             code="configuration_error",
         )
     return gateway
-
-
-def gateway_key(action: str, object_id: str, idempotency_key: str | None) -> str:
-    """The key the gateway receives: the host's key scoped to the action and object."""
-    return f"paykit:{action}:{object_id}:{idempotency_key or new_id()}"
 
 
 def require_owner(

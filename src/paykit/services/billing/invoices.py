@@ -19,13 +19,14 @@ from paykit.context import RequestContext
 from paykit.errors import GatewayError, NotFound
 from paykit.gateways.base import PaymentGateway
 from paykit.gateways.billing import GatewayInvoiceDetails
-from paykit.models import Invoice, InvoiceLine, InvoiceStatus, PaymentMethod, Subscription
+from paykit.models import Invoice, InvoiceLine, InvoiceStatus, Subscription
 from paykit.security.policy import Action, Actor, authorize
 from paykit.services._audit import Audit
 from paykit.services.billing._common import (
     billing_gateway,
     gateway_key,
     owned_user,
+    owners_method,
     require_owner,
 )
 from paykit.services.subscriptions import sync_invoice
@@ -143,13 +144,7 @@ def pay_invoice(
         raise _unexpected(row, "paid")
     method_stripe_id = None
     if payment_method_id is not None:
-        method = session.get(PaymentMethod, payment_method_id)
-        if method is None or method.user_id != owner:
-            raise NotFound(
-                f"payment method {payment_method_id} not found",
-                details={"payment_method_id": payment_method_id},
-            )
-        method_stripe_id = method.stripe_payment_method_id
+        method_stripe_id = owners_method(session, payment_method_id, owner).stripe_payment_method_id
     details = billing.pay_invoice(
         row.stripe_invoice_id,
         payment_method_id=method_stripe_id,

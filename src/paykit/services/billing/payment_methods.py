@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
-from paykit.errors import GatewayError, NotFound, ValidationError
+from paykit.errors import GatewayError, ValidationError
 from paykit.gateways.base import GatewayPaymentMethod, PaymentGateway
 from paykit.gateways.billing import GatewaySetupIntent
 from paykit.models import PaymentMethod, User
@@ -29,6 +29,7 @@ from paykit.services.billing._common import (
     card_expires_at,
     gateway_customer,
     gateway_key,
+    missing_method,
     owned_user,
     require_owner,
 )
@@ -46,21 +47,14 @@ __all__ = [
 _DISPLAY = ("brand", "last4", "exp_month", "exp_year", "funding", "country")
 
 
-def _missing(payment_method_id: str) -> NotFound:
-    return NotFound(
-        f"payment method {payment_method_id} not found",
-        details={"payment_method_id": payment_method_id},
-    )
-
-
 def _owned_method(
     session: Session, payment_method_id: str, actor: Actor | None
 ) -> tuple[PaymentMethod, str | None]:
     row = session.get(PaymentMethod, payment_method_id, populate_existing=True)
     if row is None:
-        raise _missing(payment_method_id)
+        raise missing_method(payment_method_id)
     acting = require_owner(
-        session, actor, owner_id=row.user_id, missing=_missing(payment_method_id)
+        session, actor, owner_id=row.user_id, missing=missing_method(payment_method_id)
     )
     return row, acting
 

@@ -25,7 +25,10 @@ The modules, by concern:
 * :mod:`.sync` -- ``sync_subscription``;
 * :mod:`.invoices` -- ``sync_invoice``;
 * :mod:`.customers` -- ``ensure_gateway_customer``;
-* :mod:`._common` -- the lookups the lifecycle shares (subscription, recurring price, owner);
+* :mod:`._common` -- the lookups the lifecycle shares (subscription, recurring price, owner,
+  a payment method of the owner, the plan of the next period, the gateway's key);
+* :mod:`._steps` -- the steps after a gateway call: sync and audit its answer,
+  read its current state, cancel now for a reason;
 * :mod:`.subscribe` -- ``subscribe``;
 * :mod:`.proration` -- ``preview_subscription_change``: what a change would bill;
 * :mod:`.changes` -- ``change_subscription`` (prorated, or at the period's end),

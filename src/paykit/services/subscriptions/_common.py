@@ -12,7 +12,14 @@ from sqlalchemy.orm import QueryableAttribute, Session
 from paykit.context import RequestContext
 from paykit.errors import GatewayError, NotFound, ValidationError
 from paykit.gateways.base import GatewaySubscription, PaymentGateway
-from paykit.models import Price, PriceType, Subscription, SubscriptionStatus
+from paykit.models import (
+    PaymentMethod,
+    Price,
+    PriceType,
+    Subscription,
+    SubscriptionStatus,
+    new_id,
+)
 from paykit.security.policy import Action, Actor, acting_user_id, authorize_owner
 from paykit.services._audit import record_audit
 from paykit.services._rows import load
@@ -56,6 +63,17 @@ OPEN = (SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING, SubscriptionStat
 """The statuses in which a subscription's plan, seats or payment method may change."""
 
 
+def next_plan(session: Session, row: Subscription) -> tuple[Price, int]:
+    """The price and seats ``row`` bills from its next period.
+
+    The change scheduled for the period's end (``pending_price_id``,
+    ``pending_quantity``) where there is one, else its own.
+    """
+    price = row.price if row.pending_price_id is None else session.get(Price, row.pending_price_id)
+    assert price is not None
+    return price, row.pending_quantity or row.quantity
+
+
 def require_open(row: Subscription, message: str) -> None:
     """``subscription_not_changeable`` with ``message`` unless ``row`` is :data:`OPEN`."""
     if row.status not in OPEN:
@@ -64,6 +82,33 @@ def require_open(row: Subscription, message: str) -> None:
             code="subscription_not_changeable",
             details={"subscription_id": row.id, "status": row.status.value},
         )
+
+
+def gateway_key(action: str, object_id: str, idempotency_key: str | None) -> str:
+    """The key the gateway receives: the host's key scoped to the action and object.
+
+    Without a host key each call is its own (a fresh id).
+    """
+    return f"paykit:{action}:{object_id}:{idempotency_key or new_id()}"
+
+
+def missing_method(payment_method_id: str) -> NotFound:
+    """The ``NotFound`` of a payment method that is missing or not the caller's to use."""
+    return NotFound(
+        f"payment method {payment_method_id} not found",
+        details={"payment_method_id": payment_method_id},
+    )
+
+
+def owners_method(session: Session, payment_method_id: str, owner_id: str) -> PaymentMethod:
+    """The saved method ``payment_method_id`` (a paykit id) if it is ``owner_id``'s.
+
+    Another customer's method is as unknown as a missing one (:func:`missing_method`).
+    """
+    method = session.get(PaymentMethod, payment_method_id)
+    if method is None or method.user_id != owner_id:
+        raise missing_method(payment_method_id)
+    return method
 
 
 def cancel_at_gateway(
@@ -110,14 +155,15 @@ def due_ids(
     ).all()
 
 
+def invalid_argument(param: str, message: str, **details: object) -> ValidationError:
+    """The refusal of the caller's ``param``: code ``invalid_argument``, naming it in details."""
+    return ValidationError(message, code="invalid_argument", details={"param": param, **details})
+
+
 def bounded(value: int, name: str, low: int, high: int) -> int:
     """``value`` if ``low <= value <= high``, else ``ValidationError`` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError(
-            f"{name} must be a whole number from {low} to {high}",
-            code="invalid_argument",
-            details={"param": name},
-        )
+        raise invalid_argument(name, f"{name} must be a whole number from {low} to {high}")
     return value
 
 

@@ -18,25 +18,24 @@ from sqlalchemy.orm import Session
 from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
-from paykit.errors import ConfigurationError, ValidationError
+from paykit.errors import ConfigurationError
 from paykit.gateways.base import GatewaySubscription, PaymentGateway
 from paykit.gateways.subscription_billing import SubscriptionBillingGateway
-from paykit.models import Price, Subscription, SubscriptionItem, SubscriptionStatus, new_id
+from paykit.models import Price, Subscription, SubscriptionItem
 from paykit.security.policy import Actor
 from paykit.services import _idempotency
 from paykit.services.subscriptions._common import (
+    OPEN,
     audit_subscription,
     bounded,
     due_ids,
+    gateway_key,
+    invalid_argument,
+    next_plan,
     owned_subscription,
     subscription,
 )
-from paykit.services.subscriptions.proration import (
-    ProrationBehavior,
-    check_change,
-    plan_item_change,
-    target_item,
-)
+from paykit.services.subscriptions.proration import ProrationBehavior, plan_request
 from paykit.services.subscriptions.sync import sync_subscription
 
 __all__ = ["SCOPE_CHANGE", "apply_scheduled_changes", "change_subscription"]
@@ -130,10 +129,8 @@ def change_subscription(
     """
     now = resolve_clock(clock).now()
     row, actor_id = owned_subscription(session, subscription_id, actor, actor_id)
-    check_change(row, price_id, quantity, proration)
-    target = target_item(session, row, item, at_period_end)
-    new_price, seats, plan = plan_item_change(
-        session, row, target, price_id, quantity, proration, at_period_end, now
+    target, new_price, seats, plan = plan_request(
+        session, row, item, price_id, quantity, proration, at_period_end, now
     )
     details: dict[str, object] = {
         "item": None if target is None else target.price_id,
@@ -156,7 +153,7 @@ def change_subscription(
             quantity,
             proration=proration,
             at=plan.effective_at,
-            key=f"paykit:subscription-change:{row.id}:{idempotency_key or new_id()}",
+            key=gateway_key("subscription-change", row.id, idempotency_key),
             item=target,
         )
         row = sync_subscription(session, result, clock=clock, gateway=gateway, context=context)
@@ -176,11 +173,7 @@ def change_subscription(
 
 def _check_ahead(ahead: object) -> None:
     if not isinstance(ahead, timedelta) or not timedelta(0) <= ahead <= timedelta(days=1):
-        raise ValidationError(
-            "ahead must be a timedelta from 0 to 1 day",
-            code="invalid_argument",
-            details={"param": "ahead"},
-        )
+        raise invalid_argument("ahead", "ahead must be a timedelta from 0 to 1 day")
 
 
 @checked
@@ -214,34 +207,25 @@ def apply_scheduled_changes(
             Subscription.pending_quantity.is_not(None),
         ),
         Subscription.pending_change_at <= now + ahead,
-        Subscription.status.in_(
-            [
-                SubscriptionStatus.ACTIVE,
-                SubscriptionStatus.PAST_DUE,
-                SubscriptionStatus.TRIALING,
-            ]
-        ),
+        Subscription.status.in_(OPEN),
         limit=limit,
     )
     changed = []
     for sub_id in due:
         row = subscription(session, sub_id)
-        price = (
-            row.price if row.pending_price_id is None else session.get(Price, row.pending_price_id)
-        )
-        assert price is not None
+        price, seats = next_plan(session, row)
         assert row.pending_change_at is not None
         period = int(row.pending_change_at.timestamp())
         result = _gateway_change(
             gateway,
             row,
             price.stripe_price_id,
-            row.pending_quantity or row.quantity,
+            seats,
             proration="none",
             at=now,
             key=f"paykit:scheduled-change:{row.id}:{period}",
         )
-        new = {"price_id": price.id, "quantity": row.pending_quantity or row.quantity}
+        new = {"price_id": price.id, "quantity": seats}
         synced = sync_subscription(session, result, clock=clock, gateway=gateway, context=context)
         synced.pending_price_id = None
         synced.pending_quantity = None

@@ -37,12 +37,11 @@ from paykit.services.config import DEFAULT_CONFIG, ConfigRegistry, get_config
 from paykit.services.subscriptions._common import (
     audit_subscription,
     bounded,
-    cancel_at_gateway,
     due_ids,
     subscription,
 )
+from paykit.services.subscriptions._steps import cancel_now
 from paykit.services.subscriptions.notices import BillingNotice
-from paykit.services.subscriptions.sync import sync_subscription
 
 __all__ = ["enforce_grace_period", "record_payment_failure", "record_payment_success"]
 
@@ -198,11 +197,10 @@ def _end(
         return row
     since = row.past_due_since
     assert since is not None
-    result = cancel_at_gateway(
-        gateway, row, at_period_end=False, key=f"paykit:grace:{row.id}:{int(since.timestamp())}"
+    key = f"paykit:grace:{row.id}:{int(since.timestamp())}"
+    synced = cancel_now(
+        session, row, "payment_failed", key=key, clock=clock, gateway=gateway, context=context
     )
-    synced = sync_subscription(session, result, clock=clock, gateway=gateway, context=context)
-    synced.cancellation_reason = "payment_failed"
     synced.next_payment_attempt_at = None
     return synced
 

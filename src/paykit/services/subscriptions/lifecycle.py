@@ -5,24 +5,21 @@ The gateway acts first (no row lock held), then its answer is synced.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from sqlalchemy.orm import Session
 
 from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
-from paykit.errors import ValidationError
-from paykit.gateways.base import GatewaySubscription, PaymentGateway
-from paykit.models import Subscription, new_id
+from paykit.gateways.base import PaymentGateway
+from paykit.models import Subscription
 from paykit.security.policy import Actor
 from paykit.services.subscriptions._common import (
-    audit_subscription,
     cancel_at_gateway,
+    gateway_key,
+    invalid_argument,
     owned_subscription,
 )
-from paykit.services.subscriptions.sync import sync_subscription
+from paykit.services.subscriptions._steps import record_answer, with_status
 
 __all__ = ["CANCELLATION_FEEDBACK", "cancel_subscription", "resume_subscription"]
 
@@ -41,54 +38,14 @@ CANCELLATION_FEEDBACK = (
 _MAX_COMMENT = 500
 
 
-def _gateway_key(action: str, row: Subscription, idempotency_key: str | None) -> str:
-    return f"paykit:{action}:{row.id}:{idempotency_key or new_id()}"
-
-
-def _after_change(
-    session: Session,
-    row: Subscription,
-    result: GatewaySubscription,
-    *,
-    action: str,
-    actor_id: str | None,
-    details: Mapping[str, Any],
-    clock: Clock | None,
-    gateway: PaymentGateway,
-    context: RequestContext | None,
-    clear_cancellation: bool = False,
-) -> Subscription:
-    now = resolve_clock(clock).now()
-    synced = sync_subscription(session, result, clock=clock, gateway=gateway, context=context)
-    if clear_cancellation:
-        synced.cancellation_reason = None
-        synced.cancellation_feedback = None
-        synced.cancellation_comment = None
-    audit_subscription(
-        session,
-        row,
-        action,
-        {**details, "status": synced.status.value},
-        now=now,
-        context=context,
-        actor_id=actor_id,
-    )
-    session.flush()
-    return synced
-
-
 def _check_details(feedback: str | None, comment: str | None) -> None:
     if feedback is not None and feedback not in CANCELLATION_FEEDBACK:
-        raise ValidationError(
-            f"feedback must be one of {', '.join(CANCELLATION_FEEDBACK)}",
-            code="invalid_argument",
-            details={"param": "feedback"},
+        raise invalid_argument(
+            "feedback", f"feedback must be one of {', '.join(CANCELLATION_FEEDBACK)}"
         )
     if comment is not None and (len(comment) > _MAX_COMMENT or "\x00" in comment):
-        raise ValidationError(
-            f"comment must be at most {_MAX_COMMENT} characters, without NUL",
-            code="invalid_argument",
-            details={"param": "comment"},
+        raise invalid_argument(
+            "comment", f"comment must be at most {_MAX_COMMENT} characters, without NUL"
         )
 
 
@@ -127,19 +84,19 @@ def cancel_subscription(
         gateway,
         row,
         at_period_end=at_period_end,
-        key=_gateway_key("subscription-cancel", row, idempotency_key),
+        key=gateway_key("subscription-cancel", row.id, idempotency_key),
         only_if_canceled=True,
     )
     row.cancellation_reason = "cancellation_requested"
     row.cancellation_feedback = feedback
     row.cancellation_comment = comment
-    return _after_change(
+    return record_answer(
         session,
-        row,
         result,
-        action="subscription.cancelled" if not at_period_end else "subscription.cancel_scheduled",
+        "subscription.cancelled" if not at_period_end else "subscription.cancel_scheduled",
+        with_status({"at_period_end": at_period_end, "feedback": feedback}),
         actor_id=actor_id,
-        details={"at_period_end": at_period_end, "feedback": feedback},
+        now=resolve_clock(clock).now(),
         clock=clock,
         gateway=gateway,
         context=context,
@@ -167,17 +124,21 @@ def resume_subscription(
     row, actor_id = owned_subscription(session, subscription_id, actor, actor_id)
     result = gateway.resume_subscription(
         row.stripe_subscription_id,
-        idempotency_key=_gateway_key("subscription-resume", row, idempotency_key),
+        idempotency_key=gateway_key("subscription-resume", row.id, idempotency_key),
     )
-    return _after_change(
+    synced = record_answer(
         session,
-        row,
         result,
-        action="subscription.resumed",
-        clear_cancellation=True,
+        "subscription.resumed",
+        with_status({}),
         actor_id=actor_id,
-        details={},
+        now=resolve_clock(clock).now(),
         clock=clock,
         gateway=gateway,
         context=context,
     )
+    synced.cancellation_reason = None
+    synced.cancellation_feedback = None
+    synced.cancellation_comment = None
+    session.flush()
+    return synced

@@ -35,6 +35,7 @@ from paykit.money import quantize
 from paykit.pricing.proration import next_period_end, period_amount, prorate_change
 from paykit.security.policy import Actor
 from paykit.services.subscriptions._common import (
+    invalid_argument,
     owned_subscription,
     recurring_price,
     require_open,
@@ -44,8 +45,10 @@ __all__ = [
     "InvoiceLine",
     "ProrationBehavior",
     "SubscriptionChangePreview",
+    "floored",
+    "period_line",
     "plan_change",
-    "plan_item_change",
+    "plan_request",
     "preview_subscription_change",
     "target_item",
 ]
@@ -100,6 +103,16 @@ class SubscriptionChangePreview:
     pending_proration_after: Decimal
 
 
+def floored(total: Decimal, currency: str) -> tuple[Decimal, Decimal]:
+    """An invoice's ``total`` floored at zero, and the credit carried to later invoices.
+
+    A net credit is not paid out: the invoice is for zero and the rest is kept
+    (Stripe's customer balance; paykit's ``credit_carried``).
+    """
+    zero = quantize(0, currency)
+    return max(total, zero), -min(total, zero)
+
+
 def _check_change(
     row: Subscription, price_id: str | None, quantity: int | None, proration: str
 ) -> None:
@@ -108,12 +121,30 @@ def _check_change(
     if quantity is not None and quantity < 1:
         raise ValidationError("quantity must be 1 or more", details={"field": "quantity"})
     if proration not in _BEHAVIORS:
-        raise ValidationError(
-            f"proration must be one of {', '.join(_BEHAVIORS)}",
-            code="invalid_argument",
-            details={"param": "proration", "value": str(proration)},
+        raise invalid_argument(
+            "proration", f"proration must be one of {', '.join(_BEHAVIORS)}", value=str(proration)
         )
     require_open(row, f"a {row.status.value} subscription cannot change")
+
+
+def period_line(
+    price: Price,
+    quantity: int,
+    unit_amount: Decimal,
+    currency: str,
+    start: datetime,
+    end: datetime,
+) -> InvoiceLine:
+    """The ``subscription`` line of one item for a full period: ``quantity`` x ``unit_amount``."""
+    return InvoiceLine(
+        kind="subscription",
+        description=f"{quantity} x {price.nickname or price.id}",
+        amount=period_amount(unit_amount=unit_amount, quantity=quantity, currency=currency),
+        quantity=quantity,
+        unit_amount=unit_amount,
+        period_start=start,
+        period_end=end,
+    )
 
 
 def _period_line(price: Price, quantity: int, start: datetime) -> InvoiceLine:
@@ -123,17 +154,7 @@ def _period_line(price: Price, quantity: int, start: datetime) -> InvoiceLine:
         interval=str(recurring.get("interval") or "month"),
         interval_count=int(recurring.get("interval_count") or 1),
     )
-    return InvoiceLine(
-        kind="subscription",
-        description=f"{quantity} x {price.nickname or price.id}",
-        amount=period_amount(
-            unit_amount=price.unit_amount, quantity=quantity, currency=price.currency
-        ),
-        quantity=quantity,
-        unit_amount=price.unit_amount,
-        period_start=start,
-        period_end=end,
-    )
+    return period_line(price, quantity, price.unit_amount, price.currency, start, end)
 
 
 def _proration_lines(
@@ -219,7 +240,7 @@ def plan_change(
                 period_end=row.current_period_end,
             )
         )
-    raw_total = sum((line.amount for line in next_lines), zero)
+    next_total, carried = floored(sum((line.amount for line in next_lines), zero), currency)
     return SubscriptionChangePreview(
         subscription_id=row.id,
         currency=currency,
@@ -232,8 +253,8 @@ def plan_change(
         amount_due_now=due_now,
         next_invoice_date=row.current_period_end,
         next_invoice_lines=tuple(next_lines),
-        next_invoice_total=max(raw_total, zero),
-        credit_carried=-min(raw_total, zero),
+        next_invoice_total=next_total,
+        credit_carried=carried,
         pending_proration_after=pending,
     )
 
@@ -265,19 +286,47 @@ def preview_subscription_change(
     """
     now = resolve_clock(clock).now()
     row, _ = owned_subscription(session, subscription_id, actor, actor_id)
-    _check_change(row, price_id, quantity, proration)
-    target = target_item(session, row, item, at_period_end)
-    _, _, plan = plan_item_change(
-        session, row, target, price_id, quantity, proration, at_period_end, now
+    _, _, _, plan = plan_request(
+        session, row, item, price_id, quantity, proration, at_period_end, now
     )
     return plan
 
 
-def check_change(
-    row: Subscription, price_id: str | None, quantity: int | None, proration: str
-) -> None:
-    """Refuse a change that cannot be made (shared with the change service)."""
+def plan_request(
+    session: Session,
+    row: Subscription,
+    item: str | None,
+    price_id: str | None,
+    quantity: int | None,
+    proration: str,
+    at_period_end: bool,
+    now: datetime,
+) -> tuple[SubscriptionItem | None, Price, int, SubscriptionChangePreview]:
+    """A requested change, checked and planned (shared by the preview and the change).
+
+    A change that cannot be made is refused first. Then the item it names
+    (:func:`target_item`), the new price and seats of that item, and what the
+    change bills.
+    """
     _check_change(row, price_id, quantity, proration)
+    target = target_item(session, row, item, at_period_end)
+    if target is None:
+        old_price, old_seats, current = row.price, row.quantity, None
+    else:
+        old_price = session.get_one(Price, target.price_id)
+        old_seats, current = target.quantity, (target.unit_amount, target.quantity)
+    new_price = old_price if price_id is None else recurring_price(session, price_id)
+    seats = old_seats if quantity is None else quantity
+    plan = plan_change(
+        row,
+        new_price,
+        seats,
+        proration=proration,
+        at_period_end=at_period_end,
+        now=now,
+        current=current,
+    )
+    return target, new_price, seats, plan
 
 
 def target_item(
@@ -313,39 +362,7 @@ def target_item(
     if found.price_id == row.price_id:
         return None if len(items) == 1 else found
     if at_period_end:
-        raise ValidationError(
-            "only the first item can change at the period's end",
-            code="invalid_argument",
-            details={"param": "at_period_end", "item": item},
+        raise invalid_argument(
+            "at_period_end", "only the first item can change at the period's end", item=item
         )
     return found
-
-
-def plan_item_change(
-    session: Session,
-    row: Subscription,
-    target: SubscriptionItem | None,
-    price_id: str | None,
-    quantity: int | None,
-    proration: str,
-    at_period_end: bool,
-    now: datetime,
-) -> tuple[Price, int, SubscriptionChangePreview]:
-    """The new price and seats of the changed item, and what the change bills."""
-    if target is None:
-        old_price, old_seats, current = row.price, row.quantity, None
-    else:
-        old_price = session.get_one(Price, target.price_id)
-        old_seats, current = target.quantity, (target.unit_amount, target.quantity)
-    new_price = old_price if price_id is None else recurring_price(session, price_id)
-    seats = old_seats if quantity is None else quantity
-    plan = plan_change(
-        row,
-        new_price,
-        seats,
-        proration=proration,
-        at_period_end=at_period_end,
-        now=now,
-        current=current,
-    )
-    return new_price, seats, plan

@@ -26,27 +26,27 @@ from sqlalchemy.orm import Session
 from paykit._arguments import checked
 from paykit.clock import Clock, resolve_clock
 from paykit.context import RequestContext
-from paykit.errors import ConfigurationError, NotFound, ValidationError
+from paykit.errors import ConfigurationError, ValidationError
 from paykit.gateways.base import PaymentGateway
 from paykit.gateways.billing import GatewayInvoiceDetails
 from paykit.gateways.renewal_billing import RenewalBillingGateway
-from paykit.models import (
-    PaymentMethod,
-    Price,
-    Subscription,
-    SubscriptionItem,
-    new_id,
-)
+from paykit.models import Price, Subscription, SubscriptionItem
 from paykit.money import from_minor_units, quantize
-from paykit.pricing.proration import period_amount
 from paykit.security.policy import Actor
 from paykit.services.subscriptions._common import (
-    audit_subscription,
+    gateway_key,
+    next_plan,
     owned_subscription,
+    owners_method,
     require_open,
 )
-from paykit.services.subscriptions.proration import InvoiceLine, plan_change
-from paykit.services.subscriptions.sync import sync_subscription
+from paykit.services.subscriptions._steps import record_answer
+from paykit.services.subscriptions.proration import (
+    InvoiceLine,
+    floored,
+    period_line,
+    plan_change,
+)
 
 __all__ = ["UpcomingInvoice", "set_subscription_default_payment_method", "upcoming_invoice"]
 
@@ -89,17 +89,6 @@ def _open(row: Subscription, verb: str) -> None:
     require_open(row, f"a {row.status.value} subscription has no {verb}")
 
 
-def _owned_method(session: Session, row: Subscription, payment_method_id: str) -> PaymentMethod:
-    method = session.get(PaymentMethod, payment_method_id)
-    if method is None or method.user_id != row.user_id:
-        # Another customer's method is as unknown here as a missing one.
-        raise NotFound(
-            f"payment method {payment_method_id} not found",
-            details={"payment_method_id": payment_method_id},
-        )
-    return method
-
-
 @checked
 def set_subscription_default_payment_method(
     session: Session,
@@ -123,24 +112,27 @@ def set_subscription_default_payment_method(
     renewals = _renewal_gateway(gateway)
     row, acting = owned_subscription(session, subscription_id, actor, actor_id)
     _open(row, "payment method to change")
-    method = None if payment_method_id is None else _owned_method(session, row, payment_method_id)
+    method = (
+        None
+        if payment_method_id is None
+        else owners_method(session, payment_method_id, row.user_id)
+    )
     result = renewals.set_subscription_default_payment_method(
         row.stripe_subscription_id,
         payment_method_id=None if method is None else method.stripe_payment_method_id,
-        idempotency_key=f"paykit:subscription-pm:{row.id}:{idempotency_key or new_id()}",
+        idempotency_key=gateway_key("subscription-pm", row.id, idempotency_key),
     )
-    synced = sync_subscription(session, result, clock=clock, gateway=gateway, context=context)
-    audit_subscription(
+    return record_answer(
         session,
-        synced,
+        result,
         "subscription.default_payment_method_changed",
-        {"payment_method_id": None if method is None else method.id},
-        now=resolve_clock(clock).now(),
-        context=context,
+        lambda _: {"payment_method_id": None if method is None else method.id},
         actor_id=acting,
+        now=resolve_clock(clock).now(),
+        clock=clock,
+        gateway=gateway,
+        context=context,
     )
-    session.flush()
-    return synced
 
 
 def _from_gateway(row: Subscription, details: GatewayInvoiceDetails) -> UpcomingInvoice:
@@ -162,18 +154,16 @@ def _from_gateway(row: Subscription, details: GatewayInvoiceDetails) -> Upcoming
         )
         for line in details.lines
     )
-    total = from_minor_units(invoice.total_minor, currency)
-    zero = quantize(0, currency)
-    due = from_minor_units(invoice.amount_due_minor, currency)
+    total, carried = floored(from_minor_units(invoice.total_minor, currency), currency)
     return UpcomingInvoice(
         subscription_id=row.id,
         currency=currency,
         lines=lines,
         subtotal=from_minor_units(invoice.subtotal_minor, currency),
         discount=from_minor_units(details.discount_minor, currency),
-        total=max(total, zero),
-        amount_due=due,
-        credit_carried=-min(total, zero),
+        total=total,
+        amount_due=from_minor_units(invoice.amount_due_minor, currency),
+        credit_carried=carried,
         next_payment_date=invoice.due_date or row.current_period_end,
         source="gateway",
     )
@@ -211,29 +201,22 @@ def upcoming_invoice(
     if gateway is not None:
         details = _renewal_gateway(gateway).upcoming_invoice(row.stripe_subscription_id)
         return _from_gateway(row, details)
-    price = row.price if row.pending_price_id is None else session.get(Price, row.pending_price_id)
-    assert price is not None
-    plan = plan_change(
-        row,
-        price,
-        row.pending_quantity or row.quantity,
-        proration="none",
-        at_period_end=True,
-        now=now,
-    )
+    price, seats = next_plan(session, row)
+    plan = plan_change(row, price, seats, proration="none", at_period_end=True, now=now)
     first, *rest = plan.next_invoice_lines
     lines = (first, *_other_items(session, row, plan.next_invoice_lines[0]), *rest)
     zero = quantize(0, row.currency)
     subtotal = sum((line.amount for line in lines), zero)
+    total, carried = floored(subtotal, row.currency)
     return UpcomingInvoice(
         subscription_id=row.id,
         currency=row.currency,
         lines=lines,
         subtotal=subtotal,
         discount=zero,
-        total=max(subtotal, zero),
-        amount_due=max(subtotal, zero),
-        credit_carried=-min(subtotal, zero),
+        total=total,
+        amount_due=total,
+        credit_carried=carried,
         next_payment_date=plan.next_invoice_date,
         source="paykit",
     )
@@ -251,20 +234,14 @@ def _other_items(session: Session, row: Subscription, first: InvoiceLine) -> lis
         .where(SubscriptionItem.price_id != row.price_id)
         .order_by(SubscriptionItem.created_at, SubscriptionItem.id)
     ).all()
-    lines = []
-    for price_id, quantity, unit_amount in others:
-        price = session.get_one(Price, price_id)
-        lines.append(
-            InvoiceLine(
-                kind="subscription",
-                description=f"{quantity} x {price.nickname or price.id}",
-                amount=period_amount(
-                    unit_amount=unit_amount, quantity=quantity, currency=row.currency
-                ),
-                quantity=quantity,
-                unit_amount=unit_amount,
-                period_start=first.period_start,
-                period_end=first.period_end,
-            )
+    return [
+        period_line(
+            session.get_one(Price, price_id),
+            quantity,
+            unit_amount,
+            row.currency,
+            first.period_start,
+            first.period_end,
         )
-    return lines
+        for price_id, quantity, unit_amount in others
+    ]

@@ -34,20 +34,21 @@ from paykit.context import RequestContext
 from paykit.errors import GatewayError, ValidationError
 from paykit.gateways.base import PaymentGateway
 from paykit.gateways.subscription_billing import SubscriptionBillingGateway
-from paykit.models import PaymentMethod, Subscription, SubscriptionStatus, new_id
+from paykit.models import PaymentMethod, Subscription, SubscriptionStatus
 from paykit.security.policy import Actor
 from paykit.services.config import DEFAULT_CONFIG, ConfigRegistry, get_config
 from paykit.services.subscriptions._common import (
     audit_subscription,
     bounded,
-    cancel_at_gateway,
     due_ids,
+    gateway_key,
+    invalid_argument,
     owned_subscription,
     subscription,
 )
+from paykit.services.subscriptions._steps import cancel_now, current_state, record_answer
 from paykit.services.subscriptions.dunning import record_payment_failure
 from paykit.services.subscriptions.notices import BillingNotice
-from paykit.services.subscriptions.sync import sync_subscription
 
 __all__ = ["TRIAL_END_BEHAVIORS", "end_trial", "end_trials", "extend_trial", "trial_ending_notices"]
 
@@ -114,11 +115,10 @@ def _end_one(
     context: RequestContext | None,
 ) -> tuple[Subscription, str]:
     if _has_method(session, row.user_id):
-        result = gateway.retrieve_subscription(row.stripe_subscription_id)
-        return sync_subscription(session, result, clock=clock, gateway=gateway), "converted"
+        synced = current_state(session, row, clock=clock, gateway=gateway, context=context)
+        return synced, "converted"
     if behavior == "pause":
-        result = gateway.retrieve_subscription(row.stripe_subscription_id)
-        synced = sync_subscription(session, result, clock=clock, gateway=gateway)
+        synced = current_state(session, row, clock=clock, gateway=gateway, context=context)
         if synced.status is not SubscriptionStatus.PAUSED:
             raise GatewayError(
                 f"the gateway did not pause subscription {row.id} at its trial's end "
@@ -128,21 +128,16 @@ def _end_one(
             )
         return synced, "paused"
     if behavior == "create_invoice":
-        result = gateway.retrieve_subscription(row.stripe_subscription_id)
-        synced = sync_subscription(session, result, clock=clock, gateway=gateway)
+        synced = current_state(session, row, clock=clock, gateway=gateway, context=context)
         record_payment_failure(
             session, subscription_id=synced.id, attempt=1, clock=clock, context=context
         )
         return subscription(session, synced.id), "past_due"
     assert row.trial_end is not None
-    result = cancel_at_gateway(
-        gateway,
-        row,
-        at_period_end=False,
-        key=f"paykit:trial-end:{row.id}:{int(row.trial_end.timestamp())}",
+    key = f"paykit:trial-end:{row.id}:{int(row.trial_end.timestamp())}"
+    synced = cancel_now(
+        session, row, TRIAL_ENDED_REASON, key=key, clock=clock, gateway=gateway, context=context
     )
-    synced = sync_subscription(session, result, clock=clock, gateway=gateway)
-    synced.cancellation_reason = TRIAL_ENDED_REASON
     return synced, "cancelled"
 
 
@@ -227,28 +222,23 @@ def _move_trial(
         )
     now = resolve_clock(clock).now()
     if trial_end is not None and ensure_utc(trial_end) <= now:
-        raise ValidationError(
-            "trial_end must be in the future",
-            code="invalid_argument",
-            details={"param": "trial_end"},
-        )
+        raise invalid_argument("trial_end", "trial_end must be in the future")
     result = gateway.set_trial_end(
         row.stripe_subscription_id,
         trial_end=trial_end,
-        idempotency_key=f"paykit:{action}:{row.id}:{key or new_id()}",
+        idempotency_key=gateway_key(action, row.id, key),
     )
-    synced = sync_subscription(session, result, clock=clock, gateway=gateway, context=context)
-    audit_subscription(
+    return record_answer(
         session,
-        synced,
+        result,
         f"subscription.{action}",
-        {"trial_end": synced.trial_end, "status": synced.status.value},
-        now=now,
-        context=context,
+        lambda synced: {"trial_end": synced.trial_end, "status": synced.status.value},
         actor_id=actor_id,
+        now=now,
+        clock=clock,
+        gateway=gateway,
+        context=context,
     )
-    session.flush()
-    return synced
 
 
 @checked
