@@ -333,6 +333,26 @@ def _cmd_webhooks(args: argparse.Namespace, out: TextIO) -> int:
         return 0
 
 
+def _cmd_subscriptions(args: argparse.Namespace, out: TextIO) -> int:
+    import json
+
+    from paykit._jobs import print_notices, run_subscription_jobs, upcoming_trial_notices
+
+    with _database(args) as engine:
+        if args.action == "notices":
+            print_notices(upcoming_trial_notices(engine, days=args.days), out, as_json=args.json)
+            return 0
+        report = run_subscription_jobs(engine, gateway=_gateway(), limit=args.batch_size)
+    for subscription_id in report.changes_applied:
+        line = {"change_applied": subscription_id}
+        print(json.dumps(line) if args.json else f"change_applied  {subscription_id}", file=out)
+    print_notices(report.notices, out, as_json=args.json)
+    counts = report.counts()
+    summary = ", ".join(f"{name.replace('_', ' ')} {n}" for name, n in counts.items())
+    print(json.dumps({"summary": counts}) if args.json else summary, file=out)
+    return 0
+
+
 def _cmd_analytics(args: argparse.Namespace, out: TextIO) -> int:
     from datetime import timedelta
 
@@ -418,6 +438,29 @@ def _purge_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--idempotency-days", type=int, default=30, metavar="N")
 
 
+#: Each command's one-line help.
+_HELPS = {
+    "migrate": "upgrade the database to paykit's latest schema",
+    "seed": "create the admin user, a category and a product (idempotent)",
+    "demo": "migrate, seed, show the database and walk through a checkout",
+    "reconcile": "bring open orders up to date from Stripe; refund or cancel payments "
+    "that have no order (PAYKIT_STRIPE_API_KEY)",
+    "release-expired": "cancel PENDING orders unpaid past the hold time and give back "
+    "their stock and discount use (PAYKIT_STRIPE_API_KEY)",
+    "check": "check the money and stock invariants; exit 3 if any is broken",
+    "purge": "delete audit rows, processed webhook events, idempotency keys, sessions "
+    "and tokens past their retention age (--dry-run counts only)",
+    "webhooks": "the webhook inbox: `work` applies due events (any number of workers, "
+    "PAYKIT_STRIPE_API_KEY), `list` shows them, `replay` revives dead ones",
+    "analytics": "`rollup` writes days' metrics into `analytics` (--day, or --from/--to; "
+    "idempotent), `report` writes an HTML report (--from --to --out; the analytics extra), "
+    "`backfill-history` records subscriptions without MRR history (idempotent)",
+    "subscriptions": "`run` applies due plan changes, ends trials and grace periods "
+    "(PAYKIT_STRIPE_API_KEY; every few minutes) and prints the notices to send; "
+    "`notices` prints the trials about to end (read only; daily)",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = _Parser(prog="paykit", description="paykit: a SaaS payment back end.")
@@ -446,24 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
         "purge": _cmd_purge,
         "webhooks": _cmd_webhooks,
         "analytics": _cmd_analytics,
+        "subscriptions": _cmd_subscriptions,
     }
-    helps = {
-        "migrate": "upgrade the database to paykit's latest schema",
-        "seed": "create the admin user, a category and a product (idempotent)",
-        "demo": "migrate, seed, show the database and walk through a checkout",
-        "reconcile": "bring open orders up to date from Stripe; refund or cancel payments "
-        "that have no order (PAYKIT_STRIPE_API_KEY)",
-        "release-expired": "cancel PENDING orders unpaid past the hold time and give back "
-        "their stock and discount use (PAYKIT_STRIPE_API_KEY)",
-        "check": "check the money and stock invariants; exit 3 if any is broken",
-        "purge": "delete audit rows, processed webhook events, idempotency keys, sessions "
-        "and tokens past their retention age (--dry-run counts only)",
-        "webhooks": "the webhook inbox: `work` applies due events (any number of workers, "
-        "PAYKIT_STRIPE_API_KEY), `list` shows them, `replay` revives dead ones",
-        "analytics": "`rollup` writes days' metrics into `analytics` (--day, or --from/--to; "
-        "idempotent), `report` writes an HTML report (--from --to --out; the analytics extra), "
-        "`backfill-history` records subscriptions without MRR history (idempotent)",
-    }
+    helps = _HELPS
     admin = (
         "The admin user is admin@example.com. Its password is $PAYKIT_ADMIN_PASSWORD "
         "(checked against the password policy), or, if that is unset, a random one "
@@ -492,7 +520,16 @@ def build_parser() -> argparse.ArgumentParser:
             _webhooks_options(sub)
         if name == "analytics":
             _analytics_options(sub)
+        if name == "subscriptions":
+            _subscriptions_options(sub)
     return parser
+
+
+def _subscriptions_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("action", choices=["run", "notices"])
+    sub.add_argument("--json", action="store_true", help="one JSON object a line")
+    sub.add_argument("--batch-size", type=int, default=100, metavar="N")
+    sub.add_argument("--days", type=int, default=None, help="notices: this many days ahead")
 
 
 def _check_options(sub: argparse.ArgumentParser) -> None:

@@ -301,3 +301,91 @@ def test_reconcile_and_release_expired_against_a_stripe_server(
         assert "PAYKIT_STRIPE_API_KEY" in refused.stderr
     finally:
         servers.close()
+
+
+def test_subscriptions_run_ends_trials_and_grace_periods_once(
+    subprocess_env: dict[str, str],
+) -> None:
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    import stripe
+    from tests import factories as f
+    from tests.stripe_server import serve
+
+    from paykit.clock import FrozenClock
+    from paykit.gateways.stripe import StripeGateway
+
+    stripe.enable_telemetry = False
+    assert run("migrate", env=subprocess_env).returncode == 0
+    # Everything was set up 20 days ago, as the CLI's system clock sees it.
+    clock = FrozenClock(datetime.now(UTC).replace(microsecond=0) - timedelta(days=20))
+    servers = serve(clock)
+    server = next(servers)
+    try:
+        gateway = StripeGateway(api_key="sk_test_cli", api_base=server.url, max_network_retries=0)
+        engine = _engine(subprocess_env)
+        stripe_price = server.fake.add_price(unit_amount=1000, currency="usd", price_id="price_cli")
+        with Session(engine, expire_on_commit=False) as s, s.begin():
+            product = f.product(s, type=m.ProductType.SUBSCRIPTION, base_price=Decimal("10.00"))
+            price = f.price(
+                s,
+                product,
+                stripe_price_id=stripe_price,
+                unit_amount=Decimal("10.00"),
+                type=m.PriceType.RECURRING,
+                recurring={"interval": "month", "interval_count": 1},
+            )
+
+            def subscriber(**kw: object) -> m.Subscription:
+                user = f.user(s)
+                customer = paykit.ensure_gateway_customer(s, user, gateway, clock=clock)
+                if kw.pop("card", False):
+                    gateway.attach_payment_method(
+                        "pm_card_visa", customer_id=customer, idempotency_key=f"pm-{user.id}"
+                    )
+                return paykit.subscribe(
+                    s, user_id=user.id, price_id=price.id, gateway=gateway, clock=clock, **kw
+                )
+
+            trial_over = subscriber(trial_days=14)  # no card: cancelled when it ends
+            ending_soon = subscriber(trial_days=22)  # ends in two days
+            unpaid = subscriber(card=True)
+            paykit.record_payment_failure(s, subscription_id=unpaid.id, clock=clock)
+            healthy = subscriber(card=True)
+        clock.advance(timedelta(days=20))
+        env = dict(
+            subprocess_env, PAYKIT_STRIPE_API_KEY="sk_test_cli", PAYKIT_STRIPE_API_BASE=server.url
+        )
+        notices = run("subscriptions", "notices", "--json", env=env)
+        assert notices.returncode == 0, notices.stderr
+        soon = [json.loads(line) for line in notices.stdout.splitlines()]
+        assert [(n["kind"], n["subscription_id"]) for n in soon] == [
+            ("trial_will_end", ending_soon.id)
+        ]
+        done = run("subscriptions", "run", "--json", env=env)
+        assert done.returncode == 0, done.stderr
+        *lines, summary = [json.loads(line) for line in done.stdout.splitlines()]
+        assert summary == {
+            "summary": {"changes_applied": 0, "trials_ended": 1, "grace_periods_ended": 1}
+        }
+        assert sorted((n["kind"], n["subscription_id"]) for n in lines) == sorted(
+            [("trial_ended", trial_over.id), ("grace_period_ended", unpaid.id)]
+        )
+        assert all(n["key"] for n in lines)
+        with Session(engine) as s:
+            status = {row.id: row.status for row in s.scalars(sa.select(m.Subscription))}
+        assert status[trial_over.id] is m.SubscriptionStatus.CANCELLED
+        assert status[unpaid.id] is m.SubscriptionStatus.CANCELLED
+        assert status[ending_soon.id] is m.SubscriptionStatus.TRIALING
+        assert status[healthy.id] is m.SubscriptionStatus.ACTIVE
+        again = run("subscriptions", "run", env=env)
+        assert again.returncode == 0, again.stderr
+        assert again.stdout.strip() == "changes applied 0, trials ended 0, grace periods ended 0"
+        engine.dispose()
+        no_key = {k: v for k, v in env.items() if "STRIPE" not in k}
+        refused = run("subscriptions", "run", env=no_key)
+        assert refused.returncode == 1
+        assert "PAYKIT_STRIPE_API_KEY" in refused.stderr
+    finally:
+        servers.close()

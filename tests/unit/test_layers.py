@@ -42,7 +42,7 @@ LAYERS: Mapping[str, int] = {
             ("migrations", "aio", "analytics"),
             ("services", "checks"),
             ("stripe_hooks",),
-            ("webhooks", "demo", "testing"),
+            ("webhooks", "demo", "testing", "_jobs"),
             ("cli", "contrib"),
         ]
     )

@@ -22,6 +22,7 @@ from paykit.analytics.definitions import MRR_QUANTUM, day_end
 from paykit.analytics.recurring import (
     check_days,
     first_day,
+    in_force,
     mrr_movements,
     steps_statement,
 )
@@ -49,17 +50,7 @@ def ratio(numerator: Decimal | Fraction | int, denominator: Decimal | int) -> De
 
 def paying_statement(at: datetime, currency: str) -> sa.Select[int, Decimal]:
     """Paying customers at ``at`` (MRR > 0) and their MRR: ``(count, total)``, one row."""
-    latest = (
-        sa.select(
-            H.user_id,
-            H.mrr,
-            sa.func.row_number()
-            .over(partition_by=H.subscription_id, order_by=H.effective_at.desc())
-            .label("rank"),
-        )
-        .where(H.currency == currency, H.effective_at <= at)
-        .subquery("latest")
-    )
+    latest = in_force(at, currency, H.user_id, H.mrr, name="latest")
     per_customer = (
         sa.select(sa.func.sum(latest.c.mrr).label("mrr"))
         .where(latest.c.rank == 1)

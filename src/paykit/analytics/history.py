@@ -42,6 +42,37 @@ _UNREAD: Any = object()
 _REPLACED = ("user_id", "currency", "status", "monthly_amount", "mrr", "created_at")
 
 
+def _row(
+    subscription_id: str,
+    user_id: str,
+    effective_at: datetime,
+    currency: str,
+    status: str | Enum,
+    lines: Sequence[tuple[Decimal, int, Any]],
+    now: datetime,
+) -> dict[str, Any]:
+    """One history row: the monthly amount of ``lines``, which is MRR while ``status`` counts."""
+    status_value = status.value if isinstance(status, Enum) else str(status)
+    amount = subscription_monthly_amount(lines)
+    return {
+        "id": new_id(),
+        "subscription_id": subscription_id,
+        "user_id": user_id,
+        "effective_at": ensure_utc(effective_at),
+        "currency": currency.upper(),
+        "status": status_value,
+        "monthly_amount": amount,
+        "mrr": amount if status_value in COUNTING_STATUSES else Decimal("0.0000"),
+        "created_at": now,
+    }
+
+
+def _insert(session: Session) -> postgresql.Insert | sqlite.Insert:
+    """An ``INSERT`` into the history in the session's dialect (both have ``ON CONFLICT``)."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_TABLE)
+
+
 def record_mrr_change(
     session: Session,
     *,
@@ -78,26 +109,12 @@ def record_mrr_change(
         recurring = session.execute(
             sa.select(Price.recurring).where(Price.id == price_id)
         ).scalar_one_or_none()
-    status_value = status.value if isinstance(status, Enum) else str(status)
     lines: list[tuple[Decimal, int, Any]] = [(unit_amount, quantity, recurring)]
     if items and stripe_price_id is not None:
         own = {stripe_price_id: (unit_amount, recurring)}
         lines = item_amounts(session, items, currency=currency, known=own)
-    amount = subscription_monthly_amount(lines)
-    values = {
-        "id": new_id(),
-        "subscription_id": subscription_id,
-        "user_id": user_id,
-        "effective_at": ensure_utc(effective_at),
-        "currency": currency.upper(),
-        "status": status_value,
-        "monthly_amount": amount,
-        "mrr": amount if status_value in COUNTING_STATUSES else Decimal("0.0000"),
-        "created_at": now,
-    }
-    dialect = session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_TABLE)
-    statement = insert.values(values)
+    values = _row(subscription_id, user_id, effective_at, currency, status, lines, now)
+    statement = _insert(session).values(values)
     if replace:
         statement = statement.on_conflict_do_update(
             index_elements=_KEY,
@@ -209,33 +226,25 @@ def backfill_mrr_history(
             details={"parameter": "batch_size"},
         )
     now = resolve_clock(clock).now()
-    dialect = session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_TABLE)
-    statement = insert.on_conflict_do_nothing(index_elements=_KEY).returning(_TABLE.c.id)
+    statement = _insert(session).on_conflict_do_nothing(index_elements=_KEY).returning(_TABLE.c.id)
     written, after = 0, ""
     while True:
         batch = session.execute(_missing(after, batch_size)).all()
         if not batch:
             return written
         items = _items_of(session, [row[0] for row in batch])
-        values = []
-        for sub_id, user_id, status, currency, unit_amount, quantity, recurring, at in batch:
-            lines = items.get(sub_id) or [(unit_amount, quantity, recurring)]
-            amount = subscription_monthly_amount(lines)
-            status_value = status.value if isinstance(status, Enum) else str(status)
-            values.append(
-                {
-                    "id": new_id(),
-                    "subscription_id": sub_id,
-                    "user_id": user_id,
-                    "effective_at": ensure_utc(at),
-                    "currency": currency.upper(),
-                    "status": status_value,
-                    "monthly_amount": amount,
-                    "mrr": amount if status_value in COUNTING_STATUSES else Decimal("0.0000"),
-                    "created_at": now,
-                }
+        values = [
+            _row(
+                sub_id,
+                user_id,
+                at,
+                currency,
+                status,
+                items.get(sub_id) or [(unit_amount, quantity, recurring)],
+                now,
             )
+            for sub_id, user_id, status, currency, unit_amount, quantity, recurring, at in batch
+        ]
         written += len(session.execute(statement, values).all())
         session.flush()
         after = batch[-1][0]

@@ -32,6 +32,7 @@ __all__ = [
     "check_days",
     "daily_movements_statement",
     "first_day",
+    "in_force",
     "movements_statement",
     "mrr",
     "mrr_movements",
@@ -70,18 +71,24 @@ class MrrMovements:
         return self.start_mrr + moved == self.end_mrr
 
 
-def mrr_statement(at: datetime, currency: str) -> sa.Select[Any]:
-    """The query of :func:`mrr`: each subscription's latest row at ``at``, summed."""
-    latest = (
+def in_force(at: datetime, currency: str, *columns: Any, name: str | None = None) -> sa.Subquery:
+    """Each subscription's history rows up to ``at`` in ``currency``, ranked newest first:
+    ``columns`` and ``rank``; its row in force at ``at`` is the one of ``rank == 1``."""
+    return (
         sa.select(
-            H.mrr,
+            *columns,
             sa.func.row_number()
             .over(partition_by=H.subscription_id, order_by=H.effective_at.desc())
             .label("rank"),
         )
         .where(H.currency == currency, H.effective_at <= at)
-        .subquery()
+        .subquery(name)
     )
+
+
+def mrr_statement(at: datetime, currency: str) -> sa.Select[Any]:
+    """The query of :func:`mrr`: each subscription's latest row at ``at``, summed."""
+    latest = in_force(at, currency, H.mrr)
     total = sa.func.coalesce(sa.func.sum(latest.c.mrr), 0)
     return sa.select(sa.type_coerce(total, _MRR_TYPE)).where(latest.c.rank == 1)
 

@@ -31,6 +31,7 @@ from paykit.contrib._http import (
     Authenticate,
     PaykitHTTP,
     Request,
+    Response,
     Route,
     problem,
 )
@@ -164,7 +165,11 @@ async def problem_handler(request: fastapi.Request, exc: Exception) -> fastapi.R
     """A FastAPI exception handler: a ``PaykitError`` as an RFC 9457 problem."""
     if not isinstance(exc, PaykitError):
         raise exc
-    answer = problem(exc)
+    return _response(problem(exc))
+
+
+def _response(answer: Response) -> fastapi.Response:
+    """The core's answer as FastAPI's response."""
     return fastapi.Response(
         answer.json_bytes(), status_code=answer.status, media_type=answer.content_type
     )
@@ -181,10 +186,7 @@ def _endpoint(core: PaykitHTTP, route: Route) -> Callable[[fastapi.Request], Any
             body=body,
             cookies=dict(request.cookies),
         )
-        answer = await run_in_threadpool(core.dispatch, route, neutral)
-        return fastapi.Response(
-            answer.json_bytes(), status_code=answer.status, media_type=answer.content_type
-        )
+        return _response(await run_in_threadpool(core.dispatch, route, neutral))
 
     endpoint.__name__ = f"paykit_{route.name}"
     return endpoint

@@ -30,6 +30,7 @@ from paykit.contrib._http import (
     Authenticate,
     PaykitHTTP,
     Request,
+    Response,
     Route,
     problem,
 )
@@ -80,7 +81,11 @@ def paykit_blueprint(
 
 def problem_response(exc: PaykitError) -> flask.Response:
     """A Flask error handler: a ``PaykitError`` as an RFC 9457 problem."""
-    answer = problem(exc)
+    return _response(problem(exc))
+
+
+def _response(answer: Response) -> flask.Response:
+    """The core's answer as Flask's response."""
     return flask.Response(
         answer.json_bytes(), status=answer.status, content_type=answer.content_type
     )
@@ -104,10 +109,7 @@ def _view(core: PaykitHTTP, route: Route) -> Callable[..., flask.Response]:
             body=body,
             cookies=request.cookies.to_dict(),
         )
-        answer = core.dispatch(route, neutral)
-        return flask.Response(
-            answer.json_bytes(), status=answer.status, content_type=answer.content_type
-        )
+        return _response(core.dispatch(route, neutral))
 
     view.__name__ = f"paykit_{route.name}"
     return view

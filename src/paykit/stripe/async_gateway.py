@@ -27,7 +27,6 @@ import stripe
 from sqlalchemy.util import await_only, greenlet_spawn
 from sqlalchemy.util.concurrency import in_greenlet
 
-from paykit._arguments import checked
 from paykit.stripe.client import StripeApi
 from paykit.stripe.gateway import STRIPE_API_VERSION, StripeGateway
 
@@ -59,26 +58,7 @@ class AsyncStripeGateway(StripeGateway):
     and its async fallback (httpx, else aiohttp) for awaited ones.
     """
 
-    @checked
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        api_base: str | None = None,
-        max_network_retries: int = 2,
-        http_client: stripe.HTTPClient | None = None,
-        payment_method_types: tuple[str, ...] = ("card",),
-        stripe_account: str | None = None,
-    ) -> None:
-        super().__init__(
-            api_key=api_key,
-            api_base=api_base,
-            max_network_retries=max_network_retries,
-            http_client=http_client,
-            payment_method_types=payment_method_types,
-            stripe_account=stripe_account,
-        )
-        self._api = AsyncStripeApi(self._api._client)
+    _api_class = AsyncStripeApi
 
     def __repr__(self) -> str:
         # Never the key.

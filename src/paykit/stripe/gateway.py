@@ -66,10 +66,7 @@ from paykit.stripe.objects import (
 from paykit.stripe.renewal_billing_calls import RenewalBillingCalls
 
 if TYPE_CHECKING:
-    from paykit.gateways.base import PaymentGateway
-    from paykit.gateways.billing import BillingMethodsGateway
-    from paykit.gateways.renewal_billing import RenewalBillingGateway
-    from paykit.gateways.subscription_billing import SubscriptionBillingGateway
+    from paykit.gateways._complete import CompleteGateway
 
 __all__ = ["STRIPE_API_VERSION", "StripeGateway"]
 
@@ -98,6 +95,9 @@ class StripeGateway(RenewalBillingCalls, BillingCalls):
     its tests switch it off.
     """
 
+    #: The request layer over the SDK client (a subclass swaps it, as the async gateway does).
+    _api_class: type[StripeApi] = StripeApi
+
     @checked
     def __init__(
         self,
@@ -120,7 +120,7 @@ class StripeGateway(RenewalBillingCalls, BillingCalls):
         if api_base is not None:
             base_addresses["api"] = api_base.rstrip("/")
         self._payment_method_types = tuple(payment_method_types)
-        self._api = StripeApi(
+        self._api = self._api_class(
             stripe.StripeClient(
                 api_key,
                 stripe_version=STRIPE_API_VERSION,
@@ -378,15 +378,6 @@ class StripeGateway(RenewalBillingCalls, BillingCalls):
 
 if TYPE_CHECKING:
     # runtime_checkable only checks that the names exist; this makes mypy
-    # check every signature against the Protocol.
-    def _conforms(gateway: StripeGateway) -> PaymentGateway:
-        return gateway
-
-    def _bills(gateway: StripeGateway) -> SubscriptionBillingGateway:
-        return gateway
-
-    def _conforms_billing(gateway: StripeGateway) -> BillingMethodsGateway:
-        return gateway
-
-    def _renews(gateway: StripeGateway) -> RenewalBillingGateway:
+    # check every signature against every gateway Protocol.
+    def _conforms(gateway: StripeGateway) -> CompleteGateway:
         return gateway

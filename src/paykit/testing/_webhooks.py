@@ -87,6 +87,20 @@ STRIPE_EVENT_OBJECTS: Final[Mapping[str, str]] = MappingProxyType(
 """Every event type paykit's webhook handlers apply, with the resource its
 ``data.object`` is (the same set as ``paykit.webhooks.HANDLED_EVENT_TYPES``)."""
 
+# A live subscription: no cancellation asked for, none done.
+_NO_CANCELLATION: Final[Mapping[str, Any]] = {
+    "cancel_at": None,
+    "cancel_at_period_end": False,
+    "canceled_at": None,
+    "ended_at": None,
+}
+_PAID_INVOICE: Final[Mapping[str, Any]] = {
+    "status": "paid",
+    "amount_paid": 1000,
+    "amount_remaining": 0,
+    "parent": None,
+}
+
 # The fields Stripe's example objects hold as placeholders (a draft invoice, a
 # payment intent with an error) set to what a real event of each type carries.
 # Applied under the caller's ``data``, so a test can still override any of them.
@@ -114,52 +128,17 @@ _EVENT_STATE: Final[Mapping[str, Mapping[str, Any]]] = {
     "refund.created": {"status": "succeeded"},
     "refund.updated": {"status": "succeeded"},
     "refund.failed": {"status": "failed", "failure_reason": "declined"},
-    "customer.subscription.created": {
-        "status": "active",
-        "cancel_at": None,
-        "cancel_at_period_end": False,
-        "canceled_at": None,
-        "ended_at": None,
-    },
-    "customer.subscription.updated": {
-        "status": "active",
-        "cancel_at": None,
-        "cancel_at_period_end": False,
-        "canceled_at": None,
-        "ended_at": None,
-    },
+    "customer.subscription.created": {"status": "active", **_NO_CANCELLATION},
+    "customer.subscription.updated": {"status": "active", **_NO_CANCELLATION},
     "customer.subscription.deleted": {"status": "canceled", "cancel_at_period_end": False},
-    "customer.subscription.paused": {
-        "status": "paused",
-        "cancel_at": None,
-        "cancel_at_period_end": False,
-        "canceled_at": None,
-        "ended_at": None,
-    },
-    "customer.subscription.resumed": {
-        "status": "active",
-        "cancel_at": None,
-        "cancel_at_period_end": False,
-        "canceled_at": None,
-        "ended_at": None,
-    },
-    "customer.subscription.trial_will_end": {
-        "status": "trialing",
-        "cancel_at": None,
-        "cancel_at_period_end": False,
-        "canceled_at": None,
-        "ended_at": None,
-    },
+    "customer.subscription.paused": {"status": "paused", **_NO_CANCELLATION},
+    "customer.subscription.resumed": {"status": "active", **_NO_CANCELLATION},
+    "customer.subscription.trial_will_end": {"status": "trialing", **_NO_CANCELLATION},
     "invoice.created": {"status": "draft", "parent": None},
     "invoice.finalized": {"status": "open", "parent": None},
     "invoice.updated": {"status": "open", "parent": None},
-    "invoice.paid": {"status": "paid", "amount_paid": 1000, "amount_remaining": 0, "parent": None},
-    "invoice.payment_succeeded": {
-        "status": "paid",
-        "amount_paid": 1000,
-        "amount_remaining": 0,
-        "parent": None,
-    },
+    "invoice.paid": _PAID_INVOICE,
+    "invoice.payment_succeeded": _PAID_INVOICE,
     "invoice.payment_failed": {
         "status": "open",
         "attempted": True,

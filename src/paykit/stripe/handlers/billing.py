@@ -15,7 +15,7 @@ from paykit.models import Invoice, Subscription, WebhookEventStatus
 from paykit.services.subscriptions import sync_subscription
 from paykit.stripe.events import read_subscription
 from paykit.stripe.handlers.billing_methods import sync_invoice_event
-from paykit.stripe.handlers.context import HandlerContext
+from paykit.stripe.handlers.context import HandlerContext, outcome
 
 __all__ = ["invoice_event", "invoice_payment_failed", "subscription_event", "trial_will_end"]
 
@@ -66,7 +66,7 @@ def invoice_event(
     session: Session, event: Mapping[str, Any], ctx: HandlerContext
 ) -> WebhookEventStatus:
     row = _sync_invoice(session, event, ctx)
-    return WebhookEventStatus.IGNORED if row is None else WebhookEventStatus.PROCESSED
+    return outcome(row)
 
 
 def invoice_payment_failed(

@@ -23,7 +23,7 @@ from paykit.stripe.billing_methods import (
     setup_intent_from_stripe,
 )
 from paykit.stripe.events import event_object, malformed, read_invoice
-from paykit.stripe.handlers.context import HandlerContext
+from paykit.stripe.handlers.context import HandlerContext, outcome
 
 __all__ = [
     "checkout_session_completed",
@@ -38,10 +38,7 @@ def setup_intent_succeeded(
 ) -> WebhookEventStatus:
     with malformed("setup_intent"):
         intent = setup_intent_from_stripe(event_object(event))
-    row = save_setup_intent_method(
-        session, intent.payment_method_id, gateway=ctx.gateway, clock=ctx.clock, context=ctx.request
-    )
-    return WebhookEventStatus.IGNORED if row is None else WebhookEventStatus.PROCESSED
+    return _save_method(session, intent.payment_method_id, ctx)
 
 
 def payment_method_updated(
@@ -51,10 +48,17 @@ def payment_method_updated(
     expiry): the row follows the gateway's current card (stored if it was missed)."""
     with malformed("payment_method"):
         method_id = str(event_object(event)["id"])
+    return _save_method(session, method_id, ctx)
+
+
+def _save_method(
+    session: Session, method_id: str | None, ctx: HandlerContext
+) -> WebhookEventStatus:
+    """Store the gateway's current copy of a saved card (nothing for no id or a detached one)."""
     row = save_setup_intent_method(
         session, method_id, gateway=ctx.gateway, clock=ctx.clock, context=ctx.request
     )
-    return WebhookEventStatus.IGNORED if row is None else WebhookEventStatus.PROCESSED
+    return outcome(row)
 
 
 def checkout_session_completed(
@@ -65,7 +69,7 @@ def checkout_session_completed(
     row = complete_checkout(
         session, checkout, gateway=ctx.gateway, clock=ctx.clock, context=ctx.request
     )
-    return WebhookEventStatus.IGNORED if row is None else WebhookEventStatus.PROCESSED
+    return outcome(row)
 
 
 def sync_invoice_event(

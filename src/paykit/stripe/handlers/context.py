@@ -15,7 +15,7 @@ from paykit.gateways.base import PaymentGateway
 from paykit.models import WebhookEventStatus
 from paykit.services._audit import record_audit
 
-__all__ = ["Handler", "HandlerContext"]
+__all__ = ["Handler", "HandlerContext", "outcome"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +55,8 @@ class HandlerContext:
 
 Handler = Callable[[Session, Mapping[str, Any], HandlerContext], WebhookEventStatus]
 """A handler applies one event in the caller's SAVEPOINT and says what it did."""
+
+
+def outcome(row: object | None) -> WebhookEventStatus:
+    """A delivery that found its row was ``PROCESSED``; one that found none, ``IGNORED``."""
+    return WebhookEventStatus.IGNORED if row is None else WebhookEventStatus.PROCESSED

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar, cast
 
 import pytest
 
+from paykit.errors import GatewayError, PaykitError
 from paykit.gateways import (
     GatewayCustomer,
     GatewayPayment,
@@ -15,7 +17,14 @@ from paykit.gateways import (
     PaymentGateway,
 )
 
-__all__ = ["DECLINING_CARDS", "SUCCEEDING_CARDS", "ContractBase", "implementing", "new_key"]
+__all__ = [
+    "DECLINING_CARDS",
+    "SUCCEEDING_CARDS",
+    "ContractBase",
+    "implementing",
+    "new_key",
+    "refused",
+]
 
 _P = TypeVar("_P")
 
@@ -33,6 +42,20 @@ SUCCEEDING_CARDS = ["pm_card_visa", "pm_card_mastercard", "pm_card_amex", "pm_ca
 def new_key(label: str = "key") -> str:
     """A fresh idempotency key; unique across runs so a shared server never replays."""
     return f"{label}-{uuid.uuid4().hex}"
+
+
+@contextlib.contextmanager
+def refused(
+    code: str,
+    error: type[PaykitError] | tuple[type[PaykitError], ...] = GatewayError,
+) -> Iterator[pytest.ExceptionInfo[PaykitError]]:
+    """The block must raise ``error`` (default ``GatewayError``) with the stable ``code``.
+
+    Yields pytest's ``ExceptionInfo``, to check the error's details after the block.
+    """
+    with pytest.raises(error) as info:
+        yield info
+    assert info.value.code == code
 
 
 def implementing(gateway: PaymentGateway, protocol: Callable[..., _P]) -> _P:

@@ -13,10 +13,10 @@ from collections.abc import Callable
 
 import pytest
 
-from paykit.errors import GatewayError, NotFound, PaymentDeclined, ValidationError
+from paykit.errors import NotFound, PaymentDeclined, ValidationError
 from paykit.gateways import GatewayCustomer, PaymentGateway
 from paykit.gateways.billing import BillingMethodsGateway
-from paykit.testing.contract._base import ContractBase, implementing, new_key
+from paykit.testing.contract._base import ContractBase, implementing, new_key, refused
 
 __all__ = ["BillingContract"]
 
@@ -96,11 +96,10 @@ class BillingContract(ContractBase):
         billing.confirm_setup_intent(
             intent.id, payment_method_id="pm_card_visa", idempotency_key=new_key()
         )
-        with pytest.raises(GatewayError) as info:
+        with refused("setup_intent_unexpected_state"):
             billing.confirm_setup_intent(
                 intent.id, payment_method_id="pm_card_visa", idempotency_key=new_key()
             )
-        assert info.value.code == "setup_intent_unexpected_state"
 
     def test_unknown_billing_ids_are_not_found(
         self, gateway: PaymentGateway, customer: GatewayCustomer
@@ -130,11 +129,10 @@ class BillingContract(ContractBase):
             ).id
             == mine
         )
-        with pytest.raises(GatewayError) as info:
+        with refused("payment_method_unexpected_state"):
             billing.set_default_payment_method(
                 customer.id, payment_method_id=theirs, idempotency_key=new_key()
             )
-        assert info.value.code == "payment_method_unexpected_state"
 
     # ------------------------------------------------------------------ invoices
 
@@ -151,12 +149,10 @@ class BillingContract(ContractBase):
         assert (
             billing.pay_invoice(invoice_id, payment_method_id=method, idempotency_key=key) == paid
         )
-        with pytest.raises(GatewayError) as info:
+        with refused("invoice_unexpected_state"):
             billing.pay_invoice(invoice_id, idempotency_key=new_key())
-        assert info.value.code == "invoice_unexpected_state"
-        with pytest.raises(GatewayError) as info:
+        with refused("invoice_unexpected_state"):
             billing.void_invoice(invoice_id, idempotency_key=new_key())
-        assert info.value.code == "invoice_unexpected_state"
 
     def test_a_declined_invoice_payment_leaves_it_open(
         self, gateway: PaymentGateway, customer: GatewayCustomer, make_open_invoice: MakeInvoice
@@ -175,9 +171,8 @@ class BillingContract(ContractBase):
         invoice_id = make_open_invoice(customer.id, 900)
         voided = billing.void_invoice(invoice_id, idempotency_key=new_key())
         assert str(voided.invoice.status) == "void"
-        with pytest.raises(GatewayError) as info:
+        with refused("invoice_unexpected_state"):
             billing.pay_invoice(invoice_id, idempotency_key=new_key())
-        assert info.value.code == "invoice_unexpected_state"
 
     def test_an_invoice_carries_its_lines(
         self, gateway: PaymentGateway, customer: GatewayCustomer, make_open_invoice: MakeInvoice
@@ -221,19 +216,13 @@ class BillingContract(ContractBase):
         self, gateway: PaymentGateway, customer: GatewayCustomer
     ) -> None:
         billing = _billing(gateway)
-        with pytest.raises(ValidationError):
-            billing.create_checkout_session(
-                customer_id=customer.id,
-                mode="payment",
-                idempotency_key=new_key(),
-                success_url=_OK,
-                cancel_url=_NO,
-            )
-        with pytest.raises(ValidationError):
-            billing.create_checkout_session(
-                customer_id=customer.id,
-                mode="subscription",
-                idempotency_key=new_key(),
-                success_url=_OK,
-                cancel_url=_NO,
-            )
+        # "payment" is not one of CHECKOUT_MODES; "subscription" needs a price_id.
+        for mode in ("payment", "subscription"):
+            with pytest.raises(ValidationError):
+                billing.create_checkout_session(
+                    customer_id=customer.id,
+                    mode=mode,
+                    idempotency_key=new_key(),
+                    success_url=_OK,
+                    cancel_url=_NO,
+                )

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from paykit.errors import GatewayError, IdempotencyConflict, NotFound, ValidationError
+from paykit.errors import IdempotencyConflict, NotFound, ValidationError
 from paykit.gateways import GatewayCustomer, PaymentGateway
 from paykit.gateways.renewal_billing import RenewalBillingGateway
-from paykit.testing.contract._base import ContractBase, implementing, new_key
+from paykit.testing.contract._base import ContractBase, implementing, new_key, refused
 
 __all__ = ["RenewalBillingContract"]
 
@@ -68,17 +68,15 @@ class RenewalBillingContract(ContractBase):
             )
         stranger = gateway.create_customer(email="eve@example.com", idempotency_key=new_key())
         theirs = self.attach(gateway, stranger.id)
-        with pytest.raises(GatewayError) as refused:
+        with refused("payment_method_unexpected_state"):
             renewals.set_subscription_default_payment_method(
                 renewing_sub_id, payment_method_id=theirs.id, idempotency_key=new_key()
             )
-        assert refused.value.code == "payment_method_unexpected_state"
         gateway.cancel_subscription(renewing_sub_id, at_period_end=False, idempotency_key=new_key())
-        with pytest.raises(GatewayError) as ended:
+        with refused("subscription_unexpected_state"):
             renewals.set_subscription_default_payment_method(
                 renewing_sub_id, payment_method_id=None, idempotency_key=new_key()
             )
-        assert ended.value.code == "subscription_unexpected_state"
 
     @pytest.mark.parametrize("behavior", ["cancel", "pause", "create_invoice"])
     def test_trial_end_behavior_is_accepted(
@@ -130,6 +128,5 @@ class RenewalBillingContract(ContractBase):
         with pytest.raises(NotFound):
             renewals.upcoming_invoice("sub_missing")
         gateway.cancel_subscription(renewing_sub_id, at_period_end=False, idempotency_key=new_key())
-        with pytest.raises(GatewayError) as ended:
+        with refused("subscription_unexpected_state"):
             renewals.upcoming_invoice(renewing_sub_id)
-        assert ended.value.code == "subscription_unexpected_state"

@@ -399,7 +399,12 @@ class FakeBilling(FakeSubscriptions):
                 decline_code=_DECLINES[token],
                 details={"invoice_id": invoice_id, "payment_method_id": method_id},
             )
-        now = _ts(self._now())
+        self._record_paid(raw, method_id, _ts(self._now()))
+        self._after_invoice_paid(raw)
+        return invoice_details_from_stripe(raw)
+
+    def _record_paid(self, raw: dict[str, Any], method_id: str | None, now: int) -> None:
+        """Mark an invoice paid in full by ``method_id`` at ``now``; emits ``invoice.paid``."""
         raw.update(
             status="paid",
             amount_paid=raw["amount_due"],
@@ -408,8 +413,6 @@ class FakeBilling(FakeSubscriptions):
         )
         raw["status_transitions"] = {**raw["status_transitions"], "paid_at": now}
         self._emit("invoice.paid", raw)
-        self._after_invoice_paid(raw)
-        return invoice_details_from_stripe(raw)
 
     def _after_invoice_paid(self, raw: dict[str, Any]) -> None:
         """Hook: the billing engine settles the invoice's subscription."""

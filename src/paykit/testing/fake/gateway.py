@@ -17,10 +17,7 @@ from paykit.testing.fake.refunds import FakeRefunds
 from paykit.testing.fake.renewal_billing import FakeRenewalBilling
 
 if TYPE_CHECKING:
-    from paykit.gateways.base import PaymentGateway
-    from paykit.gateways.billing import BillingMethodsGateway
-    from paykit.gateways.renewal_billing import RenewalBillingGateway
-    from paykit.gateways.subscription_billing import SubscriptionBillingGateway
+    from paykit.gateways._complete import CompleteGateway
 
 __all__ = ["FakeGateway"]
 
@@ -54,15 +51,6 @@ class FakeGateway(FakePayments, FakeRefunds, FakeRenewalBilling):
 
 if TYPE_CHECKING:
     # runtime_checkable only checks that the names exist; this makes mypy
-    # check every signature against the Protocol.
-    def _conforms(gateway: FakeGateway) -> PaymentGateway:
-        return gateway
-
-    def _bills(gateway: FakeGateway) -> SubscriptionBillingGateway:
-        return gateway
-
-    def _conforms_billing(gateway: FakeGateway) -> BillingMethodsGateway:
-        return gateway
-
-    def _renews(gateway: FakeGateway) -> RenewalBillingGateway:
+    # check every signature against every gateway Protocol.
+    def _conforms(gateway: FakeGateway) -> CompleteGateway:
         return gateway

@@ -39,11 +39,12 @@ from typing import Any
 from paykit.clock import ensure_utc
 from paykit.errors import ValidationError
 from paykit.gateways.billing import GatewayInvoiceDetails
+from paykit.pricing.proration import _add_months
 from paykit.stripe.billing_methods import invoice_details_from_stripe
 from paykit.testing.fake.billing import FakeBilling
 from paykit.testing.fake.cards import _DECLINES, _NEEDS_ACTION
 from paykit.testing.fake.ledger import _Subscription, _ts
-from paykit.testing.fake.subscriptions import _RENEWING, _add_months
+from paykit.testing.fake.subscriptions import _RENEWING
 
 __all__ = ["FakeInvoicing"]
 
@@ -362,14 +363,7 @@ class FakeInvoicing(FakeBilling):
         self._mark_paid(raw, method, now)
 
     def _mark_paid(self, raw: dict[str, Any], method: str | None, now: int) -> None:
-        raw.update(
-            status="paid",
-            amount_paid=raw["amount_due"],
-            amount_remaining=0,
-            default_payment_method=method,
-        )
-        raw["status_transitions"] = {**raw["status_transitions"], "paid_at": now}
-        self._emit("invoice.paid", raw)
+        self._record_paid(raw, method, now)
         self._emit("invoice.payment_succeeded", raw)
 
     def _after_invoice_paid(self, raw: dict[str, Any]) -> None:

@@ -72,21 +72,9 @@ class FakeSubscriptionBilling(FakeInvoicing):
         def action() -> GatewaySubscription:
             sub = self._live_subscription(subscription_id, "update")
             item = self._item(sub, item_id)
-            price = item["price"]
-            if price_id is not None and price_id != item["price"]["id"]:
-                price = self._price_for(sub, price_id)
-            self._prorate(
-                sub,
-                item,
-                price,
-                item["quantity"] if quantity is None else quantity,
-                behavior=proration_behavior,
-                at=when or self._now(),
+            self._change_item(
+                sub, item, price_id, quantity, behavior=proration_behavior, at=when or self._now()
             )
-            if price is not item["price"]:
-                item["price"] = copy.deepcopy(price)
-            if quantity is not None:
-                item["quantity"] = quantity
             self.__dict__.setdefault("_prorations", []).append(
                 {
                     "subscription_id": subscription_id,

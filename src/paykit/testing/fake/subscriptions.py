@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
 import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -17,6 +16,7 @@ from paykit.gateways.base import (
     GatewaySubscriptionStatus,
 )
 from paykit.gateways.renewal_billing import check_trial_end_behavior
+from paykit.pricing.proration import next_period_end
 from paykit.stripe.statuses import (
     SUBSCRIPTION_STATUSES,
     refuse_if_ended,
@@ -41,23 +41,15 @@ _RENEWING: Final = frozenset(
 _INCOMPLETE_TTL: Final = timedelta(hours=23)
 
 
-def _add_months(value: datetime, months: int) -> datetime:
-    total = value.month - 1 + months
-    year, month = value.year + total // 12, total % 12 + 1
-    day = min(value.day, calendar.monthrange(year, month)[1])
-    return value.replace(year=year, month=month, day=day)
-
-
 def _shift(anchor: datetime, interval: str, steps: int) -> datetime:
-    # Always computed from the anchor, never from the previous period end, so
-    # a 31st-of-the-month anchor comes back to the 31st after a short month.
-    if interval == "day":
-        return anchor + timedelta(days=steps)
-    if interval == "week":
-        return anchor + timedelta(weeks=steps)
-    if interval == "month":
-        return _add_months(anchor, steps)
-    return _add_months(anchor, 12 * steps)
+    """``steps`` intervals after ``anchor``, by the calendar rule of :func:`next_period_end`.
+
+    Always computed from the anchor, never from the previous period end, so
+    a 31st-of-the-month anchor comes back to the 31st after a short month.
+    """
+    if steps == 0:
+        return anchor
+    return next_period_end(period_start=anchor, interval=interval, interval_count=steps)
 
 
 class FakeSubscriptions(FakeCatalog, FakeCards):
@@ -219,21 +211,11 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
         def action() -> GatewaySubscription:
             sub = self._live_subscription(subscription_id, "update")
             item = sub.raw["items"]["data"][0]
-            new_price = item["price"]
-            if price_id is not None and price_id != item["price"]["id"]:
-                new_price = self._price_for(sub, price_id)
-            self._prorate(
-                sub,
-                item,
-                new_price,
-                item["quantity"] if quantity is None else quantity,
-                behavior="create_prorations",
-                at=self._now(),
+            changed = self._change_item(
+                sub, item, price_id, quantity, behavior="create_prorations", at=self._now()
             )
-            if new_price is not item["price"]:
-                price = new_price
-                item["price"] = copy.deepcopy(price)
-                recurring = price["recurring"]
+            if changed:
+                recurring = item["price"]["recurring"]
                 interval = (recurring["interval"], recurring["interval_count"])
                 if interval != (sub.interval, sub.interval_count):
                     sub.interval, sub.interval_count = interval
@@ -241,8 +223,6 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
                         sub.anchor, sub.period_index = self._now(), 0
                         sub.raw["billing_cycle_anchor"] = _ts(sub.anchor)
                         self._set_period(sub)
-            if quantity is not None:
-                item["quantity"] = quantity
             if cancel_at_period_end is not None:
                 self._set_cancel_at_period_end(sub, cancel_at_period_end)
             self._emit_subscription(sub)
@@ -362,6 +342,32 @@ class FakeSubscriptions(FakeCatalog, FakeCards):
                 details={"subscription_id": sub.raw["id"], "price_id": price_id},
             )
         return price
+
+    def _change_item(
+        self,
+        sub: _Subscription,
+        item: dict[str, Any],
+        price_id: str | None,
+        quantity: int | None,
+        *,
+        behavior: str,
+        at: datetime,
+    ) -> bool:
+        """Prorate, then move ``item`` to ``price_id`` and ``quantity`` (``None`` keeps one).
+
+        True when the item's price changed.
+        """
+        new_price = item["price"]
+        if price_id is not None and price_id != item["price"]["id"]:
+            new_price = self._price_for(sub, price_id)
+        new_quantity = item["quantity"] if quantity is None else quantity
+        self._prorate(sub, item, new_price, new_quantity, behavior=behavior, at=at)
+        changed = new_price is not item["price"]
+        if changed:
+            item["price"] = copy.deepcopy(new_price)
+        if quantity is not None:
+            item["quantity"] = quantity
+        return changed
 
     def _prorate(
         self,
