@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -67,22 +66,6 @@ def _login_failed(
     )
 
 
-def _reserve_or_audit(
-    session: Session,
-    email: object,
-    throttle: LoginThrottle | None,
-    clock: Clock | None,
-    context: RequestContext | None,
-) -> Sequence[tuple[str, str]]:
-    now = resolve_clock(clock).now()
-    try:
-        return _reserve_attempt(session, email, throttle, clock, context)
-    except TooManyAttempts:
-        # No user lookup: the refusal is the same for every address.
-        _login_failed(session, user=None, reason="throttled", now=now, context=context)
-        raise
-
-
 @checked(any_text=frozenset({"email", "password"}))
 @_as_system
 def login(
@@ -112,7 +95,11 @@ def login(
     """
     now = resolve_clock(clock).now()
     hash_with = _hasher(hasher)
-    counters = _reserve_or_audit(session, email, throttle, clock, context)
+    try:
+        counters = _reserve_attempt(session, email, throttle, clock, context)
+    except TooManyAttempts:  # no user lookup: the refusal is the same for every address
+        _login_failed(session, user=None, reason="throttled", now=now, context=context)
+        raise
     try:
         credentials = validate(LoginInput, {"email": email, "password": password})
     except ValidationError:
