@@ -20,11 +20,12 @@ one gateway serves both. Needs an async HTTP library for the SDK:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
+import sqlalchemy.util
 import stripe
-from sqlalchemy.util import await_only, greenlet_spawn
+from sqlalchemy.util import greenlet_spawn
 from sqlalchemy.util.concurrency import in_greenlet
 
 from paykit.stripe.client import StripeApi
@@ -35,6 +36,12 @@ __all__ = ["AsyncStripeGateway"]
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
+#: Await inside SQLAlchemy's greenlet. SQLAlchemy 2.1 named it ``await_`` (the
+#: old ``await_only`` is deprecated for 2.2); 2.0, paykit's floor, has only the old name.
+_await: Callable[[Awaitable[Any]], Any] = (
+    getattr(sqlalchemy.util, "await_", None) or sqlalchemy.util.await_only
+)
+
 
 class AsyncStripeApi(StripeApi):
     """:class:`StripeApi` that awaits ``raw_request_async`` when it runs in a greenlet."""
@@ -43,7 +50,7 @@ class AsyncStripeApi(StripeApi):
         """On the event loop inside a greenlet, else the synchronous request."""
         if not in_greenlet():  # SQLAlchemy's greenlet: run_sync, greenlet_spawn
             return super()._send(method, path, options)
-        response: stripe.StripeResponse = await_only(
+        response: stripe.StripeResponse = _await(
             self._client.raw_request_async(method, path, **options)
         )
         return response
