@@ -104,9 +104,11 @@ if TYPE_CHECKING:
     from paykit.services import sync_order_payment as sync_order_payment
     from paykit.services import sync_refund as sync_refund
     from paykit.services import sync_subscription as sync_subscription
+    from paykit.services.admin import DiscountOut as DiscountOut
     from paykit.services.admin import create_discount as create_discount
     from paykit.services.admin import create_price as create_price
     from paykit.services.admin import create_product as create_product
+    from paykit.services.admin import list_discounts as list_discounts
     from paykit.services.admin import set_price_active as set_price_active
     from paykit.services.admin import update_discount as update_discount
     from paykit.services.admin import update_product as update_product

@@ -98,6 +98,34 @@ def test_an_admin_creates_changes_and_retires_a_code(shop_and_client: tuple[Shop
     )
 
 
+def test_an_admin_lists_codes_page_by_page(shop_and_client: tuple[Shop, Client]) -> None:
+    shop, client = shop_and_client
+    _admin(shop, client)
+    for n in range(3):
+        code = {"code": f"LIST{n}", "name": "n", "type": "PERCENTAGE", "value": "10"}
+        assert client.call("POST", "/admin/discounts", code, who="root").status == 201
+    first = client.call("GET", "/admin/discounts?limit=2", who="root")
+    assert first.status == 200, first.body
+    assert len(first.body["items"]) == 2
+    assert first.body["next_cursor"]
+    rest = client.call(
+        "GET", f"/admin/discounts?limit=2&cursor={first.body['next_cursor']}", who="root"
+    )
+    codes = [d["code"] for d in first.body["items"] + rest.body["items"]]
+    assert sorted(codes) == ["LIST0", "LIST1", "LIST2"]
+    assert rest.body["next_cursor"] is None
+    retired = client.call("GET", "/admin/discounts?active=false", who="root")
+    assert (retired.status, retired.body["items"]) == (200, [])
+    for who, status, code in (
+        (None, 401, "authentication_required"),
+        ("ada", 403, "permission_denied"),
+    ):
+        refused = client.call("GET", "/admin/discounts", who=who)
+        assert (refused.status, refused.code) == (status, code)
+    bad = client.call("GET", "/admin/discounts?limit=0", who="root")
+    assert (bad.status, bad.code) == (422, "validation_error")
+
+
 def test_a_percentage_code_answers_its_percent(shop_and_client: tuple[Shop, Client]) -> None:
     shop, client = shop_and_client
     _admin(shop, client)

@@ -276,8 +276,8 @@ def test_the_openapi_schema_shows_the_account_and_admin_models() -> None:
         ("patch", "/paykit/admin/products/{product_id}", "200"): "ProductView",
         ("post", "/paykit/admin/products/{product_id}/prices", "201"): "PriceAdminOut",
         ("patch", "/paykit/admin/prices/{price_id}", "200"): "PriceAdminOut",
-        ("post", "/paykit/admin/discounts", "201"): "DiscountAdminOut",
-        ("patch", "/paykit/admin/discounts/{discount_id}", "200"): "DiscountAdminOut",
+        ("post", "/paykit/admin/discounts", "201"): "DiscountOut",
+        ("patch", "/paykit/admin/discounts/{discount_id}", "200"): "DiscountOut",
     }
     shown = {
         where: json.dumps(paths[where[1]][where[0]]["responses"][where[2]]) for where in expected

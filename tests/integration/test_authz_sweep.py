@@ -358,6 +358,7 @@ CASES: dict[str, Case] = {
         owner_may=False,
     ),
     "list_products_admin": Case(lambda w, o: {}, Action.MANAGE_PRODUCTS, owner_may=False),
+    "list_discounts": Case(lambda w, o: {}, Action.MANAGE_DISCOUNTS, owner_may=False),
     "low_stock_report": Case(lambda w, o: {}, Action.MANAGE_PRODUCTS, owner_may=False),
     "create_category": Case(
         lambda w, o: {"name": "Sweep", "slug": f"sweep-category-{next(_seq)}"},

@@ -18,7 +18,6 @@ __all__ = [
     "CardOut",
     "DeletedOut",
     "DetachedOut",
-    "DiscountAdminOut",
     "DownloadLinkOut",
     "PaymentMethodListOut",
     "PaymentMethodViewOut",
@@ -126,35 +125,6 @@ class DownloadLinkOut(_Out):
     token: str
     order_item_id: str
     expires_at: datetime
-
-
-class DiscountAdminOut(_Out):
-    """A discount code as the admin discount routes answer.
-
-    ``value`` is a percentage (``"12.5"``) or an amount in ``currency``
-    (``"5.00"``), as text; ``product_ids`` are the products it is limited to
-    (empty: every product); ``current_uses`` counts the uses held by live orders
-    and subscriptions.
-    """
-
-    id: str
-    code: str
-    name: str
-    description: str | None
-    type: str
-    value: str
-    currency: str | None
-    minimum_amount: str | None
-    max_uses: int | None
-    max_uses_per_customer: int | None
-    current_uses: int
-    first_time_only: bool
-    active: bool
-    valid_from: datetime | None
-    valid_until: datetime | None
-    product_ids: list[str]
-    created_at: datetime
-    updated_at: datetime
 
 
 class PriceAdminOut(_Out):

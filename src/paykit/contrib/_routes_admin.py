@@ -13,27 +13,28 @@ nothing is written.
   ``PriceInput``);
 * ``PATCH /admin/prices/{price_id}``: :func:`paykit.set_price_active`
   (``{"active": false}`` retires a price; prices are never deleted);
+* ``GET /admin/discounts``: :func:`paykit.list_discounts` (``?active=true``,
+  ``limit``, ``cursor``);
 * ``POST /admin/discounts``: :func:`paykit.create_discount` (a ``DiscountInput``;
   a taken code is 409 ``discount_code_taken``);
 * ``PATCH /admin/discounts/{discount_id}``: :func:`paykit.update_discount` (a
   ``DiscountUpdate``: name, description, active, max_uses, valid_until).
 
-Discounts answer as :class:`~paykit.contrib._models.DiscountAdminOut`.
+Discounts answer as :class:`paykit.DiscountOut`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
-import sqlalchemy as sa
-from pydantic import StrictBool
+from pydantic import Field, StrictBool
 from sqlalchemy.orm import Session
 
-from paykit.contrib._models import DiscountAdminOut, PriceAdminOut
+from paykit.contrib._models import PriceAdminOut
 from paykit.contrib._wire import Body, Request, Response, Route, json_object, with_body
-from paykit.models import Discount, DiscountType, ProductDiscount
-from paykit.money import quantize
+from paykit.models import Discount
+from paykit.schemas import validate
 from paykit.schemas.admin import (
     DiscountInput,
     DiscountUpdate,
@@ -46,6 +47,8 @@ from paykit.services.admin import (
     create_discount,
     create_price,
     create_product,
+    discounts_out,
+    list_discounts,
     set_price_active,
     update_discount,
     update_product,
@@ -77,6 +80,9 @@ ROUTES: tuple[Route, ...] = (
         "PATCH",
         "/admin/prices/{price_id}",
         "Activate or retire a price (admin)",
+    ),
+    Route(
+        "admin_list_discounts", "GET", "/admin/discounts", "Discount codes, newest first (admin)"
     ),
     Route(
         "admin_create_discount", "POST", "/admin/discounts", "Create a discount code (admin)", 201
@@ -132,40 +138,23 @@ def _update_price(core: PaykitHTTP, session: Session, request: Request) -> Respo
 
 def discount_view(session: Session, discount: Discount) -> dict[str, object]:
     """A discount row as the admin routes answer with it (JSON-safe)."""
-    products = session.scalars(
-        sa.select(ProductDiscount.product_id)
-        .where(ProductDiscount.discount_id == discount.id)
-        .order_by(ProductDiscount.product_id)
-    )
-    if discount.type is DiscountType.FIXED_AMOUNT and discount.currency is not None:
-        value = str(quantize(discount.value, discount.currency))
-    else:
-        value = f"{discount.value.normalize():f}"  # a percentage: "10", "12.5"
-    minimum = discount.minimum_amount
-    view = DiscountAdminOut(
-        id=discount.id,
-        code=discount.code,
-        name=discount.name,
-        description=discount.description,
-        type=discount.type.value,
-        value=value,
-        currency=discount.currency,
-        minimum_amount=None
-        if minimum is None
-        else str(quantize(minimum, discount.currency or "USD")),
-        max_uses=discount.max_uses,
-        max_uses_per_customer=discount.max_uses_per_customer,
-        current_uses=discount.current_uses,
-        first_time_only=discount.first_time_only,
-        active=discount.active,
-        valid_from=discount.valid_from,
-        valid_until=discount.valid_until,
-        product_ids=list(products),
-        created_at=discount.created_at,
-        updated_at=discount.updated_at,
-    )
-    out: dict[str, object] = view.model_dump(mode="json")
+    out: dict[str, object] = discounts_out(session, [discount])[0].model_dump(mode="json")
     return out
+
+
+class _DiscountQuery(StrictModel):
+    active: bool | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    cursor: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+
+
+def _list_discounts(core: PaykitHTTP, session: Session, request: Request) -> Response:
+    actor = core.actor(session, request)
+    query = validate(_DiscountQuery, dict(request.query))
+    page = list_discounts(
+        session, actor=actor, active=query.active, limit=query.limit, cursor=query.cursor
+    )
+    return Response(200, page.model_dump(mode="json"))
 
 
 def _create_discount(core: PaykitHTTP, session: Session, request: Request) -> Response:
@@ -205,6 +194,7 @@ HANDLERS: dict[str, Callable[[PaykitHTTP, Session, Request], Response]] = {
     "admin_update_product": _update_product,
     "admin_create_price": _create_price,
     "admin_update_price": _update_price,
+    "admin_list_discounts": _list_discounts,
     "admin_create_discount": _create_discount,
     "admin_update_discount": _update_discount,
 }

@@ -38,7 +38,6 @@ from paykit.contrib._http import (
 from paykit.contrib._models import (
     DeletedOut,
     DetachedOut,
-    DiscountAdminOut,
     DownloadLinkOut,
     PaymentMethodListOut,
     PaymentMethodViewOut,
@@ -49,6 +48,7 @@ from paykit.contrib._models import (
 from paykit.errors import PaykitError
 from paykit.gateways.base import PaymentGateway
 from paykit.notifications.outbox import Notifier
+from paykit.services.admin import DiscountOut
 from paykit.services.catalog.out import ProductOut, ProductView, UserSubscriptionsOut
 from paykit.services.reads import OrderOut, Page
 from paykit.services.reviews import ReviewOut
@@ -82,8 +82,9 @@ _MODELS: dict[str, Any] = {
     "admin_update_product": ProductView,
     "admin_create_price": PriceAdminOut,
     "admin_update_price": PriceAdminOut,
-    "admin_create_discount": DiscountAdminOut,
-    "admin_update_discount": DiscountAdminOut,
+    "admin_list_discounts": Page[DiscountOut],
+    "admin_create_discount": DiscountOut,
+    "admin_update_discount": DiscountOut,
 }
 _PROBLEM = {"description": "An RFC 9457 problem", "content": {PROBLEM_JSON: {}}}
 

@@ -7,9 +7,11 @@ flushes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
+import pydantic
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -26,7 +28,7 @@ from paykit.models import (
     ProductDiscount,
     ProductStatus,
 )
-from paykit.money import as_money, normalize_currency
+from paykit.money import as_money, normalize_currency, quantize
 from paykit.schemas.admin import (
     DiscountInput,
     DiscountUpdate,
@@ -38,11 +40,15 @@ from paykit.security.policy import Action, Actor, authorize
 from paykit.services._audit import Audit, apply_changes
 from paykit.services._inputs import parsed
 from paykit.services._rows import insert_or, load
+from paykit.services.reads import Page, check_page_limit, newest_first
 
 __all__ = [
+    "DiscountOut",
     "create_discount",
     "create_price",
     "create_product",
+    "discounts_out",
+    "list_discounts",
     "set_price_active",
     "update_discount",
     "update_product",
@@ -274,3 +280,107 @@ def update_discount(
     audit = Audit(session, now, actor.user_id, context)
     audit.changes(discount, old, new, action="discount.updated", resource="discounts")
     return discount
+
+
+class DiscountOut(pydantic.BaseModel):
+    """A discount code as an admin sees it (``list_discounts``, the admin routes).
+
+    ``value`` is a percentage (``"12.5"``) or an amount in ``currency``
+    (``"5.00"``), as text, as is ``minimum_amount``; ``product_ids`` are the
+    products it is limited to (empty: every product); ``current_uses`` counts
+    the uses held by live orders and subscriptions.
+    """
+
+    model_config = pydantic.ConfigDict(frozen=True)
+
+    id: str
+    code: str
+    name: str
+    description: str | None
+    type: str
+    value: str
+    currency: str | None
+    minimum_amount: str | None
+    max_uses: int | None
+    max_uses_per_customer: int | None
+    current_uses: int
+    first_time_only: bool
+    active: bool
+    valid_from: datetime | None
+    valid_until: datetime | None
+    product_ids: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+def _value_text(discount: Discount) -> str:
+    if discount.type is DiscountType.FIXED_AMOUNT and discount.currency is not None:
+        return str(quantize(discount.value, discount.currency))
+    return f"{discount.value.normalize():f}"  # a percentage: "10", "12.5"
+
+
+def discounts_out(session: Session, rows: Sequence[Discount]) -> list[DiscountOut]:
+    """``rows`` as :class:`DiscountOut`, their products read in one query."""
+    limited: dict[str, list[str]] = {row.id: [] for row in rows}
+    if limited:
+        links = session.execute(
+            sa.select(ProductDiscount.discount_id, ProductDiscount.product_id)
+            .where(ProductDiscount.discount_id.in_(limited))
+            .order_by(ProductDiscount.product_id)
+        )
+        for discount_id, product_id in links:
+            limited[discount_id].append(product_id)
+    return [
+        DiscountOut(
+            id=row.id,
+            code=row.code,
+            name=row.name,
+            description=row.description,
+            type=row.type.value,
+            value=_value_text(row),
+            currency=row.currency,
+            minimum_amount=(
+                None
+                if row.minimum_amount is None
+                else str(quantize(row.minimum_amount, row.currency or "USD"))
+            ),
+            max_uses=row.max_uses,
+            max_uses_per_customer=row.max_uses_per_customer,
+            current_uses=row.current_uses,
+            first_time_only=row.first_time_only,
+            active=row.active,
+            valid_from=row.valid_from,
+            valid_until=row.valid_until,
+            product_ids=limited[row.id],
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+        for row in rows
+    ]
+
+
+@checked
+def list_discounts(
+    session: Session,
+    *,
+    actor: Actor,
+    active: bool | None = None,
+    limit: int = 20,
+    cursor: str | None = None,
+) -> Page[DiscountOut]:
+    """Discount codes newest first, one keyset page at a time; ADMIN only.
+
+    ``active`` keeps only the active (or, ``False``, the retired) codes.
+    ``limit`` 1..100 (``invalid_limit``); ``cursor`` is the previous page's
+    ``next_cursor`` for the same filter (``invalid_cursor``).
+    """
+    authorize(session, actor, Action.MANAGE_DISCOUNTS)
+    check_page_limit(limit)
+    query = sa.select(Discount)
+    if active is not None:
+        query = query.where(Discount.active.is_(active))
+    scope = {"discounts": actor.user_id, "active": active}
+    rows, next_cursor = newest_first(
+        session, query, Discount, scope=scope, cursor=cursor, limit=limit
+    )
+    return Page[DiscountOut](items=discounts_out(session, rows), next_cursor=next_cursor)
