@@ -63,16 +63,25 @@ class JobsReport:
         }
 
 
+def _subject(item: Any) -> str:
+    return item if isinstance(item, str) else str(item.subscription_id)
+
+
 def _drain(engine: sa.Engine, call: Callable[[Session], Sequence[Any]], limit: int) -> list[Any]:
-    """``call`` in its own transaction, batch after batch, until a batch is not full."""
+    """``call`` in its own transaction, batch after batch, until a batch is not full
+    or names no subscription an earlier batch did not (a job that makes no progress
+    stops instead of calling the gateway again for the same rows)."""
     done: list[Any] = []
+    seen: set[str] = set()
     for _ in range(MAX_BATCHES):
         with Session(engine, expire_on_commit=False) as session, session.begin():
             batch = list(call(session))
             if batch and isinstance(batch[0], Subscription):
                 batch = [row.id for row in batch]
-        done.extend(batch)
-        if len(batch) < limit:
+        fresh = [item for item in batch if _subject(item) not in seen]
+        seen.update(_subject(item) for item in fresh)
+        done.extend(fresh)
+        if len(batch) < limit or not fresh:
             break
     return done
 
