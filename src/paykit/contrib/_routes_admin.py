@@ -26,7 +26,7 @@ Discounts answer as :class:`paykit.DiscountOut`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field, StrictBool
 from sqlalchemy.orm import Session
@@ -43,6 +43,7 @@ from paykit.schemas.admin import (
     ProductUpdate,
 )
 from paykit.schemas.base import StrictModel
+from paykit.security.policy import Actor
 from paykit.services.admin import (
     create_discount,
     create_price,
@@ -100,33 +101,32 @@ class _PriceActive(StrictModel):
     active: StrictBool
 
 
-def _create_product(core: PaykitHTTP, session: Session, request: Request) -> Response:
+def _written(
+    core: PaykitHTTP, session: Session, request: Request, service: Any, field: str, **arguments: Any
+) -> tuple[Actor, Any]:
+    """The actor, and ``service`` called by it with the raw JSON body as ``field``
+    (``data`` or ``changes``: the admin services validate it with their own schema)."""
     actor = core.actor(session, request)
-    data = json_object(request.body)
-    product = create_product(session, actor=actor, data=data, clock=core.clock)
+    body = {field: json_object(request.body)}
+    return actor, service(session, actor=actor, clock=core.clock, **body, **arguments)
+
+
+def _create_product(core: PaykitHTTP, session: Session, request: Request) -> Response:
+    actor, product = _written(core, session, request, create_product, "data")
     view = get_product(session, id=product.id, actor=actor)
     return Response(201, view.model_dump(mode="json"))
 
 
 def _update_product(core: PaykitHTTP, session: Session, request: Request) -> Response:
-    actor = core.actor(session, request)
-    changes = json_object(request.body)
     product_id = request.params["product_id"]
-    update_product(session, actor=actor, product_id=product_id, changes=changes, clock=core.clock)
+    actor, _ = _written(core, session, request, update_product, "changes", product_id=product_id)
     view = get_product(session, id=product_id, actor=actor)
     return Response(200, view.model_dump(mode="json"))
 
 
 def _create_price(core: PaykitHTTP, session: Session, request: Request) -> Response:
-    actor = core.actor(session, request)
-    data = json_object(request.body)
-    price = create_price(
-        session,
-        actor=actor,
-        product_id=request.params["product_id"],
-        data=data,
-        clock=core.clock,
-    )
+    product_id = request.params["product_id"]
+    _, price = _written(core, session, request, create_price, "data", product_id=product_id)
     return Response(201, PriceAdminOut.model_validate(price).model_dump(mode="json"))
 
 
@@ -158,22 +158,15 @@ def _list_discounts(core: PaykitHTTP, session: Session, request: Request) -> Res
 
 
 def _create_discount(core: PaykitHTTP, session: Session, request: Request) -> Response:
-    actor = core.actor(session, request)
-    data = json_object(request.body)
-    discount = create_discount(session, actor=actor, data=data, clock=core.clock)
+    _, discount = _written(core, session, request, create_discount, "data")
     session.flush()
     return Response(201, discount_view(session, discount))
 
 
 def _update_discount(core: PaykitHTTP, session: Session, request: Request) -> Response:
-    actor = core.actor(session, request)
-    changes = json_object(request.body)
-    discount = update_discount(
-        session,
-        actor=actor,
-        discount_id=request.params["discount_id"],
-        changes=changes,
-        clock=core.clock,
+    discount_id = request.params["discount_id"]
+    _, discount = _written(
+        core, session, request, update_discount, "changes", discount_id=discount_id
     )
     session.flush()
     return Response(200, discount_view(session, discount))
