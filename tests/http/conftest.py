@@ -153,6 +153,14 @@ class Shop:
             return row
 
 
+def add_admin(shop: Shop, client: Client) -> None:
+    """An ADMIN user ``root`` with a session token in ``client`` (``shop.ids["root"]``)."""
+    with Session(shop.engine) as session, session.begin():
+        root = factories.user(session, role=m.UserRole.ADMIN)
+        client.tokens["root"] = session_token(session, root.id, T0)
+        shop.ids["root"] = root.id
+
+
 def session_token(session: Session, user_id: str, now: datetime) -> str:
     """A paykit login session for ``user_id``, valid for a day from ``now``; its bearer token."""
     token = f"token-{uuid.uuid4().hex}"

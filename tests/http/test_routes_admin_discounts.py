@@ -13,19 +13,12 @@ import json
 from typing import Any
 
 from sqlalchemy.orm import Session
-from tests import factories
-from tests.http.conftest import T0, Client, Shop, session_token
+from tests.http.conftest import Client, Shop, add_admin
 
 from paykit import models as m
 
 PROBLEM = "application/problem+json"
 ADDRESS = {"line1": "1 Main St", "city": "Springfield", "country": "US"}
-
-
-def _admin(shop: Shop, client: Client) -> None:
-    with Session(shop.engine) as session, session.begin():
-        root = factories.user(session, role=m.UserRole.ADMIN)
-        client.tokens["root"] = session_token(session, root.id, T0)
 
 
 def _row(shop: Shop, discount_id: str) -> dict[str, Any]:
@@ -37,7 +30,7 @@ def _row(shop: Shop, discount_id: str) -> dict[str, Any]:
 
 def test_an_admin_creates_changes_and_retires_a_code(shop_and_client: tuple[Shop, Client]) -> None:
     shop, client = shop_and_client
-    _admin(shop, client)
+    add_admin(shop, client)
     code = {
         "code": "MUG5",
         "name": "Five off mugs",
@@ -100,7 +93,7 @@ def test_an_admin_creates_changes_and_retires_a_code(shop_and_client: tuple[Shop
 
 def test_an_admin_lists_codes_page_by_page(shop_and_client: tuple[Shop, Client]) -> None:
     shop, client = shop_and_client
-    _admin(shop, client)
+    add_admin(shop, client)
     for n in range(3):
         code = {"code": f"LIST{n}", "name": "n", "type": "PERCENTAGE", "value": "10"}
         assert client.call("POST", "/admin/discounts", code, who="root").status == 201
@@ -128,7 +121,7 @@ def test_an_admin_lists_codes_page_by_page(shop_and_client: tuple[Shop, Client])
 
 def test_a_percentage_code_answers_its_percent(shop_and_client: tuple[Shop, Client]) -> None:
     shop, client = shop_and_client
-    _admin(shop, client)
+    add_admin(shop, client)
     made = client.call(
         "POST",
         "/admin/discounts",
@@ -147,7 +140,7 @@ def test_admin_discount_refusals_are_problems_and_change_nothing(
     shop_and_client: tuple[Shop, Client],
 ) -> None:
     shop, client = shop_and_client
-    _admin(shop, client)
+    add_admin(shop, client)
     good = {"code": "SPRING", "name": "Spring", "type": "PERCENTAGE", "value": "10"}
     made = client.call("POST", "/admin/discounts", good, who="root")
     assert made.status == 201, made.body

@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 
 from sqlalchemy.orm import Session
-from tests import factories
-from tests.http.conftest import T0, Client, Shop, session_token
+from tests.http.conftest import Client, Shop, add_admin
 
 from paykit import models as m
 
@@ -34,14 +33,6 @@ def _attack(
             failures.append(f"{where}: {got} {json.dumps(answer.body)[:200]}")
     assert failures == []
     assert shop.counts() == before
-
-
-def _admin(shop: Shop, client: Client) -> None:
-    """An ADMIN user ``root`` with a session token in ``client``."""
-    with Session(shop.engine) as session, session.begin():
-        root = factories.user(session, role=m.UserRole.ADMIN)
-        client.tokens["root"] = session_token(session, root.id, T0)
-        shop.ids["root"] = root.id
 
 
 def _reviews(shop: Shop, client: Client) -> dict[str, str]:
@@ -122,7 +113,7 @@ def test_an_admin_creates_and_changes_products_and_prices(
     shop_and_client: tuple[Shop, Client],
 ) -> None:
     shop, client = shop_and_client
-    _admin(shop, client)
+    add_admin(shop, client)
     product = {
         "name": "Teapot",
         "description": "A teapot that pours.",
@@ -169,7 +160,7 @@ def test_admin_catalog_refusals_are_problems_and_write_nothing(
     shop_and_client: tuple[Shop, Client],
 ) -> None:
     shop, client = shop_and_client
-    _admin(shop, client)
+    add_admin(shop, client)
     good = {
         "name": "Teapot",
         "description": "A teapot that pours.",

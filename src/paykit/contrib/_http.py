@@ -51,7 +51,7 @@ from paykit.contrib import (
     _routes_catalog,
     _routes_subscriptions,
 )
-from paykit.contrib._wire import Body, Request, Response, Route
+from paykit.contrib._wire import Body, PageQuery, Request, Response, Route
 from paykit.contrib._wire import json_object as _json_object
 from paykit.errors import AuthenticationError, PaykitError, PaymentDeclined, ValidationError
 from paykit.gateways.base import PaymentGateway
@@ -174,9 +174,7 @@ class _RefundBody(StrictModel):
     notes: Annotated[str, Field(max_length=2000)] | None = None
 
 
-class _ListQuery(StrictModel):
-    limit: Annotated[int, Field(ge=1, le=100)] = 20
-    cursor: Annotated[str, Field(min_length=1, max_length=512)] | None = None
+class _ListQuery(PageQuery):
     status: Annotated[str, Field(min_length=1, max_length=32)] | None = None
 
 

@@ -26,13 +26,21 @@ Discounts answer as :class:`paykit.DiscountOut`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, StrictBool
+from pydantic import StrictBool
 from sqlalchemy.orm import Session
 
 from paykit.contrib._models import PriceAdminOut
-from paykit.contrib._wire import Body, Request, Response, Route, json_object, with_body
+from paykit.contrib._wire import (
+    Body,
+    PageQuery,
+    Request,
+    Response,
+    Route,
+    json_object,
+    with_body,
+)
 from paykit.models import Discount
 from paykit.schemas import validate
 from paykit.schemas.admin import (
@@ -142,10 +150,8 @@ def discount_view(session: Session, discount: Discount) -> dict[str, object]:
     return out
 
 
-class _DiscountQuery(StrictModel):
+class _DiscountQuery(PageQuery):
     active: bool | None = None
-    limit: Annotated[int, Field(ge=1, le=100)] = 20
-    cursor: Annotated[str, Field(min_length=1, max_length=512)] | None = None
 
 
 def _list_discounts(core: PaykitHTTP, session: Session, request: Request) -> Response:

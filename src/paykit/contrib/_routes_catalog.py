@@ -30,7 +30,7 @@ from pydantic import Field, StrictBool, StrictInt, StrictStr
 from sqlalchemy.orm import Session
 
 from paykit.contrib._models import DeletedOut
-from paykit.contrib._wire import Body, Request, Response, Route, with_body
+from paykit.contrib._wire import Body, PageQuery, Request, Response, Route, with_body
 from paykit.errors import NotFound
 from paykit.models import Product, ProductStatus, ProductType
 from paykit.schemas import validate
@@ -114,11 +114,6 @@ def _get_product_by_slug(core: PaykitHTTP, session: Session, request: Request) -
     return Response(200, product.model_dump(mode="json"))
 
 
-class _PageQuery(StrictModel):
-    limit: Annotated[int, Field(ge=1, le=100)] = 20
-    cursor: Annotated[str, Field(min_length=1, max_length=512)] | None = None
-
-
 class _ReviewBody(StrictModel):
     rating: StrictInt
     content: Annotated[StrictStr, Field(max_length=10_000)]
@@ -126,7 +121,7 @@ class _ReviewBody(StrictModel):
 
 
 def _list_reviews(core: PaykitHTTP, session: Session, request: Request) -> Response:
-    query = validate(_PageQuery, dict(request.query))
+    query = validate(PageQuery, dict(request.query))
     product_id = request.params["product_id"]
     published = session.scalar(
         sa.select(Product.id).where(

@@ -6,10 +6,13 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+from pydantic import Field
 
 from paykit.errors import ValidationError
 from paykit.schemas import validate
+from paykit.schemas.base import StrictModel
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -17,7 +20,7 @@ if TYPE_CHECKING:
 
     from paykit.contrib._http import PaykitHTTP
 
-__all__ = ["Body", "Request", "Response", "Route", "json_object", "with_body"]
+__all__ = ["Body", "PageQuery", "Request", "Response", "Route", "json_object", "with_body"]
 
 _T = TypeVar("_T")
 
@@ -33,6 +36,14 @@ class Route:
     status: int = 200
     auth: bool = True
     max_body: int | None = None  # None: the adapter's max_body
+
+
+class PageQuery(StrictModel):
+    """A listing's query string: ``limit`` (1-100, default 20) and the ``cursor`` of the
+    previous page; a listing with filters adds them in a subclass."""
+
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    cursor: Annotated[str, Field(min_length=1, max_length=512)] | None = None
 
 
 @dataclass(frozen=True)
